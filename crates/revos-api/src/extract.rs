@@ -1,0 +1,166 @@
+//! Extractors whose rejections are `KernelError`s.
+//!
+//! axum's own `Json`, `Path` and `Query` answer malformed input in plain
+//! text. These wrappers answer `INVALID_INPUT` with the JSON path of the
+//! bad field, so a client sees the same shape for a typo in a body as for a
+//! rule the kernel checks.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use revos_contracts::validation::Violation;
+use revos_contracts::{ErrorCode, TenantId};
+use revos_kernel::Failure;
+use serde::de::DeserializeOwned;
+
+/// Parses a JSON body into `T`; a failure is `INVALID_INPUT` naming the
+/// JSON path of the problem.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    revos_contracts::validation::parse_json(bytes).map_err(|violation| {
+        let summary = if violation.rule == "syntax" {
+            "the body is not valid JSON"
+        } else {
+            "the body does not match the expected shape"
+        };
+        ApiError(Failure::invalid(summary, &[violation]))
+    })
+}
+
+/// Reads a JSON request body: checks the content type and the size limit.
+async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let essence = v.split(';').next().unwrap_or_default().trim();
+            essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if !is_json {
+        return Err(ApiError::input(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ));
+    }
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::input(
+                status,
+                "payload_too_large",
+                "the request body is larger than the server accepts (see max_body_bytes)",
+            )
+        } else {
+            ApiError::input(
+                StatusCode::BAD_REQUEST,
+                "body",
+                format!("could not read the request body: {}", rejection.body_text()),
+            )
+        }
+    })
+}
+
+/// A JSON request body.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = json_body(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A JSON body that is either one record or an array of records; bulk
+/// endpoints accept both.
+pub struct ApiBatch<T>(pub Vec<T>);
+
+impl<S, T> FromRequest<S> for ApiBatch<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = json_body(req, state).await?;
+        // Decide by the first significant byte instead of an untagged enum,
+        // which would lose the path of the field that failed.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+        if first == Some(b'{') {
+            parse_json::<T>(&bytes).map(|one| ApiBatch(vec![one]))
+        } else {
+            parse_json::<Vec<T>>(&bytes).map(ApiBatch)
+        }
+    }
+}
+
+/// The `{tenant_id}` path segment, parsed.
+pub struct TenantPath(pub TenantId);
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|r| ApiError::input(StatusCode::BAD_REQUEST, "path", r.body_text()))?;
+        let raw = params
+            .iter()
+            .find(|(name, _)| *name == "tenant_id")
+            .map(|(_, value)| value.to_owned())
+            .unwrap_or_default();
+        raw.parse::<TenantId>().map(TenantPath).map_err(|e| {
+            ApiError(Failure::invalid(
+                "invalid tenant id in the path",
+                &[Violation {
+                    rule: "type".to_owned(),
+                    path: "path.tenant_id".to_owned(),
+                    message: e.to_string(),
+                    code: ErrorCode::InvalidInput,
+                }],
+            ))
+        })
+    }
+}
+
+/// Query-string parameters.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        parse_query(query).map(ApiQuery)
+    }
+}
+
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}").parse().map_err(|_| {
+            ApiError::input(StatusCode::BAD_REQUEST, "query", "malformed query string")
+        })?,
+    )
+    .map(|q| q.0)
+    .map_err(|r| {
+        ApiError(Failure::invalid(
+            "invalid query parameters",
+            &[Violation {
+                rule: "type".to_owned(),
+                path: "query".to_owned(),
+                message: r.body_text(),
+                code: ErrorCode::InvalidInput,
+            }],
+        ))
+    })
+}

@@ -1,0 +1,156 @@
+//! The revos HTTP API.
+//!
+//! [`router`] builds the axum application over a [`Kernel`]; [`serve`] runs
+//! it on a listener until a shutdown future resolves. `revos serve` calls
+//! both; the integration tests bind port 0 and call them the same way, so
+//! they exercise the real server.
+//!
+//! Every error leaves as the contract's `KernelError` (see [`error`]): the
+//! handlers' own failures, the extractors' rejections, unknown routes and
+//! methods, oversized bodies and panics alike.
+
+pub mod docs;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use revos_kernel::Kernel;
+use routes::{data, system, tenants};
+use std::future::Future;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The kernel service.
+    pub kernel: Kernel,
+    /// The OpenAPI document, built once.
+    pub openapi: Arc<serde_json::Value>,
+    /// The docs page, rendered once.
+    pub docs_html: Arc<String>,
+}
+
+/// Builds the application.
+pub fn router(kernel: Kernel) -> Router {
+    let max_body = kernel.config().max_body_bytes;
+    let openapi = openapi::document();
+    let docs_html = docs::render(&openapi);
+    let state = AppState {
+        kernel,
+        openapi: Arc::new(openapi),
+        docs_html: Arc::new(docs_html),
+    };
+    let tenant = "/v1/tenants/{tenant_id}";
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/openapi.json", get(system::openapi_json))
+        .route("/docs", get(system::docs))
+        .route("/v1/tenants", get(tenants::list).post(tenants::create))
+        .route(tenant, get(tenants::get))
+        .route(&format!("{tenant}/workspaces"), get(tenants::workspaces))
+        .route(
+            &format!("{tenant}/optimizer-config"),
+            get(tenants::get_optimizer_config).put(tenants::put_optimizer_config),
+        )
+        .route("/v1/metrics/dictionary", get(data::dictionary))
+        .route(
+            &format!("{tenant}/metrics"),
+            get(data::list_metrics).post(data::upsert_metrics),
+        )
+        .route(
+            &format!("{tenant}/campaigns"),
+            get(data::list_campaigns).post(data::upsert_campaigns),
+        )
+        .route(
+            &format!("{tenant}/campaigns/{{campaign_id}}"),
+            get(data::get_campaign),
+        )
+        .route(
+            &format!("{tenant}/opportunities"),
+            get(data::list_opportunities).post(data::upsert_opportunities),
+        )
+        .route(
+            &format!("{tenant}/accounts"),
+            get(data::list_accounts).post(data::upsert_accounts),
+        )
+        .route(
+            &format!("{tenant}/revenue-events"),
+            get(data::list_revenue_events).post(data::upsert_revenue_events),
+        )
+        .route(
+            &format!("{tenant}/crm-activities"),
+            get(data::list_crm_activities).post(data::upsert_crm_activities),
+        )
+        .fallback(|| async { error::render(404, &error::for_status(StatusCode::NOT_FOUND)) })
+        .with_state(state)
+        .layer(axum::middleware::map_response(kernel_error_shape))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::custom(on_panic))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Gives any error response that is not already JSON (a 405 from the
+/// router, a 413 from a body limit) the `KernelError` shape, keeping its
+/// status and headers such as `Allow`.
+async fn kernel_error_shape<B>(response: Response<B>) -> axum::response::Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response.map(axum::body::Body::new);
+    }
+    let (parts, _) = response.into_parts();
+    let mut shaped = error::render(status.as_u16(), &error::for_status(status));
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            shaped.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    shaped
+}
+
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("a request handler panicked");
+    let mut response = error::render(500, &error::for_status(StatusCode::INTERNAL_SERVER_ERROR));
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response.into_response()
+}
+
+/// Serves the application on `listener` until `shutdown` resolves, then
+/// finishes the requests in flight.
+pub async fn serve(
+    kernel: Kernel,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(kernel))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

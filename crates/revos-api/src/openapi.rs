@@ -1,0 +1,55 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use crate::routes::{data, system, tenants};
+use utoipa::OpenApi;
+
+/// The revos HTTP API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "revos",
+        description = "The Revenue OS kernel. Every error is a `KernelError`: \
+            `{\"error\": true, \"code\": \"INVALID_INPUT\" | \"TENANT_NOT_FOUND\" | \
+            \"INSUFFICIENT_DATA\" | \"CYCLE_TOO_RECENT\" | \"INTERNAL_ERROR\", \"message\": …, \
+            \"details\"?: {…}}`; `details.kind` names finer classes (`validation`, `not_found`, \
+            `conflict`, `payload_too_large`, …) and `details.violations` lists every problem \
+            with its JSON path."
+    ),
+    paths(
+        system::healthz,
+        system::readyz,
+        tenants::create,
+        tenants::list,
+        tenants::get,
+        tenants::workspaces,
+        tenants::get_optimizer_config,
+        tenants::put_optimizer_config,
+        data::dictionary,
+        data::upsert_metrics,
+        data::list_metrics,
+        data::upsert_campaigns,
+        data::list_campaigns,
+        data::get_campaign,
+        data::upsert_opportunities,
+        data::list_opportunities,
+        data::upsert_accounts,
+        data::list_accounts,
+        data::upsert_revenue_events,
+        data::list_revenue_events,
+        data::upsert_crm_activities,
+        data::list_crm_activities,
+    ),
+    components(schemas(revos_contracts::KernelError, revos_contracts::ErrorCode)),
+    tags(
+        (name = "system", description = "Liveness and readiness"),
+        (name = "tenants", description = "Tenants, workspaces and optimizer settings"),
+        (name = "metrics", description = "The canonical metric dictionary and daily metric values"),
+        (name = "spine", description = "Campaigns, opportunities, accounts, revenue events and CRM activities"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as JSON.
+pub fn document() -> serde_json::Value {
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+}

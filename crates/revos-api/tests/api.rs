@@ -1,0 +1,503 @@
+//! The HTTP API end to end: the real server on port 0 over a fresh
+//! database, once on SQLite and once on PostgreSQL for every case.
+
+use reqwest::{Client, Method, StatusCode};
+use revos_kernel::{Config, Kernel};
+use serde_json::{Value, json};
+
+/// A running server and what keeps its database alive.
+struct App {
+    base: String,
+    client: Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _sqlite: Option<tempfile::TempDir>,
+    _postgres: Option<revos_store_postgres::testing::TestDatabase>,
+}
+
+#[derive(Clone, Copy)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+impl App {
+    async fn start(db: Db) -> App {
+        let (url, sqlite, postgres) = match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("revos.db").display());
+                (url, Some(dir), None)
+            }
+            Db::Postgres => {
+                let test_db = revos_store_postgres::testing::TestDatabase::create().await;
+                (test_db.url().to_owned(), None, Some(test_db))
+            }
+        };
+        let config = Config {
+            database_url: url,
+            max_body_bytes: 64 * 1024,
+            ..Config::default()
+        };
+        let kernel = Kernel::start(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(revos_api::serve(kernel, listener, async {
+            let _ = rx.await;
+        }));
+        App {
+            base: format!("http://{addr}"),
+            client: Client::new(),
+            _shutdown: tx,
+            _sqlite: sqlite,
+            _postgres: postgres,
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let value = res.json().await.unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    async fn tenant(&self) -> String {
+        let (status, body) = self.post("/v1/tenants", json!({"name": "Acme"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Asserts a `KernelError` body with a code, and returns its details.
+fn kernel_error(body: &Value, code: &str) -> Value {
+    assert_eq!(body["error"], json!(true), "not a KernelError: {body}");
+    assert_eq!(body["code"], json!(code), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body.get("details").cloned().unwrap_or(Value::Null)
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::App::start(super::Db::Sqlite).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::App::start(super::Db::Postgres).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    health_and_docs,
+    tenants_lifecycle,
+    metrics_import_and_read,
+    bad_metric_input_writes_nothing,
+    malformed_requests_get_kernel_errors,
+    spine_data_round_trips,
+    optimizer_config_round_trips,
+);
+
+async fn health_and_docs(app: App) {
+    let (status, body) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["database"].is_string());
+    let (status, doc) = app.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["paths"]["/v1/tenants/{tenant_id}/metrics"]["post"].is_object());
+    let (status, html) = app.get("/docs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.as_str()
+            .unwrap()
+            .contains("/v1/tenants/{tenant_id}/metrics")
+    );
+    let (status, dict) = app.get("/v1/metrics/dictionary").await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = dict["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.len() >= 30);
+    for required in ["pipeline_total", "bookings_new", "cac_blended"] {
+        assert!(ids.contains(&required));
+    }
+}
+
+async fn tenants_lifecycle(app: App) {
+    let id = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa";
+    let (status, body) = app
+        .post("/v1/tenants", json!({"id": id, "name": "Tenant A"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["id"], id);
+    let (status, body) = app
+        .post("/v1/tenants", json!({"id": id, "name": "again"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(kernel_error(&body, "INVALID_INPUT")["kind"], "conflict");
+    let (status, body) = app.post("/v1/tenants", json!({"name": "  "})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        kernel_error(&body, "INVALID_INPUT")["violations"][0]["path"],
+        "$.name"
+    );
+
+    let (status, body) = app.get(&format!("/v1/tenants/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["name"], "Tenant A");
+    let (status, body) = app.get("/v1/tenants").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+    let (status, body) = app.get(&format!("/v1/tenants/{id}/workspaces")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["items"][0]["name"], "default");
+
+    let missing = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb";
+    let (status, body) = app.get(&format!("/v1/tenants/{missing}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        kernel_error(&body, "TENANT_NOT_FOUND")["tenant_id"],
+        missing
+    );
+    let (status, body) = app.get("/v1/tenants/not-a-uuid").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    kernel_error(&body, "INVALID_INPUT");
+}
+
+async fn metrics_import_and_read(app: App) {
+    let t = app.tenant().await;
+    let points = json!([
+        {"metric_id": "pipeline_total", "date": "2026-11-01", "value": 125000.0},
+        {"metric_id": "bookings_new", "date": "2026-11-01", "value": 3},
+        {"metric_id": "cac_blended", "date": "2026-11-01", "value": 820.5},
+        {"metric_id": "leads_new", "date": "2026-11-01", "value": 40, "dimension": {"channel": "paid_search"}},
+        {"metric_id": "leads_new", "date": "2026-11-01", "value": 25, "dimension": {"channel": "email"}},
+    ]);
+    let (status, body) = app.post(&format!("/v1/tenants/{t}/metrics"), points).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["written"], 5);
+    // The same key again replaces the value; a single object is accepted too.
+    let (status, _) = app
+        .post(
+            &format!("/v1/tenants/{t}/metrics"),
+            json!({"metric_id": "pipeline_total", "date": "2026-11-01", "value": 130000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .get(&format!("/v1/tenants/{t}/metrics?metric_id=pipeline_total"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["value"], 130000.0);
+    assert_eq!(items[0]["source"], "imported");
+    let (_, body) = app
+        .get(&format!(
+            "/v1/tenants/{t}/metrics?from=2026-11-01&to=2026-11-01&limit=2"
+        ))
+        .await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(body["next_offset"], 2);
+    let (status, body) = app
+        .get(&format!("/v1/tenants/{t}/metrics?from=yesterday"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    kernel_error(&body, "INVALID_INPUT");
+}
+
+async fn bad_metric_input_writes_nothing(app: App) {
+    let t = app.tenant().await;
+    let url = format!("/v1/tenants/{t}/metrics");
+    let (status, body) = app
+        .post(
+            &url,
+            json!([
+                {"metric_id": "pipeline_total", "date": "2026-11-01", "value": 1.0},
+                {"metric_id": "pipline_total", "date": "2026-11-01", "value": 2.0},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let details = kernel_error(&body, "INVALID_INPUT");
+    assert_eq!(details["violations"][0]["path"], "$[1].metric_id");
+    assert!(
+        details["violations"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pipline_total")
+    );
+    let (_, body) = app.get(&url).await;
+    assert_eq!(
+        body["items"].as_array().unwrap().len(),
+        0,
+        "nothing may be written"
+    );
+
+    let (status, body) = app
+        .post(
+            &url,
+            json!([{"metric_id": "pipeline_total", "date": "2026-11-01", "value": "lots"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        kernel_error(&body, "INVALID_INPUT")["violations"][0]["path"],
+        "$[0].value"
+    );
+    let (status, body) = app
+        .post(
+            &url,
+            json!([{"metric_id": "pipeline_total", "date": "2026-13-01", "value": 1}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        kernel_error(&body, "INVALID_INPUT")["violations"][0]["path"],
+        "$[0].date"
+    );
+
+    let missing = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb";
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{missing}/metrics"),
+            json!([{"metric_id": "pipeline_total", "date": "2026-11-01", "value": 1}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    kernel_error(&body, "TENANT_NOT_FOUND");
+    let (status, body) = app.get(&format!("/v1/tenants/{missing}/metrics")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    kernel_error(&body, "TENANT_NOT_FOUND");
+}
+
+async fn malformed_requests_get_kernel_errors(app: App) {
+    let t = app.tenant().await;
+    let url = format!("/v1/tenants/{t}/metrics");
+    let (status, body) = app
+        .raw(
+            Method::POST,
+            &url,
+            Some("application/json"),
+            b"[{\"metric_id\": ".to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        kernel_error(&body, "INVALID_INPUT")["violations"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1")
+    );
+    let (status, body) = app.raw(Method::POST, &url, None, b"[]".to_vec()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    kernel_error(&body, "INVALID_INPUT");
+    let big = format!(
+        "[{}]",
+        vec!["{\"metric_id\":\"leads_new\",\"date\":\"2026-11-01\",\"value\":1}"; 2000].join(",")
+    );
+    let (status, body) = app
+        .raw(
+            Method::POST,
+            &url,
+            Some("application/json"),
+            big.into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        kernel_error(&body, "INVALID_INPUT")["kind"],
+        "payload_too_large"
+    );
+    let (status, body) = app.get("/v1/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        kernel_error(&body, "INVALID_INPUT")["kind"],
+        "route_not_found"
+    );
+    let (status, body) = app.raw(Method::DELETE, "/v1/tenants", None, vec![]).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    kernel_error(&body, "INVALID_INPUT");
+    let (status, body) = app
+        .post("/v1/tenants", json!({"name": "x", "colour": "red"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        kernel_error(&body, "INVALID_INPUT")["violations"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour")
+    );
+    let (status, body) = app.get("/v1/tenants?limit=many").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    kernel_error(&body, "INVALID_INPUT");
+}
+
+async fn spine_data_round_trips(app: App) {
+    let t = app.tenant().await;
+    let campaign = json!({
+        "id": "cmp-q4-search", "name": "Q4 paid search", "status": "active", "objective": "demand_gen",
+        "budget_total": 50000.0, "budget_spent": 12000.0, "start_date": "2026-10-01", "end_date": "2026-12-31",
+        "channels": [
+            {"channel": "bing_ads", "status": "active", "budget_total": 20000.0, "budget_spent": 4000.0},
+            {"channel": "google_ads", "status": "active", "budget_total": 30000.0, "budget_spent": 8000.0}
+        ]
+    });
+    let (status, body) = app
+        .post(&format!("/v1/tenants/{t}/campaigns"), campaign.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .get(&format!("/v1/tenants/{t}/campaigns/cmp-q4-search"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, campaign);
+    let (status, body) = app.get(&format!("/v1/tenants/{t}/campaigns/nope")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(kernel_error(&body, "INVALID_INPUT")["kind"], "not_found");
+    let (status, body) = app
+        .post(&format!("/v1/tenants/{t}/campaigns"), json!([{"id": "c2", "name": "n", "status": "active", "objective": "o", "budget_total": -5, "budget_spent": 0, "start_date": "2026-10-01"}]))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        kernel_error(&body, "INVALID_INPUT")["violations"][0]["path"],
+        "$[0].budget_total"
+    );
+
+    let opps = json!([
+        {"id": "o1", "stage": "proposal", "amount": 24000, "expected_close_date": "2026-12-15", "win_probability": 0.4},
+        {"id": "o2", "stage": "closed_won", "status": "won", "amount": 18000, "expected_close_date": "2026-11-02", "win_probability": 1.0}
+    ]);
+    let (status, body) = app
+        .post(&format!("/v1/tenants/{t}/opportunities"), opps)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = app
+        .get(&format!("/v1/tenants/{t}/opportunities?status=open"))
+        .await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(body["items"][0]["id"], "o1");
+
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{t}/accounts"),
+            json!([{"id": "acc-1", "name": "Globex", "segment": "mid_market", "arr": 36000}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = app.get(&format!("/v1/tenants/{t}/accounts")).await;
+    assert_eq!(body["items"][0]["name"], "Globex");
+
+    let events = json!([
+        {"id": "r1", "type": "booking", "amount": 18000, "effective_date": "2026-11-02", "attributed_campaign_id": "cmp-q4-search", "attributed_channel": "google_ads"},
+        {"id": "r2", "type": "churn", "amount": -4000, "effective_date": "2026-11-20"}
+    ]);
+    let (status, body) = app
+        .post(&format!("/v1/tenants/{t}/revenue-events"), events)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = app
+        .get(&format!(
+            "/v1/tenants/{t}/revenue-events?from=2026-11-01&to=2026-11-10"
+        ))
+        .await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(body["items"][0]["type"], "booking");
+
+    let (status, body) = app
+        .post(&format!("/v1/tenants/{t}/crm-activities"), json!({"id": "a1", "type": "call", "occurred_at": "2026-11-03T10:00:00Z", "opportunity_id": "o1"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = app.get(&format!("/v1/tenants/{t}/crm-activities")).await;
+    assert_eq!(body["items"][0]["type"], "call");
+}
+
+async fn optimizer_config_round_trips(app: App) {
+    let t = app.tenant().await;
+    let url = format!("/v1/tenants/{t}/optimizer-config");
+    let (status, body) = app.get(&url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["targets"], json!({}));
+    let config = json!({
+        "targets": {"pipeline_total": 500000, "cac_max": 1200},
+        "guardrails": {"allowed_levers": ["campaigns", "channels"], "max_daily_spend": 2000},
+        "config": {"risk_tolerance": "medium"}
+    });
+    let (status, body) = app.call(Method::PUT, &url, Some(config.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = app.get(&url).await;
+    assert_eq!(body, config);
+    let (status, body) = app
+        .call(Method::PUT, &url, Some(json!({"targets": [1]})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        kernel_error(&body, "INVALID_INPUT")["violations"][0]["path"],
+        "$.targets"
+    );
+    let typo = json!({"guardrails": {"allowed_levers": ["campaign"]}});
+    let (status, body) = app.call(Method::PUT, &url, Some(typo)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let details = kernel_error(&body, "INVALID_INPUT");
+    assert!(
+        details["violations"][0]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("$.guardrails.allowed_levers"),
+        "{details}"
+    );
+    let (_, body) = app.get(&url).await;
+    assert_eq!(body, config, "a rejected write changes nothing");
+}

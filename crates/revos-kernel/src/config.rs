@@ -1,0 +1,268 @@
+//! The effective configuration and where it comes from.
+//!
+//! Layers, each overriding the one before: built-in defaults → an optional
+//! `revos.toml` (or the file `--config` / `REVOS_CONFIG` names) → the
+//! environment (`REVOS_*`, plus `DATABASE_URL` and `REVENUE_OS_KERNEL_MODE`,
+//! the names the seeds use) → command-line flags.
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use revos_contracts::runtime::KernelMode;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The database used when nothing else is configured: a file next to where
+/// revos runs, created on first use.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://revos.db";
+/// Where `revos serve` listens by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The largest request body accepted by default (2 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// The configuration file read when it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "revos.toml";
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything revos can be configured with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://FILE` or `postgres://…`.
+    pub database_url: String,
+    /// Address `revos serve` binds.
+    pub listen: String,
+    /// Global runtime mode: `shadow` (record, execute nothing) or `enforce`.
+    pub kernel_mode: KernelMode,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Log filter (`info`, `revos=debug,tower_http=info`, …).
+    pub log: String,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            listen: DEFAULT_LISTEN.to_owned(),
+            kernel_mode: KernelMode::Shadow,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            log: "info".to_owned(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    /// `--database`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// `--mode`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_mode: Option<KernelMode>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads the layers. `file` is the explicit `--config` path (it must
+    /// exist); without it `revos.toml` in the current directory is read if
+    /// present. `env` is the process environment, passed in for tests.
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let explicit = file
+            .map(Path::to_path_buf)
+            .or_else(|| lookup(env, "REVOS_CONFIG").map(PathBuf::from));
+        match explicit {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError(format!(
+                        "configuration file {} does not exist",
+                        path.display()
+                    )));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE)),
+        }
+        // The environment is passed in rather than read so tests stay
+        // independent of the process they run in.
+        let mut from_env = serde_json::Map::new();
+        for (key, field) in [
+            ("DATABASE_URL", "database_url"),
+            ("REVENUE_OS_KERNEL_MODE", "kernel_mode"),
+        ] {
+            if let Some(v) = lookup(env, key) {
+                from_env.insert(field.to_owned(), v.into());
+            }
+        }
+        // Only variables naming a setting are read: other REVOS_* variables
+        // (REVOS_CONFIG, the tests' REVOS_TEST_*) are not settings.
+        let known =
+            serde_json::to_value(Config::default()).map_err(|e| ConfigError(e.to_string()))?;
+        for (key, value) in env {
+            if let Some(field) = key.strip_prefix("REVOS_") {
+                let field = field.to_ascii_lowercase();
+                if known.get(&field).is_none() {
+                    continue;
+                }
+                let value = match field.as_str() {
+                    "max_body_bytes" => value
+                        .parse::<u64>()
+                        .map(serde_json::Value::from)
+                        .map_err(|_| {
+                            ConfigError(format!(
+                                "REVOS_MAX_BODY_BYTES must be a whole number of bytes, got `{value}`"
+                            ))
+                        })?,
+                    _ => value.clone().into(),
+                };
+                from_env.insert(field, value);
+            }
+        }
+        figment = figment
+            .merge(Serialized::defaults(serde_json::Value::Object(from_env)))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Loads from the real process environment.
+    pub fn from_process(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Config::load(file, &env, overrides)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError(format!(
+                "listen must be an address such as 127.0.0.1:8080, got `{}`",
+                self.listen
+            )));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError(format!(
+                "max_body_bytes must be at least 1024, got {}",
+                self.max_body_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// The configuration with secrets hidden, for `revos config` and logs.
+    pub fn redacted(&self) -> Config {
+        Config {
+            database_url: redact_url(&self.database_url),
+            ..self.clone()
+        }
+    }
+}
+
+fn lookup<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    env.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+/// A URL with its password replaced by `***`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // set_password fails only for URLs that cannot carry one.
+            if parsed.set_password(Some("***")).is_ok() {
+                parsed.to_string()
+            } else {
+                "<redacted>".to_owned()
+            }
+        }
+        Ok(_) => raw.to_owned(),
+        Err(_) => "<unparseable URL>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("revos.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nkernel_mode = \"enforce\"\nlog = \"debug\"\n",
+        )
+        .unwrap();
+        let defaults = Config::load(Some(&file), &[], &Overrides::default()).unwrap();
+        assert_eq!(defaults.listen, "127.0.0.1:9000");
+        assert_eq!(defaults.kernel_mode, KernelMode::Enforce);
+        assert_eq!(defaults.database_url, DEFAULT_DATABASE_URL);
+
+        let e = env(&[
+            ("REVENUE_OS_KERNEL_MODE", "shadow"),
+            ("DATABASE_URL", "postgres://u:secret@localhost/db"),
+            ("REVOS_LOG", "warn"),
+        ]);
+        let with_env = Config::load(Some(&file), &e, &Overrides::default()).unwrap();
+        assert_eq!(with_env.kernel_mode, KernelMode::Shadow);
+        assert_eq!(with_env.log, "warn");
+        assert_eq!(with_env.database_url, "postgres://u:secret@localhost/db");
+
+        let flags = Overrides {
+            listen: Some("0.0.0.0:1".into()),
+            ..Default::default()
+        };
+        let with_flags = Config::load(Some(&file), &e, &flags).unwrap();
+        assert_eq!(with_flags.listen, "0.0.0.0:1");
+        assert_eq!(
+            with_flags.redacted().database_url,
+            "postgres://u:***@localhost/db"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let e = env(&[("REVENUE_OS_KERNEL_MODE", "yolo")]);
+        let err = Config::load(None, &e, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("kernel_mode"), "{err}");
+        let e = env(&[("REVOS_LISTEN", "nowhere")]);
+        let err = Config::load(None, &e, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+        let missing = Config::load(
+            Some(Path::new("/nonexistent/revos.toml")),
+            &[],
+            &Overrides::default(),
+        );
+        assert!(missing.is_err());
+    }
+}

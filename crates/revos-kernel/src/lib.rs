@@ -1,0 +1,298 @@
+//! The revos kernel service: the shell around the pure core.
+//!
+//! The HTTP API and the CLI both drive revos through [`Kernel`]. It opens
+//! the store named by a database URL ([`open_store`]), checks what clients
+//! send ([`validate`]), calls the store, and turns every failure into a
+//! [`Failure`]: the contract's `KernelError` with its HTTP status. Keeping
+//! these use cases here means the API and the CLI cannot drift apart.
+
+pub mod config;
+pub mod failure;
+pub mod validate;
+
+pub use config::Config;
+pub use failure::Failure;
+
+use revos_contracts::TenantId;
+use revos_store::{
+    Account, Campaign, CrmActivity, DateRange, MetricPoint, MetricQuery, MetricSnapshot, NewTenant,
+    Opportunity, OpportunityStatus, OptimizerConfig, Page, RevenueEvent, SnapshotSource, Store,
+    StoreError, Tenant, Workspace, WriteSummary,
+};
+use std::sync::Arc;
+
+/// Opens the store a database URL names, picked by its scheme:
+/// `sqlite:` (the embedded default) or `postgres:`/`postgresql:`.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, Failure> {
+    let scheme = url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match scheme.as_str() {
+        "sqlite" => Ok(Arc::new(
+            revos_store_sqlite::SqliteStore::connect(url)
+                .await
+                .map_err(open_failure)?,
+        )),
+        "postgres" | "postgresql" => Ok(Arc::new(
+            revos_store_postgres::PostgresStore::connect(url)
+                .await
+                .map_err(open_failure)?,
+        )),
+        _ => Err(Failure::input(
+            400,
+            "configuration",
+            format!(
+                "unsupported database URL `{}`: use sqlite://FILE (default sqlite://revos.db) \
+                 or postgres://USER@HOST:PORT/DB",
+                config::redact_url(url)
+            ),
+        )),
+    }
+}
+
+fn open_failure(err: StoreError) -> Failure {
+    match err {
+        StoreError::Unavailable(cause) | StoreError::Backend(cause) => Failure {
+            status: 503,
+            body: revos_contracts::KernelError::new(
+                revos_contracts::ErrorCode::InternalError,
+                format!("cannot open the database: {cause}"),
+            )
+            .with_detail("kind", "unavailable"),
+        },
+        other => other.into(),
+    }
+}
+
+fn check(
+    violations: Vec<revos_contracts::validation::Violation>,
+    what: &str,
+) -> Result<(), Failure> {
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        let n = violations.len();
+        Err(Failure::invalid(
+            format!(
+                "{what}: {n} problem{} found, nothing was written",
+                if n == 1 { "" } else { "s" }
+            ),
+            &violations,
+        ))
+    }
+}
+
+/// The kernel service: every use case the API and the CLI share.
+#[derive(Clone)]
+pub struct Kernel {
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+}
+
+impl Kernel {
+    /// A kernel over an opened store.
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        Kernel {
+            store,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Opens the configured database and applies its migrations.
+    pub async fn start(config: Config) -> Result<Self, Failure> {
+        let store = open_store(&config.database_url).await?;
+        store.migrate().await.map_err(open_failure)?;
+        Ok(Kernel::new(store, config))
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Checks the database answers.
+    pub async fn ready(&self) -> Result<(), Failure> {
+        self.store
+            .ping()
+            .await
+            .map_err(|e| Failure::unavailable(&e))
+    }
+
+    /// Creates a tenant (with its default workspace).
+    pub async fn create_tenant(&self, tenant: NewTenant) -> Result<Tenant, Failure> {
+        check(validate::new_tenant(&tenant), "invalid tenant")?;
+        let tenant = NewTenant {
+            name: tenant.name.trim().to_owned(),
+            ..tenant
+        };
+        Ok(self.store.create_tenant(tenant).await?)
+    }
+
+    /// One tenant, or `TENANT_NOT_FOUND`.
+    pub async fn tenant(&self, tenant: TenantId) -> Result<Tenant, Failure> {
+        self.store
+            .get_tenant(tenant)
+            .await?
+            .ok_or_else(|| Failure::tenant_not_found(tenant))
+    }
+
+    /// Tenants, oldest first.
+    pub async fn tenants(&self, page: Page) -> Result<Vec<Tenant>, Failure> {
+        Ok(self.store.list_tenants(page).await?)
+    }
+
+    /// A tenant's workspaces.
+    pub async fn workspaces(&self, tenant: TenantId) -> Result<Vec<Workspace>, Failure> {
+        Ok(self.store.list_workspaces(tenant).await?)
+    }
+
+    /// A tenant's optimizer configuration.
+    pub async fn optimizer_config(&self, tenant: TenantId) -> Result<OptimizerConfig, Failure> {
+        Ok(self.store.get_optimizer_config(tenant).await?)
+    }
+
+    /// Replaces a tenant's optimizer configuration. Each part is checked
+    /// against its `KernelInput` type (`Targets`, `Guardrails`,
+    /// `KernelConfig`), so a typo is caught when it is stored, not when the
+    /// next cycle runs; an empty object means "not configured yet".
+    pub async fn set_optimizer_config(
+        &self,
+        tenant: TenantId,
+        config: OptimizerConfig,
+    ) -> Result<OptimizerConfig, Failure> {
+        use revos_contracts::kernel_io::{Guardrails, KernelConfig, Targets};
+        let mut violations = Vec::new();
+        validate::config_part::<Targets>("targets", &config.targets, &mut violations);
+        validate::config_part::<Guardrails>("guardrails", &config.guardrails, &mut violations);
+        validate::config_part::<KernelConfig>("config", &config.config, &mut violations);
+        check(violations, "invalid optimizer configuration")?;
+        Ok(self.store.put_optimizer_config(tenant, &config).await?)
+    }
+
+    /// Validates metric values against the dictionary and upserts them in
+    /// one transaction.
+    pub async fn import_metrics(
+        &self,
+        tenant: TenantId,
+        points: &[MetricPoint],
+    ) -> Result<WriteSummary, Failure> {
+        check(validate::metric_points(points), "invalid metric values")?;
+        Ok(self
+            .store
+            .upsert_metric_snapshots(tenant, points, SnapshotSource::Imported)
+            .await?)
+    }
+
+    /// Stored metric values.
+    pub async fn metrics(
+        &self,
+        tenant: TenantId,
+        query: &MetricQuery,
+    ) -> Result<Vec<MetricSnapshot>, Failure> {
+        Ok(self.store.list_metric_snapshots(tenant, query).await?)
+    }
+
+    /// Upserts campaigns with their channels.
+    pub async fn upsert_campaigns(
+        &self,
+        tenant: TenantId,
+        items: &[Campaign],
+    ) -> Result<WriteSummary, Failure> {
+        check(validate::campaigns(items), "invalid campaigns")?;
+        Ok(self.store.upsert_campaigns(tenant, items).await?)
+    }
+
+    /// Campaigns with their channels.
+    pub async fn campaigns(&self, tenant: TenantId, page: Page) -> Result<Vec<Campaign>, Failure> {
+        Ok(self.store.list_campaigns(tenant, page).await?)
+    }
+
+    /// One campaign, or a 404.
+    pub async fn campaign(&self, tenant: TenantId, id: &str) -> Result<Campaign, Failure> {
+        self.store
+            .get_campaign(tenant, id)
+            .await?
+            .ok_or_else(|| Failure::not_found("campaign", id))
+    }
+
+    /// Upserts opportunities.
+    pub async fn upsert_opportunities(
+        &self,
+        tenant: TenantId,
+        items: &[Opportunity],
+    ) -> Result<WriteSummary, Failure> {
+        check(validate::opportunities(items), "invalid opportunities")?;
+        Ok(self.store.upsert_opportunities(tenant, items).await?)
+    }
+
+    /// Opportunities, optionally of one status.
+    pub async fn opportunities(
+        &self,
+        tenant: TenantId,
+        status: Option<OpportunityStatus>,
+        page: Page,
+    ) -> Result<Vec<Opportunity>, Failure> {
+        Ok(self.store.list_opportunities(tenant, status, page).await?)
+    }
+
+    /// Upserts accounts.
+    pub async fn upsert_accounts(
+        &self,
+        tenant: TenantId,
+        items: &[Account],
+    ) -> Result<WriteSummary, Failure> {
+        check(validate::accounts(items), "invalid accounts")?;
+        Ok(self.store.upsert_accounts(tenant, items).await?)
+    }
+
+    /// Accounts.
+    pub async fn accounts(&self, tenant: TenantId, page: Page) -> Result<Vec<Account>, Failure> {
+        Ok(self.store.list_accounts(tenant, page).await?)
+    }
+
+    /// Upserts revenue events.
+    pub async fn upsert_revenue_events(
+        &self,
+        tenant: TenantId,
+        items: &[RevenueEvent],
+    ) -> Result<WriteSummary, Failure> {
+        check(validate::revenue_events(items), "invalid revenue events")?;
+        Ok(self.store.upsert_revenue_events(tenant, items).await?)
+    }
+
+    /// Revenue events in a date range.
+    pub async fn revenue_events(
+        &self,
+        tenant: TenantId,
+        range: DateRange,
+        page: Page,
+    ) -> Result<Vec<RevenueEvent>, Failure> {
+        Ok(self.store.list_revenue_events(tenant, range, page).await?)
+    }
+
+    /// Upserts CRM activities.
+    pub async fn upsert_crm_activities(
+        &self,
+        tenant: TenantId,
+        items: &[CrmActivity],
+    ) -> Result<WriteSummary, Failure> {
+        check(validate::crm_activities(items), "invalid CRM activities")?;
+        Ok(self.store.upsert_crm_activities(tenant, items).await?)
+    }
+
+    /// CRM activities.
+    pub async fn crm_activities(
+        &self,
+        tenant: TenantId,
+        page: Page,
+    ) -> Result<Vec<CrmActivity>, Failure> {
+        Ok(self.store.list_crm_activities(tenant, page).await?)
+    }
+}

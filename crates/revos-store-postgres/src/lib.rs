@@ -1,0 +1,1280 @@
+//! The PostgreSQL backend of [`revos_store::Store`], for production and
+//! scale-out.
+//!
+//! [`PostgresStore::connect`] opens a pool on a `postgres://` URL. Every
+//! tenant-scoped call runs in one transaction that first sets
+//! `app.tenant_id` with `set_config(…, true)` (transaction-local: the
+//! row-level-security policies of a later migration read it), then checks
+//! that the tenant exists, then does its work. Batch writes send whole
+//! columns as arrays and `unnest` them (`insert … select … from unnest(…)
+//! on conflict … do update`), a chunk of [`CHUNK`] rows per statement, so a
+//! thousand records cost a few round trips, not a thousand.
+//!
+//! The schema lives in `migrations/` (PostgreSQL's dialect: uuid,
+//! timestamptz, date, double precision, jsonb). The behaviour every backend
+//! shares is pinned down by `revos_store::conformance`, which this crate's
+//! tests run against a throw-away database per test (see [`testing`], behind
+//! the `testing` feature).
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use revos_contracts::TenantId;
+use revos_store::{
+    Account, Backend, Campaign, CampaignChannel, CrmActivity, DateRange, MAX_PAGE, MetricPoint,
+    MetricQuery, MetricSnapshot, NewTenant, Opportunity, OpportunityStatus, OptimizerConfig, Page,
+    RevenueEvent, SnapshotSource, Store, StoreError, Tenant, Workspace, WriteSummary, support,
+};
+use serde_json::Value;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::types::Json;
+use sqlx::{Postgres, Transaction};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// The migrations of this backend, embedded at build time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connections in the pool.
+const POOL_SIZE: u32 = 10;
+
+/// How long a caller waits for a free connection (or a new one) before the
+/// store answers [`StoreError::Unavailable`].
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Rows per `insert … from unnest(…)` statement: large enough that a batch
+/// costs few round trips, small enough to keep each statement's arrays
+/// modest in memory.
+pub const CHUNK: usize = 1000;
+
+/// A [`Store`] on a PostgreSQL database.
+///
+/// Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database named by `url` (`postgres://` or
+    /// `postgresql://`). The schema is not touched: call [`Store::migrate`]
+    /// for that.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::Invalid(
+                "not a PostgreSQL URL: expected postgres://user@host:port/database".into(),
+            ));
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await
+            .map_err(|e| match store_error(e) {
+                StoreError::Backend(msg) => StoreError::Unavailable(msg),
+                other => other,
+            })?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// A transaction scoped to `tenant`: `app.tenant_id` is set for it and
+    /// the tenant is known to exist.
+    async fn begin_tenant(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        set_tenant(&mut tx, tenant).await?;
+        let found: Option<i32> = sqlx::query_scalar("select 1 from tenants where id = $1")
+            .bind(tenant.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        match found {
+            Some(_) => Ok(tx),
+            None => Err(StoreError::TenantNotFound(tenant)),
+        }
+    }
+}
+
+// ---- helpers ---------------------------------------------------------------
+
+/// Sets the tenant of the current transaction for row-level security.
+async fn set_tenant(conn: &mut PgConnection, tenant: TenantId) -> Result<(), StoreError> {
+    sqlx::query("select set_config('app.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
+/// `LIMIT` and `OFFSET` of a page, the limit capped at [`MAX_PAGE`].
+fn limit_offset(page: Page) -> (i64, i64) {
+    (i64::from(page.limit.min(MAX_PAGE)), i64::from(page.offset))
+}
+
+/// A stored value that this code did not write (or a newer version did).
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Backend(format!("unexpected stored {what} `{value}`"))
+}
+
+fn written(count: usize) -> WriteSummary {
+    WriteSummary {
+        written: count as u64,
+    }
+}
+
+/// Translates a driver error into the store's terms, without SQL text.
+fn store_error(err: sqlx::Error) -> StoreError {
+    match err {
+        sqlx::Error::Database(db) => {
+            let message = db.message().to_owned();
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            match code.as_str() {
+                "23505" => StoreError::Invalid(format!("duplicate record: {message}")),
+                "23503" => StoreError::Invalid(format!(
+                    "reference to a record that does not exist: {message}"
+                )),
+                // not null, check; class 22: data exceptions (bad values)
+                "23502" | "23514" => StoreError::Invalid(message),
+                c if c.starts_with("22") => StoreError::Invalid(message),
+                // connection exceptions, insufficient resources, operator
+                // intervention (shutdown), no such database, bad credentials
+                c if c.starts_with("08")
+                    || c.starts_with("53")
+                    || c.starts_with("57P")
+                    || c.starts_with("28")
+                    || c == "3D000" =>
+                {
+                    StoreError::Unavailable(message)
+                }
+                _ => StoreError::Backend(message),
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Configuration(_) => StoreError::Unavailable(err.to_string()),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// Compact JSON of a dimension map.
+fn json_text(value: &BTreeMap<String, String>) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
+}
+
+// ---- rows ------------------------------------------------------------------
+
+#[derive(sqlx::FromRow)]
+struct TenantRow {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(row: TenantRow) -> Self {
+        Tenant {
+            id: TenantId::from_uuid(row.id),
+            name: row.name,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct WorkspaceRow {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OptimizerConfigRow {
+    targets: Json<Value>,
+    guardrails: Json<Value>,
+    config: Json<Value>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SnapshotRow {
+    metric_id: String,
+    date: NaiveDate,
+    dimension: Json<BTreeMap<String, String>>,
+    value: f64,
+    source: String,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<SnapshotRow> for MetricSnapshot {
+    type Error = StoreError;
+
+    fn try_from(row: SnapshotRow) -> Result<Self, StoreError> {
+        Ok(MetricSnapshot {
+            source: SnapshotSource::parse(&row.source)
+                .ok_or_else(|| corrupt("snapshot source", &row.source))?,
+            metric_id: row.metric_id,
+            date: row.date,
+            value: row.value,
+            dimension: row.dimension.0,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CampaignRow {
+    id: String,
+    name: String,
+    status: String,
+    objective: String,
+    budget_total: f64,
+    budget_spent: f64,
+    start_date: NaiveDate,
+    end_date: Option<NaiveDate>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChannelRow {
+    campaign_id: String,
+    channel: String,
+    status: String,
+    budget_total: f64,
+    budget_spent: f64,
+}
+
+#[derive(sqlx::FromRow)]
+struct OpportunityRow {
+    id: String,
+    account_id: Option<String>,
+    name: Option<String>,
+    stage: String,
+    status: String,
+    amount: f64,
+    expected_close_date: NaiveDate,
+    win_probability: f64,
+    source_campaign_id: Option<String>,
+    owner: Option<String>,
+    created_date: Option<NaiveDate>,
+    closed_date: Option<NaiveDate>,
+}
+
+impl TryFrom<OpportunityRow> for Opportunity {
+    type Error = StoreError;
+
+    fn try_from(row: OpportunityRow) -> Result<Self, StoreError> {
+        Ok(Opportunity {
+            status: OpportunityStatus::parse(&row.status)
+                .ok_or_else(|| corrupt("opportunity status", &row.status))?,
+            id: row.id,
+            account_id: row.account_id,
+            name: row.name,
+            stage: row.stage,
+            amount: row.amount,
+            expected_close_date: row.expected_close_date,
+            win_probability: row.win_probability,
+            source_campaign_id: row.source_campaign_id,
+            owner: row.owner,
+            created_date: row.created_date,
+            closed_date: row.closed_date,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    id: String,
+    name: String,
+    domain: Option<String>,
+    industry: Option<String>,
+    segment: Option<String>,
+    status: Option<String>,
+    owner: Option<String>,
+    arr: Option<f64>,
+}
+
+impl From<AccountRow> for Account {
+    fn from(row: AccountRow) -> Self {
+        Account {
+            id: row.id,
+            name: row.name,
+            domain: row.domain,
+            industry: row.industry,
+            segment: row.segment,
+            status: row.status,
+            owner: row.owner,
+            arr: row.arr,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RevenueEventRow {
+    id: String,
+    event_type: String,
+    amount: f64,
+    effective_date: NaiveDate,
+    attributed_campaign_id: Option<String>,
+    attributed_channel: Option<String>,
+    account_id: Option<String>,
+    opportunity_id: Option<String>,
+}
+
+impl From<RevenueEventRow> for RevenueEvent {
+    fn from(row: RevenueEventRow) -> Self {
+        RevenueEvent {
+            id: row.id,
+            event_type: row.event_type,
+            amount: row.amount,
+            effective_date: row.effective_date,
+            attributed_campaign_id: row.attributed_campaign_id,
+            attributed_channel: row.attributed_channel,
+            account_id: row.account_id,
+            opportunity_id: row.opportunity_id,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CrmActivityRow {
+    id: String,
+    activity_type: String,
+    occurred_at: DateTime<Utc>,
+    account_id: Option<String>,
+    opportunity_id: Option<String>,
+    owner: Option<String>,
+    subject: Option<String>,
+}
+
+impl From<CrmActivityRow> for CrmActivity {
+    fn from(row: CrmActivityRow) -> Self {
+        CrmActivity {
+            id: row.id,
+            activity_type: row.activity_type,
+            occurred_at: row.occurred_at,
+            account_id: row.account_id,
+            opportunity_id: row.opportunity_id,
+            owner: row.owner,
+            subject: row.subject,
+        }
+    }
+}
+
+/// Attaches channel rows (ordered by campaign, then channel) to their
+/// campaigns.
+fn assemble_campaigns(campaigns: Vec<CampaignRow>, channels: Vec<ChannelRow>) -> Vec<Campaign> {
+    let mut by_campaign: HashMap<String, Vec<CampaignChannel>> = HashMap::new();
+    for row in channels {
+        by_campaign
+            .entry(row.campaign_id)
+            .or_default()
+            .push(CampaignChannel {
+                channel: row.channel,
+                status: row.status,
+                budget_total: row.budget_total,
+                budget_spent: row.budget_spent,
+            });
+    }
+    campaigns
+        .into_iter()
+        .map(|row| Campaign {
+            channels: by_campaign.remove(&row.id).unwrap_or_default(),
+            id: row.id,
+            name: row.name,
+            status: row.status,
+            objective: row.objective,
+            budget_total: row.budget_total,
+            budget_spent: row.budget_spent,
+            start_date: row.start_date,
+            end_date: row.end_date,
+        })
+        .collect()
+}
+
+// ---- batch writers -----------------------------------------------------------
+//
+// Each takes the open transaction and one chunk; the caller commits.
+
+async fn write_snapshots(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    points: &[&MetricPoint],
+    source: SnapshotSource,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut metric_ids = Vec::with_capacity(points.len());
+    let mut dates = Vec::with_capacity(points.len());
+    let mut keys = Vec::with_capacity(points.len());
+    let mut dimensions = Vec::with_capacity(points.len());
+    let mut values = Vec::with_capacity(points.len());
+    for point in points {
+        metric_ids.push(point.metric_id.as_str());
+        dates.push(point.date);
+        keys.push(point.dimension_key());
+        dimensions.push(json_text(&point.dimension)?);
+        values.push(point.value);
+    }
+    sqlx::query(
+        "insert into metric_snapshots_daily
+             (tenant_id, metric_id, date, dimension_key, dimension, value, source, updated_at)
+         select $1, m, d, k, dim::jsonb, v, $7, $8
+         from unnest($2::text[], $3::date[], $4::text[], $5::text[], $6::float8[])
+             as t (m, d, k, dim, v)
+         on conflict (tenant_id, metric_id, date, dimension_key) do update set
+             dimension = excluded.dimension,
+             value = excluded.value,
+             source = excluded.source,
+             updated_at = excluded.updated_at",
+    )
+    .bind(tenant.as_uuid())
+    .bind(metric_ids)
+    .bind(dates)
+    .bind(keys)
+    .bind(dimensions)
+    .bind(values)
+    .bind(source.as_str())
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+async fn write_campaigns(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    campaigns: &[&Campaign],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let ids: Vec<&str> = campaigns.iter().map(|c| c.id.as_str()).collect();
+    sqlx::query(
+        "insert into spine_campaigns
+             (tenant_id, id, name, status, objective, budget_total, budget_spent,
+              start_date, end_date, updated_at)
+         select $1, id, name, status, objective, budget_total, budget_spent,
+                start_date, end_date, $10
+         from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[],
+                     $7::float8[], $8::date[], $9::date[])
+             as t (id, name, status, objective, budget_total, budget_spent,
+                   start_date, end_date)
+         on conflict (tenant_id, id) do update set
+             name = excluded.name,
+             status = excluded.status,
+             objective = excluded.objective,
+             budget_total = excluded.budget_total,
+             budget_spent = excluded.budget_spent,
+             start_date = excluded.start_date,
+             end_date = excluded.end_date,
+             updated_at = excluded.updated_at",
+    )
+    .bind(tenant.as_uuid())
+    .bind(&ids)
+    .bind(
+        campaigns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        campaigns
+            .iter()
+            .map(|c| c.status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        campaigns
+            .iter()
+            .map(|c| c.objective.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(campaigns.iter().map(|c| c.budget_total).collect::<Vec<_>>())
+    .bind(campaigns.iter().map(|c| c.budget_spent).collect::<Vec<_>>())
+    .bind(campaigns.iter().map(|c| c.start_date).collect::<Vec<_>>())
+    .bind(campaigns.iter().map(|c| c.end_date).collect::<Vec<_>>())
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+
+    // The given channel lists replace the stored ones.
+    sqlx::query(
+        "delete from spine_campaign_channels where tenant_id = $1 and campaign_id = any($2)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(&ids)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+
+    let channels: Vec<(&str, &CampaignChannel)> = campaigns
+        .iter()
+        .flat_map(|c| c.channels.iter().map(move |ch| (c.id.as_str(), ch)))
+        .collect();
+    for chunk in channels.chunks(CHUNK) {
+        sqlx::query(
+            "insert into spine_campaign_channels
+                 (tenant_id, campaign_id, channel, status, budget_total, budget_spent, updated_at)
+             select $1, campaign_id, channel, status, budget_total, budget_spent, $7
+             from unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[])
+                 as t (campaign_id, channel, status, budget_total, budget_spent)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(chunk.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(
+            chunk
+                .iter()
+                .map(|(_, ch)| ch.channel.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|(_, ch)| ch.status.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|(_, ch)| ch.budget_total)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|(_, ch)| ch.budget_spent)
+                .collect::<Vec<_>>(),
+        )
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    }
+    Ok(())
+}
+
+async fn write_opportunities(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    opps: &[&Opportunity],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into spine_opportunities
+             (tenant_id, id, account_id, name, stage, status, amount, expected_close_date,
+              win_probability, source_campaign_id, owner, created_date, closed_date, updated_at)
+         select $1, id, account_id, name, stage, status, amount, expected_close_date,
+                win_probability, source_campaign_id, owner, created_date, closed_date, $14
+         from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::float8[], $8::date[], $9::float8[], $10::text[], $11::text[],
+                     $12::date[], $13::date[])
+             as t (id, account_id, name, stage, status, amount, expected_close_date,
+                   win_probability, source_campaign_id, owner, created_date, closed_date)
+         on conflict (tenant_id, id) do update set
+             account_id = excluded.account_id,
+             name = excluded.name,
+             stage = excluded.stage,
+             status = excluded.status,
+             amount = excluded.amount,
+             expected_close_date = excluded.expected_close_date,
+             win_probability = excluded.win_probability,
+             source_campaign_id = excluded.source_campaign_id,
+             owner = excluded.owner,
+             created_date = excluded.created_date,
+             closed_date = excluded.closed_date,
+             updated_at = excluded.updated_at",
+    )
+    .bind(tenant.as_uuid())
+    .bind(opps.iter().map(|o| o.id.as_str()).collect::<Vec<_>>())
+    .bind(
+        opps.iter()
+            .map(|o| o.account_id.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(opps.iter().map(|o| o.name.as_deref()).collect::<Vec<_>>())
+    .bind(opps.iter().map(|o| o.stage.as_str()).collect::<Vec<_>>())
+    .bind(opps.iter().map(|o| o.status.as_str()).collect::<Vec<_>>())
+    .bind(opps.iter().map(|o| o.amount).collect::<Vec<_>>())
+    .bind(
+        opps.iter()
+            .map(|o| o.expected_close_date)
+            .collect::<Vec<_>>(),
+    )
+    .bind(opps.iter().map(|o| o.win_probability).collect::<Vec<_>>())
+    .bind(
+        opps.iter()
+            .map(|o| o.source_campaign_id.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(opps.iter().map(|o| o.owner.as_deref()).collect::<Vec<_>>())
+    .bind(opps.iter().map(|o| o.created_date).collect::<Vec<_>>())
+    .bind(opps.iter().map(|o| o.closed_date).collect::<Vec<_>>())
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+async fn write_accounts(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    accounts: &[&Account],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into spine_accounts
+             (tenant_id, id, name, domain, industry, segment, status, owner, arr, updated_at)
+         select $1, id, name, domain, industry, segment, status, owner, arr, $10
+         from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::float8[])
+             as t (id, name, domain, industry, segment, status, owner, arr)
+         on conflict (tenant_id, id) do update set
+             name = excluded.name,
+             domain = excluded.domain,
+             industry = excluded.industry,
+             segment = excluded.segment,
+             status = excluded.status,
+             owner = excluded.owner,
+             arr = excluded.arr,
+             updated_at = excluded.updated_at",
+    )
+    .bind(tenant.as_uuid())
+    .bind(accounts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>())
+    .bind(accounts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>())
+    .bind(
+        accounts
+            .iter()
+            .map(|a| a.domain.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accounts
+            .iter()
+            .map(|a| a.industry.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accounts
+            .iter()
+            .map(|a| a.segment.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accounts
+            .iter()
+            .map(|a| a.status.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accounts
+            .iter()
+            .map(|a| a.owner.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(accounts.iter().map(|a| a.arr).collect::<Vec<_>>())
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+async fn write_revenue_events(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    events: &[&RevenueEvent],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into revenue_events
+             (tenant_id, id, type, amount, effective_date, attributed_campaign_id,
+              attributed_channel, account_id, opportunity_id, updated_at)
+         select $1, id, type, amount, effective_date, attributed_campaign_id,
+                attributed_channel, account_id, opportunity_id, $10
+         from unnest($2::text[], $3::text[], $4::float8[], $5::date[], $6::text[],
+                     $7::text[], $8::text[], $9::text[])
+             as t (id, type, amount, effective_date, attributed_campaign_id,
+                   attributed_channel, account_id, opportunity_id)
+         on conflict (tenant_id, id) do update set
+             type = excluded.type,
+             amount = excluded.amount,
+             effective_date = excluded.effective_date,
+             attributed_campaign_id = excluded.attributed_campaign_id,
+             attributed_channel = excluded.attributed_channel,
+             account_id = excluded.account_id,
+             opportunity_id = excluded.opportunity_id,
+             updated_at = excluded.updated_at",
+    )
+    .bind(tenant.as_uuid())
+    .bind(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(events.iter().map(|e| e.amount).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.effective_date).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.attributed_campaign_id.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.attributed_channel.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.account_id.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.opportunity_id.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+async fn write_crm_activities(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    activities: &[&CrmActivity],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into spine_crm_activities
+             (tenant_id, id, type, occurred_at, account_id, opportunity_id, owner, subject,
+              updated_at)
+         select $1, id, type, occurred_at, account_id, opportunity_id, owner, subject, $9
+         from unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+                     $7::text[], $8::text[])
+             as t (id, type, occurred_at, account_id, opportunity_id, owner, subject)
+         on conflict (tenant_id, id) do update set
+             type = excluded.type,
+             occurred_at = excluded.occurred_at,
+             account_id = excluded.account_id,
+             opportunity_id = excluded.opportunity_id,
+             owner = excluded.owner,
+             subject = excluded.subject,
+             updated_at = excluded.updated_at",
+    )
+    .bind(tenant.as_uuid())
+    .bind(activities.iter().map(|a| a.id.as_str()).collect::<Vec<_>>())
+    .bind(
+        activities
+            .iter()
+            .map(|a| a.activity_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(activities.iter().map(|a| a.occurred_at).collect::<Vec<_>>())
+    .bind(
+        activities
+            .iter()
+            .map(|a| a.account_id.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        activities
+            .iter()
+            .map(|a| a.opportunity_id.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        activities
+            .iter()
+            .map(|a| a.owner.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        activities
+            .iter()
+            .map(|a| a.subject.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => store_error(e),
+            other => StoreError::Backend(format!("migration failed: {other}")),
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("select 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    // ---- tenants -----------------------------------------------------------
+
+    async fn create_tenant(&self, tenant: NewTenant) -> Result<Tenant, StoreError> {
+        let name = support::tenant_name(&tenant.name)?;
+        let id = tenant.id.unwrap_or_else(TenantId::new_random);
+        let now = support::now();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        set_tenant(&mut tx, id).await?;
+        let inserted = sqlx::query(
+            "insert into tenants (id, name, created_at) values ($1, $2, $3)
+             on conflict (id) do nothing",
+        )
+        .bind(id.as_uuid())
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict {
+                entity: "tenant",
+                id: id.to_string(),
+            });
+        }
+        sqlx::query(
+            "insert into workspaces (tenant_id, id, name, created_at)
+             values ($1, $2, 'default', $3)",
+        )
+        .bind(id.as_uuid())
+        .bind(Uuid::new_v4())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query("insert into optimizer_configs (tenant_id, updated_at) values ($1, $2)")
+            .bind(id.as_uuid())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Tenant {
+            id,
+            name: name.to_owned(),
+            created_at: now,
+        })
+    }
+
+    async fn get_tenant(&self, tenant: TenantId) -> Result<Option<Tenant>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        set_tenant(&mut tx, tenant).await?;
+        let row: Option<TenantRow> =
+            sqlx::query_as("select id, name, created_at from tenants where id = $1")
+                .bind(tenant.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(row.map(Tenant::from))
+    }
+
+    async fn list_tenants(&self, page: Page) -> Result<Vec<Tenant>, StoreError> {
+        let (limit, offset) = limit_offset(page);
+        let rows: Vec<TenantRow> = sqlx::query_as(
+            "select id, name, created_at from tenants
+             order by created_at, id limit $1 offset $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows.into_iter().map(Tenant::from).collect())
+    }
+
+    async fn list_workspaces(&self, tenant: TenantId) -> Result<Vec<Workspace>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<WorkspaceRow> = sqlx::query_as(
+            "select id, name, created_at from workspaces
+             where tenant_id = $1 order by name collate \"C\", id",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Workspace {
+                tenant_id: tenant,
+                id: row.id,
+                name: row.name,
+                created_at: row.created_at,
+            })
+            .collect())
+    }
+
+    // ---- optimizer configuration -----------------------------------------------
+
+    async fn get_optimizer_config(&self, tenant: TenantId) -> Result<OptimizerConfig, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let row: Option<OptimizerConfigRow> = sqlx::query_as(
+            "select targets, guardrails, config from optimizer_configs where tenant_id = $1",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(
+            row.map_or_else(OptimizerConfig::default, |row| OptimizerConfig {
+                targets: row.targets.0,
+                guardrails: row.guardrails.0,
+                config: row.config.0,
+            }),
+        )
+    }
+
+    async fn put_optimizer_config(
+        &self,
+        tenant: TenantId,
+        config: &OptimizerConfig,
+    ) -> Result<OptimizerConfig, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        sqlx::query(
+            "insert into optimizer_configs (tenant_id, targets, guardrails, config, updated_at)
+             values ($1, $2, $3, $4, $5)
+             on conflict (tenant_id) do update set
+                 targets = excluded.targets,
+                 guardrails = excluded.guardrails,
+                 config = excluded.config,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(tenant.as_uuid())
+        .bind(Json(&config.targets))
+        .bind(Json(&config.guardrails))
+        .bind(Json(&config.config))
+        .bind(support::now())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(config.clone())
+    }
+
+    // ---- metric snapshots ------------------------------------------------------
+
+    async fn upsert_metric_snapshots(
+        &self,
+        tenant: TenantId,
+        points: &[MetricPoint],
+        source: SnapshotSource,
+    ) -> Result<WriteSummary, StoreError> {
+        let points =
+            support::last_wins(points, |p| (p.metric_id.clone(), p.date, p.dimension_key()));
+        let now = support::now();
+        let mut tx = self.begin_tenant(tenant).await?;
+        for chunk in points.chunks(CHUNK) {
+            write_snapshots(&mut tx, tenant, chunk, source, now).await?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(written(points.len()))
+    }
+
+    async fn list_metric_snapshots(
+        &self,
+        tenant: TenantId,
+        query: &MetricQuery,
+    ) -> Result<Vec<MetricSnapshot>, StoreError> {
+        let (limit, offset) = limit_offset(query.page);
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<SnapshotRow> = sqlx::query_as(
+            "select metric_id, date, dimension, value, source, updated_at
+             from metric_snapshots_daily
+             where tenant_id = $1
+               and ($2::text is null or metric_id = $2)
+               and ($3::date is null or date >= $3)
+               and ($4::date is null or date <= $4)
+               and ($5::text is null or source = $5)
+             order by date, metric_id, dimension_key
+             limit $6 offset $7",
+        )
+        .bind(tenant.as_uuid())
+        .bind(query.metric_id.as_deref())
+        .bind(query.range.from)
+        .bind(query.range.to)
+        .bind(query.source.map(SnapshotSource::as_str))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter().map(MetricSnapshot::try_from).collect()
+    }
+
+    // ---- spine data --------------------------------------------------------------
+
+    async fn upsert_campaigns(
+        &self,
+        tenant: TenantId,
+        campaigns: &[Campaign],
+    ) -> Result<WriteSummary, StoreError> {
+        let campaigns = support::last_wins(campaigns, |c| c.id.clone());
+        let now = support::now();
+        let mut tx = self.begin_tenant(tenant).await?;
+        for chunk in campaigns.chunks(CHUNK) {
+            write_campaigns(&mut tx, tenant, chunk, now).await?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(written(campaigns.len()))
+    }
+
+    async fn list_campaigns(
+        &self,
+        tenant: TenantId,
+        page: Page,
+    ) -> Result<Vec<Campaign>, StoreError> {
+        let (limit, offset) = limit_offset(page);
+        let mut tx = self.begin_tenant(tenant).await?;
+        let campaigns: Vec<CampaignRow> = sqlx::query_as(
+            "select id, name, status, objective, budget_total, budget_spent, start_date, end_date
+             from spine_campaigns where tenant_id = $1
+             order by id limit $2 offset $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let ids: Vec<&str> = campaigns.iter().map(|c| c.id.as_str()).collect();
+        let channels: Vec<ChannelRow> = sqlx::query_as(
+            "select campaign_id, channel, status, budget_total, budget_spent
+             from spine_campaign_channels
+             where tenant_id = $1 and campaign_id = any($2)
+             order by campaign_id, channel",
+        )
+        .bind(tenant.as_uuid())
+        .bind(ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(assemble_campaigns(campaigns, channels))
+    }
+
+    async fn get_campaign(
+        &self,
+        tenant: TenantId,
+        id: &str,
+    ) -> Result<Option<Campaign>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let campaign: Option<CampaignRow> = sqlx::query_as(
+            "select id, name, status, objective, budget_total, budget_spent, start_date, end_date
+             from spine_campaigns where tenant_id = $1 and id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let Some(campaign) = campaign else {
+            tx.commit().await.map_err(store_error)?;
+            return Ok(None);
+        };
+        let channels: Vec<ChannelRow> = sqlx::query_as(
+            "select campaign_id, channel, status, budget_total, budget_spent
+             from spine_campaign_channels
+             where tenant_id = $1 and campaign_id = $2
+             order by channel",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(assemble_campaigns(vec![campaign], channels).pop())
+    }
+
+    async fn upsert_opportunities(
+        &self,
+        tenant: TenantId,
+        opportunities: &[Opportunity],
+    ) -> Result<WriteSummary, StoreError> {
+        let opportunities = support::last_wins(opportunities, |o| o.id.clone());
+        let now = support::now();
+        let mut tx = self.begin_tenant(tenant).await?;
+        for chunk in opportunities.chunks(CHUNK) {
+            write_opportunities(&mut tx, tenant, chunk, now).await?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(written(opportunities.len()))
+    }
+
+    async fn list_opportunities(
+        &self,
+        tenant: TenantId,
+        status: Option<OpportunityStatus>,
+        page: Page,
+    ) -> Result<Vec<Opportunity>, StoreError> {
+        let (limit, offset) = limit_offset(page);
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<OpportunityRow> = sqlx::query_as(
+            "select id, account_id, name, stage, status, amount, expected_close_date,
+                    win_probability, source_campaign_id, owner, created_date, closed_date
+             from spine_opportunities
+             where tenant_id = $1 and ($2::text is null or status = $2)
+             order by id limit $3 offset $4",
+        )
+        .bind(tenant.as_uuid())
+        .bind(status.map(OpportunityStatus::as_str))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter().map(Opportunity::try_from).collect()
+    }
+
+    async fn upsert_accounts(
+        &self,
+        tenant: TenantId,
+        accounts: &[Account],
+    ) -> Result<WriteSummary, StoreError> {
+        let accounts = support::last_wins(accounts, |a| a.id.clone());
+        let now = support::now();
+        let mut tx = self.begin_tenant(tenant).await?;
+        for chunk in accounts.chunks(CHUNK) {
+            write_accounts(&mut tx, tenant, chunk, now).await?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(written(accounts.len()))
+    }
+
+    async fn list_accounts(
+        &self,
+        tenant: TenantId,
+        page: Page,
+    ) -> Result<Vec<Account>, StoreError> {
+        let (limit, offset) = limit_offset(page);
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<AccountRow> = sqlx::query_as(
+            "select id, name, domain, industry, segment, status, owner, arr
+             from spine_accounts where tenant_id = $1
+             order by id limit $2 offset $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows.into_iter().map(Account::from).collect())
+    }
+
+    async fn upsert_revenue_events(
+        &self,
+        tenant: TenantId,
+        events: &[RevenueEvent],
+    ) -> Result<WriteSummary, StoreError> {
+        let events = support::last_wins(events, |e| e.id.clone());
+        let now = support::now();
+        let mut tx = self.begin_tenant(tenant).await?;
+        for chunk in events.chunks(CHUNK) {
+            write_revenue_events(&mut tx, tenant, chunk, now).await?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(written(events.len()))
+    }
+
+    async fn list_revenue_events(
+        &self,
+        tenant: TenantId,
+        range: DateRange,
+        page: Page,
+    ) -> Result<Vec<RevenueEvent>, StoreError> {
+        let (limit, offset) = limit_offset(page);
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<RevenueEventRow> = sqlx::query_as(
+            "select id, type as event_type, amount, effective_date, attributed_campaign_id,
+                    attributed_channel, account_id, opportunity_id
+             from revenue_events
+             where tenant_id = $1
+               and ($2::date is null or effective_date >= $2)
+               and ($3::date is null or effective_date <= $3)
+             order by effective_date, id limit $4 offset $5",
+        )
+        .bind(tenant.as_uuid())
+        .bind(range.from)
+        .bind(range.to)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows.into_iter().map(RevenueEvent::from).collect())
+    }
+
+    async fn upsert_crm_activities(
+        &self,
+        tenant: TenantId,
+        activities: &[CrmActivity],
+    ) -> Result<WriteSummary, StoreError> {
+        let activities = support::last_wins(activities, |a| a.id.clone());
+        let now = support::now();
+        let mut tx = self.begin_tenant(tenant).await?;
+        for chunk in activities.chunks(CHUNK) {
+            write_crm_activities(&mut tx, tenant, chunk, now).await?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(written(activities.len()))
+    }
+
+    async fn list_crm_activities(
+        &self,
+        tenant: TenantId,
+        page: Page,
+    ) -> Result<Vec<CrmActivity>, StoreError> {
+        let (limit, offset) = limit_offset(page);
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<CrmActivityRow> = sqlx::query_as(
+            "select id, type as activity_type, occurred_at, account_id, opportunity_id, owner,
+                    subject
+             from spine_crm_activities where tenant_id = $1
+             order by occurred_at, id limit $2 offset $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows.into_iter().map(CrmActivity::from).collect())
+    }
+}

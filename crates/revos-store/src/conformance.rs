@@ -1,0 +1,1391 @@
+//! The conformance suite every backend runs: the behaviour of [`Store`]
+//! written down once, as tests that do not know which database is beneath.
+//!
+//! Each case is a `pub async fn` that takes a [`Store`] on a freshly
+//! migrated, empty database and panics on the first broken promise. A
+//! backend runs all of them with one line in its `tests/conformance.rs`:
+//!
+//! ```text
+//! revos_store::conformance_tests!(fresh_store());
+//! ```
+//!
+//! where `fresh_store()` is an async function returning `(store, guard)`: a
+//! store on a new, empty database and whatever must stay alive while the
+//! test runs (a temporary directory, a throw-away database; `()` if
+//! nothing). [`conformance_tests!`](crate::conformance_tests) expands into
+//! one `#[tokio::test]` per case, each with its own database, and runs the
+//! migrations before the case starts.
+//!
+//! Compiled only with the `conformance` feature, which only the backends'
+//! dev-dependencies turn on.
+
+use crate::{
+    Account, Campaign, CampaignChannel, CrmActivity, DateRange, MetricPoint, MetricQuery,
+    NewTenant, Opportunity, OpportunityStatus, OptimizerConfig, Page, RevenueEvent, SnapshotSource,
+    Store, StoreError, Tenant, WriteSummary,
+};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use revos_contracts::TenantId;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+/// A store under test together with what must outlive it.
+pub trait Fixture: Send + 'static {
+    /// The store the cases run against.
+    fn store(&self) -> &dyn Store;
+}
+
+/// `(store, guard)`: the guard (a temporary directory, a test database) is
+/// dropped after the store, when the test ends.
+impl<S: Store, G: Send + 'static> Fixture for (S, G) {
+    fn store(&self) -> &dyn Store {
+        &self.0
+    }
+}
+
+/// Expands into one `#[tokio::test]` per conformance case.
+///
+/// The argument is an expression evaluating to a future (typically a call
+/// of an `async fn`) whose output is a [`Fixture`]: `(store, guard)`. It is
+/// evaluated afresh for every case, so each test has its own empty
+/// database; the macro migrates it before running the case. The calling
+/// crate needs `tokio` (with the `macros` and `rt` features) among its
+/// dev-dependencies.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make_store:expr) => {
+        $crate::conformance_tests!(@cases $make_store;
+            tenant_create_get_list,
+            tenant_duplicate_id_conflicts,
+            tenant_invalid_name_is_refused,
+            missing_tenant_is_refused_everywhere,
+            optimizer_config_default_put_get,
+            metric_snapshots_insert_and_replace,
+            metric_snapshot_dimensions,
+            metric_snapshot_filters_ordering_paging,
+            campaigns_with_channels,
+            opportunities_with_status_filter,
+            accounts_upsert_and_list,
+            revenue_events_in_date_range,
+            crm_activities_in_time_order,
+            repeated_id_in_batch_last_wins,
+            tenants_are_isolated,
+            failed_batch_writes_nothing,
+            migrate_twice_is_harmless,
+        );
+    };
+    (@cases $make_store:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let fixture = $make_store.await;
+                let store = $crate::conformance::Fixture::store(&fixture);
+                if let Err(err) = store.migrate().await {
+                    panic!("migrating a fresh database failed: {err}");
+                }
+                $crate::conformance::$case(store).await;
+            }
+        )*
+    };
+}
+
+// ---- helpers ---------------------------------------------------------------
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    match NaiveDate::from_ymd_opt(y, m, d) {
+        Some(date) => date,
+        None => panic!("bad test date {y}-{m}-{d}"),
+    }
+}
+
+fn at(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32) -> DateTime<Utc> {
+    match Utc.with_ymd_and_hms(y, m, d, h, min, s).single() {
+        Some(t) => t,
+        None => panic!("bad test time"),
+    }
+}
+
+fn tenant_a() -> TenantId {
+    TenantId::from_uuid(uuid::uuid!("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"))
+}
+
+fn tenant_b() -> TenantId {
+    TenantId::from_uuid(uuid::uuid!("bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"))
+}
+
+/// Unwraps a result the case expects to succeed.
+fn ok<T>(result: Result<T, StoreError>, call: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(err) => panic!("{call} failed: {err} ({err:?})"),
+    }
+}
+
+async fn new_tenant(store: &dyn Store, id: TenantId, name: &str) -> Tenant {
+    ok(
+        store
+            .create_tenant(NewTenant {
+                id: Some(id),
+                name: name.into(),
+            })
+            .await,
+        "create_tenant",
+    )
+}
+
+fn assert_tenant_not_found<T: Debug>(result: Result<T, StoreError>, tenant: TenantId, call: &str) {
+    match result {
+        Err(StoreError::TenantNotFound(id)) => {
+            assert_eq!(id, tenant, "{call}: TenantNotFound names the wrong tenant")
+        }
+        other => panic!("{call} on a missing tenant: expected TenantNotFound, got {other:?}"),
+    }
+}
+
+fn point(metric: &str, date: NaiveDate, value: f64, dimension: &[(&str, &str)]) -> MetricPoint {
+    MetricPoint {
+        metric_id: metric.into(),
+        date,
+        value,
+        dimension: dimension
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn channel(name: &str, budget: f64) -> CampaignChannel {
+    CampaignChannel {
+        channel: name.into(),
+        status: "active".into(),
+        budget_total: budget,
+        budget_spent: budget / 4.0,
+    }
+}
+
+fn campaign(id: &str, channels: Vec<CampaignChannel>) -> Campaign {
+    Campaign {
+        id: id.into(),
+        name: format!("Campaign {id}"),
+        status: "active".into(),
+        objective: "demand_gen".into(),
+        budget_total: 10_000.0,
+        budget_spent: 2_500.5,
+        start_date: day(2024, 11, 1),
+        end_date: Some(day(2024, 12, 31)),
+        channels,
+    }
+}
+
+fn opportunity(id: &str, status: OpportunityStatus) -> Opportunity {
+    Opportunity {
+        id: id.into(),
+        account_id: Some("acc-1".into()),
+        name: Some(format!("Deal {id}")),
+        stage: "proposal".into(),
+        status,
+        amount: 48_000.0,
+        expected_close_date: day(2025, 1, 15),
+        win_probability: 0.35,
+        source_campaign_id: Some("cmp-1".into()),
+        owner: Some("ae@example.com".into()),
+        created_date: Some(day(2024, 10, 2)),
+        closed_date: None,
+    }
+}
+
+fn account(id: &str, name: &str) -> Account {
+    Account {
+        id: id.into(),
+        name: name.into(),
+        domain: Some(format!("{id}.example.com")),
+        industry: Some("software".into()),
+        segment: Some("mid_market".into()),
+        status: Some("customer".into()),
+        owner: Some("csm@example.com".into()),
+        arr: Some(120_000.0),
+    }
+}
+
+fn revenue_event(id: &str, date: NaiveDate, amount: f64) -> RevenueEvent {
+    RevenueEvent {
+        id: id.into(),
+        event_type: "booking".into(),
+        amount,
+        effective_date: date,
+        attributed_campaign_id: Some("cmp-1".into()),
+        attributed_channel: Some("paid_search".into()),
+        account_id: Some("acc-1".into()),
+        opportunity_id: None,
+    }
+}
+
+fn activity(id: &str, occurred_at: DateTime<Utc>) -> CrmActivity {
+    CrmActivity {
+        id: id.into(),
+        activity_type: "call".into(),
+        occurred_at,
+        account_id: Some("acc-1".into()),
+        opportunity_id: Some("opp-1".into()),
+        owner: Some("sdr@example.com".into()),
+        subject: Some(format!("Call {id}")),
+    }
+}
+
+fn ids<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
+    items.iter().map(|item| id(item).to_owned()).collect()
+}
+
+// ---- tenants ---------------------------------------------------------------
+
+/// Tenants are created with a chosen or a random id, read back equal,
+/// listed by creation time then id with paging, and each gets a `default`
+/// workspace; the name is stored trimmed.
+pub async fn tenant_create_get_list(store: &dyn Store) {
+    assert!(ok(store.list_tenants(Page::first()).await, "list_tenants").is_empty());
+
+    let a = new_tenant(store, tenant_a(), "  Tenant A ").await;
+    assert_eq!(a.id, tenant_a());
+    assert_eq!(a.name, "Tenant A", "the name is stored trimmed");
+    let random = ok(
+        store
+            .create_tenant(NewTenant {
+                id: None,
+                name: "Random".into(),
+            })
+            .await,
+        "create_tenant without id",
+    );
+    assert_ne!(random.id, tenant_a());
+    let b = new_tenant(store, tenant_b(), "Tenant B").await;
+
+    assert_eq!(
+        ok(store.get_tenant(tenant_a()).await, "get_tenant"),
+        Some(a.clone())
+    );
+    assert_eq!(
+        ok(store.get_tenant(random.id).await, "get_tenant"),
+        Some(random.clone())
+    );
+    assert_eq!(
+        ok(store.get_tenant(TenantId::new_random()).await, "get_tenant"),
+        None
+    );
+
+    let mut expected = vec![a.clone(), random.clone(), b.clone()];
+    expected.sort_by_key(|x| (x.created_at, x.id));
+    let listed = ok(store.list_tenants(Page::first()).await, "list_tenants");
+    assert_eq!(
+        listed, expected,
+        "tenants are listed by creation time, then id"
+    );
+    let second = ok(store.list_tenants(Page::new(1, 1)).await, "list_tenants");
+    assert_eq!(second, vec![expected[1].clone()], "paging");
+    let past_end = ok(store.list_tenants(Page::new(10, 3)).await, "list_tenants");
+    assert!(past_end.is_empty(), "a page past the end is empty");
+
+    for tenant in [&a, &random, &b] {
+        let workspaces = ok(store.list_workspaces(tenant.id).await, "list_workspaces");
+        assert_eq!(workspaces.len(), 1, "one workspace per new tenant");
+        assert_eq!(workspaces[0].name, "default");
+        assert_eq!(workspaces[0].tenant_id, tenant.id);
+    }
+}
+
+/// Creating a tenant with a taken id is a conflict and changes nothing.
+pub async fn tenant_duplicate_id_conflicts(store: &dyn Store) {
+    let original = new_tenant(store, tenant_a(), "Original").await;
+    let again = store
+        .create_tenant(NewTenant {
+            id: Some(tenant_a()),
+            name: "Impostor".into(),
+        })
+        .await;
+    match again {
+        Err(StoreError::Conflict { entity, id }) => {
+            assert_eq!(entity, "tenant");
+            assert_eq!(id, tenant_a().to_string());
+        }
+        other => panic!("duplicate tenant id: expected Conflict, got {other:?}"),
+    }
+    assert_eq!(
+        ok(store.get_tenant(tenant_a()).await, "get_tenant"),
+        Some(original)
+    );
+    assert_eq!(ok(store.list_tenants(Page::first()).await, "list").len(), 1);
+    let workspaces = ok(store.list_workspaces(tenant_a()).await, "list_workspaces");
+    assert_eq!(workspaces.len(), 1, "no second default workspace");
+}
+
+/// Empty, blank and over-long tenant names are refused and create nothing;
+/// 200 characters are accepted.
+pub async fn tenant_invalid_name_is_refused(store: &dyn Store) {
+    for name in [String::new(), "   ".into(), "x".repeat(201)] {
+        let result = store
+            .create_tenant(NewTenant {
+                id: Some(tenant_a()),
+                name: name.clone(),
+            })
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::Invalid(_))),
+            "name {name:?}: expected Invalid, got {result:?}"
+        );
+    }
+    assert!(ok(store.list_tenants(Page::first()).await, "list_tenants").is_empty());
+    assert_eq!(ok(store.get_tenant(tenant_a()).await, "get_tenant"), None);
+
+    let longest = "é".repeat(200);
+    let tenant = new_tenant(store, tenant_a(), &longest).await;
+    assert_eq!(tenant.name, longest);
+}
+
+/// Every tenant-scoped call on a tenant that does not exist answers
+/// `TenantNotFound`, and none of the writes leaves a row behind (checked by
+/// creating the tenant afterwards and finding it empty).
+pub async fn missing_tenant_is_refused_everywhere(store: &dyn Store) {
+    let t = tenant_a();
+    let page = Page::first();
+    assert_tenant_not_found(store.list_workspaces(t).await, t, "list_workspaces");
+    assert_tenant_not_found(
+        store.get_optimizer_config(t).await,
+        t,
+        "get_optimizer_config",
+    );
+    let config = OptimizerConfig {
+        targets: json!({"pipeline": 1}),
+        ..OptimizerConfig::default()
+    };
+    assert_tenant_not_found(
+        store.put_optimizer_config(t, &config).await,
+        t,
+        "put_optimizer_config",
+    );
+    let points = [point("pipeline_value", day(2024, 12, 1), 1.0, &[])];
+    assert_tenant_not_found(
+        store
+            .upsert_metric_snapshots(t, &points, SnapshotSource::Imported)
+            .await,
+        t,
+        "upsert_metric_snapshots",
+    );
+    assert_tenant_not_found(
+        store
+            .upsert_metric_snapshots(t, &[], SnapshotSource::Imported)
+            .await,
+        t,
+        "upsert_metric_snapshots (empty batch)",
+    );
+    assert_tenant_not_found(
+        store
+            .list_metric_snapshots(t, &MetricQuery::default())
+            .await,
+        t,
+        "list_metric_snapshots",
+    );
+    let campaigns = [campaign("cmp-1", vec![channel("email", 10.0)])];
+    assert_tenant_not_found(
+        store.upsert_campaigns(t, &campaigns).await,
+        t,
+        "upsert_campaigns",
+    );
+    assert_tenant_not_found(store.list_campaigns(t, page).await, t, "list_campaigns");
+    assert_tenant_not_found(store.get_campaign(t, "cmp-1").await, t, "get_campaign");
+    let opportunities = [opportunity("opp-1", OpportunityStatus::Open)];
+    assert_tenant_not_found(
+        store.upsert_opportunities(t, &opportunities).await,
+        t,
+        "upsert_opportunities",
+    );
+    assert_tenant_not_found(
+        store.list_opportunities(t, None, page).await,
+        t,
+        "list_opportunities",
+    );
+    assert_tenant_not_found(
+        store.upsert_accounts(t, &[account("acc-1", "Acme")]).await,
+        t,
+        "upsert_accounts",
+    );
+    assert_tenant_not_found(store.list_accounts(t, page).await, t, "list_accounts");
+    let events = [revenue_event("rev-1", day(2024, 12, 1), 10.0)];
+    assert_tenant_not_found(
+        store.upsert_revenue_events(t, &events).await,
+        t,
+        "upsert_revenue_events",
+    );
+    assert_tenant_not_found(
+        store
+            .list_revenue_events(t, DateRange::default(), page)
+            .await,
+        t,
+        "list_revenue_events",
+    );
+    let activities = [activity("act-1", at(2024, 12, 1, 9, 0, 0))];
+    assert_tenant_not_found(
+        store.upsert_crm_activities(t, &activities).await,
+        t,
+        "upsert_crm_activities",
+    );
+    assert_tenant_not_found(
+        store.list_crm_activities(t, page).await,
+        t,
+        "list_crm_activities",
+    );
+
+    // Nothing was written: once the tenant exists, all its data is empty.
+    new_tenant(store, t, "Late").await;
+    assert_eq!(
+        ok(store.get_optimizer_config(t).await, "get_optimizer_config"),
+        OptimizerConfig::default()
+    );
+    let snapshots = store
+        .list_metric_snapshots(t, &MetricQuery::default())
+        .await;
+    assert!(ok(snapshots, "list_metric_snapshots").is_empty());
+    assert!(ok(store.list_campaigns(t, page).await, "list_campaigns").is_empty());
+    assert_eq!(
+        ok(store.get_campaign(t, "cmp-1").await, "get_campaign"),
+        None
+    );
+    let opportunities = store.list_opportunities(t, None, page).await;
+    assert!(ok(opportunities, "list_opportunities").is_empty());
+    assert!(ok(store.list_accounts(t, page).await, "list_accounts").is_empty());
+    let events = store
+        .list_revenue_events(t, DateRange::default(), page)
+        .await;
+    assert!(ok(events, "list_revenue_events").is_empty());
+    let activities = store.list_crm_activities(t, page).await;
+    assert!(ok(activities, "list_crm_activities").is_empty());
+}
+
+// ---- optimizer configuration -------------------------------------------------
+
+/// A new tenant's optimizer configuration is three empty objects; a put
+/// replaces all three and reads back equal.
+pub async fn optimizer_config_default_put_get(store: &dyn Store) {
+    new_tenant(store, tenant_a(), "A").await;
+    let config = ok(store.get_optimizer_config(tenant_a()).await, "get");
+    assert_eq!(config, OptimizerConfig::default());
+
+    let first = OptimizerConfig {
+        targets: json!({"pipeline_value": 1_500_000.0, "win_rate": 0.25}),
+        guardrails: json!({"max_budget_shift_pct": 20, "blocked": ["cut_all_spend"]}),
+        config: json!({"mode": "shadow", "nested": {"a": [1, 2, 3], "b": null}}),
+    };
+    let put = ok(store.put_optimizer_config(tenant_a(), &first).await, "put");
+    assert_eq!(put, first);
+    assert_eq!(
+        ok(store.get_optimizer_config(tenant_a()).await, "get"),
+        first
+    );
+
+    let second = OptimizerConfig {
+        targets: json!({"cac": 900}),
+        ..OptimizerConfig::default()
+    };
+    ok(store.put_optimizer_config(tenant_a(), &second).await, "put");
+    assert_eq!(
+        ok(store.get_optimizer_config(tenant_a()).await, "get"),
+        second,
+        "a put replaces the whole configuration"
+    );
+}
+
+// ---- metric snapshots ----------------------------------------------------------
+
+/// Snapshots are inserted, and a second write of the same key replaces the
+/// value and the source instead of adding a row.
+pub async fn metric_snapshots_insert_and_replace(store: &dyn Store) {
+    let t = tenant_a();
+    new_tenant(store, t, "A").await;
+    let points = [
+        point("pipeline_value", day(2024, 12, 1), 100.0, &[]),
+        point("pipeline_value", day(2024, 12, 2), 110.5, &[]),
+        point("win_rate", day(2024, 12, 1), 0.25, &[]),
+    ];
+    let summary = store
+        .upsert_metric_snapshots(t, &points, SnapshotSource::Imported)
+        .await;
+    assert_eq!(ok(summary, "upsert"), WriteSummary { written: 3 });
+    let all = ok(
+        store
+            .list_metric_snapshots(t, &MetricQuery::default())
+            .await,
+        "list",
+    );
+    assert_eq!(all.len(), 3);
+    assert!(all.iter().all(|s| s.source == SnapshotSource::Imported));
+    assert!(all.iter().all(|s| s.dimension.is_empty()));
+
+    // The same batch again changes nothing.
+    let summary = store
+        .upsert_metric_snapshots(t, &points, SnapshotSource::Imported)
+        .await;
+    assert_eq!(ok(summary, "upsert"), WriteSummary { written: 3 });
+    let again = ok(
+        store
+            .list_metric_snapshots(t, &MetricQuery::default())
+            .await,
+        "list",
+    );
+    assert_eq!(
+        again
+            .iter()
+            .map(|s| (&s.metric_id, s.date, s.value))
+            .collect::<Vec<_>>(),
+        all.iter()
+            .map(|s| (&s.metric_id, s.date, s.value))
+            .collect::<Vec<_>>(),
+    );
+
+    // Replacing one key: new value and source, still three rows.
+    let replacement = [point("win_rate", day(2024, 12, 1), 0.3, &[])];
+    let summary = store
+        .upsert_metric_snapshots(t, &replacement, SnapshotSource::Computed)
+        .await;
+    assert_eq!(ok(summary, "upsert"), WriteSummary { written: 1 });
+    let after = ok(
+        store
+            .list_metric_snapshots(t, &MetricQuery::default())
+            .await,
+        "list",
+    );
+    assert_eq!(after.len(), 3);
+    let win_rate: Vec<_> = after.iter().filter(|s| s.metric_id == "win_rate").collect();
+    assert_eq!(win_rate.len(), 1);
+    assert_eq!(win_rate[0].value, 0.3);
+    assert_eq!(win_rate[0].source, SnapshotSource::Computed);
+    let before = all.iter().find(|s| s.metric_id == "win_rate");
+    assert!(
+        before.is_some_and(|b| win_rate[0].updated_at >= b.updated_at),
+        "updated_at moves forward on replace"
+    );
+}
+
+/// The dimension is part of the key: different maps are different rows,
+/// the same map written with its keys in another order is the same row,
+/// and the map reads back as written.
+pub async fn metric_snapshot_dimensions(store: &dyn Store) {
+    let t = tenant_a();
+    new_tenant(store, t, "A").await;
+    let d = day(2024, 12, 1);
+    let points = [
+        point("spend", d, 1000.0, &[]),
+        point("spend", d, 600.0, &[("channel", "paid_search")]),
+        point("spend", d, 400.0, &[("channel", "linkedin")]),
+        point(
+            "spend",
+            d,
+            250.0,
+            &[("channel", "linkedin"), ("region", "emea")],
+        ),
+    ];
+    let summary = store
+        .upsert_metric_snapshots(t, &points, SnapshotSource::Imported)
+        .await;
+    assert_eq!(ok(summary, "upsert"), WriteSummary { written: 4 });
+
+    // The same two-key dimension, its keys sent in the other order.
+    let reordered: MetricPoint = match serde_json::from_value(json!({
+        "metric_id": "spend",
+        "date": "2024-12-01",
+        "value": 275.0,
+        "dimension": {"region": "emea", "channel": "linkedin"}
+    })) {
+        Ok(point) => point,
+        Err(err) => panic!("test point does not parse: {err}"),
+    };
+    let summary = store
+        .upsert_metric_snapshots(t, &[reordered], SnapshotSource::Imported)
+        .await;
+    assert_eq!(ok(summary, "upsert"), WriteSummary { written: 1 });
+
+    let rows = ok(
+        store
+            .list_metric_snapshots(t, &MetricQuery::default())
+            .await,
+        "list",
+    );
+    assert_eq!(
+        rows.len(),
+        4,
+        "dimension key is order-insensitive: {rows:?}"
+    );
+    let find = |dim: &[(&str, &str)]| {
+        let dim: BTreeMap<String, String> = dim
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        rows.iter().find(|r| r.dimension == dim).map(|r| r.value)
+    };
+    assert_eq!(find(&[]), Some(1000.0));
+    assert_eq!(find(&[("channel", "paid_search")]), Some(600.0));
+    assert_eq!(find(&[("channel", "linkedin")]), Some(400.0));
+    assert_eq!(
+        find(&[("channel", "linkedin"), ("region", "emea")]),
+        Some(275.0)
+    );
+}
+
+/// Listing honours the metric, date-range and source filters, orders by
+/// date, metric id, then dimension, and pages.
+pub async fn metric_snapshot_filters_ordering_paging(store: &dyn Store) {
+    let t = tenant_a();
+    new_tenant(store, t, "A").await;
+    // Sent deliberately out of order.
+    let imported = [
+        point("win_rate", day(2024, 12, 3), 0.3, &[]),
+        point("cac", day(2024, 12, 1), 900.0, &[("channel", "email")]),
+        point("cac", day(2024, 12, 1), 950.0, &[]),
+        point("win_rate", day(2024, 12, 1), 0.2, &[]),
+        point("cac", day(2024, 12, 2), 910.0, &[]),
+    ];
+    let computed = [
+        point("pipeline_value", day(2024, 12, 2), 5000.0, &[]),
+        point("pipeline_value", day(2024, 12, 4), 5200.0, &[]),
+    ];
+    ok(
+        store
+            .upsert_metric_snapshots(t, &imported, SnapshotSource::Imported)
+            .await,
+        "upsert",
+    );
+    ok(
+        store
+            .upsert_metric_snapshots(t, &computed, SnapshotSource::Computed)
+            .await,
+        "upsert",
+    );
+    let key = |rows: Vec<crate::MetricSnapshot>| -> Vec<(NaiveDate, String, f64)> {
+        rows.into_iter()
+            .map(|r| (r.date, r.metric_id, r.value))
+            .collect()
+    };
+    let list = |query: MetricQuery| async move {
+        ok(store.list_metric_snapshots(t, &query).await, "list")
+    };
+
+    let all = key(list(MetricQuery::default()).await);
+    assert_eq!(
+        all,
+        vec![
+            (day(2024, 12, 1), "cac".into(), 950.0),
+            (day(2024, 12, 1), "cac".into(), 900.0),
+            (day(2024, 12, 1), "win_rate".into(), 0.2),
+            (day(2024, 12, 2), "cac".into(), 910.0),
+            (day(2024, 12, 2), "pipeline_value".into(), 5000.0),
+            (day(2024, 12, 3), "win_rate".into(), 0.3),
+            (day(2024, 12, 4), "pipeline_value".into(), 5200.0),
+        ],
+        "ordered by date, metric id, then dimension (the total first)"
+    );
+
+    let cac = key(list(MetricQuery {
+        metric_id: Some("cac".into()),
+        ..MetricQuery::default()
+    })
+    .await);
+    assert_eq!(cac.len(), 3);
+    assert!(cac.iter().all(|(_, m, _)| m == "cac"));
+
+    let range = DateRange {
+        from: Some(day(2024, 12, 2)),
+        to: Some(day(2024, 12, 3)),
+    };
+    let in_range = key(list(MetricQuery {
+        range,
+        ..MetricQuery::default()
+    })
+    .await);
+    assert_eq!(
+        in_range,
+        vec![
+            (day(2024, 12, 2), "cac".into(), 910.0),
+            (day(2024, 12, 2), "pipeline_value".into(), 5000.0),
+            (day(2024, 12, 3), "win_rate".into(), 0.3),
+        ],
+        "the date range is inclusive at both ends"
+    );
+    let from_only = key(list(MetricQuery {
+        range: DateRange {
+            from: Some(day(2024, 12, 3)),
+            to: None,
+        },
+        ..MetricQuery::default()
+    })
+    .await);
+    assert_eq!(from_only.len(), 2);
+    let to_only = key(list(MetricQuery {
+        range: DateRange {
+            from: None,
+            to: Some(day(2024, 12, 1)),
+        },
+        ..MetricQuery::default()
+    })
+    .await);
+    assert_eq!(to_only.len(), 3);
+
+    let computed_only = list(MetricQuery {
+        source: Some(SnapshotSource::Computed),
+        ..MetricQuery::default()
+    })
+    .await;
+    assert_eq!(computed_only.len(), 2);
+    assert!(
+        computed_only
+            .iter()
+            .all(|s| s.source == SnapshotSource::Computed)
+    );
+    let imported_only = list(MetricQuery {
+        source: Some(SnapshotSource::Imported),
+        ..MetricQuery::default()
+    })
+    .await;
+    assert_eq!(imported_only.len(), 5);
+
+    let combined = key(list(MetricQuery {
+        metric_id: Some("cac".into()),
+        range: DateRange {
+            from: Some(day(2024, 12, 2)),
+            to: None,
+        },
+        source: Some(SnapshotSource::Imported),
+        page: Page::default(),
+    })
+    .await);
+    assert_eq!(combined, vec![(day(2024, 12, 2), "cac".into(), 910.0)]);
+
+    let page = key(list(MetricQuery {
+        page: Page::new(2, 3),
+        ..MetricQuery::default()
+    })
+    .await);
+    assert_eq!(page, all[3..5].to_vec(), "limit 2 offset 3");
+    let none = list(MetricQuery {
+        metric_id: Some("no_such_metric".into()),
+        ..MetricQuery::default()
+    })
+    .await;
+    assert!(none.is_empty());
+}
+
+// ---- spine data ----------------------------------------------------------------
+
+/// Campaigns are stored with their channels (read back ordered by channel
+/// name); upserting a campaign again replaces its channel list; campaigns
+/// are listed by id with paging; a missing campaign is `None`.
+pub async fn campaigns_with_channels(store: &dyn Store) {
+    let t = tenant_a();
+    new_tenant(store, t, "A").await;
+    let c2 = campaign(
+        "cmp-2",
+        vec![channel("paid_search", 5000.0), channel("email", 1000.0)],
+    );
+    let c1 = campaign("cmp-1", vec![channel("linkedin", 3000.0)]);
+    let mut c3 = campaign("cmp-3", vec![]);
+    c3.end_date = None;
+    let summary = store
+        .upsert_campaigns(t, &[c2.clone(), c1.clone(), c3.clone()])
+        .await;
+    assert_eq!(ok(summary, "upsert_campaigns"), WriteSummary { written: 3 });
+
+    let mut c2_sorted = c2.clone();
+    c2_sorted.channels.sort_by(|a, b| a.channel.cmp(&b.channel));
+    assert_eq!(
+        ok(store.get_campaign(t, "cmp-2").await, "get_campaign"),
+        Some(c2_sorted.clone()),
+        "channels are read back ordered by name"
+    );
+    assert_eq!(
+        ok(store.get_campaign(t, "cmp-3").await, "get_campaign"),
+        Some(c3.clone())
+    );
+    assert_eq!(
+        ok(store.get_campaign(t, "nope").await, "get_campaign"),
+        None
+    );
+
+    let listed = ok(store.list_campaigns(t, Page::first()).await, "list");
+    assert_eq!(listed, vec![c1.clone(), c2_sorted.clone(), c3.clone()]);
+    let paged = ok(store.list_campaigns(t, Page::new(1, 1)).await, "list");
+    assert_eq!(
+        paged,
+        vec![c2_sorted],
+        "a page carries its campaigns' channels"
+    );
+
+    // Re-upsert cmp-2 with a different channel list and new figures.
+    let mut c2_new = campaign(
+        "cmp-2",
+        vec![channel("webinar", 700.0), channel("email", 1200.0)],
+    );
+    c2_new.status = "paused".into();
+    c2_new.budget_spent = 4000.0;
+    ok(
+        store
+            .upsert_campaigns(t, std::slice::from_ref(&c2_new))
+            .await,
+        "upsert",
+    );
+    c2_new.channels.sort_by(|a, b| a.channel.cmp(&b.channel));
+    assert_eq!(
+        ok(store.get_campaign(t, "cmp-2").await, "get_campaign"),
+        Some(c2_new.clone()),
+        "the channel list is replaced, not merged"
+    );
+
+    // An empty channel list removes them all.
+    let c2_bare = campaign("cmp-2", vec![]);
+    ok(
+        store
+            .upsert_campaigns(t, std::slice::from_ref(&c2_bare))
+            .await,
+        "upsert",
+    );
+    assert_eq!(
+        ok(store.get_campaign(t, "cmp-2").await, "get_campaign"),
+        Some(c2_bare)
+    );
+    // Other campaigns' channels are untouched.
+    assert_eq!(
+        ok(store.get_campaign(t, "cmp-1").await, "get_campaign"),
+        Some(c1)
+    );
+}
+
+/// Opportunities are upserted, listed by id, filtered by status, replaced
+/// on a second write (status changes move them between filters).
+pub async fn opportunities_with_status_filter(store: &dyn Store) {
+    let t = tenant_a();
+    new_tenant(store, t, "A").await;
+    let mut won = opportunity("opp-2", OpportunityStatus::Won);
+    won.closed_date = Some(day(2024, 12, 10));
+    let mut bare = opportunity("opp-4", OpportunityStatus::Open);
+    bare.account_id = None;
+    bare.name = None;
+    bare.source_campaign_id = None;
+    bare.owner = None;
+    bare.created_date = None;
+    let batch = [
+        opportunity("opp-3", OpportunityStatus::Lost),
+        won.clone(),
+        opportunity("opp-1", OpportunityStatus::Open),
+        bare.clone(),
+    ];
+    let summary = store.upsert_opportunities(t, &batch).await;
+    assert_eq!(ok(summary, "upsert"), WriteSummary { written: 4 });
+
+    let all = ok(
+        store.list_opportunities(t, None, Page::first()).await,
+        "list",
+    );
+    assert_eq!(ids(&all, |o| &o.id), ["opp-1", "opp-2", "opp-3", "opp-4"]);
+    assert_eq!(all[1], won);
+    assert_eq!(all[3], bare, "absent optional fields read back absent");
+
+    let open = store
+        .list_opportunities(t, Some(OpportunityStatus::Open), Page::first())
+        .await;
+    assert_eq!(ids(&ok(open, "list open"), |o| &o.id), ["opp-1", "opp-4"]);
+    let won_only = store
+        .list_opportunities(t, Some(OpportunityStatus::Won), Page::first())
+        .await;
+    assert_eq!(ok(won_only, "list won"), vec![won]);
+
+    // opp-1 is won now.
+    let mut closed = opportunity("opp-1", OpportunityStatus::Won);
+    closed.amount = 52_000.0;
+    closed.closed_date = Some(day(2024, 12, 20));
+    ok(
+        store
+            .upsert_opportunities(t, std::slice::from_ref(&closed))
+            .await,
+        "upsert",
+    );
+    let open = store
+        .list_opportunities(t, Some(OpportunityStatus::Open), Page::first())
+        .await;
+    assert_eq!(ids(&ok(open, "list open"), |o| &o.id), ["opp-4"]);
+    let won_now = store
+        .list_opportunities(t, Some(OpportunityStatus::Won), Page::first())
+        .await;
+    let won_now = ok(won_now, "list won");
+    assert_eq!(ids(&won_now, |o| &o.id), ["opp-1", "opp-2"]);
+    assert_eq!(won_now[0], closed);
+
+    let page = store.list_opportunities(t, None, Page::new(2, 1)).await;
+    assert_eq!(ids(&ok(page, "page"), |o| &o.id), ["opp-2", "opp-3"]);
+    let filtered_page = store
+        .list_opportunities(t, Some(OpportunityStatus::Won), Page::new(1, 1))
+        .await;
+    assert_eq!(ids(&ok(filtered_page, "page"), |o| &o.id), ["opp-2"]);
+}
+
+/// Accounts are upserted, replaced and listed by id with paging.
+pub async fn accounts_upsert_and_list(store: &dyn Store) {
+    let t = tenant_a();
+    new_tenant(store, t, "A").await;
+    let minimal = Account {
+        id: "acc-0".into(),
+        name: "Minimal".into(),
+        domain: None,
+        industry: None,
+        segment: None,
+        status: None,
+        owner: None,
+        arr: None,
+    };
+    let batch = [
+        account("acc-2", "Globex"),
+        minimal.clone(),
+        account("acc-1", "Acme"),
+    ];
+    let summary = store.upsert_accounts(t, &batch).await;
+    assert_eq!(ok(summary, "upsert"), WriteSummary { written: 3 });
+    let listed = ok(store.list_accounts(t, Page::first()).await, "list");
+    assert_eq!(
+        listed,
+        vec![
+            minimal,
+            account("acc-1", "Acme"),
+            account("acc-2", "Globex")
+        ]
+    );
+
+    let mut renamed = account("acc-1", "Acme Corp");
+    renamed.arr = Some(150_000.25);
+    renamed.segment = None;
+    ok(
+        store
+            .upsert_accounts(t, std::slice::from_ref(&renamed))
+            .await,
+        "upsert",
+    );
+    let listed = ok(store.list_accounts(t, Page::first()).await, "list");
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[1], renamed, "a second write replaces every field");
+
+    let page = ok(store.list_accounts(t, Page::new(1, 2)).await, "page");
+    assert_eq!(ids(&page, |a| &a.id), ["acc-2"]);
+}
+
+/// Revenue events are listed by effective date then id, within an
+/// inclusive, optionally open date range.
+pub async fn revenue_events_in_date_range(store: &dyn Store) {
+    let t = tenant_a();
+    new_tenant(store, t, "A").await;
+    let mut refund = revenue_event("rev-b", day(2024, 12, 2), -500.0);
+    refund.event_type = "refund".into();
+    refund.attributed_campaign_id = None;
+    refund.attributed_channel = None;
+    refund.opportunity_id = Some("opp-1".into());
+    let batch = [
+        revenue_event("rev-d", day(2024, 12, 3), 300.0),
+        refund.clone(),
+        revenue_event("rev-a", day(2024, 12, 2), 100.0),
+        revenue_event("rev-c", day(2024, 12, 1), 200.0),
+    ];
+    let summary = store.upsert_revenue_events(t, &batch).await;
+    assert_eq!(ok(summary, "upsert"), WriteSummary { written: 4 });
+    let list = |range: DateRange, page: Page| async move {
+        ok(store.list_revenue_events(t, range, page).await, "list")
+    };
+
+    let all = list(DateRange::default(), Page::first()).await;
+    assert_eq!(ids(&all, |e| &e.id), ["rev-c", "rev-a", "rev-b", "rev-d"]);
+    assert_eq!(all[2], refund);
+
+    let day2 = DateRange {
+        from: Some(day(2024, 12, 2)),
+        to: Some(day(2024, 12, 2)),
+    };
+    let on_day2 = list(day2, Page::first()).await;
+    assert_eq!(ids(&on_day2, |e| &e.id), ["rev-a", "rev-b"]);
+    let from = DateRange {
+        from: Some(day(2024, 12, 2)),
+        to: None,
+    };
+    assert_eq!(
+        ids(&list(from, Page::first()).await, |e| &e.id),
+        ["rev-a", "rev-b", "rev-d"]
+    );
+    let to = DateRange {
+        from: None,
+        to: Some(day(2024, 12, 1)),
+    };
+    assert_eq!(ids(&list(to, Page::first()).await, |e| &e.id), ["rev-c"]);
+    let paged = list(DateRange::default(), Page::new(2, 1)).await;
+    assert_eq!(ids(&paged, |e| &e.id), ["rev-a", "rev-b"]);
+
+    // Moving an event's date moves it in and out of ranges.
+    ok(
+        store
+            .upsert_revenue_events(t, &[revenue_event("rev-d", day(2024, 11, 30), 300.0)])
+            .await,
+        "upsert",
+    );
+    let all = list(DateRange::default(), Page::first()).await;
+    assert_eq!(ids(&all, |e| &e.id), ["rev-d", "rev-c", "rev-a", "rev-b"]);
+}
+
+/// CRM activities are listed by time then id and replaced on a second write.
+pub async fn crm_activities_in_time_order(store: &dyn Store) {
+    let t = tenant_a();
+    new_tenant(store, t, "A").await;
+    let mut note = activity("act-3", at(2024, 12, 1, 9, 0, 0));
+    note.activity_type = "note".into();
+    note.account_id = None;
+    note.opportunity_id = None;
+    note.owner = None;
+    note.subject = None;
+    let batch = [
+        activity("act-1", at(2024, 12, 2, 14, 30, 0)),
+        note.clone(),
+        activity("act-2", at(2024, 12, 1, 9, 0, 0)),
+        activity("act-4", at(2024, 11, 30, 23, 59, 59)),
+    ];
+    let summary = store.upsert_crm_activities(t, &batch).await;
+    assert_eq!(ok(summary, "upsert"), WriteSummary { written: 4 });
+    let listed = ok(store.list_crm_activities(t, Page::first()).await, "list");
+    assert_eq!(
+        ids(&listed, |a| &a.id),
+        ["act-4", "act-2", "act-3", "act-1"]
+    );
+    assert_eq!(listed[2], note);
+    assert_eq!(listed[3], batch[0], "times read back exactly");
+
+    let moved = activity("act-4", at(2024, 12, 3, 8, 0, 0));
+    ok(
+        store
+            .upsert_crm_activities(t, std::slice::from_ref(&moved))
+            .await,
+        "upsert",
+    );
+    let listed = ok(store.list_crm_activities(t, Page::first()).await, "list");
+    assert_eq!(
+        ids(&listed, |a| &a.id),
+        ["act-2", "act-3", "act-1", "act-4"]
+    );
+    assert_eq!(listed[3], moved);
+    let paged = ok(store.list_crm_activities(t, Page::new(2, 2)).await, "page");
+    assert_eq!(ids(&paged, |a| &a.id), ["act-1", "act-4"]);
+}
+
+/// A batch that names the same record twice stores the later one and
+/// counts it once.
+pub async fn repeated_id_in_batch_last_wins(store: &dyn Store) {
+    let t = tenant_a();
+    new_tenant(store, t, "A").await;
+    let summary = store
+        .upsert_accounts(t, &[account("acc-1", "First"), account("acc-1", "Second")])
+        .await;
+    assert_eq!(ok(summary, "upsert_accounts"), WriteSummary { written: 1 });
+    let listed = ok(store.list_accounts(t, Page::first()).await, "list");
+    assert_eq!(listed, vec![account("acc-1", "Second")]);
+
+    let d = day(2024, 12, 1);
+    let points = [
+        point("cac", d, 1.0, &[("channel", "email")]),
+        point("cac", d, 2.0, &[("channel", "email")]),
+    ];
+    let summary = store
+        .upsert_metric_snapshots(t, &points, SnapshotSource::Imported)
+        .await;
+    assert_eq!(
+        ok(summary, "upsert_metric_snapshots"),
+        WriteSummary { written: 1 }
+    );
+    let rows = ok(
+        store
+            .list_metric_snapshots(t, &MetricQuery::default())
+            .await,
+        "list",
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].value, 2.0);
+
+    let summary = store
+        .upsert_campaigns(
+            t,
+            &[
+                campaign("cmp-1", vec![channel("email", 1.0)]),
+                campaign("cmp-1", vec![channel("linkedin", 2.0)]),
+            ],
+        )
+        .await;
+    assert_eq!(ok(summary, "upsert_campaigns"), WriteSummary { written: 1 });
+    assert_eq!(
+        ok(store.get_campaign(t, "cmp-1").await, "get_campaign"),
+        Some(campaign("cmp-1", vec![channel("linkedin", 2.0)]))
+    );
+}
+
+/// Two tenants with records under the same ids: each sees only its own,
+/// and writing one tenant's records leaves the other's untouched.
+pub async fn tenants_are_isolated(store: &dyn Store) {
+    let (a, b) = (tenant_a(), tenant_b());
+    new_tenant(store, a, "A").await;
+    new_tenant(store, b, "B").await;
+    let page = Page::first();
+    let d = day(2024, 12, 1);
+
+    // Tenant A's data.
+    let a_config = OptimizerConfig {
+        targets: json!({"owner": "a"}),
+        ..OptimizerConfig::default()
+    };
+    ok(store.put_optimizer_config(a, &a_config).await, "put A");
+    ok(
+        store
+            .upsert_metric_snapshots(a, &[point("cac", d, 1.0, &[])], SnapshotSource::Imported)
+            .await,
+        "snapshots A",
+    );
+    let a_campaign = campaign(
+        "cmp-1",
+        vec![channel("email", 1.0), channel("linkedin", 2.0)],
+    );
+    ok(
+        store
+            .upsert_campaigns(a, std::slice::from_ref(&a_campaign))
+            .await,
+        "campaigns A",
+    );
+    let a_opp = opportunity("opp-1", OpportunityStatus::Open);
+    ok(
+        store
+            .upsert_opportunities(a, std::slice::from_ref(&a_opp))
+            .await,
+        "opps A",
+    );
+    let a_account = account("acc-1", "A's account");
+    ok(
+        store
+            .upsert_accounts(a, std::slice::from_ref(&a_account))
+            .await,
+        "accounts A",
+    );
+    let a_event = revenue_event("rev-1", d, 100.0);
+    ok(
+        store
+            .upsert_revenue_events(a, std::slice::from_ref(&a_event))
+            .await,
+        "revenue A",
+    );
+    let a_activity = activity("act-1", at(2024, 12, 1, 9, 0, 0));
+    ok(
+        store
+            .upsert_crm_activities(a, std::slice::from_ref(&a_activity))
+            .await,
+        "crm A",
+    );
+
+    // Tenant B sees none of it.
+    assert_eq!(
+        ok(store.get_optimizer_config(b).await, "get B"),
+        OptimizerConfig::default()
+    );
+    let b_snapshots = store
+        .list_metric_snapshots(b, &MetricQuery::default())
+        .await;
+    assert!(ok(b_snapshots, "snapshots B").is_empty());
+    assert!(ok(store.list_campaigns(b, page).await, "campaigns B").is_empty());
+    assert_eq!(ok(store.get_campaign(b, "cmp-1").await, "get B"), None);
+    assert!(ok(store.list_opportunities(b, None, page).await, "opps B").is_empty());
+    assert!(ok(store.list_accounts(b, page).await, "accounts B").is_empty());
+    let b_events = store
+        .list_revenue_events(b, DateRange::default(), page)
+        .await;
+    assert!(ok(b_events, "revenue B").is_empty());
+    assert!(ok(store.list_crm_activities(b, page).await, "crm B").is_empty());
+
+    // B writes records with the same ids (and the same snapshot key).
+    let b_config = OptimizerConfig {
+        targets: json!({"owner": "b"}),
+        ..OptimizerConfig::default()
+    };
+    ok(store.put_optimizer_config(b, &b_config).await, "put B");
+    ok(
+        store
+            .upsert_metric_snapshots(b, &[point("cac", d, 2.0, &[])], SnapshotSource::Computed)
+            .await,
+        "snapshots B",
+    );
+    let b_campaign = campaign("cmp-1", vec![channel("webinar", 9.0)]);
+    ok(
+        store
+            .upsert_campaigns(b, std::slice::from_ref(&b_campaign))
+            .await,
+        "campaigns B",
+    );
+    let b_opp = opportunity("opp-1", OpportunityStatus::Lost);
+    ok(
+        store
+            .upsert_opportunities(b, std::slice::from_ref(&b_opp))
+            .await,
+        "opps B",
+    );
+    let b_account = account("acc-1", "B's account");
+    ok(
+        store
+            .upsert_accounts(b, std::slice::from_ref(&b_account))
+            .await,
+        "accounts B",
+    );
+    let b_event = revenue_event("rev-1", d, -5.0);
+    ok(
+        store
+            .upsert_revenue_events(b, std::slice::from_ref(&b_event))
+            .await,
+        "revenue B",
+    );
+    let b_activity = activity("act-1", at(2024, 12, 5, 9, 0, 0));
+    ok(
+        store
+            .upsert_crm_activities(b, std::slice::from_ref(&b_activity))
+            .await,
+        "crm B",
+    );
+
+    // Each tenant reads exactly its own records.
+    for (t, config, value, camp, opp, acc, event, act) in [
+        (
+            a,
+            &a_config,
+            1.0,
+            &a_campaign,
+            &a_opp,
+            &a_account,
+            &a_event,
+            &a_activity,
+        ),
+        (
+            b,
+            &b_config,
+            2.0,
+            &b_campaign,
+            &b_opp,
+            &b_account,
+            &b_event,
+            &b_activity,
+        ),
+    ] {
+        assert_eq!(
+            &ok(store.get_optimizer_config(t).await, "get config"),
+            config
+        );
+        let snapshots = ok(
+            store
+                .list_metric_snapshots(t, &MetricQuery::default())
+                .await,
+            "snapshots",
+        );
+        assert_eq!(snapshots.len(), 1);
+        assert_eq!(snapshots[0].value, value);
+        assert_eq!(
+            ok(store.list_campaigns(t, page).await, "campaigns"),
+            vec![camp.clone()]
+        );
+        assert_eq!(
+            ok(store.get_campaign(t, "cmp-1").await, "get"),
+            Some(camp.clone())
+        );
+        assert_eq!(
+            ok(store.list_opportunities(t, None, page).await, "opps"),
+            vec![opp.clone()]
+        );
+        assert_eq!(
+            ok(store.list_accounts(t, page).await, "accounts"),
+            vec![acc.clone()]
+        );
+        assert_eq!(
+            ok(
+                store
+                    .list_revenue_events(t, DateRange::default(), page)
+                    .await,
+                "revenue"
+            ),
+            vec![event.clone()]
+        );
+        assert_eq!(
+            ok(store.list_crm_activities(t, page).await, "crm"),
+            vec![act.clone()]
+        );
+        let workspaces = ok(store.list_workspaces(t).await, "workspaces");
+        assert_eq!(workspaces.len(), 1);
+        assert_eq!(workspaces[0].tenant_id, t);
+    }
+}
+
+/// A batch whose second item breaks a rule of the database (a campaign
+/// naming the same channel twice) fails and writes nothing: not its first
+/// campaign, and not the channel replacement of a campaign already stored.
+pub async fn failed_batch_writes_nothing(store: &dyn Store) {
+    let t = tenant_a();
+    new_tenant(store, t, "A").await;
+    let existing = campaign("cmp-0", vec![channel("email", 1.0)]);
+    ok(
+        store
+            .upsert_campaigns(t, std::slice::from_ref(&existing))
+            .await,
+        "upsert",
+    );
+
+    let mut changed = campaign("cmp-0", vec![channel("linkedin", 5.0)]);
+    changed.name = "Changed".into();
+    let batch = [
+        changed,
+        campaign("cmp-1", vec![channel("email", 1.0)]),
+        campaign("cmp-2", vec![channel("email", 1.0), channel("email", 2.0)]),
+    ];
+    let result = store.upsert_campaigns(t, &batch).await;
+    assert!(
+        matches!(result, Err(StoreError::Invalid(_) | StoreError::Backend(_))),
+        "a repeated channel must fail the batch, got {result:?}"
+    );
+    assert_eq!(ok(store.get_campaign(t, "cmp-1").await, "get"), None);
+    assert_eq!(ok(store.get_campaign(t, "cmp-2").await, "get"), None);
+    assert_eq!(
+        ok(store.get_campaign(t, "cmp-0").await, "get"),
+        Some(existing.clone()),
+        "the stored campaign and its channels are untouched"
+    );
+    assert_eq!(
+        ok(store.list_campaigns(t, Page::first()).await, "list"),
+        vec![existing]
+    );
+
+    // The store is still usable after the failed transaction.
+    let fine = campaign("cmp-1", vec![channel("email", 1.0)]);
+    ok(
+        store.upsert_campaigns(t, std::slice::from_ref(&fine)).await,
+        "upsert",
+    );
+    assert_eq!(ok(store.get_campaign(t, "cmp-1").await, "get"), Some(fine));
+}
+
+/// Running the migrations again on a migrated database with data in it
+/// changes nothing and fails nothing.
+pub async fn migrate_twice_is_harmless(store: &dyn Store) {
+    ok(store.ping().await, "ping");
+    let tenant = new_tenant(store, tenant_a(), "A").await;
+    ok(
+        store
+            .upsert_accounts(tenant.id, &[account("acc-1", "Acme")])
+            .await,
+        "upsert",
+    );
+    ok(store.migrate().await, "second migrate");
+    ok(store.migrate().await, "third migrate");
+    ok(store.ping().await, "ping");
+    assert_eq!(
+        ok(store.get_tenant(tenant.id).await, "get"),
+        Some(tenant.clone())
+    );
+    assert_eq!(
+        ok(store.list_accounts(tenant.id, Page::first()).await, "list"),
+        vec![account("acc-1", "Acme")]
+    );
+}

@@ -1,0 +1,90 @@
+//! Small rules shared by the backends, so that both apply them the same way.
+//!
+//! These are not storage calls: the backends call them before they touch
+//! the database (validating a tenant name, collapsing a batch that names
+//! one record twice, taking the write time). Callers of [`crate::Store`]
+//! have no need for them.
+
+use crate::StoreError;
+use chrono::{DateTime, SubsecRound, Utc};
+use std::collections::HashSet;
+use std::hash::Hash;
+
+/// The longest tenant name, in characters.
+pub const MAX_TENANT_NAME_CHARS: usize = 200;
+
+/// The name a tenant is stored with: trimmed, 1 to
+/// [`MAX_TENANT_NAME_CHARS`] characters, else [`StoreError::Invalid`].
+pub fn tenant_name(name: &str) -> Result<&str, StoreError> {
+    let trimmed = name.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 {
+        return Err(StoreError::Invalid("tenant name must not be empty".into()));
+    }
+    if chars > MAX_TENANT_NAME_CHARS {
+        return Err(StoreError::Invalid(format!(
+            "tenant name is {chars} characters long; the limit is {MAX_TENANT_NAME_CHARS}"
+        )));
+    }
+    Ok(trimmed)
+}
+
+/// The records of a batch with, for each key, only the last one that names
+/// it, in the order of those last occurrences.
+///
+/// A batch that sends the same record twice means "the later one wins";
+/// collapsing it before writing gives that meaning on every backend (a
+/// PostgreSQL `on conflict do update` refuses to touch a row twice in one
+/// statement) and makes [`crate::WriteSummary::written`] count records, not
+/// lines of input.
+pub fn last_wins<T, K, F>(items: &[T], key: F) -> Vec<&T>
+where
+    K: Eq + Hash,
+    F: Fn(&T) -> K,
+{
+    let mut seen = HashSet::with_capacity(items.len());
+    let mut kept: Vec<&T> = items
+        .iter()
+        .rev()
+        .filter(|item| seen.insert(key(item)))
+        .collect();
+    kept.reverse();
+    kept
+}
+
+/// The current time at the precision both databases keep (microseconds),
+/// so a record returned by a write equals the same record read back.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_names_are_trimmed_and_bounded() {
+        assert_eq!(tenant_name("  Acme ").ok(), Some("Acme"));
+        assert!(matches!(tenant_name("   "), Err(StoreError::Invalid(_))));
+        assert!(matches!(tenant_name(""), Err(StoreError::Invalid(_))));
+        let longest = "é".repeat(MAX_TENANT_NAME_CHARS);
+        assert_eq!(tenant_name(&longest).ok(), Some(longest.as_str()));
+        let too_long = "x".repeat(MAX_TENANT_NAME_CHARS + 1);
+        assert!(matches!(
+            tenant_name(&too_long),
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn last_occurrence_wins_in_order() {
+        let items = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
+        let kept = last_wins(&items, |(k, _)| *k);
+        assert_eq!(kept, vec![&("a", 3), &("c", 4), &("b", 5)]);
+    }
+
+    #[test]
+    fn now_has_microsecond_precision() {
+        assert_eq!(now().timestamp_subsec_nanos() % 1000, 0);
+    }
+}

@@ -1,0 +1,111 @@
+//! The command line: what `revos --help` shows.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// revos — the Revenue OS kernel.
+///
+/// Serves the kernel's HTTP API and administers its database. With no
+/// configuration it uses an embedded SQLite file, `revos.db`, in the
+/// current directory.
+#[derive(Debug, Parser)]
+#[command(name = "revos", version, propagate_version = true)]
+pub struct Cli {
+    /// Database URL: sqlite://FILE (default sqlite://revos.db) or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
+
+    /// Configuration file (default: ./revos.toml if it exists).
+    #[arg(long, global = true, env = "REVOS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print data as JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (applies migrations first).
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Create and list tenants.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// The metric dictionary and metric values.
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+    /// Print the effective configuration, secrets redacted.
+    Config,
+}
+
+/// Options of `revos serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Runtime mode: shadow records decisions and executes nothing; enforce executes.
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
+}
+
+/// `revos tenants …`.
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// Create a tenant.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// A chosen UUID (random if absent).
+        #[arg(long, value_name = "UUID")]
+        id: Option<String>,
+    },
+    /// List tenants.
+    List {
+        /// At most this many (1–1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Skip this many.
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+    },
+}
+
+/// Input file formats of `revos metrics import`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// `revos metrics …`.
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// List the canonical metric dictionary.
+    List,
+    /// Import daily metric values from a CSV or NDJSON file, all or nothing.
+    ///
+    /// CSV: a header row with `metric_id,date,value` and, optionally, more
+    /// columns that become the value's dimension (`channel`, `region`, …).
+    /// NDJSON: one `{"metric_id", "date", "value", "dimension"?}` per line.
+    Import {
+        /// The file to read (`-` for standard input).
+        file: PathBuf,
+        /// The tenant the values belong to.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The format (default: from the file extension, else CSV).
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
+    },
+}

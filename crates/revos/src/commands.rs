@@ -1,0 +1,326 @@
+//! What each command does.
+
+use crate::cli::{Cli, Command, MetricsCommand, ServeArgs, TenantsCommand};
+use crate::import::{self, RowError};
+use crate::output;
+use indicatif::{ProgressBar, ProgressStyle};
+use revos_contracts::TenantId;
+use revos_contracts::metrics;
+use revos_contracts::runtime::KernelMode;
+use revos_kernel::config::{LogFormat, Overrides};
+use revos_kernel::{Config, Failure, Kernel};
+use revos_store::{NewTenant, Page};
+use std::io::BufRead;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), ExitCode> {
+    let as_json = cli.json;
+    let fail = |f: Failure| output::failure(&f, as_json);
+    let mut overrides = Overrides {
+        database_url: cli.database.clone(),
+        ..Default::default()
+    };
+    if let Command::Serve(ServeArgs { listen, mode }) = &cli.command {
+        overrides.listen = listen.clone();
+        if let Some(mode) = mode {
+            overrides.kernel_mode = Some(mode.parse::<KernelMode>().map_err(|_| {
+                fail(Failure::input(
+                    400,
+                    "configuration",
+                    format!("--mode must be shadow or enforce, got `{mode}`"),
+                ))
+            })?);
+        }
+    }
+    let config = Config::from_process(cli.config.as_deref(), &overrides)
+        .map_err(|e| fail(Failure::input(400, "configuration", e.to_string())))?;
+
+    match cli.command {
+        Command::Serve(_) => serve(config).await.map_err(fail),
+        Command::Migrate => {
+            init_logging(&config, false);
+            let kernel = Kernel::start(config).await.map_err(fail)?;
+            println!(
+                "migrations applied to {} ({})",
+                kernel.config().redacted().database_url,
+                kernel.store().backend()
+            );
+            Ok(())
+        }
+        Command::Config => {
+            let shown = config.redacted();
+            if as_json {
+                output::json(&shown);
+            } else {
+                let text = toml::to_string(&shown).unwrap_or_default();
+                println!("# effective configuration (defaults < revos.toml < environment < flags)");
+                print!("{text}");
+            }
+            Ok(())
+        }
+        Command::Tenants(cmd) => {
+            init_logging(&config, false);
+            let kernel = Kernel::start(config).await.map_err(fail)?;
+            tenants(&kernel, cmd, as_json).await.map_err(fail)
+        }
+        Command::Metrics(MetricsCommand::List) => {
+            list_dictionary(as_json);
+            Ok(())
+        }
+        Command::Metrics(MetricsCommand::Import {
+            file,
+            tenant,
+            format,
+        }) => {
+            init_logging(&config, false);
+            import_metrics(config, &file, &tenant, format, as_json)
+                .await
+                .map_err(fail)
+        }
+    }
+}
+
+fn init_logging(config: &Config, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    // Outside `serve`, only warnings: the command's own output is the point.
+    let filter = if serving {
+        EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"))
+    } else {
+        EnvFilter::new("warn")
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn serve(config: Config) -> Result<(), Failure> {
+    init_logging(&config, true);
+    let listen = config.listen.clone();
+    let kernel = Kernel::start(config).await?;
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
+        Failure::input(
+            400,
+            "configuration",
+            format!("cannot listen on {listen}: {e}"),
+        )
+    })?;
+    let addr = listener.local_addr().map_err(|e| Failure::internal(&e))?;
+    let shown = kernel.config().redacted();
+    println!(
+        "revos {} listening on http://{addr}\n  database: {} ({})\n  mode:     {}\n  API docs: http://{addr}/docs\nPress Ctrl-C to stop.",
+        env!("CARGO_PKG_VERSION"),
+        shown.database_url,
+        kernel.store().backend(),
+        shown.kernel_mode,
+    );
+    revos_api::serve(kernel, listener, shutdown_signal())
+        .await
+        .map_err(|e| Failure::internal(&e))?;
+    println!("revos stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn parse_tenant(raw: &str) -> Result<TenantId, Failure> {
+    raw.parse::<TenantId>()
+        .map_err(|e| Failure::input(400, "validation", e.to_string()))
+}
+
+async fn tenants(kernel: &Kernel, cmd: TenantsCommand, as_json: bool) -> Result<(), Failure> {
+    match cmd {
+        TenantsCommand::Create { name, id } => {
+            let id = id.as_deref().map(parse_tenant).transpose()?;
+            let tenant = kernel.create_tenant(NewTenant { id, name }).await?;
+            if as_json {
+                output::json(&tenant);
+            } else {
+                println!("created tenant {} ({})", tenant.id, tenant.name);
+            }
+        }
+        TenantsCommand::List { limit, offset } => {
+            let list = kernel.tenants(Page::new(limit, offset)).await?;
+            if as_json {
+                output::json(&list);
+            } else if list.is_empty() {
+                println!("no tenants yet; create one with `revos tenants create --name NAME`");
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.id.to_string(),
+                            t.name.clone(),
+                            t.created_at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["ID", "NAME", "CREATED"], &rows);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn list_dictionary(as_json: bool) {
+    let dictionary = metrics::dictionary();
+    if as_json {
+        output::json(&dictionary);
+        return;
+    }
+    let rows: Vec<Vec<String>> = dictionary
+        .iter()
+        .map(|m| {
+            let plain = |v: serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+            vec![
+                m.id.to_owned(),
+                plain(serde_json::to_value(m.domain).unwrap_or_default()),
+                plain(serde_json::to_value(m.unit).unwrap_or_default()),
+                plain(serde_json::to_value(m.direction).unwrap_or_default()),
+                m.name.to_owned(),
+            ]
+        })
+        .collect();
+    output::table(&["ID", "DOMAIN", "UNIT", "DIRECTION", "NAME"], &rows);
+    println!(
+        "\n{} metrics; `revos metrics list --json` shows definitions and derivations",
+        rows.len()
+    );
+}
+
+async fn import_metrics(
+    config: Config,
+    file: &std::path::Path,
+    tenant: &str,
+    format: Option<crate::cli::ImportFormat>,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    let tenant = parse_tenant(tenant)?;
+    let format = import::detect(format, file);
+    let from_stdin = file.as_os_str() == "-";
+    let (reader, size): (Box<dyn BufRead>, u64) = if from_stdin {
+        (Box::new(std::io::stdin().lock()), 0)
+    } else {
+        let handle = std::fs::File::open(file).map_err(|e| {
+            Failure::input(400, "io", format!("cannot open {}: {e}", file.display()))
+        })?;
+        let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(std::io::BufReader::new(handle)), size)
+    };
+    let bar = if size > 0 {
+        ProgressBar::new(size).with_style(
+            ProgressStyle::with_template("reading {bar:40} {bytes}/{total_bytes} ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    } else {
+        ProgressBar::new_spinner()
+    };
+    let parsed = import::read(reader, format, &|bytes| bar.set_position(bytes.min(size)))
+        .map_err(|e| Failure::input(400, "io", format!("cannot read {}: {e}", file.display())))?;
+    bar.finish_and_clear();
+
+    let mut errors: Vec<RowError> = parsed.errors.clone();
+    for v in revos_kernel::validate::metric_points(&parsed.points) {
+        let line = import::index_of(&v.path)
+            .and_then(|i| parsed.lines.get(i).copied())
+            .unwrap_or(0);
+        let field = v.path.split_once("].").map_or("", |(_, f)| f);
+        errors.push(RowError {
+            line,
+            message: format!("{field}: {}", v.message),
+        });
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
+        let violations: Vec<revos_contracts::validation::Violation> = errors
+            .iter()
+            .map(|e| revos_contracts::validation::Violation {
+                rule: "data".into(),
+                path: format!("line {}", e.line),
+                message: e.message.clone(),
+                code: revos_contracts::ErrorCode::InvalidInput,
+            })
+            .collect();
+        return Err(Failure::invalid(
+            format!(
+                "{} bad row{} in {}; nothing was imported",
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" },
+                file.display()
+            ),
+            &violations,
+        ));
+    }
+    if parsed.points.is_empty() {
+        return Err(Failure::input(
+            400,
+            "validation",
+            format!("{} holds no metric values", file.display()),
+        ));
+    }
+
+    let kernel = Kernel::start(config).await?;
+    let spinner = ProgressBar::new_spinner().with_message(format!(
+        "writing {} values in one transaction",
+        parsed.points.len()
+    ));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let written = kernel.import_metrics(tenant, &parsed.points).await;
+    spinner.finish_and_clear();
+    let written = written?;
+
+    let metrics: std::collections::BTreeSet<&str> =
+        parsed.points.iter().map(|p| p.metric_id.as_str()).collect();
+    let first = parsed.points.iter().map(|p| p.date).min();
+    let last = parsed.points.iter().map(|p| p.date).max();
+    if as_json {
+        output::json(&serde_json::json!({
+            "tenant_id": tenant,
+            "written": written.written,
+            "metrics": metrics,
+            "from": first,
+            "to": last,
+        }));
+    } else {
+        println!(
+            "imported {} values for tenant {tenant}: {} metric{}, {} to {}, in {:.1} s",
+            written.written,
+            metrics.len(),
+            if metrics.len() == 1 { "" } else { "s" },
+            first.map(|d| d.to_string()).unwrap_or_default(),
+            last.map(|d| d.to_string()).unwrap_or_default(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}

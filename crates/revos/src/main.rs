@@ -1,0 +1,23 @@
+//! `revos`: the command-line program of the Revenue OS kernel.
+//!
+//! Thin by design: it parses the command line, loads the configuration
+//! (defaults → `revos.toml` → environment → flags), and hands over to the
+//! kernel service or the HTTP API. Failures are printed as the contract's
+//! `KernelError` and end the process with a non-zero status.
+
+mod cli;
+mod commands;
+mod import;
+mod output;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}

@@ -1,0 +1,74 @@
+//! Printing results: aligned tables for people, JSON for programs, and the
+//! `KernelError` of a failure.
+
+use revos_kernel::Failure;
+use serde::Serialize;
+use std::process::ExitCode;
+
+/// Prints rows as a table with a header, columns padded to fit.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Prints a value as pretty JSON.
+pub fn json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot print the result as JSON: {e}"),
+    }
+}
+
+/// Prints a failure and returns the exit code for it: the `KernelError`
+/// JSON on standard output with `--json`, a readable message on standard
+/// error otherwise.
+pub fn failure(failure: &Failure, as_json: bool) -> ExitCode {
+    if as_json {
+        json(&failure.body);
+    } else {
+        eprintln!("error: {}", failure.body.message);
+        if let Some(violations) = failure
+            .body
+            .details
+            .as_ref()
+            .and_then(|d| d.get("violations"))
+            .and_then(|v| v.as_array())
+        {
+            for v in violations.iter().take(50) {
+                eprintln!(
+                    "  {}: {}",
+                    v.get("path").and_then(|p| p.as_str()).unwrap_or("$"),
+                    v.get("message").and_then(|m| m.as_str()).unwrap_or("")
+                );
+            }
+            if violations.len() > 50 {
+                eprintln!("  … and {} more", violations.len() - 50);
+            }
+        }
+        eprintln!("({} {})", failure.body.code, failure.status);
+    }
+    ExitCode::from(1)
+}
