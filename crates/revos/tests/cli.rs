@@ -1,0 +1,197 @@
+//! The `revos` binary end to end: the commands a person types, on SQLite
+//! and on PostgreSQL, checked by their output and by what the database holds
+//! afterwards.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A database for one test, kept alive by the guard.
+enum Db {
+    Sqlite(tempfile::TempDir),
+    Postgres(revos_store_postgres::testing::TestDatabase),
+}
+
+impl Db {
+    async fn sqlite() -> Db {
+        Db::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    async fn postgres() -> Db {
+        Db::Postgres(revos_store_postgres::testing::TestDatabase::create().await)
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Db::Sqlite(dir) => format!("sqlite://{}", dir.path().join("revos.db").display()),
+            Db::Postgres(db) => db.url().to_owned(),
+        }
+    }
+
+    /// Runs `revos ARGS` with this database in `DATABASE_URL`, in a scratch
+    /// directory so no `revos.toml` or `revos.db` of the caller is touched.
+    fn revos(&self, args: &[&str]) -> Output {
+        let scratch = tempfile::tempdir().unwrap();
+        Command::new(env!("CARGO_BIN_EXE_revos"))
+            .args(args)
+            .current_dir(scratch.path())
+            .env("DATABASE_URL", self.url())
+            .env_remove("REVOS_CONFIG")
+            .output()
+            .unwrap()
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(out), stderr(out)))
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+async fn tenants_and_import(db: Db) {
+    let out = db.revos(&["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("migrations applied"));
+
+    let tenant = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa";
+    let out = db.revos(&["tenants", "create", "--name", "Tenant A", "--id", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(tenant));
+    let out = db.revos(&["tenants", "create", "--name", "again", "--id", tenant]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+
+    let out = db.revos(&["--json", "tenants", "list"]);
+    assert!(out.status.success());
+    assert_eq!(json(&out)[0]["name"], "Tenant A");
+    let out = db.revos(&["tenants", "list"]);
+    assert!(stdout(&out).contains("Tenant A"));
+
+    let files = tempfile::tempdir().unwrap();
+    let good = write(
+        files.path(),
+        "good.csv",
+        "metric_id,date,value,channel\n\
+         pipeline_total,2026-11-01,125000,\n\
+         bookings_new,2026-11-01,4,\n\
+         cac_blended,2026-11-01,910.5,\n\
+         leads_new,2026-11-01,40,paid_search\n\
+         leads_new,2026-11-01,25,email\n",
+    );
+    let out = db.revos(&["--json", "metrics", "import", &good, "--tenant", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["written"], 5);
+
+    // A file with bad rows: every one reported by line, nothing written.
+    let bad = write(
+        files.path(),
+        "bad.csv",
+        "metric_id,date,value\n\
+         win_rate,2026-11-02,0.3\n\
+         pipline_total,2026-11-02,1\n\
+         leads_new,2026-11-02,lots\n",
+    );
+    let out = db.revos(&["metrics", "import", &bad, "--tenant", tenant]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("2 bad rows"), "{err}");
+    assert!(
+        err.contains("line 3") && err.contains("pipline_total"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 4") && err.contains("not a number"),
+        "{err}"
+    );
+
+    let ndjson = write(
+        files.path(),
+        "more.ndjson",
+        "{\"metric_id\":\"win_rate\",\"date\":\"2026-11-02\",\"value\":0.31}\n",
+    );
+    let out = db.revos(&["--json", "metrics", "import", &ndjson, "--tenant", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["written"], 1);
+
+    // What the database holds: the good file and the NDJSON line, not the bad file.
+    let store = revos_kernel::open_store(&db.url()).await.unwrap();
+    let stored = store
+        .list_metric_snapshots(tenant.parse().unwrap(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 6, "{stored:?}");
+    assert!(
+        !stored
+            .iter()
+            .any(|s| s.date.to_string() == "2026-11-02" && s.metric_id != "win_rate")
+    );
+
+    let missing = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb";
+    let out = db.revos(&["--json", "metrics", "import", &ndjson, "--tenant", missing]);
+    assert!(!out.status.success());
+    assert_eq!(json(&out)["code"], "TENANT_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn sqlite_tenants_and_import() {
+    tenants_and_import(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_tenants_and_import() {
+    tenants_and_import(Db::postgres().await).await;
+}
+
+#[tokio::test]
+async fn metrics_list_and_config() {
+    let db = Db::sqlite().await;
+    let out = db.revos(&["metrics", "list"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("pipeline_total"));
+    let out = db.revos(&["--json", "metrics", "list"]);
+    let list = json(&out);
+    assert!(list.as_array().unwrap().len() >= 30);
+    assert!(list[0]["definition"].is_string());
+
+    let scratch = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_revos"))
+        .args(["--json", "config"])
+        .current_dir(scratch.path())
+        .env(
+            "DATABASE_URL",
+            "postgres://revos:hunter2@db.internal:5432/revos",
+        )
+        .env("REVENUE_OS_KERNEL_MODE", "enforce")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = json(&out);
+    assert_eq!(
+        config["database_url"],
+        "postgres://revos:***@db.internal:5432/revos"
+    );
+    assert_eq!(config["kernel_mode"], "enforce");
+    assert!(!stdout(&out).contains("hunter2"));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_revos"))
+        .args(["--json", "tenants", "list"])
+        .current_dir(scratch.path())
+        .env("DATABASE_URL", "mysql://nope")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(json(&out)["code"], "INVALID_INPUT");
+}
