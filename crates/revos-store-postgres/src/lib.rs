@@ -16,6 +16,10 @@
 //! tests run against a throw-away database per test (see [`testing`], behind
 //! the `testing` feature).
 
+mod audit;
+mod identity;
+mod webhooks;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use revos_contracts::TenantId;

@@ -14,6 +14,10 @@
 //! JSON documents TEXT. The behaviour every backend shares is pinned down by
 //! `revos_store::conformance`, which this crate's tests run.
 
+mod audit;
+mod identity;
+mod webhooks;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use revos_contracts::TenantId;

@@ -11,9 +11,12 @@
 //! Every call that touches tenant data takes the [`TenantId`] first and runs
 //! in one transaction: a batch is written whole or not at all.
 
+pub mod audit;
 pub mod error;
+pub mod identity;
 pub mod records;
 pub mod support;
+pub mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -55,7 +58,9 @@ impl std::fmt::Display for Backend {
 /// Tenant-scoped calls answer [`StoreError::TenantNotFound`] when the tenant
 /// does not exist, and never read or write another tenant's rows.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    audit::AuditStore + identity::IdentityStore + webhooks::WebhookStore + Send + Sync + 'static
+{
     /// The database behind this store.
     fn backend(&self) -> Backend;
 

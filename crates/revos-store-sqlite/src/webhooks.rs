@@ -1,0 +1,8 @@
+//! [`revos_store::webhooks::WebhookStore`] on this backend.
+
+use crate::SqliteStore;
+use async_trait::async_trait;
+use revos_store::webhooks::WebhookStore;
+
+#[async_trait]
+impl WebhookStore for SqliteStore {}
