@@ -30,7 +30,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        render(self.0.status, &self.0.body)
+        let mut response = render(self.0.status, &self.0.body);
+        if self.0.status == 401 {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"revos\""),
+            );
+        }
+        response
     }
 }
 

@@ -9,6 +9,7 @@
 //! handlers' own failures, the extractors' rejections, unknown routes and
 //! methods, oversized bodies and panics alike.
 
+pub mod auth;
 pub mod docs;
 pub mod error;
 pub mod extract;
@@ -21,7 +22,7 @@ use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use revos_kernel::Kernel;
-use routes::{data, system, tenants};
+use routes::{data, keys, system, tenants};
 use std::future::Future;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -55,6 +56,8 @@ pub fn router(kernel: Kernel) -> Router {
         .route("/readyz", get(system::readyz))
         .route("/openapi.json", get(system::openapi_json))
         .route("/docs", get(system::docs))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{key_id}", axum::routing::delete(keys::revoke))
         .route("/v1/tenants", get(tenants::list).post(tenants::create))
         .route(tenant, get(tenants::get))
         .route(&format!("{tenant}/workspaces"), get(tenants::workspaces))

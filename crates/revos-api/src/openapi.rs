@@ -1,7 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::routes::{data, system, tenants};
-use utoipa::OpenApi;
+use crate::routes::{data, keys, system, tenants};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 /// The revos HTTP API.
 #[derive(OpenApi)]
@@ -18,6 +19,9 @@ use utoipa::OpenApi;
     paths(
         system::healthz,
         system::readyz,
+        keys::create,
+        keys::list,
+        keys::revoke,
         tenants::create,
         tenants::list,
         tenants::get,
@@ -40,7 +44,10 @@ use utoipa::OpenApi;
         data::list_crm_activities,
     ),
     components(schemas(revos_contracts::KernelError, revos_contracts::ErrorCode)),
+    modifiers(&BearerAuth),
+    security(("api_key" = [])),
     tags(
+        (name = "keys", description = "API keys of services and AI agents"),
         (name = "system", description = "Liveness and readiness"),
         (name = "tenants", description = "Tenants, workspaces and optimizer settings"),
         (name = "metrics", description = "The canonical metric dictionary and daily metric values"),
@@ -48,6 +55,28 @@ use utoipa::OpenApi;
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the `Authorization: Bearer rvs_…` scheme every /v1 route needs.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("rvs_<id>_<secret>")
+                    .description(Some(
+                        "An API key. `revos serve` prints a bootstrap admin key the first \
+                         time it runs on a database; `revos keys create` makes more.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The document as JSON.
 pub fn document() -> serde_json::Value {

@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 struct App {
     base: String,
     client: Client,
+    /// The bootstrap platform admin key.
+    token: String,
+    kernel: Kernel,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _sqlite: Option<tempfile::TempDir>,
     _postgres: Option<revos_store_postgres::testing::TestDatabase>,
@@ -39,15 +42,30 @@ impl App {
             ..Config::default()
         };
         let kernel = Kernel::start(config).await.unwrap();
+        let token = kernel
+            .bootstrap_admin_key(chrono::Utc::now())
+            .await
+            .unwrap()
+            .expect("a new database gets a bootstrap key")
+            .token;
+        assert!(
+            kernel
+                .bootstrap_admin_key(chrono::Utc::now())
+                .await
+                .unwrap()
+                .is_none()
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(revos_api::serve(kernel, listener, async {
+        tokio::spawn(revos_api::serve(kernel.clone(), listener, async {
             let _ = rx.await;
         }));
         App {
             base: format!("http://{addr}"),
             client: Client::new(),
+            token,
+            kernel,
             _shutdown: tx,
             _sqlite: sqlite,
             _postgres: postgres,
@@ -55,7 +73,20 @@ impl App {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        self.call_as(&self.token, method, path, body).await
+    }
+
+    async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -84,6 +115,7 @@ impl App {
         let mut req = self
             .client
             .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
             .body(body);
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
@@ -141,6 +173,7 @@ on_both!(
     malformed_requests_get_kernel_errors,
     spine_data_round_trips,
     optimizer_config_round_trips,
+    authentication_and_scopes,
 );
 
 async fn health_and_docs(app: App) {
@@ -500,4 +533,171 @@ async fn optimizer_config_round_trips(app: App) {
     );
     let (_, body) = app.get(&url).await;
     assert_eq!(body, config, "a rejected write changes nothing");
+}
+
+async fn authentication_and_scopes(app: App) {
+    // Open routes need no key.
+    for path in ["/healthz", "/readyz", "/openapi.json", "/docs"] {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+    }
+    // Everything under /v1 does.
+    let res = app
+        .client
+        .get(format!("{}/v1/tenants", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().contains_key("www-authenticate"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(kernel_error(&body, "INVALID_INPUT")["kind"], "unauthorized");
+    let (status, _) = app
+        .call_as(
+            "rvs_0123456789ab_notarealsecretnotarealsecret",
+            Method::GET,
+            "/v1/tenants",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let a = app.tenant().await;
+    let b = app.tenant().await;
+    let (status, issued) = app
+        .post(
+            "/v1/keys",
+            json!({"name": "a reader", "tenant_id": a, "scopes": ["read"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let reader = issued["token"].as_str().unwrap().to_owned();
+    assert!(reader.starts_with("rvs_"));
+    let key_id = issued["key"]["id"].as_str().unwrap().to_owned();
+
+    // The secret is stored only as a hash.
+    let stored = app
+        .kernel
+        .store()
+        .find_api_key(&key_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let secret = reader.rsplit_once('_').map(|(_, s)| s).unwrap();
+    assert!(!stored.secret_hash.contains(secret));
+    assert_eq!(stored.secret_hash.len(), 64);
+
+    // Its own tenant: readable; writes need `write`.
+    let (status, _) = app
+        .call_as(
+            &reader,
+            Method::GET,
+            &format!("/v1/tenants/{a}/metrics"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let write = json!([{"metric_id": "leads_new", "date": "2026-11-01", "value": 1}]);
+    let (status, body) = app
+        .call_as(
+            &reader,
+            Method::POST,
+            &format!("/v1/tenants/{a}/metrics"),
+            Some(write.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(kernel_error(&body, "INVALID_INPUT")["kind"], "forbidden");
+    // Another tenant does not exist, as far as this key can tell.
+    let (status, body) = app
+        .call_as(&reader, Method::GET, &format!("/v1/tenants/{b}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    kernel_error(&body, "TENANT_NOT_FOUND");
+    let (status, _) = app
+        .call_as(
+            &reader,
+            Method::GET,
+            &format!("/v1/tenants/{b}/metrics"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, body) = app.call_as(&reader, Method::GET, "/v1/tenants", None).await;
+    let ids: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a.as_str()]);
+    // A tenant key cannot create tenants or keys beyond its scope.
+    let (status, _) = app
+        .call_as(
+            &reader,
+            Method::POST,
+            "/v1/tenants",
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .call_as(
+            &reader,
+            Method::POST,
+            "/v1/keys",
+            Some(json!({"name": "y", "scopes": ["write"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A writer key writes; revoked, it fails on the next request.
+    let (_, issued) = app
+        .post(
+            "/v1/keys",
+            json!({"name": "a writer", "tenant_id": a, "scopes": ["write"], "agent": "cmo-agent"}),
+        )
+        .await;
+    let writer = issued["token"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .call_as(
+            &writer,
+            Method::POST,
+            &format!("/v1/tenants/{a}/metrics"),
+            Some(write.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/keys/{}", issued["key"]["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["revoked_at"].is_string());
+    let (status, body) = app
+        .call_as(
+            &writer,
+            Method::POST,
+            &format!("/v1/tenants/{a}/metrics"),
+            Some(write),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["message"].as_str().unwrap().contains("revoked"));
+
+    let (status, body) = app.get("/v1/keys").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["items"].as_array().unwrap().len(), 3);
+    assert!(
+        !body.to_string().contains(secret),
+        "listing never shows secrets"
+    );
 }

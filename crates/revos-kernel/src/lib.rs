@@ -6,9 +6,12 @@
 //! [`Failure`]: the contract's `KernelError` with its HTTP status. Keeping
 //! these use cases here means the API and the CLI cannot drift apart.
 
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod failure;
 pub mod validate;
+pub mod webhooks;
 
 pub use config::Config;
 pub use failure::Failure;

@@ -1,8 +1,150 @@
-//! [`revos_store::identity::IdentityStore`] on this backend.
+//! [`revos_store::identity::IdentityStore`] on PostgreSQL.
 
-use crate::PostgresStore;
+use crate::{PostgresStore, store_error};
 use async_trait::async_trait;
-use revos_store::identity::IdentityStore;
+use chrono::{DateTime, Utc};
+use revos_contracts::TenantId;
+use revos_store::StoreError;
+use revos_store::identity::{ApiKey, IdentityStore, Scope, StoredApiKey};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    tenant_id: Option<Uuid>,
+    name: String,
+    secret_hash: String,
+    scopes: Json<Vec<Scope>>,
+    agent: Option<String>,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<KeyRow> for StoredApiKey {
+    fn from(row: KeyRow) -> Self {
+        StoredApiKey {
+            key: ApiKey {
+                id: row.id,
+                name: row.name,
+                tenant_id: row.tenant_id.map(TenantId::from_uuid),
+                scopes: row.scopes.0,
+                agent: row.agent,
+                created_at: row.created_at,
+                last_used_at: row.last_used_at,
+                revoked_at: row.revoked_at,
+            },
+            secret_hash: row.secret_hash,
+        }
+    }
+}
+
+/// The columns of [`KeyRow`], as a macro so queries stay `&'static str`.
+macro_rules! key_columns {
+    () => {
+        "id, tenant_id, name, secret_hash, scopes, agent, created_at, last_used_at, revoked_at"
+    };
+}
 
 #[async_trait]
-impl IdentityStore for PostgresStore {}
+impl IdentityStore for PostgresStore {
+    async fn create_api_key(&self, key: &ApiKey, secret_hash: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        if let Some(tenant) = key.tenant_id {
+            let found: Option<i32> = sqlx::query_scalar("select 1 from tenants where id = $1")
+                .bind(tenant.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            if found.is_none() {
+                return Err(StoreError::TenantNotFound(tenant));
+            }
+        }
+        let inserted = sqlx::query(
+            "insert into api_keys (id, tenant_id, name, secret_hash, scopes, agent, created_at)
+             values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing",
+        )
+        .bind(&key.id)
+        .bind(key.tenant_id.map(|t| *t.as_uuid()))
+        .bind(&key.name)
+        .bind(secret_hash)
+        .bind(Json(&key.scopes))
+        .bind(&key.agent)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict {
+                entity: "api key",
+                id: key.id.clone(),
+            });
+        }
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn find_api_key(&self, id: &str) -> Result<Option<StoredApiKey>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(concat!(
+            "select ",
+            key_columns!(),
+            " from api_keys where id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(row.map(StoredApiKey::from))
+    }
+
+    async fn list_api_keys(&self, tenant: Option<TenantId>) -> Result<Vec<ApiKey>, StoreError> {
+        let rows: Vec<KeyRow> = sqlx::query_as(concat!(
+            "select ",
+            key_columns!(),
+            " from api_keys where $1::uuid is null or tenant_id = $1 order by created_at, id"
+        ))
+        .bind(tenant.map(|t| *t.as_uuid()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredApiKey::from(r).key)
+            .collect())
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let done =
+            sqlx::query("update api_keys set revoked_at = $2 where id = $1 and revoked_at is null")
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        sqlx::query("update api_keys set last_used_at = $2 where id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn has_platform_admin_key(&self) -> Result<bool, StoreError> {
+        let found: Option<i32> = sqlx::query_scalar(
+            "select 1 from api_keys
+             where tenant_id is null and revoked_at is null and scopes ? 'admin' limit 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(found.is_some())
+    }
+}

@@ -55,7 +55,12 @@ where
 /// The current time at the precision both databases keep (microseconds),
 /// so a record returned by a write equals the same record read back.
 pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+    now_at(Utc::now())
+}
+
+/// A given time truncated to the microseconds every backend stores.
+pub fn now_at(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
 }
 
 #[cfg(test)]

@@ -1,7 +1,199 @@
 //! Storage of inbound webhook secrets and the raw events they deliver.
+//!
+//! Each tenant holds, per webhook source (`stripe`, `hubspot`, …), any
+//! number of signing secrets: several are active at once while a sender
+//! rotates from an old secret to a new one, and a secret stops verifying as
+//! soon as it is revoked. Deliveries that verify are kept verbatim in
+//! `events_raw`, keyed by `(tenant, source, webhook-id)`, so a sender's
+//! retry of the same delivery is acknowledged without being stored twice.
+//! The kernel's webhook use case (`revos_kernel::webhooks`) drives this.
 
+use crate::StoreError;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use revos_contracts::TenantId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// What may be shown about a webhook secret: never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookSecretInfo {
+    /// The secret's id (to revoke it).
+    pub id: Uuid,
+    /// The webhook source it verifies.
+    pub source: String,
+    /// A short, non-secret tag to tell secrets apart: `whsec_…` and the
+    /// last four characters of the secret (see [`secret_fingerprint`]).
+    pub fingerprint: String,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked; `None` while it is active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A verified delivery to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRawEvent {
+    /// The webhook source it came from.
+    pub source: String,
+    /// The sender's `webhook-id`: the same on every retry of a delivery.
+    pub webhook_id: String,
+    /// When revos received it.
+    pub received_at: DateTime<Utc>,
+    /// The request headers worth keeping (a JSON object).
+    pub headers: Value,
+    /// The parsed body.
+    pub payload: Value,
+}
+
+/// The answer to storing a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RawEventReceipt {
+    /// The stored event's id (the earlier one's, for a replay).
+    pub id: Uuid,
+    /// `true` when this `webhook-id` had been stored already and nothing
+    /// was written.
+    pub duplicate: bool,
+}
+
+/// A stored delivery from `events_raw`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RawEvent {
+    /// The event id.
+    pub id: Uuid,
+    /// The webhook source it came from.
+    pub source: String,
+    /// The sender's `webhook-id`, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_id: Option<String>,
+    /// When revos received it.
+    pub received_at: DateTime<Utc>,
+    /// The stored request headers.
+    pub headers: Value,
+    /// The parsed body.
+    pub payload: Value,
+    /// When a later stage processed it; `None` until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+/// The non-secret tag of a `whsec_` secret: `whsec_…` followed by the last
+/// four characters of its base64 key (padding dropped), the way payment
+/// providers show the end of a key. Four base64 characters disclose 24 of
+/// the key's (at least) 192 bits: enough to tell secrets apart, far too
+/// little to help guess one. Both backends compute it here, so they agree.
+pub fn secret_fingerprint(secret: &str) -> String {
+    let key = secret
+        .trim()
+        .strip_prefix("whsec_")
+        .unwrap_or(secret)
+        .trim_end_matches('=');
+    let chars: Vec<char> = key.chars().collect();
+    // A key too short to spare four characters shows none of them.
+    if chars.len() < 16 {
+        return "whsec_…".to_owned();
+    }
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("whsec_…{tail}")
+}
+
+/// Fails with [`StoreError::Invalid`] unless `secret` looks like a
+/// `whsec_` secret (the kernel parses it fully before storing).
+pub fn check_secret_text(secret: &str) -> Result<(), StoreError> {
+    match secret.strip_prefix("whsec_") {
+        Some(key) if !key.is_empty() && !key.contains(char::is_whitespace) => Ok(()),
+        _ => Err(StoreError::Invalid(
+            "a webhook secret is `whsec_` followed by its base64 key".into(),
+        )),
+    }
+}
 
 /// Storage of inbound webhook secrets and the raw events they deliver; part of [`crate::Store`].
 #[async_trait]
-pub trait WebhookStore: Send + Sync {}
+pub trait WebhookStore: Send + Sync {
+    /// Adds an active secret (`whsec_…` text) for a tenant's source. Other
+    /// active secrets of the source stay active, so a sender can rotate.
+    ///
+    /// The secret is stored as given, not hashed: verifying a signature
+    /// needs the key itself (HMAC), so a one-way hash would make it useless.
+    /// Only [`WebhookStore::webhook_secrets`] ever reads it back.
+    async fn add_webhook_secret(
+        &self,
+        tenant: TenantId,
+        source: &str,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> Result<WebhookSecretInfo, StoreError>;
+
+    /// The active (not revoked) secrets of a tenant's source, as `whsec_…`
+    /// text, newest first. Empty when the source has none.
+    async fn webhook_secrets(
+        &self,
+        tenant: TenantId,
+        source: &str,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Every secret of the tenant, revoked ones included, ordered by
+    /// source, then creation time, then id; without the secrets themselves.
+    async fn list_webhook_secrets(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<WebhookSecretInfo>, StoreError>;
+
+    /// Revokes a secret. `true` if an active secret was revoked; `false`
+    /// if the tenant has no such secret or it was revoked already.
+    async fn revoke_webhook_secret(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a verified delivery in `events_raw`. A delivery whose
+    /// `(source, webhook_id)` is stored already writes nothing and answers
+    /// the stored event's id with `duplicate: true`.
+    async fn record_raw_event(
+        &self,
+        tenant: TenantId,
+        event: &NewRawEvent,
+    ) -> Result<RawEventReceipt, StoreError>;
+
+    /// Stored deliveries, optionally of one source, newest first (by
+    /// reception time, then id), at most `limit` (capped at
+    /// [`crate::MAX_PAGE`]).
+    async fn list_raw_events(
+        &self,
+        tenant: TenantId,
+        source: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RawEvent>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_show_only_the_last_four_characters() {
+        assert_eq!(
+            secret_fingerprint("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            "whsec_…LaSw"
+        );
+        assert_eq!(
+            secret_fingerprint("whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="),
+            "whsec_…BAQE"
+        );
+        assert_eq!(secret_fingerprint("whsec_short"), "whsec_…");
+    }
+
+    #[test]
+    fn secret_text_needs_the_prefix_and_a_key() {
+        assert!(check_secret_text("whsec_abc").is_ok());
+        assert!(check_secret_text("abc").is_err());
+        assert!(check_secret_text("whsec_").is_err());
+        assert!(check_secret_text("whsec_a b").is_err());
+    }
+}

@@ -41,6 +41,12 @@ pub enum Command {
     /// The metric dictionary and metric values.
     #[command(subcommand)]
     Metrics(MetricsCommand),
+    /// API keys for services and AI agents.
+    ///
+    /// The CLI works on the database directly, as the operator of the
+    /// server: it may create, list and revoke any key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the effective configuration, secrets redacted.
     Config,
 }
@@ -107,5 +113,36 @@ pub enum MetricsCommand {
         /// The format (default: from the file extension, else CSV).
         #[arg(long, value_enum)]
         format: Option<ImportFormat>,
+    },
+}
+
+/// `revos keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; its secret is printed once.
+    Create {
+        /// A name to recognise it by.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes: read, write, admin (each includes the ones before).
+        #[arg(long, value_delimiter = ',', default_value = "read")]
+        scopes: Vec<String>,
+        /// The tenant it acts for (absent: a platform key for every tenant).
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<String>,
+        /// The AI agent it identifies.
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List {
+        /// Only this tenant's keys.
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<String>,
+    },
+    /// Revoke a key; it fails on its next use.
+    Revoke {
+        /// The key id (as listed), with or without `rvs_`.
+        id: String,
     },
 }

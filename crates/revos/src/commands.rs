@@ -1,6 +1,6 @@
 //! What each command does.
 
-use crate::cli::{Cli, Command, MetricsCommand, ServeArgs, TenantsCommand};
+use crate::cli::{Cli, Command, KeysCommand, MetricsCommand, ServeArgs, TenantsCommand};
 use crate::import::{self, RowError};
 use crate::output;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -65,6 +65,11 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             let kernel = Kernel::start(config).await.map_err(fail)?;
             tenants(&kernel, cmd, as_json).await.map_err(fail)
         }
+        Command::Keys(cmd) => {
+            init_logging(&config, false);
+            let kernel = Kernel::start(config).await.map_err(fail)?;
+            keys(&kernel, cmd, as_json).await.map_err(fail)
+        }
         Command::Metrics(MetricsCommand::List) => {
             list_dictionary(as_json);
             Ok(())
@@ -111,6 +116,7 @@ async fn serve(config: Config) -> Result<(), Failure> {
         )
     })?;
     let addr = listener.local_addr().map_err(|e| Failure::internal(&e))?;
+    let bootstrap = kernel.bootstrap_admin_key(chrono::Utc::now()).await?;
     let shown = kernel.config().redacted();
     println!(
         "revos {} listening on http://{addr}\n  database: {} ({})\n  mode:     {}\n  API docs: http://{addr}/docs\nPress Ctrl-C to stop.",
@@ -119,6 +125,15 @@ async fn serve(config: Config) -> Result<(), Failure> {
         kernel.store().backend(),
         shown.kernel_mode,
     );
+    if let Some(issued) = bootstrap {
+        println!(
+            "\nThis database had no admin key, so one was created. It is shown only now:\n\n    {}\n\n\
+             Send it as `Authorization: Bearer <key>`; for example:\n    \
+             curl -H 'Authorization: Bearer {}' http://{addr}/v1/tenants\n\
+             Create narrower keys with `revos keys create --name NAME --scopes read,write --tenant UUID`.\n",
+            issued.token, issued.token
+        );
+    }
     revos_api::serve(kernel, listener, shutdown_signal())
         .await
         .map_err(|e| Failure::internal(&e))?;
@@ -321,6 +336,123 @@ async fn import_metrics(
             last.map(|d| d.to_string()).unwrap_or_default(),
             started.elapsed().as_secs_f64()
         );
+    }
+    Ok(())
+}
+
+async fn keys(kernel: &Kernel, cmd: KeysCommand, as_json: bool) -> Result<(), Failure> {
+    use revos_kernel::auth::{NewApiKey, Principal};
+    use revos_store::identity::Scope;
+    let operator = Principal::Service;
+    let now = chrono::Utc::now();
+    match cmd {
+        KeysCommand::Create {
+            name,
+            scopes,
+            tenant,
+            agent,
+        } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| {
+                    Scope::parse(s).ok_or_else(|| {
+                        Failure::input(
+                            400,
+                            "validation",
+                            format!("unknown scope `{s}`: use read, write or admin"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let tenant_id = tenant.as_deref().map(parse_tenant).transpose()?;
+            let issued = kernel
+                .create_api_key(
+                    &operator,
+                    NewApiKey {
+                        name,
+                        tenant_id,
+                        scopes,
+                        agent,
+                    },
+                    now,
+                )
+                .await?;
+            if as_json {
+                output::json(&issued);
+            } else {
+                let scopes: Vec<&str> = issued.key.scopes.iter().map(|s| s.as_str()).collect();
+                println!(
+                    "created key rvs_{} ({}) with scopes {} for {}\n\n    {}\n\n\
+                     Store it now: the secret is not shown again.",
+                    issued.key.id,
+                    issued.key.name,
+                    scopes.join(","),
+                    issued
+                        .key
+                        .tenant_id
+                        .map_or("every tenant (platform key)".to_owned(), |t| format!(
+                            "tenant {t}"
+                        )),
+                    issued.token
+                );
+            }
+        }
+        KeysCommand::List { tenant } => {
+            let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
+            let list = kernel.api_keys(&operator, tenant).await?;
+            if as_json {
+                output::json(&list);
+            } else if list.is_empty() {
+                println!("no keys yet; `revos serve` creates a bootstrap admin key on first start");
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|k| {
+                        vec![
+                            format!("rvs_{}", k.id),
+                            k.name.clone(),
+                            k.tenant_id
+                                .map_or("(platform)".to_owned(), |t| t.to_string()),
+                            k.scopes
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                            k.agent.clone().unwrap_or_default(),
+                            k.last_used_at.map_or("never".to_owned(), |t| {
+                                t.format("%Y-%m-%d %H:%M").to_string()
+                            }),
+                            if k.revoked_at.is_some() {
+                                "revoked"
+                            } else {
+                                "active"
+                            }
+                            .to_owned(),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &[
+                        "KEY",
+                        "NAME",
+                        "TENANT",
+                        "SCOPES",
+                        "AGENT",
+                        "LAST USED",
+                        "STATE",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            let key = kernel.revoke_api_key(&operator, &id, now).await?;
+            if as_json {
+                output::json(&key);
+            } else {
+                println!("revoked rvs_{} ({})", key.id, key.name);
+            }
+        }
     }
     Ok(())
 }

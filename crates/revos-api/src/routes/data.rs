@@ -6,8 +6,9 @@
 //! transaction or none is.
 
 use crate::AppState;
+use crate::auth::{Caller, TenantRead, TenantWrite};
 use crate::error::ApiError;
-use crate::extract::{ApiBatch, ApiQuery, TenantPath};
+use crate::extract::{ApiBatch, ApiQuery};
 use crate::routes::{List, PageParams};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -24,7 +25,7 @@ use utoipa::IntoParams;
 /// The canonical metric dictionary.
 #[utoipa::path(get, path = "/v1/metrics/dictionary", tag = "metrics",
     responses((status = 200, description = "Every canonical metric", body = List<MetricDefinition>)))]
-pub async fn dictionary() -> Json<List<MetricDefinition>> {
+pub async fn dictionary(_: Caller) -> Json<List<MetricDefinition>> {
     Json(List {
         items: metrics::dictionary().to_vec(),
         next_offset: None,
@@ -43,7 +44,7 @@ pub async fn dictionary() -> Json<List<MetricDefinition>> {
     ))]
 pub async fn upsert_metrics(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(points): ApiBatch<MetricPoint>,
 ) -> Result<Json<WriteSummary>, ApiError> {
     Ok(Json(state.kernel.import_metrics(tenant, &points).await?))
@@ -78,7 +79,7 @@ pub struct MetricParams {
     ))]
 pub async fn list_metrics(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<MetricParams>,
 ) -> Result<Json<List<MetricSnapshot>>, ApiError> {
     let page = Page::new(params.limit.unwrap_or(100), params.offset.unwrap_or(0));
@@ -108,7 +109,7 @@ pub async fn list_metrics(
     ))]
 pub async fn upsert_campaigns(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<Campaign>,
 ) -> Result<Json<WriteSummary>, ApiError> {
     Ok(Json(state.kernel.upsert_campaigns(tenant, &items).await?))
@@ -123,7 +124,7 @@ pub async fn upsert_campaigns(
     ))]
 pub async fn list_campaigns(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<List<Campaign>>, ApiError> {
     let page = params.page();
@@ -145,7 +146,7 @@ pub async fn list_campaigns(
     ))]
 pub async fn get_campaign(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantRead { tenant, .. }: TenantRead,
     Path((_, campaign_id)): Path<(String, String)>,
 ) -> Result<Json<Campaign>, ApiError> {
     Ok(Json(state.kernel.campaign(tenant, &campaign_id).await?))
@@ -162,7 +163,7 @@ pub async fn get_campaign(
     ))]
 pub async fn upsert_opportunities(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<Opportunity>,
 ) -> Result<Json<WriteSummary>, ApiError> {
     Ok(Json(
@@ -193,7 +194,7 @@ pub struct OpportunityParams {
     ))]
 pub async fn list_opportunities(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<OpportunityParams>,
 ) -> Result<Json<List<Opportunity>>, ApiError> {
     let page = Page::new(params.limit.unwrap_or(100), params.offset.unwrap_or(0));
@@ -215,7 +216,7 @@ pub async fn list_opportunities(
     ))]
 pub async fn upsert_accounts(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<Account>,
 ) -> Result<Json<WriteSummary>, ApiError> {
     Ok(Json(state.kernel.upsert_accounts(tenant, &items).await?))
@@ -230,7 +231,7 @@ pub async fn upsert_accounts(
     ))]
 pub async fn list_accounts(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<List<Account>>, ApiError> {
     let page = params.page();
@@ -251,7 +252,7 @@ pub async fn list_accounts(
     ))]
 pub async fn upsert_revenue_events(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<RevenueEvent>,
 ) -> Result<Json<WriteSummary>, ApiError> {
     Ok(Json(
@@ -283,7 +284,7 @@ pub struct RevenueParams {
     ))]
 pub async fn list_revenue_events(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<RevenueParams>,
 ) -> Result<Json<List<RevenueEvent>>, ApiError> {
     let page = Page::new(params.limit.unwrap_or(100), params.offset.unwrap_or(0));
@@ -306,7 +307,7 @@ pub async fn list_revenue_events(
     ))]
 pub async fn upsert_crm_activities(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<CrmActivity>,
 ) -> Result<Json<WriteSummary>, ApiError> {
     Ok(Json(
@@ -323,7 +324,7 @@ pub async fn upsert_crm_activities(
     ))]
 pub async fn list_crm_activities(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<List<CrmActivity>>, ApiError> {
     let page = params.page();

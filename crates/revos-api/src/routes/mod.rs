@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per area.
 
 pub mod data;
+pub mod keys;
 pub mod system;
 pub mod tenants;
 

@@ -22,7 +22,7 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "system",
+#[utoipa::path(get, path = "/healthz", tag = "system", security(()),
     responses((status = 200, description = "The server is running", body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health {
@@ -33,7 +33,7 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// The server can serve requests: the database answers.
-#[utoipa::path(get, path = "/readyz", tag = "system",
+#[utoipa::path(get, path = "/readyz", tag = "system", security(()),
     responses(
         (status = 200, description = "The database answers", body = Health),
         (status = 503, description = "The database does not answer", body = revos_contracts::KernelError),

@@ -1,13 +1,15 @@
 //! Tenants, their workspaces and their optimizer configuration.
 
 use crate::AppState;
+use crate::auth::{Caller, TenantAdmin, TenantRead};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, TenantPath};
+use crate::extract::{ApiJson, ApiQuery};
 use crate::routes::{List, PageParams};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use revos_contracts::KernelError;
+use revos_store::identity::Scope;
 use revos_store::{NewTenant, OptimizerConfig, Tenant, Workspace};
 
 /// Creates a tenant with its `default` workspace.
@@ -20,8 +22,10 @@ use revos_store::{NewTenant, OptimizerConfig, Tenant, Workspace};
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     ApiJson(body): ApiJson<NewTenant>,
 ) -> Result<(StatusCode, Json<Tenant>), ApiError> {
+    caller.authorize_platform(Scope::Admin)?;
     let tenant = state.kernel.create_tenant(body).await?;
     Ok((StatusCode::CREATED, Json(tenant)))
 }
@@ -31,9 +35,23 @@ pub async fn create(
     responses((status = 200, description = "A page of tenants", body = List<Tenant>)))]
 pub async fn list(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<List<Tenant>>, ApiError> {
     let page = params.page();
+    // A tenant key sees its own tenant only.
+    if let Some(own) = caller.tenant() {
+        let items = if page.offset == 0 {
+            vec![state.kernel.tenant(own).await?]
+        } else {
+            Vec::new()
+        };
+        return Ok(Json(List {
+            items,
+            next_offset: None,
+        }));
+    }
+    caller.authorize_platform(Scope::Read)?;
     Ok(Json(List::new(state.kernel.tenants(page).await?, page)))
 }
 
@@ -46,7 +64,7 @@ pub async fn list(
     ))]
 pub async fn get(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<Tenant>, ApiError> {
     Ok(Json(state.kernel.tenant(tenant).await?))
 }
@@ -60,7 +78,7 @@ pub async fn get(
     ))]
 pub async fn workspaces(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<List<Workspace>>, ApiError> {
     let items = state.kernel.workspaces(tenant).await?;
     Ok(Json(List {
@@ -78,7 +96,7 @@ pub async fn workspaces(
     ))]
 pub async fn get_optimizer_config(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<OptimizerConfig>, ApiError> {
     Ok(Json(state.kernel.optimizer_config(tenant).await?))
 }
@@ -94,7 +112,7 @@ pub async fn get_optimizer_config(
     ))]
 pub async fn put_optimizer_config(
     State(state): State<AppState>,
-    TenantPath(tenant): TenantPath,
+    TenantAdmin { tenant, .. }: TenantAdmin,
     ApiJson(body): ApiJson<OptimizerConfig>,
 ) -> Result<Json<OptimizerConfig>, ApiError> {
     Ok(Json(state.kernel.set_optimizer_config(tenant, body).await?))

@@ -1,0 +1,102 @@
+//! Authentication and authorization extractors.
+//!
+//! [`Caller`] authenticates the `Authorization: Bearer rvs_…` header
+//! through the kernel. [`TenantRead`], [`TenantWrite`] and [`TenantAdmin`]
+//! also parse the `{tenant_id}` path segment and check that the caller may
+//! act on that tenant with that scope, so every tenant route states the
+//! scope it needs in its signature and cannot forget the check.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::TenantPath;
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use revos_contracts::TenantId;
+use revos_kernel::auth::{Principal, unauthorized};
+use revos_store::identity::Scope;
+use std::marker::PhantomData;
+
+/// The authenticated caller.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| {
+                ApiError(unauthorized(
+                    "this endpoint needs an API key: send `Authorization: Bearer rvs_…`",
+                ))
+            })?
+            .to_str()
+            .map_err(|_| ApiError(unauthorized("the Authorization header is not text")))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| {
+                ApiError(unauthorized(
+                    "use the Bearer scheme: `Authorization: Bearer rvs_…`",
+                ))
+            })?;
+        let principal = state.kernel.authenticate(token, chrono::Utc::now()).await?;
+        Ok(Caller(principal))
+    }
+}
+
+/// A scope a tenant route requires.
+pub trait RequiredScope: Send + Sync {
+    /// The scope.
+    const SCOPE: Scope;
+}
+
+/// Marker: the route reads.
+pub struct Read;
+/// Marker: the route writes.
+pub struct Write;
+/// Marker: the route administers.
+pub struct Admin;
+
+impl RequiredScope for Read {
+    const SCOPE: Scope = Scope::Read;
+}
+impl RequiredScope for Write {
+    const SCOPE: Scope = Scope::Write;
+}
+impl RequiredScope for Admin {
+    const SCOPE: Scope = Scope::Admin;
+}
+
+/// The `{tenant_id}` of the path, which the caller may act on with `S`.
+pub struct TenantScoped<S> {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Who is calling.
+    pub principal: Principal,
+    _scope: PhantomData<S>,
+}
+
+/// A tenant route that reads.
+pub type TenantRead = TenantScoped<Read>;
+/// A tenant route that writes.
+pub type TenantWrite = TenantScoped<Write>;
+/// A tenant route that administers.
+pub type TenantAdmin = TenantScoped<Admin>;
+
+impl<S: RequiredScope> FromRequestParts<AppState> for TenantScoped<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        let TenantPath(tenant) = TenantPath::from_request_parts(parts, state).await?;
+        principal.authorize_tenant(tenant, S::SCOPE)?;
+        Ok(TenantScoped {
+            tenant,
+            principal,
+            _scope: PhantomData,
+        })
+    }
+}

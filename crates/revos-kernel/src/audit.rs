@@ -1,0 +1,214 @@
+//! The audit log's use cases: recording an event, verifying a tenant's
+//! chain, signing a checkpoint over its head.
+//!
+//! The API and the CLI call these free functions with the kernel's store
+//! (`revos audit verify`, `GET /v1/audit`, the handlers that record what
+//! they did). The chain rules live in the pure `revos-audit` crate
+//! (re-exported as `revos_store::audit::revos_audit`); the keys come from
+//! the configuration and are passed in, as is the time.
+
+use crate::Failure;
+use chrono::{DateTime, Utc};
+use revos_contracts::TenantId;
+use revos_store::Store;
+use revos_store::StoreError;
+use revos_store::audit::revos_audit::{self, SigningKey, Verifier, VerifyReport, VerifyingKey};
+use revos_store::audit::{AuditEntry, Checkpoint, MAX_AUDIT_PAGE, NewAuditEntry};
+
+/// Entries read per page while verifying a chain.
+pub const VERIFY_PAGE: u32 = MAX_AUDIT_PAGE;
+
+/// Appends `entry` to the tenant's chain.
+pub async fn record(
+    store: &dyn Store,
+    tenant: TenantId,
+    entry: NewAuditEntry,
+) -> Result<AuditEntry, Failure> {
+    Ok(store.append_audit(tenant, entry).await?)
+}
+
+/// Verifies the tenant's whole chain, streamed in pages of
+/// [`VERIFY_PAGE`] entries, and, given the checkpoint key, its signed
+/// checkpoints.
+///
+/// Without a key only the hash chain is checked: that catches any change
+/// not followed by re-hashing the rest of the chain, but neither a
+/// re-hashed rewrite nor a cut-off tail, which only checkpoints reveal.
+/// The checkpoints are read before the chain, so one signed while the
+/// verification runs is not mistaken for a truncation.
+pub async fn verify_tenant(
+    store: &dyn Store,
+    tenant: TenantId,
+    key: Option<&VerifyingKey>,
+) -> Result<VerifyReport, Failure> {
+    let mut verifier = match key {
+        Some(key) => Verifier::new(&store.checkpoints(tenant).await?, key),
+        None => Verifier::chain_only(),
+    }
+    .expect_tenant(tenant);
+    let mut after_seq = 0;
+    loop {
+        let page = store.audit_chain(tenant, after_seq, VERIFY_PAGE).await?;
+        for entry in &page {
+            if !verifier.push(entry) {
+                return Ok(verifier.finish());
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() >= VERIFY_PAGE as usize => after_seq = last.seq,
+            _ => break,
+        }
+    }
+    Ok(verifier.finish())
+}
+
+/// Signs the tenant's current head and stores the checkpoint.
+///
+/// `None` when there is nothing new to sign: the chain is empty, or its
+/// head is checkpointed already (by this call's predecessor or by a
+/// concurrent one). The head is signed as stored; run [`verify_tenant`]
+/// first to avoid blessing a chain that was tampered with.
+pub async fn checkpoint(
+    store: &dyn Store,
+    tenant: TenantId,
+    signing_key: &SigningKey,
+    now: DateTime<Utc>,
+) -> Result<Option<Checkpoint>, Failure> {
+    let Some(head) = store.audit_head(tenant).await? else {
+        return Ok(None);
+    };
+    let existing = store.checkpoints(tenant).await?;
+    if existing.last().is_some_and(|cp| cp.seq >= head.seq) {
+        return Ok(None);
+    }
+    let cp = revos_audit::sign_checkpoint(signing_key, &head, now);
+    match store.add_checkpoint(&cp).await {
+        Ok(()) => Ok(Some(cp)),
+        Err(StoreError::Conflict { .. }) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use revos_store::NewTenant;
+    use revos_store_sqlite::SqliteStore;
+    use serde_json::json;
+
+    async fn store_with_tenant() -> (SqliteStore, TenantId) {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let tenant = store
+            .create_tenant(NewTenant {
+                id: None,
+                name: "Audited".into(),
+            })
+            .await
+            .unwrap()
+            .id;
+        (store, tenant)
+    }
+
+    fn event(i: u64) -> NewAuditEntry {
+        NewAuditEntry {
+            occurred_at: DateTime::UNIX_EPOCH + chrono::Duration::seconds(i as i64),
+            actor: "system".into(),
+            action: "test.event".into(),
+            resource_type: None,
+            resource_id: None,
+            details: json!({ "i": i }),
+        }
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[3; 32])
+    }
+
+    #[tokio::test]
+    async fn record_checkpoint_and_verify() {
+        let (store, tenant) = store_with_tenant().await;
+        assert_eq!(
+            checkpoint(&store, tenant, &key(), DateTime::UNIX_EPOCH)
+                .await
+                .unwrap(),
+            None,
+            "nothing to sign in an empty chain"
+        );
+        for i in 1..=3 {
+            let entry = record(&store, tenant, event(i)).await.unwrap();
+            assert_eq!(entry.seq, i);
+        }
+        let cp = checkpoint(&store, tenant, &key(), DateTime::UNIX_EPOCH)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cp.seq, 3);
+        assert_eq!(
+            checkpoint(&store, tenant, &key(), DateTime::UNIX_EPOCH)
+                .await
+                .unwrap(),
+            None,
+            "the head is signed already"
+        );
+        record(&store, tenant, event(4)).await.unwrap();
+        let verifying = key().verifying_key();
+        assert_eq!(
+            verify_tenant(&store, tenant, Some(&verifying))
+                .await
+                .unwrap(),
+            VerifyReport::Ok {
+                entries: 4,
+                last_seq: 4,
+                checkpoints_checked: 1
+            }
+        );
+        assert_eq!(
+            verify_tenant(&store, tenant, None).await.unwrap(),
+            VerifyReport::Ok {
+                entries: 4,
+                last_seq: 4,
+                checkpoints_checked: 0
+            }
+        );
+        // Another key does not verify the checkpoint.
+        let other = SigningKey::from_bytes(&[4; 32]).verifying_key();
+        assert!(
+            !verify_tenant(&store, tenant, Some(&other))
+                .await
+                .unwrap()
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn verification_streams_across_pages() {
+        let (store, tenant) = store_with_tenant().await;
+        let total = u64::from(VERIFY_PAGE) + 3;
+        for i in 1..=total {
+            record(&store, tenant, event(i)).await.unwrap();
+        }
+        assert_eq!(
+            verify_tenant(&store, tenant, None).await.unwrap(),
+            VerifyReport::Ok {
+                entries: total,
+                last_seq: total,
+                checkpoints_checked: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_tenant_is_not_found() {
+        let (store, _) = store_with_tenant().await;
+        let missing = TenantId::new_random();
+        let failure = verify_tenant(&store, missing, None).await.unwrap_err();
+        assert_eq!(failure.status, 404);
+        let failure = record(&store, missing, event(1)).await.unwrap_err();
+        assert_eq!(failure.status, 404);
+        let failure = checkpoint(&store, missing, &key(), DateTime::UNIX_EPOCH)
+            .await
+            .unwrap_err();
+        assert_eq!(failure.status, 404);
+    }
+}

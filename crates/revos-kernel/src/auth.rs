@@ -1,0 +1,408 @@
+//! Who is calling, and what they may do.
+//!
+//! Services and AI agents authenticate with API keys of the form
+//! `rvs_<id>_<secret>`: `id` is 12 hex characters (public, used to find
+//! the key), `secret` is 32 random bytes in URL-safe base64 (256 bits,
+//! shown once, stored only as its SHA-256). The hash is compared in
+//! constant time. A plain hash is enough here, unlike for passwords: the
+//! secret is random and long, so there is nothing to guess.
+//!
+//! Authorization is decided here too, so the API and the CLI agree:
+//! a tenant key reaches only its own tenant (another tenant's resources
+//! are answered as not found, never as forbidden, so their existence does
+//! not leak), and each route needs a scope (`read`, `write`, `admin`).
+
+use crate::{Failure, Kernel};
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use revos_contracts::{ErrorCode, KernelError, TenantId};
+use revos_store::identity::{ApiKey, Scope};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+/// The prefix of every revos API key.
+pub const KEY_PREFIX: &str = "rvs_";
+/// How often `last_used_at` is refreshed at most.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A service or AI agent holding an API key.
+    Key(ApiKey),
+    /// revos itself (scheduler, workers, CLI on the server's machine):
+    /// every tenant, every scope.
+    Service,
+}
+
+impl Principal {
+    /// The tenant the caller is bound to; `None` for platform keys and the
+    /// service role.
+    pub fn tenant(&self) -> Option<TenantId> {
+        match self {
+            Principal::Key(key) => key.tenant_id,
+            Principal::Service => None,
+        }
+    }
+
+    /// Whether the caller holds `scope` (scopes include the lower ones).
+    pub fn has(&self, scope: Scope) -> bool {
+        match self {
+            Principal::Key(key) => key.scopes.iter().any(|s| *s >= scope),
+            Principal::Service => true,
+        }
+    }
+
+    /// The highest scope held.
+    pub fn max_scope(&self) -> Scope {
+        match self {
+            Principal::Key(key) => key.scopes.iter().copied().max().unwrap_or(Scope::Read),
+            Principal::Service => Scope::Admin,
+        }
+    }
+
+    /// How the caller appears in logs and the audit log.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Key(key) => match &key.agent {
+                Some(agent) => format!("key:{KEY_PREFIX}{} (agent {agent})", key.id),
+                None => format!("key:{KEY_PREFIX}{}", key.id),
+            },
+            Principal::Service => "service".to_owned(),
+        }
+    }
+
+    /// May the caller act on `tenant` with `scope`? Another tenant is
+    /// answered `TENANT_NOT_FOUND`, a missing scope 403.
+    pub fn authorize_tenant(&self, tenant: TenantId, scope: Scope) -> Result<(), Failure> {
+        if let Some(own) = self.tenant()
+            && own != tenant
+        {
+            return Err(Failure::tenant_not_found(tenant));
+        }
+        self.require(scope)
+    }
+
+    /// May the caller act on the platform (all tenants) with `scope`?
+    pub fn authorize_platform(&self, scope: Scope) -> Result<(), Failure> {
+        if self.tenant().is_some() {
+            return Err(forbidden("this needs a platform key, not a tenant key"));
+        }
+        self.require(scope)
+    }
+
+    fn require(&self, scope: Scope) -> Result<(), Failure> {
+        if self.has(scope) {
+            Ok(())
+        } else {
+            Err(forbidden(&format!(
+                "this needs the `{}` scope; the key has {}",
+                scope.as_str(),
+                self.max_scope().as_str()
+            )))
+        }
+    }
+}
+
+/// 401: no credential, or one that does not authenticate.
+pub fn unauthorized(message: &str) -> Failure {
+    Failure {
+        status: 401,
+        body: KernelError::new(ErrorCode::InvalidInput, message)
+            .with_detail("kind", "unauthorized"),
+    }
+}
+
+/// 403: authenticated, but not allowed.
+pub fn forbidden(message: &str) -> Failure {
+    Failure {
+        status: 403,
+        body: KernelError::new(ErrorCode::InvalidInput, message).with_detail("kind", "forbidden"),
+    }
+}
+
+/// A key to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    /// A name to recognise it by (1–200 characters).
+    pub name: String,
+    /// The tenant it acts for; absent for a platform key (only a platform
+    /// admin may create one). A tenant admin's keys default to its tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub tenant_id: Option<TenantId>,
+    /// What it may do; never more than the creator holds.
+    pub scopes: Vec<Scope>,
+    /// The AI agent it identifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+/// A key just created: the only time its secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IssuedApiKey {
+    /// The full key to present as `Authorization: Bearer …`. Store it now:
+    /// it cannot be shown again.
+    pub token: String,
+    /// The key's record.
+    pub key: ApiKey,
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], Failure> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| Failure::internal(&e))?;
+    Ok(bytes)
+}
+
+/// Hex SHA-256 of a key's secret part.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Splits `rvs_<id>_<secret>` into id and secret.
+fn split_token(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix(KEY_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    let id_ok = id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    (id_ok && secret.len() >= 22).then_some((id, secret))
+}
+
+impl Kernel {
+    /// Authenticates a presented API key.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, Failure> {
+        let invalid = || unauthorized("the API key is not valid");
+        let (id, secret) = split_token(token.trim()).ok_or_else(invalid)?;
+        let stored = self.store.find_api_key(id).await?.ok_or_else(invalid)?;
+        let presented = hash_secret(secret);
+        if !bool::from(presented.as_bytes().ct_eq(stored.secret_hash.as_bytes())) {
+            return Err(invalid());
+        }
+        if stored.key.revoked_at.is_some() {
+            return Err(unauthorized("the API key has been revoked"));
+        }
+        let stale = stored
+            .key
+            .last_used_at
+            .is_none_or(|at| now - at >= TOUCH_EVERY);
+        if stale && let Err(e) = self.store.touch_api_key(id, now).await {
+            // Not worth failing a request over: the next use tries again.
+            tracing::warn!(error = %e, key = id, "could not record the key's use");
+        }
+        Ok(Principal::Key(stored.key))
+    }
+
+    /// Creates an API key on behalf of `by`.
+    pub async fn create_api_key(
+        &self,
+        by: &Principal,
+        new: NewApiKey,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedApiKey, Failure> {
+        let tenant = new.tenant_id.or(by.tenant());
+        match tenant {
+            Some(t) => by.authorize_tenant(t, Scope::Admin)?,
+            None => by.authorize_platform(Scope::Admin)?,
+        }
+        let name = new.name.trim();
+        let mut problems = Vec::new();
+        if name.is_empty() || name.chars().count() > 200 {
+            problems.push(("$.name", "must be 1 to 200 characters".to_owned()));
+        }
+        if new.scopes.is_empty() {
+            problems.push((
+                "$.scopes",
+                "must name at least one of read, write, admin".to_owned(),
+            ));
+        }
+        if let Some(too_much) = new.scopes.iter().find(|s| !by.has(**s)) {
+            problems.push((
+                "$.scopes",
+                format!(
+                    "cannot grant `{}`: the creating key holds at most `{}`",
+                    too_much.as_str(),
+                    by.max_scope().as_str()
+                ),
+            ));
+        }
+        if let Some(agent) = &new.agent
+            && (agent.trim().is_empty() || agent.chars().count() > 200)
+        {
+            problems.push(("$.agent", "must be 1 to 200 characters".to_owned()));
+        }
+        if !problems.is_empty() {
+            let violations: Vec<_> = problems
+                .into_iter()
+                .map(|(path, message)| {
+                    revos_contracts::validation::Violation::new(
+                        "data",
+                        path,
+                        message,
+                        ErrorCode::InvalidInput,
+                    )
+                })
+                .collect();
+            return Err(Failure::invalid("invalid API key request", &violations));
+        }
+        let mut scopes = new.scopes.clone();
+        scopes.sort();
+        scopes.dedup();
+        let id = hex::encode(random_bytes::<6>()?);
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
+        let key = ApiKey {
+            id: id.clone(),
+            name: name.to_owned(),
+            tenant_id: tenant,
+            scopes,
+            agent: new.agent.map(|a| a.trim().to_owned()),
+            created_at: revos_store::support::now_at(now),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.store
+            .create_api_key(&key, &hash_secret(&secret))
+            .await?;
+        Ok(IssuedApiKey {
+            token: format!("{KEY_PREFIX}{id}_{secret}"),
+            key,
+        })
+    }
+
+    /// Keys `by` may see: a tenant's own, or all for a platform admin
+    /// (optionally narrowed to one tenant).
+    pub async fn api_keys(
+        &self,
+        by: &Principal,
+        tenant: Option<TenantId>,
+    ) -> Result<Vec<ApiKey>, Failure> {
+        let scope = match (by.tenant(), tenant) {
+            (Some(own), Some(asked)) if own != asked => {
+                return Err(Failure::tenant_not_found(asked));
+            }
+            (Some(own), _) => Some(own),
+            (None, asked) => asked,
+        };
+        match scope {
+            Some(t) => by.authorize_tenant(t, Scope::Admin)?,
+            None => by.authorize_platform(Scope::Admin)?,
+        }
+        Ok(self.store.list_api_keys(scope).await?)
+    }
+
+    /// Revokes a key `by` may manage. Someone else's key is answered as
+    /// not found.
+    pub async fn revoke_api_key(
+        &self,
+        by: &Principal,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ApiKey, Failure> {
+        let id = id.strip_prefix(KEY_PREFIX).unwrap_or(id);
+        let not_found = || Failure::not_found("api key", id);
+        let stored = self.store.find_api_key(id).await?.ok_or_else(not_found)?;
+        let visible = match by.tenant() {
+            Some(own) => stored.key.tenant_id == Some(own),
+            None => true,
+        };
+        if !visible {
+            return Err(not_found());
+        }
+        match stored.key.tenant_id {
+            Some(t) => by.authorize_tenant(t, Scope::Admin)?,
+            None => by.authorize_platform(Scope::Admin)?,
+        }
+        self.store.revoke_api_key(id, now).await?;
+        let mut key = stored.key;
+        key.revoked_at.get_or_insert(now);
+        Ok(key)
+    }
+
+    /// On a database without an active platform admin key, creates one and
+    /// returns it (to be printed once); otherwise `None`.
+    pub async fn bootstrap_admin_key(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IssuedApiKey>, Failure> {
+        if self.store.has_platform_admin_key().await? {
+            return Ok(None);
+        }
+        let key = self
+            .create_api_key(
+                &Principal::Service,
+                NewApiKey {
+                    name: "bootstrap admin".to_owned(),
+                    tenant_id: None,
+                    scopes: vec![Scope::Admin],
+                    agent: None,
+                },
+                now,
+            )
+            .await?;
+        Ok(Some(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(tenant: Option<TenantId>, scopes: &[Scope]) -> Principal {
+        Principal::Key(ApiKey {
+            id: "0123456789ab".into(),
+            name: "k".into(),
+            tenant_id: tenant,
+            scopes: scopes.to_vec(),
+            agent: None,
+            created_at: Utc::now(),
+            last_used_at: None,
+            revoked_at: None,
+        })
+    }
+
+    #[test]
+    fn scopes_include_lower_ones() {
+        let writer = key(None, &[Scope::Write]);
+        assert!(writer.has(Scope::Read) && writer.has(Scope::Write));
+        assert!(!writer.has(Scope::Admin));
+    }
+
+    #[test]
+    fn other_tenants_are_not_found_not_forbidden() {
+        let a = TenantId::new_random();
+        let b = TenantId::new_random();
+        let reader = key(Some(a), &[Scope::Read]);
+        assert!(reader.authorize_tenant(a, Scope::Read).is_ok());
+        assert_eq!(
+            reader.authorize_tenant(b, Scope::Read).unwrap_err().status,
+            404
+        );
+        assert_eq!(
+            reader.authorize_tenant(a, Scope::Write).unwrap_err().status,
+            403
+        );
+        assert_eq!(
+            reader.authorize_platform(Scope::Read).unwrap_err().status,
+            403
+        );
+    }
+
+    #[test]
+    fn tokens_split_only_when_well_formed() {
+        assert_eq!(
+            split_token("rvs_0123456789ab_abcdefghijklmnopqrstuvwxyz_-"),
+            Some(("0123456789ab", "abcdefghijklmnopqrstuvwxyz_-"))
+        );
+        assert_eq!(split_token("rvs_0123456789ab_short"), None);
+        assert_eq!(
+            split_token("sk_0123456789ab_abcdefghijklmnopqrstuvwxyz"),
+            None
+        );
+        assert_eq!(split_token("rvs_nothex_abcdefghijklmnopqrstuvwxyz"), None);
+    }
+}

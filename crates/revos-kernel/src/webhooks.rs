@@ -1,0 +1,370 @@
+//! Inbound webhooks: verify a delivery, then keep it in `events_raw`.
+//!
+//! The HTTP endpoint `POST /v1/webhooks/{tenant_id}/{source}` hands
+//! [`receive`] the raw body bytes and the three Standard Webhooks headers.
+//! The signature is checked against the source's active secrets *before*
+//! the body is parsed, so nothing an unauthenticated sender wrote reaches a
+//! parser; only then is the body read as JSON and stored. A sender's retry
+//! of a delivery (same `webhook-id`) is acknowledged with the first
+//! delivery's id and stores nothing new.
+//!
+//! Secrets are managed per tenant and source ([`create_secret`],
+//! [`import_secret`], [`revoke_secret`], [`list_secrets`]), by the CLI and
+//! the API alike. The signature scheme itself lives in the pure
+//! `revos-webhooks` crate.
+
+use crate::Failure;
+use chrono::{DateTime, Utc};
+use revos_contracts::{ErrorCode, KernelError, TenantId};
+use revos_store::Store;
+use revos_store::webhooks::{NewRawEvent, RawEventReceipt, WebhookSecretInfo};
+use revos_webhooks::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret, WebhookHeaders};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// The longest source name.
+pub const MAX_SOURCE_LEN: usize = 64;
+
+/// Verifies a delivery for `tenant`'s `source` and stores it.
+///
+/// Answers 400 for a bad source name or a verified body that is not JSON,
+/// 404 for an unknown tenant, and 401 (`INVALID_INPUT`,
+/// `details.kind = "webhook_signature"`, `details.reason`) when the source
+/// has no active secret or the delivery does not verify.
+pub async fn receive(
+    store: &dyn Store,
+    tenant: TenantId,
+    source: &str,
+    headers: &WebhookHeaders,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<RawEventReceipt, Failure> {
+    check_source(source)?;
+    let secrets: Vec<Secret> = store
+        .webhook_secrets(tenant, source)
+        .await?
+        .iter()
+        .filter_map(|text| match Secret::parse(text) {
+            Ok(secret) => Some(secret),
+            Err(err) => {
+                tracing::warn!(%tenant, source, error = %err, "unusable stored webhook secret");
+                None
+            }
+        })
+        .collect();
+    if secrets.is_empty() {
+        return Err(unverified(
+            "no_secret",
+            format!("webhook source `{source}` has no active secret, so nothing can be verified"),
+        ));
+    }
+    revos_webhooks::verify(&secrets, headers, body, now.timestamp())
+        .map_err(|err| unverified(err.reason(), err.to_string()))?;
+
+    // Only a verified body is parsed.
+    let payload: Value = serde_json::from_slice(body).map_err(|err| {
+        Failure::input(
+            400,
+            "validation",
+            format!("the webhook body is not valid JSON: {err}"),
+        )
+    })?;
+    let webhook_id = headers.id.as_deref().map(str::trim).unwrap_or_default();
+    let event = NewRawEvent {
+        source: source.to_owned(),
+        webhook_id: webhook_id.to_owned(),
+        received_at: now,
+        headers: kept_headers(headers),
+        payload,
+    };
+    Ok(store.record_raw_event(tenant, &event).await?)
+}
+
+/// Makes a new random secret for a source and stores it. Answers the
+/// secret's description and its `whsec_…` text, which is shown this once
+/// (listings show only the fingerprint).
+pub async fn create_secret(
+    store: &dyn Store,
+    tenant: TenantId,
+    source: &str,
+    now: DateTime<Utc>,
+) -> Result<(WebhookSecretInfo, String), Failure> {
+    check_source(source)?;
+    let secret = Secret::generate().map_err(|err| Failure::internal(&err))?;
+    let text = secret.to_whsec();
+    let info = store.add_webhook_secret(tenant, source, &text, now).await?;
+    Ok((info, text))
+}
+
+/// Stores a secret that the sender generated (`whsec_<base64>`, a key of
+/// 24 to 64 bytes), for providers that issue their own.
+pub async fn import_secret(
+    store: &dyn Store,
+    tenant: TenantId,
+    source: &str,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<WebhookSecretInfo, Failure> {
+    check_source(source)?;
+    let secret = Secret::parse(secret).map_err(|err| {
+        Failure::input(400, "validation", format!("invalid webhook secret: {err}"))
+    })?;
+    Ok(store
+        .add_webhook_secret(tenant, source, &secret.to_whsec(), now)
+        .await?)
+}
+
+/// The tenant's secrets (active and revoked), without the secrets.
+pub async fn list_secrets(
+    store: &dyn Store,
+    tenant: TenantId,
+) -> Result<Vec<WebhookSecretInfo>, Failure> {
+    Ok(store.list_webhook_secrets(tenant).await?)
+}
+
+/// Revokes a secret; 404 (`kind: not_found`) if the tenant has no active
+/// secret with this id.
+pub async fn revoke_secret(
+    store: &dyn Store,
+    tenant: TenantId,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), Failure> {
+    if store.revoke_webhook_secret(tenant, id, now).await? {
+        Ok(())
+    } else {
+        Err(Failure::not_found("webhook secret", &id.to_string()))
+    }
+}
+
+/// Checks a source name: `^[a-z][a-z0-9_.-]{0,63}$`.
+pub fn check_source(source: &str) -> Result<(), Failure> {
+    let mut bytes = source.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
+    let rest_ok = bytes
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'));
+    if first_ok && rest_ok && source.len() <= MAX_SOURCE_LEN {
+        Ok(())
+    } else {
+        Err(Failure::input(
+            400,
+            "validation",
+            format!(
+                "invalid webhook source `{source}`: a lower-case letter, then up to 63 \
+                 lower-case letters, digits, `_`, `.` or `-`"
+            ),
+        ))
+    }
+}
+
+/// A delivery that cannot be trusted: 401 with the reason.
+fn unverified(reason: &str, message: String) -> Failure {
+    Failure {
+        status: 401,
+        body: KernelError::new(ErrorCode::InvalidInput, message)
+            .with_detail("kind", "webhook_signature")
+            .with_detail("reason", reason),
+    }
+}
+
+/// The headers stored with an event: the three Standard Webhooks ones.
+fn kept_headers(headers: &WebhookHeaders) -> Value {
+    let mut kept = Map::new();
+    for (name, value) in [
+        (HEADER_ID, &headers.id),
+        (HEADER_TIMESTAMP, &headers.timestamp),
+        (HEADER_SIGNATURE, &headers.signature),
+    ] {
+        if let Some(value) = value {
+            kept.insert(name.to_owned(), Value::String(value.trim().to_owned()));
+        }
+    }
+    Value::Object(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use revos_store::NewTenant;
+    use revos_store::webhooks::WebhookStore;
+    use revos_store_sqlite::SqliteStore;
+    use revos_webhooks::sign;
+
+    async fn store_with_tenant() -> (SqliteStore, TenantId) {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let tenant = store
+            .create_tenant(NewTenant {
+                id: None,
+                name: "Acme".into(),
+            })
+            .await
+            .unwrap()
+            .id;
+        (store, tenant)
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    fn signed(secret: &str, id: &str, ts: i64, body: &[u8]) -> WebhookHeaders {
+        let secret = Secret::parse(secret).unwrap();
+        WebhookHeaders {
+            id: Some(id.into()),
+            timestamp: Some(ts.to_string()),
+            signature: Some(sign(&secret, id, ts, body)),
+        }
+    }
+
+    const NOW: i64 = 1_700_000_000;
+
+    #[test]
+    fn source_names() {
+        for ok in ["stripe", "a", "hub_spot.v2-eu", &"a".repeat(64)] {
+            assert!(check_source(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Stripe",
+            "1st",
+            "_x",
+            "a b",
+            "a/b",
+            "é",
+            &"a".repeat(65),
+        ] {
+            assert_eq!(check_source(bad).unwrap_err().status, 400, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verified_delivery_is_stored_once() {
+        let (store, tenant) = store_with_tenant().await;
+        let (info, secret) = create_secret(&store, tenant, "stripe", at(NOW))
+            .await
+            .unwrap();
+        assert!(secret.starts_with("whsec_"));
+        assert!(!info.fingerprint.contains(&secret[6..]));
+        let body = br#"{"type":"invoice.paid","amount":42}"#;
+        let headers = signed(&secret, "msg_1", NOW, body);
+
+        let first = receive(&store, tenant, "stripe", &headers, body, at(NOW))
+            .await
+            .unwrap();
+        assert!(!first.duplicate);
+        let again = receive(&store, tenant, "stripe", &headers, body, at(NOW + 10))
+            .await
+            .unwrap();
+        assert_eq!(again.id, first.id);
+        assert!(again.duplicate);
+
+        let events = store.list_raw_events(tenant, None, 10).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].payload["amount"], 42);
+        let stored_headers = events[0].headers.as_object().unwrap();
+        assert_eq!(stored_headers.len(), 3);
+        assert_eq!(stored_headers["webhook-id"], "msg_1");
+    }
+
+    #[tokio::test]
+    async fn failures_are_401_with_a_reason() {
+        let (store, tenant) = store_with_tenant().await;
+        let body = br#"{"a":1}"#;
+        let other = Secret::from_key([5; 32]).to_whsec();
+        let headers = signed(&other, "msg_1", NOW, body);
+
+        let none = receive(&store, tenant, "stripe", &headers, body, at(NOW))
+            .await
+            .unwrap_err();
+        assert_eq!(none.status, 401);
+        assert_eq!(none.body.code, ErrorCode::InvalidInput);
+        let details = none.body.details.clone().unwrap();
+        assert_eq!(details["kind"], "webhook_signature");
+        assert_eq!(details["reason"], "no_secret");
+
+        create_secret(&store, tenant, "stripe", at(NOW))
+            .await
+            .unwrap();
+        let wrong = receive(&store, tenant, "stripe", &headers, body, at(NOW))
+            .await
+            .unwrap_err();
+        assert_eq!(wrong.status, 401);
+        assert_eq!(wrong.body.details.unwrap()["reason"], "no_valid_signature");
+
+        let old = receive(&store, tenant, "stripe", &headers, body, at(NOW + 301))
+            .await
+            .unwrap_err();
+        assert_eq!(old.body.details.unwrap()["reason"], "timestamp_too_old");
+        assert!(
+            store
+                .list_raw_events(tenant, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_verified_body_that_is_not_json_is_400() {
+        let (store, tenant) = store_with_tenant().await;
+        let (_, secret) = create_secret(&store, tenant, "crm", at(NOW)).await.unwrap();
+        let body = b"not json";
+        let headers = signed(&secret, "msg_1", NOW, body);
+        let err = receive(&store, tenant, "crm", &headers, body, at(NOW))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, 400);
+    }
+
+    #[tokio::test]
+    async fn rotation_and_revocation() {
+        let (store, tenant) = store_with_tenant().await;
+        let (old_info, old) = create_secret(&store, tenant, "crm", at(NOW)).await.unwrap();
+        let imported = Secret::from_key([8; 32]).to_whsec();
+        import_secret(&store, tenant, "crm", &imported, at(NOW))
+            .await
+            .unwrap();
+        let body = br#"{}"#;
+        for (id, secret) in [("m1", &old), ("m2", &imported)] {
+            let headers = signed(secret, id, NOW, body);
+            receive(&store, tenant, "crm", &headers, body, at(NOW))
+                .await
+                .unwrap();
+        }
+        revoke_secret(&store, tenant, old_info.id, at(NOW))
+            .await
+            .unwrap();
+        let headers = signed(&old, "m3", NOW, body);
+        let err = receive(&store, tenant, "crm", &headers, body, at(NOW))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, 401);
+        let again = revoke_secret(&store, tenant, old_info.id, at(NOW))
+            .await
+            .unwrap_err();
+        assert_eq!(again.status, 404);
+        assert_eq!(list_secrets(&store, tenant).await.unwrap().len(), 2);
+        let bad = import_secret(&store, tenant, "crm", "whsec_AAAA", at(NOW))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.status, 400);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_tenant_is_404() {
+        let (store, _) = store_with_tenant().await;
+        let headers = WebhookHeaders::default();
+        let err = receive(
+            &store,
+            TenantId::new_random(),
+            "crm",
+            &headers,
+            b"{}",
+            at(NOW),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.status, 404);
+    }
+}

@@ -1,0 +1,287 @@
+//! The webhook storage of the SQLite backend: secrets (add, list, revoke,
+//! rotation), raw events with replay dedupe, tenant isolation and missing
+//! tenants. Each test gets its own database file in a fresh temporary
+//! directory. The same story runs on PostgreSQL in that crate's
+//! `tests/webhooks.rs`.
+
+use revos_store_sqlite::SqliteStore;
+use tempfile::TempDir;
+
+/// A migrated store on a new database file; the directory goes when the
+/// test ends.
+async fn fresh_store() -> (SqliteStore, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("revos.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, dir)
+}
+
+use chrono::{DateTime, Duration, Utc};
+use revos_contracts::TenantId;
+use revos_store::webhooks::NewRawEvent;
+use revos_store::{NewTenant, Store, StoreError};
+use serde_json::json;
+
+const SECRET_A: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const SECRET_B: &str = "whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap()
+}
+
+async fn tenant(store: &dyn Store, name: &str) -> TenantId {
+    store
+        .create_tenant(NewTenant {
+            id: None,
+            name: name.into(),
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+fn event(source: &str, webhook_id: &str, at: DateTime<Utc>, n: i64) -> NewRawEvent {
+    NewRawEvent {
+        source: source.into(),
+        webhook_id: webhook_id.into(),
+        received_at: at,
+        headers: json!({ "webhook-id": webhook_id }),
+        payload: json!({ "n": n, "nested": { "ok": true } }),
+    }
+}
+
+async fn secrets_add_list_revoke_and_rotate(store: &dyn Store) {
+    let acme = tenant(store, "Acme").await;
+    assert!(
+        store
+            .webhook_secrets(acme, "stripe")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let a = store
+        .add_webhook_secret(acme, "stripe", SECRET_A, t0())
+        .await
+        .unwrap();
+    assert_eq!(a.source, "stripe");
+    assert_eq!(a.created_at, t0());
+    assert_eq!(a.revoked_at, None);
+    assert_eq!(a.fingerprint, "whsec_…LaSw");
+    let b = store
+        .add_webhook_secret(acme, "stripe", SECRET_B, t0() + Duration::seconds(60))
+        .await
+        .unwrap();
+    store
+        .add_webhook_secret(acme, "hubspot", SECRET_B, t0())
+        .await
+        .unwrap();
+
+    // Rotation: both stay active, newest first.
+    assert_eq!(
+        store.webhook_secrets(acme, "stripe").await.unwrap(),
+        vec![SECRET_B.to_owned(), SECRET_A.to_owned()]
+    );
+
+    // Listings never carry the secret.
+    let listed = store.list_webhook_secrets(acme).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0].source, "hubspot");
+    assert_eq!(listed[1], a);
+    assert_eq!(listed[2], b);
+    let shown = serde_json::to_string(&listed).unwrap();
+    assert!(!shown.contains(&SECRET_A[6..]) && !shown.contains(&SECRET_B[6..20]));
+
+    // Revoking the old one ends the rotation.
+    let later = t0() + Duration::seconds(120);
+    assert!(
+        store
+            .revoke_webhook_secret(acme, a.id, later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_webhook_secret(acme, a.id, later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_webhook_secret(acme, uuid::Uuid::new_v4(), later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.webhook_secrets(acme, "stripe").await.unwrap(),
+        vec![SECRET_B.to_owned()]
+    );
+    let listed = store.list_webhook_secrets(acme).await.unwrap();
+    assert_eq!(listed[1].revoked_at, Some(later));
+    assert_eq!(listed[2].revoked_at, None);
+
+    let err = store
+        .add_webhook_secret(acme, "stripe", "not-a-secret", t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+}
+
+async fn raw_events_are_stored_once_per_webhook_id(store: &dyn Store) {
+    let acme = tenant(store, "Acme").await;
+    let first = store
+        .record_raw_event(acme, &event("stripe", "msg_1", t0(), 1))
+        .await
+        .unwrap();
+    assert!(!first.duplicate);
+
+    // A replay (even with another body) writes nothing.
+    let replay = store
+        .record_raw_event(
+            acme,
+            &event("stripe", "msg_1", t0() + Duration::seconds(5), 99),
+        )
+        .await
+        .unwrap();
+    assert!(replay.duplicate);
+    assert_eq!(replay.id, first.id);
+
+    // The same id from another source is another delivery.
+    let other_source = store
+        .record_raw_event(
+            acme,
+            &event("hubspot", "msg_1", t0() + Duration::seconds(1), 2),
+        )
+        .await
+        .unwrap();
+    assert!(!other_source.duplicate);
+    assert_ne!(other_source.id, first.id);
+
+    let all = store.list_raw_events(acme, None, 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].id, other_source.id, "newest first");
+    let stripe = store
+        .list_raw_events(acme, Some("stripe"), 10)
+        .await
+        .unwrap();
+    assert_eq!(stripe.len(), 1);
+    assert_eq!(stripe[0].id, first.id);
+    assert_eq!(stripe[0].source, "stripe");
+    assert_eq!(stripe[0].webhook_id.as_deref(), Some("msg_1"));
+    assert_eq!(stripe[0].received_at, t0());
+    assert_eq!(
+        stripe[0].payload,
+        json!({ "n": 1, "nested": { "ok": true } })
+    );
+    assert_eq!(stripe[0].headers, json!({ "webhook-id": "msg_1" }));
+    assert_eq!(stripe[0].processed_at, None);
+    assert_eq!(store.list_raw_events(acme, None, 1).await.unwrap().len(), 1);
+    assert!(
+        store
+            .list_raw_events(acme, Some("zendesk"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn tenants_are_isolated(store: &dyn Store) {
+    let acme = tenant(store, "Acme").await;
+    let globex = tenant(store, "Globex").await;
+    let a = store
+        .add_webhook_secret(acme, "stripe", SECRET_A, t0())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .webhook_secrets(globex, "stripe")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.list_webhook_secrets(globex).await.unwrap().is_empty());
+    assert!(
+        !store
+            .revoke_webhook_secret(globex, a.id, t0())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.webhook_secrets(acme, "stripe").await.unwrap().len(),
+        1
+    );
+
+    let mine = store
+        .record_raw_event(acme, &event("stripe", "msg_1", t0(), 1))
+        .await
+        .unwrap();
+    let theirs = store
+        .record_raw_event(globex, &event("stripe", "msg_1", t0(), 2))
+        .await
+        .unwrap();
+    assert!(
+        !theirs.duplicate,
+        "one tenant's id does not shadow another's"
+    );
+    assert_ne!(theirs.id, mine.id);
+    let listed = store.list_raw_events(globex, None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].payload["n"], 2);
+}
+
+async fn a_missing_tenant_is_reported(store: &dyn Store) {
+    let ghost = TenantId::new_random();
+    let missing = |err: StoreError| matches!(err, StoreError::TenantNotFound(t) if t == ghost);
+    assert!(missing(
+        store
+            .add_webhook_secret(ghost, "stripe", SECRET_A, t0())
+            .await
+            .unwrap_err()
+    ));
+    assert!(missing(
+        store.webhook_secrets(ghost, "stripe").await.unwrap_err()
+    ));
+    assert!(missing(
+        store.list_webhook_secrets(ghost).await.unwrap_err()
+    ));
+    assert!(missing(
+        store
+            .revoke_webhook_secret(ghost, uuid::Uuid::new_v4(), t0())
+            .await
+            .unwrap_err()
+    ));
+    assert!(missing(
+        store
+            .record_raw_event(ghost, &event("stripe", "msg_1", t0(), 1))
+            .await
+            .unwrap_err()
+    ));
+    assert!(missing(
+        store.list_raw_events(ghost, None, 10).await.unwrap_err()
+    ));
+}
+
+#[tokio::test]
+async fn secrets_add_list_revoke_and_rotate_on_sqlite() {
+    let (store, _dir) = fresh_store().await;
+    secrets_add_list_revoke_and_rotate(&store).await;
+}
+
+#[tokio::test]
+async fn raw_events_are_stored_once_per_webhook_id_on_sqlite() {
+    let (store, _dir) = fresh_store().await;
+    raw_events_are_stored_once_per_webhook_id(&store).await;
+}
+
+#[tokio::test]
+async fn tenants_are_isolated_on_sqlite() {
+    let (store, _dir) = fresh_store().await;
+    tenants_are_isolated(&store).await;
+}
+
+#[tokio::test]
+async fn a_missing_tenant_is_reported_on_sqlite() {
+    let (store, _dir) = fresh_store().await;
+    a_missing_tenant_is_reported(&store).await;
+}
