@@ -9,6 +9,7 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::TenantPath;
+use crate::ratelimit::{EndpointClass, peer_key};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -24,27 +25,71 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError(unauthorized(
-                    "this endpoint needs an API key: send `Authorization: Bearer rvs_…`",
-                ))
-            })?
-            .to_str()
-            .map_err(|_| ApiError(unauthorized("the Authorization header is not text")))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                ApiError(unauthorized(
-                    "use the Bearer scheme: `Authorization: Bearer rvs_…`",
-                ))
-            })?;
-        let principal = state.kernel.authenticate(token, chrono::Utc::now()).await?;
-        Ok(Caller(principal))
+        match authenticate(parts, state).await {
+            Ok(principal) => {
+                // Each principal has its own budget per endpoint class.
+                let key = match &principal {
+                    Principal::Key(key) => format!("key:{}", key.id),
+                    Principal::Service => "service".to_owned(),
+                };
+                state
+                    .limiter
+                    .check(&key, EndpointClass::for_method(&parts.method))?;
+                Ok(Caller(principal))
+            }
+            Err(failure) => {
+                // Failed attempts spend the peer's unauthenticated budget,
+                // which bounds guessing; past it the answer is 429.
+                if let Some(ip) = peer(parts) {
+                    state
+                        .limiter
+                        .check(&peer_key(ip), EndpointClass::Unauthenticated)?;
+                }
+                Err(failure)
+            }
+        }
     }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError(unauthorized(
+                "this endpoint needs an API key: send `Authorization: Bearer rvs_…`",
+            ))
+        })?
+        .to_str()
+        .map_err(|_| ApiError(unauthorized("the Authorization header is not text")))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .ok_or_else(|| {
+            ApiError(unauthorized(
+                "use the Bearer scheme: `Authorization: Bearer rvs_…`",
+            ))
+        })?;
+    let origin = format!(
+        "{} {} from {}",
+        parts.method,
+        parts.uri.path(),
+        peer(parts).map_or("unknown".to_owned(), |ip| ip.to_string())
+    );
+    Ok(state
+        .kernel
+        .authenticate(token, &origin, chrono::Utc::now())
+        .await?)
+}
+
+/// The address of the TCP peer: the only client address revos trusts.
+/// Headers such as `X-Forwarded-For` are written by the client and are
+/// never used to identify it.
+pub fn peer(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
 }
 
 /// A scope a tenant route requires.

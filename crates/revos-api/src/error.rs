@@ -31,6 +31,19 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = render(self.0.status, &self.0.body);
+        if self.0.status == 429
+            && let Some(secs) = self
+                .0
+                .body
+                .details
+                .as_ref()
+                .and_then(|d| d.get("retry_after_seconds"))
+                .and_then(|v| v.as_u64())
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.0.status == 401 {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

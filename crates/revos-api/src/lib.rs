@@ -14,6 +14,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 
 use axum::Router;
@@ -22,7 +23,7 @@ use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use revos_kernel::Kernel;
-use routes::{data, keys, system, tenants};
+use routes::{audit, data, keys, system, tenants, webhooks};
 use std::future::Future;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub openapi: Arc<serde_json::Value>,
     /// The docs page, rendered once.
     pub docs_html: Arc<String>,
+    /// Request budgets per principal and endpoint class.
+    pub limiter: Arc<ratelimit::RateLimiter>,
 }
 
 /// Builds the application.
@@ -45,10 +48,12 @@ pub fn router(kernel: Kernel) -> Router {
     let max_body = kernel.config().max_body_bytes;
     let openapi = openapi::document();
     let docs_html = docs::render(&openapi);
+    let limiter = ratelimit::RateLimiter::new(&kernel.config().rate_limits);
     let state = AppState {
         kernel,
         openapi: Arc::new(openapi),
         docs_html: Arc::new(docs_html),
+        limiter: Arc::new(limiter),
     };
     let tenant = "/v1/tenants/{tenant_id}";
     Router::new()
@@ -56,6 +61,21 @@ pub fn router(kernel: Kernel) -> Router {
         .route("/readyz", get(system::readyz))
         .route("/openapi.json", get(system::openapi_json))
         .route("/docs", get(system::docs))
+        .route("/v1/audit", get(audit::list))
+        .route("/v1/audit/verify", get(audit::verify))
+        .route(
+            "/v1/webhooks/{tenant_id}/{source}",
+            axum::routing::post(webhooks::receive),
+        )
+        .route(
+            &format!("{tenant}/webhook-secrets"),
+            get(webhooks::list_secrets).post(webhooks::create_secret),
+        )
+        .route(
+            &format!("{tenant}/webhook-secrets/{{secret_id}}"),
+            axum::routing::delete(webhooks::revoke_secret),
+        )
+        .route(&format!("{tenant}/raw-events"), get(webhooks::raw_events))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{key_id}", axum::routing::delete(keys::revoke))
         .route("/v1/tenants", get(tenants::list).post(tenants::create))
@@ -153,7 +173,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(kernel))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(kernel).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

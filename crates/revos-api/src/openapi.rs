@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::routes::{data, keys, system, tenants};
+use crate::routes::{audit, data, keys, system, tenants, webhooks};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -19,6 +19,13 @@ use utoipa::{Modify, OpenApi};
     paths(
         system::healthz,
         system::readyz,
+        audit::list,
+        audit::verify,
+        webhooks::receive,
+        webhooks::create_secret,
+        webhooks::list_secrets,
+        webhooks::revoke_secret,
+        webhooks::raw_events,
         keys::create,
         keys::list,
         keys::revoke,
@@ -48,6 +55,8 @@ use utoipa::{Modify, OpenApi};
     security(("api_key" = [])),
     tags(
         (name = "keys", description = "API keys of services and AI agents"),
+        (name = "audit", description = "The tamper-evident, per-tenant audit log"),
+        (name = "webhooks", description = "Inbound webhooks verified with Standard Webhooks signatures"),
         (name = "system", description = "Liveness and readiness"),
         (name = "tenants", description = "Tenants, workspaces and optimizer settings"),
         (name = "metrics", description = "The canonical metric dictionary and daily metric values"),

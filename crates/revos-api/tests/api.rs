@@ -25,6 +25,10 @@ enum Db {
 
 impl App {
     async fn start(db: Db) -> App {
+        App::start_with(db, |_| {}).await
+    }
+
+    async fn start_with(db: Db, configure: impl FnOnce(&mut Config)) -> App {
         let (url, sqlite, postgres) = match db {
             Db::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
@@ -36,11 +40,15 @@ impl App {
                 (test_db.url().to_owned(), None, Some(test_db))
             }
         };
-        let config = Config {
+        let mut config = Config {
             database_url: url,
             max_body_bytes: 64 * 1024,
+            audit_signing_key: Some(
+                "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60".to_owned(),
+            ),
             ..Config::default()
         };
+        configure(&mut config);
         let kernel = Kernel::start(config).await.unwrap();
         let token = kernel
             .bootstrap_admin_key(chrono::Utc::now())
@@ -174,7 +182,61 @@ on_both!(
     spine_data_round_trips,
     optimizer_config_round_trips,
     authentication_and_scopes,
+    webhooks_are_verified_stored_once_and_rotated,
+    audit_trail_records_and_verifies,
 );
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let app = App::start_with(db, |c| {
+            c.rate_limits.read_burst = 3;
+            c.rate_limits.read_per_minute = 1;
+            c.rate_limits.unauthenticated_burst = 2;
+            c.rate_limits.unauthenticated_per_minute = 1;
+        })
+        .await;
+        for _ in 0..3 {
+            let (status, _) = app.get("/v1/metrics/dictionary").await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        let res = app
+            .client
+            .get(format!("{}/v1/metrics/dictionary", app.base))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry >= 1, "{retry}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(kernel_error(&body, "INVALID_INPUT")["kind"], "rate_limited");
+        // Writes have their own budget.
+        let (status, _) = app
+            .post("/v1/tenants", json!({"name": "still writes"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        // Failed authentication spends the peer's budget; past it, 429.
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            let (status, _) = app
+                .call_as(
+                    "rvs_0123456789ab_notarealsecretnotarealsecret",
+                    Method::GET,
+                    "/v1/tenants",
+                    None,
+                )
+                .await;
+            statuses.push(status.as_u16());
+        }
+        assert_eq!(statuses, vec![401, 401, 429, 429]);
+    }
+}
 
 async fn health_and_docs(app: App) {
     let (status, body) = app.get("/healthz").await;
@@ -700,4 +762,233 @@ async fn authentication_and_scopes(app: App) {
         !body.to_string().contains(secret),
         "listing never shows secrets"
     );
+}
+
+async fn webhooks_are_verified_stored_once_and_rotated(app: App) {
+    let t = app.tenant().await;
+    let (status, created) = app
+        .post(
+            &format!("/v1/tenants/{t}/webhook-secrets"),
+            json!({"source": "billing"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret_text = created["secret"].as_str().unwrap().to_owned();
+    let first_id = created["info"]["id"].as_str().unwrap().to_owned();
+    let secret = revos_webhooks::Secret::parse(&secret_text).unwrap();
+
+    let url = format!("{}/v1/webhooks/{t}/billing", app.base);
+    let send = |id: &str, body: &str, signature: String, ts: i64| {
+        app.client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", signature)
+            .body(body.to_owned())
+            .send()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let body = r#"{"type": "invoice.paid", "amount": 1200}"#;
+    let sig = revos_webhooks::sign(&secret, "msg_1", now, body.as_bytes());
+    let res = send("msg_1", body, sig.clone(), now).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let first: Value = res.json().await.unwrap();
+    assert_eq!(first["duplicate"], false);
+    // A replay is acknowledged and changes nothing.
+    let res = send("msg_1", body, sig.clone(), now).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let again: Value = res.json().await.unwrap();
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["id"], first["id"]);
+    let (_, raw) = app.get(&format!("/v1/tenants/{t}/raw-events")).await;
+    assert_eq!(raw["items"].as_array().unwrap().len(), 1);
+    assert_eq!(raw["items"][0]["payload"]["type"], "invoice.paid");
+
+    // Tampered body, stale timestamp, no headers, unknown tenant: 401, nothing stored.
+    let res = send(
+        "msg_2",
+        r#"{"type": "invoice.paid", "amount": 9999}"#,
+        sig.clone(),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(
+        kernel_error(&err, "INVALID_INPUT")["kind"],
+        "webhook_signature"
+    );
+    let old = now - 301;
+    let stale = revos_webhooks::sign(&secret, "msg_3", old, body.as_bytes());
+    assert_eq!(
+        send("msg_3", body, stale, old).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let bare = app.client.post(&url).body(body).send().await.unwrap();
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+    let other = format!(
+        "{}/v1/webhooks/bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb/billing",
+        app.base
+    );
+    let res = app
+        .client
+        .post(other)
+        .header("webhook-id", "msg_4")
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let (_, raw) = app.get(&format!("/v1/tenants/{t}/raw-events")).await;
+    assert_eq!(raw["items"].as_array().unwrap().len(), 1);
+
+    // Rotation: a second secret; both verify until the first is revoked.
+    let (_, second) = app
+        .post(
+            &format!("/v1/tenants/{t}/webhook-secrets"),
+            json!({"source": "billing"}),
+        )
+        .await;
+    let second = revos_webhooks::Secret::parse(second["secret"].as_str().unwrap()).unwrap();
+    let by_second = revos_webhooks::sign(&second, "msg_5", now, body.as_bytes());
+    assert_eq!(
+        send("msg_5", body, by_second, now).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/tenants/{t}/webhook-secrets/{first_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let by_first = revos_webhooks::sign(&secret, "msg_6", now, body.as_bytes());
+    assert_eq!(
+        send("msg_6", body, by_first, now).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, list) = app.get(&format!("/v1/tenants/{t}/webhook-secrets")).await;
+    assert!(
+        !list.to_string().contains(&secret_text),
+        "secrets are never listed"
+    );
+}
+
+async fn audit_trail_records_and_verifies(app: App) {
+    let t = app.tenant().await;
+    let (_, issued) = app
+        .post(
+            "/v1/keys",
+            json!({"name": "ops", "tenant_id": t, "scopes": ["write"]}),
+        )
+        .await;
+    let key_id = issued["key"]["id"].as_str().unwrap().to_owned();
+    let token = issued["token"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/tenants/{t}/optimizer-config"),
+            Some(json!({"targets": {"pipeline_total": 100000}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // A wrong secret for an existing key lands in that key's tenant chain.
+    let forged = format!("rvs_{key_id}_{}", "x".repeat(43));
+    let (status, _) = app
+        .call_as(&forged, Method::GET, &format!("/v1/tenants/{t}"), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, revoked) = app
+        .call(Method::DELETE, &format!("/v1/keys/{key_id}"), None)
+        .await;
+    assert!(revoked["revoked_at"].is_string());
+
+    let (status, body) = app.get(&format!("/v1/audit?tenant_id={t}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let actions: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "tenant.create",
+            "key.create",
+            "optimizer_config.update",
+            "auth.failure",
+            "key.revoke"
+        ]
+    );
+    let seqs: Vec<u64> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    let (_, filtered) = app
+        .get(&format!("/v1/audit?tenant_id={t}&action=auth.failure"))
+        .await;
+    assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
+    assert!(
+        filtered["items"][0]["details"]["origin"]
+            .as_str()
+            .unwrap()
+            .starts_with("GET /v1/tenants/")
+    );
+
+    // Unknown keys are recorded in the platform chain.
+    let (status, _) = app
+        .call_as(
+            "rvs_0123456789ab_notarealsecretnotarealsecret",
+            Method::GET,
+            "/v1/tenants",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, platform) = app.get("/v1/audit?action=auth.failure").await;
+    assert_eq!(platform["items"].as_array().unwrap().len(), 1);
+
+    let (status, verdict) = app.get(&format!("/v1/audit/verify?tenant_id={t}")).await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    assert_eq!(verdict["report"]["status"], "ok", "{verdict}");
+    let signed = app
+        .kernel
+        .checkpoint_audit(chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        signed
+            .iter()
+            .any(|cp| cp.tenant_id.to_string() == t && cp.seq == 5)
+    );
+    let (_, verdict) = app.get(&format!("/v1/audit/verify?tenant_id={t}")).await;
+    assert_eq!(verdict["report"]["checkpoints_checked"], 1, "{verdict}");
+
+    // Audit needs admin: the revoked key is gone, a reader cannot look.
+    let (_, reader) = app
+        .post(
+            "/v1/keys",
+            json!({"name": "r", "tenant_id": t, "scopes": ["read"]}),
+        )
+        .await;
+    let (status, _) = app
+        .call_as(
+            reader["token"].as_str().unwrap(),
+            Method::GET,
+            "/v1/audit",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let _ = token;
 }

@@ -30,6 +30,16 @@ use uuid::Uuid;
 pub struct TenantId(Uuid);
 
 impl TenantId {
+    /// The platform itself (the nil UUID): the owner of platform-wide
+    /// records such as the audit chain of platform keys. It is not a
+    /// customer tenant and never appears in tenant lists.
+    pub const PLATFORM: TenantId = TenantId(Uuid::nil());
+
+    /// Whether this is [`TenantId::PLATFORM`].
+    pub fn is_platform(&self) -> bool {
+        self.0.is_nil()
+    }
+
     /// Wraps a UUID.
     pub const fn from_uuid(id: Uuid) -> Self {
         TenantId(id)

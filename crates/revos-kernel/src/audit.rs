@@ -89,6 +89,140 @@ pub async fn checkpoint(
     }
 }
 
+/// The kernel's side of the audit log: recording what it did, and reading
+/// and verifying chains on behalf of a caller.
+impl crate::Kernel {
+    /// Appends one event to `tenant`'s chain (the platform chain for
+    /// [`TenantId::PLATFORM`]).
+    ///
+    /// Called after the change it describes has been committed, so a
+    /// failure here cannot undo it: it is logged as an error rather than
+    /// answered to the client, and `revos audit verify` still vouches for
+    /// every entry that was written.
+    pub async fn audit(
+        &self,
+        tenant: TenantId,
+        actor: &str,
+        action: &str,
+        resource: Option<(&str, &str)>,
+        details: serde_json::Value,
+    ) {
+        let entry = NewAuditEntry {
+            occurred_at: Utc::now(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            resource_type: resource.map(|(kind, _)| kind.to_owned()),
+            resource_id: resource.map(|(_, id)| id.to_owned()),
+            details,
+        };
+        if let Err(err) = self.store.append_audit(tenant, entry).await {
+            tracing::error!(%tenant, action, error = %err, "could not append to the audit log");
+        }
+    }
+
+    /// Audit entries of a tenant (or, for a platform admin asking for no
+    /// tenant, of the platform chain). Needs the `admin` scope.
+    pub async fn audit_entries(
+        &self,
+        by: &crate::auth::Principal,
+        tenant: Option<TenantId>,
+        filter: &revos_store::audit::AuditFilter,
+    ) -> Result<Vec<AuditEntry>, Failure> {
+        use revos_store::identity::Scope;
+        let tenant = match (tenant.or(by.tenant()), by.tenant()) {
+            (Some(t), _) => {
+                by.authorize_tenant(t, Scope::Admin)?;
+                t
+            }
+            (None, _) => {
+                by.authorize_platform(Scope::Admin)?;
+                TenantId::PLATFORM
+            }
+        };
+        Ok(self.store.list_audit(tenant, filter).await?)
+    }
+
+    /// Every tenant whose chain `revos audit` looks at: the platform, then
+    /// each tenant, oldest first.
+    pub async fn audit_tenants(&self) -> Result<Vec<TenantId>, Failure> {
+        let mut all = vec![TenantId::PLATFORM];
+        let mut offset = 0;
+        loop {
+            let page = self
+                .store
+                .list_tenants(revos_store::Page::new(revos_store::MAX_PAGE, offset))
+                .await?;
+            let full = page.len() == revos_store::MAX_PAGE as usize;
+            all.extend(page.into_iter().map(|t| t.id));
+            if !full {
+                break;
+            }
+            offset += revos_store::MAX_PAGE;
+        }
+        Ok(all)
+    }
+
+    /// The configured checkpoint signing key, if any.
+    pub fn audit_signing_key(&self) -> Result<Option<SigningKey>, Failure> {
+        match &self.config.audit_signing_key {
+            None => Ok(None),
+            Some(text) => revos_audit::signing_key_from_text(text)
+                .map(Some)
+                .map_err(|e| {
+                    Failure::input(
+                        400,
+                        "configuration",
+                        format!("audit_signing_key is not a usable Ed25519 key: {e}"),
+                    )
+                }),
+        }
+    }
+
+    /// Verifies one tenant's chain, or every chain; with a configured key
+    /// the signed checkpoints are checked too.
+    pub async fn verify_audit(
+        &self,
+        tenant: Option<TenantId>,
+    ) -> Result<Vec<(TenantId, VerifyReport)>, Failure> {
+        let key = self.audit_signing_key()?.map(|k| k.verifying_key());
+        let tenants = match tenant {
+            Some(t) => {
+                if self.store.get_tenant(t).await?.is_none() {
+                    return Err(Failure::tenant_not_found(t));
+                }
+                vec![t]
+            }
+            None => self.audit_tenants().await?,
+        };
+        let mut reports = Vec::with_capacity(tenants.len());
+        for t in tenants {
+            reports.push((
+                t,
+                verify_tenant(self.store.as_ref(), t, key.as_ref()).await?,
+            ));
+        }
+        Ok(reports)
+    }
+
+    /// Signs the head of every chain that has new entries. `None` without
+    /// a configured key.
+    pub async fn checkpoint_audit(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<Checkpoint>>, Failure> {
+        let Some(key) = self.audit_signing_key()? else {
+            return Ok(None);
+        };
+        let mut signed = Vec::new();
+        for t in self.audit_tenants().await? {
+            if let Some(cp) = checkpoint(self.store.as_ref(), t, &key, now).await? {
+                signed.push(cp);
+            }
+        }
+        Ok(Some(signed))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,6 +77,9 @@ impl Principal {
     /// May the caller act on `tenant` with `scope`? Another tenant is
     /// answered `TENANT_NOT_FOUND`, a missing scope 403.
     pub fn authorize_tenant(&self, tenant: TenantId, scope: Scope) -> Result<(), Failure> {
+        if tenant.is_platform() {
+            return Err(Failure::tenant_not_found(tenant));
+        }
         if let Some(own) = self.tenant()
             && own != tenant
         {
@@ -171,20 +174,37 @@ fn split_token(token: &str) -> Option<(&str, &str)> {
 }
 
 impl Kernel {
-    /// Authenticates a presented API key.
+    /// Authenticates a presented API key. `origin` says where the attempt
+    /// came from (method, path, peer address) for the audit log, which
+    /// records every failure: in the key's tenant chain when the key exists,
+    /// else in the platform chain.
     pub async fn authenticate(
         &self,
         token: &str,
+        origin: &str,
         now: DateTime<Utc>,
     ) -> Result<Principal, Failure> {
-        let invalid = || unauthorized("the API key is not valid");
-        let (id, secret) = split_token(token.trim()).ok_or_else(invalid)?;
-        let stored = self.store.find_api_key(id).await?.ok_or_else(invalid)?;
+        let token = token.trim();
+        let Some((id, secret)) = split_token(token) else {
+            self.audit_auth_failure(TenantId::PLATFORM, None, "malformed key", origin)
+                .await;
+            return Err(unauthorized("the API key is not valid"));
+        };
+        let Some(stored) = self.store.find_api_key(id).await? else {
+            self.audit_auth_failure(TenantId::PLATFORM, Some(id), "unknown key", origin)
+                .await;
+            return Err(unauthorized("the API key is not valid"));
+        };
+        let chain = stored.key.tenant_id.unwrap_or(TenantId::PLATFORM);
         let presented = hash_secret(secret);
         if !bool::from(presented.as_bytes().ct_eq(stored.secret_hash.as_bytes())) {
-            return Err(invalid());
+            self.audit_auth_failure(chain, Some(id), "wrong secret", origin)
+                .await;
+            return Err(unauthorized("the API key is not valid"));
         }
         if stored.key.revoked_at.is_some() {
+            self.audit_auth_failure(chain, Some(id), "revoked key", origin)
+                .await;
             return Err(unauthorized("the API key has been revoked"));
         }
         let stale = stored
@@ -196,6 +216,29 @@ impl Kernel {
             tracing::warn!(error = %e, key = id, "could not record the key's use");
         }
         Ok(Principal::Key(stored.key))
+    }
+
+    async fn audit_auth_failure(
+        &self,
+        chain: TenantId,
+        key_id: Option<&str>,
+        reason: &str,
+        origin: &str,
+    ) {
+        tracing::info!(
+            reason,
+            key = key_id.unwrap_or("-"),
+            origin,
+            "authentication failed"
+        );
+        self.audit(
+            chain,
+            "anonymous",
+            "auth.failure",
+            key_id.map(|id| ("api_key", id)),
+            serde_json::json!({"reason": reason, "origin": origin}),
+        )
+        .await;
     }
 
     /// Creates an API key on behalf of `by`.
@@ -268,6 +311,18 @@ impl Kernel {
         self.store
             .create_api_key(&key, &hash_secret(&secret))
             .await?;
+        self.audit(
+            tenant.unwrap_or(TenantId::PLATFORM),
+            &by.actor(),
+            "key.create",
+            Some(("api_key", &key.id)),
+            serde_json::json!({
+                "name": key.name,
+                "scopes": key.scopes,
+                "agent": key.agent,
+            }),
+        )
+        .await;
         Ok(IssuedApiKey {
             token: format!("{KEY_PREFIX}{id}_{secret}"),
             key,
@@ -317,7 +372,16 @@ impl Kernel {
             Some(t) => by.authorize_tenant(t, Scope::Admin)?,
             None => by.authorize_platform(Scope::Admin)?,
         }
-        self.store.revoke_api_key(id, now).await?;
+        if self.store.revoke_api_key(id, now).await? {
+            self.audit(
+                stored.key.tenant_id.unwrap_or(TenantId::PLATFORM),
+                &by.actor(),
+                "key.revoke",
+                Some(("api_key", id)),
+                serde_json::json!({"name": stored.key.name}),
+            )
+            .await;
+        }
         let mut key = stored.key;
         key.revoked_at.get_or_insert(now);
         Ok(key)

@@ -47,6 +47,17 @@ pub struct Config {
     pub log: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// The Ed25519 key that signs audit checkpoints (64 hex digits or the
+    /// base64 of 32 bytes; `revos audit keygen` makes one). Without it the
+    /// audit chain is still hash-linked and verifiable, but truncation of
+    /// its tail cannot be detected.
+    #[serde(default)]
+    pub audit_signing_key: Option<String>,
+    /// Minutes between checkpoints signed by `revos serve`.
+    pub audit_checkpoint_minutes: u32,
+    /// Request rate limits per principal and endpoint class.
+    #[serde(default)]
+    pub rate_limits: RateLimitConfig,
 }
 
 impl Default for Config {
@@ -58,6 +69,9 @@ impl Default for Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             log: "info".to_owned(),
             log_format: LogFormat::Text,
+            audit_signing_key: None,
+            audit_checkpoint_minutes: 60,
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }
@@ -130,16 +144,15 @@ impl Config {
                 if known.get(&field).is_none() {
                     continue;
                 }
-                let value = match field.as_str() {
-                    "max_body_bytes" => value
+                let value = if known[&field].is_number() {
+                    value
                         .parse::<u64>()
                         .map(serde_json::Value::from)
                         .map_err(|_| {
-                            ConfigError(format!(
-                                "REVOS_MAX_BODY_BYTES must be a whole number of bytes, got `{value}`"
-                            ))
-                        })?,
-                    _ => value.clone().into(),
+                            ConfigError(format!("{key} must be a whole number, got `{value}`"))
+                        })?
+                } else {
+                    value.clone().into()
                 };
                 from_env.insert(field, value);
             }
@@ -165,6 +178,14 @@ impl Config {
                 self.listen
             )));
         }
+        self.rate_limits
+            .validate()
+            .map_err(|e| ConfigError(format!("rate_limits: {e}")))?;
+        if self.audit_checkpoint_minutes == 0 {
+            return Err(ConfigError(
+                "audit_checkpoint_minutes must be at least 1".to_owned(),
+            ));
+        }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError(format!(
                 "max_body_bytes must be at least 1024, got {}",
@@ -178,6 +199,7 @@ impl Config {
     pub fn redacted(&self) -> Config {
         Config {
             database_url: redact_url(&self.database_url),
+            audit_signing_key: self.audit_signing_key.as_ref().map(|_| "***".to_owned()),
             ..self.clone()
         }
     }
@@ -203,6 +225,106 @@ pub fn redact_url(raw: &str) -> String {
         }
         Ok(_) => raw.to_owned(),
         Err(_) => "<unparseable URL>".to_owned(),
+    }
+}
+
+/// Default sustained rate of read requests per principal, per minute.
+pub const DEFAULT_READ_PER_MINUTE: u32 = 600;
+/// Default burst of read requests per principal.
+pub const DEFAULT_READ_BURST: u32 = 100;
+/// Default sustained rate of write requests per principal, per minute.
+pub const DEFAULT_WRITE_PER_MINUTE: u32 = 300;
+/// Default burst of write requests per principal.
+pub const DEFAULT_WRITE_BURST: u32 = 50;
+/// Default sustained rate of webhook deliveries per tenant and source, per
+/// minute.
+pub const DEFAULT_WEBHOOK_PER_MINUTE: u32 = 600;
+/// Default burst of webhook deliveries per tenant and source.
+pub const DEFAULT_WEBHOOK_BURST: u32 = 100;
+/// Default sustained rate of requests without credentials per peer address,
+/// per minute.
+pub const DEFAULT_UNAUTHENTICATED_PER_MINUTE: u32 = 60;
+/// Default burst of requests without credentials per peer address.
+pub const DEFAULT_UNAUTHENTICATED_BURST: u32 = 20;
+
+/// The rate limits: for each endpoint class (`read`, `write`, `webhook`, `unauthenticated`), a sustained rate per minute
+/// and a burst (how many requests an idle principal may send at once).
+///
+/// Every field has a default, so a configuration file names only what it
+/// changes; an unknown field is an error rather than a silently ignored
+/// typo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Whether requests are limited at all.
+    pub enabled: bool,
+    /// Read requests per principal per minute, sustained.
+    pub read_per_minute: u32,
+    /// Read requests an idle principal may send at once.
+    pub read_burst: u32,
+    /// Write requests per principal per minute, sustained.
+    pub write_per_minute: u32,
+    /// Write requests an idle principal may send at once.
+    pub write_burst: u32,
+    /// Webhook deliveries per tenant and source per minute, sustained.
+    pub webhook_per_minute: u32,
+    /// Webhook deliveries an idle tenant and source may send at once.
+    pub webhook_burst: u32,
+    /// Requests without credentials per peer address per minute, sustained.
+    pub unauthenticated_per_minute: u32,
+    /// Requests without credentials an idle peer address may send at once.
+    pub unauthenticated_burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            read_per_minute: DEFAULT_READ_PER_MINUTE,
+            read_burst: DEFAULT_READ_BURST,
+            write_per_minute: DEFAULT_WRITE_PER_MINUTE,
+            write_burst: DEFAULT_WRITE_BURST,
+            webhook_per_minute: DEFAULT_WEBHOOK_PER_MINUTE,
+            webhook_burst: DEFAULT_WEBHOOK_BURST,
+            unauthenticated_per_minute: DEFAULT_UNAUTHENTICATED_PER_MINUTE,
+            unauthenticated_burst: DEFAULT_UNAUTHENTICATED_BURST,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// Checks that an enabled configuration has no zero rate or burst (a
+    /// zero would refuse every request of the class; to turn limits off,
+    /// set `enabled = false`). The error names every offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let zero: Vec<&str> = [
+            ("read_per_minute", self.read_per_minute),
+            ("read_burst", self.read_burst),
+            ("write_per_minute", self.write_per_minute),
+            ("write_burst", self.write_burst),
+            ("webhook_per_minute", self.webhook_per_minute),
+            ("webhook_burst", self.webhook_burst),
+            (
+                "unauthenticated_per_minute",
+                self.unauthenticated_per_minute,
+            ),
+            ("unauthenticated_burst", self.unauthenticated_burst),
+        ]
+        .into_iter()
+        .filter(|(_, value)| *value == 0)
+        .map(|(name, _)| name)
+        .collect();
+        if zero.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "rate limits must be at least 1 when enabled (set `enabled = false` to turn them off): {} is 0",
+                zero.join(", ")
+            ))
+        }
     }
 }
 

@@ -128,18 +128,34 @@ impl Kernel {
             .map_err(|e| Failure::unavailable(&e))
     }
 
-    /// Creates a tenant (with its default workspace).
-    pub async fn create_tenant(&self, tenant: NewTenant) -> Result<Tenant, Failure> {
+    /// Creates a tenant (with its default workspace) on behalf of `by`.
+    pub async fn create_tenant(
+        &self,
+        by: &auth::Principal,
+        tenant: NewTenant,
+    ) -> Result<Tenant, Failure> {
         check(validate::new_tenant(&tenant), "invalid tenant")?;
         let tenant = NewTenant {
             name: tenant.name.trim().to_owned(),
             ..tenant
         };
-        Ok(self.store.create_tenant(tenant).await?)
+        let created = self.store.create_tenant(tenant).await?;
+        self.audit(
+            created.id,
+            &by.actor(),
+            "tenant.create",
+            Some(("tenant", &created.id.to_string())),
+            serde_json::json!({"name": created.name}),
+        )
+        .await;
+        Ok(created)
     }
 
-    /// One tenant, or `TENANT_NOT_FOUND`.
+    /// One tenant, or `TENANT_NOT_FOUND` (also for the platform's own row).
     pub async fn tenant(&self, tenant: TenantId) -> Result<Tenant, Failure> {
+        if tenant.is_platform() {
+            return Err(Failure::tenant_not_found(tenant));
+        }
         self.store
             .get_tenant(tenant)
             .await?
@@ -167,6 +183,7 @@ impl Kernel {
     /// next cycle runs; an empty object means "not configured yet".
     pub async fn set_optimizer_config(
         &self,
+        by: &auth::Principal,
         tenant: TenantId,
         config: OptimizerConfig,
     ) -> Result<OptimizerConfig, Failure> {
@@ -176,7 +193,16 @@ impl Kernel {
         validate::config_part::<Guardrails>("guardrails", &config.guardrails, &mut violations);
         validate::config_part::<KernelConfig>("config", &config.config, &mut violations);
         check(violations, "invalid optimizer configuration")?;
-        Ok(self.store.put_optimizer_config(tenant, &config).await?)
+        let stored = self.store.put_optimizer_config(tenant, &config).await?;
+        self.audit(
+            tenant,
+            &by.actor(),
+            "optimizer_config.update",
+            Some(("optimizer_config", &tenant.to_string())),
+            serde_json::to_value(&stored).unwrap_or_default(),
+        )
+        .await;
+        Ok(stored)
     }
 
     /// Validates metric values against the dictionary and upserts them in

@@ -16,8 +16,8 @@
 use crate::Failure;
 use chrono::{DateTime, Utc};
 use revos_contracts::{ErrorCode, KernelError, TenantId};
-use revos_store::Store;
 use revos_store::webhooks::{NewRawEvent, RawEventReceipt, WebhookSecretInfo};
+use revos_store::{Store, StoreError};
 use revos_webhooks::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret, WebhookHeaders};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -28,9 +28,9 @@ pub const MAX_SOURCE_LEN: usize = 64;
 /// Verifies a delivery for `tenant`'s `source` and stores it.
 ///
 /// Answers 400 for a bad source name or a verified body that is not JSON,
-/// 404 for an unknown tenant, and 401 (`INVALID_INPUT`,
-/// `details.kind = "webhook_signature"`, `details.reason`) when the source
-/// has no active secret or the delivery does not verify.
+/// and 401 (`INVALID_INPUT`, `details.kind = "webhook_signature"`,
+/// `details.reason`) when the source has no active secret (an unknown
+/// tenant included) or the delivery does not verify.
 pub async fn receive(
     store: &dyn Store,
     tenant: TenantId,
@@ -40,9 +40,13 @@ pub async fn receive(
     now: DateTime<Utc>,
 ) -> Result<RawEventReceipt, Failure> {
     check_source(source)?;
-    let secrets: Vec<Secret> = store
-        .webhook_secrets(tenant, source)
-        .await?
+    // An unknown tenant is answered like a source without a secret: an
+    // unsigned request must not learn which tenant ids exist.
+    let stored = match store.webhook_secrets(tenant, source).await {
+        Err(StoreError::TenantNotFound(_)) => Vec::new(),
+        other => other?,
+    };
+    let secrets: Vec<Secret> = stored
         .iter()
         .filter_map(|text| match Secret::parse(text) {
             Ok(secret) => Some(secret),
@@ -180,6 +184,138 @@ fn kept_headers(headers: &WebhookHeaders) -> Value {
         }
     }
     Value::Object(kept)
+}
+
+/// The kernel's webhook use cases: authorization and the audit trail
+/// around the functions above.
+impl crate::Kernel {
+    /// Verifies and stores a delivery (see [`receive`]); every verified
+    /// receipt, and every rejected delivery for an existing tenant, is
+    /// audited.
+    pub async fn receive_webhook(
+        &self,
+        tenant: TenantId,
+        source: &str,
+        headers: &WebhookHeaders,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<RawEventReceipt, Failure> {
+        let result = receive(self.store().as_ref(), tenant, source, headers, body, now).await;
+        let webhook_id = headers.id.clone().unwrap_or_default();
+        match &result {
+            Ok(receipt) => {
+                self.audit(
+                    tenant,
+                    &format!("webhook:{source}"),
+                    "webhook.receive",
+                    Some(("raw_event", &receipt.id.to_string())),
+                    serde_json::json!({
+                        "source": source,
+                        "webhook_id": webhook_id,
+                        "duplicate": receipt.duplicate,
+                        "bytes": body.len(),
+                    }),
+                )
+                .await;
+            }
+            Err(failure) => {
+                if !tenant.is_platform()
+                    && matches!(self.store().get_tenant(tenant).await, Ok(Some(_)))
+                {
+                    self.audit(
+                        tenant,
+                        &format!("webhook:{source}"),
+                        "webhook.reject",
+                        None,
+                        serde_json::json!({
+                            "source": source,
+                            "webhook_id": webhook_id,
+                            "status": failure.status,
+                            "reason": failure.body.details.as_ref().and_then(|d| d.get("reason")).cloned(),
+                        }),
+                    )
+                    .await;
+                }
+            }
+        }
+        result
+    }
+
+    /// Creates a secret for a source (or stores the sender's own `secret`);
+    /// the secret text is returned to be shown once. Needs `admin`.
+    pub async fn create_webhook_secret(
+        &self,
+        by: &crate::auth::Principal,
+        tenant: TenantId,
+        source: &str,
+        secret: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(WebhookSecretInfo, Option<String>), Failure> {
+        by.authorize_tenant(tenant, revos_store::identity::Scope::Admin)?;
+        let (info, shown) = match secret {
+            Some(text) => (
+                import_secret(self.store().as_ref(), tenant, source, text, now).await?,
+                None,
+            ),
+            None => {
+                let (info, text) =
+                    create_secret(self.store().as_ref(), tenant, source, now).await?;
+                (info, Some(text))
+            }
+        };
+        self.audit(
+            tenant,
+            &by.actor(),
+            "webhook_secret.create",
+            Some(("webhook_secret", &info.id.to_string())),
+            serde_json::json!({"source": info.source, "fingerprint": info.fingerprint}),
+        )
+        .await;
+        Ok((info, shown))
+    }
+
+    /// A tenant's webhook secrets (never their text). Needs `admin`.
+    pub async fn webhook_secrets(
+        &self,
+        by: &crate::auth::Principal,
+        tenant: TenantId,
+    ) -> Result<Vec<WebhookSecretInfo>, Failure> {
+        by.authorize_tenant(tenant, revos_store::identity::Scope::Admin)?;
+        list_secrets(self.store().as_ref(), tenant).await
+    }
+
+    /// Revokes a webhook secret. Needs `admin`.
+    pub async fn revoke_webhook_secret(
+        &self,
+        by: &crate::auth::Principal,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), Failure> {
+        by.authorize_tenant(tenant, revos_store::identity::Scope::Admin)?;
+        revoke_secret(self.store().as_ref(), tenant, id, now).await?;
+        self.audit(
+            tenant,
+            &by.actor(),
+            "webhook_secret.revoke",
+            Some(("webhook_secret", &id.to_string())),
+            serde_json::json!({}),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Verified deliveries as stored, newest first. Needs `read`.
+    pub async fn raw_events(
+        &self,
+        by: &crate::auth::Principal,
+        tenant: TenantId,
+        source: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<revos_store::webhooks::RawEvent>, Failure> {
+        by.authorize_tenant(tenant, revos_store::identity::Scope::Read)?;
+        Ok(self.store().list_raw_events(tenant, source, limit).await?)
+    }
 }
 
 #[cfg(test)]
@@ -352,7 +488,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unknown_tenant_is_404() {
+    async fn an_unknown_tenant_looks_like_a_missing_secret() {
         let (store, _) = store_with_tenant().await;
         let headers = WebhookHeaders::default();
         let err = receive(
@@ -365,6 +501,6 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(err.status, 404);
+        assert_eq!(err.status, 401);
     }
 }

@@ -271,11 +271,14 @@ impl AuditStore for PostgresStore {
     }
 
     async fn audited_tenants(&self) -> Result<Vec<TenantId>, StoreError> {
-        let ids: Vec<Uuid> =
-            sqlx::query_scalar("select distinct tenant_id from audit_log order by tenant_id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(store_error)?;
+        // Across tenants, so through migration 0005's SECURITY DEFINER
+        // function: the pool's role sees no row without a tenant.
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "select tenant_id from revos_audited_tenants() as tenant_id order by tenant_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
         Ok(ids.into_iter().map(TenantId::from_uuid).collect())
     }
 }

@@ -1,4 +1,10 @@
 //! [`revos_store::identity::IdentityStore`] on PostgreSQL.
+//!
+//! A presented key is looked up before any tenant is known, and platform
+//! keys belong to no tenant, so the store's role has no privilege on
+//! `api_keys` (whose row-level security is forced like every tenant
+//! table's): every call goes through one of the SECURITY DEFINER functions
+//! `revos_*_api_key*` of migration 0005, which do exactly one thing each.
 
 use crate::{PostgresStore, store_error};
 use async_trait::async_trait;
@@ -61,21 +67,19 @@ impl IdentityStore for PostgresStore {
                 return Err(StoreError::TenantNotFound(tenant));
             }
         }
-        let inserted = sqlx::query(
-            "insert into api_keys (id, tenant_id, name, secret_hash, scopes, agent, created_at)
-             values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing",
-        )
-        .bind(&key.id)
-        .bind(key.tenant_id.map(|t| *t.as_uuid()))
-        .bind(&key.name)
-        .bind(secret_hash)
-        .bind(Json(&key.scopes))
-        .bind(&key.agent)
-        .bind(key.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        if inserted.rows_affected() == 0 {
+        let inserted: bool =
+            sqlx::query_scalar("select revos_create_api_key($1, $2, $3, $4, $5, $6, $7)")
+                .bind(&key.id)
+                .bind(key.tenant_id.map(|t| *t.as_uuid()))
+                .bind(&key.name)
+                .bind(secret_hash)
+                .bind(Json(&key.scopes))
+                .bind(&key.agent)
+                .bind(key.created_at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        if !inserted {
             return Err(StoreError::Conflict {
                 entity: "api key",
                 id: key.id.clone(),
@@ -88,7 +92,7 @@ impl IdentityStore for PostgresStore {
         let row: Option<KeyRow> = sqlx::query_as(concat!(
             "select ",
             key_columns!(),
-            " from api_keys where id = $1"
+            " from revos_find_api_key($1)"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -101,7 +105,7 @@ impl IdentityStore for PostgresStore {
         let rows: Vec<KeyRow> = sqlx::query_as(concat!(
             "select ",
             key_columns!(),
-            " from api_keys where $1::uuid is null or tenant_id = $1 order by created_at, id"
+            " from revos_list_api_keys($1) order by created_at, id"
         ))
         .bind(tenant.map(|t| *t.as_uuid()))
         .fetch_all(&self.pool)
@@ -114,37 +118,28 @@ impl IdentityStore for PostgresStore {
     }
 
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let done =
-            sqlx::query("update api_keys set revoked_at = $2 where id = $1 and revoked_at is null")
-                .bind(id)
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(done.rows_affected() == 1)
+        sqlx::query_scalar("select revos_revoke_api_key($1, $2)")
+            .bind(id)
+            .bind(at)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)
     }
 
     async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        sqlx::query("update api_keys set last_used_at = $2 where id = $1")
+        sqlx::query("select revos_touch_api_key($1, $2)")
             .bind(id)
             .bind(at)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await
             .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)
+        Ok(())
     }
 
     async fn has_platform_admin_key(&self) -> Result<bool, StoreError> {
-        let found: Option<i32> = sqlx::query_scalar(
-            "select 1 from api_keys
-             where tenant_id is null and revoked_at is null and scopes ? 'admin' limit 1",
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?;
-        Ok(found.is_some())
+        sqlx::query_scalar("select revos_has_platform_admin_key()")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)
     }
 }

@@ -1,14 +1,22 @@
 //! The PostgreSQL backend of [`revos_store::Store`], for production and
 //! scale-out.
 //!
-//! [`PostgresStore::connect`] opens a pool on a `postgres://` URL. Every
+//! [`PostgresStore::connect`] opens a pool on a `postgres://` URL whose
+//! every connection runs as [`APP_ROLE`] (`set role revos_app`): a role
+//! that owns no table and has no BYPASSRLS, so the row-level-security
+//! policies of migration 0005 bind every query of the service. Every
 //! tenant-scoped call runs in one transaction that first sets
 //! `app.tenant_id` with `set_config(…, true)` (transaction-local: the
-//! row-level-security policies of a later migration read it), then checks
-//! that the tenant exists, then does its work. Batch writes send whole
-//! columns as arrays and `unnest` them (`insert … select … from unnest(…)
-//! on conflict … do update`), a chunk of [`CHUNK`] rows per statement, so a
-//! thousand records cost a few round trips, not a thousand.
+//! policies read it, and a transaction that set none sees no tenant rows),
+//! then checks that the tenant exists, then does its work. Migrations run
+//! as the connecting user itself, the tables' owner, on a connection of
+//! their own. Platform look-ups that precede any tenant (API keys, the
+//! tenants with audit entries) go through SECURITY DEFINER functions.
+//!
+//! Batch writes send whole columns as arrays and `unnest` them (`insert …
+//! select … from unnest(…) on conflict … do update`), a chunk of [`CHUNK`]
+//! rows per statement, so a thousand records cost a few round trips, not a
+//! thousand.
 //!
 //! The schema lives in `migrations/` (PostgreSQL's dialect: uuid,
 //! timestamptz, date, double precision, jsonb). The behaviour every backend
@@ -29,7 +37,7 @@ use revos_store::{
     RevenueEvent, SnapshotSource, Store, StoreError, Tenant, Workspace, WriteSummary, support,
 };
 use serde_json::Value;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
 use std::collections::{BTreeMap, HashMap};
@@ -49,6 +57,18 @@ const POOL_SIZE: u32 = 10;
 /// store answers [`StoreError::Unavailable`].
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// [`APP_ROLE`] as a literal, for `concat!`.
+macro_rules! app_role {
+    () => {
+        "revos_app"
+    };
+}
+
+/// The role every connection of the pool takes (`set role`) before it is
+/// used: no superuser, no BYPASSRLS, owner of nothing (migration 0005
+/// makes it). The connecting user must be allowed to take it.
+pub const APP_ROLE: &str = app_role!();
+
 /// Rows per `insert … from unnest(…)` statement: large enough that a batch
 /// costs few round trips, small enough to keep each statement's arrays
 /// modest in memory.
@@ -59,7 +79,10 @@ pub const CHUNK: usize = 1000;
 /// Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
+    /// Connections as [`APP_ROLE`], for everything but migrations.
     pool: PgPool,
+    /// How to connect as the user of the URL (the owner), for migrations.
+    owner: PgConnectOptions,
 }
 
 impl PostgresStore {
@@ -72,16 +95,25 @@ impl PostgresStore {
                 "not a PostgreSQL URL: expected postgres://user@host:port/database".into(),
             ));
         }
+        let owner: PgConnectOptions = url.parse().map_err(unavailable)?;
+        // Fail now on an unreachable server, a missing database or bad
+        // credentials. The pool itself connects lazily: before the first
+        // migration of the cluster `revos_app` does not exist, and its
+        // connections could not take the role; `migrate` does not need it.
+        owner_connection(&owner).await?.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
-            .await
-            .map_err(|e| match store_error(e) {
-                StoreError::Backend(msg) => StoreError::Unavailable(msg),
-                other => other,
-            })?;
-        Ok(PostgresStore { pool })
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::raw_sql(concat!("set role ", app_role!()))
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                })
+            })
+            .connect_lazy_with(owner.clone());
+        Ok(PostgresStore { pool, owner })
     }
 
     /// A transaction scoped to `tenant`: `app.tenant_id` is set for it and
@@ -105,6 +137,27 @@ impl PostgresStore {
 }
 
 // ---- helpers ---------------------------------------------------------------
+
+/// A pool of one connection as the URL's own user (the tables' owner), not
+/// as [`APP_ROLE`]: for migrations only. Waits up to [`ACQUIRE_TIMEOUT`]
+/// for a server that is starting up.
+async fn owner_connection(options: &PgConnectOptions) -> Result<PgPool, StoreError> {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options.clone())
+        .await
+        .map_err(unavailable)
+}
+
+/// A driver error met while connecting: whatever it is, the database is
+/// not usable.
+fn unavailable(err: sqlx::Error) -> StoreError {
+    match store_error(err) {
+        StoreError::Backend(msg) => StoreError::Unavailable(msg),
+        other => other,
+    }
+}
 
 /// Sets the tenant of the current transaction for row-level security.
 async fn set_tenant(conn: &mut PgConnection, tenant: TenantId) -> Result<(), StoreError> {
@@ -826,11 +879,17 @@ impl Store for PostgresStore {
         Backend::Postgres
     }
 
+    /// Runs the migrations as the URL's own user, who owns the tables,
+    /// on a connection outside the pool (whose connections are
+    /// [`APP_ROLE`], allowed to change no schema).
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+        let owner = owner_connection(&self.owner).await?;
+        let result = MIGRATOR.run(&owner).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => store_error(e),
             other => StoreError::Backend(format!("migration failed: {other}")),
-        })
+        });
+        owner.close().await;
+        result
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -906,6 +965,7 @@ impl Store for PostgresStore {
         let (limit, offset) = limit_offset(page);
         let rows: Vec<TenantRow> = sqlx::query_as(
             "select id, name, created_at from tenants
+             where id <> '00000000-0000-0000-0000-000000000000'::uuid
              order by created_at, id limit $1 offset $2",
         )
         .bind(limit)

@@ -534,6 +534,7 @@ impl Store for SqliteStore {
         let (limit, offset) = limit_offset(page);
         let rows: Vec<TenantRow> = sqlx::query_as(
             "select id, name, created_at from tenants
+             where id <> '00000000-0000-0000-0000-000000000000'
              order by created_at, id limit ?1 offset ?2",
         )
         .bind(limit)

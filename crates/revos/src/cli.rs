@@ -47,6 +47,12 @@ pub enum Command {
     /// server: it may create, list and revoke any key.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Inbound webhooks: the secrets senders sign with.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Print the effective configuration, secrets redacted.
     Config,
 }
@@ -143,6 +149,78 @@ pub enum KeysCommand {
     /// Revoke a key; it fails on its next use.
     Revoke {
         /// The key id (as listed), with or without `rvs_`.
+        id: String,
+    },
+}
+
+/// `revos audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every chain (or one tenant's): OK, or the first bad entry and what is wrong.
+    Verify {
+        /// Only this tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<String>,
+    },
+    /// Sign a checkpoint over the head of every chain (needs `audit_signing_key`).
+    Checkpoint,
+    /// List a tenant's audit entries, oldest first.
+    List {
+        /// The tenant (absent: the platform chain).
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<String>,
+        /// Only entries by this actor.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only entries of this action (`key.create`, `auth.failure`, …).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries after this sequence number.
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
+        /// At most this many (1–1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Print a new Ed25519 key for `audit_signing_key`.
+    Keygen,
+}
+
+/// `revos webhooks …`.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Manage the per-tenant, per-source signing secrets.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+/// `revos webhooks secrets …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Create a secret for a source (printed once), or store the sender's own.
+    Create {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The source name used in the URL (`/v1/webhooks/{tenant}/{source}`).
+        #[arg(long)]
+        source: String,
+        /// The sender's own `whsec_…` secret, instead of a new one.
+        #[arg(long, value_name = "WHSEC")]
+        secret: Option<String>,
+    },
+    /// List a tenant's secrets (fingerprints only).
+    List {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+    },
+    /// Revoke a secret; deliveries signed with it fail from now on.
+    Revoke {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The secret's id, as listed.
         id: String,
     },
 }

@@ -1,6 +1,9 @@
 //! What each command does.
 
-use crate::cli::{Cli, Command, KeysCommand, MetricsCommand, ServeArgs, TenantsCommand};
+use crate::cli::{
+    AuditCommand, Cli, Command, KeysCommand, MetricsCommand, SecretsCommand, ServeArgs,
+    TenantsCommand, WebhooksCommand,
+};
 use crate::import::{self, RowError};
 use crate::output;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -64,6 +67,17 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             init_logging(&config, false);
             let kernel = Kernel::start(config).await.map_err(fail)?;
             tenants(&kernel, cmd, as_json).await.map_err(fail)
+        }
+        Command::Audit(AuditCommand::Keygen) => keygen(as_json).map_err(fail),
+        Command::Audit(cmd) => {
+            init_logging(&config, false);
+            let kernel = Kernel::start(config).await.map_err(fail)?;
+            audit(&kernel, cmd, as_json).await
+        }
+        Command::Webhooks(WebhooksCommand::Secrets(cmd)) => {
+            init_logging(&config, false);
+            let kernel = Kernel::start(config).await.map_err(fail)?;
+            webhook_secrets(&kernel, cmd, as_json).await.map_err(fail)
         }
         Command::Keys(cmd) => {
             init_logging(&config, false);
@@ -134,9 +148,10 @@ async fn serve(config: Config) -> Result<(), Failure> {
             issued.token, issued.token
         );
     }
-    revos_api::serve(kernel, listener, shutdown_signal())
-        .await
-        .map_err(|e| Failure::internal(&e))?;
+    let checkpoints = tokio::spawn(sign_checkpoints(kernel.clone()));
+    let served = revos_api::serve(kernel, listener, shutdown_signal()).await;
+    checkpoints.abort();
+    served.map_err(|e| Failure::internal(&e))?;
     println!("revos stopped");
     Ok(())
 }
@@ -175,7 +190,12 @@ async fn tenants(kernel: &Kernel, cmd: TenantsCommand, as_json: bool) -> Result<
     match cmd {
         TenantsCommand::Create { name, id } => {
             let id = id.as_deref().map(parse_tenant).transpose()?;
-            let tenant = kernel.create_tenant(NewTenant { id, name }).await?;
+            let tenant = kernel
+                .create_tenant(
+                    &revos_kernel::auth::Principal::Service,
+                    NewTenant { id, name },
+                )
+                .await?;
             if as_json {
                 output::json(&tenant);
             } else {
@@ -451,6 +471,254 @@ async fn keys(kernel: &Kernel, cmd: KeysCommand, as_json: bool) -> Result<(), Fa
                 output::json(&key);
             } else {
                 println!("revoked rvs_{} ({})", key.id, key.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inside `revos serve`: signs audit checkpoints every
+/// `audit_checkpoint_minutes` when a signing key is configured.
+async fn sign_checkpoints(kernel: Kernel) {
+    let minutes = u64::from(kernel.config().audit_checkpoint_minutes);
+    let mut every = tokio::time::interval(Duration::from_secs(minutes * 60));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match kernel.checkpoint_audit(chrono::Utc::now()).await {
+            Ok(None) => {
+                tracing::info!("no audit_signing_key configured: audit checkpoints are off");
+                return;
+            }
+            Ok(Some(signed)) if !signed.is_empty() => {
+                tracing::info!(count = signed.len(), "signed audit checkpoints");
+            }
+            Ok(Some(_)) => {}
+            Err(e) => tracing::error!(error = %e.body, "could not sign audit checkpoints"),
+        }
+    }
+}
+
+fn keygen(as_json: bool) -> Result<(), Failure> {
+    use revos_store::audit::revos_audit::{self, SigningKey};
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| Failure::internal(&e))?;
+    let key = SigningKey::from_bytes(&seed);
+    let secret = hex::encode(seed);
+    let key_id = revos_audit::key_id(&key.verifying_key());
+    if as_json {
+        output::json(&serde_json::json!({"audit_signing_key": secret, "key_id": key_id}));
+    } else {
+        println!(
+            "# Ed25519 key {key_id} for signing audit checkpoints. Keep it secret; put it in\n\
+             # revos.toml or the environment (REVOS_AUDIT_SIGNING_KEY):\n\
+             audit_signing_key = \"{secret}\""
+        );
+    }
+    Ok(())
+}
+
+async fn audit(kernel: &Kernel, cmd: AuditCommand, as_json: bool) -> Result<(), ExitCode> {
+    let fail = |f: Failure| output::failure(&f, as_json);
+    match cmd {
+        AuditCommand::Verify { tenant } => {
+            let tenant = tenant
+                .as_deref()
+                .map(parse_tenant)
+                .transpose()
+                .map_err(fail)?;
+            let keyed = kernel.audit_signing_key().map_err(fail)?.is_some();
+            let reports = kernel.verify_audit(tenant).await.map_err(fail)?;
+            let broken = reports.iter().filter(|(_, r)| !r.is_ok()).count();
+            if as_json {
+                let list: Vec<serde_json::Value> = reports
+                    .iter()
+                    .map(|(t, r)| serde_json::json!({"tenant_id": t, "report": r}))
+                    .collect();
+                output::json(&list);
+            } else {
+                for (t, report) in &reports {
+                    let name = if t.is_platform() {
+                        "platform".to_owned()
+                    } else {
+                        t.to_string()
+                    };
+                    match report {
+                        revos_store::audit::revos_audit::VerifyReport::Ok {
+                            entries,
+                            checkpoints_checked,
+                            ..
+                        } => println!(
+                            "OK      {name}: {entries} entries, {checkpoints_checked} checkpoints checked"
+                        ),
+                        revos_store::audit::revos_audit::VerifyReport::Broken {
+                            seq,
+                            message,
+                            ..
+                        } => {
+                            println!("BROKEN  {name}: at seq {seq}: {message}")
+                        }
+                    }
+                }
+                if !keyed {
+                    println!(
+                        "note: no audit_signing_key is configured, so checkpoints were not checked \
+                         and a cut-off tail would go unnoticed"
+                    );
+                }
+            }
+            if broken > 0 {
+                if !as_json {
+                    eprintln!("error: {broken} audit chain(s) failed verification");
+                }
+                return Err(ExitCode::from(2));
+            }
+            Ok(())
+        }
+        AuditCommand::Checkpoint => {
+            let signed = kernel
+                .checkpoint_audit(chrono::Utc::now())
+                .await
+                .map_err(fail)?
+                .ok_or_else(|| {
+                    fail(Failure::input(
+                        400,
+                        "configuration",
+                        "no audit_signing_key is configured; `revos audit keygen` makes one",
+                    ))
+                })?;
+            if as_json {
+                output::json(&signed);
+            } else {
+                println!("signed {} checkpoint(s)", signed.len());
+                for cp in &signed {
+                    println!("  {} at seq {}", cp.tenant_id, cp.seq);
+                }
+            }
+            Ok(())
+        }
+        AuditCommand::List {
+            tenant,
+            actor,
+            action,
+            after,
+            limit,
+        } => {
+            let tenant = tenant
+                .as_deref()
+                .map(parse_tenant)
+                .transpose()
+                .map_err(fail)?;
+            let filter = revos_store::audit::AuditFilter {
+                actor,
+                action,
+                after_seq: after,
+                limit: limit.clamp(1, 1000),
+                ..Default::default()
+            };
+            let entries = kernel
+                .audit_entries(&revos_kernel::auth::Principal::Service, tenant, &filter)
+                .await
+                .map_err(fail)?;
+            if as_json {
+                output::json(&entries);
+            } else {
+                let rows: Vec<Vec<String>> = entries
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.seq.to_string(),
+                            e.occurred_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            e.actor.clone(),
+                            e.action.clone(),
+                            match (&e.resource_type, &e.resource_id) {
+                                (Some(t), Some(id)) => format!("{t}:{id}"),
+                                (Some(t), None) => t.clone(),
+                                _ => String::new(),
+                            },
+                        ]
+                    })
+                    .collect();
+                output::table(&["SEQ", "AT (UTC)", "ACTOR", "ACTION", "RESOURCE"], &rows);
+            }
+            Ok(())
+        }
+        AuditCommand::Keygen => keygen(as_json).map_err(fail),
+    }
+}
+
+async fn webhook_secrets(
+    kernel: &Kernel,
+    cmd: SecretsCommand,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let operator = revos_kernel::auth::Principal::Service;
+    let now = chrono::Utc::now();
+    match cmd {
+        SecretsCommand::Create {
+            tenant,
+            source,
+            secret,
+        } => {
+            let tenant = parse_tenant(&tenant)?;
+            let (info, shown) = kernel
+                .create_webhook_secret(&operator, tenant, &source, secret.as_deref(), now)
+                .await?;
+            if as_json {
+                output::json(&serde_json::json!({"secret": shown, "info": info}));
+            } else {
+                println!("created webhook secret {} for source `{source}`", info.id);
+                if let Some(text) = shown {
+                    println!(
+                        "\n    {text}\n\nGive it to the sender; it is not shown again. Deliveries go to\n    \
+                         POST /v1/webhooks/{tenant}/{source}\n\
+                         signed with the Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature)."
+                    );
+                }
+            }
+        }
+        SecretsCommand::List { tenant } => {
+            let tenant = parse_tenant(&tenant)?;
+            let list = kernel.webhook_secrets(&operator, tenant).await?;
+            if as_json {
+                output::json(&list);
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.id.to_string(),
+                            s.source.clone(),
+                            s.fingerprint.clone(),
+                            s.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                            if s.revoked_at.is_some() {
+                                "revoked"
+                            } else {
+                                "active"
+                            }
+                            .to_owned(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["ID", "SOURCE", "FINGERPRINT", "CREATED", "STATE"], &rows);
+            }
+        }
+        SecretsCommand::Revoke { tenant, id } => {
+            let tenant = parse_tenant(&tenant)?;
+            let id = id.parse::<uuid::Uuid>().map_err(|_| {
+                Failure::input(
+                    400,
+                    "validation",
+                    format!("`{id}` is not a secret id (a UUID)"),
+                )
+            })?;
+            kernel
+                .revoke_webhook_secret(&operator, tenant, id, now)
+                .await?;
+            if as_json {
+                output::json(&serde_json::json!({"revoked": id}));
+            } else {
+                println!("revoked webhook secret {id}");
             }
         }
     }

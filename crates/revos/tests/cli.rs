@@ -31,12 +31,18 @@ impl Db {
     /// Runs `revos ARGS` with this database in `DATABASE_URL`, in a scratch
     /// directory so no `revos.toml` or `revos.db` of the caller is touched.
     fn revos(&self, args: &[&str]) -> Output {
+        self.revos_with(args, &[])
+    }
+
+    fn revos_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let scratch = tempfile::tempdir().unwrap();
         Command::new(env!("CARGO_BIN_EXE_revos"))
             .args(args)
             .current_dir(scratch.path())
             .env("DATABASE_URL", self.url())
             .env_remove("REVOS_CONFIG")
+            .env_remove("REVOS_AUDIT_SIGNING_KEY")
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }
@@ -145,6 +151,93 @@ async fn tenants_and_import(db: Db) {
     assert_eq!(json(&out)["code"], "TENANT_NOT_FOUND");
 }
 
+async fn keys_webhooks_and_audit(db: Db) {
+    let tenant = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa";
+    let out = db.revos(&["tenants", "create", "--name", "Tenant A", "--id", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = db.revos(&[
+        "--json",
+        "keys",
+        "create",
+        "--name",
+        "crm sync",
+        "--scopes",
+        "read,write",
+        "--tenant",
+        tenant,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let issued = json(&out);
+    assert!(issued["token"].as_str().unwrap().starts_with("rvs_"));
+    let key_id = issued["key"]["id"].as_str().unwrap().to_owned();
+    let out = db.revos(&["keys", "create", "--name", "x", "--scopes", "superuser"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("unknown scope"), "{}", stderr(&out));
+    let out = db.revos(&["keys", "list"]);
+    assert!(
+        stdout(&out).contains(&format!("rvs_{key_id}")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains(issued["token"].as_str().unwrap()));
+    let out = db.revos(&["keys", "revoke", &format!("rvs_{key_id}")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = db.revos(&["--json", "keys", "list", "--tenant", tenant]);
+    assert!(json(&out)[0]["revoked_at"].is_string());
+
+    let out = db.revos(&[
+        "--json", "webhooks", "secrets", "create", "--tenant", tenant, "--source", "billing",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created = json(&out);
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    let out = db.revos(&["webhooks", "secrets", "list", "--tenant", tenant]);
+    assert!(stdout(&out).contains("billing") && stdout(&out).contains("active"));
+    let secret_id = created["info"]["id"].as_str().unwrap();
+    let out = db.revos(&[
+        "webhooks", "secrets", "revoke", "--tenant", tenant, secret_id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The audit trail of all that verifies; with a key, checkpoints are signed and checked.
+    let out = db.revos(&["--json", "audit", "list", "--tenant", tenant]);
+    let actions: Vec<String> = json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "tenant.create",
+            "key.create",
+            "key.revoke",
+            "webhook_secret.create",
+            "webhook_secret.revoke"
+        ]
+    );
+    let out = db.revos(&["audit", "verify"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("OK      {tenant}: 5 entries")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("no audit_signing_key"));
+    let out = db.revos(&["--json", "audit", "keygen"]);
+    let key = json(&out)["audit_signing_key"].as_str().unwrap().to_owned();
+    let env = [("REVOS_AUDIT_SIGNING_KEY", key.as_str())];
+    let out = db.revos_with(&["audit", "checkpoint"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = db.revos_with(&["--json", "audit", "verify", "--tenant", tenant], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)[0]["report"]["checkpoints_checked"], 1);
+    let out = db.revos(&["audit", "checkpoint"]);
+    assert!(!out.status.success(), "checkpoints need a key");
+}
+
 #[tokio::test]
 async fn sqlite_tenants_and_import() {
     tenants_and_import(Db::sqlite().await).await;
@@ -153,6 +246,68 @@ async fn sqlite_tenants_and_import() {
 #[tokio::test]
 async fn postgres_tenants_and_import() {
     tenants_and_import(Db::postgres().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_keys_webhooks_and_audit() {
+    keys_webhooks_and_audit(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_keys_webhooks_and_audit() {
+    keys_webhooks_and_audit(Db::postgres().await).await;
+}
+
+#[tokio::test]
+async fn audit_verify_names_the_first_bad_entry() {
+    let db = Db::sqlite().await;
+    let tenant = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa";
+    assert!(
+        db.revos(&["tenants", "create", "--name", "A", "--id", tenant])
+            .status
+            .success()
+    );
+    for name in ["one", "two", "three"] {
+        assert!(
+            db.revos(&["keys", "create", "--name", name, "--tenant", tenant])
+                .status
+                .success()
+        );
+    }
+    // Tamper with entry 3 behind the kernel's back (dropping the trigger
+    // that refuses updates, as someone with file access could).
+    let Db::Sqlite(dir) = &db else { unreachable!() };
+    let url = format!("sqlite://{}", dir.path().join("revos.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let triggers: Vec<String> = sqlx::query_scalar(
+        "select name from sqlite_master where type = 'trigger' and tbl_name = 'audit_log'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    for name in triggers {
+        sqlx::query(sqlx::AssertSqlSafe(format!("drop trigger {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    sqlx::query(
+        "update audit_log set details = json_object('name', 'forged') \
+         where seq = 3 and tenant_id = ?1",
+    )
+    .bind(tenant)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let out = db.revos(&["audit", "verify", "--tenant", tenant]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("BROKEN") && stdout(&out).contains("seq 3"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[tokio::test]

@@ -1,9 +1,11 @@
 //! The HTTP routes, one module per area.
 
+pub mod audit;
 pub mod data;
 pub mod keys;
 pub mod system;
 pub mod tenants;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -26,7 +26,7 @@ pub async fn create(
     ApiJson(body): ApiJson<NewTenant>,
 ) -> Result<(StatusCode, Json<Tenant>), ApiError> {
     caller.authorize_platform(Scope::Admin)?;
-    let tenant = state.kernel.create_tenant(body).await?;
+    let tenant = state.kernel.create_tenant(&caller, body).await?;
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 
@@ -112,8 +112,15 @@ pub async fn get_optimizer_config(
     ))]
 pub async fn put_optimizer_config(
     State(state): State<AppState>,
-    TenantAdmin { tenant, .. }: TenantAdmin,
+    TenantAdmin {
+        tenant, principal, ..
+    }: TenantAdmin,
     ApiJson(body): ApiJson<OptimizerConfig>,
 ) -> Result<Json<OptimizerConfig>, ApiError> {
-    Ok(Json(state.kernel.set_optimizer_config(tenant, body).await?))
+    Ok(Json(
+        state
+            .kernel
+            .set_optimizer_config(&principal, tenant, body)
+            .await?,
+    ))
 }

@@ -1,0 +1,127 @@
+//! The audit log: entries with filters, and verification of a chain.
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::routes::List;
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use revos_contracts::{KernelError, TenantId};
+use revos_store::audit::{AuditEntry, AuditFilter};
+use revos_store::identity::Scope;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Filters of the audit list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// The tenant (a tenant key: its own; a platform key without it: the platform chain).
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub tenant_id: Option<TenantId>,
+    /// Only this actor (`key:rvs_…`, `service`, `webhook:stripe`, …).
+    pub actor: Option<String>,
+    /// Only this action (`key.create`, `auth.failure`, `webhook.receive`, …).
+    pub action: Option<String>,
+    /// Only entries about this kind of resource.
+    pub resource_type: Option<String>,
+    /// Only entries about this resource id.
+    pub resource_id: Option<String>,
+    /// At or after this time (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Before this time (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// After this sequence number (paging).
+    pub after_seq: Option<u64>,
+    /// At most this many (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// Audit entries, oldest first. Needs the `admin` scope.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditParams),
+    responses(
+        (status = 200, description = "Entries; page on with `after_seq`", body = List<AuditEntry>),
+        (status = 403, description = "Needs the admin scope", body = KernelError),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(params): ApiQuery<AuditParams>,
+) -> Result<Json<List<AuditEntry>>, ApiError> {
+    let filter = AuditFilter {
+        actor: params.actor,
+        action: params.action,
+        resource_type: params.resource_type,
+        resource_id: params.resource_id,
+        from: params.from,
+        to: params.to,
+        after_seq: params.after_seq,
+        limit: params.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    let items = state
+        .kernel
+        .audit_entries(&caller, params.tenant_id, &filter)
+        .await?;
+    Ok(Json(List {
+        items,
+        next_offset: None,
+    }))
+}
+
+/// Which chain to verify.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyParams {
+    /// The tenant (a tenant key: its own).
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub tenant_id: Option<TenantId>,
+}
+
+/// The verdict on a chain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyResult {
+    /// The tenant whose chain was checked.
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: TenantId,
+    /// `{"status": "ok", …}` or `{"status": "broken", "seq": …, "problem": …, "message": …}`.
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+}
+
+/// Verifies a tenant's audit chain (and its signed checkpoints when a key
+/// is configured). Needs the `admin` scope.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", params(VerifyParams),
+    responses(
+        (status = 200, description = "The verdict", body = VerifyResult),
+        (status = 403, description = "Needs the admin scope", body = KernelError),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn verify(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(params): ApiQuery<VerifyParams>,
+) -> Result<Json<VerifyResult>, ApiError> {
+    let tenant = match params.tenant_id.or(caller.tenant()) {
+        Some(t) => {
+            caller.authorize_tenant(t, Scope::Admin)?;
+            t
+        }
+        None => {
+            caller.authorize_platform(Scope::Admin)?;
+            TenantId::PLATFORM
+        }
+    };
+    let key = state.kernel.audit_signing_key()?.map(|k| k.verifying_key());
+    let report =
+        revos_kernel::audit::verify_tenant(state.kernel.store().as_ref(), tenant, key.as_ref())
+            .await?;
+    Ok(Json(VerifyResult {
+        tenant_id: tenant,
+        report: serde_json::to_value(report).unwrap_or_default(),
+    }))
+}

@@ -1,0 +1,208 @@
+//! Inbound webhooks (Standard Webhooks) and the secrets they are signed with.
+//!
+//! `POST /v1/webhooks/{tenant_id}/{source}` needs no API key: the sender
+//! proves itself with the signature, which is checked on the raw bytes
+//! before the body is parsed. A replayed `webhook-id` is acknowledged with
+//! `duplicate: true` and has no second effect.
+
+use crate::AppState;
+use crate::auth::{TenantAdmin, TenantRead};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery, TenantPath};
+use crate::ratelimit::EndpointClass;
+use crate::routes::List;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use revos_contracts::KernelError;
+use revos_store::webhooks::{RawEvent, RawEventReceipt, WebhookSecretInfo};
+use revos_webhooks::WebhookHeaders;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// Receives a signed delivery for a tenant's source.
+#[utoipa::path(post, path = "/v1/webhooks/{tenant_id}/{source}", tag = "webhooks",
+    security(()),
+    params(
+        ("tenant_id" = String, Path, description = "Tenant UUID"),
+        ("source" = String, Path, description = "The sending system (`stripe`, `crm`, …)"),
+        ("webhook-id" = String, Header, description = "Unique message id; a replay is a no-op"),
+        ("webhook-timestamp" = String, Header, description = "Unix seconds; ±5 minutes"),
+        ("webhook-signature" = String, Header, description = "`v1,<base64>` signatures, space-separated"),
+    ),
+    request_body(content = Object, description = "The JSON payload, verified on its raw bytes"),
+    responses(
+        (status = 200, description = "Verified and stored (or a replay)", body = RawEventReceipt),
+        (status = 400, description = "Bad source name, or a verified body that is not JSON", body = KernelError),
+        (status = 401, description = "Missing or invalid signature, stale timestamp, no secret", body = KernelError),
+        (status = 429, description = "Too many deliveries for this source", body = KernelError),
+    ))]
+pub async fn receive(
+    State(state): State<AppState>,
+    TenantPath(tenant): TenantPath,
+    Path((_, source)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<RawEventReceipt>, ApiError> {
+    state.limiter.check(
+        &format!("webhook:{tenant}/{source}"),
+        EndpointClass::Webhook,
+    )?;
+    let webhook_headers = WebhookHeaders::from_lookup(|name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    let receipt = state
+        .kernel
+        .receive_webhook(tenant, &source, &webhook_headers, &body, chrono::Utc::now())
+        .await?;
+    Ok(Json(receipt))
+}
+
+/// A secret to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhookSecret {
+    /// The source it signs for.
+    pub source: String,
+    /// The sender's own `whsec_…` secret; absent: a new one is generated.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// A created secret: the only time a generated secret is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhookSecret {
+    /// The generated `whsec_…` secret (absent when the sender's own was stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Its record.
+    pub info: WebhookSecretInfo,
+}
+
+/// Creates a signing secret for a source. Several may be active at once,
+/// so a sender can rotate without downtime.
+#[utoipa::path(post, path = "/v1/tenants/{tenant_id}/webhook-secrets", tag = "webhooks",
+    params(("tenant_id" = String, Path, description = "Tenant UUID")),
+    request_body = NewWebhookSecret,
+    responses(
+        (status = 201, description = "Created", body = CreatedWebhookSecret),
+        (status = 400, description = "Invalid source or secret", body = KernelError),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn create_secret(
+    State(state): State<AppState>,
+    TenantAdmin {
+        tenant, principal, ..
+    }: TenantAdmin,
+    ApiJson(body): ApiJson<NewWebhookSecret>,
+) -> Result<(StatusCode, Json<CreatedWebhookSecret>), ApiError> {
+    let (info, secret) = state
+        .kernel
+        .create_webhook_secret(
+            &principal,
+            tenant,
+            &body.source,
+            body.secret.as_deref(),
+            chrono::Utc::now(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedWebhookSecret { secret, info }),
+    ))
+}
+
+/// A tenant's webhook secrets (fingerprints, never the secrets).
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/webhook-secrets", tag = "webhooks",
+    params(("tenant_id" = String, Path, description = "Tenant UUID")),
+    responses(
+        (status = 200, description = "Secrets", body = List<WebhookSecretInfo>),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn list_secrets(
+    State(state): State<AppState>,
+    TenantAdmin {
+        tenant, principal, ..
+    }: TenantAdmin,
+) -> Result<Json<List<WebhookSecretInfo>>, ApiError> {
+    let items = state.kernel.webhook_secrets(&principal, tenant).await?;
+    Ok(Json(List {
+        items,
+        next_offset: None,
+    }))
+}
+
+/// Revokes a webhook secret.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant_id}/webhook-secrets/{secret_id}", tag = "webhooks",
+    params(
+        ("tenant_id" = String, Path, description = "Tenant UUID"),
+        ("secret_id" = String, Path, description = "The secret's id"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such active secret", body = KernelError),
+    ))]
+pub async fn revoke_secret(
+    State(state): State<AppState>,
+    TenantAdmin {
+        tenant, principal, ..
+    }: TenantAdmin,
+    Path((_, secret_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = secret_id.parse::<Uuid>().map_err(|_| {
+        ApiError(revos_kernel::Failure::not_found(
+            "webhook secret",
+            &secret_id,
+        ))
+    })?;
+    state
+        .kernel
+        .revoke_webhook_secret(&principal, tenant, id, chrono::Utc::now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Filters of the raw-event list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RawEventParams {
+    /// Only this source.
+    pub source: Option<String>,
+    /// At most this many (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// Verified deliveries as stored in `events_raw`, newest first.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/raw-events", tag = "webhooks",
+    params(("tenant_id" = String, Path, description = "Tenant UUID"), RawEventParams),
+    responses(
+        (status = 200, description = "Raw events", body = List<RawEvent>),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn raw_events(
+    State(state): State<AppState>,
+    TenantRead {
+        tenant, principal, ..
+    }: TenantRead,
+    ApiQuery(params): ApiQuery<RawEventParams>,
+) -> Result<Json<List<RawEvent>>, ApiError> {
+    let items = state
+        .kernel
+        .raw_events(
+            &principal,
+            tenant,
+            params.source.as_deref(),
+            params.limit.unwrap_or(100).clamp(1, 1000),
+        )
+        .await?;
+    Ok(Json(List {
+        items,
+        next_offset: None,
+    }))
+}
