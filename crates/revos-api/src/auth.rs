@@ -30,6 +30,7 @@ impl FromRequestParts<AppState> for Caller {
                 // Each principal has its own budget per endpoint class.
                 let key = match &principal {
                     Principal::Key(key) => format!("key:{}", key.id),
+                    Principal::User(user) => format!("user:{}", user.subject),
                     Principal::Service => "service".to_owned(),
                 };
                 state

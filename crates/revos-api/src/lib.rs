@@ -82,6 +82,14 @@ pub fn router(kernel: Kernel) -> Router {
         .route(tenant, get(tenants::get))
         .route(&format!("{tenant}/workspaces"), get(tenants::workspaces))
         .route(
+            &format!("{tenant}/members"),
+            get(tenants::members).post(tenants::put_member),
+        )
+        .route(
+            &format!("{tenant}/members/{{subject}}"),
+            axum::routing::delete(tenants::remove_member),
+        )
+        .route(
             &format!("{tenant}/optimizer-config"),
             get(tenants::get_optimizer_config).put(tenants::put_optimizer_config),
         )

@@ -186,6 +186,172 @@ on_both!(
     audit_trail_records_and_verifies,
 );
 
+const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
+
+fn user_token(sub: &str, aud: &str) -> String {
+    let claims = json!({
+        "sub": sub,
+        "iss": "https://id.example.com/",
+        "aud": aud,
+        "exp": chrono::Utc::now().timestamp() + 600,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn users_sign_in_with_tokens_and_act_through_memberships() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let app = App::start_with(db, |c| {
+            c.jwt = Some(revos_kernel::jwt::JwtConfig {
+                issuer: "https://id.example.com/".into(),
+                audience: "revos".into(),
+                algorithm: "HS256".into(),
+                secret: Some(JWT_SECRET.into()),
+                jwks_file: None,
+                leeway_seconds: 0,
+            });
+        })
+        .await;
+        let a = app.tenant().await;
+        let b = app.tenant().await;
+        let alice = user_token("alice", "revos");
+        // Not a member of anything yet: sees no tenant, and A does not exist for her.
+        let (status, body) = app.call_as(&alice, Method::GET, "/v1/tenants", None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["items"], json!([]));
+        let (status, _) = app
+            .call_as(&alice, Method::GET, &format!("/v1/tenants/{a}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // The platform admin makes her owner of A.
+        let (status, body) = app
+            .post(
+                &format!("/v1/tenants/{a}/members"),
+                json!({"subject": "alice", "role": "owner"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = app.call_as(&alice, Method::GET, "/v1/tenants", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["items"][0]["id"], json!(a));
+        let (status, _) = app
+            .call_as(
+                &alice,
+                Method::GET,
+                &format!("/v1/tenants/{b}/metrics"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "B is not hers");
+
+        // As owner she adds a viewer; the viewer reads but cannot write.
+        let (status, _) = app
+            .call_as(
+                &alice,
+                Method::POST,
+                &format!("/v1/tenants/{a}/members"),
+                Some(json!({"subject": "bob", "role": "viewer"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let bob = user_token("bob", "revos");
+        let (status, _) = app
+            .call_as(&bob, Method::GET, &format!("/v1/tenants/{a}/metrics"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let write = json!([{"metric_id": "leads_new", "date": "2026-11-01", "value": 3}]);
+        let (status, _) = app
+            .call_as(
+                &bob,
+                Method::POST,
+                &format!("/v1/tenants/{a}/metrics"),
+                Some(write.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = app
+            .call_as(
+                &alice,
+                Method::POST,
+                &format!("/v1/tenants/{a}/metrics"),
+                Some(write),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        // An admin who is not owner cannot make owners; the last owner stays.
+        let (status, _) = app
+            .call_as(
+                &alice,
+                Method::POST,
+                &format!("/v1/tenants/{a}/members"),
+                Some(json!({"subject": "carol", "role": "admin"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let carol = user_token("carol", "revos");
+        let (status, _) = app
+            .call_as(
+                &carol,
+                Method::POST,
+                &format!("/v1/tenants/{a}/members"),
+                Some(json!({"subject": "carol", "role": "owner"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, body) = app
+            .call_as(
+                &alice,
+                Method::DELETE,
+                &format!("/v1/tenants/{a}/members/alice"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        // Removing bob ends his access on the next request.
+        let (status, _) = app
+            .call_as(
+                &alice,
+                Method::DELETE,
+                &format!("/v1/tenants/{a}/members/bob"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = app
+            .call_as(&bob, Method::GET, &format!("/v1/tenants/{a}/metrics"), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // Tokens for another audience, or with a bad signature, are refused.
+        let (status, _) = app
+            .call_as(
+                &user_token("alice", "other-app"),
+                Method::GET,
+                "/v1/tenants",
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = app
+            .call_as(&format!("{alice}x"), Method::GET, "/v1/tenants", None)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        // Membership changes are audited.
+        let (_, audit) = app
+            .get(&format!("/v1/audit?tenant_id={a}&action=member.put"))
+            .await;
+        assert_eq!(audit["items"].as_array().unwrap().len(), 3, "{audit}");
+        assert_eq!(audit["items"][1]["actor"], "user:alice");
+    }
+}
+
 #[tokio::test]
 async fn rate_limits_answer_429_with_retry_after() {
     for db in [Db::Sqlite, Db::Postgres] {

@@ -16,7 +16,7 @@ use crate::{Failure, Kernel};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use revos_contracts::{ErrorCode, KernelError, TenantId};
-use revos_store::identity::{ApiKey, Scope};
+use revos_store::identity::{ApiKey, Membership, Role, Scope};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -32,34 +32,72 @@ const TOUCH_EVERY: Duration = Duration::seconds(60);
 pub enum Principal {
     /// A service or AI agent holding an API key.
     Key(ApiKey),
+    /// A person signed in with the tenant's identity provider (a JWT),
+    /// with the memberships revos holds for them.
+    User(User),
     /// revos itself (scheduler, workers, CLI on the server's machine):
     /// every tenant, every scope.
     Service,
 }
 
+/// A signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The token's `sub`.
+    pub subject: String,
+    /// The tenants they belong to, with their roles.
+    pub memberships: Vec<Membership>,
+}
+
+impl User {
+    /// Their role in `tenant`, if they belong to it.
+    pub fn role_in(&self, tenant: TenantId) -> Option<Role> {
+        self.memberships
+            .iter()
+            .find(|m| m.tenant_id == tenant)
+            .map(|m| m.role)
+    }
+}
+
 impl Principal {
-    /// The tenant the caller is bound to; `None` for platform keys and the
-    /// service role.
+    /// The one tenant the caller is bound to: a tenant key's. `None` for
+    /// platform keys, users (who may belong to several) and the service.
     pub fn tenant(&self) -> Option<TenantId> {
         match self {
             Principal::Key(key) => key.tenant_id,
+            Principal::User(_) | Principal::Service => None,
+        }
+    }
+
+    /// The tenants the caller can see; `None` means all of them.
+    pub fn visible_tenants(&self) -> Option<Vec<TenantId>> {
+        match self {
+            Principal::Key(key) => key.tenant_id.map(|t| vec![t]),
+            Principal::User(user) => Some(user.memberships.iter().map(|m| m.tenant_id).collect()),
             Principal::Service => None,
         }
     }
 
-    /// Whether the caller holds `scope` (scopes include the lower ones).
-    pub fn has(&self, scope: Scope) -> bool {
+    /// The scope the caller holds in `tenant`; `None` when the tenant is
+    /// not theirs to see.
+    pub fn scope_in(&self, tenant: TenantId) -> Option<Scope> {
         match self {
-            Principal::Key(key) => key.scopes.iter().any(|s| *s >= scope),
-            Principal::Service => true,
+            Principal::Key(key) => match key.tenant_id {
+                Some(own) if own != tenant => None,
+                _ => key.scopes.iter().copied().max(),
+            },
+            Principal::User(user) => user.role_in(tenant).map(Role::scope),
+            Principal::Service => Some(Scope::Admin),
         }
     }
 
-    /// The highest scope held.
-    pub fn max_scope(&self) -> Scope {
+    /// The scope held over the platform (all tenants): only platform keys
+    /// and the service have one.
+    pub fn platform_scope(&self) -> Option<Scope> {
         match self {
-            Principal::Key(key) => key.scopes.iter().copied().max().unwrap_or(Scope::Read),
-            Principal::Service => Scope::Admin,
+            Principal::Key(key) if key.tenant_id.is_none() => key.scopes.iter().copied().max(),
+            Principal::Service => Some(Scope::Admin),
+            _ => None,
         }
     }
 
@@ -70,43 +108,41 @@ impl Principal {
                 Some(agent) => format!("key:{KEY_PREFIX}{} (agent {agent})", key.id),
                 None => format!("key:{KEY_PREFIX}{}", key.id),
             },
+            Principal::User(user) => format!("user:{}", user.subject),
             Principal::Service => "service".to_owned(),
         }
     }
 
-    /// May the caller act on `tenant` with `scope`? Another tenant is
-    /// answered `TENANT_NOT_FOUND`, a missing scope 403.
+    /// May the caller act on `tenant` with `scope`? A tenant that is not
+    /// theirs is answered `TENANT_NOT_FOUND` (its existence does not leak),
+    /// a missing scope 403.
     pub fn authorize_tenant(&self, tenant: TenantId, scope: Scope) -> Result<(), Failure> {
         if tenant.is_platform() {
             return Err(Failure::tenant_not_found(tenant));
         }
-        if let Some(own) = self.tenant()
-            && own != tenant
-        {
-            return Err(Failure::tenant_not_found(tenant));
+        match self.scope_in(tenant) {
+            None => Err(Failure::tenant_not_found(tenant)),
+            Some(held) if held >= scope => Ok(()),
+            Some(held) => Err(missing_scope(scope, held)),
         }
-        self.require(scope)
     }
 
     /// May the caller act on the platform (all tenants) with `scope`?
     pub fn authorize_platform(&self, scope: Scope) -> Result<(), Failure> {
-        if self.tenant().is_some() {
-            return Err(forbidden("this needs a platform key, not a tenant key"));
+        match self.platform_scope() {
+            None => Err(forbidden("this needs a platform key")),
+            Some(held) if held >= scope => Ok(()),
+            Some(held) => Err(missing_scope(scope, held)),
         }
-        self.require(scope)
     }
+}
 
-    fn require(&self, scope: Scope) -> Result<(), Failure> {
-        if self.has(scope) {
-            Ok(())
-        } else {
-            Err(forbidden(&format!(
-                "this needs the `{}` scope; the key has {}",
-                scope.as_str(),
-                self.max_scope().as_str()
-            )))
-        }
-    }
+fn missing_scope(needed: Scope, held: Scope) -> Failure {
+    forbidden(&format!(
+        "this needs the `{}` scope; the caller has `{}`",
+        needed.as_str(),
+        held.as_str()
+    ))
 }
 
 /// 401: no credential, or one that does not authenticate.
@@ -174,10 +210,11 @@ fn split_token(token: &str) -> Option<(&str, &str)> {
 }
 
 impl Kernel {
-    /// Authenticates a presented API key. `origin` says where the attempt
-    /// came from (method, path, peer address) for the audit log, which
-    /// records every failure: in the key's tenant chain when the key exists,
-    /// else in the platform chain.
+    /// Authenticates a bearer credential: an API key (`rvs_…`) or, when
+    /// `[jwt]` is configured, a user's token. `origin` says where the
+    /// attempt came from (method, path, peer address) for the audit log,
+    /// which records every failure: in the key's tenant chain when the key
+    /// exists, else in the platform chain.
     pub async fn authenticate(
         &self,
         token: &str,
@@ -185,6 +222,49 @@ impl Kernel {
         now: DateTime<Utc>,
     ) -> Result<Principal, Failure> {
         let token = token.trim();
+        if token.starts_with(KEY_PREFIX) {
+            self.authenticate_key(token, origin, now).await
+        } else {
+            self.authenticate_user(token, origin).await
+        }
+    }
+
+    async fn authenticate_user(&self, token: &str, origin: &str) -> Result<Principal, Failure> {
+        let Some(verifier) = &self.jwt else {
+            self.audit_auth_failure(TenantId::PLATFORM, None, "jwt not configured", origin)
+                .await;
+            return Err(unauthorized(
+                "not an API key (rvs_…), and this server accepts no user tokens ([jwt] is not configured)",
+            ));
+        };
+        match verifier.verify(token) {
+            Ok(claims) => {
+                let subject = claims.sub.trim().to_owned();
+                let memberships = self.store.memberships_of(&subject).await?;
+                Ok(Principal::User(User {
+                    subject,
+                    memberships,
+                }))
+            }
+            Err(reason) => {
+                self.audit_auth_failure(
+                    TenantId::PLATFORM,
+                    None,
+                    &format!("jwt: {reason}"),
+                    origin,
+                )
+                .await;
+                Err(unauthorized("the token is not valid"))
+            }
+        }
+    }
+
+    async fn authenticate_key(
+        &self,
+        token: &str,
+        origin: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, Failure> {
         let Some((id, secret)) = split_token(token) else {
             self.audit_auth_failure(TenantId::PLATFORM, None, "malformed key", origin)
                 .await;
@@ -253,6 +333,11 @@ impl Kernel {
             Some(t) => by.authorize_tenant(t, Scope::Admin)?,
             None => by.authorize_platform(Scope::Admin)?,
         }
+        let held = match tenant {
+            Some(t) => by.scope_in(t),
+            None => by.platform_scope(),
+        }
+        .unwrap_or(Scope::Read);
         let name = new.name.trim();
         let mut problems = Vec::new();
         if name.is_empty() || name.chars().count() > 200 {
@@ -264,13 +349,13 @@ impl Kernel {
                 "must name at least one of read, write, admin".to_owned(),
             ));
         }
-        if let Some(too_much) = new.scopes.iter().find(|s| !by.has(**s)) {
+        if let Some(too_much) = new.scopes.iter().find(|s| **s > held) {
             problems.push((
                 "$.scopes",
                 format!(
-                    "cannot grant `{}`: the creating key holds at most `{}`",
+                    "cannot grant `{}`: the caller holds at most `{}`",
                     too_much.as_str(),
-                    by.max_scope().as_str()
+                    held.as_str()
                 ),
             ));
         }
@@ -361,9 +446,9 @@ impl Kernel {
         let id = id.strip_prefix(KEY_PREFIX).unwrap_or(id);
         let not_found = || Failure::not_found("api key", id);
         let stored = self.store.find_api_key(id).await?.ok_or_else(not_found)?;
-        let visible = match by.tenant() {
-            Some(own) => stored.key.tenant_id == Some(own),
-            None => true,
+        let visible = match stored.key.tenant_id {
+            Some(t) => by.scope_in(t).is_some(),
+            None => by.platform_scope().is_some(),
         };
         if !visible {
             return Err(not_found());
@@ -432,8 +517,42 @@ mod tests {
     #[test]
     fn scopes_include_lower_ones() {
         let writer = key(None, &[Scope::Write]);
-        assert!(writer.has(Scope::Read) && writer.has(Scope::Write));
-        assert!(!writer.has(Scope::Admin));
+        assert!(writer.authorize_platform(Scope::Read).is_ok());
+        assert!(writer.authorize_platform(Scope::Write).is_ok());
+        assert_eq!(
+            writer.authorize_platform(Scope::Admin).unwrap_err().status,
+            403
+        );
+    }
+
+    #[test]
+    fn users_act_through_their_memberships() {
+        let a = TenantId::new_random();
+        let b = TenantId::new_random();
+        let user = Principal::User(User {
+            subject: "auth0|42".into(),
+            memberships: vec![Membership {
+                tenant_id: a,
+                subject: "auth0|42".into(),
+                role: Role::Operator,
+                granted_at: Utc::now(),
+            }],
+        });
+        assert!(user.authorize_tenant(a, Scope::Write).is_ok());
+        assert_eq!(
+            user.authorize_tenant(a, Scope::Admin).unwrap_err().status,
+            403
+        );
+        assert_eq!(
+            user.authorize_tenant(b, Scope::Read).unwrap_err().status,
+            404
+        );
+        assert_eq!(
+            user.authorize_platform(Scope::Read).unwrap_err().status,
+            403
+        );
+        assert_eq!(user.visible_tenants(), Some(vec![a]));
+        assert_eq!(user.actor(), "user:auth0|42");
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub struct Config {
     /// Request rate limits per principal and endpoint class.
     #[serde(default)]
     pub rate_limits: RateLimitConfig,
+    /// How users' JSON Web Tokens are verified; without it only API keys
+    /// authenticate.
+    #[serde(default)]
+    pub jwt: Option<crate::jwt::JwtConfig>,
 }
 
 impl Default for Config {
@@ -72,6 +76,7 @@ impl Default for Config {
             audit_signing_key: None,
             audit_checkpoint_minutes: 60,
             rate_limits: RateLimitConfig::default(),
+            jwt: None,
         }
     }
 }
@@ -200,6 +205,10 @@ impl Config {
         Config {
             database_url: redact_url(&self.database_url),
             audit_signing_key: self.audit_signing_key.as_ref().map(|_| "***".to_owned()),
+            jwt: self.jwt.clone().map(|jwt| crate::jwt::JwtConfig {
+                secret: jwt.secret.map(|_| "***".to_owned()),
+                ..jwt
+            }),
             ..self.clone()
         }
     }

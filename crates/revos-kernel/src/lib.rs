@@ -10,6 +10,8 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod failure;
+pub mod jwt;
+pub mod members;
 pub mod validate;
 pub mod webhooks;
 
@@ -92,22 +94,31 @@ fn check(
 pub struct Kernel {
     store: Arc<dyn Store>,
     config: Arc<Config>,
+    jwt: Option<Arc<jwt::JwtVerifier>>,
 }
 
 impl Kernel {
-    /// A kernel over an opened store.
-    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        Kernel {
+    /// A kernel over an opened store. Fails when the `[jwt]` settings
+    /// cannot verify tokens (unknown algorithm, unreadable JWKS, …).
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, Failure> {
+        let jwt = config
+            .jwt
+            .as_ref()
+            .map(jwt::JwtVerifier::new)
+            .transpose()?
+            .map(Arc::new);
+        Ok(Kernel {
             store,
             config: Arc::new(config),
-        }
+            jwt,
+        })
     }
 
     /// Opens the configured database and applies its migrations.
     pub async fn start(config: Config) -> Result<Self, Failure> {
         let store = open_store(&config.database_url).await?;
         store.migrate().await.map_err(open_failure)?;
-        Ok(Kernel::new(store, config))
+        Kernel::new(store, config)
     }
 
     /// The store underneath.

@@ -26,6 +26,7 @@
 
 mod audit;
 mod identity;
+mod memberships;
 mod webhooks;
 
 use async_trait::async_trait;

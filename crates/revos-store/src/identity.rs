@@ -107,3 +107,96 @@ pub trait IdentityStore: Send + Sync {
     /// Whether an active platform key with the `admin` scope exists.
     async fn has_platform_admin_key(&self) -> Result<bool, StoreError>;
 }
+
+/// A user's role in a tenant. Roles map to scopes: `owner` and `admin` →
+/// `admin`; `operator` and `approver` → `write`; `viewer` → `read`. An
+/// `approver` will also decide approvals; only an `owner` may make or
+/// remove owners.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Looks.
+    Viewer,
+    /// Decides approvals; writes.
+    Approver,
+    /// Runs the tenant day to day: writes.
+    Operator,
+    /// Manages keys, members (not owners) and settings.
+    Admin,
+    /// Everything, including other owners.
+    Owner,
+}
+
+impl Role {
+    /// The spelling used in JSON, SQL and on the command line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Approver => "approver",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "viewer" => Some(Role::Viewer),
+            "approver" => Some(Role::Approver),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            "owner" => Some(Role::Owner),
+            _ => None,
+        }
+    }
+
+    /// The scope the role grants.
+    pub const fn scope(self) -> Scope {
+        match self {
+            Role::Viewer => Scope::Read,
+            Role::Approver | Role::Operator => Scope::Write,
+            Role::Admin | Role::Owner => Scope::Admin,
+        }
+    }
+}
+
+/// A user's membership of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Membership {
+    /// The tenant.
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: TenantId,
+    /// The user: the `sub` claim of their identity provider's tokens.
+    pub subject: String,
+    /// Their role.
+    pub role: Role,
+    /// When it was granted (or last changed).
+    pub granted_at: DateTime<Utc>,
+}
+
+/// Storage of user memberships; part of [`crate::Store`].
+#[async_trait]
+pub trait MembershipStore: Send + Sync {
+    /// Grants `subject` a role in `tenant`, replacing any role it had.
+    /// [`StoreError::TenantNotFound`] if the tenant does not exist.
+    async fn put_membership(
+        &self,
+        tenant: TenantId,
+        subject: &str,
+        role: Role,
+        at: DateTime<Utc>,
+    ) -> Result<Membership, StoreError>;
+
+    /// Removes `subject` from `tenant`; `false` if it was not a member.
+    async fn remove_membership(&self, tenant: TenantId, subject: &str) -> Result<bool, StoreError>;
+
+    /// A tenant's members, ordered by subject.
+    async fn list_memberships(&self, tenant: TenantId) -> Result<Vec<Membership>, StoreError>;
+
+    /// Every tenant `subject` belongs to (used when a user authenticates,
+    /// before any tenant is known), ordered by tenant id.
+    async fn memberships_of(&self, subject: &str) -> Result<Vec<Membership>, StoreError>;
+}

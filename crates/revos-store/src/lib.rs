@@ -59,7 +59,13 @@ impl std::fmt::Display for Backend {
 /// does not exist, and never read or write another tenant's rows.
 #[async_trait]
 pub trait Store:
-    audit::AuditStore + identity::IdentityStore + webhooks::WebhookStore + Send + Sync + 'static
+    audit::AuditStore
+    + identity::IdentityStore
+    + identity::MembershipStore
+    + webhooks::WebhookStore
+    + Send
+    + Sync
+    + 'static
 {
     /// The database behind this store.
     fn backend(&self) -> Backend;

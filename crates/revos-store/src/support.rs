@@ -63,6 +63,36 @@ pub fn now_at(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }
 
+/// The longest subject, in characters (the table's check says the same).
+pub const MAX_SUBJECT_CHARS: usize = 200;
+
+/// Fails with [`StoreError::Invalid`] unless `subject` is 1 to
+/// [`MAX_SUBJECT_CHARS`] characters with no surrounding white space and no
+/// control characters.
+///
+/// A subject is an identity provider's opaque `sub` claim, matched exactly
+/// when its user authenticates: it is refused rather than trimmed, since a
+/// trimmed copy would never match the claim again.
+pub fn check_subject(subject: &str) -> Result<(), StoreError> {
+    let chars = subject.chars().count();
+    if chars == 0 || chars > MAX_SUBJECT_CHARS {
+        return Err(StoreError::Invalid(format!(
+            "a subject is 1 to {MAX_SUBJECT_CHARS} characters long, not {chars}"
+        )));
+    }
+    if subject.trim() != subject {
+        return Err(StoreError::Invalid(
+            "a subject must not start or end with white space".into(),
+        ));
+    }
+    if subject.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "a subject must not contain control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

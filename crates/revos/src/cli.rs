@@ -47,6 +47,9 @@ pub enum Command {
     /// server: it may create, list and revoke any key.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Users' memberships of tenants (who may sign in to which tenant, in which role).
+    #[command(subcommand)]
+    Members(MembersCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -222,5 +225,37 @@ pub enum SecretsCommand {
         tenant: String,
         /// The secret's id, as listed.
         id: String,
+    },
+}
+
+/// `revos members …`.
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// Add a user to a tenant, or change their role.
+    Add {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The user's `sub` claim at the identity provider.
+        #[arg(long)]
+        subject: String,
+        /// viewer, approver, operator, admin or owner.
+        #[arg(long)]
+        role: String,
+    },
+    /// List a tenant's members.
+    List {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+    },
+    /// Remove a user from a tenant.
+    Remove {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The user's `sub`.
+        #[arg(long)]
+        subject: String,
     },
 }

@@ -1,8 +1,8 @@
 //! What each command does.
 
 use crate::cli::{
-    AuditCommand, Cli, Command, KeysCommand, MetricsCommand, SecretsCommand, ServeArgs,
-    TenantsCommand, WebhooksCommand,
+    AuditCommand, Cli, Command, KeysCommand, MembersCommand, MetricsCommand, SecretsCommand,
+    ServeArgs, TenantsCommand, WebhooksCommand,
 };
 use crate::import::{self, RowError};
 use crate::output;
@@ -78,6 +78,11 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             init_logging(&config, false);
             let kernel = Kernel::start(config).await.map_err(fail)?;
             webhook_secrets(&kernel, cmd, as_json).await.map_err(fail)
+        }
+        Command::Members(cmd) => {
+            init_logging(&config, false);
+            let kernel = Kernel::start(config).await.map_err(fail)?;
+            members(&kernel, cmd, as_json).await.map_err(fail)
         }
         Command::Keys(cmd) => {
             init_logging(&config, false);
@@ -719,6 +724,75 @@ async fn webhook_secrets(
                 output::json(&serde_json::json!({"revoked": id}));
             } else {
                 println!("revoked webhook secret {id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn members(kernel: &Kernel, cmd: MembersCommand, as_json: bool) -> Result<(), Failure> {
+    use revos_store::identity::Role;
+    let operator = revos_kernel::auth::Principal::Service;
+    match cmd {
+        MembersCommand::Add {
+            tenant,
+            subject,
+            role,
+        } => {
+            let tenant = parse_tenant(&tenant)?;
+            let role = Role::parse(&role).ok_or_else(|| {
+                Failure::input(
+                    400,
+                    "validation",
+                    format!(
+                        "unknown role `{role}`: use viewer, approver, operator, admin or owner"
+                    ),
+                )
+            })?;
+            let m = kernel
+                .put_member(&operator, tenant, &subject, role, chrono::Utc::now())
+                .await?;
+            if as_json {
+                output::json(&m);
+            } else {
+                println!(
+                    "{} is now {} of tenant {}",
+                    m.subject,
+                    m.role.as_str(),
+                    m.tenant_id
+                );
+            }
+        }
+        MembersCommand::List { tenant } => {
+            let tenant = parse_tenant(&tenant)?;
+            let list = kernel.members(&operator, tenant).await?;
+            if as_json {
+                output::json(&list);
+            } else if list.is_empty() {
+                println!(
+                    "no members yet; add one with `revos members add --tenant {tenant} --subject SUB --role owner`"
+                );
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            m.subject.clone(),
+                            m.role.as_str().to_owned(),
+                            m.granted_at.format("%Y-%m-%d %H:%M").to_string(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["SUBJECT", "ROLE", "SINCE"], &rows);
+            }
+        }
+        MembersCommand::Remove { tenant, subject } => {
+            let tenant = parse_tenant(&tenant)?;
+            kernel.remove_member(&operator, tenant, &subject).await?;
+            if as_json {
+                output::json(&serde_json::json!({"removed": subject}));
+            } else {
+                println!("removed {subject} from tenant {tenant}");
             }
         }
     }

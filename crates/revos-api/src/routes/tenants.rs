@@ -39,17 +39,17 @@ pub async fn list(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<List<Tenant>>, ApiError> {
     let page = params.page();
-    // A tenant key sees its own tenant only.
-    if let Some(own) = caller.tenant() {
-        let items = if page.offset == 0 {
-            vec![state.kernel.tenant(own).await?]
-        } else {
-            Vec::new()
-        };
-        return Ok(Json(List {
-            items,
-            next_offset: None,
-        }));
+    // A tenant key sees its own tenant, a user the tenants they belong to.
+    if let Some(visible) = caller.visible_tenants() {
+        let mut items = Vec::new();
+        for id in visible
+            .into_iter()
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+        {
+            items.push(state.kernel.tenant(id).await?);
+        }
+        return Ok(Json(List::new(items, page)));
     }
     caller.authorize_platform(Scope::Read)?;
     Ok(Json(List::new(state.kernel.tenants(page).await?, page)))
@@ -123,4 +123,89 @@ pub async fn put_optimizer_config(
             .set_optimizer_config(&principal, tenant, body)
             .await?,
     ))
+}
+
+/// A membership to grant.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    /// The user's `sub` at the identity provider.
+    pub subject: String,
+    /// Their role: viewer, approver, operator, admin or owner.
+    pub role: revos_store::identity::Role,
+}
+
+/// The tenant's members. Needs `read`.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/members", tag = "tenants",
+    params(("tenant_id" = String, Path, description = "Tenant UUID")),
+    responses(
+        (status = 200, description = "Members", body = List<revos_store::identity::Membership>),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn members(
+    State(state): State<AppState>,
+    TenantRead {
+        tenant, principal, ..
+    }: TenantRead,
+) -> Result<Json<List<revos_store::identity::Membership>>, ApiError> {
+    let items = state.kernel.members(&principal, tenant).await?;
+    Ok(Json(List {
+        items,
+        next_offset: None,
+    }))
+}
+
+/// Adds a member or changes their role. Needs `admin`; only owners make owners.
+#[utoipa::path(post, path = "/v1/tenants/{tenant_id}/members", tag = "tenants",
+    params(("tenant_id" = String, Path, description = "Tenant UUID")),
+    request_body = NewMember,
+    responses(
+        (status = 200, description = "The membership", body = revos_store::identity::Membership),
+        (status = 403, description = "Not allowed", body = KernelError),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+        (status = 409, description = "Would leave the tenant without an owner", body = KernelError),
+    ))]
+pub async fn put_member(
+    State(state): State<AppState>,
+    TenantAdmin {
+        tenant, principal, ..
+    }: TenantAdmin,
+    ApiJson(body): ApiJson<NewMember>,
+) -> Result<Json<revos_store::identity::Membership>, ApiError> {
+    let membership = state
+        .kernel
+        .put_member(
+            &principal,
+            tenant,
+            &body.subject,
+            body.role,
+            chrono::Utc::now(),
+        )
+        .await?;
+    Ok(Json(membership))
+}
+
+/// Removes a member. Needs `admin`; never the last owner.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant_id}/members/{subject}", tag = "tenants",
+    params(
+        ("tenant_id" = String, Path, description = "Tenant UUID"),
+        ("subject" = String, Path, description = "The member's `sub`"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such member", body = KernelError),
+        (status = 409, description = "The last owner", body = KernelError),
+    ))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    TenantAdmin {
+        tenant, principal, ..
+    }: TenantAdmin,
+    axum::extract::Path((_, subject)): axum::extract::Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .kernel
+        .remove_member(&principal, tenant, &subject)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
