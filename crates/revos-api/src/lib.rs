@@ -28,7 +28,7 @@ use std::future::Future;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -128,7 +128,7 @@ pub fn router(kernel: Kernel) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(tracing::Level::INFO)).make_span_with(|req: &Request<_>| {
             let id = req
                 .headers()
                 .get("x-request-id")

@@ -114,8 +114,10 @@ fn init_logging(config: &Config, serving: bool) {
     } else {
         EnvFilter::new("warn")
     };
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),
