@@ -23,7 +23,7 @@ use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use revos_kernel::Kernel;
-use routes::{audit, data, keys, system, tenants, webhooks};
+use routes::{audit, data, keys, me, system, tenants, webhooks};
 use std::future::Future;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -61,6 +61,7 @@ pub fn router(kernel: Kernel) -> Router {
         .route("/readyz", get(system::readyz))
         .route("/openapi.json", get(system::openapi_json))
         .route("/docs", get(system::docs))
+        .route("/v1/me", get(me::me))
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/verify", get(audit::verify))
         .route(

@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::routes::{audit, data, keys, system, tenants, webhooks};
+use crate::routes::{audit, data, keys, me, system, tenants, webhooks};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         system::healthz,
         system::readyz,
+        me::me,
         audit::list,
         audit::verify,
         webhooks::receive,

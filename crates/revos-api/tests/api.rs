@@ -213,6 +213,7 @@ async fn users_sign_in_with_tokens_and_act_through_memberships() {
                 algorithm: "HS256".into(),
                 secret: Some(JWT_SECRET.into()),
                 jwks_file: None,
+                jwks_url: None,
                 leeway_seconds: 0,
             });
         })
@@ -327,6 +328,12 @@ async fn users_sign_in_with_tokens_and_act_through_memberships() {
             .call_as(&bob, Method::GET, &format!("/v1/tenants/{a}/metrics"), None)
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+
+        let (status, me) = app.call_as(&alice, Method::GET, "/v1/me", None).await;
+        assert_eq!(status, StatusCode::OK, "{me}");
+        assert_eq!(me["kind"], "user");
+        assert_eq!(me["tenants"][0]["role"], "owner");
+        assert_eq!(me["tenants"][0]["scope"], "admin");
 
         // Tokens for another audience, or with a bad signature, are refused.
         let (status, _) = app
@@ -816,7 +823,9 @@ async fn authentication_and_scopes(app: App) {
         .await
         .unwrap()
         .unwrap();
-    let secret = reader.rsplit_once('_').map(|(_, s)| s).unwrap();
+    // `rvs_` + 12 hex digits + `_` + the secret (which may itself hold `_`).
+    let secret = &reader["rvs_".len() + 12 + 1..];
+    assert_eq!(secret.len(), 43);
     assert!(!stored.secret_hash.contains(secret));
     assert_eq!(stored.secret_hash.len(), 64);
 
@@ -920,6 +929,14 @@ async fn authentication_and_scopes(app: App) {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body["message"].as_str().unwrap().contains("revoked"));
+
+    let (status, me) = app.call_as(&reader, Method::GET, "/v1/me", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["kind"], "api_key");
+    assert_eq!(me["tenants"][0]["tenant_id"], json!(a));
+    assert_eq!(me["tenants"][0]["scope"], "read");
+    let (_, me) = app.get("/v1/me").await;
+    assert_eq!(me["platform_scope"], "admin");
 
     let (status, body) = app.get("/v1/keys").await;
     assert_eq!(status, StatusCode::OK);

@@ -237,7 +237,7 @@ impl Kernel {
                 "not an API key (rvs_…), and this server accepts no user tokens ([jwt] is not configured)",
             ));
         };
-        match verifier.verify(token) {
+        match verifier.verify(token).await {
             Ok(claims) => {
                 let subject = claims.sub.trim().to_owned();
                 let memberships = self.store.memberships_of(&subject).await?;

@@ -207,6 +207,7 @@ impl Config {
             audit_signing_key: self.audit_signing_key.as_ref().map(|_| "***".to_owned()),
             jwt: self.jwt.clone().map(|jwt| crate::jwt::JwtConfig {
                 secret: jwt.secret.map(|_| "***".to_owned()),
+                jwks_url: jwt.jwks_url.as_deref().map(redact_url),
                 ..jwt
             }),
             ..self.clone()

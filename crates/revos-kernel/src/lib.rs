@@ -101,6 +101,7 @@ impl Kernel {
     /// A kernel over an opened store. Fails when the `[jwt]` settings
     /// cannot verify tokens (unknown algorithm, unreadable JWKS, …).
     pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, Failure> {
+        jwt::install_tls_provider();
         let jwt = config
             .jwt
             .as_ref()

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod data;
 pub mod keys;
+pub mod me;
 pub mod system;
 pub mod tenants;
 pub mod webhooks;

@@ -1,42 +1,12 @@
-//! Memberships on the SQLite backend: grant, replace, list and remove;
-//! every tenant of a subject; tenant isolation; missing tenants; invalid
-//! subjects. Each test gets its own database file in a fresh temporary
-//! directory. The same story runs on PostgreSQL in that crate's
-//! `tests/memberships.rs`.
+//! Memberships: grant, replace, list and remove; every tenant of a
+//! subject; tenant isolation; missing tenants; invalid subjects.
 
-use revos_store_sqlite::SqliteStore;
-use tempfile::TempDir;
-
-/// A migrated store on a new database file; the directory goes when the
-/// test ends.
-async fn fresh_store() -> (SqliteStore, TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("revos.db").display());
-    let store = SqliteStore::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    (store, dir)
-}
-
+use super::{t0, tenant};
+use crate::identity::{Membership, Role};
+use crate::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use revos_contracts::TenantId;
-use revos_store::identity::{Membership, Role};
-use revos_store::{NewTenant, Store, StoreError};
 use uuid::Uuid;
-
-fn t0() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap()
-}
-
-async fn tenant(store: &dyn Store, name: &str) -> TenantId {
-    store
-        .create_tenant(NewTenant {
-            id: None,
-            name: name.into(),
-        })
-        .await
-        .unwrap()
-        .id
-}
 
 fn member(tenant: TenantId, subject: &str, role: Role, at: DateTime<Utc>) -> Membership {
     Membership {
@@ -52,7 +22,10 @@ fn subjects(members: &[Membership]) -> Vec<&str> {
     members.iter().map(|m| m.subject.as_str()).collect()
 }
 
-async fn grant_replace_list_and_remove(store: &dyn Store) {
+/// Grants are stored and listed by subject; a second grant replaces the
+/// role and time; every role reads back as itself; removal reports whether
+/// a row went.
+pub async fn grant_replace_list_and_remove(store: &dyn Store) {
     let acme = tenant(store, "Acme").await;
     assert!(store.list_memberships(acme).await.unwrap().is_empty());
 
@@ -121,7 +94,9 @@ async fn grant_replace_list_and_remove(store: &dyn Store) {
     assert!(store.memberships_of("user|bob").await.unwrap().is_empty());
 }
 
-async fn memberships_of_spans_tenants(store: &dyn Store) {
+/// `memberships_of` finds a subject in every tenant, ordered by tenant
+/// id, matching the subject exactly.
+pub async fn memberships_of_spans_tenants(store: &dyn Store) {
     let a = tenant(store, "A").await;
     let b = tenant(store, "B").await;
     let c = tenant(store, "C").await;
@@ -161,7 +136,9 @@ async fn memberships_of_spans_tenants(store: &dyn Store) {
     );
 }
 
-async fn tenants_are_isolated(store: &dyn Store) {
+/// One tenant's memberships are invisible to, and untouched by, another's
+/// calls.
+pub async fn tenants_are_isolated(store: &dyn Store) {
     let a = tenant(store, "A").await;
     let b = tenant(store, "B").await;
     store
@@ -200,7 +177,9 @@ async fn tenants_are_isolated(store: &dyn Store) {
     );
 }
 
-async fn a_missing_tenant_is_reported(store: &dyn Store) {
+/// Tenant-scoped membership calls on a missing tenant answer
+/// `TenantNotFound`.
+pub async fn a_missing_tenant_is_reported(store: &dyn Store) {
     let ghost = TenantId::from_uuid(Uuid::new_v4());
     let missing = |err: StoreError| matches!(err, StoreError::TenantNotFound(t) if t == ghost);
     assert!(missing(
@@ -219,7 +198,9 @@ async fn a_missing_tenant_is_reported(store: &dyn Store) {
     assert!(store.memberships_of("user|alice").await.unwrap().is_empty());
 }
 
-async fn invalid_subjects_are_refused(store: &dyn Store) {
+/// Blank, padded, control-character and over-long subjects are refused by
+/// every call; 200 characters are accepted.
+pub async fn invalid_subjects_are_refused(store: &dyn Store) {
     let acme = tenant(store, "Acme").await;
     let longest = "é".repeat(200);
     let too_long = "x".repeat(201);
@@ -260,34 +241,4 @@ async fn invalid_subjects_are_refused(store: &dyn Store) {
         .unwrap();
     assert_eq!(put.subject, longest);
     assert_eq!(store.memberships_of(&longest).await.unwrap(), [put]);
-}
-
-#[tokio::test]
-async fn grant_replace_list_and_remove_on_sqlite() {
-    let (store, _dir) = fresh_store().await;
-    grant_replace_list_and_remove(&store).await;
-}
-
-#[tokio::test]
-async fn memberships_of_spans_tenants_on_sqlite() {
-    let (store, _dir) = fresh_store().await;
-    memberships_of_spans_tenants(&store).await;
-}
-
-#[tokio::test]
-async fn tenants_are_isolated_on_sqlite() {
-    let (store, _dir) = fresh_store().await;
-    tenants_are_isolated(&store).await;
-}
-
-#[tokio::test]
-async fn a_missing_tenant_is_reported_on_sqlite() {
-    let (store, _dir) = fresh_store().await;
-    a_missing_tenant_is_reported(&store).await;
-}
-
-#[tokio::test]
-async fn invalid_subjects_are_refused_on_sqlite() {
-    let (store, _dir) = fresh_store().await;
-    invalid_subjects_are_refused(&store).await;
 }

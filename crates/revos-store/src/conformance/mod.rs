@@ -16,6 +16,12 @@
 //! one `#[tokio::test]` per case, each with its own database, and runs the
 //! migrations before the case starts.
 //!
+//! The audit log, memberships and webhook storage have sub-modules of
+//! their own ([`audit`], [`memberships`], [`webhooks`]); their cases run as
+//! test modules of the same names. [`audit`] also holds the halves of the
+//! tamper-detection tests that do not depend on the backend: the backend
+//! supplies the raw SQL that tampers behind the store's back.
+//!
 //! Compiled only with the `conformance` feature, which only the backends'
 //! dev-dependencies turn on.
 
@@ -29,6 +35,10 @@ use revos_contracts::TenantId;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+
+pub mod audit;
+pub mod memberships;
+pub mod webhooks;
 
 /// A store under test together with what must outlive it.
 pub trait Fixture: Send + 'static {
@@ -71,8 +81,31 @@ macro_rules! conformance_tests {
             crm_activities_in_time_order,
             repeated_id_in_batch_last_wins,
             tenants_are_isolated,
+            random_operations_never_cross_tenants,
             failed_batch_writes_nothing,
             migrate_twice_is_harmless,
+        );
+        $crate::conformance_tests!(@module $make_store; audit;
+            appends_form_a_gap_free_chain_that_verifies,
+            concurrent_writers_produce_one_chain(flavor = "multi_thread", worker_threads = 4),
+            checkpoints_must_name_a_stored_entry_once,
+            list_filters,
+            tenants_have_separate_chains,
+            invalid_entries_are_refused,
+            a_missing_tenant_is_refused,
+        );
+        $crate::conformance_tests!(@module $make_store; memberships;
+            grant_replace_list_and_remove,
+            memberships_of_spans_tenants,
+            tenants_are_isolated,
+            a_missing_tenant_is_reported,
+            invalid_subjects_are_refused,
+        );
+        $crate::conformance_tests!(@module $make_store; webhooks;
+            secrets_add_list_revoke_and_rotate,
+            raw_events_are_stored_once_per_webhook_id,
+            tenants_are_isolated,
+            a_missing_tenant_is_reported,
         );
     };
     (@cases $make_store:expr; $($case:ident),* $(,)?) => {
@@ -87,6 +120,26 @@ macro_rules! conformance_tests {
                 $crate::conformance::$case(store).await;
             }
         )*
+    };
+    // The cases of one sub-module of the suite, as a test module of the
+    // same name; a case may name the arguments of its `#[tokio::test]`.
+    (@module $make_store:expr; $module:ident;
+        $($case:ident $(($($test_args:tt)*))?),* $(,)?) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test $(($($test_args)*))?]
+                async fn $case() {
+                    let fixture = $make_store.await;
+                    let store = $crate::conformance::Fixture::store(&fixture);
+                    if let Err(err) = store.migrate().await {
+                        panic!("migrating a fresh database failed: {err}");
+                    }
+                    $crate::conformance::$module::$case(store).await;
+                }
+            )*
+        }
     };
 }
 
@@ -112,6 +165,28 @@ fn tenant_a() -> TenantId {
 
 fn tenant_b() -> TenantId {
     TenantId::from_uuid(uuid::uuid!("bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"))
+}
+
+/// A fixed time with sub-second precision the databases keep.
+fn t0() -> DateTime<Utc> {
+    match DateTime::from_timestamp(1_700_000_000, 123_456_000) {
+        Some(t) => t,
+        None => panic!("bad test time"),
+    }
+}
+
+/// A new tenant with a random id.
+async fn tenant(store: &dyn Store, name: &str) -> TenantId {
+    ok(
+        store
+            .create_tenant(NewTenant {
+                id: None,
+                name: name.into(),
+            })
+            .await,
+        "create_tenant",
+    )
+    .id
 }
 
 /// Unwraps a result the case expects to succeed.
@@ -1388,4 +1463,436 @@ pub async fn migrate_twice_is_harmless(store: &dyn Store) {
         ok(store.list_accounts(tenant.id, Page::first()).await, "list"),
         vec![account("acc-1", "Acme")]
     );
+}
+
+// ---- random operations over three tenants ----------------------------------
+
+/// A small deterministic generator (SplitMix64): the same seed, the same run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn uuid(&mut self) -> uuid::Uuid {
+        let bits = (u128::from(self.next()) << 64) | u128::from(self.next());
+        uuid::Builder::from_random_bytes(bits.to_le_bytes()).into_uuid()
+    }
+}
+
+/// The seeds of [`random_operations_never_cross_tenants`], and the number
+/// of operations run from each.
+const SEEDS: [u64; 5] = [
+    0x5EED_0005_0000_0001,
+    0x5EED_0005_0000_0002,
+    0x0DDB_A11C_AFE0_0003,
+    0xDEAD_BEEF_0000_0004,
+    0x0123_4567_89AB_CDEF,
+];
+const STEPS: usize = 150;
+
+/// Record ids every tenant uses, so that writes collide across tenants.
+const SHARED_IDS: [&str; 4] = ["x0", "x1", "x2", "x3"];
+
+/// The kinds of tenant data the random operations touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Config,
+    Metrics,
+    Campaigns,
+    Opportunities,
+    Accounts,
+    Revenue,
+    Activities,
+}
+
+const KINDS: [Kind; 7] = [
+    Kind::Config,
+    Kind::Metrics,
+    Kind::Campaigns,
+    Kind::Opportunities,
+    Kind::Accounts,
+    Kind::Revenue,
+    Kind::Activities,
+];
+
+/// What one tenant wrote, keyed as the store keys it, with the tenant's
+/// label (`T<n>`) that every one of its records carries.
+struct Subject {
+    id: TenantId,
+    label: String,
+    /// The number in the label: a metric value's remainder modulo 1000.
+    number: u64,
+    config: OptimizerConfig,
+    /// `(date, metric id)`, the store's listing order (the dimension is
+    /// always empty, so that keys collide across tenants).
+    metrics: BTreeMap<(NaiveDate, String), (f64, SnapshotSource)>,
+    campaigns: BTreeMap<String, Campaign>,
+    opportunities: BTreeMap<String, Opportunity>,
+    accounts: BTreeMap<String, Account>,
+    revenue: BTreeMap<String, RevenueEvent>,
+    activities: BTreeMap<String, CrmActivity>,
+}
+
+impl Subject {
+    /// Whether this tenant holds a record of `kind` under `id`.
+    fn holds(&self, kind: Kind, id: &str) -> bool {
+        match kind {
+            Kind::Config => true,
+            Kind::Metrics => self.metrics.keys().any(|(_, m)| m == id),
+            Kind::Campaigns => self.campaigns.contains_key(id),
+            Kind::Opportunities => self.opportunities.contains_key(id),
+            Kind::Accounts => self.accounts.contains_key(id),
+            Kind::Revenue => self.revenue.contains_key(id),
+            Kind::Activities => self.activities.contains_key(id),
+        }
+    }
+
+    /// The tag written into a record of this tenant at `step`.
+    fn tag(&self, step: usize) -> String {
+        format!("{}/s{step}", self.label)
+    }
+
+    /// Panics unless `tag` is one this tenant wrote.
+    fn assert_own(&self, tag: Option<&str>, what: &str) {
+        let prefix = format!("{}/", self.label);
+        assert!(
+            tag.is_some_and(|tag| tag.starts_with(&prefix)),
+            "{what} of {}: a row carrying {tag:?}, not one of its own",
+            self.label
+        );
+    }
+}
+
+/// A whole amount that ends in the tenant's number (exact in floating
+/// point and in every column type).
+fn amount(rng: &mut Rng, subject: &Subject) -> f64 {
+    (rng.below(10_000) as u64 * 1000 + subject.number) as f64
+}
+
+/// Writes one random record of `kind` under `id` for `subject`, through the
+/// store and into the model.
+async fn random_write(
+    store: &dyn Store,
+    rng: &mut Rng,
+    subject: &mut Subject,
+    kind: Kind,
+    id: &str,
+    step: usize,
+) {
+    let t = subject.id;
+    let tag = subject.tag(step);
+    let value = amount(rng, subject);
+    match kind {
+        Kind::Config => {
+            let config = OptimizerConfig {
+                targets: json!({ "owner": tag, "pipeline_value": value }),
+                guardrails: json!({ "max_budget_shift_pct": rng.below(50) }),
+                config: json!({ "owner": tag }),
+            };
+            let put = ok(store.put_optimizer_config(t, &config).await, "put config");
+            assert_eq!(put, config, "put_optimizer_config of {}", subject.label);
+            subject.config = config;
+        }
+        Kind::Metrics => {
+            let date = day(2024, 12, 1 + rng.below(3) as u32);
+            let source = [SnapshotSource::Imported, SnapshotSource::Computed][rng.below(2)];
+            let points = [point(id, date, value, &[])];
+            let summary = store.upsert_metric_snapshots(t, &points, source).await;
+            assert_eq!(ok(summary, "upsert snapshots"), WriteSummary { written: 1 });
+            subject.metrics.insert((date, id.into()), (value, source));
+        }
+        Kind::Campaigns => {
+            let mut channels = vec![channel("paid_search", value)];
+            if rng.below(2) == 0 {
+                channels.insert(0, channel("email", value + 1000.0));
+            }
+            let mut c = campaign(id, channels);
+            c.name = tag;
+            c.budget_total = value;
+            c.budget_spent = value / 4.0;
+            c.start_date = day(2024, 11, 1 + rng.below(28) as u32);
+            let summary = store.upsert_campaigns(t, std::slice::from_ref(&c)).await;
+            assert_eq!(ok(summary, "upsert campaigns"), WriteSummary { written: 1 });
+            subject.campaigns.insert(id.into(), c);
+        }
+        Kind::Opportunities => {
+            let status = [
+                OpportunityStatus::Open,
+                OpportunityStatus::Won,
+                OpportunityStatus::Lost,
+            ][rng.below(3)];
+            let mut o = opportunity(id, status);
+            o.name = Some(tag);
+            o.amount = value;
+            let summary = store
+                .upsert_opportunities(t, std::slice::from_ref(&o))
+                .await;
+            assert_eq!(ok(summary, "upsert opps"), WriteSummary { written: 1 });
+            subject.opportunities.insert(id.into(), o);
+        }
+        Kind::Accounts => {
+            let mut a = account(id, &tag);
+            a.arr = Some(value);
+            if rng.below(2) == 0 {
+                a.domain = None;
+            }
+            let summary = store.upsert_accounts(t, std::slice::from_ref(&a)).await;
+            assert_eq!(ok(summary, "upsert accounts"), WriteSummary { written: 1 });
+            subject.accounts.insert(id.into(), a);
+        }
+        Kind::Revenue => {
+            let date = day(2024, 12, 1 + rng.below(3) as u32);
+            let mut e = revenue_event(id, date, value);
+            e.attributed_channel = Some(tag);
+            let summary = store
+                .upsert_revenue_events(t, std::slice::from_ref(&e))
+                .await;
+            assert_eq!(ok(summary, "upsert revenue"), WriteSummary { written: 1 });
+            subject.revenue.insert(id.into(), e);
+        }
+        Kind::Activities => {
+            let when = at(2024, 12, 1, rng.below(3) as u32, rng.below(60) as u32, 0);
+            let mut a = activity(id, when);
+            a.subject = Some(tag);
+            let summary = store
+                .upsert_crm_activities(t, std::slice::from_ref(&a))
+                .await;
+            assert_eq!(ok(summary, "upsert crm"), WriteSummary { written: 1 });
+            subject.activities.insert(id.into(), a);
+        }
+    }
+}
+
+/// Reads everything of `kind` that `subject` has and checks it is exactly
+/// its model, in the store's order: every row carries its own tag, so a
+/// row of another tenant under a colliding id cannot pass.
+async fn check_kind(store: &dyn Store, subject: &Subject, kind: Kind) {
+    let t = subject.id;
+    let label = &subject.label;
+    let all = Page::first();
+    match kind {
+        Kind::Config => {
+            let got = ok(store.get_optimizer_config(t).await, "get config");
+            if got != OptimizerConfig::default() {
+                subject.assert_own(got.targets["owner"].as_str(), "config");
+            }
+            assert_eq!(got, subject.config, "optimizer config of {label}");
+        }
+        Kind::Metrics => {
+            let query = MetricQuery {
+                page: all,
+                ..MetricQuery::default()
+            };
+            let rows = ok(store.list_metric_snapshots(t, &query).await, "snapshots");
+            for row in &rows {
+                assert_eq!(
+                    row.value as u64 % 1000,
+                    subject.number,
+                    "snapshot {row:?} listed for {label} is another tenant's"
+                );
+            }
+            let got: Vec<_> = rows
+                .into_iter()
+                .map(|s| (s.date, s.metric_id, s.value, s.source, s.dimension))
+                .collect();
+            let want: Vec<_> = subject
+                .metrics
+                .iter()
+                .map(|((date, metric), (value, source))| {
+                    (*date, metric.clone(), *value, *source, BTreeMap::new())
+                })
+                .collect();
+            assert_eq!(got, want, "metric snapshots of {label}");
+        }
+        Kind::Campaigns => {
+            let got = ok(store.list_campaigns(t, all).await, "list campaigns");
+            for c in &got {
+                subject.assert_own(Some(&c.name), "campaigns");
+            }
+            let want: Vec<_> = subject.campaigns.values().cloned().collect();
+            assert_eq!(got, want, "campaigns of {label}");
+            for id in SHARED_IDS {
+                let got = ok(store.get_campaign(t, id).await, "get campaign");
+                assert_eq!(got.as_ref(), subject.campaigns.get(id), "{label}'s {id}");
+            }
+        }
+        Kind::Opportunities => {
+            let got = ok(store.list_opportunities(t, None, all).await, "opps");
+            for o in &got {
+                subject.assert_own(o.name.as_deref(), "opportunities");
+            }
+            let want: Vec<_> = subject.opportunities.values().cloned().collect();
+            assert_eq!(got, want, "opportunities of {label}");
+            for status in [
+                OpportunityStatus::Open,
+                OpportunityStatus::Won,
+                OpportunityStatus::Lost,
+            ] {
+                let got = store.list_opportunities(t, Some(status), all).await;
+                let want: Vec<_> = want.iter().filter(|o| o.status == status).collect();
+                let got = ok(got, "opps by status");
+                assert_eq!(
+                    got.iter().collect::<Vec<_>>(),
+                    want,
+                    "{status:?} opportunities of {label}"
+                );
+            }
+        }
+        Kind::Accounts => {
+            let got = ok(store.list_accounts(t, all).await, "list accounts");
+            for a in &got {
+                subject.assert_own(Some(&a.name), "accounts");
+            }
+            let want: Vec<_> = subject.accounts.values().cloned().collect();
+            assert_eq!(got, want, "accounts of {label}");
+        }
+        Kind::Revenue => {
+            let range = DateRange::default();
+            let got = ok(store.list_revenue_events(t, range, all).await, "revenue");
+            for e in &got {
+                subject.assert_own(e.attributed_channel.as_deref(), "revenue events");
+            }
+            let mut want: Vec<_> = subject.revenue.values().cloned().collect();
+            want.sort_by(|x, y| (x.effective_date, &x.id).cmp(&(y.effective_date, &y.id)));
+            assert_eq!(got, want, "revenue events of {label}");
+        }
+        Kind::Activities => {
+            let got = ok(store.list_crm_activities(t, all).await, "crm");
+            for a in &got {
+                subject.assert_own(a.subject.as_deref(), "crm activities");
+            }
+            let mut want: Vec<_> = subject.activities.values().cloned().collect();
+            want.sort_by(|x, y| (x.occurred_at, &x.id).cmp(&(y.occurred_at, &y.id)));
+            assert_eq!(got, want, "crm activities of {label}");
+        }
+    }
+}
+
+/// What one seed's run did, to show it was not vacuous.
+#[derive(Default)]
+struct Coverage {
+    /// Writes under an id another tenant already held a record of that
+    /// kind under (whose record was then checked unchanged).
+    colliding_writes: usize,
+    /// Writes to the tenant the previous operation read.
+    writes_after_read: usize,
+    reads: usize,
+}
+
+/// Seeded random writes and reads over three tenants whose records share
+/// their ids, compared after every step against an in-memory model: every
+/// list and get a tenant performs returns exactly that tenant's model (a
+/// row of another tenant under a colliding id never shows), a write is
+/// read back at once, and a write under an id another tenant also uses
+/// leaves that tenant's record unchanged. Writes often go to the tenant
+/// just read. Several seeds run in one database, so later tenants also
+/// share it with all the earlier ones; at the end every tenant of every
+/// seed is checked in full.
+pub async fn random_operations_never_cross_tenants(store: &dyn Store) {
+    let mut everyone: Vec<Subject> = Vec::new();
+    for seed in SEEDS {
+        let mut rng = Rng(seed);
+        let first = everyone.len();
+        for _ in 0..3 {
+            let number = everyone.len() as u64;
+            let id = TenantId::from_uuid(rng.uuid());
+            let label = format!("T{number}");
+            new_tenant(store, id, &format!("tenant {label}")).await;
+            everyone.push(Subject {
+                id,
+                label,
+                number,
+                config: OptimizerConfig::default(),
+                metrics: BTreeMap::new(),
+                campaigns: BTreeMap::new(),
+                opportunities: BTreeMap::new(),
+                accounts: BTreeMap::new(),
+                revenue: BTreeMap::new(),
+                activities: BTreeMap::new(),
+            });
+        }
+        let mut coverage = Coverage::default();
+        // The tenant (index into `everyone`) the previous operation read.
+        let mut last_read: Option<usize> = None;
+
+        for step in 0..STEPS {
+            let kind = KINDS[rng.below(KINDS.len())];
+            let id = SHARED_IDS[rng.below(SHARED_IDS.len())];
+            let op = rng.below(10);
+            // Half the writes go to the tenant just read, when there is one.
+            let t = match last_read {
+                Some(t) if op < 5 && rng.below(2) == 0 => t,
+                _ => first + rng.below(3),
+            };
+            if op < 5 {
+                // A write, read back at once, with the other tenants'
+                // records under the same id checked unchanged.
+                if last_read == Some(t) {
+                    coverage.writes_after_read += 1;
+                }
+                let others: Vec<usize> = (first..first + 3)
+                    .filter(|&o| o != t && everyone[o].holds(kind, id))
+                    .collect();
+                random_write(store, &mut rng, &mut everyone[t], kind, id, step).await;
+                check_kind(store, &everyone[t], kind).await;
+                for &o in &others {
+                    coverage.colliding_writes += 1;
+                    check_kind(store, &everyone[o], kind).await;
+                }
+                last_read = None;
+            } else if op < 9 {
+                // A read of one kind, then (sometimes) a write to the same
+                // tenant right after it.
+                check_kind(store, &everyone[t], kind).await;
+                coverage.reads += 1;
+                last_read = Some(t);
+            } else {
+                // A read of everything one tenant has.
+                for kind in KINDS {
+                    check_kind(store, &everyone[t], kind).await;
+                }
+                coverage.reads += 1;
+                last_read = Some(t);
+            }
+        }
+
+        let collided = SHARED_IDS
+            .iter()
+            .filter(|id| {
+                KINDS.iter().any(|&kind| {
+                    everyone[first..]
+                        .iter()
+                        .filter(|s| kind != Kind::Config && s.holds(kind, id))
+                        .count()
+                        > 1
+                })
+            })
+            .count();
+        assert!(
+            collided > 0 && coverage.colliding_writes > 0,
+            "seed {seed:#x}: no id collided across tenants"
+        );
+        assert!(
+            coverage.writes_after_read > 0 && coverage.reads > 0,
+            "seed {seed:#x}: no write followed a read of the same tenant"
+        );
+    }
+
+    // Every tenant of every seed, in full.
+    for subject in &everyone {
+        for kind in KINDS {
+            check_kind(store, subject, kind).await;
+        }
+    }
 }

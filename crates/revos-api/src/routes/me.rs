@@ -1,0 +1,79 @@
+//! `GET /v1/me`: who the caller is and what they may do.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use axum::Json;
+use revos_contracts::TenantId;
+use revos_kernel::auth::Principal;
+use revos_store::identity::{Role, Scope};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One tenant the caller may act on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Access {
+    /// The tenant.
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: TenantId,
+    /// The user's role there (users only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The scope held there.
+    pub scope: Scope,
+}
+
+/// The caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// `api_key`, `user` or `service`.
+    pub kind: &'static str,
+    /// How the caller appears in the audit log.
+    pub actor: String,
+    /// The scope over every tenant, for platform keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_scope: Option<Scope>,
+    /// The tenants the caller is bound to or a member of.
+    pub tenants: Vec<Access>,
+}
+
+/// Who the caller is: useful to check a key or a token before using it.
+#[utoipa::path(get, path = "/v1/me", tag = "keys",
+    responses(
+        (status = 200, description = "The caller", body = Me),
+        (status = 401, description = "No valid credential", body = revos_contracts::KernelError),
+    ))]
+pub async fn me(Caller(caller): Caller) -> Result<Json<Me>, ApiError> {
+    let kind = match &caller {
+        Principal::Key(_) => "api_key",
+        Principal::User(_) => "user",
+        Principal::Service => "service",
+    };
+    let tenants = match &caller {
+        Principal::User(user) => user
+            .memberships
+            .iter()
+            .map(|m| Access {
+                tenant_id: m.tenant_id,
+                role: Some(m.role),
+                scope: m.role.scope(),
+            })
+            .collect(),
+        _ => caller
+            .tenant()
+            .and_then(|t| {
+                caller.scope_in(t).map(|scope| Access {
+                    tenant_id: t,
+                    role: None,
+                    scope,
+                })
+            })
+            .into_iter()
+            .collect(),
+    };
+    Ok(Json(Me {
+        kind,
+        actor: caller.actor(),
+        platform_scope: caller.platform_scope(),
+        tenants,
+    }))
+}
