@@ -23,7 +23,7 @@ use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use revos_kernel::Kernel;
-use routes::{audit, data, keys, me, system, tenants, webhooks};
+use routes::{audit, data, jobs, keys, me, system, tenants, webhooks};
 use std::future::Future;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -62,6 +62,14 @@ pub fn router(kernel: Kernel) -> Router {
         .route("/openapi.json", get(system::openapi_json))
         .route("/docs", get(system::docs))
         .route("/v1/me", get(me::me))
+        .route("/v1/queues", get(jobs::stats))
+        .route("/v1/jobs", get(jobs::list))
+        .route("/v1/jobs/{job_id}", get(jobs::get))
+        .route("/v1/jobs/{job_id}/retry", axum::routing::post(jobs::retry))
+        .route("/v1/jobs/{job_id}/cancel", axum::routing::post(jobs::cancel))
+        .route("/v1/jobs/{job_id}/approve", axum::routing::post(jobs::approve))
+        .route("/v1/jobs/{job_id}/reject", axum::routing::post(jobs::reject))
+        .route("/metrics", get(system::metrics))
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/verify", get(audit::verify))
         .route(

@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::routes::{audit, data, keys, me, system, tenants, webhooks};
+use crate::routes::{audit, data, jobs, keys, me, system, tenants, webhooks};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -20,6 +20,13 @@ use utoipa::{Modify, OpenApi};
         system::healthz,
         system::readyz,
         me::me,
+        jobs::stats,
+        jobs::list,
+        jobs::get,
+        jobs::retry,
+        jobs::cancel,
+        jobs::approve,
+        jobs::reject,
         audit::list,
         audit::verify,
         webhooks::receive,
@@ -59,6 +66,7 @@ use utoipa::{Modify, OpenApi};
     security(("api_key" = [])),
     tags(
         (name = "keys", description = "API keys of services and AI agents"),
+        (name = "queues", description = "Durable job queues: numbers, jobs, redrive, cancel, approvals"),
         (name = "audit", description = "The tamper-evident, per-tenant audit log"),
         (name = "webhooks", description = "Inbound webhooks verified with Standard Webhooks signatures"),
         (name = "system", description = "Liveness and readiness"),

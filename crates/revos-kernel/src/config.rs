@@ -62,6 +62,13 @@ pub struct Config {
     /// authenticate.
     #[serde(default)]
     pub jwt: Option<crate::jwt::JwtConfig>,
+    /// Changes to the queues' settings (`[queues.email] concurrency = 5`)
+    /// and extra queues; the six queues of seed 003 are built in.
+    #[serde(default)]
+    pub queues: serde_json::Map<String, serde_json::Value>,
+    /// Whether `revos serve` also runs workers (a `revos worker` process
+    /// can run them instead, or as well).
+    pub serve_workers: bool,
 }
 
 impl Default for Config {
@@ -77,6 +84,8 @@ impl Default for Config {
             audit_checkpoint_minutes: 60,
             rate_limits: RateLimitConfig::default(),
             jwt: None,
+            queues: serde_json::Map::new(),
+            serve_workers: true,
         }
     }
 }
@@ -183,6 +192,9 @@ impl Config {
                 self.listen
             )));
         }
+        revos_queue::QueueSettings::default()
+            .merged(&serde_json::Value::Object(self.queues.clone()))
+            .map_err(|e| ConfigError(format!("queues: {e}")))?;
         self.rate_limits
             .validate()
             .map_err(|e| ConfigError(format!("rate_limits: {e}")))?;

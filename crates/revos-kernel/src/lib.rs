@@ -10,10 +10,12 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod failure;
+pub mod jobs;
 pub mod jwt;
 pub mod members;
 pub mod validate;
 pub mod webhooks;
+pub mod worker;
 
 pub use config::Config;
 pub use failure::Failure;
@@ -95,6 +97,8 @@ pub struct Kernel {
     store: Arc<dyn Store>,
     config: Arc<Config>,
     jwt: Option<Arc<jwt::JwtVerifier>>,
+    queues: Arc<revos_queue::QueueSettings>,
+    worker_stats: Arc<worker::WorkerStats>,
 }
 
 impl Kernel {
@@ -108,10 +112,15 @@ impl Kernel {
             .map(jwt::JwtVerifier::new)
             .transpose()?
             .map(Arc::new);
+        let queues = revos_queue::QueueSettings::default()
+            .merged(&serde_json::Value::Object(config.queues.clone()))
+            .map_err(|e| Failure::input(400, "configuration", format!("queues: {e}")))?;
         Ok(Kernel {
             store,
             config: Arc::new(config),
             jwt,
+            queues: Arc::new(queues),
+            worker_stats: Arc::new(worker::WorkerStats::default()),
         })
     }
 
@@ -125,6 +134,16 @@ impl Kernel {
     /// The store underneath.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The counters of the workers running in this process.
+    pub fn worker_stats(&self) -> &Arc<worker::WorkerStats> {
+        &self.worker_stats
+    }
+
+    /// Every queue with its effective settings.
+    pub fn queue_settings(&self) -> &revos_queue::QueueSettings {
+        &self.queues
     }
 
     /// The effective configuration.

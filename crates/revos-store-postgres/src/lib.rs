@@ -27,6 +27,7 @@
 mod audit;
 mod identity;
 mod memberships;
+mod queue;
 mod webhooks;
 
 use async_trait::async_trait;
@@ -42,6 +43,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -84,6 +86,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// How to connect as the user of the URL (the owner), for migrations.
     owner: PgConnectOptions,
+    /// The queue notifications, shared by clones (see [`queue::Wakeups`]).
+    wakeups: Arc<queue::Wakeups>,
 }
 
 impl PostgresStore {
@@ -114,7 +118,12 @@ impl PostgresStore {
                 })
             })
             .connect_lazy_with(owner.clone());
-        Ok(PostgresStore { pool, owner })
+        let wakeups = Arc::new(queue::Wakeups::new(owner.clone()));
+        Ok(PostgresStore {
+            pool,
+            owner,
+            wakeups,
+        })
     }
 
     /// A transaction scoped to `tenant`: `app.tenant_id` is set for it and

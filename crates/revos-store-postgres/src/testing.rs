@@ -44,25 +44,53 @@ impl TestDatabase {
     /// database; the message says how to start PostgreSQL.
     pub async fn create() -> TestDatabase {
         let admin_url = std::env::var(ADMIN_URL_ENV).unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
-        let name = format!("revos_test_{}", uuid::Uuid::new_v4().simple());
-        let mut url = match url::Url::parse(&admin_url) {
-            Ok(url) => url,
-            Err(err) => panic!("{ADMIN_URL_ENV}=`{admin_url}` is not a URL: {err}"),
-        };
-        url.set_path(&name);
+        let attempt =
+            tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(&admin_url)).await;
+        match attempt {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+            Ok(Err(err)) => unreachable_server(&admin_url, &err.to_string()),
+            Err(_) => unreachable_server(&admin_url, "timed out"),
+        }
+        match TestDatabase::create_on(&admin_url, "revos_test").await {
+            Ok(db) => db,
+            Err(err) => panic!("{err}"),
+        }
+    }
 
-        let mut admin = connect_admin(&admin_url).await;
+    /// Creates a new, empty database `<prefix>_<uuid>` on the server of
+    /// `admin_url` (a role allowed to create databases), dropped with the
+    /// guard; `prefix` must be letters, digits and `_`. Used by the tests
+    /// and by `revos bench`.
+    pub async fn create_on(admin_url: &str, prefix: &str) -> Result<TestDatabase, String> {
+        if prefix.is_empty()
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(format!("`{prefix}` is not a database name prefix"));
+        }
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let mut url =
+            url::Url::parse(admin_url).map_err(|e| format!("`{admin_url}` is not a URL: {e}"))?;
+        url.set_path(&name);
+        let mut admin = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(admin_url))
+            .await
+            .map_err(|_| format!("PostgreSQL at {admin_url} did not answer"))?
+            .map_err(|e| format!("cannot connect to PostgreSQL at {admin_url}: {e}"))?;
         // The name is generated above (letters, digits and `_`), never input.
         let create = format!("create database {name}");
-        if let Err(err) = admin.execute(AssertSqlSafe(create)).await {
-            panic!("cannot create test database {name} via {admin_url}: {err}");
-        }
+        admin
+            .execute(AssertSqlSafe(create))
+            .await
+            .map_err(|e| format!("cannot create database {name}: {e}"))?;
         let _ = admin.close().await;
-        TestDatabase {
-            admin_url,
+        Ok(TestDatabase {
+            admin_url: admin_url.to_owned(),
             name,
             url: url.to_string(),
-        }
+        })
     }
 
     /// The URL of the test database.
@@ -125,16 +153,6 @@ impl Drop for TestDatabase {
             });
         });
         let _ = dropper.join();
-    }
-}
-
-/// Connects to the admin database, or panics saying how to start the server.
-async fn connect_admin(admin_url: &str) -> PgConnection {
-    let attempt = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(admin_url)).await;
-    match attempt {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(err)) => unreachable_server(admin_url, &err.to_string()),
-        Err(_) => unreachable_server(admin_url, "timed out"),
     }
 }
 

@@ -14,8 +14,10 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use revos_contracts::TenantId;
+use revos_queue::Backoff;
 use revos_store::audit::{AuditStore, NewAuditEntry};
 use revos_store::identity::{ApiKey, IdentityStore, Scope};
+use revos_store::queue::{JobState, NewJob, QueueStore};
 use revos_store::webhooks::{NewRawEvent, WebhookStore};
 use revos_store::{
     Account, Campaign, CampaignChannel, CrmActivity, MetricPoint, NewTenant, Opportunity,
@@ -26,6 +28,7 @@ use revos_store_postgres::{APP_ROLE, PostgresStore};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::collections::BTreeMap;
+use std::time::Duration;
 use uuid::Uuid;
 
 // ---- helpers ---------------------------------------------------------------
@@ -50,6 +53,40 @@ async fn as_app(db: &TestDatabase) -> PgConnection {
         .await
         .unwrap();
     conn
+}
+
+/// The role of the store's worker calls (migration 0008).
+const WORKER_ROLE: &str = "revos_worker";
+
+/// The queue tables the worker role may reach, and nothing else.
+const WORKER_TABLES: [&str; 4] = ["jobs", "job_keys", "queue_fair", "queue_clock"];
+
+/// A connection that is what the store's worker transactions are.
+async fn as_worker(db: &TestDatabase) -> PgConnection {
+    let mut conn = superuser(db).await;
+    sqlx::raw_sql(AssertSqlSafe(format!("set role {WORKER_ROLE}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn
+}
+
+/// A job of the `email` queue, with an idempotency key.
+fn new_job(key: &str) -> NewJob {
+    NewJob {
+        queue: "email".into(),
+        kind: "email.send".into(),
+        payload: json!({ "to": key }),
+        priority: 0,
+        run_at: None,
+        idempotency_key: Some(key.into()),
+        max_attempts: 3,
+        backoff: Backoff::NONE,
+        timeout_ms: None,
+        remove_on_complete: false,
+        awaiting_approval: false,
+        action_id: None,
+    }
 }
 
 /// Sets (session-wide, unlike the store) the tenant a raw connection plays.
@@ -213,6 +250,9 @@ async fn write_everything(store: &PostgresStore, tenant: TenantId, tag: &str) {
         )
         .await
         .unwrap();
+    QueueStore::enqueue(store, tenant, &new_job("k1"), at(6))
+        .await
+        .unwrap();
 }
 
 fn campaign(id: &str, name: &str, budget: f64) -> Campaign {
@@ -315,6 +355,9 @@ async fn catalog_audit() {
         "audit_log",
         "audit_checkpoints",
         "webhook_secrets",
+        "jobs",
+        "job_keys",
+        "queue_fair",
     ] {
         assert!(tables.iter().any(|t| t == known), "{known} in {tables:?}");
     }
@@ -366,6 +409,101 @@ async fn catalog_audit() {
     .unwrap();
     assert!(others.is_empty(), "{others:?}");
 
+    // The worker role (0008): as harmless as the app role, owner of nothing.
+    let role: (bool, bool, bool, bool) = sqlx::query_as(
+        "select rolsuper, rolbypassrls, rolcanlogin, rolinherit from pg_roles where rolname = $1",
+    )
+    .bind(WORKER_ROLE)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        role,
+        (false, false, false, false),
+        "(super, bypassrls, login, inherit)"
+    );
+    let owned: Vec<String> = sqlx::query_scalar(
+        "select c.relname::text from pg_class c
+         where c.relowner = (select oid from pg_roles where rolname = $1)",
+    )
+    .bind(WORKER_ROLE)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(owned.is_empty(), "{WORKER_ROLE} owns {owned:?}");
+
+    // Its one policy, `worker_access`, is on the queue tables only, and is
+    // its alone: every row of every tenant there, no row anywhere else.
+    let policies: Vec<String> = sqlx::query_scalar(
+        "select concat_ws(' ', tablename, policyname, array_to_string(roles, ','), cmd,
+                          qual, with_check)
+         from pg_policies
+         where $1::name = any(roles) or policyname = 'worker_access'
+         order by tablename, policyname",
+    )
+    .bind(WORKER_ROLE)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let expected: Vec<String> = ["job_keys", "jobs", "queue_fair"]
+        .into_iter()
+        .map(|table| format!("{table} worker_access {WORKER_ROLE} ALL true true"))
+        .collect();
+    assert_eq!(policies, expected);
+
+    // Its privileges: on the queue tables, and on nothing else.
+    let all_tables: Vec<String> = sqlx::query_scalar(
+        "select c.relname::text from pg_class c
+         join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm')
+         order by 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let granted: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        ("jobs", &["select", "update", "delete"][..]),
+        ("job_keys", &["select"][..]),
+        ("queue_fair", &["select"][..]),
+        ("queue_clock", &["select", "insert", "update"][..]),
+    ]);
+    assert!(WORKER_TABLES.iter().all(|t| granted.contains_key(t)));
+    for table in &all_tables {
+        for privilege in [
+            "select",
+            "insert",
+            "update",
+            "delete",
+            "truncate",
+            "references",
+            "trigger",
+        ] {
+            let has: bool = sqlx::query_scalar("select has_table_privilege($1, $2, $3)")
+                .bind(WORKER_ROLE)
+                .bind(format!("public.{table}"))
+                .bind(privilege)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            let expected = granted
+                .get(table.as_str())
+                .is_some_and(|privileges| privileges.contains(&privilege));
+            assert_eq!(has, expected, "{WORKER_ROLE}: {privilege} on {table}");
+        }
+    }
+    let definers: i64 = sqlx::query_scalar(
+        "select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+         where n.nspname = 'public' and p.prosecdef and has_function_privilege($1, p.oid, 'execute')",
+    )
+    .bind(WORKER_ROLE)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        definers, 0,
+        "{WORKER_ROLE} may run SECURITY DEFINER functions"
+    );
+
     // Views read with the reader's rights.
     let definer_views: Vec<String> = sqlx::query_scalar(
         "select c.relname::text from pg_class c
@@ -396,6 +534,14 @@ async fn catalog_audit() {
         ("tenants", "select", true),
         ("spine_accounts", "truncate", false),
         ("_sqlx_migrations", "select", false),
+        ("jobs", "delete", true),
+        ("job_keys", "insert", true),
+        ("job_keys", "update", false),
+        ("job_keys", "delete", false),
+        ("queue_fair", "update", true),
+        ("queue_clock", "select", true),
+        ("queue_clock", "update", true),
+        ("queue_clock", "delete", false),
     ] {
         let has: bool = sqlx::query_scalar("select has_table_privilege($1, $2, $3)")
             .bind(APP_ROLE)
@@ -530,7 +676,11 @@ async fn the_app_role_sees_nothing_without_a_tenant_and_only_its_own_with_one() 
             match affected(&mut app, sql.clone(), b).await {
                 Ok(n) => assert_eq!(n, 0, "{sql}"),
                 Err(err) => {
-                    assert!(table.starts_with("audit_"), "{sql}: {err}");
+                    // Append-only: the audit tables and the idempotency ledger.
+                    assert!(
+                        table.starts_with("audit_") || table == "job_keys",
+                        "{sql}: {err}"
+                    );
                     assert_eq!(sqlstate(&err), "42501", "{sql}: {err}");
                 }
             }
@@ -609,8 +759,9 @@ async fn an_owner_that_is_no_superuser_migrates_and_is_bound_too() {
     let mut root = superuser(&db).await;
     for sql in [
         format!("grant create on schema public to {owner}"),
-        // What an administrator does once: let the owner take the role.
+        // What an administrator does once: let the owner take the roles.
         format!("grant {APP_ROLE} to {owner}"),
+        format!("grant {WORKER_ROLE} to {owner}"),
     ] {
         sqlx::query(AssertSqlSafe(sql))
             .execute(&mut root)
@@ -651,6 +802,14 @@ async fn an_owner_that_is_no_superuser_migrates_and_is_bound_too() {
     assert_eq!(store.list_api_keys(None).await.unwrap().len(), 3);
     let found = store.find_api_key("key_b").await.unwrap().unwrap();
     assert_eq!(found.key.tenant_id, Some(b));
+    // Workers claim across tenants as the worker role.
+    let claimed = store
+        .claim("email", "w1", 10, Duration::from_secs(60), at(20))
+        .await
+        .unwrap();
+    let mut tenants: Vec<TenantId> = claimed.iter().map(|j| j.tenant_id).collect();
+    tenants.sort_by_key(|t| *t.as_uuid());
+    assert_eq!(tenants, audited);
     assert!(store.revoke_api_key("key_p", at(20)).await.unwrap());
     assert!(!store.has_platform_admin_key().await.unwrap());
 
@@ -697,6 +856,101 @@ impl Drop for RoleGuard {
             eprintln!("cannot drop test role {}", self.name);
         }
     }
+}
+
+// ---- the worker role ---------------------------------------------------------------
+
+/// The store's worker calls run as `revos_worker`: every tenant's rows of
+/// the queue tables, and no other table at all.
+#[tokio::test]
+async fn the_worker_role_reaches_every_tenants_jobs_and_nothing_else() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let a = new_tenant(&store, "A").await;
+    let b = new_tenant(&store, "B").await;
+    write_everything(&store, a, "a").await;
+    write_everything(&store, b, "b").await;
+
+    let mut root = superuser(&db).await;
+    let tables = tenant_tables(&mut root).await;
+    root.close().await.unwrap();
+
+    let mut worker = as_worker(&db).await;
+    for table in WORKER_TABLES {
+        let seen = count(&mut worker, format!("select count(*) from {table}")).await;
+        let expected = if table == "queue_clock" { 0 } else { 2 };
+        assert_eq!(seen.unwrap(), expected, "{table}");
+    }
+    for table in tables
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !WORKER_TABLES.contains(t))
+        .chain(["tenants", "_sqlx_migrations"])
+    {
+        let err = count(&mut worker, format!("select count(*) from {table}"))
+            .await
+            .unwrap_err();
+        assert_eq!(sqlstate(&err), "42501", "{table}: {err}");
+    }
+    let err = count(&mut worker, "select count(*) from spine_campaigns".into())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    // Workers enqueue nothing and never touch the ledger.
+    let err = affected(
+        &mut worker,
+        "insert into job_keys (tenant_id, idempotency_key, job_id, created_at)
+         values ($1, 'k2', gen_random_uuid(), now())"
+            .into(),
+        *a.as_uuid(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(sqlstate(&err), "42501", "{err}");
+    worker.close().await.unwrap();
+
+    // Through the store: one claim serves both tenants, and the pool's
+    // connections are the app role again afterwards.
+    let claimed = store
+        .claim("email", "w1", 10, Duration::from_secs(60), at(7))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed.iter().all(|j| j.state == JobState::Active));
+    let (job_a, job_b) = match claimed[0].tenant_id == a {
+        true => (&claimed[0], &claimed[1]),
+        false => (&claimed[1], &claimed[0]),
+    };
+    assert_eq!((job_a.tenant_id, job_b.tenant_id), (a, b));
+    assert!(store.get_job(Some(b), job_a.id).await.unwrap().is_none());
+    assert!(store.get_job(None, job_a.id).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .list_jobs(Some(a), &Default::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list_jobs(None, &Default::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    for _ in 0..25 {
+        store.list_accounts(a, Page::first()).await.unwrap();
+        store
+            .complete(a, job_a.id, job_a.lease_token(), at(8))
+            .await
+            .unwrap();
+    }
+    let mut app = as_app(&db).await;
+    let seen = count(&mut app, "select count(*) from jobs".into()).await;
+    assert_eq!(seen.unwrap(), 0, "no tenant, no jobs");
+    app.close().await.unwrap();
 }
 
 // ---- API keys through the definer functions -------------------------------------

@@ -17,6 +17,7 @@
 mod audit;
 mod identity;
 mod memberships;
+mod queue;
 mod webhooks;
 
 use async_trait::async_trait;

@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod error;
 pub mod identity;
+pub mod queue;
 pub mod records;
 pub mod support;
 pub mod webhooks;
@@ -62,6 +63,7 @@ pub trait Store:
     audit::AuditStore
     + identity::IdentityStore
     + identity::MembershipStore
+    + queue::QueueStore
     + webhooks::WebhookStore
     + Send
     + Sync

@@ -35,6 +35,17 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply the database migrations and exit.
     Migrate,
+    /// Run workers for the job queues (until Ctrl-C or SIGTERM).
+    Worker(WorkerArgs),
+    /// Numbers per job queue.
+    #[command(subcommand)]
+    Queues(QueuesCommand),
+    /// Look at and steer jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Create and list tenants.
     #[command(subcommand)]
     Tenants(TenantsCommand),
@@ -257,5 +268,108 @@ pub enum MembersCommand {
         /// The user's `sub`.
         #[arg(long)]
         subject: String,
+    },
+}
+
+/// Options of `revos worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Only these queues (comma-separated; default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub queues: Vec<String>,
+    /// The name this worker claims under (default: host and process id).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Seconds a claim holds a job before another worker may take it.
+    #[arg(long, default_value_t = 30)]
+    pub lease_seconds: u64,
+}
+
+/// `revos queues …`.
+#[derive(Debug, Subcommand)]
+pub enum QueuesCommand {
+    /// Depth per state, oldest waiting job, failures and throughput per queue.
+    Stats {
+        /// Only this tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<String>,
+    },
+}
+
+/// `revos jobs …`.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        /// Only this tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<String>,
+        /// Only this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// Only this state (waiting, delayed, active, completed, failed, dead, awaiting_approval, cancelled).
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one job.
+    Show {
+        /// The job id.
+        id: String,
+    },
+    /// Redrive a dead, failed or cancelled job.
+    Retry {
+        /// The job id.
+        id: String,
+    },
+    /// Cancel a job that has not run.
+    Cancel {
+        /// The job id.
+        id: String,
+    },
+    /// Approve a job awaiting approval.
+    Approve {
+        /// The job id.
+        id: String,
+    },
+    /// Reject a job awaiting approval.
+    Reject {
+        /// The job id.
+        id: String,
+    },
+}
+
+/// Which storage backend a benchmark runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchBackend {
+    /// A new SQLite file in a temporary directory.
+    Sqlite,
+    /// A new database on the PostgreSQL server of `--database` (default
+    /// postgres://postgres@127.0.0.1:5432/postgres), dropped afterwards.
+    Postgres,
+}
+
+/// `revos bench …`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Enqueue and process no-op jobs; prints jobs/s and latency percentiles.
+    Queue {
+        /// The backend.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: BenchBackend,
+        /// Jobs to run.
+        #[arg(long, default_value_t = 10_000)]
+        jobs: u32,
+        /// Concurrent claimers.
+        #[arg(long, default_value_t = 4)]
+        concurrency: u32,
+        /// Jobs per claim and per enqueue transaction.
+        #[arg(long, default_value_t = 100)]
+        batch: u32,
+        /// Tenants the jobs are spread over.
+        #[arg(long, default_value_t = 4)]
+        tenants: u32,
     },
 }

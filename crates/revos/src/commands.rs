@@ -1,8 +1,9 @@
 //! What each command does.
 
 use crate::cli::{
-    AuditCommand, Cli, Command, KeysCommand, MembersCommand, MetricsCommand, SecretsCommand,
-    ServeArgs, TenantsCommand, WebhooksCommand,
+    AuditCommand, BenchCommand, Cli, Command, JobsCommand, KeysCommand, MembersCommand,
+    MetricsCommand, QueuesCommand, SecretsCommand, ServeArgs, TenantsCommand, WebhooksCommand,
+    WorkerArgs,
 };
 use crate::import::{self, RowError};
 use crate::output;
@@ -78,6 +79,44 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             init_logging(&config, false);
             let kernel = Kernel::start(config).await.map_err(fail)?;
             webhook_secrets(&kernel, cmd, as_json).await.map_err(fail)
+        }
+        Command::Worker(args) => worker(config, args).await.map_err(fail),
+        Command::Queues(QueuesCommand::Stats { tenant }) => {
+            init_logging(&config, false);
+            let kernel = Kernel::start(config).await.map_err(fail)?;
+            queue_stats(&kernel, tenant, as_json).await.map_err(fail)
+        }
+        Command::Jobs(cmd) => {
+            init_logging(&config, false);
+            let kernel = Kernel::start(config).await.map_err(fail)?;
+            jobs(&kernel, cmd, as_json).await.map_err(fail)
+        }
+        Command::Bench(BenchCommand::Queue {
+            backend,
+            jobs,
+            concurrency,
+            batch,
+            tenants,
+        }) => {
+            init_logging(&config, false);
+            let admin_url = cli
+                .database
+                .clone()
+                .filter(|u| u.starts_with("postgres"))
+                .unwrap_or_else(|| revos_store_postgres::testing::DEFAULT_ADMIN_URL.to_owned());
+            crate::bench::run(
+                crate::bench::QueueBench {
+                    backend,
+                    admin_url,
+                    jobs,
+                    concurrency,
+                    batch,
+                    tenants,
+                },
+                as_json,
+            )
+            .await
+            .map_err(fail)
         }
         Command::Members(cmd) => {
             init_logging(&config, false);
@@ -156,7 +195,28 @@ async fn serve(config: Config) -> Result<(), Failure> {
         );
     }
     let checkpoints = tokio::spawn(sign_checkpoints(kernel.clone()));
+    // Workers run beside the API unless `serve_workers = false`; they stop
+    // with it, finishing (or releasing) their jobs.
+    let (stop_workers, workers_stopped) = tokio::sync::oneshot::channel::<()>();
+    let workers = kernel.config().serve_workers.then(|| {
+        let worker = revos_kernel::worker::Worker::new(
+            kernel.clone(),
+            revos_kernel::worker::builtin_handlers(),
+            revos_kernel::worker::WorkerOptions::new(worker_id()),
+        );
+        tokio::spawn(worker.run(async {
+            let _ = workers_stopped.await;
+        }))
+    });
     let served = revos_api::serve(kernel, listener, shutdown_signal()).await;
+    let _ = stop_workers.send(());
+    if let Some(workers) = workers {
+        match workers.await {
+            Ok(Err(e)) => tracing::error!(error = %e.body, "workers stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "workers panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
     checkpoints.abort();
     served.map_err(|e| Failure::internal(&e))?;
     println!("revos stopped");
@@ -797,6 +857,190 @@ async fn members(kernel: &Kernel, cmd: MembersCommand, as_json: bool) -> Result<
                 println!("removed {subject} from tenant {tenant}");
             }
         }
+    }
+    Ok(())
+}
+
+/// A worker's name: host and process id.
+fn worker_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "revos".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+async fn worker(config: Config, args: WorkerArgs) -> Result<(), Failure> {
+    init_logging(&config, true);
+    let kernel = Kernel::start(config).await?;
+    let mut options = revos_kernel::worker::WorkerOptions::new(args.id.unwrap_or_else(worker_id));
+    options.queues = args.queues;
+    options.lease = Duration::from_secs(args.lease_seconds.max(5));
+    println!(
+        "revos worker {} running {} (database: {}); Ctrl-C to stop",
+        options.id,
+        if options.queues.is_empty() {
+            "every queue".to_owned()
+        } else {
+            options.queues.join(", ")
+        },
+        kernel.config().redacted().database_url
+    );
+    let worker = revos_kernel::worker::Worker::new(
+        kernel,
+        revos_kernel::worker::builtin_handlers(),
+        options,
+    );
+    worker.run(shutdown_signal()).await?;
+    println!("revos worker stopped");
+    Ok(())
+}
+
+async fn queue_stats(
+    kernel: &Kernel,
+    tenant: Option<String>,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
+    let stats = kernel
+        .queue_stats(
+            &revos_kernel::auth::Principal::Service,
+            tenant,
+            chrono::Utc::now(),
+        )
+        .await?;
+    if as_json {
+        output::json(&stats);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = stats
+        .iter()
+        .map(|q| {
+            let n = |s: &str| q.depth.get(s).copied().unwrap_or(0).to_string();
+            vec![
+                q.queue.clone(),
+                n("waiting"),
+                n("delayed"),
+                n("active"),
+                n("failed"),
+                n("dead"),
+                n("awaiting_approval"),
+                n("completed"),
+                q.oldest_ready_age_seconds
+                    .map_or("-".to_owned(), |s| format!("{s:.0}s")),
+                q.completed_last_minute.to_string(),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "QUEUE",
+            "WAITING",
+            "DELAYED",
+            "ACTIVE",
+            "FAILED",
+            "DEAD",
+            "APPROVAL",
+            "COMPLETED",
+            "OLDEST",
+            "DONE/MIN",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+fn parse_job_id(raw: &str) -> Result<uuid::Uuid, Failure> {
+    raw.parse().map_err(|_| {
+        Failure::input(
+            400,
+            "validation",
+            format!("`{raw}` is not a job id (a UUID)"),
+        )
+    })
+}
+
+async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Failure> {
+    use revos_kernel::jobs::JobStep;
+    let operator = revos_kernel::auth::Principal::Service;
+    let now = chrono::Utc::now();
+    let step = match &cmd {
+        JobsCommand::Retry { id } => Some((id, JobStep::Retry)),
+        JobsCommand::Cancel { id } => Some((id, JobStep::Cancel)),
+        JobsCommand::Approve { id } => Some((id, JobStep::Approve)),
+        JobsCommand::Reject { id } => Some((id, JobStep::Reject)),
+        _ => None,
+    };
+    if let Some((id, step)) = step {
+        let job = kernel
+            .steer_job(&operator, parse_job_id(id)?, step, now)
+            .await?;
+        if as_json {
+            output::json(&job);
+        } else {
+            println!("job {} is now {}", job.id, job.state.as_str());
+        }
+        return Ok(());
+    }
+    match cmd {
+        JobsCommand::List {
+            tenant,
+            queue,
+            state,
+            limit,
+        } => {
+            let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
+            let state = state
+                .map(|s| {
+                    revos_queue::JobState::parse(&s).ok_or_else(|| {
+                        Failure::input(400, "validation", format!("unknown job state `{s}`"))
+                    })
+                })
+                .transpose()?;
+            let filter = revos_queue::JobFilter {
+                queue,
+                state,
+                kind: None,
+                limit: Some(limit.clamp(1, 1000)),
+            };
+            let list = kernel.jobs(&operator, tenant, &filter).await?;
+            if as_json {
+                output::json(&list);
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|j| {
+                        vec![
+                            j.id.to_string(),
+                            j.queue.clone(),
+                            j.kind.clone(),
+                            j.state.as_str().to_owned(),
+                            format!("{}/{}", j.attempts, j.max_attempts),
+                            j.run_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            j.last_error.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &[
+                        "ID",
+                        "QUEUE",
+                        "KIND",
+                        "STATE",
+                        "ATTEMPTS",
+                        "RUN AT (UTC)",
+                        "LAST ERROR",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        JobsCommand::Show { id } => {
+            let job = kernel.job(&operator, parse_job_id(&id)?).await?;
+            output::json(&job);
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -16,9 +16,9 @@
 //! one `#[tokio::test]` per case, each with its own database, and runs the
 //! migrations before the case starts.
 //!
-//! The audit log, memberships and webhook storage have sub-modules of
-//! their own ([`audit`], [`memberships`], [`webhooks`]); their cases run as
-//! test modules of the same names. [`audit`] also holds the halves of the
+//! The audit log, memberships, job queues and webhook storage have
+//! sub-modules of their own ([`audit`], [`memberships`], [`queue`],
+//! [`webhooks`]); their cases run as test modules of the same names. [`audit`] also holds the halves of the
 //! tamper-detection tests that do not depend on the backend: the backend
 //! supplies the raw SQL that tampers behind the store's back.
 //!
@@ -38,6 +38,7 @@ use std::fmt::Debug;
 
 pub mod audit;
 pub mod memberships;
+pub mod queue;
 pub mod webhooks;
 
 /// A store under test together with what must outlive it.
@@ -100,6 +101,23 @@ macro_rules! conformance_tests {
             tenants_are_isolated,
             a_missing_tenant_is_reported,
             invalid_subjects_are_refused,
+        );
+        $crate::conformance_tests!(@module $make_store; queue;
+            each_job_is_claimed_exactly_once_by_concurrent_workers(flavor = "multi_thread", worker_threads = 4),
+            a_rollback_leaves_no_job,
+            enqueue_is_idempotent_per_tenant,
+            a_poison_job_dies_and_can_be_redriven,
+            an_expired_lease_is_taken_back_and_fenced,
+            retries_wait_for_the_backoff,
+            a_busy_tenant_does_not_starve_another,
+            urgent_priorities_are_claimed_first,
+            delayed_jobs_wait_for_run_at,
+            jobs_awaiting_approval_are_never_claimed,
+            cancel_stops_jobs_that_have_not_started,
+            tenants_are_isolated,
+            stats_count_jobs_per_state,
+            a_released_job_is_claimable_again,
+            a_missing_tenant_is_reported,
         );
         $crate::conformance_tests!(@module $make_store; webhooks;
             secrets_add_list_revoke_and_rotate,

@@ -1,0 +1,233 @@
+//! The job use cases the API and the CLI share: enqueueing under a
+//! queue's settings, and looking at and steering jobs with authorization
+//! and an audit trail.
+
+use crate::auth::Principal;
+use crate::{Failure, Kernel};
+use chrono::{DateTime, Utc};
+use revos_contracts::TenantId;
+use revos_queue::{EnqueueOutcome, Job, JobFilter, NewJob, QueueStats};
+use revos_store::identity::Scope;
+use revos_store::queue::TenantTx;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A job to enqueue, as a caller describes it; the queue's settings fill
+/// in attempts, backoff, timeout and retention.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// The queue.
+    pub queue: String,
+    /// The handler.
+    pub kind: String,
+    /// The handler's input.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// A priority class of the queue (default: its last, least urgent).
+    #[serde(default)]
+    pub priority: Option<String>,
+    /// Not before this time.
+    #[serde(default)]
+    pub run_at: Option<DateTime<Utc>>,
+    /// Makes the enqueue idempotent (see `revos_queue::idempotency_id`).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// The kernel action the job carries out.
+    #[serde(default)]
+    pub action_id: Option<Uuid>,
+}
+
+impl Kernel {
+    /// Turns a request into a job under the queue's settings.
+    pub fn job_for(&self, request: &JobRequest) -> Result<NewJob, Failure> {
+        let config = self.queue_settings().get(&request.queue).ok_or_else(|| {
+            Failure::input(
+                400,
+                "validation",
+                format!(
+                    "there is no queue `{}`; queues: {}",
+                    request.queue,
+                    self.queue_settings()
+                        .0
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        let priority = config
+            .priority_of(request.priority.as_deref())
+            .map_err(|e| Failure::input(400, "validation", e))?;
+        Ok(NewJob {
+            queue: request.queue.clone(),
+            kind: request.kind.clone(),
+            payload: request.payload.clone(),
+            priority,
+            run_at: request.run_at,
+            idempotency_key: request.idempotency_key.clone(),
+            max_attempts: config.max_attempts,
+            backoff: config.backoff,
+            timeout_ms: config.timeout_ms,
+            remove_on_complete: config.retention == revos_queue::Retention::RemoveOnComplete,
+            awaiting_approval: config.requires_approval,
+            action_id: request.action_id,
+        })
+    }
+
+    /// Enqueues inside the caller's open transaction: the job exists only
+    /// if the transaction commits.
+    pub async fn enqueue_in(
+        &self,
+        tx: &mut dyn TenantTx,
+        request: &JobRequest,
+        now: DateTime<Utc>,
+    ) -> Result<EnqueueOutcome, Failure> {
+        let job = self.job_for(request)?;
+        Ok(tx.enqueue(&job, now).await?)
+    }
+
+    /// Enqueues a job for `tenant` in its own transaction. Needs `write`.
+    pub async fn enqueue(
+        &self,
+        by: &Principal,
+        tenant: TenantId,
+        request: &JobRequest,
+        now: DateTime<Utc>,
+    ) -> Result<EnqueueOutcome, Failure> {
+        by.authorize_tenant(tenant, Scope::Write)?;
+        let job = self.job_for(request)?;
+        Ok(self.store.enqueue(tenant, &job, now).await?)
+    }
+
+    /// The tenant the caller looks at: the one asked for (checked), its
+    /// own, or all tenants (`None`) for a platform key or the service.
+    fn job_scope(
+        &self,
+        by: &Principal,
+        tenant: Option<TenantId>,
+    ) -> Result<Option<TenantId>, Failure> {
+        match tenant.or(by.tenant()) {
+            Some(t) => {
+                by.authorize_tenant(t, Scope::Read)?;
+                Ok(Some(t))
+            }
+            None => {
+                if by.platform_scope().is_none() {
+                    // A user sees the jobs of one of their tenants at a time.
+                    return Err(Failure::input(
+                        400,
+                        "validation",
+                        "name the tenant (tenant_id) whose jobs to show",
+                    ));
+                }
+                by.authorize_platform(Scope::Read)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Jobs the caller may see, newest first.
+    pub async fn jobs(
+        &self,
+        by: &Principal,
+        tenant: Option<TenantId>,
+        filter: &JobFilter,
+    ) -> Result<Vec<Job>, Failure> {
+        let scope = self.job_scope(by, tenant)?;
+        Ok(self.store.list_jobs(scope, filter).await?)
+    }
+
+    /// One job the caller may see.
+    pub async fn job(&self, by: &Principal, id: Uuid) -> Result<Job, Failure> {
+        let scope = match by.platform_scope() {
+            Some(_) => None,
+            None => by.tenant(),
+        };
+        let job = match scope {
+            Some(t) => self.store.get_job(Some(t), id).await?,
+            None if by.platform_scope().is_some() => self.store.get_job(None, id).await?,
+            // A user: look the job up, then check they may see its tenant.
+            None => self
+                .store
+                .get_job(None, id)
+                .await?
+                .filter(|job| by.scope_in(job.tenant_id).is_some()),
+        };
+        job.ok_or_else(|| Failure::not_found("job", &id.to_string()))
+    }
+
+    /// Queue numbers for the caller's tenant, or for all tenants.
+    pub async fn queue_stats(
+        &self,
+        by: &Principal,
+        tenant: Option<TenantId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueStats>, Failure> {
+        let scope = self.job_scope(by, tenant)?;
+        Ok(self.store.queue_stats(scope, now).await?)
+    }
+
+    /// Redrives, cancels, approves or rejects a job. Needs `write` in the
+    /// job's tenant; audited.
+    pub async fn steer_job(
+        &self,
+        by: &Principal,
+        id: Uuid,
+        step: JobStep,
+        now: DateTime<Utc>,
+    ) -> Result<Job, Failure> {
+        let job = self.job(by, id).await?;
+        by.authorize_tenant(job.tenant_id, Scope::Write)?;
+        let tenant = job.tenant_id;
+        let changed = match step {
+            JobStep::Retry => self.store.retry_job(tenant, id, now).await?,
+            JobStep::Cancel => self.store.cancel_job(tenant, id, now).await?,
+            JobStep::Approve => self.store.decide_job(tenant, id, true, now).await?,
+            JobStep::Reject => self.store.decide_job(tenant, id, false, now).await?,
+        }
+        .ok_or_else(|| Failure::not_found("job", &id.to_string()))?;
+        self.audit(
+            tenant,
+            &by.actor(),
+            &format!("job.{}", step.as_str()),
+            Some(("job", &id.to_string())),
+            serde_json::json!({
+                "queue": changed.queue,
+                "kind": changed.kind,
+                "from": job.state,
+                "to": changed.state,
+                "action_id": changed.action_id,
+            }),
+        )
+        .await;
+        Ok(changed)
+    }
+}
+
+/// What a person does to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStep {
+    /// Redrive a dead, failed or cancelled job.
+    Retry,
+    /// Cancel a job that has not run.
+    Cancel,
+    /// Approve a job awaiting approval.
+    Approve,
+    /// Reject a job awaiting approval.
+    Reject,
+}
+
+impl JobStep {
+    /// Its name in routes, commands and the audit log.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobStep::Retry => "retry",
+            JobStep::Cancel => "cancel",
+            JobStep::Approve => "approve",
+            JobStep::Reject => "reject",
+        }
+    }
+}

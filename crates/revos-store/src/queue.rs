@@ -1,0 +1,194 @@
+//! Storage of the durable job queues.
+//!
+//! Jobs live in the kernel's own database so that an action and the job
+//! that carries it out commit together: [`QueueStore::begin`] opens a
+//! tenant transaction ([`TenantTx`]) in which jobs are enqueued, and a
+//! rollback leaves no job behind.
+//!
+//! Guarantees every backend gives (the conformance suite checks them):
+//!
+//! - **At-least-once, never twice at once.** A claim gives a job to one
+//!   worker with a lease; only when the lease expires (a crashed worker)
+//!   can another claim it, and that counts as an attempt, so a poison job
+//!   ends `dead` instead of looping. Every later call about the job
+//!   (extend, complete, fail, release) names the attempt it claimed
+//!   ([`Job::lease_token`]) and is refused (`false`/`None`) when the job
+//!   has moved on: a worker that lost its lease cannot complete it.
+//! - **Idempotent enqueue.** A job's idempotency key is recorded in a
+//!   ledger that outlives the job, so the same key never creates a second
+//!   job, even after the first was cleaned up.
+//! - **Fairness between tenants** (start-time fair queueing): each job
+//!   gets a sequence number `max(tenant's last, queue's virtual time) + 1`
+//!   when it is enqueued, and claims take jobs by priority, then that
+//!   number. A tenant that enqueues 10,000 jobs gets every other slot, not
+//!   all of them: another tenant's jobs start at the queue's current
+//!   virtual time and interleave at once.
+//! - **Approval gate.** Jobs in `awaiting_approval` are never claimed until
+//!   [`QueueStore::decide_job`] approves them.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use revos_contracts::TenantId;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub use revos_queue::{EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats};
+
+use crate::StoreError;
+
+/// An open transaction of one tenant, in which jobs are enqueued (later
+/// issues add the event, decision and action writes that commit with
+/// them). Dropping it without committing rolls it back.
+#[async_trait]
+pub trait TenantTx: Send {
+    /// The tenant.
+    fn tenant(&self) -> TenantId;
+
+    /// Enqueues a job (or, for a known idempotency key, nothing).
+    async fn enqueue(
+        &mut self,
+        job: &NewJob,
+        now: DateTime<Utc>,
+    ) -> Result<EnqueueOutcome, StoreError>;
+
+    /// Commits everything written in the transaction.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+
+    /// Discards everything written in the transaction.
+    async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Storage of the job queues; part of [`crate::Store`].
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// Opens a transaction for `tenant` ([`StoreError::TenantNotFound`] if
+    /// it does not exist).
+    async fn begin(&self, tenant: TenantId) -> Result<Box<dyn TenantTx>, StoreError>;
+
+    /// Enqueues one job in its own transaction.
+    async fn enqueue(
+        &self,
+        tenant: TenantId,
+        job: &NewJob,
+        now: DateTime<Utc>,
+    ) -> Result<EnqueueOutcome, StoreError> {
+        let mut tx = self.begin(tenant).await?;
+        let outcome = tx.enqueue(job, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Claims up to `limit` runnable jobs of `queue` for `worker`, across
+    /// tenants, with a lease until `now + lease`. First, active jobs whose
+    /// lease has expired are taken back: to `waiting` when they have
+    /// attempts left, to `dead` otherwise. Each claimed job's `attempts`
+    /// grows by one. Two concurrent claims never return the same job.
+    async fn claim(
+        &self,
+        queue: &str,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Job>, StoreError>;
+
+    /// Extends the lease of an attempt; `false` when the attempt no longer
+    /// holds the job.
+    async fn extend_lease(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        token: u32,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks an attempt's job completed (or deletes it when it was enqueued
+    /// with `remove_on_complete`); `false` when the attempt no longer holds
+    /// it.
+    async fn complete(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        token: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a failed attempt: `failed` with `run_at = retry_at` when
+    /// `retry_at` is given and attempts are left, else `dead`. Returns the
+    /// new state, or `None` when the attempt no longer holds the job.
+    async fn fail(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        token: u32,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<JobState>, StoreError>;
+
+    /// Gives an attempt's job back without counting the attempt (a worker
+    /// shutting down); `false` when the attempt no longer holds it.
+    async fn release(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        token: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Waits until a job may have become ready in `queue` (a notification
+    /// on PostgreSQL; the backend's best effort elsewhere) or `timeout`
+    /// passes. Workers poll anyway; this only makes them prompt.
+    async fn wait_for_jobs(&self, queue: &str, timeout: Duration);
+
+    /// One job of a tenant (any tenant's for `None`, the service role).
+    async fn get_job(&self, tenant: Option<TenantId>, id: Uuid) -> Result<Option<Job>, StoreError>;
+
+    /// Jobs of a tenant (or of all tenants for `None`), newest first.
+    async fn list_jobs(
+        &self,
+        tenant: Option<TenantId>,
+        filter: &JobFilter,
+    ) -> Result<Vec<Job>, StoreError>;
+
+    /// Cancels a job that is not active or finished; the job after the
+    /// change, or `None` when there is no such job. A job that cannot be
+    /// cancelled is [`StoreError::Invalid`].
+    async fn cancel_job(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Job>, StoreError>;
+
+    /// Redrives a `dead`, `failed` or `cancelled` job: back to `waiting`
+    /// now, with a fresh set of attempts. [`StoreError::Invalid`] for other
+    /// states.
+    async fn retry_job(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Job>, StoreError>;
+
+    /// Decides a job `awaiting_approval`: approved → `waiting`, rejected →
+    /// `cancelled`. [`StoreError::Invalid`] for other states.
+    async fn decide_job(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        approve: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Job>, StoreError>;
+
+    /// Numbers per queue, for one tenant or all.
+    async fn queue_stats(
+        &self,
+        tenant: Option<TenantId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueStats>, StoreError>;
+
+    /// Deletes completed jobs of `queue` finished before `before` (their
+    /// idempotency keys stay); returns how many.
+    async fn purge_completed(&self, queue: &str, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}

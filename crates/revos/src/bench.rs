@@ -1,0 +1,215 @@
+//! `revos bench queue`: how fast the durable queue enqueues and runs jobs.
+//!
+//! It runs on a fresh database (a temporary SQLite file, or a scratch
+//! PostgreSQL database that is dropped afterwards) so figures from
+//! different runs compare, enqueues no-op jobs over a few tenants in
+//! transactions of `batch` jobs, then drains them with `concurrency`
+//! claimers that each claim `batch` jobs at a time and complete them. It
+//! prints enqueue and processing throughput and the end-to-end latency
+//! percentiles (from enqueue to completion) — figures, never assertions.
+
+use crate::cli::BenchBackend;
+use revos_kernel::jobs::JobRequest;
+use revos_kernel::{Config, Failure, Kernel};
+use revos_store::NewTenant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The options of one run.
+pub struct QueueBench {
+    /// The backend.
+    pub backend: BenchBackend,
+    /// The PostgreSQL admin URL (for `Postgres`).
+    pub admin_url: String,
+    /// Jobs to run.
+    pub jobs: u32,
+    /// Concurrent claimers.
+    pub concurrency: u32,
+    /// Jobs per claim and per enqueue transaction.
+    pub batch: u32,
+    /// Tenants the jobs are spread over.
+    pub tenants: u32,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(bench: QueueBench, as_json: bool) -> Result<(), Failure> {
+    let setup_error = |e: String| Failure::input(400, "configuration", e);
+    let mut _sqlite_dir = None;
+    let mut _pg_db = None;
+    let url = match bench.backend {
+        BenchBackend::Sqlite => {
+            let dir = tempfile::tempdir().map_err(|e| Failure::internal(&e))?;
+            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+            _sqlite_dir = Some(dir);
+            url
+        }
+        BenchBackend::Postgres => {
+            let db = revos_store_postgres::testing::TestDatabase::create_on(
+                &bench.admin_url,
+                "revos_bench",
+            )
+            .await
+            .map_err(setup_error)?;
+            let url = db.url().to_owned();
+            _pg_db = Some(db);
+            url
+        }
+    };
+    let config = Config {
+        database_url: url,
+        ..Config::default()
+    };
+    let kernel = Kernel::start(config).await?;
+    let store = kernel.store().clone();
+    let mut tenants = Vec::new();
+    for i in 0..bench.tenants.max(1) {
+        let t = store
+            .create_tenant(NewTenant {
+                id: None,
+                name: format!("bench {i}"),
+            })
+            .await
+            .map_err(Failure::from)?;
+        tenants.push(t.id);
+    }
+    let request = JobRequest {
+        queue: "notification".to_owned(),
+        kind: "noop".to_owned(),
+        payload: serde_json::json!({"n": 0}),
+        priority: None,
+        run_at: None,
+        idempotency_key: None,
+        action_id: None,
+    };
+    let mut job = kernel.job_for(&request)?;
+    job.remove_on_complete = false;
+    job.max_attempts = 3;
+
+    eprintln!(
+        "revos bench queue: {} no-op jobs, {} tenants, batch {}, concurrency {}, backend {:?}",
+        bench.jobs, bench.tenants, bench.batch, bench.concurrency, bench.backend
+    );
+    let started = Instant::now();
+    let batch = bench.batch.max(1);
+    let mut enqueued = 0u32;
+    let mut i = 0usize;
+    while enqueued < bench.jobs {
+        let tenant = tenants[i % tenants.len()];
+        i += 1;
+        let mut tx = store.begin(tenant).await.map_err(Failure::from)?;
+        let n = batch.min(bench.jobs - enqueued);
+        for _ in 0..n {
+            tx.enqueue(&job, chrono::Utc::now())
+                .await
+                .map_err(Failure::from)?;
+        }
+        tx.commit().await.map_err(Failure::from)?;
+        enqueued += n;
+    }
+    let enqueue_secs = started.elapsed().as_secs_f64();
+
+    let processing = Instant::now();
+    let latencies = Arc::new(tokio::sync::Mutex::new(Vec::with_capacity(
+        bench.jobs as usize,
+    )));
+    let mut claimers = tokio::task::JoinSet::new();
+    for c in 0..bench.concurrency.max(1) {
+        let store = store.clone();
+        let latencies = latencies.clone();
+        claimers.spawn(async move {
+            let worker = format!("bench-{c}");
+            let mut idle = 0;
+            loop {
+                let claimed = store
+                    .claim(
+                        "notification",
+                        &worker,
+                        batch,
+                        Duration::from_secs(60),
+                        chrono::Utc::now(),
+                    )
+                    .await?;
+                if claimed.is_empty() {
+                    idle += 1;
+                    if idle > 3 {
+                        return Ok::<(), revos_store::StoreError>(());
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+                idle = 0;
+                let mut done = Vec::with_capacity(claimed.len());
+                for job in &claimed {
+                    let now = chrono::Utc::now();
+                    store
+                        .complete(job.tenant_id, job.id, job.lease_token(), now)
+                        .await?;
+                    done.push((now - job.created_at).as_seconds_f64() * 1000.0);
+                }
+                latencies.lock().await.extend(done);
+            }
+        });
+    }
+    while let Some(result) = claimers.join_next().await {
+        result
+            .map_err(|e| Failure::internal(&e))?
+            .map_err(Failure::from)?;
+    }
+    let process_secs = processing.elapsed().as_secs_f64();
+    let mut latencies = latencies.lock().await.clone();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let processed = latencies.len();
+    let figures = serde_json::json!({
+        "backend": format!("{:?}", bench.backend).to_lowercase(),
+        "jobs": bench.jobs,
+        "processed": processed,
+        "tenants": bench.tenants,
+        "batch": batch,
+        "concurrency": bench.concurrency,
+        "enqueue_jobs_per_second": f64::from(bench.jobs) / enqueue_secs,
+        "process_jobs_per_second": processed as f64 / process_secs,
+        "latency_ms": {
+            "p50": percentile(&latencies, 50.0),
+            "p95": percentile(&latencies, 95.0),
+            "p99": percentile(&latencies, 99.0),
+            "max": latencies.last().copied().unwrap_or(0.0),
+        },
+    });
+    if as_json {
+        crate::output::json(&figures);
+    } else {
+        println!(
+            "enqueue:  {:>9.0} jobs/s  ({} jobs in {:.2} s)",
+            f64::from(bench.jobs) / enqueue_secs,
+            bench.jobs,
+            enqueue_secs
+        );
+        println!(
+            "process:  {:>9.0} jobs/s  ({} jobs in {:.2} s, claim+complete)",
+            processed as f64 / process_secs,
+            processed,
+            process_secs
+        );
+        println!(
+            "latency:  p50 {:.0} ms  p95 {:.0} ms  p99 {:.0} ms  (enqueue → completed; includes the wait while enqueueing)",
+            percentile(&latencies, 50.0),
+            percentile(&latencies, 95.0),
+            percentile(&latencies, 99.0)
+        );
+    }
+    if processed != bench.jobs as usize {
+        return Err(Failure::internal(&format!(
+            "processed {processed} of {} jobs",
+            bench.jobs
+        )));
+    }
+    Ok(())
+}
