@@ -184,6 +184,7 @@ on_both!(
     authentication_and_scopes,
     webhooks_are_verified_stored_once_and_rotated,
     audit_trail_records_and_verifies,
+    queues_and_jobs_can_be_seen_and_steered,
 );
 
 const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
@@ -1174,4 +1175,150 @@ async fn audit_trail_records_and_verifies(app: App) {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let _ = token;
+}
+
+async fn queues_and_jobs_can_be_seen_and_steered(app: App) {
+    use revos_kernel::jobs::JobRequest;
+    let a = app.tenant().await;
+    let b = app.tenant().await;
+    let service = revos_kernel::auth::Principal::Service;
+    let now = chrono::Utc::now();
+    let job = |queue: &str| JobRequest {
+        queue: queue.into(),
+        kind: "noop".into(),
+        payload: json!({"to": "lead@example.com"}),
+        priority: None,
+        run_at: None,
+        idempotency_key: None,
+        action_id: None,
+    };
+    let ta: revos_contracts::TenantId = a.parse().unwrap();
+    let tb: revos_contracts::TenantId = b.parse().unwrap();
+    let email = app
+        .kernel
+        .enqueue(&service, ta, &job("email"), now)
+        .await
+        .unwrap()
+        .job_id();
+    let approval = app
+        .kernel
+        .enqueue(&service, ta, &job("approval"), now)
+        .await
+        .unwrap()
+        .job_id();
+    let theirs = app
+        .kernel
+        .enqueue(&service, tb, &job("email"), now)
+        .await
+        .unwrap()
+        .job_id();
+
+    let (_, issued) = app
+        .post(
+            "/v1/keys",
+            json!({"name": "ops", "tenant_id": a, "scopes": ["write"]}),
+        )
+        .await;
+    let ops = issued["token"].as_str().unwrap().to_owned();
+    let (status, body) = app.call_as(&ops, Method::GET, "/v1/queues", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let email_stats = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "email")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        email_stats["depth"]["waiting"], 1,
+        "only tenant A's job: {body}"
+    );
+    let (_, body) = app
+        .call_as(&ops, Method::GET, "/v1/jobs?state=awaiting_approval", None)
+        .await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(body["items"][0]["id"], json!(approval));
+    let (status, _) = app
+        .call_as(&ops, Method::GET, &format!("/v1/jobs/{theirs}"), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another tenant's job does not exist for this key"
+    );
+    let (status, body) = app.get(&format!("/v1/jobs/{theirs}")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the platform key sees every tenant: {body}"
+    );
+
+    let (status, body) = app
+        .call_as(
+            &ops,
+            Method::POST,
+            &format!("/v1/jobs/{approval}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "waiting");
+    let (status, body) = app
+        .call_as(
+            &ops,
+            Method::POST,
+            &format!("/v1/jobs/{email}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "cancelled");
+    let (status, body) = app
+        .call_as(
+            &ops,
+            Method::POST,
+            &format!("/v1/jobs/{email}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "cancelled twice: {body}");
+    kernel_error(&body, "INVALID_INPUT");
+    let (status, body) = app
+        .call_as(&ops, Method::POST, &format!("/v1/jobs/{email}/retry"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "waiting");
+    let (status, _) = app
+        .call_as(
+            &ops,
+            Method::POST,
+            &format!("/v1/jobs/{theirs}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, audit) = app
+        .get(&format!("/v1/audit?tenant_id={a}&resource_type=job"))
+        .await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["job.approve", "job.cancel", "job.retry"]);
+
+    let res = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("revos_queue_jobs{queue=\"email\",state=\"waiting\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("revos_worker_jobs_completed_total"), "{text}");
 }

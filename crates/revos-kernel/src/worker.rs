@@ -46,12 +46,17 @@ pub trait Handler: Send + Sync + 'static {
     async fn run(&self, job: &Job) -> Result<(), JobError>;
 }
 
-/// A handler that does nothing: for benchmarks and smoke tests.
+/// A handler that does nothing, for benchmarks and smoke tests; with
+/// `{"sleep_ms": N}` in its payload (at most a minute) it takes that long,
+/// to stand in for slow work.
 pub struct Noop;
 
 #[async_trait]
 impl Handler for Noop {
-    async fn run(&self, _: &Job) -> Result<(), JobError> {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        if let Some(ms) = job.payload.get("sleep_ms").and_then(|v| v.as_u64()) {
+            tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
+        }
         Ok(())
     }
 }

@@ -350,3 +350,132 @@ async fn metrics_list_and_config() {
     assert!(!out.status.success());
     assert_eq!(json(&out)["code"], "INVALID_INPUT");
 }
+
+/// A worker killed with SIGKILL in the middle of a job: the job runs again
+/// once its lease expires, and completes exactly once; enqueueing it again
+/// under the same idempotency key creates nothing.
+async fn a_killed_worker_loses_its_job_to_the_next(db: Db) {
+    use revos_kernel::jobs::JobRequest;
+    use std::process::Stdio;
+    let store = {
+        let config = revos_kernel::Config {
+            database_url: db.url(),
+            ..revos_kernel::Config::default()
+        };
+        revos_kernel::Kernel::start(config).await.unwrap()
+    };
+    let tenant = store
+        .store()
+        .create_tenant(revos_store::NewTenant {
+            id: None,
+            name: "A".into(),
+        })
+        .await
+        .unwrap()
+        .id;
+    let request = JobRequest {
+        queue: "webhook".into(),
+        kind: "noop".into(),
+        payload: serde_json::json!({"sleep_ms": 2500}),
+        priority: None,
+        run_at: None,
+        idempotency_key: Some(revos_queue::idempotency_id("notify_crm", "deal-7", 1)),
+        action_id: Some(uuid::Uuid::new_v4()),
+    };
+    let service = revos_kernel::auth::Principal::Service;
+    let id = store
+        .enqueue(&service, tenant, &request, chrono::Utc::now())
+        .await
+        .unwrap()
+        .job_id();
+    let spawn_worker = || {
+        let scratch = tempfile::tempdir().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_revos"))
+            .args(["worker", "--queues", "webhook", "--lease-seconds", "5"])
+            .current_dir(scratch.path())
+            .env("DATABASE_URL", db.url())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        (child, scratch)
+    };
+    let job = || {
+        let store = store.store().clone();
+        async move { store.get_job(Some(tenant), id).await.unwrap().unwrap() }
+    };
+    // Bounded waits on another process: poll the job's state.
+    async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+        for _ in 0..150 {
+            if done().await {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    let (mut first, _dir1) = spawn_worker();
+    wait_for("the first claim", async || {
+        job().await.state == revos_queue::JobState::Active
+    })
+    .await;
+    first.kill().unwrap();
+    let _ = first.wait();
+    assert_eq!(job().await.attempts, 1);
+    // The same work enqueued again is recognised.
+    let again = store
+        .enqueue(&service, tenant, &request, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(matches!(again, revos_queue::EnqueueOutcome::Duplicate { job_id } if job_id == id));
+
+    let (mut second, _dir2) = spawn_worker();
+    wait_for("the second worker to finish it", async || {
+        job().await.state == revos_queue::JobState::Completed
+    })
+    .await;
+    let _ = second.kill();
+    let _ = second.wait();
+    let done = job().await;
+    assert_eq!(done.attempts, 2, "the lost attempt counted");
+    let jobs = store
+        .store()
+        .list_jobs(Some(tenant), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "one job for the key");
+    let filter = revos_store::audit::AuditFilter {
+        action: Some("job.completed".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let completions = store.store().list_audit(tenant, &filter).await.unwrap();
+    assert_eq!(completions.len(), 1, "completed exactly once");
+
+    let out = db.revos(&["--json", "queues", "stats"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stats = json(&out);
+    let webhook = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "webhook")
+        .unwrap();
+    assert_eq!(webhook["depth"]["completed"], 1);
+    let out = db.revos(&["jobs", "list", "--state", "completed"]);
+    assert!(stdout(&out).contains(&id.to_string()), "{}", stdout(&out));
+    let out = db.revos(&["jobs", "cancel", &id.to_string()]);
+    assert!(!out.status.success(), "a completed job cannot be cancelled");
+    assert!(stderr(&out).contains("completed"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_killed_worker_loses_its_job_to_the_next() {
+    a_killed_worker_loses_its_job_to_the_next(Db::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_killed_worker_loses_its_job_to_the_next() {
+    a_killed_worker_loses_its_job_to_the_next(Db::postgres().await).await;
+}
