@@ -63,6 +63,10 @@ pub fn router(kernel: Kernel) -> Router {
         .route("/docs", get(system::docs))
         .route("/v1/me", get(me::me))
         .route("/v1/queues", get(jobs::stats))
+        .route(
+            &format!("{tenant}/queue-settings"),
+            get(jobs::tenant_settings).put(jobs::put_tenant_settings),
+        )
         .route("/v1/jobs", get(jobs::list))
         .route("/v1/jobs/{job_id}", get(jobs::get))
         .route("/v1/jobs/{job_id}/retry", axum::routing::post(jobs::retry))

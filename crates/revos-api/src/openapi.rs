@@ -21,6 +21,8 @@ use utoipa::{Modify, OpenApi};
         system::readyz,
         me::me,
         jobs::stats,
+        jobs::tenant_settings,
+        jobs::put_tenant_settings,
         jobs::list,
         jobs::get,
         jobs::retry,

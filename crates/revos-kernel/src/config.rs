@@ -165,6 +165,16 @@ impl Config {
                         .map_err(|_| {
                             ConfigError(format!("{key} must be a whole number, got `{value}`"))
                         })?
+                } else if known[&field].is_boolean() {
+                    match value.trim().to_ascii_lowercase().as_str() {
+                        "true" | "1" | "yes" | "on" => serde_json::Value::Bool(true),
+                        "false" | "0" | "no" | "off" => serde_json::Value::Bool(false),
+                        _ => {
+                            return Err(ConfigError(format!(
+                                "{key} must be true or false, got `{value}`"
+                            )));
+                        }
+                    }
                 } else {
                     value.clone().into()
                 };
@@ -402,6 +412,14 @@ mod tests {
         let e = env(&[("REVENUE_OS_KERNEL_MODE", "yolo")]);
         let err = Config::load(None, &e, &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("kernel_mode"), "{err}");
+        let e = env(&[("REVOS_SERVE_WORKERS", "maybe")]);
+        assert!(Config::load(None, &e, &Overrides::default()).is_err());
+        let e = env(&[("REVOS_SERVE_WORKERS", "false")]);
+        assert!(
+            !Config::load(None, &e, &Overrides::default())
+                .unwrap()
+                .serve_workers
+        );
         let e = env(&[("REVOS_LISTEN", "nowhere")]);
         let err = Config::load(None, &e, &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("listen"), "{err}");

@@ -39,22 +39,128 @@ pub struct JobRequest {
     pub action_id: Option<Uuid>,
 }
 
+/// The settings a tenant may override for its own jobs. Concurrency, rate
+/// and priorities belong to the worker processes and stay global.
+pub const TENANT_QUEUE_FIELDS: [&str; 4] = ["max_attempts", "backoff", "timeout_ms", "retention"];
+
 impl Kernel {
-    /// Turns a request into a job under the queue's settings.
+    /// Checks a tenant's queue overrides: known queues, only the fields of
+    /// [`TENANT_QUEUE_FIELDS`], values that make a valid queue.
+    pub fn check_tenant_queue_settings(
+        &self,
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<revos_queue::QueueSettings, Failure> {
+        let mut violations = Vec::new();
+        for (queue, fields) in settings {
+            if self.queue_settings().get(queue).is_none() {
+                violations.push(revos_contracts::validation::Violation::new(
+                    "data",
+                    format!("$.{queue}"),
+                    format!("there is no queue `{queue}`"),
+                    revos_contracts::ErrorCode::InvalidInput,
+                ));
+                continue;
+            }
+            match fields.as_object() {
+                None => violations.push(revos_contracts::validation::Violation::new(
+                    "data",
+                    format!("$.{queue}"),
+                    "must be an object of settings",
+                    revos_contracts::ErrorCode::InvalidInput,
+                )),
+                Some(fields) => {
+                    for field in fields.keys() {
+                        if !TENANT_QUEUE_FIELDS.contains(&field.as_str()) {
+                            violations.push(revos_contracts::validation::Violation::new(
+                                "data",
+                                format!("$.{queue}.{field}"),
+                                format!(
+                                    "a tenant may set only {} (concurrency, rates and priorities are global)",
+                                    TENANT_QUEUE_FIELDS.join(", ")
+                                ),
+                                revos_contracts::ErrorCode::InvalidInput,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if !violations.is_empty() {
+            return Err(Failure::invalid("invalid queue settings", &violations));
+        }
+        self.queue_settings()
+            .merged(&serde_json::Value::Object(settings.clone()))
+            .map_err(|e| Failure::input(400, "validation", e))
+    }
+
+    /// A tenant's queue overrides. Needs `read`.
+    pub async fn tenant_queue_settings(
+        &self,
+        by: &Principal,
+        tenant: TenantId,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+        by.authorize_tenant(tenant, Scope::Read)?;
+        Ok(self.store.tenant_queue_settings(tenant).await?)
+    }
+
+    /// Replaces a tenant's queue overrides. Needs `admin`; audited.
+    pub async fn set_tenant_queue_settings(
+        &self,
+        by: &Principal,
+        tenant: TenantId,
+        settings: serde_json::Map<String, serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+        by.authorize_tenant(tenant, Scope::Admin)?;
+        self.check_tenant_queue_settings(&settings)?;
+        self.store
+            .put_tenant_queue_settings(tenant, &settings, now)
+            .await?;
+        self.audit(
+            tenant,
+            &by.actor(),
+            "queue_settings.update",
+            Some(("queue_settings", &tenant.to_string())),
+            serde_json::Value::Object(settings.clone()),
+        )
+        .await;
+        Ok(settings)
+    }
+
+    /// Turns a request into a job under the queue's settings, with the
+    /// tenant's overrides applied.
+    pub async fn job_for_tenant(
+        &self,
+        tenant: TenantId,
+        request: &JobRequest,
+    ) -> Result<NewJob, Failure> {
+        let overrides = self.store.tenant_queue_settings(tenant).await?;
+        if overrides.is_empty() {
+            return self.job_for(request);
+        }
+        let settings = self.check_tenant_queue_settings(&overrides)?;
+        job_under(&settings, request)
+    }
+
+    /// Turns a request into a job under the queue's global settings.
     pub fn job_for(&self, request: &JobRequest) -> Result<NewJob, Failure> {
-        let config = self.queue_settings().get(&request.queue).ok_or_else(|| {
+        job_under(self.queue_settings(), request)
+    }
+}
+
+fn job_under(
+    settings: &revos_queue::QueueSettings,
+    request: &JobRequest,
+) -> Result<NewJob, Failure> {
+    {
+        let config = settings.get(&request.queue).ok_or_else(|| {
             Failure::input(
                 400,
                 "validation",
                 format!(
                     "there is no queue `{}`; queues: {}",
                     request.queue,
-                    self.queue_settings()
-                        .0
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    settings.0.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             )
         })?;
@@ -76,7 +182,9 @@ impl Kernel {
             action_id: request.action_id,
         })
     }
+}
 
+impl Kernel {
     /// Enqueues inside the caller's open transaction: the job exists only
     /// if the transaction commits.
     pub async fn enqueue_in(
@@ -85,7 +193,7 @@ impl Kernel {
         request: &JobRequest,
         now: DateTime<Utc>,
     ) -> Result<EnqueueOutcome, Failure> {
-        let job = self.job_for(request)?;
+        let job = self.job_for_tenant(tx.tenant(), request).await?;
         Ok(tx.enqueue(&job, now).await?)
     }
 
@@ -98,7 +206,7 @@ impl Kernel {
         now: DateTime<Utc>,
     ) -> Result<EnqueueOutcome, Failure> {
         by.authorize_tenant(tenant, Scope::Write)?;
-        let job = self.job_for(request)?;
+        let job = self.job_for_tenant(tenant, request).await?;
         Ok(self.store.enqueue(tenant, &job, now).await?)
     }
 

@@ -80,6 +80,11 @@ pub struct WorkerStats {
     pub dead: AtomicU64,
     /// Sum of attempt durations, in microseconds.
     pub busy_micros: AtomicU64,
+    /// Attempts started.
+    pub runs: AtomicU64,
+    /// Sum over attempts of the wait from `run_at` to the start, in
+    /// microseconds (divide by `runs` for the mean queue latency).
+    pub wait_micros: AtomicU64,
 }
 
 /// How a worker runs.
@@ -216,6 +221,7 @@ impl Worker {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (release_tx, release_rx) = watch::channel(false);
         let mut loops = JoinSet::new();
+        let janitor = tokio::spawn(self.clone().purge_loop(queues.clone()));
         for (name, config) in queues {
             loops.spawn(
                 self.clone()
@@ -224,6 +230,7 @@ impl Worker {
         }
         shutdown.await;
         tracing::info!(worker = %self.options.id, "worker stopping: no new claims");
+        janitor.abort();
         let _ = stop_tx.send(true);
         let grace = tokio::time::sleep(self.options.grace);
         tokio::pin!(grace);
@@ -239,6 +246,29 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Every ten minutes, deletes completed jobs past their queue's
+    /// retention (`keep_days`), so the hot jobs table stays small; jobs
+    /// removed on completion never stay, and kept queues are left alone.
+    async fn purge_loop(self, queues: Vec<(String, QueueConfig)>) {
+        let mut every = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            for (name, config) in &queues {
+                let revos_queue::Retention::KeepDays(days) = config.retention else {
+                    continue;
+                };
+                let before = Utc::now() - chrono::Duration::days(i64::from(days));
+                match self.kernel.store().purge_completed(name, before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(queue = %name, purged = n, "purged completed jobs"),
+                    Err(e) => {
+                        tracing::warn!(queue = %name, error = %e, "could not purge completed jobs")
+                    }
+                }
+            }
+        }
     }
 
     async fn queue_loop(
@@ -320,6 +350,12 @@ impl Worker {
         let store = self.kernel.store().clone();
         let token = job.lease_token();
         let started = std::time::Instant::now();
+        let waited = (Utc::now() - job.run_at)
+            .num_microseconds()
+            .unwrap_or(0)
+            .max(0) as u64;
+        self.stats.runs.fetch_add(1, Ordering::Relaxed);
+        self.stats.wait_micros.fetch_add(waited, Ordering::Relaxed);
         let heartbeat = {
             let store = store.clone();
             let lease = self.options.lease;

@@ -1,12 +1,15 @@
 //! [`revos_store::queue::QueueStore`] on PostgreSQL: the `jobs`,
-//! `job_keys`, `queue_fair` and `queue_clock` tables of migration 0008.
+//! `job_keys`, `queue_fair` and `queue_clock` tables of migration 0008, and
+//! the tenants' overrides of the queue settings (`tenant_queue_settings`,
+//! migration 0009, a tenant table that only `revos_app` reaches).
 //!
 //! Two kinds of calls, two roles:
 //!
 //! - **Tenant calls** (enqueue through [`TenantTx`], cancel, retry,
-//!   decide, and the look-ups that name a tenant) run as `revos_app` in a
-//!   tenant transaction ([`PostgresStore::begin_tenant`]), so the
-//!   `tenant_isolation` policies confine them to that tenant.
+//!   decide, the tenant's queue settings, and the look-ups that name a
+//!   tenant) run as `revos_app` in a tenant transaction
+//!   ([`PostgresStore::begin_tenant`]), so the `tenant_isolation` policies
+//!   confine them to that tenant.
 //! - **Worker calls** (claim, extend, complete, fail, release, purge, and
 //!   the look-ups over every tenant) serve a queue, not a tenant: they run
 //!   in a transaction that first does `set local role revos_worker`, a
@@ -43,7 +46,7 @@ use revos_store::queue::{
     EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats, QueueStore, TenantTx,
 };
 use revos_store::support;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -876,6 +879,48 @@ impl QueueStore for PostgresStore {
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(done.rows_affected())
+    }
+
+    async fn tenant_queue_settings(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Map<String, Value>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let stored: Option<Json<Value>> =
+            sqlx::query_scalar("select settings from tenant_queue_settings where tenant_id = $1")
+                .bind(tenant.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        match stored {
+            None => Ok(Map::new()),
+            Some(Json(Value::Object(settings))) => Ok(settings),
+            Some(Json(other)) => Err(corrupt("tenant queue settings", &other.to_string())),
+        }
+    }
+
+    async fn put_tenant_queue_settings(
+        &self,
+        tenant: TenantId,
+        settings: &Map<String, Value>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        sqlx::query(
+            "insert into tenant_queue_settings (tenant_id, settings, updated_at)
+             values ($1, $2, $3)
+             on conflict (tenant_id) do update set
+                 settings = excluded.settings, updated_at = excluded.updated_at",
+        )
+        .bind(tenant.as_uuid())
+        .bind(Json(settings))
+        .bind(support::now_at(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
     }
 }
 

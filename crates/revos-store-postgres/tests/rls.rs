@@ -253,6 +253,14 @@ async fn write_everything(store: &PostgresStore, tenant: TenantId, tag: &str) {
     QueueStore::enqueue(store, tenant, &new_job("k1"), at(6))
         .await
         .unwrap();
+    let settings = json!({ "email": { "max_attempts": 5, "tag": tag } });
+    let serde_json::Value::Object(settings) = settings else {
+        unreachable!("an object literal");
+    };
+    store
+        .put_tenant_queue_settings(tenant, &settings, at(7))
+        .await
+        .unwrap();
 }
 
 fn campaign(id: &str, name: &str, budget: f64) -> Campaign {
@@ -358,6 +366,7 @@ async fn catalog_audit() {
         "jobs",
         "job_keys",
         "queue_fair",
+        "tenant_queue_settings",
     ] {
         assert!(tables.iter().any(|t| t == known), "{known} in {tables:?}");
     }
@@ -542,6 +551,13 @@ async fn catalog_audit() {
         ("queue_clock", "select", true),
         ("queue_clock", "update", true),
         ("queue_clock", "delete", false),
+        ("tenant_queue_settings", "select", true),
+        ("tenant_queue_settings", "insert", true),
+        ("tenant_queue_settings", "update", true),
+        ("tenant_queue_settings", "delete", true),
+        ("tenant_queue_settings", "truncate", false),
+        ("tenant_queue_settings", "references", false),
+        ("tenant_queue_settings", "trigger", false),
     ] {
         let has: bool = sqlx::query_scalar("select has_table_privilege($1, $2, $3)")
             .bind(APP_ROLE)

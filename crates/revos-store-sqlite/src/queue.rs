@@ -1,5 +1,7 @@
 //! [`revos_store::queue::QueueStore`] on this backend: the `jobs`,
-//! `job_keys`, `queue_fair` and `queue_clock` tables of migration 0008.
+//! `job_keys`, `queue_fair` and `queue_clock` tables of migration 0008, and
+//! the tenants' overrides of the queue settings (`tenant_queue_settings`,
+//! migration 0009).
 //!
 //! Every write runs in a `BEGIN IMMEDIATE` transaction, which holds the
 //! database's one write lock from its first statement. That is what makes
@@ -36,7 +38,7 @@ use revos_store::queue::{
     EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats, QueueStore, TenantTx,
 };
 use revos_store::{StoreError, support};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::types::Json;
 use sqlx::{Sqlite, Transaction};
@@ -955,6 +957,50 @@ impl QueueStore for SqliteStore {
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(done.rows_affected())
+    }
+
+    async fn tenant_queue_settings(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Map<String, Value>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let stored: Option<Json<Value>> =
+            sqlx::query_scalar("select settings from tenant_queue_settings where tenant_id = ?1")
+                .bind(tid(tenant))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        match stored {
+            None => Ok(Map::new()),
+            Some(Json(Value::Object(settings))) => Ok(settings),
+            Some(Json(other)) => Err(corrupt("tenant queue settings", &other.to_string())),
+        }
+    }
+
+    async fn put_tenant_queue_settings(
+        &self,
+        tenant: TenantId,
+        settings: &Map<String, Value>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(settings)
+            .map_err(|e| StoreError::Invalid(format!("the settings are not JSON: {e}")))?;
+        let mut tx = self.write_tenant(tenant).await?;
+        sqlx::query(
+            "insert into tenant_queue_settings (tenant_id, settings, updated_at)
+             values (?1, ?2, ?3)
+             on conflict (tenant_id) do update set
+                 settings = excluded.settings, updated_at = excluded.updated_at",
+        )
+        .bind(tid(tenant))
+        .bind(text)
+        .bind(ts(support::now_at(at)))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
     }
 }
 

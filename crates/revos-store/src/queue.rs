@@ -191,4 +191,25 @@ pub trait QueueStore: Send + Sync {
     /// Deletes completed jobs of `queue` finished before `before` (their
     /// idempotency keys stay); returns how many.
     async fn purge_completed(&self, queue: &str, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// The tenant's overrides of the queue settings, as last stored by
+    /// [`QueueStore::put_tenant_queue_settings`]; an empty map when none
+    /// were stored. Tenant-scoped: [`StoreError::TenantNotFound`] when the
+    /// tenant does not exist.
+    async fn tenant_queue_settings(
+        &self,
+        tenant: TenantId,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError>;
+
+    /// Replaces the tenant's overrides of the queue settings with
+    /// `settings` (an empty map clears them), recording `at` as the time
+    /// of the change. The store keeps the object as given: validating its
+    /// content is the caller's job. Tenant-scoped:
+    /// [`StoreError::TenantNotFound`] when the tenant does not exist.
+    async fn put_tenant_queue_settings(
+        &self,
+        tenant: TenantId,
+        settings: &serde_json::Map<String, serde_json::Value>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }

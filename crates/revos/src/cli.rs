@@ -288,6 +288,15 @@ pub struct WorkerArgs {
 /// `revos queues …`.
 #[derive(Debug, Subcommand)]
 pub enum QueuesCommand {
+    /// Show or replace a tenant's overrides of queue settings.
+    TenantSettings {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// New overrides as JSON, e.g. '{"email": {"max_attempts": 5}}' ('{}' clears them).
+        #[arg(long, value_name = "JSON")]
+        set: Option<String>,
+    },
     /// Depth per state, oldest waiting job, failures and throughput per queue.
     Stats {
         /// Only this tenant.

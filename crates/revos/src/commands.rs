@@ -81,6 +81,13 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             webhook_secrets(&kernel, cmd, as_json).await.map_err(fail)
         }
         Command::Worker(args) => worker(config, args).await.map_err(fail),
+        Command::Queues(QueuesCommand::TenantSettings { tenant, set }) => {
+            init_logging(&config, false);
+            let kernel = Kernel::start(config).await.map_err(fail)?;
+            tenant_queue_settings(&kernel, &tenant, set.as_deref())
+                .await
+                .map_err(fail)
+        }
         Command::Queues(QueuesCommand::Stats { tenant }) => {
             init_logging(&config, false);
             let kernel = Kernel::start(config).await.map_err(fail)?;
@@ -1042,5 +1049,32 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
         }
         _ => {}
     }
+    Ok(())
+}
+
+async fn tenant_queue_settings(
+    kernel: &Kernel,
+    tenant: &str,
+    set: Option<&str>,
+) -> Result<(), Failure> {
+    let tenant = parse_tenant(tenant)?;
+    let operator = revos_kernel::auth::Principal::Service;
+    let shown = match set {
+        Some(text) => {
+            let settings: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+                .map_err(|e| {
+                Failure::input(
+                    400,
+                    "validation",
+                    format!("--set is not a JSON object: {e}"),
+                )
+            })?;
+            kernel
+                .set_tenant_queue_settings(&operator, tenant, settings, chrono::Utc::now())
+                .await?
+        }
+        None => kernel.tenant_queue_settings(&operator, tenant).await?,
+    };
+    output::json(&shown);
     Ok(())
 }

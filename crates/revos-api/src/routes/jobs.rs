@@ -2,8 +2,9 @@
 //! person takes on a job (redrive, cancel, approve, reject).
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, TenantAdmin, TenantRead};
 use crate::error::ApiError;
+use crate::extract::ApiJson;
 use crate::extract::ApiQuery;
 use crate::routes::List;
 use axum::Json;
@@ -190,4 +191,51 @@ pub async fn reject(
     Path(job_id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
     steer(state, caller, job_id, JobStep::Reject).await
+}
+
+/// The tenant's overrides of queue settings (`max_attempts`, `backoff`,
+/// `timeout_ms`, `retention` per queue). Needs `read`.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/queue-settings", tag = "queues",
+    params(("tenant_id" = String, Path, description = "Tenant UUID")),
+    responses(
+        (status = 200, description = "Overrides by queue", body = Object),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn tenant_settings(
+    State(state): State<AppState>,
+    TenantRead {
+        tenant, principal, ..
+    }: TenantRead,
+) -> Result<Json<serde_json::Map<String, serde_json::Value>>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .tenant_queue_settings(&principal, tenant)
+            .await?,
+    ))
+}
+
+/// Replaces the tenant's overrides of queue settings; jobs enqueued from
+/// now on follow them. Needs `admin`.
+#[utoipa::path(put, path = "/v1/tenants/{tenant_id}/queue-settings", tag = "queues",
+    params(("tenant_id" = String, Path, description = "Tenant UUID")),
+    request_body(content = Object, description = "`{\"email\": {\"max_attempts\": 5}}`"),
+    responses(
+        (status = 200, description = "The stored overrides", body = Object),
+        (status = 400, description = "Unknown queue or a field a tenant may not set", body = KernelError),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn put_tenant_settings(
+    State(state): State<AppState>,
+    TenantAdmin {
+        tenant, principal, ..
+    }: TenantAdmin,
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<serde_json::Map<String, serde_json::Value>>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .set_tenant_queue_settings(&principal, tenant, body, chrono::Utc::now())
+            .await?,
+    ))
 }

@@ -143,6 +143,13 @@ pub async fn metrics(State(state): State<AppState>) -> Result<axum::response::Re
         "Time this process spent running jobs",
         busy,
     );
+    let wait = Counter::<f64, AtomicU64>::default();
+    wait.inc_by(worker.wait_micros.load(Ordering::Relaxed) as f64 / 1e6);
+    registry.register(
+        "worker_job_wait_seconds",
+        "Time jobs waited from their run_at to their start (divide by job runs for the mean latency)",
+        wait,
+    );
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)
         .map_err(|e| ApiError(revos_kernel::Failure::internal(&e)))?;

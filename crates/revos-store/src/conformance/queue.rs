@@ -2,7 +2,8 @@
 //! enqueues that commit or roll back with their transaction, idempotency
 //! keys that outlive their jobs, retries on the backoff schedule, leases
 //! with fencing, fairness between tenants, priorities, delayed jobs, the
-//! approval gate, cancel and redrive, tenant isolation and the statistics.
+//! approval gate, cancel and redrive, tenant isolation, the statistics and
+//! the tenants' overrides of the queue settings.
 //!
 //! Every case passes its clock explicitly (`now`, never the wall clock and
 //! never a sleep), and time only moves forward within a case. Jobs are
@@ -1422,5 +1423,105 @@ pub async fn a_missing_tenant_is_reported(store: &dyn Store) {
         get(store, job.id).await,
         job,
         "the tenant's job is untouched"
+    );
+}
+
+/// A tenant's overrides of the queue settings: none (`{}`) until stored,
+/// read back as stored, replaced (not merged) by the next put, cleared by
+/// an empty one, never seen by another tenant, and `TenantNotFound` for a
+/// missing tenant.
+pub async fn tenant_queue_settings_are_stored_per_tenant(store: &dyn Store) {
+    let a = tenant(store, "Acme").await;
+    let b = tenant(store, "Globex").await;
+    let now = t0();
+    let object = |value: serde_json::Value| match value {
+        serde_json::Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    };
+    let none = serde_json::Map::new();
+    let read = |t: TenantId| async move {
+        ok(
+            store.tenant_queue_settings(t).await,
+            "tenant_queue_settings",
+        )
+    };
+
+    assert_eq!(read(a).await, none, "nothing stored yet");
+    assert_eq!(read(b).await, none, "nothing stored yet");
+
+    let first = object(json!({
+        "email": {
+            "max_attempts": 7,
+            "backoff": { "kind": "exponential", "base_ms": 250 },
+            "priorities": ["urgent", "normal"],
+            "remove_on_complete": true,
+            "timeout_ms": null
+        },
+        "approval": { "requires_approval": false }
+    }));
+    ok(
+        store.put_tenant_queue_settings(a, &first, now).await,
+        "put_tenant_queue_settings",
+    );
+    assert_eq!(read(a).await, first, "read back as stored");
+    assert_eq!(read(b).await, none, "B never sees A's settings");
+
+    // A put replaces the whole object: the `approval` key is gone.
+    let second = object(json!({ "email": { "max_attempts": 2 } }));
+    ok(
+        store
+            .put_tenant_queue_settings(a, &second, now + secs(1))
+            .await,
+        "put_tenant_queue_settings",
+    );
+    assert_eq!(read(a).await, second, "the second put replaces the first");
+
+    // B's own settings live beside A's and do not touch them.
+    let theirs = object(json!({ "email": { "max_attempts": 9 } }));
+    ok(
+        store
+            .put_tenant_queue_settings(b, &theirs, now + secs(2))
+            .await,
+        "put_tenant_queue_settings",
+    );
+    assert_eq!(read(b).await, theirs);
+    assert_eq!(
+        read(a).await,
+        second,
+        "A's settings are untouched by B's put"
+    );
+
+    // An empty object clears them.
+    ok(
+        store
+            .put_tenant_queue_settings(a, &none, now + secs(3))
+            .await,
+        "put_tenant_queue_settings",
+    );
+    assert_eq!(read(a).await, none, "an empty put clears the overrides");
+    assert_eq!(read(b).await, theirs, "B's settings stay");
+
+    let missing = TenantId::new_random();
+    assert_tenant_not_found(
+        store.tenant_queue_settings(missing).await,
+        missing,
+        "tenant_queue_settings",
+    );
+    assert_tenant_not_found(
+        store
+            .put_tenant_queue_settings(missing, &first, now + secs(4))
+            .await,
+        missing,
+        "put_tenant_queue_settings",
+    );
+    assert_eq!(
+        read(a).await,
+        none,
+        "a refused put changes no one's settings"
+    );
+    assert_eq!(
+        read(b).await,
+        theirs,
+        "a refused put changes no one's settings"
     );
 }
