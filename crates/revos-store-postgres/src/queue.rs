@@ -587,6 +587,52 @@ impl QueueStore for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn complete_many(
+        &self,
+        attempts: &[(TenantId, Uuid, u32)],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        // Two statements for the whole batch, in one transaction.
+        let now = support::now_at(now);
+        let tenants: Vec<Uuid> = attempts.iter().map(|(t, _, _)| *t.as_uuid()).collect();
+        let ids: Vec<Uuid> = attempts.iter().map(|(_, id, _)| *id).collect();
+        let tokens: Vec<i64> = attempts
+            .iter()
+            .map(|(_, _, token)| i64::from(*token))
+            .collect();
+        let mut tx = self.begin_worker().await?;
+        let kept = sqlx::query(
+            "update jobs j set state = 'completed', finished_at = $4, updated_at = $4,
+                 worker = null, lease_until = null
+             from unnest($1::uuid[], $2::uuid[], $3::bigint[]) as t(tenant_id, id, claims)
+             where j.tenant_id = t.tenant_id and j.id = t.id and j.state = 'active'
+               and j.claims = t.claims and not j.remove_on_complete",
+        )
+        .bind(&tenants)
+        .bind(&ids)
+        .bind(&tokens)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        let removed = sqlx::query(
+            "delete from jobs j
+             using unnest($1::uuid[], $2::uuid[], $3::bigint[]) as t(tenant_id, id, claims)
+             where j.tenant_id = t.tenant_id and j.id = t.id and j.state = 'active'
+               and j.claims = t.claims and j.remove_on_complete",
+        )
+        .bind(&tenants)
+        .bind(&ids)
+        .bind(&tokens)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        tx.commit().await.map_err(store_error)?;
+        Ok(kept + removed)
+    }
+
     async fn complete(
         &self,
         tenant: TenantId,

@@ -568,6 +568,51 @@ impl QueueStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn complete_many(
+        &self,
+        attempts: &[(TenantId, Uuid, u32)],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        // One write transaction (one fsync) for the whole batch.
+        let now = ts(support::now_at(now));
+        let mut tx = self.begin_write().await?;
+        let mut done = 0;
+        for (tenant, id, token) in attempts {
+            let removed = sqlx::query(concat!(
+                "delete from jobs",
+                fenced!(),
+                " and remove_on_complete = 1"
+            ))
+            .bind(tid(*tenant))
+            .bind(id.hyphenated())
+            .bind(token_db(*token))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+            let kept = if removed == 0 {
+                sqlx::query(concat!(
+                    "update jobs set state = 'completed', worker = null, lease_until = null,
+                         finished_at = ?4, updated_at = ?4",
+                    fenced!()
+                ))
+                .bind(tid(*tenant))
+                .bind(id.hyphenated())
+                .bind(token_db(*token))
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?
+                .rows_affected()
+            } else {
+                0
+            };
+            done += removed + kept;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(done)
+    }
+
     async fn complete(
         &self,
         tenant: TenantId,

@@ -113,6 +113,23 @@ pub trait QueueStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// Completes several attempts in one transaction (a worker or a
+    /// benchmark that finished a batch); returns how many were still held
+    /// and are now completed. Each entry is `(tenant, job id, token)`.
+    async fn complete_many(
+        &self,
+        attempts: &[(TenantId, Uuid, u32)],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut done = 0;
+        for (tenant, id, token) in attempts {
+            if self.complete(*tenant, *id, *token, now).await? {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
     /// Records a failed attempt: `failed` with `run_at = retry_at` when
     /// `retry_at` is given and attempts are left, else `dead`. Returns the
     /// new state, or `None` when the attempt no longer holds the job.

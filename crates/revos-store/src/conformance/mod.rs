@@ -119,6 +119,7 @@ macro_rules! conformance_tests {
             a_released_job_is_claimable_again,
             a_missing_tenant_is_reported,
             tenant_queue_settings_are_stored_per_tenant,
+            completing_a_batch_is_fenced,
         );
         $crate::conformance_tests!(@module $make_store; webhooks;
             secrets_add_list_revoke_and_rotate,

@@ -1525,3 +1525,31 @@ pub async fn tenant_queue_settings_are_stored_per_tenant(store: &dyn Store) {
         "a refused put changes no one's settings"
     );
 }
+
+/// `complete_many` completes the attempts it is given that still hold
+/// their jobs, and only those.
+pub async fn completing_a_batch_is_fenced(store: &dyn Store) {
+    let t = tenant(store, "Acme").await;
+    let now = t0();
+    let mut removed = new_job(EMAIL, 3);
+    removed.remove_on_complete = true;
+    for job in [new_job(EMAIL, 1), new_job(EMAIL, 2), removed] {
+        ok(store.enqueue(t, &job, now).await, "enqueue");
+    }
+    let claimed = claim(store, EMAIL, "worker-1", 10, 60, now).await;
+    assert_eq!(claimed.len(), 3);
+    let mut batch: Vec<_> = claimed
+        .iter()
+        .map(|j| (j.tenant_id, j.id, j.lease_token()))
+        .collect();
+    // A stale token for the first job: it must not complete.
+    batch[0].2 += 7;
+    let done = ok(store.complete_many(&batch, now).await, "complete_many");
+    assert_eq!(done, 2);
+    assert_eq!(get(store, claimed[0].id).await.state, JobState::Active);
+    assert_eq!(get(store, claimed[1].id).await.state, JobState::Completed);
+    let gone = ok(store.get_job(Some(t), claimed[2].id).await, "get_job");
+    assert!(gone.is_none(), "removed on completion");
+    let again = ok(store.complete_many(&batch[1..], now).await, "complete_many");
+    assert_eq!(again, 0, "already completed");
+}
