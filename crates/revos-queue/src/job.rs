@@ -24,6 +24,10 @@ use crate::config::Backoff;
 
 /// The largest job payload, in bytes of JSON.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// The longest job kind, in characters.
+pub const MAX_KIND_CHARS: usize = 100;
+/// The longest idempotency key, in characters.
+pub const MAX_KEY_CHARS: usize = 255;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -129,6 +133,46 @@ pub struct NewJob {
     /// are audited.
     #[serde(default)]
     pub action_id: Option<Uuid>,
+}
+
+impl NewJob {
+    /// Checks what every store refuses: a bad queue name, an empty or
+    /// over-long kind, a payload over [`MAX_PAYLOAD_BYTES`], no attempts,
+    /// an over-long idempotency key. The message names the problem.
+    pub fn check(&self) -> Result<(), String> {
+        if !crate::config::is_valid_name(&self.queue) {
+            return Err(format!(
+                "`{}` is not a queue name (lower-case letters, digits and _, starting with a \
+                 letter, at most 64)",
+                self.queue
+            ));
+        }
+        let kind_chars = self.kind.chars().count();
+        if kind_chars == 0 || kind_chars > MAX_KIND_CHARS {
+            return Err(format!(
+                "a job kind has 1 to {MAX_KIND_CHARS} characters, not {kind_chars}"
+            ));
+        }
+        let payload = serde_json::to_vec(&self.payload).map_err(|e| format!("job payload: {e}"))?;
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(format!(
+                "job payload is {} bytes of JSON; the limit is {MAX_PAYLOAD_BYTES}",
+                payload.len()
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err("max_attempts must be at least 1".into());
+        }
+        if let Some(key) = &self.idempotency_key {
+            let chars = key.chars().count();
+            if chars > MAX_KEY_CHARS {
+                return Err(format!(
+                    "an idempotency key has at most {MAX_KEY_CHARS} characters, not {chars}"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A stored job.

@@ -40,7 +40,7 @@ use crate::{PostgresStore, corrupt, store_error};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
-use revos_queue::{Backoff, MAX_PAYLOAD_BYTES};
+use revos_queue::Backoff;
 use revos_store::StoreError;
 use revos_store::queue::{
     EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats, QueueStore, TenantTx,
@@ -69,12 +69,6 @@ const DEFAULT_LIST_LIMIT: u32 = 100;
 
 /// The most jobs one listing returns.
 const MAX_LIST_LIMIT: u32 = 1000;
-
-/// The longest job handler name, in characters.
-const MAX_KIND_CHARS: usize = 100;
-
-/// The longest idempotency key, in characters (the tables say the same).
-const MAX_KEY_CHARS: usize = 255;
 
 /// The longest stored error message, in characters.
 const MAX_ERROR_CHARS: usize = 2000;
@@ -192,30 +186,7 @@ struct Checked {
 /// at all).
 fn check_new_job(job: &NewJob) -> Result<Checked, StoreError> {
     let invalid = |msg: String| Err(StoreError::Invalid(msg));
-    if !revos_queue::config::is_valid_name(&job.queue) {
-        return invalid(format!(
-            "`{}` is not a queue name (lower-case letters, digits and _, starting with a letter, \
-             at most 64)",
-            job.queue
-        ));
-    }
-    let kind_chars = job.kind.chars().count();
-    if kind_chars == 0 || kind_chars > MAX_KIND_CHARS {
-        return invalid(format!(
-            "a job kind has 1 to {MAX_KIND_CHARS} characters, not {kind_chars}"
-        ));
-    }
-    let payload = serde_json::to_vec(&job.payload)
-        .map_err(|e| StoreError::Invalid(format!("job payload: {e}")))?;
-    if payload.len() > MAX_PAYLOAD_BYTES {
-        return invalid(format!(
-            "job payload is {} bytes of JSON; the limit is {MAX_PAYLOAD_BYTES}",
-            payload.len()
-        ));
-    }
-    if job.max_attempts == 0 {
-        return invalid("max_attempts must be at least 1".into());
-    }
+    job.check().map_err(StoreError::Invalid)?;
     let Ok(max_attempts) = i32::try_from(job.max_attempts) else {
         return invalid(format!("max_attempts {} is too large", job.max_attempts));
     };
@@ -226,14 +197,6 @@ fn check_new_job(job: &NewJob) -> Result<Checked, StoreError> {
         },
         None => None,
     };
-    if let Some(key) = &job.idempotency_key {
-        let chars = key.chars().count();
-        if chars > MAX_KEY_CHARS {
-            return invalid(format!(
-                "an idempotency key has at most {MAX_KEY_CHARS} characters, not {chars}"
-            ));
-        }
-    }
     let backoff = serde_json::to_value(job.backoff)
         .map_err(|e| StoreError::Invalid(format!("job backoff: {e}")))?;
     Ok(Checked {

@@ -32,8 +32,7 @@ use crate::{SqliteStore, corrupt, store_error, tid, ts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
-use revos_queue::config::is_valid_name;
-use revos_queue::{Backoff, MAX_PAYLOAD_BYTES};
+use revos_queue::Backoff;
 use revos_store::queue::{
     EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats, QueueStore, TenantTx,
 };
@@ -48,12 +47,6 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
-
-/// The longest handler name, in characters.
-const MAX_KIND_CHARS: usize = 100;
-
-/// The longest idempotency key, in characters.
-const MAX_KEY_CHARS: usize = 255;
 
 /// The longest stored failure message, in characters (longer ones are cut).
 const MAX_ERROR_CHARS: usize = 2000;
@@ -226,31 +219,7 @@ struct Encoded {
 
 /// Checks a job to enqueue ([`StoreError::Invalid`] names what is wrong).
 fn check_new_job(job: &NewJob) -> Result<Encoded, StoreError> {
-    let invalid = |msg: String| Err(StoreError::Invalid(msg));
-    if !is_valid_name(&job.queue) {
-        return invalid(format!(
-            "`{}` is not a queue name (lower-case letters, digits and _, starting with a letter, \
-             at most 64)",
-            job.queue
-        ));
-    }
-    let kind_chars = job.kind.chars().count();
-    if kind_chars == 0 || kind_chars > MAX_KIND_CHARS {
-        return invalid(format!(
-            "a job kind is 1 to {MAX_KIND_CHARS} characters long, not {kind_chars}"
-        ));
-    }
-    if job.max_attempts == 0 {
-        return invalid("max_attempts must be at least 1".into());
-    }
-    if let Some(key) = &job.idempotency_key {
-        let chars = key.chars().count();
-        if chars > MAX_KEY_CHARS {
-            return invalid(format!(
-                "an idempotency key has at most {MAX_KEY_CHARS} characters, not {chars}"
-            ));
-        }
-    }
+    job.check().map_err(StoreError::Invalid)?;
     let timeout_ms = job
         .timeout_ms
         .map(|ms| {
@@ -260,12 +229,6 @@ fn check_new_job(job: &NewJob) -> Result<Encoded, StoreError> {
         .transpose()?;
     let payload = serde_json::to_string(&job.payload)
         .map_err(|e| StoreError::Invalid(format!("the payload is not JSON: {e}")))?;
-    if payload.len() > MAX_PAYLOAD_BYTES {
-        return invalid(format!(
-            "the payload is {} bytes of JSON; the limit is {MAX_PAYLOAD_BYTES}",
-            payload.len()
-        ));
-    }
     let backoff = serde_json::to_string(&job.backoff)
         .map_err(|e| StoreError::Backend(format!("cannot encode the backoff: {e}")))?;
     Ok(Encoded {
