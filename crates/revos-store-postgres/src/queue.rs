@@ -314,6 +314,267 @@ impl TenantTx for PgTenantTx {
         })
     }
 
+    async fn enqueue_many(
+        &mut self,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EnqueueOutcome>, StoreError> {
+        // Everything is checked before the first statement: an invalid job
+        // fails the call and leaves the transaction as it was.
+        let checked = jobs
+            .iter()
+            .map(check_new_job)
+            .collect::<Result<Vec<Checked>, StoreError>>()?;
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = support::now_at(now);
+        let tenant = *self.tenant.as_uuid();
+        let conn: &mut PgConnection = &mut self.tx;
+        let ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::new_v4()).collect();
+
+        // What becomes of each job: new, a duplicate of a stored job, or a
+        // duplicate of an earlier job of the batch with the same key.
+        enum Fate {
+            New,
+            Stored(Uuid),
+            Earlier(usize),
+        }
+        let mut fates: Vec<Fate> = jobs.iter().map(|_| Fate::New).collect();
+        let mut first_of_key: HashMap<&str, usize> = HashMap::new();
+        for (i, job) in jobs.iter().enumerate() {
+            if let Some(key) = job.idempotency_key.as_deref() {
+                match first_of_key.get(key) {
+                    Some(&first) => fates[i] = Fate::Earlier(first),
+                    None => {
+                        first_of_key.insert(key, i);
+                    }
+                }
+            }
+        }
+
+        // The ledger first, as for one job: a concurrent enqueue with one
+        // of these keys waits for this transaction. Keys go in sorted
+        // order, so two batches lock them in the same order.
+        if !first_of_key.is_empty() {
+            let mut keyed: Vec<(&str, usize)> = first_of_key.into_iter().collect();
+            keyed.sort_unstable();
+            let keys: Vec<&str> = keyed.iter().map(|(key, _)| *key).collect();
+            let key_ids: Vec<Uuid> = keyed.iter().map(|(_, i)| ids[*i]).collect();
+            let inserted: Vec<String> = sqlx::query_scalar(
+                "insert into job_keys (tenant_id, idempotency_key, job_id, created_at)
+                 select $1, k.key, k.job_id, $4
+                 from unnest($2::text[], $3::uuid[]) with ordinality as k(key, job_id, ord)
+                 order by k.ord
+                 on conflict (tenant_id, idempotency_key) do nothing
+                 returning idempotency_key",
+            )
+            .bind(tenant)
+            .bind(&keys)
+            .bind(&key_ids)
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(store_error)?;
+            if inserted.len() < keys.len() {
+                let inserted: std::collections::HashSet<&str> =
+                    inserted.iter().map(String::as_str).collect();
+                let taken: Vec<&str> = keys
+                    .iter()
+                    .copied()
+                    .filter(|key| !inserted.contains(key))
+                    .collect();
+                let known: HashMap<String, Uuid> = sqlx::query_as::<_, (String, Uuid)>(
+                    "select idempotency_key, job_id from job_keys
+                     where tenant_id = $1 and idempotency_key = any($2::text[])",
+                )
+                .bind(tenant)
+                .bind(&taken)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .collect();
+                for (key, i) in &keyed {
+                    if inserted.contains(key) {
+                        continue;
+                    }
+                    let job_id = known
+                        .get(*key)
+                        .ok_or_else(|| corrupt("idempotency key (gone)", key))?;
+                    fates[*i] = Fate::Stored(*job_id);
+                }
+            }
+        }
+
+        // Start tags: one upsert per queue reserves as many numbers as the
+        // batch has new jobs in it, `max(tenant's last, virtual time) + 1`
+        // onwards, which the jobs take in order, as one by one.
+        let mut per_queue: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, job) in jobs.iter().enumerate() {
+            if matches!(fates[i], Fate::New) {
+                per_queue.entry(job.queue.as_str()).or_default().push(i);
+            }
+        }
+        let mut fair_seqs = vec![0i64; jobs.len()];
+        for (queue, members) in &per_queue {
+            let n = i64::try_from(members.len())
+                .map_err(|_| StoreError::Invalid("too many jobs in one batch".into()))?;
+            let last: i64 = sqlx::query_scalar(
+                "with clock as (
+                     select coalesce((select vtime from queue_clock where queue = $2), 0) as vtime
+                 )
+                 insert into queue_fair (tenant_id, queue, last_seq)
+                 select $1, $2, clock.vtime + $3 from clock
+                 on conflict (tenant_id, queue) do update set
+                     last_seq = greatest(queue_fair.last_seq,
+                                         (select vtime from clock)) + $3
+                 returning last_seq",
+            )
+            .bind(tenant)
+            .bind(*queue)
+            .bind(n)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(store_error)?;
+            for (seq, &i) in (last - n + 1..).zip(members) {
+                fair_seqs[i] = seq;
+            }
+        }
+
+        // The new jobs, in one statement.
+        let mut states = vec![JobState::Waiting; jobs.len()];
+        let new: Vec<usize> = (0..jobs.len())
+            .filter(|&i| matches!(fates[i], Fate::New))
+            .collect();
+        let mut rows: HashMap<Uuid, JobRow> = HashMap::new();
+        if !new.is_empty() {
+            let mut run_ats = Vec::with_capacity(new.len());
+            for &i in &new {
+                let job = &jobs[i];
+                let run_at = job.run_at.map(support::now_at).unwrap_or(now);
+                states[i] = if job.awaiting_approval {
+                    JobState::AwaitingApproval
+                } else if run_at > now {
+                    JobState::Delayed
+                } else {
+                    JobState::Waiting
+                };
+                run_ats.push(run_at);
+            }
+            let inserted: Vec<JobRow> = sqlx::query_as(
+                "insert into jobs
+                     (tenant_id, id, queue, kind, payload, priority, state, attempts,
+                      max_attempts, backoff, timeout_ms, remove_on_complete, run_at, fair_seq,
+                      idempotency_key, action_id, created_at, updated_at)
+                 select $1, t.id, t.queue, t.kind, t.payload, t.priority, t.state, 0,
+                        t.max_attempts, t.backoff, t.timeout_ms, t.remove_on_complete, t.run_at,
+                        t.fair_seq, t.idempotency_key, t.action_id, $16, $16
+                 from unnest($2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::int4[],
+                             $7::text[], $8::int4[], $9::jsonb[], $10::int8[], $11::bool[],
+                             $12::timestamptz[], $13::int8[], $14::text[], $15::uuid[])
+                      with ordinality
+                      as t(id, queue, kind, payload, priority, state, max_attempts, backoff,
+                           timeout_ms, remove_on_complete, run_at, fair_seq, idempotency_key,
+                           action_id, ord)
+                 order by t.ord
+                 returning *",
+            )
+            .bind(tenant)
+            .bind(new.iter().map(|&i| ids[i]).collect::<Vec<Uuid>>())
+            .bind(
+                new.iter()
+                    .map(|&i| jobs[i].queue.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                new.iter()
+                    .map(|&i| jobs[i].kind.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                new.iter()
+                    .map(|&i| Json(&jobs[i].payload))
+                    .collect::<Vec<Json<&Value>>>(),
+            )
+            .bind(new.iter().map(|&i| jobs[i].priority).collect::<Vec<i32>>())
+            .bind(
+                new.iter()
+                    .map(|&i| states[i].as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                new.iter()
+                    .map(|&i| checked[i].max_attempts)
+                    .collect::<Vec<i32>>(),
+            )
+            .bind(
+                new.iter()
+                    .map(|&i| Json(&checked[i].backoff))
+                    .collect::<Vec<Json<&Value>>>(),
+            )
+            .bind(
+                new.iter()
+                    .map(|&i| checked[i].timeout_ms)
+                    .collect::<Vec<Option<i64>>>(),
+            )
+            .bind(
+                new.iter()
+                    .map(|&i| jobs[i].remove_on_complete)
+                    .collect::<Vec<bool>>(),
+            )
+            .bind(run_ats)
+            .bind(new.iter().map(|&i| fair_seqs[i]).collect::<Vec<i64>>())
+            .bind(
+                new.iter()
+                    .map(|&i| jobs[i].idempotency_key.as_deref())
+                    .collect::<Vec<Option<&str>>>(),
+            )
+            .bind(
+                new.iter()
+                    .map(|&i| jobs[i].action_id)
+                    .collect::<Vec<Option<Uuid>>>(),
+            )
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(store_error)?;
+            rows = inserted.into_iter().map(|row| (row.id, row)).collect();
+        }
+
+        // One notification per queue that got a ready job.
+        let mut ready: Vec<&str> = new
+            .iter()
+            .filter(|&&i| states[i] == JobState::Waiting)
+            .map(|&i| jobs[i].queue.as_str())
+            .collect();
+        ready.sort_unstable();
+        ready.dedup();
+        for queue in ready {
+            notify(conn, queue).await?;
+        }
+
+        // The outcomes, in the order of `jobs`.
+        let mut outcomes: Vec<EnqueueOutcome> = Vec::with_capacity(jobs.len());
+        for (i, fate) in fates.iter().enumerate() {
+            outcomes.push(match fate {
+                Fate::New => {
+                    let row = rows
+                        .remove(&ids[i])
+                        .ok_or_else(|| corrupt("enqueued job (missing)", &ids[i].to_string()))?;
+                    EnqueueOutcome::Created {
+                        job: Box::new(Job::try_from(row)?),
+                    }
+                }
+                Fate::Stored(job_id) => EnqueueOutcome::Duplicate { job_id: *job_id },
+                Fate::Earlier(first) => EnqueueOutcome::Duplicate {
+                    job_id: outcomes[*first].job_id(),
+                },
+            });
+        }
+        Ok(outcomes)
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.tx.commit().await.map_err(store_error)
     }

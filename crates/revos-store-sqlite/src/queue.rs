@@ -408,6 +408,24 @@ impl TenantTx for SqliteTenantTx {
         Ok(outcome)
     }
 
+    async fn enqueue_many(
+        &mut self,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EnqueueOutcome>, StoreError> {
+        // Each statement is an in-process call: the single-job path is as
+        // fast as a set-based one. Every job is checked before the first
+        // is written, so an invalid job leaves the transaction untouched.
+        for job in jobs {
+            check_new_job(job)?;
+        }
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            outcomes.push(self.enqueue(job, now).await?);
+        }
+        Ok(outcomes)
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         let SqliteTenantTx {
             store, tx, ready, ..

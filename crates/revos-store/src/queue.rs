@@ -51,6 +51,29 @@ pub trait TenantTx: Send {
         now: DateTime<Utc>,
     ) -> Result<EnqueueOutcome, StoreError>;
 
+    /// Enqueues several jobs; the outcomes in the order of `jobs`. The
+    /// result is what enqueueing them one by one with
+    /// [`TenantTx::enqueue`] would give: the same states, priorities and
+    /// fair sequence numbers, and a key repeated within `jobs` is a
+    /// [`EnqueueOutcome::Duplicate`] of its first job. Every job is checked
+    /// first ([`NewJob::check`]), so an invalid job fails the call before
+    /// anything is written. Backends may override it with fewer statements
+    /// (PostgreSQL does); this default loops over [`TenantTx::enqueue`].
+    async fn enqueue_many(
+        &mut self,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EnqueueOutcome>, StoreError> {
+        for job in jobs {
+            job.check().map_err(StoreError::Invalid)?;
+        }
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            outcomes.push(self.enqueue(job, now).await?);
+        }
+        Ok(outcomes)
+    }
+
     /// Commits everything written in the transaction.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 

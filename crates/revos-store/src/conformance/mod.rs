@@ -120,6 +120,11 @@ macro_rules! conformance_tests {
             a_missing_tenant_is_reported,
             tenant_queue_settings_are_stored_per_tenant,
             completing_a_batch_is_fenced,
+            enqueue_many_matches_single_enqueues,
+            enqueue_many_keeps_tenants_fair,
+            enqueue_many_resolves_duplicate_keys,
+            an_invalid_job_in_enqueue_many_writes_nothing,
+            a_rollback_after_enqueue_many_leaves_nothing,
         );
         $crate::conformance_tests!(@module $make_store; webhooks;
             secrets_add_list_revoke_and_rotate,

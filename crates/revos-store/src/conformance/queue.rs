@@ -1553,3 +1553,309 @@ pub async fn completing_a_batch_is_fenced(store: &dyn Store) {
     let again = ok(store.complete_many(&batch[1..], now).await, "complete_many");
     assert_eq!(again, 0, "already completed");
 }
+
+/// Enqueues `jobs` in one transaction with [`crate::queue::TenantTx::enqueue_many`],
+/// checking one outcome per job.
+async fn enqueue_many(
+    store: &dyn Store,
+    tenant: TenantId,
+    jobs: &[NewJob],
+    now: DateTime<Utc>,
+) -> Vec<EnqueueOutcome> {
+    let mut tx = ok(store.begin(tenant).await, "begin");
+    let outcomes = ok(tx.enqueue_many(jobs, now).await, "enqueue_many");
+    ok(tx.commit().await, "commit");
+    assert_eq!(outcomes.len(), jobs.len(), "one outcome per job");
+    outcomes
+}
+
+/// The job of an outcome the case expects to be new.
+fn created(outcome: EnqueueOutcome) -> Job {
+    match outcome {
+        EnqueueOutcome::Created { job } => *job,
+        other => panic!("expected a new job, got {other:?}"),
+    }
+}
+
+/// Claims every claimable job of `queue` at `now` (completing each), in
+/// claim order.
+async fn drain(store: &dyn Store, queue: &str, now: DateTime<Utc>) -> Vec<Job> {
+    let mut all = Vec::new();
+    loop {
+        let jobs = claim(store, queue, "worker-drain", 10, 300, now).await;
+        if jobs.is_empty() {
+            return all;
+        }
+        for job in &jobs {
+            assert!(ok(
+                store
+                    .complete(job.tenant_id, job.id, job.lease_token(), now)
+                    .await,
+                "complete"
+            ));
+        }
+        all.extend(jobs);
+    }
+}
+
+/// 250 jobs of mixed priorities, delays and queues enqueued with
+/// `enqueue_many` by one tenant and one by one by another: the same
+/// states, priorities and content, and the same start tags, so claims take
+/// the two tenants' jobs in pairs (the n-th job of one, then of the other).
+pub async fn enqueue_many_matches_single_enqueues(store: &dyn Store) {
+    let batched = tenant(store, "Batched").await;
+    let single = super::tenant(store, "Single").await;
+    let now = t0();
+    let classes = ["welcome", "confirmation", "newsletter"];
+    let jobs: Vec<NewJob> = (0..250u32)
+        .map(|n| {
+            let queue = if n % 25 == 24 { APPROVAL } else { EMAIL };
+            let mut job = new_job(queue, n);
+            if queue == EMAIL {
+                job.priority = priority(EMAIL, classes[(n % 3) as usize]);
+                if n % 10 == 7 {
+                    job.run_at = Some(now + secs(60));
+                }
+            }
+            job
+        })
+        .collect();
+    let expected_state = |job: &NewJob| {
+        if job.awaiting_approval {
+            JobState::AwaitingApproval
+        } else if job.run_at.is_some() {
+            JobState::Delayed
+        } else {
+            JobState::Waiting
+        }
+    };
+    assert!(jobs.iter().any(|j| j.awaiting_approval));
+
+    let many: Vec<Job> = enqueue_many(store, batched, &jobs, now)
+        .await
+        .into_iter()
+        .map(created)
+        .collect();
+    let mut tx = ok(store.begin(single).await, "begin");
+    let mut one_by_one = Vec::new();
+    for job in &jobs {
+        one_by_one.push(created(ok(tx.enqueue(job, now).await, "enqueue")));
+    }
+    ok(tx.commit().await, "commit");
+
+    for ((job, new), same) in many.iter().zip(&jobs).zip(&one_by_one) {
+        assert_new(job, batched, new, now, expected_state(new));
+        assert_new(same, single, new, now, expected_state(new));
+        assert_eq!(
+            ok(store.get_job(Some(batched), job.id).await, "get_job").as_ref(),
+            Some(job),
+            "the outcome is the stored job"
+        );
+    }
+    assert_eq!(id_set(&many).len(), 250, "250 distinct jobs");
+
+    // Claimed in pairs with the same payload: the same start tags.
+    let check_pairs = |claimed: &[Job], what: &str| {
+        assert_eq!(claimed.len() % 2, 0, "{what}: an odd number claimed");
+        for pair in claimed.chunks(2) {
+            let tenants: BTreeSet<TenantId> = pair.iter().map(|j| j.tenant_id).collect();
+            assert_eq!(
+                tenants,
+                BTreeSet::from([batched, single]),
+                "{what}: one job of each tenant in {pair:?}"
+            );
+            assert_eq!(pair[0].payload, pair[1].payload, "{what}: {pair:?}");
+            assert_eq!(pair[0].priority, pair[1].priority, "{what}: {pair:?}");
+        }
+    };
+    let ready = drain(store, EMAIL, now).await;
+    let waiting = jobs
+        .iter()
+        .filter(|j| expected_state(j) == JobState::Waiting)
+        .count();
+    assert_eq!(ready.len(), 2 * waiting);
+    check_pairs(&ready, "ready jobs");
+    let delayed = drain(store, EMAIL, now + secs(60)).await;
+    assert_eq!(ready.len() + delayed.len(), 2 * (250 - 10));
+    check_pairs(&delayed, "delayed jobs");
+    assert_nothing_claimable(store, APPROVAL, now + secs(60), "approval jobs wait").await;
+}
+
+/// A tenant that enqueues 1000 jobs with one `enqueue_many` does not
+/// starve another that enqueues 10 afterwards.
+pub async fn enqueue_many_keeps_tenants_fair(store: &dyn Store) {
+    let busy = tenant(store, "Busy").await;
+    let quiet = super::tenant(store, "Quiet").await;
+    let now = t0();
+    let jobs: Vec<NewJob> = (0..1000).map(|n| new_job(EMAIL, n)).collect();
+    for outcome in enqueue_many(store, busy, &jobs, now).await {
+        created(outcome);
+    }
+    let now = now + secs(1);
+    let mut theirs = BTreeSet::new();
+    for n in 0..10 {
+        theirs.insert(enqueue(store, quiet, &new_job(EMAIL, n), now).await.id);
+    }
+    let claimed = drain(store, EMAIL, now).await;
+    assert_eq!(claimed.len(), 1010);
+    let positions: Vec<usize> = claimed
+        .iter()
+        .enumerate()
+        .filter(|(_, job)| theirs.contains(&job.id))
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(positions.len(), 10);
+    assert!(
+        positions.iter().all(|&p| p < 40),
+        "the quiet tenant's jobs were claimed at positions {positions:?}"
+    );
+}
+
+/// Keys in `enqueue_many`: a key stored before is a duplicate of its job,
+/// a key repeated in the batch is a duplicate of its first job, in the
+/// order of the batch; a key of another tenant is no duplicate.
+pub async fn enqueue_many_resolves_duplicate_keys(store: &dyn Store) {
+    let t = tenant(store, "Acme").await;
+    let other = super::tenant(store, "Other").await;
+    let now = t0();
+    let keyed = |n: u32, key: &str| {
+        let mut job = new_job(EMAIL, n);
+        job.idempotency_key = Some(key.to_owned());
+        job
+    };
+    let earlier = enqueue(store, t, &keyed(0, "k-earlier"), now).await;
+    let theirs = enqueue(store, other, &keyed(0, "k-new"), now).await;
+
+    let later = now + secs(1);
+    let batch = vec![
+        keyed(1, "k-new"),
+        keyed(2, "k-earlier"),
+        new_job(EMAIL, 3),
+        keyed(4, "k-new"),
+        keyed(5, "k-other"),
+        keyed(6, "k-earlier"),
+        new_job(EMAIL, 7),
+        keyed(8, "k-other"),
+    ];
+    let outcomes = enqueue_many(store, t, &batch, later).await;
+    let mut it = outcomes.into_iter();
+    let mut next = || it.next().expect("an outcome");
+    let first_new = created(next());
+    assert_new(&first_new, t, &batch[0], later, JobState::Waiting);
+    assert_ne!(first_new.id, theirs.id, "another tenant's key is its own");
+    assert_eq!(next(), EnqueueOutcome::Duplicate { job_id: earlier.id });
+    let plain = created(next());
+    assert_new(&plain, t, &batch[2], later, JobState::Waiting);
+    assert_eq!(
+        next(),
+        EnqueueOutcome::Duplicate {
+            job_id: first_new.id
+        }
+    );
+    let other_key = created(next());
+    assert_new(&other_key, t, &batch[4], later, JobState::Waiting);
+    assert_eq!(next(), EnqueueOutcome::Duplicate { job_id: earlier.id });
+    let last = created(next());
+    assert_new(&last, t, &batch[6], later, JobState::Waiting);
+    assert_eq!(
+        next(),
+        EnqueueOutcome::Duplicate {
+            job_id: other_key.id
+        }
+    );
+    assert_eq!(
+        id_set(&list(store, Some(t), JobFilter::default()).await),
+        BTreeSet::from([earlier.id, first_new.id, plain.id, other_key.id, last.id]),
+        "the duplicates added nothing"
+    );
+
+    // The batch's keys are stored: a later batch finds them.
+    let again = enqueue_many(store, t, &[keyed(9, "k-other"), keyed(10, "k-new")], later).await;
+    assert_eq!(
+        again,
+        vec![
+            EnqueueOutcome::Duplicate {
+                job_id: other_key.id
+            },
+            EnqueueOutcome::Duplicate {
+                job_id: first_new.id
+            },
+        ]
+    );
+    // An empty batch is nothing.
+    assert!(enqueue_many(store, t, &[], later).await.is_empty());
+    assert_eq!(list(store, Some(t), JobFilter::default()).await.len(), 5);
+}
+
+/// An invalid job anywhere in `enqueue_many` fails the call and writes
+/// nothing, not even the valid jobs before it or their keys; the
+/// transaction goes on.
+pub async fn an_invalid_job_in_enqueue_many_writes_nothing(store: &dyn Store) {
+    let t = tenant(store, "Acme").await;
+    let now = t0();
+    let mut valid = new_job(EMAIL, 1);
+    valid.idempotency_key = Some("k-valid".into());
+    let mut no_attempts = new_job(EMAIL, 2);
+    no_attempts.max_attempts = 0;
+    let mut bad_queue = new_job(EMAIL, 3);
+    bad_queue.queue = "Not A Queue".into();
+
+    let mut tx = ok(store.begin(t).await, "begin");
+    for invalid in [&no_attempts, &bad_queue] {
+        let batch = vec![
+            valid.clone(),
+            new_job(EMAIL, 4),
+            invalid.clone(),
+            new_job(EMAIL, 5),
+        ];
+        assert_invalid(tx.enqueue_many(&batch, now).await, "enqueue_many");
+    }
+    // The transaction is still usable, and the valid job's key is free.
+    let kept = match ok(tx.enqueue(&valid, now).await, "enqueue") {
+        EnqueueOutcome::Created { job } => *job,
+        other => panic!("the failed batch kept its key: {other:?}"),
+    };
+    ok(tx.commit().await, "commit");
+    assert_eq!(
+        ids(&list(store, None, JobFilter::default()).await),
+        [kept.id],
+        "only the job enqueued after the failed batches"
+    );
+}
+
+/// Rolled back (or dropped), an `enqueue_many` leaves no job and no key.
+pub async fn a_rollback_after_enqueue_many_leaves_nothing(store: &dyn Store) {
+    let t = tenant(store, "Acme").await;
+    let now = t0();
+    let jobs: Vec<NewJob> = (0..20)
+        .map(|n| {
+            let mut job = new_job(EMAIL, n);
+            job.idempotency_key = Some(format!("k-{n}"));
+            job
+        })
+        .collect();
+
+    let mut tx = ok(store.begin(t).await, "begin");
+    let outcomes = ok(tx.enqueue_many(&jobs, now).await, "enqueue_many");
+    assert_eq!(outcomes.len(), 20);
+    ok(tx.rollback().await, "rollback");
+    assert!(list(store, None, JobFilter::default()).await.is_empty());
+    for outcome in &outcomes {
+        assert_eq!(find(store, outcome.job_id()).await, None);
+    }
+
+    let mut tx = ok(store.begin(t).await, "begin");
+    ok(tx.enqueue_many(&jobs, now).await, "enqueue_many");
+    drop(tx);
+    assert!(list(store, None, JobFilter::default()).await.is_empty());
+    assert_nothing_claimable(store, EMAIL, now, "nothing was committed").await;
+
+    // The keys were discarded with the jobs.
+    let created: Vec<Job> = enqueue_many(store, t, &jobs, now)
+        .await
+        .into_iter()
+        .map(created)
+        .collect();
+    assert_eq!(id_set(&created).len(), 20);
+    assert_eq!(drain(store, EMAIL, now).await.len(), 20);
+}
