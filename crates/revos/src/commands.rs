@@ -44,8 +44,7 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
     match cli.command {
         Command::Serve(_) => serve(config).await.map_err(fail),
         Command::Migrate => {
-            init_logging(&config, false);
-            let kernel = Kernel::start(config).await.map_err(fail)?;
+            let kernel = open(config).await.map_err(fail)?;
             println!(
                 "migrations applied to {} ({})",
                 kernel.config().redacted().database_url,
@@ -65,37 +64,31 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             Ok(())
         }
         Command::Tenants(cmd) => {
-            init_logging(&config, false);
-            let kernel = Kernel::start(config).await.map_err(fail)?;
+            let kernel = open(config).await.map_err(fail)?;
             tenants(&kernel, cmd, as_json).await.map_err(fail)
         }
         Command::Audit(AuditCommand::Keygen) => keygen(as_json).map_err(fail),
         Command::Audit(cmd) => {
-            init_logging(&config, false);
-            let kernel = Kernel::start(config).await.map_err(fail)?;
+            let kernel = open(config).await.map_err(fail)?;
             audit(&kernel, cmd, as_json).await
         }
         Command::Webhooks(WebhooksCommand::Secrets(cmd)) => {
-            init_logging(&config, false);
-            let kernel = Kernel::start(config).await.map_err(fail)?;
+            let kernel = open(config).await.map_err(fail)?;
             webhook_secrets(&kernel, cmd, as_json).await.map_err(fail)
         }
         Command::Worker(args) => worker(config, args).await.map_err(fail),
         Command::Queues(QueuesCommand::TenantSettings { tenant, set }) => {
-            init_logging(&config, false);
-            let kernel = Kernel::start(config).await.map_err(fail)?;
+            let kernel = open(config).await.map_err(fail)?;
             tenant_queue_settings(&kernel, &tenant, set.as_deref())
                 .await
                 .map_err(fail)
         }
         Command::Queues(QueuesCommand::Stats { tenant }) => {
-            init_logging(&config, false);
-            let kernel = Kernel::start(config).await.map_err(fail)?;
+            let kernel = open(config).await.map_err(fail)?;
             queue_stats(&kernel, tenant, as_json).await.map_err(fail)
         }
         Command::Jobs(cmd) => {
-            init_logging(&config, false);
-            let kernel = Kernel::start(config).await.map_err(fail)?;
+            let kernel = open(config).await.map_err(fail)?;
             jobs(&kernel, cmd, as_json).await.map_err(fail)
         }
         Command::Bench(BenchCommand::Queue {
@@ -126,13 +119,11 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             .map_err(fail)
         }
         Command::Members(cmd) => {
-            init_logging(&config, false);
-            let kernel = Kernel::start(config).await.map_err(fail)?;
+            let kernel = open(config).await.map_err(fail)?;
             members(&kernel, cmd, as_json).await.map_err(fail)
         }
         Command::Keys(cmd) => {
-            init_logging(&config, false);
-            let kernel = Kernel::start(config).await.map_err(fail)?;
+            let kernel = open(config).await.map_err(fail)?;
             keys(&kernel, cmd, as_json).await.map_err(fail)
         }
         Command::Metrics(MetricsCommand::List) => {
@@ -150,6 +141,12 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
                 .map_err(fail)
         }
     }
+}
+
+/// Opens the kernel for a one-shot command (warnings only on the log).
+async fn open(config: Config) -> Result<Kernel, Failure> {
+    init_logging(&config, false);
+    Kernel::start(config).await
 }
 
 fn init_logging(config: &Config, serving: bool) {

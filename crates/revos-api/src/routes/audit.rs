@@ -66,10 +66,7 @@ pub async fn list(
         .kernel
         .audit_entries(&caller, params.tenant_id, &filter)
         .await?;
-    Ok(Json(List {
-        items,
-        next_offset: None,
-    }))
+    Ok(Json(List::all(items)))
 }
 
 /// Which chain to verify.

@@ -26,10 +26,7 @@ use utoipa::IntoParams;
 #[utoipa::path(get, path = "/v1/metrics/dictionary", tag = "metrics",
     responses((status = 200, description = "Every canonical metric", body = List<MetricDefinition>)))]
 pub async fn dictionary(_: Caller) -> Json<List<MetricDefinition>> {
-    Json(List {
-        items: metrics::dictionary().to_vec(),
-        next_offset: None,
-    })
+    Json(List::all(metrics::dictionary().to_vec()))
 }
 
 /// Upserts daily metric values, validated against the dictionary.

@@ -41,10 +41,7 @@ pub async fn stats(
         .kernel
         .queue_stats(&caller, params.tenant_id, chrono::Utc::now())
         .await?;
-    Ok(Json(List {
-        items,
-        next_offset: None,
-    }))
+    Ok(Json(List::all(items)))
 }
 
 /// Filters of the job list.
@@ -87,10 +84,7 @@ pub async fn list(
         .kernel
         .jobs(&caller, params.tenant_id, &filter)
         .await?;
-    Ok(Json(List {
-        items,
-        next_offset: None,
-    }))
+    Ok(Json(List::all(items)))
 }
 
 /// One job.

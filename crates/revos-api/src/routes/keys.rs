@@ -59,10 +59,7 @@ pub async fn list(
     ApiQuery(params): ApiQuery<KeyParams>,
 ) -> Result<Json<List<ApiKey>>, ApiError> {
     let items = state.kernel.api_keys(&caller, params.tenant_id).await?;
-    Ok(Json(List {
-        items,
-        next_offset: None,
-    }))
+    Ok(Json(List::all(items)))
 }
 
 /// Revokes an API key; it fails on its next use.

@@ -23,6 +23,14 @@ pub struct List<T> {
 }
 
 impl<T> List<T> {
+    /// Wraps a complete list (no further page).
+    pub fn all(items: Vec<T>) -> Self {
+        List {
+            items,
+            next_offset: None,
+        }
+    }
+
     /// Wraps a page of records fetched with `page`.
     pub fn new(items: Vec<T>, page: revos_store::Page) -> Self {
         let full = items.len() as u32 == page.limit;

@@ -81,10 +81,7 @@ pub async fn workspaces(
     TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<List<Workspace>>, ApiError> {
     let items = state.kernel.workspaces(tenant).await?;
-    Ok(Json(List {
-        items,
-        next_offset: None,
-    }))
+    Ok(Json(List::all(items)))
 }
 
 /// The tenant's optimizer configuration (targets, guardrails, settings).
@@ -149,10 +146,7 @@ pub async fn members(
     }: TenantRead,
 ) -> Result<Json<List<revos_store::identity::Membership>>, ApiError> {
     let items = state.kernel.members(&principal, tenant).await?;
-    Ok(Json(List {
-        items,
-        next_offset: None,
-    }))
+    Ok(Json(List::all(items)))
 }
 
 /// Adds a member or changes their role. Needs `admin`; only owners make owners.

@@ -131,10 +131,7 @@ pub async fn list_secrets(
     }: TenantAdmin,
 ) -> Result<Json<List<WebhookSecretInfo>>, ApiError> {
     let items = state.kernel.webhook_secrets(&principal, tenant).await?;
-    Ok(Json(List {
-        items,
-        next_offset: None,
-    }))
+    Ok(Json(List::all(items)))
 }
 
 /// Revokes a webhook secret.
@@ -201,8 +198,5 @@ pub async fn raw_events(
             params.limit.unwrap_or(100).clamp(1, 1000),
         )
         .await?;
-    Ok(Json(List {
-        items,
-        next_offset: None,
-    }))
+    Ok(Json(List::all(items)))
 }
