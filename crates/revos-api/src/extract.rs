@@ -80,6 +80,63 @@ where
     }
 }
 
+/// A JSON request body together with its raw bytes (for an
+/// `Idempotency-Key`'s request hash).
+pub struct ApiJsonRaw<T>(pub T, pub Bytes);
+
+impl<S, T> FromRequest<S> for ApiJsonRaw<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = json_body(req, state).await?;
+        let value = parse_json(&bytes)?;
+        Ok(ApiJsonRaw(value, bytes))
+    }
+}
+
+/// A form post: `application/x-www-form-urlencoded` (what a plain HTML
+/// form sends) or a JSON object, as a map of fields, with the raw bytes.
+pub struct FormFields(pub serde_json::Map<String, serde_json::Value>, pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for FormFields {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let essence = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        if essence != "application/x-www-form-urlencoded" {
+            let ApiJsonRaw(map, bytes) = ApiJsonRaw::from_request(req, state).await?;
+            return Ok(FormFields(map, bytes));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            ApiError::input(
+                rejection.status(),
+                "body",
+                format!("could not read the form: {}", rejection.body_text()),
+            )
+        })?;
+        let mut map = serde_json::Map::new();
+        for (k, v) in url::form_urlencoded::parse(&bytes) {
+            map.insert(k.into_owned(), serde_json::Value::String(v.into_owned()));
+        }
+        Ok(FormFields(map, bytes))
+    }
+}
+
 /// A JSON body that is either one record or an array of records; bulk
 /// endpoints accept both.
 pub struct ApiBatch<T>(pub Vec<T>);

@@ -22,8 +22,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::routing::{delete, post, put};
 use revos_kernel::Kernel;
-use routes::{audit, data, jobs, keys, me, system, tenants, webhooks};
+use routes::{audit, data, events, jobs, keys, me, system, tenants, webhooks};
 use std::future::Future;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -134,6 +135,41 @@ pub fn router(kernel: Kernel) -> Router {
         .route(
             &format!("{tenant}/crm-activities"),
             get(data::list_crm_activities).post(data::upsert_crm_activities),
+        )
+        .route("/v1/events", get(events::list).post(events::ingest))
+        .route("/v1/events/batch", post(events::batch))
+        .route("/v1/events/emit", post(events::emit))
+        .route("/v1/events/{event_id}", get(events::get))
+        .route("/v1/correlations/{correlation_id}", get(events::correlation))
+        .route("/v1/lead-capture", post(events::lead_capture))
+        .route("/v1/landing-form-submit", post(events::landing_form_submit))
+        .route("/v1/tasks", get(events::tasks))
+        .route("/v1/tasks/{task_id}/complete", post(events::complete_task))
+        .route("/v1/guards", get(events::guards))
+        .route("/v1/guards/{guard}", post(events::guard))
+        .route("/v1/policies", get(events::policies))
+        .route("/v1/replay", post(events::replay))
+        .route(&format!("{tenant}/runtime"), get(events::runtime))
+        .route(&format!("{tenant}/runtime/mode"), put(events::put_tenant_mode))
+        .route(
+            &format!("{tenant}/policies/{{policy_id}}/mode"),
+            put(events::put_policy_mode),
+        )
+        .route(
+            &format!("{tenant}/policy-settings"),
+            get(events::policy_settings),
+        )
+        .route(
+            &format!("{tenant}/policy-settings/{{policy_id}}"),
+            put(events::put_policy_settings).delete(events::delete_policy_settings),
+        )
+        .route(
+            &format!("{tenant}/webhook-endpoints"),
+            get(events::list_endpoints).post(events::add_endpoint),
+        )
+        .route(
+            &format!("{tenant}/webhook-endpoints/{{endpoint_id}}"),
+            delete(events::remove_endpoint),
         )
         .fallback(|| async { error::render(404, &error::for_status(StatusCode::NOT_FOUND)) })
         .with_state(state)

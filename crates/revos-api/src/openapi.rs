@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::routes::{audit, data, jobs, keys, me, system, tenants, webhooks};
+use crate::routes::{audit, data, events, jobs, keys, me, system, tenants, webhooks};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -62,6 +62,29 @@ use utoipa::{Modify, OpenApi};
         data::list_revenue_events,
         data::upsert_crm_activities,
         data::list_crm_activities,
+        events::ingest,
+        events::batch,
+        events::emit,
+        events::list,
+        events::get,
+        events::correlation,
+        events::lead_capture,
+        events::landing_form_submit,
+        events::tasks,
+        events::complete_task,
+        events::guards,
+        events::guard,
+        events::policies,
+        events::replay,
+        events::runtime,
+        events::put_tenant_mode,
+        events::put_policy_mode,
+        events::policy_settings,
+        events::put_policy_settings,
+        events::delete_policy_settings,
+        events::add_endpoint,
+        events::list_endpoints,
+        events::remove_endpoint,
     ),
     components(schemas(revos_contracts::KernelError, revos_contracts::ErrorCode)),
     modifiers(&BearerAuth),
@@ -72,6 +95,9 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "The tamper-evident, per-tenant audit log"),
         (name = "webhooks", description = "Inbound webhooks verified with Standard Webhooks signatures"),
         (name = "system", description = "Liveness and readiness"),
+        (name = "events", description = "The event runtime: events → decisions → actions, lead forms, timelines, tasks"),
+        (name = "guards", description = "Guard boundaries: ALLOW, ALLOW_WITH_OVERRIDE or BLOCK under the tenant's Cedar rules"),
+        (name = "policies", description = "Policies, runtime modes (shadow/enforce), settings and replay"),
         (name = "tenants", description = "Tenants, workspaces and optimizer settings"),
         (name = "metrics", description = "The canonical metric dictionary and daily metric values"),
         (name = "spine", description = "Campaigns, opportunities, accounts, revenue events and CRM activities"),

@@ -35,11 +35,32 @@ pub fn all() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// A schema as the checked-in file holds it: pretty JSON and a final newline.
+/// A schema as the checked-in file holds it: pretty JSON with every
+/// object's keys sorted, and a final newline. Sorting here keeps the file
+/// the same whether or not a dependency turns on serde_json's
+/// `preserve_order` (which makes maps keep insertion order).
 pub fn render(schema: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(schema).unwrap_or_else(|_| schema.to_string());
+    let schema = sorted(schema);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_else(|_| schema.to_string());
     text.push('\n');
     text
+}
+
+/// `value` with the keys of every object in byte order.
+fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&map[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]

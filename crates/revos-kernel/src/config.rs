@@ -69,6 +69,13 @@ pub struct Config {
     /// Whether `revos serve` also runs workers (a `revos worker` process
     /// can run them instead, or as well).
     pub serve_workers: bool,
+    /// How outbox e-mails are sent (`[email] smtp_url = "smtp://…"`); the
+    /// environment's `REVOS_SMTP_URL` and `REVOS_EMAIL_FROM` set the two
+    /// most used fields.
+    #[serde(default)]
+    pub email: crate::email::EmailConfig,
+    /// Hours an `Idempotency-Key` and its stored response are kept.
+    pub idempotency_hours: u32,
 }
 
 impl Default for Config {
@@ -86,6 +93,8 @@ impl Default for Config {
             jwt: None,
             queues: serde_json::Map::new(),
             serve_workers: true,
+            email: crate::email::EmailConfig::default(),
+            idempotency_hours: 24,
         }
     }
 }
@@ -148,6 +157,13 @@ impl Config {
                 from_env.insert(field.to_owned(), v.into());
             }
         }
+        // The e-mail settings most often given by the environment.
+        let mut email_env = serde_json::Map::new();
+        for (key, field) in [("REVOS_SMTP_URL", "smtp_url"), ("REVOS_EMAIL_FROM", "from")] {
+            if let Some(v) = lookup(env, key) {
+                email_env.insert(field.to_owned(), v.into());
+            }
+        }
         // Only variables naming a setting are read: other REVOS_* variables
         // (REVOS_CONFIG, the tests' REVOS_TEST_*) are not settings.
         let known =
@@ -155,7 +171,11 @@ impl Config {
         for (key, value) in env {
             if let Some(field) = key.strip_prefix("REVOS_") {
                 let field = field.to_ascii_lowercase();
-                if known.get(&field).is_none() {
+                // Tables (`[email]`, `[queues]`) are not set this way.
+                if known
+                    .get(&field)
+                    .is_none_or(|v| v.is_object() || v.is_array())
+                {
                     continue;
                 }
                 let value = if known[&field].is_number() {
@@ -180,6 +200,12 @@ impl Config {
                 };
                 from_env.insert(field, value);
             }
+        }
+        if !email_env.is_empty() {
+            figment = figment.merge(Serialized::default(
+                "email",
+                serde_json::Value::Object(email_env),
+            ));
         }
         figment = figment
             .merge(Serialized::defaults(serde_json::Value::Object(from_env)))
@@ -213,6 +239,13 @@ impl Config {
                 "audit_checkpoint_minutes must be at least 1".to_owned(),
             ));
         }
+        if self.idempotency_hours < 24 {
+            return Err(ConfigError(format!(
+                "idempotency_hours must be at least 24 (keys are kept a day at least), got {}",
+                self.idempotency_hours
+            )));
+        }
+        crate::email::Mailer::new(&self.email).map_err(|e| ConfigError(format!("email: {e}")))?;
         if self.max_body_bytes < 1024 {
             return Err(ConfigError(format!(
                 "max_body_bytes must be at least 1024, got {}",
@@ -227,6 +260,10 @@ impl Config {
         Config {
             database_url: redact_url(&self.database_url),
             audit_signing_key: self.audit_signing_key.as_ref().map(|_| "***".to_owned()),
+            email: crate::email::EmailConfig {
+                smtp_url: redact_url(&self.email.smtp_url),
+                ..self.email.clone()
+            },
             jwt: self.jwt.clone().map(|jwt| crate::jwt::JwtConfig {
                 secret: jwt.secret.map(|_| "***".to_owned()),
                 jwks_url: jwt.jwks_url.as_deref().map(redact_url),

@@ -297,6 +297,17 @@ impl Kernel {
             JobStep::Reject => self.store.decide_job(tenant, id, false, now).await?,
         }
         .ok_or_else(|| Failure::not_found("job", &id.to_string()))?;
+        // The action the job carries follows a person's decision.
+        use revos_contracts::runtime::ActionStatus;
+        let action_status = match step {
+            JobStep::Approve => Some(ActionStatus::Queued),
+            JobStep::Reject => Some(ActionStatus::Blocked),
+            JobStep::Cancel => Some(ActionStatus::Failed),
+            JobStep::Retry => None,
+        };
+        if let Some(to) = action_status {
+            self.move_action(&changed, to).await;
+        }
         self.audit(
             tenant,
             &by.actor(),

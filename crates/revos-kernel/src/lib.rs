@@ -9,10 +9,18 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod dispatch;
+pub mod email;
+pub mod entry;
 pub mod failure;
+pub mod guards;
 pub mod jobs;
 pub mod jwt;
 pub mod members;
+pub mod outbound;
+pub mod replay;
+pub mod runtime;
+pub mod timeline;
 pub mod validate;
 pub mod webhooks;
 pub mod worker;
@@ -99,6 +107,10 @@ pub struct Kernel {
     jwt: Option<Arc<jwt::JwtVerifier>>,
     queues: Arc<revos_queue::QueueSettings>,
     worker_stats: Arc<worker::WorkerStats>,
+    policies: Arc<revos_policy::Registry>,
+    guards: Arc<revos_policy::guards::GuardRegistry>,
+    mailer: email::Mailer,
+    webhook_sender: outbound::WebhookSender,
 }
 
 impl Kernel {
@@ -115,12 +127,20 @@ impl Kernel {
         let queues = revos_queue::QueueSettings::default()
             .merged(&serde_json::Value::Object(config.queues.clone()))
             .map_err(|e| Failure::input(400, "configuration", format!("queues: {e}")))?;
+        let mailer = email::Mailer::new(&config.email)
+            .map_err(|e| Failure::input(400, "configuration", format!("email: {e}")))?;
+        let webhook_sender = outbound::WebhookSender::new(std::time::Duration::from_secs(15))
+            .map_err(|e| Failure::input(400, "configuration", format!("webhooks: {e}")))?;
         Ok(Kernel {
             store,
             config: Arc::new(config),
             jwt,
             queues: Arc::new(queues),
             worker_stats: Arc::new(worker::WorkerStats::default()),
+            policies: Arc::new(revos_policy::Registry::builtin()),
+            guards: Arc::new(revos_policy::guards::GuardRegistry::builtin()),
+            mailer,
+            webhook_sender,
         })
     }
 
@@ -129,6 +149,26 @@ impl Kernel {
         let store = open_store(&config.database_url).await?;
         store.migrate().await.map_err(open_failure)?;
         Kernel::new(store, config)
+    }
+
+    /// The registered policies.
+    pub fn policies(&self) -> &revos_policy::Registry {
+        &self.policies
+    }
+
+    /// The registered guards.
+    pub fn guards(&self) -> &revos_policy::guards::GuardRegistry {
+        &self.guards
+    }
+
+    /// The SMTP sender of outbox e-mails.
+    pub fn mailer(&self) -> &email::Mailer {
+        &self.mailer
+    }
+
+    /// The sender of outbound webhooks.
+    pub fn webhook_sender(&self) -> &outbound::WebhookSender {
+        &self.webhook_sender
     }
 
     /// The store underneath.

@@ -61,11 +61,14 @@ impl Handler for Noop {
     }
 }
 
-/// The handlers revos ships, by job kind. Later capabilities (e-mail,
-/// webhooks, notifications) add theirs here.
-pub fn builtin_handlers() -> HashMap<String, Arc<dyn Handler>> {
+/// The handlers revos ships, by job kind: `noop`, and the adapters'
+/// (`email.send`, `webhook.deliver`; see [`crate::dispatch`]).
+pub fn builtin_handlers(kernel: &Kernel) -> HashMap<String, Arc<dyn Handler>> {
     let mut handlers: HashMap<String, Arc<dyn Handler>> = HashMap::new();
     handlers.insert("noop".to_owned(), Arc::new(Noop));
+    for (kind, handler) in crate::dispatch::handlers(kernel) {
+        handlers.insert(kind.to_owned(), handler);
+    }
     handlers
 }
 
@@ -356,6 +359,9 @@ impl Worker {
             .max(0) as u64;
         self.stats.runs.fetch_add(1, Ordering::Relaxed);
         self.stats.wait_micros.fetch_add(waited, Ordering::Relaxed);
+        self.kernel
+            .move_action(&job, revos_contracts::runtime::ActionStatus::Executing)
+            .await;
         let heartbeat = {
             let store = store.clone();
             let lease = self.options.lease;
@@ -441,6 +447,12 @@ impl Worker {
                     _ => &self.stats.retried,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
+                let action_status = match state {
+                    JobState::Completed => revos_contracts::runtime::ActionStatus::Succeeded,
+                    JobState::Dead => revos_contracts::runtime::ActionStatus::Failed,
+                    _ => revos_contracts::runtime::ActionStatus::Queued,
+                };
+                self.kernel.move_action(&job, action_status).await;
                 if let Some(action) = job.action_id {
                     self.kernel
                         .audit(

@@ -6,9 +6,12 @@
 //! inserts the next entry. Under READ COMMITTED the head is read by a
 //! statement that starts after the lock is granted, so it sees what the
 //! previous holder committed: appends of one tenant queue, those of
-//! different tenants do not. `details` is stored as `json` holding the
-//! canonical text, and read back as text, so the hash recomputes exactly;
-//! the migration's triggers refuse UPDATE, DELETE and TRUNCATE.
+//! different tenants do not. A tenant transaction
+//! ([`revos_store::queue::TenantTx::append_audit`]) appends with the same
+//! function, [`append_entry`], and holds the lock until it ends. `details`
+//! is stored as `json` holding the canonical text, and read back as text,
+//! so the hash recomputes exactly; the migration's triggers refuse UPDATE,
+//! DELETE and TRUNCATE.
 
 use crate::{PostgresStore, store_error};
 use async_trait::async_trait;
@@ -20,6 +23,7 @@ use revos_store::audit::{
     revos_audit, seq_from_db, seq_to_db,
 };
 use serde_json::Value;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// The first key of the audit log's advisory locks ("AUDT"), so they never
@@ -76,6 +80,54 @@ struct CheckpointRow {
     key_id: String,
 }
 
+/// Appends `entry` to the chain of `tenant` on an open tenant transaction:
+/// takes the tenant's advisory lock (held until the transaction ends), reads
+/// the head and inserts the next entry. For [`AuditStore::append_audit`]
+/// and for the tenant transaction's `append_audit`.
+pub(crate) async fn append_entry(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    entry: NewAuditEntry,
+) -> Result<AuditEntry, StoreError> {
+    checked(&entry)?;
+    sqlx::query("select pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(AUDIT_LOCK_CLASS)
+        .bind(tenant.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    let head: Option<EntryRow> = sqlx::query_as(concat!(
+        "select ",
+        entry_columns!(),
+        " from audit_log where tenant_id = $1 order by seq desc limit 1"
+    ))
+    .bind(tenant.as_uuid())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let head = head.map(|row| row.into_entry(tenant)).transpose()?;
+    let entry = revos_audit::chain(head.as_ref(), entry, tenant);
+    sqlx::query(
+        "insert into audit_log (tenant_id, seq, occurred_at, actor, action, resource_type, \
+         resource_id, details, prev_hash, hash) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(seq_to_db(entry.seq)?)
+    .bind(entry.occurred_at)
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(&entry.resource_type)
+    .bind(&entry.resource_id)
+    .bind(revos_audit::canonical_json(&entry.details))
+    .bind(&entry.prev_hash)
+    .bind(&entry.hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    Ok(entry)
+}
+
 #[async_trait]
 impl AuditStore for PostgresStore {
     async fn append_audit(
@@ -85,41 +137,7 @@ impl AuditStore for PostgresStore {
     ) -> Result<AuditEntry, StoreError> {
         checked(&entry)?;
         let mut tx = self.begin_tenant(tenant).await?;
-        sqlx::query("select pg_advisory_xact_lock($1, hashtext($2))")
-            .bind(AUDIT_LOCK_CLASS)
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        let head: Option<EntryRow> = sqlx::query_as(concat!(
-            "select ",
-            entry_columns!(),
-            " from audit_log where tenant_id = $1 order by seq desc limit 1"
-        ))
-        .bind(tenant.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let head = head.map(|row| row.into_entry(tenant)).transpose()?;
-        let entry = revos_audit::chain(head.as_ref(), entry, tenant);
-        sqlx::query(
-            "insert into audit_log (tenant_id, seq, occurred_at, actor, action, resource_type, \
-             resource_id, details, prev_hash, hash) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10)",
-        )
-        .bind(tenant.as_uuid())
-        .bind(seq_to_db(entry.seq)?)
-        .bind(entry.occurred_at)
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&entry.resource_type)
-        .bind(&entry.resource_id)
-        .bind(revos_audit::canonical_json(&entry.details))
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
+        let entry = append_entry(&mut tx, tenant, entry).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(entry)
     }

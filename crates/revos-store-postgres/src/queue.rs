@@ -9,7 +9,10 @@
 //!   decide, the tenant's queue settings, and the look-ups that name a
 //!   tenant) run as `revos_app` in a tenant transaction
 //!   ([`PostgresStore::begin_tenant`]), so the `tenant_isolation` policies
-//!   confine them to that tenant.
+//!   confine them to that tenant. The same [`TenantTx`] also writes an
+//!   ingest's event, decisions, actions, outbox e-mails and tasks (see
+//!   `events.rs`) and audit entries (see `audit.rs`), so they commit with
+//!   its jobs.
 //! - **Worker calls** (claim, extend, complete, fail, release, purge, and
 //!   the look-ups over every tenant) serve a queue, not a tenant: they run
 //!   in a transaction that first does `set local role revos_worker`, a
@@ -36,12 +39,15 @@
 //! and fans the notifications out to the workers waiting in
 //! [`QueueStore::wait_for_jobs`].
 
-use crate::{PostgresStore, corrupt, store_error};
+use crate::{PostgresStore, audit, corrupt, events, store_error};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
+use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
 use revos_queue::Backoff;
 use revos_store::StoreError;
+use revos_store::audit::{AuditEntry, NewAuditEntry};
+use revos_store::events::{EventInsert, NewTask, OutboxEmail, Task};
 use revos_store::queue::{
     EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats, QueueStore, TenantTx,
 };
@@ -164,6 +170,26 @@ impl TryFrom<JobRow> for Job {
 
 fn jobs(rows: Vec<JobRow>) -> Result<Vec<Job>, StoreError> {
     rows.into_iter().map(Job::try_from).collect()
+}
+
+/// The jobs of `tenant` that carry one of `actions`, oldest first
+/// ([`revos_store::events::EventStore::jobs_for_actions`]), on a tenant
+/// transaction.
+pub(crate) async fn jobs_for_actions(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    actions: &[Uuid],
+) -> Result<Vec<Job>, StoreError> {
+    let rows: Vec<JobRow> = sqlx::query_as(
+        "select * from jobs where tenant_id = $1 and action_id = any($2)
+         order by created_at, id",
+    )
+    .bind(tenant.as_uuid())
+    .bind(actions)
+    .fetch_all(conn)
+    .await
+    .map_err(store_error)?;
+    jobs(rows)
 }
 
 // ---- the tenant transaction ---------------------------------------------------------
@@ -573,6 +599,41 @@ impl TenantTx for PgTenantTx {
             });
         }
         Ok(outcomes)
+    }
+
+    async fn insert_event(
+        &mut self,
+        event: &KernelEvent,
+        body_hash: &str,
+    ) -> Result<EventInsert, StoreError> {
+        events::insert_event(&mut self.tx, self.tenant, event, body_hash).await
+    }
+
+    async fn insert_decisions(&mut self, decisions: &[KernelDecision]) -> Result<(), StoreError> {
+        events::insert_decisions(&mut self.tx, self.tenant, decisions).await
+    }
+
+    async fn insert_actions(&mut self, actions: &[KernelAction]) -> Result<(), StoreError> {
+        events::insert_actions(&mut self.tx, self.tenant, actions).await
+    }
+
+    async fn insert_outbox(&mut self, email: &OutboxEmail) -> Result<(), StoreError> {
+        events::insert_outbox(&mut self.tx, self.tenant, email).await
+    }
+
+    async fn insert_task(
+        &mut self,
+        task: &NewTask,
+        now: DateTime<Utc>,
+    ) -> Result<Task, StoreError> {
+        events::insert_task(&mut self.tx, self.tenant, task, now).await
+    }
+
+    /// Takes the tenant's audit lock, as
+    /// [`revos_store::audit::AuditStore::append_audit`] does, and holds it
+    /// until this transaction ends.
+    async fn append_audit(&mut self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        audit::append_entry(&mut self.tx, self.tenant, entry).await
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

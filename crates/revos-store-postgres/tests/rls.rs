@@ -14,8 +14,15 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use revos_contracts::TenantId;
+use revos_contracts::runtime::{
+    ActionKind, ActionStatus, DecisionOutcome, EventSubject, KernelAction, KernelDecision,
+    KernelEvent, KernelMode,
+};
 use revos_queue::Backoff;
 use revos_store::audit::{AuditStore, NewAuditEntry};
+use revos_store::events::{
+    EventInsert, EventStore, IdempotencyBegin, NewTask, OutboxEmail, OutboxStatus, WebhookEndpoint,
+};
 use revos_store::identity::{ApiKey, IdentityStore, Scope};
 use revos_store::queue::{JobState, NewJob, QueueStore};
 use revos_store::webhooks::{NewRawEvent, WebhookStore};
@@ -261,6 +268,123 @@ async fn write_everything(store: &PostgresStore, tenant: TenantId, tag: &str) {
         .put_tenant_queue_settings(tenant, &settings, at(7))
         .await
         .unwrap();
+    write_event_runtime(store, tenant, tag).await;
+}
+
+/// Writes one record of every table of the event runtime (migration
+/// 0010) for `tenant`, with the same ids whichever the tenant.
+async fn write_event_runtime(store: &PostgresStore, tenant: TenantId, tag: &str) {
+    let event = KernelEvent {
+        id: Uuid::from_u128(1),
+        tenant_id: tenant,
+        r#type: "lead_captured".into(),
+        source: "cmo_campaigns".into(),
+        idempotency_key: "lead-1".into(),
+        correlation_id: "corr-1".into(),
+        subject: EventSubject {
+            r#type: "lead".into(),
+            id: "1".into(),
+        },
+        payload: json!({ "tag": tag }),
+        occurred_at: at(8),
+        recorded_at: at(8),
+    };
+    let decision = KernelDecision {
+        id: Uuid::from_u128(2),
+        tenant_id: tenant,
+        event_id: event.id,
+        policy_id: "revenue_os.growth.lead_response_v1".into(),
+        policy_version: 1,
+        outcome: DecisionOutcome::Act,
+        reasons: vec![tag.into()],
+        correlation_id: "corr-1".into(),
+        mode: KernelMode::Enforce,
+        decided_at: at(8),
+    };
+    let action = KernelAction {
+        id: Uuid::from_u128(3),
+        tenant_id: tenant,
+        decision_id: decision.id,
+        event_id: event.id,
+        r#type: ActionKind::OutboundEmail,
+        params: json!({ "tag": tag }),
+        status: ActionStatus::Queued,
+        idempotency_key: "action-1".into(),
+        correlation_id: "corr-1".into(),
+        mode: KernelMode::Enforce,
+        created_at: at(8),
+        updated_at: at(8),
+    };
+    let email = OutboxEmail {
+        tenant_id: tenant,
+        id: Uuid::from_u128(4),
+        action_id: action.id,
+        to: format!("{tag}@example.com"),
+        from: "sales@example.com".into(),
+        reply_to: None,
+        subject: tag.into(),
+        text: tag.into(),
+        html: None,
+        message_id: format!("{tag}@example.com"),
+        status: OutboxStatus::Pending,
+        attempts: 0,
+        last_error: None,
+        sent_at: None,
+        created_at: at(8),
+    };
+    let task = NewTask {
+        id: Uuid::from_u128(5),
+        action_id: Some(action.id),
+        owner: tag.into(),
+        subject: tag.into(),
+        details: None,
+        due_at: Some(at(30)),
+        entity_type: Some("lead".into()),
+        entity_id: Some("1".into()),
+    };
+    let mut tx = store.begin(tenant).await.unwrap();
+    assert_eq!(
+        tx.insert_event(&event, "hash").await.unwrap(),
+        EventInsert::Inserted
+    );
+    tx.insert_decisions(&[decision]).await.unwrap();
+    tx.insert_actions(&[action]).await.unwrap();
+    tx.insert_outbox(&email).await.unwrap();
+    tx.insert_task(&task, at(8)).await.unwrap();
+    tx.commit().await.unwrap();
+    store
+        .set_policy_mode(tenant, "p1", Some(KernelMode::Enforce), at(9))
+        .await
+        .unwrap();
+    store
+        .put_policy_settings(tenant, "p1", Some(&json!({ "tag": tag })), at(9))
+        .await
+        .unwrap();
+    let endpoint = WebhookEndpoint {
+        tenant_id: tenant,
+        id: Uuid::from_u128(6),
+        name: "crm_sync".into(),
+        url: "https://hooks.example.com/crm".into(),
+        secret: Some("whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ".into()),
+        active: true,
+        created_at: at(9),
+    };
+    store.add_webhook_endpoint(&endpoint).await.unwrap();
+    let begun = store
+        .idempotency_begin(
+            tenant,
+            "idem-1",
+            "hash",
+            at(10),
+            chrono::Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(begun, IdempotencyBegin::Started);
+    store
+        .idempotency_finish(tenant, "idem-1", 201, &json!({ "tag": tag }), at(30))
+        .await
+        .unwrap();
 }
 
 fn campaign(id: &str, name: &str, budget: f64) -> Campaign {
@@ -367,6 +491,14 @@ async fn catalog_audit() {
         "job_keys",
         "queue_fair",
         "tenant_queue_settings",
+        "kernel_events",
+        "kernel_decisions",
+        "channel_outbox",
+        "tasks",
+        "policy_modes",
+        "policy_settings",
+        "webhook_endpoints",
+        "idempotency_keys",
     ] {
         assert!(tables.iter().any(|t| t == known), "{known} in {tables:?}");
     }
@@ -558,6 +690,48 @@ async fn catalog_audit() {
         ("tenant_queue_settings", "truncate", false),
         ("tenant_queue_settings", "references", false),
         ("tenant_queue_settings", "trigger", false),
+        ("channel_outbox", "select", true),
+        ("channel_outbox", "insert", true),
+        ("channel_outbox", "update", true),
+        ("channel_outbox", "delete", true),
+        ("channel_outbox", "truncate", false),
+        ("channel_outbox", "references", false),
+        ("channel_outbox", "trigger", false),
+        ("tasks", "select", true),
+        ("tasks", "insert", true),
+        ("tasks", "update", true),
+        ("tasks", "delete", true),
+        ("tasks", "truncate", false),
+        ("tasks", "references", false),
+        ("tasks", "trigger", false),
+        ("policy_modes", "select", true),
+        ("policy_modes", "insert", true),
+        ("policy_modes", "update", true),
+        ("policy_modes", "delete", true),
+        ("policy_modes", "truncate", false),
+        ("policy_modes", "references", false),
+        ("policy_modes", "trigger", false),
+        ("policy_settings", "select", true),
+        ("policy_settings", "insert", true),
+        ("policy_settings", "update", true),
+        ("policy_settings", "delete", true),
+        ("policy_settings", "truncate", false),
+        ("policy_settings", "references", false),
+        ("policy_settings", "trigger", false),
+        ("webhook_endpoints", "select", true),
+        ("webhook_endpoints", "insert", true),
+        ("webhook_endpoints", "update", true),
+        ("webhook_endpoints", "delete", true),
+        ("webhook_endpoints", "truncate", false),
+        ("webhook_endpoints", "references", false),
+        ("webhook_endpoints", "trigger", false),
+        ("idempotency_keys", "select", true),
+        ("idempotency_keys", "insert", true),
+        ("idempotency_keys", "update", true),
+        ("idempotency_keys", "delete", true),
+        ("idempotency_keys", "truncate", false),
+        ("idempotency_keys", "references", false),
+        ("idempotency_keys", "trigger", false),
     ] {
         let has: bool = sqlx::query_scalar("select has_table_privilege($1, $2, $3)")
             .bind(APP_ROLE)
@@ -583,7 +757,13 @@ async fn catalog_audit() {
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    assert!(definers.len() >= 7, "{definers:?}");
+    assert!(definers.len() >= 9, "{definers:?}");
+    assert!(
+        definers
+            .iter()
+            .any(|(name, ..)| name == "revos_purge_idempotency"),
+        "{definers:?}"
+    );
     for (name, config, public, app) in definers {
         let config = config.unwrap_or_default();
         assert!(
@@ -646,7 +826,7 @@ async fn the_app_role_sees_nothing_without_a_tenant_and_only_its_own_with_one() 
         before.insert(table.clone(), counts);
     }
     // Not a vacuous test: most tenant tables hold rows of both tenants.
-    assert!(with_both >= 13, "{before:?}");
+    assert!(with_both >= 20, "{before:?}");
 
     let mut app = as_app(&db).await;
     // No tenant set (and then an empty one): no rows, no error.
@@ -828,6 +1008,10 @@ async fn an_owner_that_is_no_superuser_migrates_and_is_bound_too() {
     assert_eq!(tenants, audited);
     assert!(store.revoke_api_key("key_p", at(20)).await.unwrap());
     assert!(!store.has_platform_admin_key().await.unwrap());
+    // The purge of idempotency keys spans tenants, through its SECURITY
+    // DEFINER function (the owner's policies on the table let it).
+    assert_eq!(store.purge_idempotency(at(29)).await.unwrap(), 0);
+    assert_eq!(store.purge_idempotency(at(31)).await.unwrap(), 2);
 
     // The owner on a connection of its own, no role taken, no tenant set:
     // forced row-level security shows it no tenant rows either.

@@ -3,9 +3,11 @@
 //! An append reads the tenant's head and inserts the next entry inside one
 //! `BEGIN IMMEDIATE` transaction: it holds the database's write lock from
 //! its first statement, so concurrent appends queue (on the busy timeout)
-//! and each sees the head the previous one wrote. `details` is stored as
-//! its canonical JSON text; the migration's triggers refuse UPDATE and
-//! DELETE on both audit tables.
+//! and each sees the head the previous one wrote. A tenant transaction
+//! ([`revos_store::queue::TenantTx::append_audit`]) appends with the same
+//! function, [`append_entry`], under the write lock it already holds.
+//! `details` is stored as its canonical JSON text; the migration's
+//! triggers refuse UPDATE and DELETE on both audit tables.
 
 use crate::{SqliteStore, store_error, tid, ts};
 use async_trait::async_trait;
@@ -17,6 +19,7 @@ use revos_store::audit::{
     revos_audit, seq_from_db, seq_to_db,
 };
 use serde_json::Value;
+use sqlx::sqlite::SqliteConnection;
 use uuid::fmt::Hyphenated;
 
 /// The columns of an entry, in [`EntryRow`]'s order (a macro, so that
@@ -69,6 +72,49 @@ struct CheckpointRow {
     key_id: String,
 }
 
+/// Appends `entry` to the chain of `tenant` on an open write transaction
+/// (which holds the write lock, so the head it reads stays the head): for
+/// [`AuditStore::append_audit`] and for the tenant transaction's
+/// `append_audit`.
+pub(crate) async fn append_entry(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    entry: NewAuditEntry,
+) -> Result<AuditEntry, StoreError> {
+    checked(&entry)?;
+    let head: Option<EntryRow> = sqlx::query_as(concat!(
+        "select ",
+        entry_columns!(),
+        " from audit_log where tenant_id = ?1 \
+         order by seq desc limit 1"
+    ))
+    .bind(tid(tenant))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let head = head.map(|row| row.into_entry(tenant)).transpose()?;
+    let entry = revos_audit::chain(head.as_ref(), entry, tenant);
+    sqlx::query(
+        "insert into audit_log (tenant_id, seq, occurred_at, actor, action, resource_type, \
+         resource_id, details, prev_hash, hash) \
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .bind(tid(tenant))
+    .bind(seq_to_db(entry.seq)?)
+    .bind(ts(entry.occurred_at))
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(&entry.resource_type)
+    .bind(&entry.resource_id)
+    .bind(revos_audit::canonical_json(&entry.details))
+    .bind(&entry.prev_hash)
+    .bind(&entry.hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    Ok(entry)
+}
+
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit(
@@ -78,36 +124,7 @@ impl AuditStore for SqliteStore {
     ) -> Result<AuditEntry, StoreError> {
         checked(&entry)?;
         let mut tx = self.write_tenant(tenant).await?;
-        let head: Option<EntryRow> = sqlx::query_as(concat!(
-            "select ",
-            entry_columns!(),
-            " from audit_log where tenant_id = ?1 \
-             order by seq desc limit 1"
-        ))
-        .bind(tid(tenant))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let head = head.map(|row| row.into_entry(tenant)).transpose()?;
-        let entry = revos_audit::chain(head.as_ref(), entry, tenant);
-        sqlx::query(
-            "insert into audit_log (tenant_id, seq, occurred_at, actor, action, resource_type, \
-             resource_id, details, prev_hash, hash) \
-             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .bind(tid(tenant))
-        .bind(seq_to_db(entry.seq)?)
-        .bind(ts(entry.occurred_at))
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&entry.resource_type)
-        .bind(&entry.resource_id)
-        .bind(revos_audit::canonical_json(&entry.details))
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
+        let entry = append_entry(&mut tx, tenant, entry).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(entry)
     }

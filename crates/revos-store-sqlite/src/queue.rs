@@ -26,13 +26,18 @@
 //!
 //! A [`TenantTx`] holds the write lock until it commits or rolls back; on
 //! an in-memory database (one connection) no other call of the store can
-//! run meanwhile.
+//! run meanwhile. Besides jobs it writes an ingest's event, decisions,
+//! actions, outbox e-mails and tasks (see `events.rs`) and audit entries
+//! (see `audit.rs`), all under that one lock.
 
-use crate::{SqliteStore, corrupt, store_error, tid, ts};
+use crate::{SqliteStore, audit, corrupt, events, store_error, tid, ts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
+use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
 use revos_queue::Backoff;
+use revos_store::audit::{AuditEntry, NewAuditEntry};
+use revos_store::events::{EventInsert, NewTask, OutboxEmail, Task};
 use revos_store::queue::{
     EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats, QueueStore, TenantTx,
 };
@@ -375,6 +380,29 @@ fn not_allowed(id: Uuid, state: JobState, change: &str) -> StoreError {
     ))
 }
 
+/// The jobs of `tenant` that carry one of `actions` (a JSON array of
+/// hyphenated ids, read with `json_each`), oldest first
+/// ([`revos_store::events::EventStore::jobs_for_actions`]).
+pub(crate) async fn jobs_for_actions(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    actions: &str,
+) -> Result<Vec<Job>, StoreError> {
+    let rows: Vec<JobRow> = sqlx::query_as(concat!(
+        "select ",
+        job_columns!(),
+        " from jobs
+         where tenant_id = ?1 and action_id in (select value from json_each(?2))
+         order by created_at, id"
+    ))
+    .bind(tid(tenant))
+    .bind(actions)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    rows.into_iter().map(Job::try_from).collect()
+}
+
 // ---- the tenant transaction -------------------------------------------------
 
 /// A [`TenantTx`] on this backend: a `BEGIN IMMEDIATE` transaction in which
@@ -424,6 +452,40 @@ impl TenantTx for SqliteTenantTx {
             outcomes.push(self.enqueue(job, now).await?);
         }
         Ok(outcomes)
+    }
+
+    async fn insert_event(
+        &mut self,
+        event: &KernelEvent,
+        body_hash: &str,
+    ) -> Result<EventInsert, StoreError> {
+        events::insert_event(&mut self.tx, self.tenant, event, body_hash).await
+    }
+
+    async fn insert_decisions(&mut self, decisions: &[KernelDecision]) -> Result<(), StoreError> {
+        events::insert_decisions(&mut self.tx, self.tenant, decisions).await
+    }
+
+    async fn insert_actions(&mut self, actions: &[KernelAction]) -> Result<(), StoreError> {
+        events::insert_actions(&mut self.tx, self.tenant, actions).await
+    }
+
+    async fn insert_outbox(&mut self, email: &OutboxEmail) -> Result<(), StoreError> {
+        events::insert_outbox(&mut self.tx, self.tenant, email).await
+    }
+
+    async fn insert_task(
+        &mut self,
+        task: &NewTask,
+        now: DateTime<Utc>,
+    ) -> Result<Task, StoreError> {
+        events::insert_task(&mut self.tx, self.tenant, task, now).await
+    }
+
+    /// This transaction already holds the write lock an append of
+    /// [`revos_store::audit::AuditStore::append_audit`] takes.
+    async fn append_audit(&mut self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        audit::append_entry(&mut self.tx, self.tenant, entry).await
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

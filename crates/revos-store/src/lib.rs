@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod events;
 pub mod identity;
 pub mod queue;
 pub mod records;
@@ -61,6 +62,7 @@ impl std::fmt::Display for Backend {
 #[async_trait]
 pub trait Store:
     audit::AuditStore
+    + events::EventStore
     + identity::IdentityStore
     + identity::MembershipStore
     + queue::QueueStore

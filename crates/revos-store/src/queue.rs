@@ -35,10 +35,13 @@ use uuid::Uuid;
 pub use revos_queue::{EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats};
 
 use crate::StoreError;
+use crate::audit::{AuditEntry, NewAuditEntry};
+use crate::events::{EventInsert, NewTask, OutboxEmail, Task};
+use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
 
-/// An open transaction of one tenant, in which jobs are enqueued (later
-/// issues add the event, decision and action writes that commit with
-/// them). Dropping it without committing rolls it back.
+/// An open transaction of one tenant, in which an ingest writes its event,
+/// decisions, actions, outbox e-mails, tasks, jobs and audit entry, so that
+/// they commit together. Dropping it without committing rolls it back.
 #[async_trait]
 pub trait TenantTx: Send {
     /// The tenant.
@@ -73,6 +76,33 @@ pub trait TenantTx: Send {
         }
         Ok(outcomes)
     }
+
+    /// Writes an event, unless the tenant has one with the same
+    /// idempotency key: then nothing is written and that event is
+    /// returned. A concurrent transaction inserting the same key makes this
+    /// call wait until it ends, then answers as if it had come first.
+    async fn insert_event(
+        &mut self,
+        event: &KernelEvent,
+        body_hash: &str,
+    ) -> Result<EventInsert, StoreError>;
+
+    /// Writes decisions (of an event written in this transaction).
+    async fn insert_decisions(&mut self, decisions: &[KernelDecision]) -> Result<(), StoreError>;
+
+    /// Writes actions in the status they carry.
+    async fn insert_actions(&mut self, actions: &[KernelAction]) -> Result<(), StoreError>;
+
+    /// Writes an e-mail to the channel outbox.
+    async fn insert_outbox(&mut self, email: &OutboxEmail) -> Result<(), StoreError>;
+
+    /// Creates a task (status open).
+    async fn insert_task(&mut self, task: &NewTask, now: DateTime<Utc>)
+    -> Result<Task, StoreError>;
+
+    /// Appends to the tenant's audit chain as part of this transaction
+    /// (under the same chain lock as [`crate::audit::AuditStore::append_audit`]).
+    async fn append_audit(&mut self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError>;
 
     /// Commits everything written in the transaction.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

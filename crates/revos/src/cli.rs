@@ -67,8 +67,170 @@ pub enum Command {
     /// Inbound webhooks: the secrets senders sign with.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Send and look at events: ingest, timelines, correlations.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Re-run recorded events through a policy version (in shadow) and
+    /// print what would change.
+    Replay(ReplayArgs),
+    /// Policies: list them, set modes (shadow/enforce) and settings.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+    /// Run a guard (deal_update, send_invoice, …) and print its verdict.
+    Guard(GuardArgs),
+    /// Tasks created by policies (TASK_CREATE).
+    #[command(subcommand)]
+    Tasks(TasksCommand),
     /// Print the effective configuration, secrets redacted.
     Config,
+}
+
+/// `revos events …`.
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Ingest the event(s) of a JSON file (one event or an array; `-` reads stdin).
+    Send {
+        /// The file.
+        file: PathBuf,
+        /// The tenant the events belong to.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+    },
+    /// Ingest an NDJSON file, one event per line, with a progress bar.
+    /// Each event stands alone (and is idempotent): bad lines are reported
+    /// with their numbers and the rest are ingested.
+    Import {
+        /// The file (`-` reads stdin).
+        file: PathBuf,
+        /// The tenant the events belong to.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+    },
+    /// List events, oldest first.
+    List {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// Only this type.
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Recorded at or after (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// An event with its decisions, actions, jobs, e-mails and tasks.
+    Show {
+        /// The event id.
+        id: String,
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+    },
+    /// Every event sharing a correlation id, with what followed.
+    Correlation {
+        /// The correlation id.
+        id: String,
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+    },
+}
+
+/// Options of `revos replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The tenant.
+    #[arg(long, value_name = "UUID")]
+    pub tenant: String,
+    /// Events recorded at or after (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    pub since: String,
+    /// … and before (default: now).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// The policy version: ID@VERSION (or ID for the active version).
+    #[arg(long)]
+    pub policy: String,
+    /// At most this many events.
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+/// `revos policies …`.
+#[derive(Debug, Subcommand)]
+pub enum PoliciesCommand {
+    /// The registered policies, every version.
+    List,
+    /// Show a tenant's modes, or set one: the tenant's, or (with --policy)
+    /// its mode for one policy. `inherit` clears it.
+    Mode {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// Only this policy.
+        #[arg(long)]
+        policy: Option<String>,
+        /// shadow, enforce or inherit; absent: show the modes.
+        mode: Option<String>,
+    },
+    /// Show a tenant's policy and guard settings, or set one from a JSON file.
+    Settings {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The policy or guard id (e.g. revenue_os.guard.deal_update).
+        id: Option<String>,
+        /// A JSON file with the settings (`-` reads stdin).
+        #[arg(long, value_name = "FILE", conflicts_with = "clear")]
+        set: Option<PathBuf>,
+        /// Remove the settings (back to the defaults).
+        #[arg(long)]
+        clear: bool,
+    },
+}
+
+/// Options of `revos guard`.
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    /// The guard (deal_update, send_invoice).
+    pub name: String,
+    /// The tenant.
+    #[arg(long, value_name = "UUID")]
+    pub tenant: String,
+    /// The guard's input as a JSON file (`-` reads stdin).
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Override an ALLOW_WITH_OVERRIDE verdict, with this reason.
+    #[arg(long, value_name = "REASON")]
+    pub override_reason: Option<String>,
+}
+
+/// `revos tasks …`.
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// Tasks by due time.
+    List {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// Only this owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only open or done tasks.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Mark a task done.
+    Done {
+        /// The task id.
+        id: String,
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+    },
 }
 
 /// Options of `revos serve`.
@@ -206,6 +368,43 @@ pub enum WebhooksCommand {
     /// Manage the per-tenant, per-source signing secrets.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Outbound endpoints the WEBHOOK action posts to.
+    #[command(subcommand)]
+    Endpoints(EndpointsCommand),
+}
+
+/// `revos webhooks endpoints …`.
+#[derive(Debug, Subcommand)]
+pub enum EndpointsCommand {
+    /// Add an endpoint (its signing secret is printed once).
+    Add {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The name policies refer to (e.g. crm_sync).
+        #[arg(long)]
+        name: String,
+        /// The http(s) URL.
+        #[arg(long)]
+        url: String,
+        /// The receiver's own whsec_… secret, instead of a new one.
+        #[arg(long, value_name = "WHSEC")]
+        secret: Option<String>,
+    },
+    /// List a tenant's endpoints.
+    List {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+    },
+    /// Deactivate an endpoint.
+    Remove {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The endpoint id.
+        id: String,
+    },
 }
 
 /// `revos webhooks secrets …`.
@@ -380,5 +579,21 @@ pub enum BenchCommand {
         /// Tenants the jobs are spread over.
         #[arg(long, default_value_t = 4)]
         tenants: u32,
+    },
+    /// Ingest lead_captured events over HTTP against a real server;
+    /// prints events/s and latency percentiles.
+    Ingest {
+        /// The backend.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: BenchBackend,
+        /// Events to send.
+        #[arg(long, default_value_t = 5_000)]
+        events: u32,
+        /// Concurrent HTTP clients.
+        #[arg(long, default_value_t = 16)]
+        concurrency: u32,
+        /// Runtime mode of the server (enforce also writes outbox rows, tasks and jobs).
+        #[arg(long, default_value = "shadow")]
+        mode: String,
     },
 }

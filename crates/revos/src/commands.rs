@@ -7,6 +7,7 @@ use crate::cli::{
 };
 use crate::import::{self, RowError};
 use crate::output;
+use crate::runtime_cmds;
 use indicatif::{ProgressBar, ProgressStyle};
 use revos_contracts::TenantId;
 use revos_contracts::metrics;
@@ -71,6 +72,70 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
         Command::Audit(cmd) => {
             let kernel = open(config).await.map_err(fail)?;
             audit(&kernel, cmd, as_json).await
+        }
+        Command::Webhooks(WebhooksCommand::Endpoints(cmd)) => {
+            let kernel = open(config).await.map_err(fail)?;
+            runtime_cmds::endpoints(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
+        Command::Events(cmd) => {
+            let kernel = open(config).await.map_err(fail)?;
+            runtime_cmds::events(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
+        Command::Replay(args) => {
+            let kernel = open(config).await.map_err(fail)?;
+            runtime_cmds::replay(&kernel, args, as_json)
+                .await
+                .map_err(fail)
+        }
+        Command::Policies(cmd) => {
+            let kernel = open(config).await.map_err(fail)?;
+            runtime_cmds::policies(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
+        Command::Guard(args) => {
+            let kernel = open(config).await.map_err(fail)?;
+            runtime_cmds::guard(&kernel, args, as_json)
+                .await
+                .map_err(fail)
+        }
+        Command::Tasks(cmd) => {
+            let kernel = open(config).await.map_err(fail)?;
+            runtime_cmds::tasks(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
+        Command::Bench(BenchCommand::Ingest {
+            backend,
+            events,
+            concurrency,
+            mode,
+        }) => {
+            init_logging(&config, false);
+            let admin_url = cli
+                .database
+                .clone()
+                .filter(|u| u.starts_with("postgres"))
+                .unwrap_or_else(|| revos_store_postgres::testing::DEFAULT_ADMIN_URL.to_owned());
+            let mode = mode
+                .parse::<KernelMode>()
+                .map_err(|e| fail(Failure::input(400, "validation", e.to_string())))?;
+            crate::ingest_bench::run(
+                crate::ingest_bench::IngestBench {
+                    backend,
+                    admin_url,
+                    events,
+                    concurrency,
+                    mode,
+                },
+                as_json,
+            )
+            .await
+            .map_err(fail)
         }
         Command::Webhooks(WebhooksCommand::Secrets(cmd)) => {
             let kernel = open(config).await.map_err(fail)?;
@@ -199,13 +264,14 @@ async fn serve(config: Config) -> Result<(), Failure> {
         );
     }
     let checkpoints = tokio::spawn(sign_checkpoints(kernel.clone()));
+    let idempotency = tokio::spawn(purge_idempotency_keys(kernel.clone()));
     // Workers run beside the API unless `serve_workers = false`; they stop
     // with it, finishing (or releasing) their jobs.
     let (stop_workers, workers_stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = kernel.config().serve_workers.then(|| {
         let worker = revos_kernel::worker::Worker::new(
             kernel.clone(),
-            revos_kernel::worker::builtin_handlers(),
+            revos_kernel::worker::builtin_handlers(&kernel),
             revos_kernel::worker::WorkerOptions::new(worker_id()),
         );
         tokio::spawn(worker.run(async {
@@ -222,6 +288,7 @@ async fn serve(config: Config) -> Result<(), Failure> {
         }
     }
     checkpoints.abort();
+    idempotency.abort();
     served.map_err(|e| Failure::internal(&e))?;
     println!("revos stopped");
     Ok(())
@@ -550,6 +617,20 @@ async fn keys(kernel: &Kernel, cmd: KeysCommand, as_json: bool) -> Result<(), Fa
 
 /// Inside `revos serve`: signs audit checkpoints every
 /// `audit_checkpoint_minutes` when a signing key is configured.
+/// Every ten minutes, forgets `Idempotency-Key`s past their retention.
+async fn purge_idempotency_keys(kernel: Kernel) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match kernel.store().purge_idempotency(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "forgot expired idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        }
+    }
+}
+
 async fn sign_checkpoints(kernel: Kernel) {
     let minutes = u64::from(kernel.config().audit_checkpoint_minutes);
     let mut every = tokio::time::interval(Duration::from_secs(minutes * 60));
@@ -891,11 +972,8 @@ async fn worker(config: Config, args: WorkerArgs) -> Result<(), Failure> {
         },
         kernel.config().redacted().database_url
     );
-    let worker = revos_kernel::worker::Worker::new(
-        kernel,
-        revos_kernel::worker::builtin_handlers(),
-        options,
-    );
+    let handlers = revos_kernel::worker::builtin_handlers(&kernel);
+    let worker = revos_kernel::worker::Worker::new(kernel, handlers, options);
     worker.run(shutdown_signal()).await?;
     println!("revos worker stopped");
     Ok(())

@@ -9,7 +9,9 @@ mod bench;
 mod cli;
 mod commands;
 mod import;
+mod ingest_bench;
 mod output;
+mod runtime_cmds;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -479,3 +479,170 @@ async fn sqlite_a_killed_worker_loses_its_job_to_the_next() {
 async fn postgres_a_killed_worker_loses_its_job_to_the_next() {
     a_killed_worker_loses_its_job_to_the_next(Db::postgres().await).await;
 }
+
+/// The event runtime from the command line: send, import with bad lines,
+/// show, correlation, modes, tasks, guard and replay.
+async fn events_policies_and_replay(db: Db) {
+    let tenant = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb";
+    let out = db.revos(&["tenants", "create", "--name", "Tenant B", "--id", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let lead = |key: &str, email: &str| {
+        format!(
+            r#"{{"type": "lead_captured", "source": "cmo_campaigns", "idempotency_key": "{key}", "correlation_id": "lead/{key}", "payload": {{"email": "{email}", "name": "Ana", "company": "Client Co"}}}}"#
+        )
+    };
+
+    // Enforce the lead policy for this tenant only, then send one event.
+    let out = db.revos(&[
+        "policies",
+        "mode",
+        "--tenant",
+        tenant,
+        "--policy",
+        "revenue_os.growth.lead_response_v1",
+        "enforce",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("set for this policy"),
+        "{}",
+        stdout(&out)
+    );
+    let one = write(dir.path(), "one.json", &lead("cli-1", "ana@client.example"));
+    let out = db.revos(&["--json", "events", "send", &one, "--tenant", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let receipts = json(&out);
+    let event_id = receipts[0]["event_id"].as_str().unwrap().to_owned();
+    assert_eq!(receipts[0]["decisions"][0]["mode"], "enforce");
+
+    // An NDJSON import: good lines go in, bad ones are named by line.
+    let ndjson = format!(
+        "{}\n{}\nnot json\n{}\n",
+        lead("cli-2", "bo@client.example"),
+        lead("cli-1", "ana@client.example"),
+        r#"{"type": "Bad", "source": "x", "idempotency_key": "k"}"#
+    );
+    let file = write(dir.path(), "events.ndjson", &ndjson);
+    let out = db.revos(&["events", "import", &file, "--tenant", tenant]);
+    assert!(!out.status.success(), "bad lines fail the command");
+    let err = stderr(&out);
+    assert!(err.contains("line 3:"), "{err}");
+    assert!(err.contains("line 4:"), "{err}");
+    assert!(
+        stdout(&out).contains("1 events ingested, 1 duplicates, 2 failed"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The timeline and the correlation.
+    let out = db.revos(&["events", "show", &event_id, "--tenant", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("revenue_os.growth.lead_response_v1@1"),
+        "{text}"
+    );
+    assert!(text.contains("TASK_CREATE → succeeded"), "{text}");
+    assert!(text.contains("e-mail to ana@client.example"), "{text}");
+    let out = db.revos(&[
+        "--json",
+        "events",
+        "correlation",
+        "lead/cli-1",
+        "--tenant",
+        tenant,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["events"].as_array().unwrap().len(), 1);
+    let out = db.revos(&["events", "show", "not-a-uuid", "--tenant", tenant]);
+    assert!(!out.status.success());
+
+    // Tasks: the follow-ups of both leads; one is done.
+    let out = db.revos(&["--json", "tasks", "list", "--tenant", tenant]);
+    let tasks = json(&out);
+    assert_eq!(tasks.as_array().unwrap().len(), 2, "{tasks}");
+    let task = tasks[0]["id"].as_str().unwrap();
+    let out = db.revos(&["tasks", "done", task, "--tenant", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = db.revos(&[
+        "--json", "tasks", "list", "--tenant", tenant, "--status", "open",
+    ]);
+    assert_eq!(json(&out).as_array().unwrap().len(), 1);
+
+    // A guard from the command line.
+    let input = write(
+        dir.path(),
+        "deal.json",
+        r#"{"deal_id": "d-1", "discount_pct": 30}"#,
+    );
+    let out = db.revos(&[
+        "guard",
+        "deal-update",
+        "--tenant",
+        tenant,
+        "--input",
+        &input,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("ALLOW_WITH_OVERRIDE"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Replay: version 1 matches what was recorded, version 2 differs.
+    let out = db.revos(&[
+        "replay",
+        "--tenant",
+        tenant,
+        "--since",
+        "2000-01-01",
+        "--policy",
+        "revenue_os.growth.lead_response_v1@1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("unchanged 2  changed 0"),
+        "{}",
+        stdout(&out)
+    );
+    let out = db.revos(&[
+        "replay",
+        "--tenant",
+        tenant,
+        "--since",
+        "2000-01-01",
+        "--policy",
+        "revenue_os.growth.lead_response_v1@2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("changed 2"), "{text}");
+    assert!(text.contains("~ TASK_CREATE follow_up_task"), "{text}");
+    assert!(text.contains("due_at:"), "{text}");
+    let out = db.revos(&[
+        "replay",
+        "--tenant",
+        tenant,
+        "--since",
+        "yesterday",
+        "--policy",
+        "x",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("YYYY-MM-DD"), "{}", stderr(&out));
+
+    let out = db.revos(&["policies", "list"]);
+    assert!(stdout(&out).contains("replay only"), "{}", stdout(&out));
+}
+
+#[tokio::test]
+async fn sqlite_events_policies_and_replay() {
+    events_policies_and_replay(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_events_policies_and_replay() {
+    events_policies_and_replay(Db::postgres().await).await;
+}

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod data;
+pub mod events;
 pub mod jobs;
 pub mod keys;
 pub mod me;

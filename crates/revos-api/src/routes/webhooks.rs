@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use revos_contracts::KernelError;
-use revos_store::webhooks::{RawEvent, RawEventReceipt, WebhookSecretInfo};
+use revos_store::webhooks::{RawEvent, WebhookSecretInfo};
 use revos_webhooks::WebhookHeaders;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -34,7 +34,7 @@ use uuid::Uuid;
     ),
     request_body(content = Object, description = "The JSON payload, verified on its raw bytes"),
     responses(
-        (status = 200, description = "Verified and stored (or a replay)", body = RawEventReceipt),
+        (status = 200, description = "Verified and stored (or a replay)", body = WebhookReceipt),
         (status = 400, description = "Bad source name, or a verified body that is not JSON", body = KernelError),
         (status = 401, description = "Missing or invalid signature, stale timestamp, no secret", body = KernelError),
         (status = 429, description = "Too many deliveries for this source", body = KernelError),
@@ -45,7 +45,7 @@ pub async fn receive(
     Path((_, source)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<RawEventReceipt>, ApiError> {
+) -> Result<Json<WebhookReceipt>, ApiError> {
     state.limiter.check(
         &format!("webhook:{tenant}/{source}"),
         EndpointClass::Webhook,
@@ -60,7 +60,32 @@ pub async fn receive(
         .kernel
         .receive_webhook(tenant, &source, &webhook_headers, &body, chrono::Utc::now())
         .await?;
-    Ok(Json(receipt))
+    // A verified body the runtime knows (`booking.created`) becomes an
+    // event; a replayed delivery finds the event it made the first time.
+    let payload: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let webhook_id = webhook_headers.id.clone().unwrap_or_default();
+    let event = state
+        .kernel
+        .ingest_webhook(tenant, &source, webhook_id.trim(), &payload)
+        .await?;
+    Ok(Json(WebhookReceipt {
+        id: receipt.id,
+        duplicate: receipt.duplicate,
+        event,
+    }))
+}
+
+/// What became of a delivery.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookReceipt {
+    /// The stored raw event's id (the earlier one's, for a replay).
+    pub id: Uuid,
+    /// `true` when this `webhook-id` had been stored already.
+    pub duplicate: bool,
+    /// The kernel event the delivery became (`booking.created` →
+    /// `booking_created`), with its decisions and actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<revos_kernel::runtime::IngestReceipt>,
 }
 
 /// A secret to create.

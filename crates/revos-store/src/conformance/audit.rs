@@ -59,7 +59,7 @@ fn signing_key() -> SigningKey {
 }
 
 /// Verifies the stored chain and checkpoints.
-async fn verify(store: &dyn Store, tenant: TenantId) -> VerifyReport {
+pub(super) async fn verify(store: &dyn Store, tenant: TenantId) -> VerifyReport {
     let chain = ok(store.audit_chain(tenant, 0, 1000).await, "audit_chain");
     let checkpoints = ok(store.checkpoints(tenant).await, "checkpoints");
     revos_audit::verify(&chain, &checkpoints, &signing_key().verifying_key())

@@ -16,9 +16,10 @@
 //! one `#[tokio::test]` per case, each with its own database, and runs the
 //! migrations before the case starts.
 //!
-//! The audit log, memberships, job queues and webhook storage have
-//! sub-modules of their own ([`audit`], [`memberships`], [`queue`],
-//! [`webhooks`]); their cases run as test modules of the same names. [`audit`] also holds the halves of the
+//! The audit log, the event runtime, memberships, job queues and webhook
+//! storage have sub-modules of their own ([`audit`], [`events`],
+//! [`memberships`], [`queue`], [`webhooks`]); their cases run as test
+//! modules of the same names. [`audit`] also holds the halves of the
 //! tamper-detection tests that do not depend on the backend: the backend
 //! supplies the raw SQL that tampers behind the store's back.
 //!
@@ -37,6 +38,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 pub mod audit;
+pub mod events;
 pub mod memberships;
 pub mod queue;
 pub mod webhooks;
@@ -94,6 +96,24 @@ macro_rules! conformance_tests {
             tenants_have_separate_chains,
             invalid_entries_are_refused,
             a_missing_tenant_is_refused,
+        );
+        $crate::conformance_tests!(@module $make_store; events;
+            an_event_is_stored_once_per_key,
+            decisions_and_actions_read_back_equal,
+            a_rollback_leaves_nothing,
+            events_list_with_filters_and_keyset_paging,
+            action_status_moves_are_conditional,
+            outbox_attempts_are_recorded,
+            tasks_are_created_listed_and_completed,
+            tenant_and_policy_modes_are_set_and_cleared,
+            policy_settings_are_put_and_removed,
+            webhook_endpoints_are_added_listed_and_deactivated,
+            idempotency_keys_begin_finish_and_expire,
+            concurrent_idempotency_begins_start_once(flavor = "multi_thread", worker_threads = 4),
+            audit_entries_in_a_transaction_join_the_chain,
+            concurrent_inserts_of_one_key_insert_once(flavor = "multi_thread", worker_threads = 4),
+            tenants_are_isolated,
+            a_missing_tenant_is_reported,
         );
         $crate::conformance_tests!(@module $make_store; memberships;
             grant_replace_list_and_remove,

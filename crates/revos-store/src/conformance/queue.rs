@@ -40,7 +40,7 @@ fn days(n: i64) -> Duration {
 
 /// A job for `queue` with the queue's default settings, its least urgent
 /// priority class and `{"n": n}` as payload.
-fn new_job(queue: &str, n: u32) -> NewJob {
+pub(super) fn new_job(queue: &str, n: u32) -> NewJob {
     let settings = QueueSettings::default();
     let Some(config) = settings.get(queue) else {
         panic!("no queue `{queue}` among the default queues");
@@ -227,7 +227,7 @@ fn assert_age(stats: &QueueStats, seconds: f64) {
 
 /// Polls all `futures` concurrently on the calling task until each is
 /// done; their outputs in order.
-async fn join_all<T, F: Future<Output = T>>(futures: Vec<F>) -> Vec<T> {
+pub(super) async fn join_all<T, F: Future<Output = T>>(futures: Vec<F>) -> Vec<T> {
     let mut pending: Vec<(Pin<Box<F>>, Option<T>)> = futures
         .into_iter()
         .map(|future| (Box::pin(future), None))

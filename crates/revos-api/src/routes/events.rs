@@ -1,0 +1,828 @@
+//! The event runtime over HTTP: ingest and emit, lead forms, timelines,
+//! tasks, guards, policies, modes, replay and outbound webhook endpoints.
+//!
+//! The ingesting routes honour an `Idempotency-Key` header (IETF
+//! draft-ietf-httpapi-idempotency-key-header): the same key with the same
+//! request answers the stored response, with another request 422, while
+//! the first is still running 409. Keys are kept `idempotency_hours`
+//! (24 h by default).
+
+use crate::AppState;
+use crate::auth::{Caller, TenantAdmin, TenantRead};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiJsonRaw, ApiQuery, FormFields};
+use crate::routes::List;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use revos_contracts::runtime::{KernelEvent, KernelMode};
+use revos_contracts::{KernelError, TenantId};
+use revos_kernel::Failure;
+use revos_kernel::auth::Principal;
+use revos_kernel::entry::{LeadOrigin, request_hash};
+use revos_kernel::guards::{GuardRequest, GuardResponse};
+use revos_kernel::replay::{ReplayReport, ReplayRequest};
+use revos_kernel::runtime::{EventInput, IngestReceipt, RuntimeModes};
+use revos_kernel::timeline::{Correlation, Timeline};
+use revos_store::events::{EventFilter, Task, TaskFilter, TaskStatus, WebhookEndpoint};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// The `Idempotency-Key` header, if the request has one.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => {
+            let text = v.to_str().map_err(|_| {
+                ApiError::input(
+                    StatusCode::BAD_REQUEST,
+                    "validation",
+                    "Idempotency-Key must be visible ASCII",
+                )
+            })?;
+            // The draft sends the key as a structured-field string: "…".
+            let text = text.trim();
+            let text = text
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .unwrap_or(text);
+            Ok(Some(text.to_owned()))
+        }
+    }
+}
+
+/// Runs `work` under the request's `Idempotency-Key`, if it has one (and
+/// the tenant is known): stores its response, or answers the stored one.
+async fn idempotent<F>(
+    state: &AppState,
+    tenant: Option<TenantId>,
+    key: Option<&str>,
+    request: (&Method, &Uri, &Bytes),
+    work: F,
+) -> Result<Response, ApiError>
+where
+    F: std::future::Future<Output = Result<(StatusCode, Value), Failure>>,
+{
+    let (Some(tenant), Some(key)) = (tenant, key) else {
+        let (status, body) = work.await?;
+        return Ok((status, Json(body)).into_response());
+    };
+    let (method, uri, body) = request;
+    let hash = request_hash(method.as_str(), uri.path(), body);
+    if let Some((status, stored)) = state.kernel.idempotency_begin(tenant, key, &hash).await? {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        let mut response = (status, Json(stored)).into_response();
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return Ok(response);
+    }
+    let (status, body) = match work.await {
+        Ok(done) => done,
+        Err(failure) => {
+            let body = serde_json::to_value(&failure.body).unwrap_or_default();
+            state
+                .kernel
+                .idempotency_finish(tenant, key, failure.status, &body)
+                .await;
+            return Err(failure.into());
+        }
+    };
+    state
+        .kernel
+        .idempotency_finish(tenant, key, status.as_u16(), &body)
+        .await;
+    Ok((status, Json(body)).into_response())
+}
+
+fn receipt_response(receipt: IngestReceipt) -> (StatusCode, Value) {
+    let status = if receipt.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    (status, serde_json::to_value(receipt).unwrap_or_default())
+}
+
+/// Ingests one event: validates it, runs the policy routed for its type
+/// and source, records the event, decision and actions (and, in enforce
+/// mode, the adapters' work) in one transaction.
+#[utoipa::path(post, path = "/v1/events", tag = "events",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request idempotent (kept ≥ 24 h)")),
+    request_body = EventInput,
+    responses(
+        (status = 201, description = "Ingested", body = IngestReceipt),
+        (status = 200, description = "Already ingested with this key and body: the stored result", body = IngestReceipt),
+        (status = 400, description = "Invalid event", body = KernelError),
+        (status = 409, description = "A request with this Idempotency-Key is in flight", body = KernelError),
+        (status = 422, description = "The key was used for another event", body = KernelError),
+    ))]
+pub async fn ingest(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    ApiJsonRaw(input, bytes): ApiJsonRaw<EventInput>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let tenant = caller.tenant().or(input.tenant_id);
+    idempotent(
+        &state,
+        tenant,
+        key.as_deref(),
+        (&method, &uri, &bytes),
+        async {
+            let receipt = state.kernel.ingest(&caller, &input, key.as_deref()).await?;
+            Ok(receipt_response(receipt))
+        },
+    )
+    .await
+}
+
+/// Records an event without running policies (a fact to keep).
+#[utoipa::path(post, path = "/v1/events/emit", tag = "events",
+    request_body = EventInput,
+    responses(
+        (status = 201, description = "Recorded", body = IngestReceipt),
+        (status = 200, description = "Already recorded with this key and body", body = IngestReceipt),
+        (status = 400, description = "Invalid event", body = KernelError),
+        (status = 422, description = "The key was used for another event", body = KernelError),
+    ))]
+pub async fn emit(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<EventInput>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = idempotency_key(&headers)?;
+    let receipt = state.kernel.emit(&caller, &input, key.as_deref()).await?;
+    let (status, body) = receipt_response(receipt);
+    Ok((status, Json(body)))
+}
+
+/// A batch of events, as an array or `{"events": [...]}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchBody {
+    /// `[event, …]`
+    Events(Vec<EventInput>),
+    /// `{"events": [event, …]}`
+    Wrapped {
+        /// The events.
+        events: Vec<EventInput>,
+    },
+}
+
+/// One event's result in a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchItem {
+    /// Its position in the batch.
+    pub index: usize,
+    /// The HTTP status it would have had alone.
+    pub status: u16,
+    /// What was done (when it succeeded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<IngestReceipt>,
+    /// Why not (when it failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<KernelError>,
+}
+
+/// The results of a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResult {
+    /// New events.
+    pub ingested: usize,
+    /// Events already ingested (same key and body).
+    pub duplicates: usize,
+    /// Events refused.
+    pub failed: usize,
+    /// One per event, in order.
+    pub items: Vec<BatchItem>,
+}
+
+/// The most events in one batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// Ingests many events, each on its own (its own transaction and result).
+#[utoipa::path(post, path = "/v1/events/batch", tag = "events",
+    request_body = BatchBody,
+    responses(
+        (status = 200, description = "One result per event", body = BatchResult),
+        (status = 400, description = "Not a batch, or too large", body = KernelError),
+    ))]
+pub async fn batch(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    ApiJsonRaw(body, bytes): ApiJsonRaw<BatchBody>,
+) -> Result<Response, ApiError> {
+    let events = match body {
+        BatchBody::Events(e) | BatchBody::Wrapped { events: e } => e,
+    };
+    if events.len() > MAX_BATCH {
+        return Err(ApiError::input(
+            StatusCode::BAD_REQUEST,
+            "validation",
+            format!(
+                "a batch holds at most {MAX_BATCH} events; this one has {}",
+                events.len()
+            ),
+        ));
+    }
+    let key = idempotency_key(&headers)?;
+    let tenant = caller.tenant();
+    idempotent(
+        &state,
+        tenant,
+        key.as_deref(),
+        (&method, &uri, &bytes),
+        async {
+            let results = state.kernel.ingest_batch(&caller, &events).await;
+            let mut out = BatchResult {
+                ingested: 0,
+                duplicates: 0,
+                failed: 0,
+                items: Vec::with_capacity(results.len()),
+            };
+            for (index, result) in results.into_iter().enumerate() {
+                out.items.push(match result {
+                    Ok(receipt) => {
+                        if receipt.duplicate {
+                            out.duplicates += 1;
+                        } else {
+                            out.ingested += 1;
+                        }
+                        BatchItem {
+                            index,
+                            status: if receipt.duplicate { 200 } else { 201 },
+                            receipt: Some(receipt),
+                            error: None,
+                        }
+                    }
+                    Err(failure) => {
+                        out.failed += 1;
+                        BatchItem {
+                            index,
+                            status: failure.status,
+                            receipt: None,
+                            error: Some(failure.body),
+                        }
+                    }
+                });
+            }
+            Ok((
+                StatusCode::OK,
+                serde_json::to_value(out).unwrap_or_default(),
+            ))
+        },
+    )
+    .await
+}
+
+async fn lead(
+    state: AppState,
+    caller: Principal,
+    origin: LeadOrigin,
+    (method, uri, headers): (Method, Uri, HeaderMap),
+    FormFields(fields, bytes): FormFields,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let tenant = caller.tenant().or_else(|| {
+        fields
+            .get("tenant_id")
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse().ok())
+    });
+    idempotent(
+        &state,
+        tenant,
+        key.as_deref(),
+        (&method, &uri, &bytes),
+        async {
+            let receipt = state
+                .kernel
+                .capture_lead(&caller, origin, &fields, key.as_deref())
+                .await?;
+            Ok(receipt_response(receipt))
+        },
+    )
+    .await
+}
+
+/// A lead form from any site (JSON or a form post): becomes a
+/// `lead_captured` event from `cmo_campaigns`.
+#[utoipa::path(post, path = "/v1/lead-capture", tag = "events",
+    request_body(content = Object, description = "Form fields: email (required), name or first_name/last_name, company, phone, message, campaign_id, utm_*, submission_id"),
+    responses(
+        (status = 201, description = "Ingested", body = IngestReceipt),
+        (status = 200, description = "The same submission again", body = IngestReceipt),
+        (status = 400, description = "No valid e-mail address", body = KernelError),
+    ))]
+pub async fn lead_capture(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    form: FormFields,
+) -> Result<Response, ApiError> {
+    lead(
+        state,
+        caller,
+        LeadOrigin::LeadCapture,
+        (method, uri, headers),
+        form,
+    )
+    .await
+}
+
+/// A landing-page form (fields flat or under `fields`, with
+/// `landing_page_id` and `form_id`): becomes a `lead_captured` event.
+#[utoipa::path(post, path = "/v1/landing-form-submit", tag = "events",
+    request_body(content = Object, description = "`{landing_page_id, form_id, fields: {email, …}}` or flat fields"),
+    responses(
+        (status = 201, description = "Ingested", body = IngestReceipt),
+        (status = 200, description = "The same submission again", body = IngestReceipt),
+        (status = 400, description = "No valid e-mail address", body = KernelError),
+    ))]
+pub async fn landing_form_submit(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    form: FormFields,
+) -> Result<Response, ApiError> {
+    lead(
+        state,
+        caller,
+        LeadOrigin::LandingForm,
+        (method, uri, headers),
+        form,
+    )
+    .await
+}
+
+/// Which tenant (for credentials not bound to one).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TenantParam {
+    /// The tenant (default: the credential's).
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub tenant_id: Option<TenantId>,
+}
+
+/// Filters of the event list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventParams {
+    /// The tenant (default: the credential's).
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub tenant_id: Option<TenantId>,
+    /// Recorded at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Recorded before.
+    pub until: Option<DateTime<Utc>>,
+    /// Only this type.
+    pub r#type: Option<String>,
+    /// Only this source.
+    pub source: Option<String>,
+    /// At most this many (1–1000, default 100), oldest first.
+    pub limit: Option<u32>,
+}
+
+/// Events, oldest first.
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventParams),
+    responses((status = 200, description = "Events", body = List<KernelEvent>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(params): ApiQuery<EventParams>,
+) -> Result<Json<List<KernelEvent>>, ApiError> {
+    let filter = EventFilter {
+        since: params.since,
+        until: params.until,
+        r#type: params.r#type,
+        source: params.source,
+        after: None,
+        limit: params.limit,
+    };
+    let events = state
+        .kernel
+        .events(&caller, params.tenant_id, &filter)
+        .await?;
+    Ok(Json(List::all(events)))
+}
+
+/// An event with its decisions, actions, jobs, e-mails and tasks.
+#[utoipa::path(get, path = "/v1/events/{event_id}", tag = "events", params(TenantParam),
+    responses(
+        (status = 200, description = "The timeline", body = Timeline),
+        (status = 404, description = "No such event", body = KernelError),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    ApiQuery(params): ApiQuery<TenantParam>,
+) -> Result<Json<Timeline>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .event_timeline(&caller, params.tenant_id, id)
+            .await?,
+    ))
+}
+
+/// Every event sharing a correlation id, with what followed from each.
+#[utoipa::path(get, path = "/v1/correlations/{correlation_id}", tag = "events", params(TenantParam),
+    responses(
+        (status = 200, description = "The events", body = Correlation),
+        (status = 404, description = "No event has this correlation id", body = KernelError),
+    ))]
+pub async fn correlation(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<TenantParam>,
+) -> Result<Json<Correlation>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .correlation(&caller, params.tenant_id, &id)
+            .await?,
+    ))
+}
+
+/// Filters of the task list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TaskParams {
+    /// The tenant (default: the credential's).
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub tenant_id: Option<TenantId>,
+    /// Only this owner.
+    pub owner: Option<String>,
+    /// Only `open` or `done` tasks.
+    #[param(value_type = Option<String>)]
+    pub status: Option<TaskStatus>,
+    /// At most this many (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+fn tenant_of(caller: &Principal, named: Option<TenantId>) -> Result<TenantId, ApiError> {
+    named.or(caller.tenant()).ok_or_else(|| {
+        ApiError::input(
+            StatusCode::BAD_REQUEST,
+            "validation",
+            "this credential is not bound to one tenant: name it with `tenant_id`",
+        )
+    })
+}
+
+/// Tasks, by due time.
+#[utoipa::path(get, path = "/v1/tasks", tag = "events", params(TaskParams),
+    responses((status = 200, description = "Tasks", body = List<Task>)))]
+pub async fn tasks(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(params): ApiQuery<TaskParams>,
+) -> Result<Json<List<Task>>, ApiError> {
+    let tenant = tenant_of(&caller, params.tenant_id)?;
+    let filter = TaskFilter {
+        owner: params.owner,
+        status: params.status,
+        limit: params.limit,
+    };
+    Ok(Json(List::all(
+        state.kernel.tasks(&caller, tenant, &filter).await?,
+    )))
+}
+
+/// Marks a task done.
+#[utoipa::path(post, path = "/v1/tasks/{task_id}/complete", tag = "events", params(TenantParam),
+    responses(
+        (status = 200, description = "The task", body = Task),
+        (status = 404, description = "No such task", body = KernelError),
+    ))]
+pub async fn complete_task(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    ApiQuery(params): ApiQuery<TenantParam>,
+) -> Result<Json<Task>, ApiError> {
+    let tenant = tenant_of(&caller, params.tenant_id)?;
+    Ok(Json(state.kernel.complete_task(&caller, tenant, id).await?))
+}
+
+/// Runs a guard: `deal-update`, `send-invoice`, … (`_` or `-`).
+#[utoipa::path(post, path = "/v1/guards/{guard}", tag = "guards",
+    request_body = GuardRequest,
+    responses(
+        (status = 200, description = "The verdict (ALLOW, ALLOW_WITH_OVERRIDE or BLOCK)", body = GuardResponse),
+        (status = 400, description = "Input the guard cannot read", body = KernelError),
+        (status = 403, description = "An override by a role that may not give one", body = KernelError),
+        (status = 404, description = "No such guard", body = KernelError),
+    ))]
+pub async fn guard(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(name): Path<String>,
+    ApiJson(request): ApiJson<GuardRequest>,
+) -> Result<Json<GuardResponse>, ApiError> {
+    let name = name.replace('-', "_");
+    Ok(Json(state.kernel.guard(&caller, &name, &request).await?))
+}
+
+/// A guard as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GuardInfo {
+    /// Its name (`deal_update`).
+    pub name: String,
+    /// The type of the events recording its verdicts.
+    pub event_type: String,
+    /// Its settings id (`revenue_os.guard.deal_update`).
+    pub settings_id: String,
+    /// Its built-in Cedar rules.
+    pub default_rules: String,
+}
+
+/// The guards and their default rules.
+#[utoipa::path(get, path = "/v1/guards", tag = "guards",
+    responses((status = 200, description = "Guards", body = List<GuardInfo>)))]
+pub async fn guards(
+    State(state): State<AppState>,
+    Caller(_caller): Caller,
+) -> Json<List<GuardInfo>> {
+    let registry = state.kernel.guards();
+    let items = registry
+        .names()
+        .into_iter()
+        .filter_map(|name| registry.get(name))
+        .map(|g| GuardInfo {
+            name: g.name().to_owned(),
+            event_type: g.event_type().to_owned(),
+            settings_id: revos_kernel::guards::settings_id(g),
+            default_rules: g.default_rules().to_owned(),
+        })
+        .collect();
+    Json(List::all(items))
+}
+
+/// A policy as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyItem {
+    /// Its id.
+    pub id: String,
+    /// Its version.
+    pub version: u32,
+    /// What it does.
+    pub description: String,
+    /// The (event type, source) pairs routed to it.
+    pub routes: Vec<(String, String)>,
+    /// Whether this version is the one routed.
+    pub active: bool,
+}
+
+/// The registered policies (every version).
+#[utoipa::path(get, path = "/v1/policies", tag = "policies",
+    responses((status = 200, description = "Policies", body = List<PolicyItem>)))]
+pub async fn policies(
+    State(state): State<AppState>,
+    Caller(_caller): Caller,
+) -> Json<List<PolicyItem>> {
+    let items = state
+        .kernel
+        .policies()
+        .list()
+        .into_iter()
+        .map(|p| PolicyItem {
+            id: p.id.to_owned(),
+            version: p.version,
+            description: p.description.to_owned(),
+            routes: p.routes,
+            active: p.active,
+        })
+        .collect();
+    Json(List::all(items))
+}
+
+/// Replays recorded events through a policy version, in shadow, and
+/// reports the differences from what was recorded.
+#[utoipa::path(post, path = "/v1/replay", tag = "policies", params(TenantParam),
+    request_body = ReplayRequest,
+    responses(
+        (status = 200, description = "The diff", body = ReplayReport),
+        (status = 400, description = "Unknown policy version or an empty window", body = KernelError),
+    ))]
+pub async fn replay(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(params): ApiQuery<TenantParam>,
+    ApiJson(request): ApiJson<ReplayRequest>,
+) -> Result<Json<ReplayReport>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .replay(&caller, params.tenant_id, &request)
+            .await?,
+    ))
+}
+
+/// The tenant's runtime modes.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/runtime", tag = "policies",
+    responses((status = 200, description = "Modes", body = RuntimeModes)))]
+pub async fn runtime(
+    State(state): State<AppState>,
+    scoped: TenantRead,
+) -> Result<Json<RuntimeModes>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .runtime_modes(&scoped.principal, scoped.tenant)
+            .await?,
+    ))
+}
+
+/// A mode to set (`null` clears it).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModeBody {
+    /// `shadow`, `enforce`, or `null` for the inherited mode.
+    pub mode: Option<KernelMode>,
+}
+
+/// Sets the tenant's mode.
+#[utoipa::path(put, path = "/v1/tenants/{tenant_id}/runtime/mode", tag = "policies",
+    request_body = ModeBody,
+    responses((status = 200, description = "Modes", body = RuntimeModes)))]
+pub async fn put_tenant_mode(
+    State(state): State<AppState>,
+    scoped: TenantAdmin,
+    ApiJson(body): ApiJson<ModeBody>,
+) -> Result<Json<RuntimeModes>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .set_runtime_mode(&scoped.principal, scoped.tenant, None, body.mode)
+            .await?,
+    ))
+}
+
+/// Sets the tenant's mode for one policy (a rollout).
+#[utoipa::path(put, path = "/v1/tenants/{tenant_id}/policies/{policy_id}/mode", tag = "policies",
+    request_body = ModeBody,
+    responses(
+        (status = 200, description = "Modes", body = RuntimeModes),
+        (status = 404, description = "No such policy", body = KernelError),
+    ))]
+pub async fn put_policy_mode(
+    State(state): State<AppState>,
+    scoped: TenantAdmin,
+    Path((_, policy)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ModeBody>,
+) -> Result<Json<RuntimeModes>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .set_runtime_mode(&scoped.principal, scoped.tenant, Some(&policy), body.mode)
+            .await?,
+    ))
+}
+
+/// The tenant's settings of every policy and guard that has some.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/policy-settings", tag = "policies",
+    responses((status = 200, description = "Settings by policy id", body = Object)))]
+pub async fn policy_settings(
+    State(state): State<AppState>,
+    scoped: TenantRead,
+) -> Result<Json<BTreeMap<String, Value>>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .policy_settings(&scoped.principal, scoped.tenant)
+            .await?,
+    ))
+}
+
+/// Sets the tenant's settings of one policy or guard (checked by it).
+#[utoipa::path(put, path = "/v1/tenants/{tenant_id}/policy-settings/{policy_id}", tag = "policies",
+    request_body(content = Object, description = "The settings; see docs/POLICIES.md"),
+    responses(
+        (status = 204, description = "Stored"),
+        (status = 400, description = "Settings the policy refuses", body = KernelError),
+        (status = 404, description = "No such policy or guard", body = KernelError),
+    ))]
+pub async fn put_policy_settings(
+    State(state): State<AppState>,
+    scoped: TenantAdmin,
+    Path((_, policy)): Path<(String, String)>,
+    ApiJson(settings): ApiJson<Value>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .kernel
+        .set_policy_settings(&scoped.principal, scoped.tenant, &policy, Some(&settings))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes the tenant's settings of one policy or guard (back to defaults).
+#[utoipa::path(delete, path = "/v1/tenants/{tenant_id}/policy-settings/{policy_id}", tag = "policies",
+    responses((status = 204, description = "Removed")))]
+pub async fn delete_policy_settings(
+    State(state): State<AppState>,
+    scoped: TenantAdmin,
+    Path((_, policy)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .kernel
+        .set_policy_settings(&scoped.principal, scoped.tenant, &policy, None)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An endpoint to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEndpoint {
+    /// The name policies refer to (`crm_sync`).
+    pub name: String,
+    /// The `http(s)` URL.
+    pub url: String,
+    /// The receiver's own `whsec_…` secret; absent: a new one is made.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// Adds an outbound webhook endpoint; the answer shows its signing secret
+/// this once.
+#[utoipa::path(post, path = "/v1/tenants/{tenant_id}/webhook-endpoints", tag = "webhooks",
+    request_body = NewEndpoint,
+    responses(
+        (status = 201, description = "Added", body = WebhookEndpoint),
+        (status = 400, description = "Bad name, URL or secret", body = KernelError),
+        (status = 409, description = "The name is taken", body = KernelError),
+    ))]
+pub async fn add_endpoint(
+    State(state): State<AppState>,
+    scoped: TenantAdmin,
+    ApiJson(body): ApiJson<NewEndpoint>,
+) -> Result<(StatusCode, Json<WebhookEndpoint>), ApiError> {
+    let endpoint = state
+        .kernel
+        .add_webhook_endpoint(
+            &scoped.principal,
+            scoped.tenant,
+            &body.name,
+            &body.url,
+            body.secret.as_deref(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(endpoint)))
+}
+
+/// The tenant's outbound webhook endpoints (secrets omitted).
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/webhook-endpoints", tag = "webhooks",
+    responses((status = 200, description = "Endpoints", body = List<WebhookEndpoint>)))]
+pub async fn list_endpoints(
+    State(state): State<AppState>,
+    scoped: TenantRead,
+) -> Result<Json<List<WebhookEndpoint>>, ApiError> {
+    Ok(Json(List::all(
+        state
+            .kernel
+            .webhook_endpoints(&scoped.principal, scoped.tenant)
+            .await?,
+    )))
+}
+
+/// Deactivates an endpoint.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant_id}/webhook-endpoints/{endpoint_id}", tag = "webhooks",
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 404, description = "No such endpoint", body = KernelError),
+    ))]
+pub async fn remove_endpoint(
+    State(state): State<AppState>,
+    scoped: TenantAdmin,
+    Path((_, id)): Path<(String, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .kernel
+        .deactivate_webhook_endpoint(&scoped.principal, scoped.tenant, id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

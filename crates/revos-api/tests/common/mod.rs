@@ -1,0 +1,160 @@
+//! The test harness shared by the API test files: the real server on
+//! port 0 over a fresh SQLite or PostgreSQL database.
+
+#![allow(dead_code)]
+
+use reqwest::{Client, Method, StatusCode};
+use revos_kernel::{Config, Kernel};
+use serde_json::{Value, json};
+
+/// A running server and what keeps its database alive.
+pub struct App {
+    pub base: String,
+    pub client: Client,
+    /// The bootstrap platform admin key.
+    pub token: String,
+    pub kernel: Kernel,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _sqlite: Option<tempfile::TempDir>,
+    _postgres: Option<revos_store_postgres::testing::TestDatabase>,
+}
+
+#[derive(Clone, Copy)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+impl App {
+    pub async fn start(db: Db) -> App {
+        App::start_with(db, |_| {}).await
+    }
+
+    pub async fn start_with(db: Db, configure: impl FnOnce(&mut Config)) -> App {
+        let (url, sqlite, postgres) = match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("revos.db").display());
+                (url, Some(dir), None)
+            }
+            Db::Postgres => {
+                let test_db = revos_store_postgres::testing::TestDatabase::create().await;
+                (test_db.url().to_owned(), None, Some(test_db))
+            }
+        };
+        let mut config = Config {
+            database_url: url,
+            max_body_bytes: 64 * 1024,
+            audit_signing_key: Some(
+                "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60".to_owned(),
+            ),
+            ..Config::default()
+        };
+        configure(&mut config);
+        let kernel = Kernel::start(config).await.unwrap();
+        let token = kernel
+            .bootstrap_admin_key(chrono::Utc::now())
+            .await
+            .unwrap()
+            .expect("a new database gets a bootstrap key")
+            .token;
+        assert!(
+            kernel
+                .bootstrap_admin_key(chrono::Utc::now())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(revos_api::serve(kernel.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        App {
+            base: format!("http://{addr}"),
+            client: Client::new(),
+            token,
+            kernel,
+            _shutdown: tx,
+            _sqlite: sqlite,
+            _postgres: postgres,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call_as(&self.token, method, path, body).await
+    }
+
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let value = res.json().await.unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    pub async fn tenant(&self) -> String {
+        let (status, body) = self.post("/v1/tenants", json!({"name": "Acme"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Asserts a `KernelError` body with a code, and returns its details.
+pub fn kernel_error(body: &Value, code: &str) -> Value {
+    assert_eq!(body["error"], json!(true), "not a KernelError: {body}");
+    assert_eq!(body["code"], json!(code), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body.get("details").cloned().unwrap_or(Value::Null)
+}

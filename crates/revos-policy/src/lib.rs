@@ -1,0 +1,136 @@
+//! The decision policies and guards of the revos kernel.
+//!
+//! The kernel shell routes each [`KernelEvent`] through [`Registry::route`]
+//! to the one active [`Policy`] for its `(type, source)`. The policy looks at
+//! the event and the tenant's settings and returns a [`PolicyOutput`]: an
+//! outcome, human-readable reasons, and the [`ProposedAction`]s the
+//! dispatcher should perform (emails, tasks, webhooks). The shell stores that
+//! as a decision and its actions; this crate performs no side effects.
+//!
+//! The [`guards`] module answers a different question: may this person do
+//! this (update a deal, send an invoice)? Its rules are Cedar policies that a
+//! tenant can replace, evaluated fail-closed.
+//!
+//! Everything here is pure: no I/O, no clock (the shell passes `now` in
+//! [`PolicyContext`]), no randomness. The same inputs give the same output,
+//! which is what makes replaying old events against a new policy version
+//! meaningful.
+//!
+//! - [`registry`]: the built-in policies, their versions and routing;
+//!   `revenue_os.growth.lead_response_v1` (versions 1 and 2) and
+//!   `revenue_os.fts.booking_confirmation_v1` (version 1);
+//! - [`guards`]: the Cedar guards `deal_update` and `send_invoice`.
+
+pub mod guards;
+pub mod registry;
+
+mod booking_confirmation;
+mod lead_response;
+mod payload;
+mod render;
+mod settings;
+
+use chrono::{DateTime, Utc};
+use revos_contracts::{ActionKind, DecisionOutcome, KernelEvent, TenantId};
+use serde::Serialize;
+
+pub use registry::{PolicyInfo, Registry};
+
+/// The policy id recorded on a `no_policy` decision (with version 0): the
+/// event had no active policy for its `(type, source)`.
+pub const NO_POLICY_ID: &str = "revenue_os.no_policy";
+
+/// What a policy knows besides the event: who the tenant is, how the tenant
+/// configured this policy, and what time it is.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyContext<'a> {
+    /// The tenant the event belongs to.
+    pub tenant_id: TenantId,
+    /// The tenant's display name, used in email content.
+    pub tenant_name: &'a str,
+    /// The tenant's settings for this policy (JSON object), or Value::Null for defaults.
+    pub settings: &'a serde_json::Value,
+    /// The decision time; policies never read a clock.
+    pub now: DateTime<Utc>,
+}
+
+/// A side effect a policy wants the dispatcher to perform.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProposedAction {
+    /// Which side effect.
+    pub kind: ActionKind,
+    /// Unique within the decision, stable: e.g. "response_email", "follow_up_task", "reminder_email".
+    ///
+    /// The shell derives the action's idempotency key from it, so replaying
+    /// the same event proposes the same actions.
+    pub key: String,
+    /// The dispatcher's parameters, a JSON object whose shape depends on
+    /// `kind` (optional fields are omitted or null):
+    ///
+    /// - `OUTBOUND_EMAIL`: `{"to", "from"?, "reply_to"?, "subject", "text",
+    ///   "html"?, "template"}`; no `from` means the server's sender;
+    /// - `TASK_CREATE`: `{"owner", "subject", "details"?, "due_at"?
+    ///   (RFC 3339), "entity_type"?, "entity_id"?}`;
+    /// - `WEBHOOK`: `{"endpoint"` (a tenant-configured endpoint name)`,
+    ///   "event_type"` (e.g. `lead.captured`)`, "body"` (an object)`}`.
+    pub params: serde_json::Value,
+    /// Not before this time (a delayed job), None = now.
+    pub run_at: Option<DateTime<Utc>>,
+}
+
+/// A policy's verdict on one event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyOutput {
+    /// [`DecisionOutcome::Act`] when `actions` is not empty, otherwise
+    /// [`DecisionOutcome::NoAction`]; policies return no other outcome.
+    pub outcome: DecisionOutcome,
+    /// Why, one human sentence per entry.
+    pub reasons: Vec<String>,
+    /// What to do, in order.
+    pub actions: Vec<ProposedAction>,
+}
+
+impl PolicyOutput {
+    /// An output whose outcome follows from whether there are actions.
+    pub(crate) fn from_actions(reasons: Vec<String>, actions: Vec<ProposedAction>) -> Self {
+        let outcome = if actions.is_empty() {
+            DecisionOutcome::NoAction
+        } else {
+            DecisionOutcome::Act
+        };
+        PolicyOutput {
+            outcome,
+            reasons,
+            actions,
+        }
+    }
+}
+
+/// Why a policy could not decide: invalid settings, an invalid payload, or a
+/// template that failed to render. The shell records an `error` decision
+/// with this message and proposes no action (fail closed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PolicyError(pub String);
+
+/// A versioned decision policy: a pure function from an event (plus the
+/// tenant's settings and the time) to proposed actions.
+pub trait Policy: Send + Sync {
+    /// The policy's id, e.g. "revenue_os.growth.lead_response_v1".
+    fn id(&self) -> &'static str;
+    /// The policy's version; (id, version) names one behaviour forever.
+    fn version(&self) -> u32;
+    /// What the policy does, in a sentence or two.
+    fn description(&self) -> &'static str;
+    /// The `(event type, source)` pairs the policy handles when active.
+    fn routes(&self) -> &'static [(&'static str, &'static str)];
+    /// Whether `settings` is valid for this policy (`Null` = defaults, valid);
+    /// the error is a clear message naming the field.
+    fn check_settings(&self, settings: &serde_json::Value) -> Result<(), String>;
+    /// Decides on one event. Never panics, whatever the payload holds.
+    fn decide(
+        &self,
+        event: &KernelEvent,
+        ctx: &PolicyContext<'_>,
+    ) -> Result<PolicyOutput, PolicyError>;
+}

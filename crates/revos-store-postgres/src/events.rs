@@ -1,0 +1,1342 @@
+//! [`revos_store::events::EventStore`] on PostgreSQL: `kernel_events`,
+//! `kernel_decisions` and `kernel_actions` of migration 0001, and the
+//! `channel_outbox`, `tasks`, `policy_modes`, `policy_settings`,
+//! `webhook_endpoints` and `idempotency_keys` tables of migration 0010,
+//! all tenant tables bound by the `tenant_isolation` policy.
+//!
+//! The writes of an ingest (event, decisions, actions, outbox e-mails,
+//! tasks) are functions over a connection, called by the tenant
+//! transaction of `queue.rs` ([`revos_store::queue::TenantTx`]). An event
+//! is inserted with `on conflict (tenant_id, idempotency_key) do nothing`:
+//! a concurrent transaction inserting the same key makes the insert wait
+//! on the unique index until it ends; if it committed, nothing is inserted
+//! and the event it wrote is read back (a new statement, so under READ
+//! COMMITTED it sees that commit).
+//!
+//! The conditional writes are single statements or row locks:
+//! [`EventStore::set_action_status`] is one `update … where status =
+//! any(…)`, and [`EventStore::idempotency_begin`] inserts with `on
+//! conflict do nothing`, then locks the existing row (`for update`) before
+//! it decides whether to take it over, so of two concurrent begins exactly
+//! one starts. The purge of expired idempotency keys spans tenants, which
+//! the pool's role cannot see: it goes through migration 0010's SECURITY
+//! DEFINER function `revos_purge_idempotency`.
+
+use crate::{PostgresStore, corrupt, store_error};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use revos_contracts::TenantId;
+use revos_contracts::runtime::{
+    ActionKind, ActionStatus, DecisionOutcome, EventSubject, KernelAction, KernelDecision,
+    KernelEvent, KernelMode,
+};
+use revos_store::events::{
+    ActionTransition, EventFilter, EventInsert, EventStore, IdempotencyBegin, IdempotencyRecord,
+    MAX_EVENT_PAGE, NewTask, OutboxEmail, OutboxStatus, StoredEvent, Task, TaskFilter, TaskStatus,
+    WebhookEndpoint,
+};
+use revos_store::queue::Job;
+use revos_store::{StoreError, support};
+use serde_json::Value;
+use sqlx::PgConnection;
+use sqlx::types::Json;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Records listed when a filter names no limit.
+const DEFAULT_LIMIT: u32 = 100;
+
+/// How often [`EventStore::idempotency_begin`] tries again when the row
+/// it found is deleted before it could lock it (an abandon or a purge in
+/// between). Each round either inserts, or finds and locks a row.
+const BEGIN_ROUNDS: usize = 3;
+
+/// The columns of an event, in [`EventRow`]'s order (a macro, so that
+/// `concat!` builds each statement as one static string).
+macro_rules! event_columns {
+    () => {
+        "id, type, source, idempotency_key, correlation_id, subject_type, subject_id, payload, \
+         occurred_at, created_at, body_hash"
+    };
+}
+
+/// The columns of a decision, in [`DecisionRow`]'s order.
+macro_rules! decision_columns {
+    () => {
+        "id, event_id, policy_id, policy_version, outcome, reasons, correlation_id, mode, \
+         created_at"
+    };
+}
+
+/// The columns of an action, in [`ActionRow`]'s order.
+macro_rules! action_columns {
+    () => {
+        "id, decision_id, event_id, type, params, status, idempotency_key, correlation_id, mode, \
+         created_at, updated_at"
+    };
+}
+
+/// The columns of an outbox e-mail, in [`OutboxRow`]'s order.
+macro_rules! outbox_columns {
+    () => {
+        "id, action_id, to_addr, from_addr, reply_to, subject, text_body, html_body, message_id, \
+         status, attempts, last_error, sent_at, created_at"
+    };
+}
+
+/// The columns of a task, in [`TaskRow`]'s order.
+macro_rules! task_columns {
+    () => {
+        "id, action_id, owner, subject, details, due_at, entity_type, entity_id, status, \
+         created_at, completed_at"
+    };
+}
+
+// ---- encoding ----------------------------------------------------------------
+
+/// The stored form of a decision outcome (its wire form).
+const fn outcome_text(outcome: DecisionOutcome) -> &'static str {
+    match outcome {
+        DecisionOutcome::Act => "act",
+        DecisionOutcome::NoAction => "no_action",
+        DecisionOutcome::NoPolicy => "no_policy",
+        DecisionOutcome::Error => "error",
+    }
+}
+
+fn parse_outcome(s: &str) -> Result<DecisionOutcome, StoreError> {
+    [
+        DecisionOutcome::Act,
+        DecisionOutcome::NoAction,
+        DecisionOutcome::NoPolicy,
+        DecisionOutcome::Error,
+    ]
+    .into_iter()
+    .find(|o| outcome_text(*o) == s)
+    .ok_or_else(|| corrupt("decision outcome", s))
+}
+
+fn parse_mode(s: &str) -> Result<KernelMode, StoreError> {
+    [KernelMode::Shadow, KernelMode::Enforce]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+        .ok_or_else(|| corrupt("kernel mode", s))
+}
+
+fn parse_kind(s: &str) -> Result<ActionKind, StoreError> {
+    [
+        ActionKind::OutboundEmail,
+        ActionKind::TaskCreate,
+        ActionKind::Webhook,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == s)
+    .ok_or_else(|| corrupt("action type", s))
+}
+
+fn parse_status(s: &str) -> Result<ActionStatus, StoreError> {
+    ActionStatus::ALL
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| corrupt("action status", s))
+}
+
+/// A stored count as `u32`.
+fn count_u32(what: &str, n: i32) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| corrupt(what, &n.to_string()))
+}
+
+/// A count to store, [`StoreError::Invalid`] beyond an `integer`.
+fn count_db(what: &str, n: u32) -> Result<i32, StoreError> {
+    i32::try_from(n).map_err(|_| StoreError::Invalid(format!("{what} {n} is too large")))
+}
+
+/// The limit of a listing: 100 unless given, at most [`MAX_EVENT_PAGE`].
+fn list_limit(limit: Option<u32>) -> i64 {
+    i64::from(limit.unwrap_or(DEFAULT_LIMIT).min(MAX_EVENT_PAGE))
+}
+
+/// Refuses a record of another tenant than the transaction's.
+fn same_tenant(record: TenantId, tenant: TenantId, what: &str) -> Result<(), StoreError> {
+    if record == tenant {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "{what} of tenant {record} written in a transaction of tenant {tenant}"
+        )))
+    }
+}
+
+// ---- rows --------------------------------------------------------------------
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: Uuid,
+    r#type: String,
+    source: String,
+    idempotency_key: String,
+    correlation_id: String,
+    subject_type: Option<String>,
+    subject_id: Option<String>,
+    payload: Json<Value>,
+    occurred_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    body_hash: String,
+}
+
+impl EventRow {
+    fn into_stored(self, tenant: TenantId) -> Result<StoredEvent, StoreError> {
+        let (Some(subject_type), Some(subject_id)) = (self.subject_type, self.subject_id) else {
+            return Err(corrupt("event subject", "null"));
+        };
+        Ok(StoredEvent {
+            event: KernelEvent {
+                id: self.id,
+                tenant_id: tenant,
+                r#type: self.r#type,
+                source: self.source,
+                idempotency_key: self.idempotency_key,
+                correlation_id: self.correlation_id,
+                subject: EventSubject {
+                    r#type: subject_type,
+                    id: subject_id,
+                },
+                payload: self.payload.0,
+                occurred_at: self.occurred_at,
+                recorded_at: self.created_at,
+            },
+            body_hash: self.body_hash,
+        })
+    }
+}
+
+fn events(rows: Vec<EventRow>, tenant: TenantId) -> Result<Vec<KernelEvent>, StoreError> {
+    rows.into_iter()
+        .map(|row| row.into_stored(tenant).map(|stored| stored.event))
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct DecisionRow {
+    id: Uuid,
+    event_id: Uuid,
+    policy_id: String,
+    policy_version: i32,
+    outcome: String,
+    reasons: Json<Vec<String>>,
+    correlation_id: String,
+    mode: String,
+    created_at: DateTime<Utc>,
+}
+
+impl DecisionRow {
+    fn into_decision(self, tenant: TenantId) -> Result<KernelDecision, StoreError> {
+        Ok(KernelDecision {
+            id: self.id,
+            tenant_id: tenant,
+            event_id: self.event_id,
+            policy_version: count_u32("policy version", self.policy_version)?,
+            policy_id: self.policy_id,
+            outcome: parse_outcome(&self.outcome)?,
+            reasons: self.reasons.0,
+            correlation_id: self.correlation_id,
+            mode: parse_mode(&self.mode)?,
+            decided_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ActionRow {
+    id: Uuid,
+    decision_id: Uuid,
+    event_id: Uuid,
+    r#type: String,
+    params: Json<Value>,
+    status: String,
+    idempotency_key: String,
+    correlation_id: String,
+    mode: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl ActionRow {
+    fn into_action(self, tenant: TenantId) -> Result<KernelAction, StoreError> {
+        Ok(KernelAction {
+            id: self.id,
+            tenant_id: tenant,
+            decision_id: self.decision_id,
+            event_id: self.event_id,
+            r#type: parse_kind(&self.r#type)?,
+            params: self.params.0,
+            status: parse_status(&self.status)?,
+            idempotency_key: self.idempotency_key,
+            correlation_id: self.correlation_id,
+            mode: parse_mode(&self.mode)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: Uuid,
+    action_id: Uuid,
+    to_addr: String,
+    from_addr: String,
+    reply_to: Option<String>,
+    subject: String,
+    text_body: String,
+    html_body: Option<String>,
+    message_id: String,
+    status: String,
+    attempts: i32,
+    last_error: Option<String>,
+    sent_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl OutboxRow {
+    fn into_email(self, tenant: TenantId) -> Result<OutboxEmail, StoreError> {
+        Ok(OutboxEmail {
+            tenant_id: tenant,
+            id: self.id,
+            action_id: self.action_id,
+            to: self.to_addr,
+            from: self.from_addr,
+            reply_to: self.reply_to,
+            subject: self.subject,
+            text: self.text_body,
+            html: self.html_body,
+            message_id: self.message_id,
+            status: OutboxStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("outbox status", &self.status))?,
+            attempts: count_u32("outbox attempts", self.attempts)?,
+            last_error: self.last_error,
+            sent_at: self.sent_at,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    id: Uuid,
+    action_id: Option<Uuid>,
+    owner: String,
+    subject: String,
+    details: Option<String>,
+    due_at: Option<DateTime<Utc>>,
+    entity_type: Option<String>,
+    entity_id: Option<String>,
+    status: String,
+    created_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+impl TaskRow {
+    fn into_task(self, tenant: TenantId) -> Result<Task, StoreError> {
+        Ok(Task {
+            tenant_id: tenant,
+            id: self.id,
+            action_id: self.action_id,
+            owner: self.owner,
+            subject: self.subject,
+            details: self.details,
+            due_at: self.due_at,
+            entity_type: self.entity_type,
+            entity_id: self.entity_id,
+            status: TaskStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("task status", &self.status))?,
+            created_at: self.created_at,
+            completed_at: self.completed_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EndpointRow {
+    id: Uuid,
+    name: String,
+    url: String,
+    secret: Option<String>,
+    active: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl EndpointRow {
+    fn into_endpoint(self, tenant: TenantId) -> WebhookEndpoint {
+        WebhookEndpoint {
+            tenant_id: tenant,
+            id: self.id,
+            name: self.name,
+            url: self.url,
+            secret: self.secret,
+            active: self.active,
+            created_at: self.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct IdempotencyRow {
+    request_hash: String,
+    status_code: Option<i32>,
+    response: Option<Json<Value>>,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+// ---- the writes of an ingest (on the tenant transaction) -----------------------
+
+/// The event of `tenant` with this idempotency key.
+async fn event_with_key(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Option<StoredEvent>, StoreError> {
+    let row: Option<EventRow> = sqlx::query_as(concat!(
+        "select ",
+        event_columns!(),
+        " from kernel_events where tenant_id = $1 and idempotency_key = $2"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    row.map(|row| row.into_stored(tenant)).transpose()
+}
+
+/// Writes an event unless its key is taken ([`revos_store::queue::TenantTx::insert_event`]).
+pub(crate) async fn insert_event(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    event: &KernelEvent,
+    body_hash: &str,
+) -> Result<EventInsert, StoreError> {
+    same_tenant(event.tenant_id, tenant, "an event")?;
+    let inserted = sqlx::query(
+        "insert into kernel_events
+             (tenant_id, id, type, source, idempotency_key, correlation_id, subject_type,
+              subject_id, payload, occurred_at, created_at, body_hash)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         on conflict (tenant_id, idempotency_key) do nothing",
+    )
+    .bind(tenant.as_uuid())
+    .bind(event.id)
+    .bind(&event.r#type)
+    .bind(&event.source)
+    .bind(&event.idempotency_key)
+    .bind(&event.correlation_id)
+    .bind(&event.subject.r#type)
+    .bind(&event.subject.id)
+    .bind(Json(&event.payload))
+    .bind(event.occurred_at)
+    .bind(event.recorded_at)
+    .bind(body_hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    if inserted.rows_affected() == 1 {
+        return Ok(EventInsert::Inserted);
+    }
+    match event_with_key(conn, tenant, &event.idempotency_key).await? {
+        Some(existing) => Ok(EventInsert::Existing(existing)),
+        None => Err(StoreError::Backend(format!(
+            "event key `{}` is taken but its event cannot be read",
+            event.idempotency_key
+        ))),
+    }
+}
+
+/// Writes decisions.
+pub(crate) async fn insert_decisions(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    decisions: &[KernelDecision],
+) -> Result<(), StoreError> {
+    for d in decisions {
+        same_tenant(d.tenant_id, tenant, "a decision")?;
+        count_db("policy version", d.policy_version)?;
+    }
+    for d in decisions {
+        sqlx::query(
+            "insert into kernel_decisions
+                 (tenant_id, id, event_id, policy_id, policy_version, outcome, reasons,
+                  correlation_id, mode, created_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(d.id)
+        .bind(d.event_id)
+        .bind(&d.policy_id)
+        .bind(count_db("policy version", d.policy_version)?)
+        .bind(outcome_text(d.outcome))
+        .bind(Json(&d.reasons))
+        .bind(&d.correlation_id)
+        .bind(d.mode.as_str())
+        .bind(d.decided_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    }
+    Ok(())
+}
+
+/// Writes actions in the status they carry.
+pub(crate) async fn insert_actions(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    actions: &[KernelAction],
+) -> Result<(), StoreError> {
+    for a in actions {
+        same_tenant(a.tenant_id, tenant, "an action")?;
+    }
+    for a in actions {
+        sqlx::query(
+            "insert into kernel_actions
+                 (tenant_id, id, decision_id, event_id, type, params, status, idempotency_key,
+                  correlation_id, mode, created_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(a.id)
+        .bind(a.decision_id)
+        .bind(a.event_id)
+        .bind(a.r#type.as_str())
+        .bind(Json(&a.params))
+        .bind(a.status.as_str())
+        .bind(&a.idempotency_key)
+        .bind(&a.correlation_id)
+        .bind(a.mode.as_str())
+        .bind(a.created_at)
+        .bind(a.updated_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    }
+    Ok(())
+}
+
+/// Writes an e-mail to the outbox, as it is given.
+pub(crate) async fn insert_outbox(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    email: &OutboxEmail,
+) -> Result<(), StoreError> {
+    same_tenant(email.tenant_id, tenant, "an outbox e-mail")?;
+    sqlx::query(
+        "insert into channel_outbox
+             (tenant_id, id, action_id, to_addr, from_addr, reply_to, subject, text_body,
+              html_body, message_id, status, attempts, last_error, sent_at, created_at,
+              updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(email.id)
+    .bind(email.action_id)
+    .bind(&email.to)
+    .bind(&email.from)
+    .bind(&email.reply_to)
+    .bind(&email.subject)
+    .bind(&email.text)
+    .bind(&email.html)
+    .bind(&email.message_id)
+    .bind(email.status.as_str())
+    .bind(count_db("attempts", email.attempts)?)
+    .bind(&email.last_error)
+    .bind(email.sent_at)
+    .bind(email.created_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+/// Creates an open task.
+pub(crate) async fn insert_task(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    task: &NewTask,
+    now: DateTime<Utc>,
+) -> Result<Task, StoreError> {
+    let row: TaskRow = sqlx::query_as(concat!(
+        "insert into tasks
+             (tenant_id, id, action_id, owner, subject, details, due_at, entity_type, entity_id,
+              status, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10)
+         returning ",
+        task_columns!()
+    ))
+    .bind(tenant.as_uuid())
+    .bind(task.id)
+    .bind(task.action_id)
+    .bind(&task.owner)
+    .bind(&task.subject)
+    .bind(&task.details)
+    .bind(task.due_at)
+    .bind(&task.entity_type)
+    .bind(&task.entity_id)
+    .bind(support::now_at(now))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    row.into_task(tenant)
+}
+
+// ---- reads on a connection ---------------------------------------------------------
+
+async fn action_by_id(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<KernelAction>, StoreError> {
+    let row: Option<ActionRow> = sqlx::query_as(concat!(
+        "select ",
+        action_columns!(),
+        " from kernel_actions where tenant_id = $1 and id = $2"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    row.map(|row| row.into_action(tenant)).transpose()
+}
+
+async fn outbox_by_id(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<OutboxEmail>, StoreError> {
+    let row: Option<OutboxRow> = sqlx::query_as(concat!(
+        "select ",
+        outbox_columns!(),
+        " from channel_outbox where tenant_id = $1 and id = $2"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    row.map(|row| row.into_email(tenant)).transpose()
+}
+
+/// What [`EventStore::idempotency_begin`] answers for an existing row.
+fn existing_record(row: IdempotencyRow) -> Result<IdempotencyBegin, StoreError> {
+    let response = match (row.status_code, row.response) {
+        (Some(code), Some(body)) => Some((
+            u16::try_from(code).map_err(|_| corrupt("status code", &code.to_string()))?,
+            body.0,
+        )),
+        _ => None,
+    };
+    Ok(IdempotencyBegin::Existing(IdempotencyRecord {
+        request_hash: row.request_hash,
+        response,
+        created_at: row.created_at,
+    }))
+}
+
+// ---- the store -------------------------------------------------------------------
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn get_event(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let row: Option<EventRow> = sqlx::query_as(concat!(
+            "select ",
+            event_columns!(),
+            " from kernel_events where tenant_id = $1 and id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        row.map(|row| row.into_stored(tenant)).transpose()
+    }
+
+    async fn event_by_key(
+        &self,
+        tenant: TenantId,
+        key: &str,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let event = event_with_key(&mut tx, tenant, key).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(event)
+    }
+
+    async fn list_events(
+        &self,
+        tenant: TenantId,
+        filter: &EventFilter,
+    ) -> Result<Vec<KernelEvent>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "select ",
+            event_columns!(),
+            " from kernel_events
+             where tenant_id = $1
+               and ($2::timestamptz is null or created_at >= $2)
+               and ($3::timestamptz is null or created_at < $3)
+               and ($4::text is null or type = $4)
+               and ($5::text is null or source = $5)
+               and ($6::timestamptz is null or (created_at, id) > ($6, $7::uuid))
+             order by created_at, id
+             limit $8"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(&filter.r#type)
+        .bind(&filter.source)
+        .bind(filter.after.map(|(at, _)| at))
+        .bind(filter.after.map(|(_, id)| id))
+        .bind(list_limit(filter.limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        events(rows, tenant)
+    }
+
+    async fn events_by_correlation(
+        &self,
+        tenant: TenantId,
+        correlation_id: &str,
+    ) -> Result<Vec<KernelEvent>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "select ",
+            event_columns!(),
+            " from kernel_events where tenant_id = $1 and correlation_id = $2
+             order by created_at, id limit $3"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(correlation_id)
+        .bind(i64::from(MAX_EVENT_PAGE))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        events(rows, tenant)
+    }
+
+    async fn decisions_for_events(
+        &self,
+        tenant: TenantId,
+        events: &[Uuid],
+    ) -> Result<Vec<KernelDecision>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<DecisionRow> = sqlx::query_as(concat!(
+            "select ",
+            decision_columns!(),
+            " from kernel_decisions where tenant_id = $1 and event_id = any($2)
+             order by created_at, id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(events)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter()
+            .map(|row| row.into_decision(tenant))
+            .collect()
+    }
+
+    async fn actions_for_events(
+        &self,
+        tenant: TenantId,
+        events: &[Uuid],
+    ) -> Result<Vec<KernelAction>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<ActionRow> = sqlx::query_as(concat!(
+            "select ",
+            action_columns!(),
+            " from kernel_actions where tenant_id = $1 and event_id = any($2)
+             order by created_at, id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(events)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter()
+            .map(|row| row.into_action(tenant))
+            .collect()
+    }
+
+    async fn jobs_for_actions(
+        &self,
+        tenant: TenantId,
+        actions: &[Uuid],
+    ) -> Result<Vec<Job>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let jobs = crate::queue::jobs_for_actions(&mut tx, tenant, actions).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(jobs)
+    }
+
+    async fn get_action(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<Option<KernelAction>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let action = action_by_id(&mut tx, tenant, id).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(action)
+    }
+
+    async fn set_action_status(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        to: ActionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<ActionTransition, StoreError> {
+        let from: Vec<String> = ActionStatus::ALL
+            .into_iter()
+            .filter(|from| from.can_transition_to(to))
+            .map(|from| from.as_str().to_owned())
+            .collect();
+        let mut tx = self.begin_tenant(tenant).await?;
+        // One statement: of two concurrent moves from the same status, the
+        // second waits for the first's row lock, then re-checks the status
+        // of the row as the first left it.
+        let moved: Option<ActionRow> = sqlx::query_as(concat!(
+            "update kernel_actions set status = $3, updated_at = $4
+             where tenant_id = $1 and id = $2 and status = any($5)
+             returning ",
+            action_columns!()
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .bind(to.as_str())
+        .bind(support::now_at(now))
+        .bind(&from)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let transition = match moved {
+            Some(row) => ActionTransition::Moved(row.into_action(tenant)?),
+            None => match action_by_id(&mut tx, tenant, id).await? {
+                Some(action) => ActionTransition::Refused(action),
+                None => ActionTransition::NotFound,
+            },
+        };
+        tx.commit().await.map_err(store_error)?;
+        Ok(transition)
+    }
+
+    async fn outbox_for_action(
+        &self,
+        tenant: TenantId,
+        action: Uuid,
+    ) -> Result<Option<OutboxEmail>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let row: Option<OutboxRow> = sqlx::query_as(concat!(
+            "select ",
+            outbox_columns!(),
+            " from channel_outbox where tenant_id = $1 and action_id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(action)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        row.map(|row| row.into_email(tenant)).transpose()
+    }
+
+    async fn outbox_for_actions(
+        &self,
+        tenant: TenantId,
+        actions: &[Uuid],
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<OutboxRow> = sqlx::query_as(concat!(
+            "select ",
+            outbox_columns!(),
+            " from channel_outbox where tenant_id = $1 and action_id = any($2)
+             order by created_at, id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(actions)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter().map(|row| row.into_email(tenant)).collect()
+    }
+
+    async fn record_outbox_attempt(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        result: Result<(), String>,
+        give_up: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxEmail>, StoreError> {
+        let now = support::now_at(now);
+        let mut tx = self.begin_tenant(tenant).await?;
+        match &result {
+            Ok(()) => sqlx::query(
+                "update channel_outbox set
+                     status = 'sent', attempts = attempts + 1, sent_at = $3, updated_at = $3
+                 where tenant_id = $1 and id = $2 and status <> 'sent'",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id)
+            .bind(now),
+            Err(error) => sqlx::query(
+                "update channel_outbox set
+                     status = case when $5 then 'failed' else status end,
+                     attempts = attempts + 1, last_error = $4, updated_at = $3
+                 where tenant_id = $1 and id = $2 and status <> 'sent'",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id)
+            .bind(now)
+            .bind(error)
+            .bind(give_up),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let email = outbox_by_id(&mut tx, tenant, id).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(email)
+    }
+
+    async fn list_tasks(
+        &self,
+        tenant: TenantId,
+        filter: &TaskFilter,
+    ) -> Result<Vec<Task>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<TaskRow> = sqlx::query_as(concat!(
+            "select ",
+            task_columns!(),
+            " from tasks
+             where tenant_id = $1
+               and ($2::text is null or owner = $2)
+               and ($3::text is null or status = $3)
+             order by due_at nulls last, created_at, id
+             limit $4"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(&filter.owner)
+        .bind(filter.status.map(TaskStatus::as_str))
+        .bind(list_limit(filter.limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter().map(|row| row.into_task(tenant)).collect()
+    }
+
+    async fn tasks_for_actions(
+        &self,
+        tenant: TenantId,
+        actions: &[Uuid],
+    ) -> Result<Vec<Task>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<TaskRow> = sqlx::query_as(concat!(
+            "select ",
+            task_columns!(),
+            " from tasks where tenant_id = $1 and action_id = any($2)
+             order by created_at, id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(actions)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter().map(|row| row.into_task(tenant)).collect()
+    }
+
+    async fn complete_task(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Task>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        // Done once: a second call keeps the first completion time.
+        let row: Option<TaskRow> = sqlx::query_as(concat!(
+            "update tasks set status = 'done', completed_at = coalesce(completed_at, $3)
+             where tenant_id = $1 and id = $2
+             returning ",
+            task_columns!()
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .bind(support::now_at(now))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        row.map(|row| row.into_task(tenant)).transpose()
+    }
+
+    async fn tenant_mode(&self, tenant: TenantId) -> Result<Option<KernelMode>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let mode: Option<String> =
+            sqlx::query_scalar("select kernel_mode from tenants where id = $1")
+                .bind(tenant.as_uuid())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        mode.map(|m| parse_mode(&m)).transpose()
+    }
+
+    async fn set_tenant_mode(
+        &self,
+        tenant: TenantId,
+        mode: Option<KernelMode>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        sqlx::query("update tenants set kernel_mode = $2 where id = $1")
+            .bind(tenant.as_uuid())
+            .bind(mode.map(KernelMode::as_str))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn policy_modes(
+        &self,
+        tenant: TenantId,
+    ) -> Result<BTreeMap<String, KernelMode>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "select policy_id, mode from policy_modes where tenant_id = $1 order by policy_id",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter()
+            .map(|(policy, mode)| Ok((policy, parse_mode(&mode)?)))
+            .collect()
+    }
+
+    async fn set_policy_mode(
+        &self,
+        tenant: TenantId,
+        policy_id: &str,
+        mode: Option<KernelMode>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        match mode {
+            Some(mode) => sqlx::query(
+                "insert into policy_modes (tenant_id, policy_id, mode, updated_at)
+                 values ($1, $2, $3, $4)
+                 on conflict (tenant_id, policy_id) do update set
+                     mode = excluded.mode, updated_at = excluded.updated_at",
+            )
+            .bind(tenant.as_uuid())
+            .bind(policy_id)
+            .bind(mode.as_str())
+            .bind(support::now_at(now)),
+            None => sqlx::query("delete from policy_modes where tenant_id = $1 and policy_id = $2")
+                .bind(tenant.as_uuid())
+                .bind(policy_id),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn policy_settings(
+        &self,
+        tenant: TenantId,
+    ) -> Result<BTreeMap<String, Value>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<(String, Json<Value>)> = sqlx::query_as(
+            "select policy_id, settings from policy_settings where tenant_id = $1
+             order by policy_id",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(policy, settings)| (policy, settings.0))
+            .collect())
+    }
+
+    async fn put_policy_settings(
+        &self,
+        tenant: TenantId,
+        policy_id: &str,
+        settings: Option<&Value>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        match settings {
+            Some(settings) => sqlx::query(
+                "insert into policy_settings (tenant_id, policy_id, settings, updated_at)
+                 values ($1, $2, $3, $4)
+                 on conflict (tenant_id, policy_id) do update set
+                     settings = excluded.settings, updated_at = excluded.updated_at",
+            )
+            .bind(tenant.as_uuid())
+            .bind(policy_id)
+            .bind(Json(settings))
+            .bind(support::now_at(now)),
+            None => {
+                sqlx::query("delete from policy_settings where tenant_id = $1 and policy_id = $2")
+                    .bind(tenant.as_uuid())
+                    .bind(policy_id)
+            }
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn add_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+        let Some(secret) = &endpoint.secret else {
+            return Err(StoreError::Invalid(
+                "a webhook endpoint needs its signing secret".into(),
+            ));
+        };
+        let tenant = endpoint.tenant_id;
+        let mut tx = self.begin_tenant(tenant).await?;
+        // Taken: the name among the tenant's active endpoints (the unique
+        // index), or the id. A concurrent insert of the name waits here.
+        let inserted = sqlx::query(
+            "insert into webhook_endpoints (tenant_id, id, name, url, secret, active, created_at)
+             values ($1, $2, $3, $4, $5, $6, $7)
+             on conflict do nothing",
+        )
+        .bind(tenant.as_uuid())
+        .bind(endpoint.id)
+        .bind(&endpoint.name)
+        .bind(&endpoint.url)
+        .bind(secret)
+        .bind(endpoint.active)
+        .bind(endpoint.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict {
+                entity: "webhook endpoint",
+                id: endpoint.name.clone(),
+            });
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<EndpointRow> = sqlx::query_as(
+            "select id, name, url, null::text as secret, active, created_at
+             from webhook_endpoints where tenant_id = $1
+             order by name, created_at, id",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.into_endpoint(tenant))
+            .collect())
+    }
+
+    async fn webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let row: Option<EndpointRow> = sqlx::query_as(
+            "select id, name, url, secret, active, created_at
+             from webhook_endpoints where tenant_id = $1 and name = $2 and active",
+        )
+        .bind(tenant.as_uuid())
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(row.map(|row| row.into_endpoint(tenant)))
+    }
+
+    async fn deactivate_webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let done = sqlx::query(
+            "update webhook_endpoints set active = false where tenant_id = $1 and id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn idempotency_begin(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+        stale_after: chrono::Duration,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        let now = support::now_at(now);
+        let stale_before = now.checked_sub_signed(stale_after);
+        let mut tx = self.begin_tenant(tenant).await?;
+        for _ in 0..BEGIN_ROUNDS {
+            // A concurrent begin of the same key makes this insert wait
+            // until it ends; then the key is taken and nothing is inserted.
+            let inserted = sqlx::query(
+                "insert into idempotency_keys
+                     (tenant_id, key, request_hash, status_code, response, created_at, expires_at)
+                 values ($1, $2, $3, null, null, $4, null)
+                 on conflict (tenant_id, key) do nothing",
+            )
+            .bind(tenant.as_uuid())
+            .bind(key)
+            .bind(request_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if inserted.rows_affected() == 1 {
+                tx.commit().await.map_err(store_error)?;
+                return Ok(IdempotencyBegin::Started);
+            }
+            // The row, locked: a concurrent takeover waits here, then sees
+            // the row as the first one left it.
+            let row: Option<IdempotencyRow> = sqlx::query_as(
+                "select request_hash, status_code, response, created_at, expires_at
+                 from idempotency_keys where tenant_id = $1 and key = $2
+                 for update",
+            )
+            .bind(tenant.as_uuid())
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            let Some(row) = row else {
+                // Deleted in between (abandoned or purged): insert again.
+                continue;
+            };
+            let expired = row.expires_at.is_some_and(|at| at < now);
+            let abandoned = row.status_code.is_none()
+                && stale_before.is_some_and(|stale| row.created_at < stale);
+            if !(expired || abandoned) {
+                tx.commit().await.map_err(store_error)?;
+                return existing_record(row);
+            }
+            sqlx::query(
+                "update idempotency_keys set
+                     request_hash = $3, status_code = null, response = null, created_at = $4,
+                     expires_at = null
+                 where tenant_id = $1 and key = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(key)
+            .bind(request_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            tx.commit().await.map_err(store_error)?;
+            return Ok(IdempotencyBegin::Started);
+        }
+        Err(StoreError::Unavailable(format!(
+            "idempotency key `{key}` keeps changing; try again"
+        )))
+    }
+
+    async fn idempotency_finish(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        status: u16,
+        body: &Value,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        sqlx::query(
+            "update idempotency_keys set status_code = $3, response = $4, expires_at = $5
+             where tenant_id = $1 and key = $2 and status_code is null",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key)
+        .bind(i32::from(status))
+        .bind(Json(body))
+        .bind(support::now_at(expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn idempotency_abandon(&self, tenant: TenantId, key: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        sqlx::query(
+            "delete from idempotency_keys
+             where tenant_id = $1 and key = $2 and status_code is null",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn purge_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Across tenants, so through migration 0010's SECURITY DEFINER
+        // function: the pool's role sees no row without a tenant.
+        let purged: i64 = sqlx::query_scalar("select revos_purge_idempotency($1)")
+            .bind(support::now_at(now))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?;
+        u64::try_from(purged).map_err(|_| corrupt("purge count", &purged.to_string()))
+    }
+}

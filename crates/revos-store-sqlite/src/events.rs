@@ -1,0 +1,1341 @@
+//! [`revos_store::events::EventStore`] on this backend: `kernel_events`,
+//! `kernel_decisions` and `kernel_actions` of migration 0001, and the
+//! `channel_outbox`, `tasks`, `policy_modes`, `policy_settings`,
+//! `webhook_endpoints` and `idempotency_keys` tables of migration 0010.
+//!
+//! The writes of an ingest (event, decisions, actions, outbox e-mails,
+//! tasks) are functions over a connection, called by the tenant
+//! transaction of `queue.rs` ([`revos_store::queue::TenantTx`]). That
+//! transaction is `BEGIN IMMEDIATE`: it holds the database's one write
+//! lock, so two ingests of the same idempotency key run one after the
+//! other, and the second finds the first's event.
+//!
+//! Every other write runs in a `BEGIN IMMEDIATE` transaction too, which is
+//! what makes [`EventStore::set_action_status`] and
+//! [`EventStore::idempotency_begin`] atomic: no other writer can run
+//! between their read and their write. A list of ids is bound as one JSON
+//! array and read with `json_each`.
+
+use crate::{SqliteStore, corrupt, store_error, tid, ts};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use revos_contracts::TenantId;
+use revos_contracts::runtime::{
+    ActionKind, ActionStatus, DecisionOutcome, EventSubject, KernelAction, KernelDecision,
+    KernelEvent, KernelMode,
+};
+use revos_store::events::{
+    ActionTransition, EventFilter, EventInsert, EventStore, IdempotencyBegin, IdempotencyRecord,
+    MAX_EVENT_PAGE, NewTask, OutboxEmail, OutboxStatus, StoredEvent, Task, TaskFilter, TaskStatus,
+    WebhookEndpoint,
+};
+use revos_store::queue::Job;
+use revos_store::{StoreError, support};
+use serde_json::Value;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::types::Json;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+use uuid::fmt::Hyphenated;
+
+/// Records listed when a filter names no limit.
+const DEFAULT_LIMIT: u32 = 100;
+
+/// The columns of an event, in [`EventRow`]'s order (a macro, so that
+/// `concat!` builds each statement as one static string).
+macro_rules! event_columns {
+    () => {
+        "id, type, source, idempotency_key, correlation_id, subject_type, subject_id, payload, \
+         occurred_at, created_at, body_hash"
+    };
+}
+
+/// The columns of a decision, in [`DecisionRow`]'s order.
+macro_rules! decision_columns {
+    () => {
+        "id, event_id, policy_id, policy_version, outcome, reasons, correlation_id, mode, \
+         created_at"
+    };
+}
+
+/// The columns of an action, in [`ActionRow`]'s order.
+macro_rules! action_columns {
+    () => {
+        "id, decision_id, event_id, type, params, status, idempotency_key, correlation_id, mode, \
+         created_at, updated_at"
+    };
+}
+
+/// The columns of an outbox e-mail, in [`OutboxRow`]'s order.
+macro_rules! outbox_columns {
+    () => {
+        "id, action_id, to_addr, from_addr, reply_to, subject, text_body, html_body, message_id, \
+         status, attempts, last_error, sent_at, created_at"
+    };
+}
+
+/// The columns of a task, in [`TaskRow`]'s order.
+macro_rules! task_columns {
+    () => {
+        "id, action_id, owner, subject, details, due_at, entity_type, entity_id, status, \
+         created_at, completed_at"
+    };
+}
+
+// ---- encoding ----------------------------------------------------------------
+
+/// The stored form of a decision outcome (its wire form).
+pub(crate) const fn outcome_text(outcome: DecisionOutcome) -> &'static str {
+    match outcome {
+        DecisionOutcome::Act => "act",
+        DecisionOutcome::NoAction => "no_action",
+        DecisionOutcome::NoPolicy => "no_policy",
+        DecisionOutcome::Error => "error",
+    }
+}
+
+fn parse_outcome(s: &str) -> Result<DecisionOutcome, StoreError> {
+    [
+        DecisionOutcome::Act,
+        DecisionOutcome::NoAction,
+        DecisionOutcome::NoPolicy,
+        DecisionOutcome::Error,
+    ]
+    .into_iter()
+    .find(|o| outcome_text(*o) == s)
+    .ok_or_else(|| corrupt("decision outcome", s))
+}
+
+fn parse_mode(s: &str) -> Result<KernelMode, StoreError> {
+    [KernelMode::Shadow, KernelMode::Enforce]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+        .ok_or_else(|| corrupt("kernel mode", s))
+}
+
+fn parse_kind(s: &str) -> Result<ActionKind, StoreError> {
+    [
+        ActionKind::OutboundEmail,
+        ActionKind::TaskCreate,
+        ActionKind::Webhook,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == s)
+    .ok_or_else(|| corrupt("action type", s))
+}
+
+fn parse_status(s: &str) -> Result<ActionStatus, StoreError> {
+    ActionStatus::ALL
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| corrupt("action status", s))
+}
+
+/// Compact JSON text of a document, for a TEXT column.
+fn json_text(value: &Value) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
+}
+
+/// Strings as one JSON array, for a TEXT column or `json_each(?)`.
+fn text_list<S: AsRef<str>>(items: &[S]) -> Result<String, StoreError> {
+    let items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+    serde_json::to_string(&items)
+        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
+}
+
+/// Ids as one JSON array of hyphenated text, for `json_each(?)`.
+fn id_list(ids: &[Uuid]) -> Result<String, StoreError> {
+    let ids: Vec<String> = ids.iter().map(|id| id.hyphenated().to_string()).collect();
+    text_list(&ids)
+}
+
+/// A stored count as `u32`.
+fn count_u32(what: &str, n: i64) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| corrupt(what, &n.to_string()))
+}
+
+/// The limit of a listing: 100 unless given, at most [`MAX_EVENT_PAGE`].
+fn list_limit(limit: Option<u32>) -> i64 {
+    i64::from(limit.unwrap_or(DEFAULT_LIMIT).min(MAX_EVENT_PAGE))
+}
+
+/// Refuses a record of another tenant than the transaction's.
+fn same_tenant(record: TenantId, tenant: TenantId, what: &str) -> Result<(), StoreError> {
+    if record == tenant {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "{what} of tenant {record} written in a transaction of tenant {tenant}"
+        )))
+    }
+}
+
+// ---- rows --------------------------------------------------------------------
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: Hyphenated,
+    r#type: String,
+    source: String,
+    idempotency_key: String,
+    correlation_id: String,
+    subject_type: Option<String>,
+    subject_id: Option<String>,
+    payload: Json<Value>,
+    occurred_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    body_hash: String,
+}
+
+impl EventRow {
+    fn into_stored(self, tenant: TenantId) -> Result<StoredEvent, StoreError> {
+        let (Some(subject_type), Some(subject_id)) = (self.subject_type, self.subject_id) else {
+            return Err(corrupt("event subject", "null"));
+        };
+        Ok(StoredEvent {
+            event: KernelEvent {
+                id: self.id.into_uuid(),
+                tenant_id: tenant,
+                r#type: self.r#type,
+                source: self.source,
+                idempotency_key: self.idempotency_key,
+                correlation_id: self.correlation_id,
+                subject: EventSubject {
+                    r#type: subject_type,
+                    id: subject_id,
+                },
+                payload: self.payload.0,
+                occurred_at: self.occurred_at,
+                recorded_at: self.created_at,
+            },
+            body_hash: self.body_hash,
+        })
+    }
+}
+
+fn events(rows: Vec<EventRow>, tenant: TenantId) -> Result<Vec<KernelEvent>, StoreError> {
+    rows.into_iter()
+        .map(|row| row.into_stored(tenant).map(|stored| stored.event))
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct DecisionRow {
+    id: Hyphenated,
+    event_id: Hyphenated,
+    policy_id: String,
+    policy_version: i64,
+    outcome: String,
+    reasons: Json<Vec<String>>,
+    correlation_id: String,
+    mode: String,
+    created_at: DateTime<Utc>,
+}
+
+impl DecisionRow {
+    fn into_decision(self, tenant: TenantId) -> Result<KernelDecision, StoreError> {
+        Ok(KernelDecision {
+            id: self.id.into_uuid(),
+            tenant_id: tenant,
+            event_id: self.event_id.into_uuid(),
+            policy_version: count_u32("policy version", self.policy_version)?,
+            policy_id: self.policy_id,
+            outcome: parse_outcome(&self.outcome)?,
+            reasons: self.reasons.0,
+            correlation_id: self.correlation_id,
+            mode: parse_mode(&self.mode)?,
+            decided_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ActionRow {
+    id: Hyphenated,
+    decision_id: Hyphenated,
+    event_id: Hyphenated,
+    r#type: String,
+    params: Json<Value>,
+    status: String,
+    idempotency_key: String,
+    correlation_id: String,
+    mode: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl ActionRow {
+    fn into_action(self, tenant: TenantId) -> Result<KernelAction, StoreError> {
+        Ok(KernelAction {
+            id: self.id.into_uuid(),
+            tenant_id: tenant,
+            decision_id: self.decision_id.into_uuid(),
+            event_id: self.event_id.into_uuid(),
+            r#type: parse_kind(&self.r#type)?,
+            params: self.params.0,
+            status: parse_status(&self.status)?,
+            idempotency_key: self.idempotency_key,
+            correlation_id: self.correlation_id,
+            mode: parse_mode(&self.mode)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: Hyphenated,
+    action_id: Hyphenated,
+    to_addr: String,
+    from_addr: String,
+    reply_to: Option<String>,
+    subject: String,
+    text_body: String,
+    html_body: Option<String>,
+    message_id: String,
+    status: String,
+    attempts: i64,
+    last_error: Option<String>,
+    sent_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl OutboxRow {
+    fn into_email(self, tenant: TenantId) -> Result<OutboxEmail, StoreError> {
+        Ok(OutboxEmail {
+            tenant_id: tenant,
+            id: self.id.into_uuid(),
+            action_id: self.action_id.into_uuid(),
+            to: self.to_addr,
+            from: self.from_addr,
+            reply_to: self.reply_to,
+            subject: self.subject,
+            text: self.text_body,
+            html: self.html_body,
+            message_id: self.message_id,
+            status: OutboxStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("outbox status", &self.status))?,
+            attempts: count_u32("outbox attempts", self.attempts)?,
+            last_error: self.last_error,
+            sent_at: self.sent_at,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    id: Hyphenated,
+    action_id: Option<Hyphenated>,
+    owner: String,
+    subject: String,
+    details: Option<String>,
+    due_at: Option<DateTime<Utc>>,
+    entity_type: Option<String>,
+    entity_id: Option<String>,
+    status: String,
+    created_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+impl TaskRow {
+    fn into_task(self, tenant: TenantId) -> Result<Task, StoreError> {
+        Ok(Task {
+            tenant_id: tenant,
+            id: self.id.into_uuid(),
+            action_id: self.action_id.map(Hyphenated::into_uuid),
+            owner: self.owner,
+            subject: self.subject,
+            details: self.details,
+            due_at: self.due_at,
+            entity_type: self.entity_type,
+            entity_id: self.entity_id,
+            status: TaskStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("task status", &self.status))?,
+            created_at: self.created_at,
+            completed_at: self.completed_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EndpointRow {
+    id: Hyphenated,
+    name: String,
+    url: String,
+    secret: Option<String>,
+    active: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl EndpointRow {
+    fn into_endpoint(self, tenant: TenantId) -> WebhookEndpoint {
+        WebhookEndpoint {
+            tenant_id: tenant,
+            id: self.id.into_uuid(),
+            name: self.name,
+            url: self.url,
+            secret: self.secret,
+            active: self.active,
+            created_at: self.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct IdempotencyRow {
+    request_hash: String,
+    status_code: Option<i64>,
+    response: Option<Json<Value>>,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+// ---- the writes of an ingest (on the tenant transaction) -----------------------
+
+/// The event of `tenant` with this idempotency key.
+async fn event_with_key(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Option<StoredEvent>, StoreError> {
+    let row: Option<EventRow> = sqlx::query_as(concat!(
+        "select ",
+        event_columns!(),
+        " from kernel_events where tenant_id = ?1 and idempotency_key = ?2"
+    ))
+    .bind(tid(tenant))
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    row.map(|row| row.into_stored(tenant)).transpose()
+}
+
+/// Writes an event unless its key is taken ([`revos_store::queue::TenantTx::insert_event`]).
+pub(crate) async fn insert_event(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    event: &KernelEvent,
+    body_hash: &str,
+) -> Result<EventInsert, StoreError> {
+    same_tenant(event.tenant_id, tenant, "an event")?;
+    let inserted = sqlx::query(
+        "insert into kernel_events
+             (tenant_id, id, type, source, idempotency_key, correlation_id, subject_type,
+              subject_id, payload, occurred_at, created_at, body_hash)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         on conflict (tenant_id, idempotency_key) do nothing",
+    )
+    .bind(tid(tenant))
+    .bind(event.id.hyphenated())
+    .bind(&event.r#type)
+    .bind(&event.source)
+    .bind(&event.idempotency_key)
+    .bind(&event.correlation_id)
+    .bind(&event.subject.r#type)
+    .bind(&event.subject.id)
+    .bind(json_text(&event.payload)?)
+    .bind(ts(event.occurred_at))
+    .bind(ts(event.recorded_at))
+    .bind(body_hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    if inserted.rows_affected() == 1 {
+        return Ok(EventInsert::Inserted);
+    }
+    match event_with_key(conn, tenant, &event.idempotency_key).await? {
+        Some(existing) => Ok(EventInsert::Existing(existing)),
+        None => Err(StoreError::Backend(format!(
+            "event key `{}` is taken but its event cannot be read",
+            event.idempotency_key
+        ))),
+    }
+}
+
+/// Writes decisions.
+pub(crate) async fn insert_decisions(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    decisions: &[KernelDecision],
+) -> Result<(), StoreError> {
+    for d in decisions {
+        same_tenant(d.tenant_id, tenant, "a decision")?;
+    }
+    for d in decisions {
+        sqlx::query(
+            "insert into kernel_decisions
+                 (tenant_id, id, event_id, policy_id, policy_version, outcome, reasons,
+                  correlation_id, mode, created_at)
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .bind(tid(tenant))
+        .bind(d.id.hyphenated())
+        .bind(d.event_id.hyphenated())
+        .bind(&d.policy_id)
+        .bind(i64::from(d.policy_version))
+        .bind(outcome_text(d.outcome))
+        .bind(text_list(&d.reasons)?)
+        .bind(&d.correlation_id)
+        .bind(d.mode.as_str())
+        .bind(ts(d.decided_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    }
+    Ok(())
+}
+
+/// Writes actions in the status they carry.
+pub(crate) async fn insert_actions(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    actions: &[KernelAction],
+) -> Result<(), StoreError> {
+    for a in actions {
+        same_tenant(a.tenant_id, tenant, "an action")?;
+    }
+    for a in actions {
+        sqlx::query(
+            "insert into kernel_actions
+                 (tenant_id, id, decision_id, event_id, type, params, status, idempotency_key,
+                  correlation_id, mode, created_at, updated_at)
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .bind(tid(tenant))
+        .bind(a.id.hyphenated())
+        .bind(a.decision_id.hyphenated())
+        .bind(a.event_id.hyphenated())
+        .bind(a.r#type.as_str())
+        .bind(json_text(&a.params)?)
+        .bind(a.status.as_str())
+        .bind(&a.idempotency_key)
+        .bind(&a.correlation_id)
+        .bind(a.mode.as_str())
+        .bind(ts(a.created_at))
+        .bind(ts(a.updated_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    }
+    Ok(())
+}
+
+/// Writes an e-mail to the outbox, as it is given.
+pub(crate) async fn insert_outbox(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    email: &OutboxEmail,
+) -> Result<(), StoreError> {
+    same_tenant(email.tenant_id, tenant, "an outbox e-mail")?;
+    sqlx::query(
+        "insert into channel_outbox
+             (tenant_id, id, action_id, to_addr, from_addr, reply_to, subject, text_body,
+              html_body, message_id, status, attempts, last_error, sent_at, created_at,
+              updated_at)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+    )
+    .bind(tid(tenant))
+    .bind(email.id.hyphenated())
+    .bind(email.action_id.hyphenated())
+    .bind(&email.to)
+    .bind(&email.from)
+    .bind(&email.reply_to)
+    .bind(&email.subject)
+    .bind(&email.text)
+    .bind(&email.html)
+    .bind(&email.message_id)
+    .bind(email.status.as_str())
+    .bind(i64::from(email.attempts))
+    .bind(&email.last_error)
+    .bind(email.sent_at.map(ts))
+    .bind(ts(email.created_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+/// Creates an open task.
+pub(crate) async fn insert_task(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    task: &NewTask,
+    now: DateTime<Utc>,
+) -> Result<Task, StoreError> {
+    let row: TaskRow = sqlx::query_as(concat!(
+        "insert into tasks
+             (tenant_id, id, action_id, owner, subject, details, due_at, entity_type, entity_id,
+              status, created_at)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'open', ?10)
+         returning ",
+        task_columns!()
+    ))
+    .bind(tid(tenant))
+    .bind(task.id.hyphenated())
+    .bind(task.action_id.map(|a| a.hyphenated()))
+    .bind(&task.owner)
+    .bind(&task.subject)
+    .bind(&task.details)
+    .bind(task.due_at.map(ts))
+    .bind(&task.entity_type)
+    .bind(&task.entity_id)
+    .bind(ts(support::now_at(now)))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    row.into_task(tenant)
+}
+
+// ---- reads on a connection ---------------------------------------------------------
+
+async fn action_by_id(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<KernelAction>, StoreError> {
+    let row: Option<ActionRow> = sqlx::query_as(concat!(
+        "select ",
+        action_columns!(),
+        " from kernel_actions where tenant_id = ?1 and id = ?2"
+    ))
+    .bind(tid(tenant))
+    .bind(id.hyphenated())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    row.map(|row| row.into_action(tenant)).transpose()
+}
+
+async fn outbox_by_id(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<OutboxEmail>, StoreError> {
+    let row: Option<OutboxRow> = sqlx::query_as(concat!(
+        "select ",
+        outbox_columns!(),
+        " from channel_outbox where tenant_id = ?1 and id = ?2"
+    ))
+    .bind(tid(tenant))
+    .bind(id.hyphenated())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    row.map(|row| row.into_email(tenant)).transpose()
+}
+
+async fn idempotency_row(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Option<IdempotencyRow>, StoreError> {
+    sqlx::query_as(
+        "select request_hash, status_code, response, created_at, expires_at
+         from idempotency_keys where tenant_id = ?1 and key = ?2",
+    )
+    .bind(tid(tenant))
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)
+}
+
+// ---- the store -------------------------------------------------------------------
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn get_event(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let row: Option<EventRow> = sqlx::query_as(concat!(
+            "select ",
+            event_columns!(),
+            " from kernel_events where tenant_id = ?1 and id = ?2"
+        ))
+        .bind(tid(tenant))
+        .bind(id.hyphenated())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        row.map(|row| row.into_stored(tenant)).transpose()
+    }
+
+    async fn event_by_key(
+        &self,
+        tenant: TenantId,
+        key: &str,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let event = event_with_key(&mut tx, tenant, key).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(event)
+    }
+
+    async fn list_events(
+        &self,
+        tenant: TenantId,
+        filter: &EventFilter,
+    ) -> Result<Vec<KernelEvent>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "select ",
+            event_columns!(),
+            " from kernel_events
+             where tenant_id = ?1
+               and (?2 is null or created_at >= ?2)
+               and (?3 is null or created_at < ?3)
+               and (?4 is null or type = ?4)
+               and (?5 is null or source = ?5)
+               and (?6 is null or (created_at, id) > (?6, ?7))
+             order by created_at, id
+             limit ?8"
+        ))
+        .bind(tid(tenant))
+        .bind(filter.since.map(ts))
+        .bind(filter.until.map(ts))
+        .bind(&filter.r#type)
+        .bind(&filter.source)
+        .bind(filter.after.map(|(at, _)| ts(at)))
+        .bind(filter.after.map(|(_, id)| id.hyphenated()))
+        .bind(list_limit(filter.limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        events(rows, tenant)
+    }
+
+    async fn events_by_correlation(
+        &self,
+        tenant: TenantId,
+        correlation_id: &str,
+    ) -> Result<Vec<KernelEvent>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "select ",
+            event_columns!(),
+            " from kernel_events where tenant_id = ?1 and correlation_id = ?2
+             order by created_at, id limit ?3"
+        ))
+        .bind(tid(tenant))
+        .bind(correlation_id)
+        .bind(i64::from(MAX_EVENT_PAGE))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        events(rows, tenant)
+    }
+
+    async fn decisions_for_events(
+        &self,
+        tenant: TenantId,
+        events: &[Uuid],
+    ) -> Result<Vec<KernelDecision>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<DecisionRow> = sqlx::query_as(concat!(
+            "select ",
+            decision_columns!(),
+            " from kernel_decisions
+             where tenant_id = ?1 and event_id in (select value from json_each(?2))
+             order by created_at, id"
+        ))
+        .bind(tid(tenant))
+        .bind(id_list(events)?)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter()
+            .map(|row| row.into_decision(tenant))
+            .collect()
+    }
+
+    async fn actions_for_events(
+        &self,
+        tenant: TenantId,
+        events: &[Uuid],
+    ) -> Result<Vec<KernelAction>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<ActionRow> = sqlx::query_as(concat!(
+            "select ",
+            action_columns!(),
+            " from kernel_actions
+             where tenant_id = ?1 and event_id in (select value from json_each(?2))
+             order by created_at, id"
+        ))
+        .bind(tid(tenant))
+        .bind(id_list(events)?)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter()
+            .map(|row| row.into_action(tenant))
+            .collect()
+    }
+
+    async fn jobs_for_actions(
+        &self,
+        tenant: TenantId,
+        actions: &[Uuid],
+    ) -> Result<Vec<Job>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let jobs = crate::queue::jobs_for_actions(&mut tx, tenant, &id_list(actions)?).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(jobs)
+    }
+
+    async fn get_action(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<Option<KernelAction>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let action = action_by_id(&mut tx, tenant, id).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(action)
+    }
+
+    async fn set_action_status(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        to: ActionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<ActionTransition, StoreError> {
+        let from: Vec<&str> = ActionStatus::ALL
+            .into_iter()
+            .filter(|from| from.can_transition_to(to))
+            .map(ActionStatus::as_str)
+            .collect();
+        let mut tx = self.write_tenant(tenant).await?;
+        let moved: Option<ActionRow> = sqlx::query_as(concat!(
+            "update kernel_actions set status = ?3, updated_at = ?4
+             where tenant_id = ?1 and id = ?2 and status in (select value from json_each(?5))
+             returning ",
+            action_columns!()
+        ))
+        .bind(tid(tenant))
+        .bind(id.hyphenated())
+        .bind(to.as_str())
+        .bind(ts(support::now_at(now)))
+        .bind(text_list(&from)?)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let transition = match moved {
+            Some(row) => ActionTransition::Moved(row.into_action(tenant)?),
+            None => match action_by_id(&mut tx, tenant, id).await? {
+                Some(action) => ActionTransition::Refused(action),
+                None => ActionTransition::NotFound,
+            },
+        };
+        tx.commit().await.map_err(store_error)?;
+        Ok(transition)
+    }
+
+    async fn outbox_for_action(
+        &self,
+        tenant: TenantId,
+        action: Uuid,
+    ) -> Result<Option<OutboxEmail>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let row: Option<OutboxRow> = sqlx::query_as(concat!(
+            "select ",
+            outbox_columns!(),
+            " from channel_outbox where tenant_id = ?1 and action_id = ?2"
+        ))
+        .bind(tid(tenant))
+        .bind(action.hyphenated())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        row.map(|row| row.into_email(tenant)).transpose()
+    }
+
+    async fn outbox_for_actions(
+        &self,
+        tenant: TenantId,
+        actions: &[Uuid],
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<OutboxRow> = sqlx::query_as(concat!(
+            "select ",
+            outbox_columns!(),
+            " from channel_outbox
+             where tenant_id = ?1 and action_id in (select value from json_each(?2))
+             order by created_at, id"
+        ))
+        .bind(tid(tenant))
+        .bind(id_list(actions)?)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter().map(|row| row.into_email(tenant)).collect()
+    }
+
+    async fn record_outbox_attempt(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        result: Result<(), String>,
+        give_up: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxEmail>, StoreError> {
+        let now = ts(support::now_at(now));
+        let mut tx = self.write_tenant(tenant).await?;
+        match &result {
+            Ok(()) => sqlx::query(
+                "update channel_outbox set
+                     status = 'sent', attempts = attempts + 1, sent_at = ?3, updated_at = ?3
+                 where tenant_id = ?1 and id = ?2 and status <> 'sent'",
+            )
+            .bind(tid(tenant))
+            .bind(id.hyphenated())
+            .bind(&now),
+            Err(error) => sqlx::query(
+                "update channel_outbox set
+                     status = case when ?5 then 'failed' else status end,
+                     attempts = attempts + 1, last_error = ?4, updated_at = ?3
+                 where tenant_id = ?1 and id = ?2 and status <> 'sent'",
+            )
+            .bind(tid(tenant))
+            .bind(id.hyphenated())
+            .bind(&now)
+            .bind(error)
+            .bind(give_up),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let email = outbox_by_id(&mut tx, tenant, id).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(email)
+    }
+
+    async fn list_tasks(
+        &self,
+        tenant: TenantId,
+        filter: &TaskFilter,
+    ) -> Result<Vec<Task>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let rows: Vec<TaskRow> = sqlx::query_as(concat!(
+            "select ",
+            task_columns!(),
+            " from tasks
+             where tenant_id = ?1
+               and (?2 is null or owner = ?2)
+               and (?3 is null or status = ?3)
+             order by due_at is null, due_at, created_at, id
+             limit ?4"
+        ))
+        .bind(tid(tenant))
+        .bind(&filter.owner)
+        .bind(filter.status.map(TaskStatus::as_str))
+        .bind(list_limit(filter.limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter().map(|row| row.into_task(tenant)).collect()
+    }
+
+    async fn tasks_for_actions(
+        &self,
+        tenant: TenantId,
+        actions: &[Uuid],
+    ) -> Result<Vec<Task>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<TaskRow> = sqlx::query_as(concat!(
+            "select ",
+            task_columns!(),
+            " from tasks
+             where tenant_id = ?1 and action_id in (select value from json_each(?2))
+             order by created_at, id"
+        ))
+        .bind(tid(tenant))
+        .bind(id_list(actions)?)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter().map(|row| row.into_task(tenant)).collect()
+    }
+
+    async fn complete_task(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Task>, StoreError> {
+        let mut tx = self.write_tenant(tenant).await?;
+        // Done once: a second call keeps the first completion time.
+        let row: Option<TaskRow> = sqlx::query_as(concat!(
+            "update tasks set status = 'done', completed_at = coalesce(completed_at, ?3)
+             where tenant_id = ?1 and id = ?2
+             returning ",
+            task_columns!()
+        ))
+        .bind(tid(tenant))
+        .bind(id.hyphenated())
+        .bind(ts(support::now_at(now)))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        row.map(|row| row.into_task(tenant)).transpose()
+    }
+
+    async fn tenant_mode(&self, tenant: TenantId) -> Result<Option<KernelMode>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let mode: Option<String> =
+            sqlx::query_scalar("select kernel_mode from tenants where id = ?1")
+                .bind(tid(tenant))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        mode.map(|m| parse_mode(&m)).transpose()
+    }
+
+    async fn set_tenant_mode(
+        &self,
+        tenant: TenantId,
+        mode: Option<KernelMode>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tenant(tenant).await?;
+        sqlx::query("update tenants set kernel_mode = ?2 where id = ?1")
+            .bind(tid(tenant))
+            .bind(mode.map(KernelMode::as_str))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn policy_modes(
+        &self,
+        tenant: TenantId,
+    ) -> Result<BTreeMap<String, KernelMode>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "select policy_id, mode from policy_modes where tenant_id = ?1 order by policy_id",
+        )
+        .bind(tid(tenant))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        rows.into_iter()
+            .map(|(policy, mode)| Ok((policy, parse_mode(&mode)?)))
+            .collect()
+    }
+
+    async fn set_policy_mode(
+        &self,
+        tenant: TenantId,
+        policy_id: &str,
+        mode: Option<KernelMode>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tenant(tenant).await?;
+        match mode {
+            Some(mode) => sqlx::query(
+                "insert into policy_modes (tenant_id, policy_id, mode, updated_at)
+                 values (?1, ?2, ?3, ?4)
+                 on conflict (tenant_id, policy_id) do update set
+                     mode = excluded.mode, updated_at = excluded.updated_at",
+            )
+            .bind(tid(tenant))
+            .bind(policy_id)
+            .bind(mode.as_str())
+            .bind(ts(support::now_at(now))),
+            None => sqlx::query("delete from policy_modes where tenant_id = ?1 and policy_id = ?2")
+                .bind(tid(tenant))
+                .bind(policy_id),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn policy_settings(
+        &self,
+        tenant: TenantId,
+    ) -> Result<BTreeMap<String, Value>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let rows: Vec<(String, Json<Value>)> = sqlx::query_as(
+            "select policy_id, settings from policy_settings where tenant_id = ?1
+             order by policy_id",
+        )
+        .bind(tid(tenant))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(policy, settings)| (policy, settings.0))
+            .collect())
+    }
+
+    async fn put_policy_settings(
+        &self,
+        tenant: TenantId,
+        policy_id: &str,
+        settings: Option<&Value>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let text = settings.map(json_text).transpose()?;
+        let mut tx = self.write_tenant(tenant).await?;
+        match text {
+            Some(text) => sqlx::query(
+                "insert into policy_settings (tenant_id, policy_id, settings, updated_at)
+                 values (?1, ?2, ?3, ?4)
+                 on conflict (tenant_id, policy_id) do update set
+                     settings = excluded.settings, updated_at = excluded.updated_at",
+            )
+            .bind(tid(tenant))
+            .bind(policy_id)
+            .bind(text)
+            .bind(ts(support::now_at(now))),
+            None => {
+                sqlx::query("delete from policy_settings where tenant_id = ?1 and policy_id = ?2")
+                    .bind(tid(tenant))
+                    .bind(policy_id)
+            }
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn add_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+        let Some(secret) = &endpoint.secret else {
+            return Err(StoreError::Invalid(
+                "a webhook endpoint needs its signing secret".into(),
+            ));
+        };
+        let tenant = endpoint.tenant_id;
+        let mut tx = self.write_tenant(tenant).await?;
+        // Taken: the name among the tenant's active endpoints (the unique
+        // index), or the id.
+        let inserted = sqlx::query(
+            "insert into webhook_endpoints (tenant_id, id, name, url, secret, active, created_at)
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             on conflict do nothing",
+        )
+        .bind(tid(tenant))
+        .bind(endpoint.id.hyphenated())
+        .bind(&endpoint.name)
+        .bind(&endpoint.url)
+        .bind(secret)
+        .bind(endpoint.active)
+        .bind(ts(endpoint.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict {
+                entity: "webhook endpoint",
+                id: endpoint.name.clone(),
+            });
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let rows: Vec<EndpointRow> = sqlx::query_as(
+            "select id, name, url, null as secret, active, created_at
+             from webhook_endpoints where tenant_id = ?1
+             order by name, created_at, id",
+        )
+        .bind(tid(tenant))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.into_endpoint(tenant))
+            .collect())
+    }
+
+    async fn webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let row: Option<EndpointRow> = sqlx::query_as(
+            "select id, name, url, secret, active, created_at
+             from webhook_endpoints where tenant_id = ?1 and name = ?2 and active = 1",
+        )
+        .bind(tid(tenant))
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(row.map(|row| row.into_endpoint(tenant)))
+    }
+
+    async fn deactivate_webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tenant(tenant).await?;
+        let done =
+            sqlx::query("update webhook_endpoints set active = 0 where tenant_id = ?1 and id = ?2")
+                .bind(tid(tenant))
+                .bind(id.hyphenated())
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn idempotency_begin(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+        stale_after: chrono::Duration,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        let now = support::now_at(now);
+        // The write lock is held from the first statement: two begins of
+        // one key run one after the other, and the second sees the first.
+        let mut tx = self.write_tenant(tenant).await?;
+        if let Some(row) = idempotency_row(&mut tx, tenant, key).await? {
+            let expired = row.expires_at.is_some_and(|at| at < now);
+            let abandoned = row.status_code.is_none()
+                && now
+                    .checked_sub_signed(stale_after)
+                    .is_some_and(|stale| row.created_at < stale);
+            if !(expired || abandoned) {
+                tx.commit().await.map_err(store_error)?;
+                let response = match (row.status_code, row.response) {
+                    (Some(code), Some(body)) => Some((
+                        u16::try_from(code)
+                            .map_err(|_| corrupt("status code", &code.to_string()))?,
+                        body.0,
+                    )),
+                    _ => None,
+                };
+                return Ok(IdempotencyBegin::Existing(IdempotencyRecord {
+                    request_hash: row.request_hash,
+                    response,
+                    created_at: row.created_at,
+                }));
+            }
+        }
+        sqlx::query(
+            "insert into idempotency_keys
+                 (tenant_id, key, request_hash, status_code, response, created_at, expires_at)
+             values (?1, ?2, ?3, null, null, ?4, null)
+             on conflict (tenant_id, key) do update set
+                 request_hash = excluded.request_hash, status_code = null, response = null,
+                 created_at = excluded.created_at, expires_at = null",
+        )
+        .bind(tid(tenant))
+        .bind(key)
+        .bind(request_hash)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(IdempotencyBegin::Started)
+    }
+
+    async fn idempotency_finish(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        status: u16,
+        body: &Value,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let body = json_text(body)?;
+        let mut tx = self.write_tenant(tenant).await?;
+        sqlx::query(
+            "update idempotency_keys set status_code = ?3, response = ?4, expires_at = ?5
+             where tenant_id = ?1 and key = ?2 and status_code is null",
+        )
+        .bind(tid(tenant))
+        .bind(key)
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(ts(support::now_at(expires_at)))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn idempotency_abandon(&self, tenant: TenantId, key: &str) -> Result<(), StoreError> {
+        let mut tx = self.write_tenant(tenant).await?;
+        sqlx::query(
+            "delete from idempotency_keys
+             where tenant_id = ?1 and key = ?2 and status_code is null",
+        )
+        .bind(tid(tenant))
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn purge_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("delete from idempotency_keys where expires_at < ?1")
+            .bind(ts(support::now_at(now)))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(done.rows_affected())
+    }
+}

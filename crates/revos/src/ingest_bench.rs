@@ -1,0 +1,224 @@
+//! `revos bench ingest`: how fast the HTTP API ingests events.
+//!
+//! It starts the real server on a fresh database (a temporary SQLite file,
+//! or a scratch PostgreSQL database dropped afterwards) on a loopback
+//! port, creates a tenant and a write key, and sends `events` distinct
+//! `lead_captured` events to `POST /v1/events` from `concurrency` clients
+//! over keep-alive connections. Each request runs the whole path: auth,
+//! validation, the policy, and the one transaction that writes the event,
+//! its decision, its actions and the audit entry (plus outbox rows, tasks
+//! and jobs in enforce mode; no worker runs, so nothing is sent). It
+//! prints events/s and latency percentiles: figures, never assertions.
+
+use crate::cli::BenchBackend;
+use revos_contracts::runtime::KernelMode;
+use revos_kernel::auth::{NewApiKey, Principal};
+use revos_kernel::{Config, Failure, Kernel};
+use revos_store::NewTenant;
+use revos_store::identity::Scope;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+/// The options of one run.
+pub struct IngestBench {
+    /// The backend.
+    pub backend: BenchBackend,
+    /// The PostgreSQL admin URL (for `Postgres`).
+    pub admin_url: String,
+    /// Events to send.
+    pub events: u32,
+    /// Concurrent clients.
+    pub concurrency: u32,
+    /// The server's mode.
+    pub mode: KernelMode,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
+    let setup_error = |e: String| Failure::input(400, "configuration", e);
+    let mut _sqlite_dir = None;
+    let mut _pg_db = None;
+    let url = match bench.backend {
+        BenchBackend::Sqlite => {
+            let dir = tempfile::tempdir().map_err(|e| Failure::internal(&e))?;
+            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+            _sqlite_dir = Some(dir);
+            url
+        }
+        BenchBackend::Postgres => {
+            let db = revos_store_postgres::testing::TestDatabase::create_on(
+                &bench.admin_url,
+                "revos_bench",
+            )
+            .await
+            .map_err(setup_error)?;
+            let url = db.url().to_owned();
+            _pg_db = Some(db);
+            url
+        }
+    };
+    let mut config = Config {
+        database_url: url,
+        kernel_mode: bench.mode,
+        serve_workers: false,
+        ..Config::default()
+    };
+    config.rate_limits.enabled = false;
+    let kernel = Kernel::start(config).await?;
+    let tenant = kernel
+        .store()
+        .create_tenant(NewTenant {
+            id: None,
+            name: "bench".into(),
+        })
+        .await
+        .map_err(Failure::from)?
+        .id;
+    let key = kernel
+        .create_api_key(
+            &Principal::Service,
+            NewApiKey {
+                name: "bench".into(),
+                tenant_id: Some(tenant),
+                scopes: vec![Scope::Write],
+                agent: None,
+            },
+            chrono::Utc::now(),
+        )
+        .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Failure::internal(&e))?;
+    let addr = listener.local_addr().map_err(|e| Failure::internal(&e))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(revos_api::serve(kernel.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+
+    eprintln!(
+        "revos bench ingest: {} lead_captured events, {} clients, {} mode, backend {:?}",
+        bench.events, bench.concurrency, bench.mode, bench.backend
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(bench.concurrency as usize)
+        .build()
+        .map_err(|e| Failure::internal(&e))?;
+    let endpoint = format!("http://{addr}/v1/events");
+    let token = Arc::new(format!("Bearer {}", key.token));
+    let next = Arc::new(AtomicU32::new(0));
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..bench.concurrency.max(1) {
+        let (client, endpoint, token, next, run_id) = (
+            client.clone(),
+            endpoint.clone(),
+            token.clone(),
+            next.clone(),
+            run_id.clone(),
+        );
+        let total = bench.events;
+        clients.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u32;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let body = serde_json::json!({
+                    "type": "lead_captured",
+                    "source": "cmo_campaigns",
+                    "idempotency_key": format!("bench-{run_id}-{i}"),
+                    "subject": {"type": "lead", "id": format!("lead-{i}")},
+                    "payload": {
+                        "email": format!("lead{i}@example.com"),
+                        "name": format!("Lead {i}"),
+                        "company": "Example Ltd",
+                        "campaign_id": "cmp-bench",
+                    },
+                });
+                let t = Instant::now();
+                let sent = client
+                    .post(&endpoint)
+                    .header("authorization", token.as_str())
+                    .json(&body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().as_u16() == 201 => {
+                        latencies.push(t.elapsed().as_secs_f64() * 1000.0)
+                    }
+                    Ok(r) => {
+                        errors += 1;
+                        if errors <= 3 {
+                            let status = r.status();
+                            let text = r.text().await.unwrap_or_default();
+                            eprintln!("unexpected answer {status}: {text}");
+                        }
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!("request failed: {e}");
+                        }
+                    }
+                }
+            }
+            (latencies, errors)
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0u32;
+    while let Some(done) = clients.join_next().await {
+        let (l, e) = done.map_err(|e| Failure::internal(&e))?;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    let _ = server.await;
+    latencies.sort_by(f64::total_cmp);
+    let ok = latencies.len();
+    let figures = serde_json::json!({
+        "backend": format!("{:?}", bench.backend).to_lowercase(),
+        "mode": bench.mode,
+        "events": bench.events,
+        "concurrency": bench.concurrency,
+        "ingested": ok,
+        "errors": errors,
+        "seconds": elapsed,
+        "events_per_second": ok as f64 / elapsed,
+        "latency_ms": {
+            "p50": percentile(&latencies, 50.0),
+            "p90": percentile(&latencies, 90.0),
+            "p99": percentile(&latencies, 99.0),
+            "max": latencies.last().copied().unwrap_or(0.0),
+        },
+    });
+    if as_json {
+        crate::output::json(&figures);
+    } else {
+        println!(
+            "ingested {ok} events in {elapsed:.2} s: {:.0} events/s ({errors} errors)",
+            ok as f64 / elapsed
+        );
+        println!(
+            "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+            percentile(&latencies, 50.0),
+            percentile(&latencies, 90.0),
+            percentile(&latencies, 99.0),
+            latencies.last().copied().unwrap_or(0.0)
+        );
+    }
+    Ok(())
+}

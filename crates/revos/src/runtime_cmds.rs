@@ -1,0 +1,747 @@
+//! The event runtime's commands: `events`, `replay`, `policies`, `guard`,
+//! `tasks` and `webhooks endpoints`. They act on the database directly, as
+//! the server's operator (the service principal).
+
+use crate::cli::{
+    EndpointsCommand, EventsCommand, GuardArgs, PoliciesCommand, ReplayArgs, TasksCommand,
+};
+use crate::output;
+use chrono::{DateTime, NaiveDate, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use revos_contracts::TenantId;
+use revos_contracts::runtime::KernelMode;
+use revos_kernel::auth::Principal;
+use revos_kernel::replay::{Change, ReplayRequest};
+use revos_kernel::runtime::{EventInput, IngestReceipt};
+use revos_kernel::timeline::Timeline;
+use revos_kernel::{Failure, Kernel};
+use revos_store::events::{EventFilter, TaskFilter, TaskStatus};
+use serde_json::Value;
+use std::io::{BufRead, Read};
+use std::path::Path;
+
+const OPERATOR: Principal = Principal::Service;
+
+fn tenant_id(raw: &str) -> Result<TenantId, Failure> {
+    raw.parse::<TenantId>().map_err(|_| {
+        Failure::input(
+            400,
+            "validation",
+            format!("`{raw}` is not a tenant id (a UUID)"),
+        )
+    })
+}
+
+fn uuid_arg(what: &str, raw: &str) -> Result<uuid::Uuid, Failure> {
+    raw.parse().map_err(|_| {
+        Failure::input(
+            400,
+            "validation",
+            format!("`{raw}` is not {what} id (a UUID)"),
+        )
+    })
+}
+
+/// A time given as RFC 3339 or a date (midnight UTC).
+pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, Failure> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            Failure::input(
+                400,
+                "validation",
+                format!("`{raw}` is not a time: use YYYY-MM-DD or RFC 3339"),
+            )
+        })
+}
+
+fn read_text(file: &Path) -> Result<String, Failure> {
+    let mut text = String::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Failure::input(400, "io", format!("cannot read stdin: {e}")))?;
+    } else {
+        text = std::fs::read_to_string(file).map_err(|e| {
+            Failure::input(400, "io", format!("cannot read {}: {e}", file.display()))
+        })?;
+    }
+    Ok(text)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, Failure> {
+    let text = read_text(file)?;
+    revos_contracts::validation::parse_json(text.as_bytes()).map_err(|v| {
+        Failure::invalid(
+            format!("{} does not hold what was expected", file.display()),
+            &[v],
+        )
+    })
+}
+
+fn print_receipt(r: &IngestReceipt) {
+    let state = if r.duplicate { "duplicate" } else { "ingested" };
+    println!("{state} event {} (key {})", r.event_id, r.idempotency_key);
+    for d in &r.decisions {
+        println!(
+            "  decision {}@{}: {} [{}]",
+            d.policy_id,
+            d.policy_version,
+            serde_json::to_value(d.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            d.mode
+        );
+        for reason in &d.reasons {
+            println!("    - {reason}");
+        }
+    }
+    for a in &r.actions {
+        println!("  action {} {} → {}", a.id, a.r#type, a.status);
+    }
+}
+
+/// `revos events …`.
+pub async fn events(kernel: &Kernel, cmd: EventsCommand, as_json: bool) -> Result<(), Failure> {
+    match cmd {
+        EventsCommand::Send { file, tenant } => {
+            let tenant = tenant_id(&tenant)?;
+            let text = read_text(&file)?;
+            let first = text.trim_start().chars().next();
+            let mut inputs: Vec<EventInput> = if first == Some('[') {
+                parse_events(&text, &file)?
+            } else {
+                vec![parse_event(&text, &file)?]
+            };
+            let mut receipts = Vec::new();
+            for input in &mut inputs {
+                input.tenant_id = Some(tenant);
+                receipts.push(kernel.ingest(&OPERATOR, input, None).await?);
+            }
+            if as_json {
+                output::json(&receipts);
+            } else {
+                receipts.iter().for_each(print_receipt);
+            }
+        }
+        EventsCommand::Import { file, tenant } => {
+            return import(kernel, &file, &tenant, as_json).await;
+        }
+        EventsCommand::List {
+            tenant,
+            event_type,
+            since,
+            limit,
+        } => {
+            let tenant = tenant_id(&tenant)?;
+            let filter = EventFilter {
+                since: since.as_deref().map(parse_time).transpose()?,
+                r#type: event_type,
+                limit: Some(limit),
+                ..EventFilter::default()
+            };
+            let list = kernel.events(&OPERATOR, Some(tenant), &filter).await?;
+            if as_json {
+                output::json(&list);
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.id.to_string(),
+                            e.recorded_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            e.r#type.clone(),
+                            e.source.clone(),
+                            format!("{}/{}", e.subject.r#type, e.subject.id),
+                            e.correlation_id.clone(),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &["ID", "RECORDED", "TYPE", "SOURCE", "SUBJECT", "CORRELATION"],
+                    &rows,
+                );
+            }
+        }
+        EventsCommand::Show { id, tenant } => {
+            let tenant = tenant_id(&tenant)?;
+            let id = uuid_arg("an event", &id)?;
+            let timeline = kernel.event_timeline(&OPERATOR, Some(tenant), id).await?;
+            if as_json {
+                output::json(&timeline);
+            } else {
+                print_timeline(&timeline);
+            }
+        }
+        EventsCommand::Correlation { id, tenant } => {
+            let tenant = tenant_id(&tenant)?;
+            let all = kernel.correlation(&OPERATOR, Some(tenant), &id).await?;
+            if as_json {
+                output::json(&all);
+            } else {
+                println!(
+                    "correlation {} ({} events)",
+                    all.correlation_id,
+                    all.events.len()
+                );
+                for t in &all.events {
+                    println!();
+                    print_timeline(t);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_event(text: &str, file: &Path) -> Result<EventInput, Failure> {
+    revos_contracts::validation::parse_json(text.as_bytes())
+        .map_err(|v| Failure::invalid(format!("{} is not an event", file.display()), &[v]))
+}
+
+fn parse_events(text: &str, file: &Path) -> Result<Vec<EventInput>, Failure> {
+    revos_contracts::validation::parse_json(text.as_bytes()).map_err(|v| {
+        Failure::invalid(
+            format!("{} is not an array of events", file.display()),
+            &[v],
+        )
+    })
+}
+
+fn print_timeline(t: &Timeline) {
+    let e = &t.event;
+    println!(
+        "event {}  {} from {}  ({}/{})",
+        e.id, e.r#type, e.source, e.subject.r#type, e.subject.id
+    );
+    println!(
+        "  recorded {}  key {}  correlation {}",
+        e.recorded_at.to_rfc3339(),
+        e.idempotency_key,
+        e.correlation_id
+    );
+    for d in &t.decisions {
+        println!(
+            "  decision {}@{} → {:?} [{}]",
+            d.policy_id, d.policy_version, d.outcome, d.mode
+        );
+        for reason in &d.reasons {
+            println!("    - {reason}");
+        }
+    }
+    for a in &t.actions {
+        println!(
+            "  action {} {} → {} ({})",
+            a.action.id,
+            a.action.r#type,
+            a.action.status,
+            revos_kernel::runtime::action_key(&a.action)
+        );
+        if let Some(email) = &a.email {
+            println!(
+                "    e-mail to {} \"{}\": {} (attempts {}){}",
+                email.to,
+                email.subject,
+                email.status.as_str(),
+                email.attempts,
+                email
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(", last error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+        if let Some(task) = &a.task {
+            println!(
+                "    task for {}: {} (due {})",
+                task.owner,
+                task.subject,
+                task.due_at.map(|d| d.to_rfc3339()).unwrap_or("-".into())
+            );
+        }
+        for job in &a.jobs {
+            println!(
+                "    job {} {} {} attempt {}/{}{}",
+                job.id,
+                job.queue,
+                job.state.as_str(),
+                job.attempts,
+                job.max_attempts,
+                job.last_error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// `revos events import`: one event per line; every line is ingested on
+/// its own, and the bad ones are listed with their line numbers.
+async fn import(kernel: &Kernel, file: &Path, tenant: &str, as_json: bool) -> Result<(), Failure> {
+    let tenant = tenant_id(tenant)?;
+    let started = std::time::Instant::now();
+    let (reader, size): (Box<dyn BufRead>, u64) = if file.as_os_str() == "-" {
+        (Box::new(std::io::stdin().lock()), 0)
+    } else {
+        let handle = std::fs::File::open(file).map_err(|e| {
+            Failure::input(400, "io", format!("cannot open {}: {e}", file.display()))
+        })?;
+        let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(std::io::BufReader::new(handle)), size)
+    };
+    let bar = if size > 0 && !as_json {
+        ProgressBar::new(size).with_style(
+            ProgressStyle::with_template("ingesting {bar:40} {bytes}/{total_bytes} {msg} ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
+    let (mut ingested, mut duplicates) = (0u64, 0u64);
+    let mut errors: Vec<Value> = Vec::new();
+    let mut read = 0u64;
+    for (n, line) in reader.lines().enumerate() {
+        let line_no = n + 1;
+        let line = line.map_err(|e| {
+            Failure::input(
+                400,
+                "io",
+                format!("cannot read {} at line {line_no}: {e}", file.display()),
+            )
+        })?;
+        read += line.len() as u64 + 1;
+        bar.set_position(read.min(size));
+        if line.trim().is_empty() {
+            continue;
+        }
+        let result = match revos_contracts::validation::parse_json::<EventInput>(line.as_bytes()) {
+            Err(v) => Err(Failure::invalid("not an event", &[v])),
+            Ok(mut input) => {
+                input.tenant_id = Some(tenant);
+                kernel.ingest(&OPERATOR, &input, None).await
+            }
+        };
+        match result {
+            Ok(r) if r.duplicate => duplicates += 1,
+            Ok(_) => ingested += 1,
+            Err(f) => {
+                let detail = f
+                    .body
+                    .details
+                    .as_ref()
+                    .and_then(|d| d.get("violations"))
+                    .and_then(|v| v.as_array())
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(|x| {
+                                Some(format!(
+                                    "{}: {}",
+                                    x.get("path")?.as_str()?,
+                                    x.get("message")?.as_str()?
+                                ))
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                    .filter(|s| !s.is_empty());
+                let message = match detail {
+                    Some(d) => format!("{}: {d}", f.body.message),
+                    None => f.body.message.clone(),
+                };
+                errors.push(
+                    serde_json::json!({"line": line_no, "status": f.status, "error": message}),
+                );
+            }
+        }
+        bar.set_message(format!(
+            "{ingested} new, {duplicates} dup, {} bad",
+            errors.len()
+        ));
+    }
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    if as_json {
+        output::json(&serde_json::json!({
+            "ingested": ingested, "duplicates": duplicates, "failed": errors.len(),
+            "errors": errors, "seconds": secs,
+        }));
+    } else {
+        for e in &errors {
+            eprintln!(
+                "line {}: {}",
+                e["line"],
+                e["error"].as_str().unwrap_or_default()
+            );
+        }
+        println!(
+            "{ingested} events ingested, {duplicates} duplicates, {} failed, in {secs:.1} s",
+            errors.len()
+        );
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::input(
+            400,
+            "validation",
+            format!(
+                "{} of the file's events were not ingested (see above); the others were, \
+                 and sending the file again is safe",
+                errors.len()
+            ),
+        ))
+    }
+}
+
+/// `revos replay`.
+pub async fn replay(kernel: &Kernel, args: ReplayArgs, as_json: bool) -> Result<(), Failure> {
+    let tenant = tenant_id(&args.tenant)?;
+    let request = ReplayRequest {
+        policy: args.policy,
+        since: parse_time(&args.since)?,
+        until: args.until.as_deref().map(parse_time).transpose()?,
+        limit: args.limit,
+    };
+    let report = kernel.replay(&OPERATOR, Some(tenant), &request).await?;
+    if as_json {
+        output::json(&report);
+        return Ok(());
+    }
+    let c = &report.counts;
+    println!(
+        "replayed {}@{} over {} events ({} → {})",
+        report.policy_id,
+        report.policy_version,
+        c.events,
+        report.since.to_rfc3339(),
+        report.until.to_rfc3339()
+    );
+    println!(
+        "  unchanged {}  changed {}  (outcomes {}, actions +{} -{} ~{})",
+        c.unchanged,
+        c.changed,
+        c.outcomes_changed,
+        c.actions_added,
+        c.actions_removed,
+        c.actions_changed
+    );
+    for item in &report.items {
+        println!();
+        println!(
+            "event {} {} ({})",
+            item.event_id,
+            item.event_type,
+            item.recorded_at.to_rfc3339()
+        );
+        if let Some(r) = &item.recorded {
+            println!("  recorded {}@{}", r.policy_id, r.policy_version);
+        }
+        for change in &item.changes {
+            match change {
+                Change::Outcome { recorded, replayed } => {
+                    println!("  ~ outcome {recorded:?} → {replayed:?}")
+                }
+                Change::ActionAdded { key, r#type } => {
+                    println!("  + {type} {key}", r#type = r#type)
+                }
+                Change::ActionRemoved { key, r#type } => {
+                    println!("  - {type} {key}", r#type = r#type)
+                }
+                Change::ActionChanged {
+                    key,
+                    r#type,
+                    fields,
+                } => {
+                    println!("  ~ {type} {key}", r#type = r#type);
+                    for f in fields {
+                        let show = |v: &Option<Value>| {
+                            v.as_ref()
+                                .map(|v| v.to_string())
+                                .unwrap_or_else(|| "(absent)".into())
+                        };
+                        println!(
+                            "      {}: {} → {}",
+                            f.field,
+                            show(&f.recorded),
+                            show(&f.replayed)
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `revos policies …`.
+pub async fn policies(kernel: &Kernel, cmd: PoliciesCommand, as_json: bool) -> Result<(), Failure> {
+    match cmd {
+        PoliciesCommand::List => {
+            let list = kernel.policies().list();
+            if as_json {
+                output::json(&list);
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            format!("{}@{}", p.id, p.version),
+                            if p.active { "active" } else { "replay only" }.to_owned(),
+                            p.routes
+                                .iter()
+                                .map(|(t, s)| format!("{t} from {s}"))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ]
+                    })
+                    .collect();
+                output::table(&["POLICY", "STATE", "ROUTES"], &rows);
+            }
+        }
+        PoliciesCommand::Mode {
+            tenant,
+            policy,
+            mode,
+        } => {
+            let tenant = tenant_id(&tenant)?;
+            let modes = match mode.as_deref() {
+                None => kernel.runtime_modes(&OPERATOR, tenant).await?,
+                Some(raw) => {
+                    let mode = if raw.eq_ignore_ascii_case("inherit") {
+                        None
+                    } else {
+                        Some(raw.parse::<KernelMode>().map_err(|e| {
+                            Failure::input(400, "validation", format!("{e} (or `inherit`)"))
+                        })?)
+                    };
+                    kernel
+                        .set_runtime_mode(&OPERATOR, tenant, policy.as_deref(), mode)
+                        .await?
+                }
+            };
+            if as_json {
+                output::json(&modes);
+            } else {
+                println!("global mode: {}", modes.global);
+                println!(
+                    "tenant mode: {}",
+                    modes
+                        .tenant
+                        .map(|m| m.to_string())
+                        .unwrap_or("(inherits)".into())
+                );
+                let rows: Vec<Vec<String>> = modes
+                    .effective
+                    .iter()
+                    .map(|(id, mode)| {
+                        vec![
+                            id.clone(),
+                            mode.to_string(),
+                            if modes.policies.contains_key(id) {
+                                "set for this policy"
+                            } else {
+                                "inherited"
+                            }
+                            .to_owned(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["POLICY", "MODE", "FROM"], &rows);
+            }
+        }
+        PoliciesCommand::Settings {
+            tenant,
+            id,
+            set,
+            clear,
+        } => {
+            let tenant = tenant_id(&tenant)?;
+            match (id, set, clear) {
+                (Some(id), Some(file), _) => {
+                    let value: Value = read_json(&file)?;
+                    kernel
+                        .set_policy_settings(&OPERATOR, tenant, &id, Some(&value))
+                        .await?;
+                    println!("settings of {id} stored");
+                }
+                (Some(id), None, true) => {
+                    kernel
+                        .set_policy_settings(&OPERATOR, tenant, &id, None)
+                        .await?;
+                    println!("settings of {id} removed; the defaults apply");
+                }
+                (id, None, false) => {
+                    let all = kernel.policy_settings(&OPERATOR, tenant).await?;
+                    match id {
+                        Some(id) => output::json(&all.get(&id).cloned().unwrap_or(Value::Null)),
+                        None => output::json(&all),
+                    }
+                }
+                (None, _, _) => {
+                    return Err(Failure::input(
+                        400,
+                        "validation",
+                        "name the policy or guard whose settings to change",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `revos guard`.
+pub async fn guard(kernel: &Kernel, args: GuardArgs, as_json: bool) -> Result<(), Failure> {
+    let tenant = tenant_id(&args.tenant)?;
+    let input: serde_json::Map<String, Value> = read_json(&args.input)?;
+    let request = revos_kernel::guards::GuardRequest {
+        tenant_id: Some(tenant),
+        override_reason: args.override_reason,
+        correlation_id: None,
+        input,
+    };
+    let name = args.name.replace('-', "_");
+    let verdict = kernel.guard(&OPERATOR, &name, &request).await?;
+    if as_json {
+        output::json(&verdict);
+    } else {
+        println!(
+            "{}: {}",
+            verdict.guard,
+            serde_json::to_value(verdict.verdict)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        );
+        for r in &verdict.reasons {
+            println!("  - {r}");
+        }
+        println!("  (guard event {})", verdict.event_id);
+    }
+    Ok(())
+}
+
+/// `revos tasks …`.
+pub async fn tasks(kernel: &Kernel, cmd: TasksCommand, as_json: bool) -> Result<(), Failure> {
+    match cmd {
+        TasksCommand::List {
+            tenant,
+            owner,
+            status,
+        } => {
+            let tenant = tenant_id(&tenant)?;
+            let status = status
+                .as_deref()
+                .map(|s| {
+                    TaskStatus::parse(s).ok_or_else(|| {
+                        Failure::input(400, "validation", format!("`{s}` is not open or done"))
+                    })
+                })
+                .transpose()?;
+            let filter = TaskFilter {
+                owner,
+                status,
+                limit: Some(1000),
+            };
+            let list = kernel.tasks(&OPERATOR, tenant, &filter).await?;
+            if as_json {
+                output::json(&list);
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.id.to_string(),
+                            t.status.as_str().to_owned(),
+                            t.due_at
+                                .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                                .unwrap_or("-".into()),
+                            t.owner.clone(),
+                            t.subject.clone(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["ID", "STATUS", "DUE", "OWNER", "SUBJECT"], &rows);
+            }
+        }
+        TasksCommand::Done { id, tenant } => {
+            let tenant = tenant_id(&tenant)?;
+            let id = uuid_arg("a task", &id)?;
+            let task = kernel.complete_task(&OPERATOR, tenant, id).await?;
+            if as_json {
+                output::json(&task);
+            } else {
+                println!("task {} done: {}", task.id, task.subject);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `revos webhooks endpoints …`.
+pub async fn endpoints(
+    kernel: &Kernel,
+    cmd: EndpointsCommand,
+    as_json: bool,
+) -> Result<(), Failure> {
+    match cmd {
+        EndpointsCommand::Add {
+            tenant,
+            name,
+            url,
+            secret,
+        } => {
+            let tenant = tenant_id(&tenant)?;
+            let endpoint = kernel
+                .add_webhook_endpoint(&OPERATOR, tenant, &name, &url, secret.as_deref())
+                .await?;
+            if as_json {
+                output::json(&endpoint);
+            } else {
+                println!("added endpoint {} `{name}` → {url}", endpoint.id);
+                if let Some(secret) = &endpoint.secret {
+                    println!(
+                        "\n    {secret}\n\nGive it to the receiver to verify the Standard Webhooks \
+                         signatures; it is not shown again."
+                    );
+                }
+            }
+        }
+        EndpointsCommand::List { tenant } => {
+            let tenant = tenant_id(&tenant)?;
+            let list = kernel.webhook_endpoints(&OPERATOR, tenant).await?;
+            if as_json {
+                output::json(&list);
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.id.to_string(),
+                            e.name.clone(),
+                            e.url.clone(),
+                            if e.active { "active" } else { "inactive" }.to_owned(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["ID", "NAME", "URL", "STATE"], &rows);
+            }
+        }
+        EndpointsCommand::Remove { tenant, id } => {
+            let tenant = tenant_id(&tenant)?;
+            let id = uuid_arg("an endpoint", &id)?;
+            kernel
+                .deactivate_webhook_endpoint(&OPERATOR, tenant, id)
+                .await?;
+            println!("endpoint {id} deactivated");
+        }
+    }
+    Ok(())
+}
