@@ -135,10 +135,20 @@ impl Kernel {
         request: &JobRequest,
     ) -> Result<NewJob, Failure> {
         let overrides = self.store.tenant_queue_settings(tenant).await?;
+        self.job_with_overrides(&overrides, request)
+    }
+
+    /// Turns a request into a job under the queue's settings with a
+    /// tenant's overrides (already read) applied.
+    pub fn job_with_overrides(
+        &self,
+        overrides: &serde_json::Map<String, serde_json::Value>,
+        request: &JobRequest,
+    ) -> Result<NewJob, Failure> {
         if overrides.is_empty() {
             return self.job_for(request);
         }
-        let settings = self.check_tenant_queue_settings(&overrides)?;
+        let settings = self.check_tenant_queue_settings(overrides)?;
         job_under(&settings, request)
     }
 

@@ -535,7 +535,7 @@ impl Kernel {
         tenant_name: &str,
         settings: &BTreeMap<String, Value>,
         modes: (Option<KernelMode>, &BTreeMap<String, KernelMode>),
-        endpoints: &HashMap<String, WebhookEndpoint>,
+        endpoints: &[String],
         now: DateTime<Utc>,
     ) -> Planned {
         let global = self.config().kernel_mode;
@@ -618,7 +618,7 @@ impl Kernel {
                 },
             };
             if let (KernelMode::Enforce, Prepared::Webhook(p)) = (mode, &prepared)
-                && !endpoints.contains_key(&p.endpoint)
+                && !endpoints.contains(&p.endpoint)
             {
                 status = ActionStatus::Blocked;
                 reasons.push(format!(
@@ -714,34 +714,23 @@ impl Kernel {
     ) -> Result<IngestReceipt, Failure> {
         let tenant = event.tenant_id;
         let store = self.store();
-        // The common duplicate is answered without a write transaction.
-        if let Some(stored) = store.event_by_key(tenant, &event.idempotency_key).await? {
+        // One read gives everything the decision needs; the common
+        // duplicate is answered from it without a write transaction.
+        let ctx = store.ingest_context(tenant, &event.idempotency_key).await?;
+        if let Some(stored) = ctx.existing {
             return self.stored_receipt(stored, hash).await;
         }
         let now = event.recorded_at;
-        let planned = if decide {
-            let tenant_row = self.tenant(tenant).await?;
-            let settings = store.policy_settings(tenant).await?;
-            let tenant_mode = store.tenant_mode(tenant).await?;
-            let policy_modes = store.policy_modes(tenant).await?;
-            let endpoints: HashMap<String, WebhookEndpoint> = store
-                .list_webhook_endpoints(tenant)
-                .await?
-                .into_iter()
-                .filter(|e| e.active)
-                .map(|e| (e.name.clone(), e))
-                .collect();
-            Some(self.plan(
+        let planned = decide.then(|| {
+            self.plan(
                 &event,
-                &tenant_row.name,
-                &settings,
-                (tenant_mode, &policy_modes),
-                &endpoints,
+                &ctx.tenant_name,
+                &ctx.settings,
+                (ctx.tenant_mode, &ctx.policy_modes),
+                &ctx.endpoints,
                 now,
-            ))
-        } else {
-            None
-        };
+            )
+        });
 
         // Every read happens before the write transaction: on SQLite the
         // transaction holds the one write lock, and a read on another
@@ -778,7 +767,10 @@ impl Kernel {
                     idempotency_key: Some(action.idempotency_key.clone()),
                     action_id: Some(action.id),
                 };
-                jobs.insert(action.id, self.job_for_tenant(tenant, &request).await?);
+                jobs.insert(
+                    action.id,
+                    self.job_with_overrides(&ctx.queue_overrides, &request)?,
+                );
             }
         }
 

@@ -32,8 +32,8 @@ use revos_contracts::runtime::{
 };
 use revos_store::events::{
     ActionTransition, EventFilter, EventInsert, EventStore, IdempotencyBegin, IdempotencyRecord,
-    MAX_EVENT_PAGE, NewTask, OutboxEmail, OutboxStatus, StoredEvent, Task, TaskFilter, TaskStatus,
-    WebhookEndpoint,
+    IngestContext, MAX_EVENT_PAGE, NewTask, OutboxEmail, OutboxStatus, StoredEvent, Task,
+    TaskFilter, TaskStatus, WebhookEndpoint,
 };
 use revos_store::queue::Job;
 use revos_store::{StoreError, support};
@@ -1338,5 +1338,68 @@ impl EventStore for PostgresStore {
             .await
             .map_err(store_error)?;
         u64::try_from(purged).map_err(|_| corrupt("purge count", &purged.to_string()))
+    }
+}
+
+// ---- what an ingest reads first ----------------------------------------------
+
+impl PostgresStore {
+    /// [`revos_store::Store::ingest_context`] in one read transaction.
+    pub(crate) async fn read_ingest_context(
+        &self,
+        tenant: TenantId,
+        key: &str,
+    ) -> Result<IngestContext, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let (tenant_name, mode): (String, Option<String>) =
+            sqlx::query_as("select name, kernel_mode from tenants where id = $1")
+                .bind(tenant.as_uuid())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        let existing = event_with_key(&mut tx, tenant, key).await?;
+        let modes: Vec<(String, String)> =
+            sqlx::query_as("select policy_id, mode from policy_modes where tenant_id = $1")
+                .bind(tenant.as_uuid())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        let settings: Vec<(String, Json<Value>)> =
+            sqlx::query_as("select policy_id, settings from policy_settings where tenant_id = $1")
+                .bind(tenant.as_uuid())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        let endpoints: Vec<String> = sqlx::query_scalar(
+            "select name from webhook_endpoints where tenant_id = $1 and active order by name",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let queues: Option<Json<Value>> =
+            sqlx::query_scalar("select settings from tenant_queue_settings where tenant_id = $1")
+                .bind(tenant.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        let queue_overrides = match queues {
+            None => serde_json::Map::new(),
+            Some(Json(Value::Object(map))) => map,
+            Some(Json(other)) => return Err(corrupt("tenant queue settings", &other.to_string())),
+        };
+        Ok(IngestContext {
+            tenant_name,
+            existing,
+            tenant_mode: mode.map(|m| parse_mode(&m)).transpose()?,
+            policy_modes: modes
+                .into_iter()
+                .map(|(policy, mode)| Ok((policy, parse_mode(&mode)?)))
+                .collect::<Result<_, StoreError>>()?,
+            settings: settings.into_iter().map(|(p, s)| (p, s.0)).collect(),
+            endpoints,
+            queue_overrides,
+        })
     }
 }

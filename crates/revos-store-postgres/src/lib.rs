@@ -886,6 +886,14 @@ async fn write_crm_activities(
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn ingest_context(
+        &self,
+        tenant: TenantId,
+        key: &str,
+    ) -> Result<revos_store::events::IngestContext, StoreError> {
+        self.read_ingest_context(tenant, key).await
+    }
+
     fn backend(&self) -> Backend {
         Backend::Postgres
     }

@@ -38,6 +38,7 @@ use sqlx::sqlite::{
 use sqlx::types::Json;
 use sqlx::{Sqlite, Transaction};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
@@ -61,6 +62,47 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Writers of this process take turns here, first come first served,
+    /// before they ask SQLite for the write lock. SQLite's own busy handler
+    /// makes waiting writers sleep and retry with growing pauses, which
+    /// under concurrent writes shows as long tails; a queue hands the lock
+    /// over as soon as it is free. Writers of other processes sharing the
+    /// file still meet SQLite's lock (and its busy timeout).
+    writers: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction together with this process's turn to write (see
+/// [`SqliteStore::writers`]); both end when it commits, rolls back or is
+/// dropped. Dereferences to the connection, like a `Transaction`.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    /// Commits the transaction.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Rolls the transaction back.
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::SqliteConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 impl SqliteStore {
@@ -109,15 +151,21 @@ impl SqliteStore {
             StoreError::Backend(msg) => StoreError::Unavailable(msg),
             other => other,
         })?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            writers: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// A transaction that holds the write lock from its first statement.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool
+    async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let turn = self.writers.clone().lock_owned().await;
+        let tx = self
+            .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        Ok(WriteTx { tx, _turn: turn })
     }
 
     /// A read transaction: one consistent snapshot for the whole call.
@@ -136,10 +184,7 @@ impl SqliteStore {
     }
 
     /// A write transaction in which `tenant` is known to exist.
-    async fn write_tenant(
-        &self,
-        tenant: TenantId,
-    ) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    async fn write_tenant(&self, tenant: TenantId) -> Result<WriteTx, StoreError> {
         let mut tx = self.begin_write().await?;
         require_tenant(&mut tx, tenant).await?;
         Ok(tx)
@@ -454,6 +499,14 @@ fn assemble_campaigns(campaigns: Vec<CampaignRow>, channels: Vec<ChannelRow>) ->
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn ingest_context(
+        &self,
+        tenant: TenantId,
+        key: &str,
+    ) -> Result<revos_store::events::IngestContext, StoreError> {
+        self.read_ingest_context(tenant, key).await
+    }
+
     fn backend(&self) -> Backend {
         Backend::Sqlite
     }

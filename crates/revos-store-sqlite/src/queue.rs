@@ -45,7 +45,6 @@ use revos_store::{StoreError, support};
 use serde_json::{Map, Value};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::types::Json;
-use sqlx::{Sqlite, Transaction};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -410,7 +409,7 @@ pub(crate) async fn jobs_for_actions(
 struct SqliteTenantTx {
     store: SqliteStore,
     tenant: TenantId,
-    tx: Transaction<'static, Sqlite>,
+    tx: crate::WriteTx,
     /// Queues that got a ready job, whose workers are woken after commit.
     ready: Vec<String>,
 }

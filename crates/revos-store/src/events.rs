@@ -287,6 +287,26 @@ pub struct WebhookEndpoint {
     pub created_at: DateTime<Utc>,
 }
 
+/// Everything an ingest reads before its write transaction, read at once
+/// ([`crate::Store::ingest_context`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestContext {
+    /// The tenant's display name.
+    pub tenant_name: String,
+    /// The event already stored under the idempotency key, if any.
+    pub existing: Option<StoredEvent>,
+    /// The tenant's own kernel mode.
+    pub tenant_mode: Option<KernelMode>,
+    /// The tenant's per-policy modes.
+    pub policy_modes: BTreeMap<String, KernelMode>,
+    /// The tenant's policy and guard settings.
+    pub settings: BTreeMap<String, Value>,
+    /// The names of the tenant's active webhook endpoints.
+    pub endpoints: Vec<String>,
+    /// The tenant's queue setting overrides.
+    pub queue_overrides: serde_json::Map<String, Value>,
+}
+
 /// Storage of the event runtime; part of [`crate::Store`].
 ///
 /// Every tenant-scoped call answers [`StoreError::TenantNotFound`] when the

@@ -74,6 +74,38 @@ pub trait Store:
     /// The database behind this store.
     fn backend(&self) -> Backend;
 
+    /// What an ingest of `key` reads before it writes: the tenant's name,
+    /// the event already stored under the key, modes, settings, active
+    /// webhook endpoints and queue overrides. This default makes one call
+    /// per part; backends override it with one transaction, since every
+    /// ingest pays for it.
+    async fn ingest_context(
+        &self,
+        tenant: TenantId,
+        key: &str,
+    ) -> Result<events::IngestContext, StoreError> {
+        let name = self
+            .get_tenant(tenant)
+            .await?
+            .ok_or(StoreError::TenantNotFound(tenant))?
+            .name;
+        Ok(events::IngestContext {
+            tenant_name: name,
+            existing: self.event_by_key(tenant, key).await?,
+            tenant_mode: self.tenant_mode(tenant).await?,
+            policy_modes: self.policy_modes(tenant).await?,
+            settings: self.policy_settings(tenant).await?,
+            endpoints: self
+                .list_webhook_endpoints(tenant)
+                .await?
+                .into_iter()
+                .filter(|e| e.active)
+                .map(|e| e.name)
+                .collect(),
+            queue_overrides: self.tenant_queue_settings(tenant).await?,
+        })
+    }
+
     /// Applies the backend's pending migrations (idempotent).
     async fn migrate(&self) -> Result<(), StoreError>;
 

@@ -595,5 +595,8 @@ pub enum BenchCommand {
         /// Runtime mode of the server (enforce also writes outbox rows, tasks and jobs).
         #[arg(long, default_value = "shadow")]
         mode: String,
+        /// Tenants the events are spread over.
+        #[arg(long, default_value_t = 1)]
+        tenants: u32,
     },
 }

@@ -114,6 +114,7 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             events,
             concurrency,
             mode,
+            tenants,
         }) => {
             init_logging(&config, false);
             let admin_url = cli
@@ -131,6 +132,7 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
                     events,
                     concurrency,
                     mode,
+                    tenants,
                 },
                 as_json,
             )

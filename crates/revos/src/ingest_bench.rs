@@ -2,7 +2,7 @@
 //!
 //! It starts the real server on a fresh database (a temporary SQLite file,
 //! or a scratch PostgreSQL database dropped afterwards) on a loopback
-//! port, creates a tenant and a write key, and sends `events` distinct
+//! port, creates `tenants` tenants with a write key each, and sends `events` distinct
 //! `lead_captured` events to `POST /v1/events` from `concurrency` clients
 //! over keep-alive connections. Each request runs the whole path: auth,
 //! validation, the policy, and the one transaction that writes the event,
@@ -32,6 +32,9 @@ pub struct IngestBench {
     pub concurrency: u32,
     /// The server's mode.
     pub mode: KernelMode,
+    /// Tenants the events are spread over (each has its own audit chain,
+    /// whose appends are serialized).
+    pub tenants: u32,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -74,27 +77,32 @@ pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
     };
     config.rate_limits.enabled = false;
     let kernel = Kernel::start(config).await?;
-    let tenant = kernel
-        .store()
-        .create_tenant(NewTenant {
-            id: None,
-            name: "bench".into(),
-        })
-        .await
-        .map_err(Failure::from)?
-        .id;
-    let key = kernel
-        .create_api_key(
-            &Principal::Service,
-            NewApiKey {
-                name: "bench".into(),
-                tenant_id: Some(tenant),
-                scopes: vec![Scope::Write],
-                agent: None,
-            },
-            chrono::Utc::now(),
-        )
-        .await?;
+    let mut tokens = Vec::new();
+    for i in 0..bench.tenants.max(1) {
+        let tenant = kernel
+            .store()
+            .create_tenant(NewTenant {
+                id: None,
+                name: format!("bench {i}"),
+            })
+            .await
+            .map_err(Failure::from)?
+            .id;
+        let key = kernel
+            .create_api_key(
+                &Principal::Service,
+                NewApiKey {
+                    name: "bench".into(),
+                    tenant_id: Some(tenant),
+                    scopes: vec![Scope::Write],
+                    agent: None,
+                },
+                chrono::Utc::now(),
+            )
+            .await?;
+        tokens.push(format!("Bearer {}", key.token));
+    }
+    let tokens = Arc::new(tokens);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| Failure::internal(&e))?;
@@ -105,24 +113,23 @@ pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
     }));
 
     eprintln!(
-        "revos bench ingest: {} lead_captured events, {} clients, {} mode, backend {:?}",
-        bench.events, bench.concurrency, bench.mode, bench.backend
+        "revos bench ingest: {} lead_captured events, {} clients, {} tenants, {} mode, backend {:?}",
+        bench.events, bench.concurrency, bench.tenants, bench.mode, bench.backend
     );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(bench.concurrency as usize)
         .build()
         .map_err(|e| Failure::internal(&e))?;
     let endpoint = format!("http://{addr}/v1/events");
-    let token = Arc::new(format!("Bearer {}", key.token));
     let next = Arc::new(AtomicU32::new(0));
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let started = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..bench.concurrency.max(1) {
-        let (client, endpoint, token, next, run_id) = (
+        let (client, endpoint, tokens, next, run_id) = (
             client.clone(),
             endpoint.clone(),
-            token.clone(),
+            tokens.clone(),
             next.clone(),
             run_id.clone(),
         );
@@ -150,7 +157,7 @@ pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
                 let t = Instant::now();
                 let sent = client
                     .post(&endpoint)
-                    .header("authorization", token.as_str())
+                    .header("authorization", tokens[i as usize % tokens.len()].as_str())
                     .json(&body)
                     .send()
                     .await;
@@ -194,6 +201,7 @@ pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
         "mode": bench.mode,
         "events": bench.events,
         "concurrency": bench.concurrency,
+        "tenants": bench.tenants,
         "ingested": ok,
         "errors": errors,
         "seconds": elapsed,

@@ -183,6 +183,95 @@ fn endpoint(tenant: TenantId, name: &str) -> WebhookEndpoint {
 
 // ---- cases -------------------------------------------------------------------------
 
+/// [`Store::ingest_context`] (one read, overridden by the backends) gives
+/// what the separate calls give: empty for a new tenant, then every part
+/// once set; another tenant's settings do not leak in.
+pub async fn the_ingest_context_matches_its_parts(store: &dyn Store) {
+    let t = tenant(store, "Context").await;
+    let other = tenant(store, "Other").await;
+    let empty = ok(store.ingest_context(t, "k-1").await, "ingest_context");
+    assert_eq!(empty.tenant_name, "Context");
+    assert_eq!(empty.existing, None);
+    assert_eq!(empty.tenant_mode, None);
+    assert!(empty.policy_modes.is_empty() && empty.settings.is_empty());
+    assert!(empty.endpoints.is_empty() && empty.queue_overrides.is_empty());
+
+    let stored = event(t, "k-1", 0);
+    let mut tx = ok(store.begin(t).await, "begin");
+    ok(tx.insert_event(&stored, "h").await, "insert_event");
+    ok(tx.commit().await, "commit");
+    ok(
+        store.set_tenant_mode(t, Some(KernelMode::Enforce)).await,
+        "set_tenant_mode",
+    );
+    ok(
+        store
+            .set_policy_mode(t, "p.one", Some(KernelMode::Shadow), t0())
+            .await,
+        "set_policy_mode",
+    );
+    ok(
+        store
+            .put_policy_settings(t, "p.one", Some(&json!({"owner": "ana"})), t0())
+            .await,
+        "put_policy_settings",
+    );
+    ok(
+        store.add_webhook_endpoint(&endpoint(t, "crm_sync")).await,
+        "add endpoint",
+    );
+    let gone = endpoint(t, "old_hook");
+    ok(store.add_webhook_endpoint(&gone).await, "add endpoint");
+    ok(
+        store.deactivate_webhook_endpoint(t, gone.id).await,
+        "deactivate",
+    );
+    let mut queues = serde_json::Map::new();
+    queues.insert("email".into(), json!({"max_attempts": 5}));
+    ok(
+        store.put_tenant_queue_settings(t, &queues, t0()).await,
+        "queue settings",
+    );
+    ok(
+        store
+            .put_policy_settings(other, "p.one", Some(&json!({"owner": "bo"})), t0())
+            .await,
+        "other tenant's settings",
+    );
+
+    let ctx = ok(store.ingest_context(t, "k-1").await, "ingest_context");
+    assert_eq!(
+        ctx.existing,
+        Some(StoredEvent {
+            event: stored,
+            body_hash: "h".into(),
+        })
+    );
+    assert_eq!(ctx.tenant_mode, Some(KernelMode::Enforce));
+    assert_eq!(
+        ok(store.policy_modes(t).await, "policy_modes"),
+        ctx.policy_modes
+    );
+    assert_eq!(ctx.policy_modes["p.one"], KernelMode::Shadow);
+    assert_eq!(
+        ok(store.policy_settings(t).await, "policy_settings"),
+        ctx.settings
+    );
+    assert_eq!(ctx.settings["p.one"], json!({"owner": "ana"}));
+    assert_eq!(ctx.endpoints, ["crm_sync"]);
+    assert_eq!(ctx.queue_overrides, queues);
+    assert_eq!(
+        ok(store.ingest_context(t, "k-2").await, "ingest_context").existing,
+        None
+    );
+    let missing = TenantId::from_uuid(Uuid::new_v4());
+    assert_tenant_not_found(
+        store.ingest_context(missing, "k").await,
+        missing,
+        "ingest_context",
+    );
+}
+
 /// An event reads back exactly as written (by id and by key), with its
 /// body hash; a second insert of its key writes nothing and returns the
 /// first event.

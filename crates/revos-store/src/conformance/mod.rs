@@ -112,6 +112,7 @@ macro_rules! conformance_tests {
             concurrent_idempotency_begins_start_once(flavor = "multi_thread", worker_threads = 4),
             audit_entries_in_a_transaction_join_the_chain,
             concurrent_inserts_of_one_key_insert_once(flavor = "multi_thread", worker_threads = 4),
+            the_ingest_context_matches_its_parts,
             tenants_are_isolated,
             a_missing_tenant_is_reported,
         );
