@@ -44,6 +44,13 @@ impl KernelMode {
             KernelMode::Enforce => "enforce",
         }
     }
+
+    /// The mode written exactly `s` (as stored; [`str::parse`] is lenient).
+    pub fn parse_exact(s: &str) -> Option<Self> {
+        [KernelMode::Shadow, KernelMode::Enforce]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
 }
 
 impl fmt::Display for KernelMode {
@@ -131,6 +138,37 @@ pub enum DecisionOutcome {
     Error,
 }
 
+impl DecisionOutcome {
+    /// Every outcome.
+    pub const ALL: [DecisionOutcome; 4] = [
+        DecisionOutcome::Act,
+        DecisionOutcome::NoAction,
+        DecisionOutcome::NoPolicy,
+        DecisionOutcome::Error,
+    ];
+
+    /// The outcome as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DecisionOutcome::Act => "act",
+            DecisionOutcome::NoAction => "no_action",
+            DecisionOutcome::NoPolicy => "no_policy",
+            DecisionOutcome::Error => "error",
+        }
+    }
+
+    /// The outcome written `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+impl fmt::Display for DecisionOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A policy's recorded verdict on one event. Has no side effects itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -170,6 +208,18 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// Every kind.
+    pub const ALL: [ActionKind; 3] = [
+        ActionKind::OutboundEmail,
+        ActionKind::TaskCreate,
+        ActionKind::Webhook,
+    ];
+
+    /// The kind written `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     /// The kind as it appears on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -229,6 +279,11 @@ impl ActionStatus {
         ActionStatus::Blocked,
         ActionStatus::AwaitingApproval,
     ];
+
+    /// The status written `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
 
     /// Whether an action in this status may move to `next`.
     pub const fn can_transition_to(self, next: ActionStatus) -> bool {
@@ -405,6 +460,26 @@ mod tests {
             serde_json::to_value(KernelMode::Shadow).unwrap(),
             json!("shadow")
         );
+    }
+
+    #[test]
+    fn wire_names_round_trip() {
+        for o in DecisionOutcome::ALL {
+            assert_eq!(serde_json::to_value(o).unwrap(), json!(o.as_str()));
+            assert_eq!(DecisionOutcome::parse(o.as_str()), Some(o));
+        }
+        for k in ActionKind::ALL {
+            assert_eq!(ActionKind::parse(k.as_str()), Some(k));
+        }
+        for st in ActionStatus::ALL {
+            assert_eq!(ActionStatus::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(
+            KernelMode::parse_exact("enforce"),
+            Some(KernelMode::Enforce)
+        );
+        assert_eq!(KernelMode::parse_exact("Enforce"), None);
+        assert_eq!(DecisionOutcome::parse("Act"), None);
     }
 
     #[test]

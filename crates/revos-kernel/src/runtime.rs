@@ -668,11 +668,7 @@ impl Kernel {
         input: &EventInput,
         header_key: Option<&str>,
     ) -> Result<IngestReceipt, Failure> {
-        let tenant = self.event_tenant(by, input.tenant_id)?;
-        let now = Utc::now();
-        let event = self.complete_event(tenant, input, header_key, now)?;
-        let hash = body_hash(input);
-        self.record_event(by, event, &hash, true).await
+        self.take_event(by, input, header_key, true).await
     }
 
     /// Records an event without running policies: a fact to keep, such as
@@ -683,11 +679,20 @@ impl Kernel {
         input: &EventInput,
         header_key: Option<&str>,
     ) -> Result<IngestReceipt, Failure> {
+        self.take_event(by, input, header_key, false).await
+    }
+
+    async fn take_event(
+        &self,
+        by: &Principal,
+        input: &EventInput,
+        header_key: Option<&str>,
+        decide: bool,
+    ) -> Result<IngestReceipt, Failure> {
         let tenant = self.event_tenant(by, input.tenant_id)?;
-        let now = Utc::now();
-        let event = self.complete_event(tenant, input, header_key, now)?;
-        let hash = body_hash(input);
-        self.record_event(by, event, &hash, false).await
+        let event = self.complete_event(tenant, input, header_key, Utc::now())?;
+        self.record_event(by, event, &body_hash(input), decide)
+            .await
     }
 
     /// Ingests each event on its own (one transaction each); one result per

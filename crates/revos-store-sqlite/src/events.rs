@@ -84,51 +84,20 @@ macro_rules! task_columns {
 
 // ---- encoding ----------------------------------------------------------------
 
-/// The stored form of a decision outcome (its wire form).
-pub(crate) const fn outcome_text(outcome: DecisionOutcome) -> &'static str {
-    match outcome {
-        DecisionOutcome::Act => "act",
-        DecisionOutcome::NoAction => "no_action",
-        DecisionOutcome::NoPolicy => "no_policy",
-        DecisionOutcome::Error => "error",
-    }
-}
-
 fn parse_outcome(s: &str) -> Result<DecisionOutcome, StoreError> {
-    [
-        DecisionOutcome::Act,
-        DecisionOutcome::NoAction,
-        DecisionOutcome::NoPolicy,
-        DecisionOutcome::Error,
-    ]
-    .into_iter()
-    .find(|o| outcome_text(*o) == s)
-    .ok_or_else(|| corrupt("decision outcome", s))
+    DecisionOutcome::parse(s).ok_or_else(|| corrupt("decision outcome", s))
 }
 
 fn parse_mode(s: &str) -> Result<KernelMode, StoreError> {
-    [KernelMode::Shadow, KernelMode::Enforce]
-        .into_iter()
-        .find(|m| m.as_str() == s)
-        .ok_or_else(|| corrupt("kernel mode", s))
+    KernelMode::parse_exact(s).ok_or_else(|| corrupt("kernel mode", s))
 }
 
 fn parse_kind(s: &str) -> Result<ActionKind, StoreError> {
-    [
-        ActionKind::OutboundEmail,
-        ActionKind::TaskCreate,
-        ActionKind::Webhook,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == s)
-    .ok_or_else(|| corrupt("action type", s))
+    ActionKind::parse(s).ok_or_else(|| corrupt("action type", s))
 }
 
 fn parse_status(s: &str) -> Result<ActionStatus, StoreError> {
-    ActionStatus::ALL
-        .into_iter()
-        .find(|st| st.as_str() == s)
-        .ok_or_else(|| corrupt("action status", s))
+    ActionStatus::parse(s).ok_or_else(|| corrupt("action status", s))
 }
 
 /// Compact JSON text of a document, for a TEXT column.
@@ -477,7 +446,7 @@ pub(crate) async fn insert_decisions(
         .bind(d.event_id.hyphenated())
         .bind(&d.policy_id)
         .bind(i64::from(d.policy_version))
-        .bind(outcome_text(d.outcome))
+        .bind(d.outcome.as_str())
         .bind(text_list(&d.reasons)?)
         .bind(&d.correlation_id)
         .bind(d.mode.as_str())

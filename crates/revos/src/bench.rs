@@ -34,7 +34,8 @@ pub struct QueueBench {
     pub tenants: u32,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// The `p`th percentile of sorted figures (nearest rank).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -42,32 +43,49 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// A fresh database for one benchmark run, removed when dropped: a file in
+/// a temporary directory, or a scratch PostgreSQL database.
+pub struct ScratchDatabase {
+    /// Its URL.
+    pub url: String,
+    _sqlite: Option<tempfile::TempDir>,
+    _postgres: Option<revos_store_postgres::testing::TestDatabase>,
+}
+
+impl ScratchDatabase {
+    /// Creates one on `backend` (PostgreSQL through `admin_url`).
+    pub async fn create(backend: BenchBackend, admin_url: &str) -> Result<Self, Failure> {
+        match backend {
+            BenchBackend::Sqlite => {
+                let dir = tempfile::tempdir().map_err(|e| Failure::internal(&e))?;
+                Ok(ScratchDatabase {
+                    url: format!("sqlite://{}", dir.path().join("bench.db").display()),
+                    _sqlite: Some(dir),
+                    _postgres: None,
+                })
+            }
+            BenchBackend::Postgres => {
+                let db = revos_store_postgres::testing::TestDatabase::create_on(
+                    admin_url,
+                    "revos_bench",
+                )
+                .await
+                .map_err(|e| Failure::input(400, "configuration", e))?;
+                Ok(ScratchDatabase {
+                    url: db.url().to_owned(),
+                    _sqlite: None,
+                    _postgres: Some(db),
+                })
+            }
+        }
+    }
+}
+
 /// Runs the benchmark and prints its figures.
 pub async fn run(bench: QueueBench, as_json: bool) -> Result<(), Failure> {
-    let setup_error = |e: String| Failure::input(400, "configuration", e);
-    let mut _sqlite_dir = None;
-    let mut _pg_db = None;
-    let url = match bench.backend {
-        BenchBackend::Sqlite => {
-            let dir = tempfile::tempdir().map_err(|e| Failure::internal(&e))?;
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            _sqlite_dir = Some(dir);
-            url
-        }
-        BenchBackend::Postgres => {
-            let db = revos_store_postgres::testing::TestDatabase::create_on(
-                &bench.admin_url,
-                "revos_bench",
-            )
-            .await
-            .map_err(setup_error)?;
-            let url = db.url().to_owned();
-            _pg_db = Some(db);
-            url
-        }
-    };
+    let scratch = ScratchDatabase::create(bench.backend, &bench.admin_url).await?;
     let config = Config {
-        database_url: url,
+        database_url: scratch.url.clone(),
         ..Config::default()
     };
     let kernel = Kernel::start(config).await?;

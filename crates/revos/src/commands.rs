@@ -250,11 +250,17 @@ async fn serve(config: Config) -> Result<(), Failure> {
     let bootstrap = kernel.bootstrap_admin_key(chrono::Utc::now()).await?;
     let shown = kernel.config().redacted();
     println!(
-        "revos {} listening on http://{addr}\n  database: {} ({})\n  mode:     {}\n  API docs: http://{addr}/docs\nPress Ctrl-C to stop.",
+        "revos {} listening on http://{addr}\n  database: {} ({})\n  mode:     {}\n  e-mail:   {}\n  API docs: http://{addr}/docs\nPress Ctrl-C to stop.",
         env!("CARGO_PKG_VERSION"),
         shown.database_url,
         kernel.store().backend(),
         shown.kernel_mode,
+        if shown.email.smtp_url.is_empty() {
+            "off (set [email] smtp_url or REVOS_SMTP_URL; enforced e-mails fail until then)"
+                .to_owned()
+        } else {
+            shown.email.smtp_url.clone()
+        },
     );
     if let Some(issued) = bootstrap {
         println!(

@@ -10,6 +10,7 @@
 //! and jobs in enforce mode; no worker runs, so nothing is sent). It
 //! prints events/s and latency percentiles: figures, never assertions.
 
+use crate::bench::{ScratchDatabase, percentile};
 use crate::cli::BenchBackend;
 use revos_contracts::runtime::KernelMode;
 use revos_kernel::auth::{NewApiKey, Principal};
@@ -37,40 +38,11 @@ pub struct IngestBench {
     pub tenants: u32,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 /// Runs the benchmark and prints its figures.
 pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
-    let setup_error = |e: String| Failure::input(400, "configuration", e);
-    let mut _sqlite_dir = None;
-    let mut _pg_db = None;
-    let url = match bench.backend {
-        BenchBackend::Sqlite => {
-            let dir = tempfile::tempdir().map_err(|e| Failure::internal(&e))?;
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            _sqlite_dir = Some(dir);
-            url
-        }
-        BenchBackend::Postgres => {
-            let db = revos_store_postgres::testing::TestDatabase::create_on(
-                &bench.admin_url,
-                "revos_bench",
-            )
-            .await
-            .map_err(setup_error)?;
-            let url = db.url().to_owned();
-            _pg_db = Some(db);
-            url
-        }
-    };
+    let scratch = ScratchDatabase::create(bench.backend, &bench.admin_url).await?;
     let mut config = Config {
-        database_url: url,
+        database_url: scratch.url.clone(),
         kernel_mode: bench.mode,
         serve_workers: false,
         ..Config::default()

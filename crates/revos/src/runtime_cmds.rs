@@ -75,13 +75,7 @@ fn read_text(file: &Path) -> Result<String, Failure> {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, Failure> {
-    let text = read_text(file)?;
-    revos_contracts::validation::parse_json(text.as_bytes()).map_err(|v| {
-        Failure::invalid(
-            format!("{} does not hold what was expected", file.display()),
-            &[v],
-        )
-    })
+    parse_text(&read_text(file)?, file, "what was expected")
 }
 
 fn print_receipt(r: &IngestReceipt) {
@@ -92,10 +86,7 @@ fn print_receipt(r: &IngestReceipt) {
             "  decision {}@{}: {} [{}]",
             d.policy_id,
             d.policy_version,
-            serde_json::to_value(d.outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            d.outcome.as_str(),
             d.mode
         );
         for reason in &d.reasons {
@@ -115,9 +106,9 @@ pub async fn events(kernel: &Kernel, cmd: EventsCommand, as_json: bool) -> Resul
             let text = read_text(&file)?;
             let first = text.trim_start().chars().next();
             let mut inputs: Vec<EventInput> = if first == Some('[') {
-                parse_events(&text, &file)?
+                parse_text(&text, &file, "an array of events")?
             } else {
-                vec![parse_event(&text, &file)?]
+                vec![parse_text(&text, &file, "an event")?]
             };
             let mut receipts = Vec::new();
             for input in &mut inputs {
@@ -200,18 +191,13 @@ pub async fn events(kernel: &Kernel, cmd: EventsCommand, as_json: bool) -> Resul
     Ok(())
 }
 
-fn parse_event(text: &str, file: &Path) -> Result<EventInput, Failure> {
+fn parse_text<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &Path,
+    what: &str,
+) -> Result<T, Failure> {
     revos_contracts::validation::parse_json(text.as_bytes())
-        .map_err(|v| Failure::invalid(format!("{} is not an event", file.display()), &[v]))
-}
-
-fn parse_events(text: &str, file: &Path) -> Result<Vec<EventInput>, Failure> {
-    revos_contracts::validation::parse_json(text.as_bytes()).map_err(|v| {
-        Failure::invalid(
-            format!("{} is not an array of events", file.display()),
-            &[v],
-        )
-    })
+        .map_err(|v| Failure::invalid(format!("{} is not {what}", file.display()), &[v]))
 }
 
 fn print_timeline(t: &Timeline) {
@@ -228,8 +214,11 @@ fn print_timeline(t: &Timeline) {
     );
     for d in &t.decisions {
         println!(
-            "  decision {}@{} → {:?} [{}]",
-            d.policy_id, d.policy_version, d.outcome, d.mode
+            "  decision {}@{} → {} [{}]",
+            d.policy_id,
+            d.policy_version,
+            d.outcome.as_str(),
+            d.mode
         );
         for reason in &d.reasons {
             println!("    - {reason}");
@@ -446,7 +435,7 @@ pub async fn replay(kernel: &Kernel, args: ReplayArgs, as_json: bool) -> Result<
         for change in &item.changes {
             match change {
                 Change::Outcome { recorded, replayed } => {
-                    println!("  ~ outcome {recorded:?} → {replayed:?}")
+                    println!("  ~ outcome {} → {}", recorded.as_str(), replayed.as_str())
                 }
                 Change::ActionAdded { key, r#type } => {
                     println!("  + {type} {key}", r#type = r#type)
