@@ -24,7 +24,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::routing::{delete, post, put};
 use revos_kernel::Kernel;
-use routes::{audit, data, events, jobs, keys, me, system, tenants, webhooks};
+use routes::{audit, cycles, data, events, jobs, keys, me, system, tenants, webhooks};
 use std::future::Future;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -136,6 +136,12 @@ pub fn router(kernel: Kernel) -> Router {
             &format!("{tenant}/crm-activities"),
             get(data::list_crm_activities).post(data::upsert_crm_activities),
         )
+        .route("/v1/kernel/run", post(cycles::run))
+        .route(
+            &format!("{tenant}/cycles"),
+            get(cycles::list).post(cycles::create),
+        )
+        .route(&format!("{tenant}/cycles/{{cycle_id}}"), get(cycles::get))
         .route("/v1/events", get(events::list).post(events::ingest))
         .route("/v1/events/batch", post(events::batch))
         .route("/v1/events/emit", post(events::emit))

@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::routes::{audit, data, events, jobs, keys, me, system, tenants, webhooks};
+use crate::routes::{audit, cycles, data, events, jobs, keys, me, system, tenants, webhooks};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -62,6 +62,10 @@ use utoipa::{Modify, OpenApi};
         data::list_revenue_events,
         data::upsert_crm_activities,
         data::list_crm_activities,
+        cycles::run,
+        cycles::create,
+        cycles::list,
+        cycles::get,
         events::ingest,
         events::batch,
         events::emit,
@@ -95,6 +99,7 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "The tamper-evident, per-tenant audit log"),
         (name = "webhooks", description = "Inbound webhooks verified with Standard Webhooks signatures"),
         (name = "system", description = "Liveness and readiness"),
+        (name = "kernel", description = "Optimization cycles: KernelInput → KernelOutput (seed 001), cycles on stored data"),
         (name = "events", description = "The event runtime: events → decisions → actions, lead forms, timelines, tasks"),
         (name = "guards", description = "Guard boundaries: ALLOW, ALLOW_WITH_OVERRIDE or BLOCK under the tenant's Cedar rules"),
         (name = "policies", description = "Policies, runtime modes (shadow/enforce), settings and replay"),

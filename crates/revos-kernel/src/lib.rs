@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod cycles;
 pub mod dispatch;
 pub mod email;
 pub mod entry;

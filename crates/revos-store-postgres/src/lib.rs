@@ -25,6 +25,7 @@
 //! the `testing` feature).
 
 mod audit;
+mod cycles;
 mod events;
 mod identity;
 mod memberships;

@@ -20,6 +20,10 @@ use revos_contracts::runtime::{
 };
 use revos_queue::Backoff;
 use revos_store::audit::{AuditStore, NewAuditEntry};
+use revos_store::cycles::{
+    ActionResultRecord, Cycle, CycleStatus, CycleStore, OptimizationAction,
+    OptimizationActionStatus,
+};
 use revos_store::events::{
     EventInsert, EventStore, IdempotencyBegin, NewTask, OutboxEmail, OutboxStatus, WebhookEndpoint,
 };
@@ -269,6 +273,69 @@ async fn write_everything(store: &PostgresStore, tenant: TenantId, tag: &str) {
         .await
         .unwrap();
     write_event_runtime(store, tenant, tag).await;
+    write_cycles(store, tenant, tag).await;
+}
+
+/// Writes one record of every table of optimization cycles (migrations
+/// 0001 and 0011) for `tenant`, with the same ids whichever the tenant.
+async fn write_cycles(store: &PostgresStore, tenant: TenantId, tag: &str) {
+    let cycle = Cycle {
+        tenant_id: tenant,
+        id: Uuid::from_u128(11),
+        trigger_type: "manual".into(),
+        trigger_source: tag.into(),
+        triggered_at: at(8),
+        status: CycleStatus::Completed,
+        binding_constraint: None,
+        priority_metric: None,
+        input: json!({ "tag": tag }),
+        output: Some(json!({})),
+        error: None,
+        notes: json!({ "tag": tag }),
+        created_at: at(8),
+        completed_at: Some(at(9)),
+    };
+    let action = OptimizationAction {
+        tenant_id: tenant,
+        id: Uuid::from_u128(12),
+        cycle_id: cycle.id,
+        action_id: "a1".into(),
+        priority: 1,
+        owner_subsystem: "cmo".into(),
+        action_type: "budget_shift".into(),
+        target_metric: "pipeline_created".into(),
+        target_entity_type: None,
+        target_entity_id: None,
+        proposed_change: json!({}),
+        spec: json!({ "tag": tag }),
+        status: OptimizationActionStatus::Pending,
+        created_at: at(8),
+        updated_at: at(8),
+    };
+    store
+        .record_cycle(
+            &cycle,
+            std::slice::from_ref(&action),
+            None,
+            Some(chrono::Duration::hours(1)),
+        )
+        .await
+        .unwrap();
+    let result = ActionResultRecord {
+        tenant_id: tenant,
+        id: Uuid::from_u128(13),
+        action_id: action.id,
+        cycle_id: cycle.id,
+        target_metric: action.target_metric.clone(),
+        baseline_value: 1.0,
+        observed_value: None,
+        delta: None,
+        confidence: None,
+        outcome: None,
+        baseline_recorded_at: at(9),
+        measured_at: None,
+    };
+    store.put_action_result(&result).await.unwrap();
 }
 
 /// Writes one record of every table of the event runtime (migration

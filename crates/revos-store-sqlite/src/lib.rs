@@ -15,6 +15,7 @@
 //! `revos_store::conformance`, which this crate's tests run.
 
 mod audit;
+mod cycles;
 mod events;
 mod identity;
 mod memberships;

@@ -12,6 +12,7 @@
 //! in one transaction: a batch is written whole or not at all.
 
 pub mod audit;
+pub mod cycles;
 pub mod error;
 pub mod events;
 pub mod identity;
@@ -62,6 +63,7 @@ impl std::fmt::Display for Backend {
 #[async_trait]
 pub trait Store:
     audit::AuditStore
+    + cycles::CycleStore
     + events::EventStore
     + identity::IdentityStore
     + identity::MembershipStore

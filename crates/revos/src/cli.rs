@@ -81,8 +81,63 @@ pub enum Command {
     /// Tasks created by policies (TASK_CREATE).
     #[command(subcommand)]
     Tasks(TasksCommand),
+    /// The optimization kernel: plan a KernelInput offline, run a tenant's
+    /// cycle, look at past cycles.
+    #[command(subcommand)]
+    Kernel(KernelCommand),
+    /// Experiment statistics (GrowthBook gbstats' computations), as JSON.
+    #[command(subcommand)]
+    Stats(crate::stats_cmd::StatsCommand),
     /// Print the effective configuration, secrets redacted.
     Config,
+}
+
+/// `revos kernel …`.
+#[derive(Debug, Subcommand)]
+pub enum KernelCommand {
+    /// Plan a KernelInput without a database: validate it (all rules but
+    /// tenant existence and cycle recency), plan, validate the output, print
+    /// the KernelOutput JSON — or a KernelError JSON and a non-zero exit.
+    Plan {
+        /// The KernelInput JSON file (`-` or absent: stdin).
+        #[arg(long, value_name = "FILE")]
+        input: Option<PathBuf>,
+        /// The clock (RFC 3339; default: now).
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
+        /// Also print the candidates the CFO gate and the guardrails set aside.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Run a cycle of a tenant on its stored data.
+    Run {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// Run even if a cycle completed in the last 12 hours.
+        #[arg(long)]
+        force: bool,
+        /// Days of data to analyse.
+        #[arg(long, default_value_t = 30)]
+        window_days: u32,
+    },
+    /// A tenant's cycles, newest first.
+    Cycles {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// One cycle with its actions.
+    Show {
+        /// The cycle id.
+        id: String,
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+    },
 }
 
 /// `revos events …`.

@@ -1,9 +1,9 @@
 //! What each command does.
 
 use crate::cli::{
-    AuditCommand, BenchCommand, Cli, Command, JobsCommand, KeysCommand, MembersCommand,
-    MetricsCommand, QueuesCommand, SecretsCommand, ServeArgs, TenantsCommand, WebhooksCommand,
-    WorkerArgs,
+    AuditCommand, BenchCommand, Cli, Command, JobsCommand, KernelCommand, KeysCommand,
+    MembersCommand, MetricsCommand, QueuesCommand, SecretsCommand, ServeArgs, TenantsCommand,
+    WebhooksCommand, WorkerArgs,
 };
 use crate::import::{self, RowError};
 use crate::output;
@@ -76,6 +76,18 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
         Command::Webhooks(WebhooksCommand::Endpoints(cmd)) => {
             let kernel = open(config).await.map_err(fail)?;
             runtime_cmds::endpoints(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
+        Command::Stats(cmd) => crate::stats_cmd::run(cmd, as_json).map_err(fail),
+        Command::Kernel(KernelCommand::Plan {
+            input,
+            now,
+            explain,
+        }) => crate::kernel_cmds::plan(input.as_deref(), now.as_deref(), explain),
+        Command::Kernel(cmd) => {
+            init_logging(&config, false);
+            crate::kernel_cmds::on_database(config, cmd, as_json)
                 .await
                 .map_err(fail)
         }

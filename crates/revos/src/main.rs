@@ -10,8 +10,10 @@ mod cli;
 mod commands;
 mod import;
 mod ingest_bench;
+mod kernel_cmds;
 mod output;
 mod runtime_cmds;
+mod stats_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -646,3 +646,122 @@ async fn sqlite_events_policies_and_replay() {
 async fn postgres_events_policies_and_replay() {
     events_policies_and_replay(Db::postgres().await).await;
 }
+
+/// `revos kernel plan` is pure and deterministic for a fixed `--now`; its
+/// errors are KernelError JSON with a non-zero exit.
+#[test]
+fn kernel_plan_is_pure_and_deterministic() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../revos-contracts/fixtures/kernel_input.json"
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let plan = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_revos"))
+            .args(args)
+            .current_dir(scratch.path())
+            // No database is touched: an unusable URL proves it.
+            .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+            .env_remove("REVOS_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let args = [
+        "kernel",
+        "plan",
+        "--input",
+        fixture,
+        "--now",
+        "2024-12-12T07:00:00Z",
+    ];
+    let first = plan(&args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let output = json(&first);
+    assert_eq!(output["version"], "revenue_os_v1");
+    assert_eq!(output["tenant_id"], "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb");
+    let n = output["actions"].as_array().unwrap().len();
+    assert!((1..=7).contains(&n), "{n}");
+    let again = plan(&args);
+    assert_eq!(
+        first.stdout, again.stdout,
+        "same input and clock, same output"
+    );
+    let explained = plan(&[&args[..], &["--explain"]].concat());
+    assert!(json(&explained).get("gated").is_some());
+
+    // Triggered more than 24 hours before --now: 400, as JSON, exit 1.
+    let stale = plan(&[
+        "kernel",
+        "plan",
+        "--input",
+        fixture,
+        "--now",
+        "2024-12-20T07:00:00Z",
+    ]);
+    assert!(!stale.status.success());
+    assert_eq!(json(&stale)["code"], "INVALID_INPUT");
+    // Missing required metrics: INSUFFICIENT_DATA.
+    let mut input: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    input["metrics"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["metric_id"] != "bookings_new");
+    let path = write(scratch.path(), "missing.json", &input.to_string());
+    let missing = plan(&[
+        "kernel",
+        "plan",
+        "--input",
+        &path,
+        "--now",
+        "2024-12-12T07:00:00Z",
+    ]);
+    assert!(!missing.status.success());
+    assert_eq!(json(&missing)["code"], "INSUFFICIENT_DATA");
+    let broken = write(scratch.path(), "broken.json", "{\"tenant_id\": ");
+    let out = plan(&["kernel", "plan", "--input", &broken]);
+    assert!(!out.status.success());
+    assert_eq!(json(&out)["code"], "INVALID_INPUT");
+}
+
+/// `revos stats` prints gbstats' computations as JSON; bad input is a
+/// KernelError.
+#[test]
+fn stats_print_json() {
+    let scratch = tempfile::tempdir().unwrap();
+    let stats = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_revos"))
+            .arg("stats")
+            .args(args)
+            .current_dir(scratch.path())
+            .env_remove("REVOS_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = stats(&[
+        "ttest",
+        "--control-n",
+        "3407",
+        "--control-mean",
+        "0.41",
+        "--control-sd",
+        "3.9",
+        "--treatment-n",
+        "3461",
+        "--treatment-mean",
+        "0.70",
+        "--treatment-sd",
+        "6.2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result = json(&out);
+    assert!((result["expected"].as_f64().unwrap() - 0.29).abs() < 1e-9);
+    assert!(
+        (result["p_value"].as_f64().unwrap() - 0.02016).abs() < 1e-5,
+        "{result}"
+    );
+    let out = stats(&["srm", "--observed", "1000,1200", "--weights", "0.5,0.5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = stats(&["srm", "--observed", "1000,1200", "--weights", "0.5"]);
+    assert!(!out.status.success());
+}

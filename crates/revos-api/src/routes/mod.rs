@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per area.
 
 pub mod audit;
+pub mod cycles;
 pub mod data;
 pub mod events;
 pub mod jobs;

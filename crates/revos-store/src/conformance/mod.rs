@@ -16,10 +16,10 @@
 //! one `#[tokio::test]` per case, each with its own database, and runs the
 //! migrations before the case starts.
 //!
-//! The audit log, the event runtime, memberships, job queues and webhook
-//! storage have sub-modules of their own ([`audit`], [`events`],
-//! [`memberships`], [`queue`], [`webhooks`]); their cases run as test
-//! modules of the same names. [`audit`] also holds the halves of the
+//! The audit log, optimization cycles, the event runtime, memberships, job
+//! queues and webhook storage have sub-modules of their own ([`audit`],
+//! [`cycles`], [`events`], [`memberships`], [`queue`], [`webhooks`]); their
+//! cases run as test modules of the same names. [`audit`] also holds the halves of the
 //! tamper-detection tests that do not depend on the backend: the backend
 //! supplies the raw SQL that tampers behind the store's back.
 //!
@@ -38,6 +38,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 pub mod audit;
+pub mod cycles;
 pub mod events;
 pub mod memberships;
 pub mod queue;
@@ -96,6 +97,16 @@ macro_rules! conformance_tests {
             tenants_have_separate_chains,
             invalid_entries_are_refused,
             a_missing_tenant_is_refused,
+        );
+        $crate::conformance_tests!(@module $make_store; cycles;
+            a_cycle_and_its_actions_read_back_equal,
+            a_failed_cycle_has_an_error_and_no_actions,
+            min_gap_refuses_a_cycle_too_recent,
+            concurrent_cycles_with_min_gap_write_once(flavor = "multi_thread", worker_threads = 4),
+            action_status_moves_are_compare_and_set,
+            action_results_are_put_replaced_and_listed,
+            tenants_are_isolated,
+            a_missing_tenant_is_reported,
         );
         $crate::conformance_tests!(@module $make_store; events;
             an_event_is_stored_once_per_key,

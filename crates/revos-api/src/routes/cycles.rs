@@ -1,0 +1,122 @@
+//! Optimization cycles: the contract's `POST /v1/kernel/run`, cycles run on
+//! a tenant's stored data, and the record of past cycles.
+
+use crate::AppState;
+use crate::auth::{Caller, TenantRead, TenantWrite};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::routes::List;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use revos_contracts::KernelError;
+use revos_contracts::kernel_io::{KernelInput, KernelOutput};
+use revos_kernel::cycles::{CycleRequest, CycleView};
+use revos_store::cycles::Cycle;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+/// Options of a kernel run.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RunParams {
+    /// Run even if a cycle completed in the last 12 hours; only with a
+    /// `manual` trigger.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Runs the kernel on a `KernelInput` (seed 001): validates it, plans the
+/// cycle, checks the output against the contract and records it.
+#[utoipa::path(post, path = "/v1/kernel/run", tag = "kernel", params(RunParams),
+    request_body = KernelInput,
+    responses(
+        (status = 200, description = "The cycle's output", body = KernelOutput),
+        (status = 400, description = "INVALID_INPUT: every violated rule with its path", body = KernelError),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+        (status = 422, description = "INSUFFICIENT_DATA: required metrics missing", body = KernelError),
+        (status = 429, description = "CYCLE_TOO_RECENT: a cycle completed less than 12 hours ago (Retry-After)", body = KernelError),
+    ))]
+pub async fn run(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(params): ApiQuery<RunParams>,
+    ApiJson(input): ApiJson<KernelInput>,
+) -> Result<Json<KernelOutput>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .run_kernel(&caller, &input, params.force)
+            .await?,
+    ))
+}
+
+/// Runs a cycle on the tenant's stored data (optimizer config, metric
+/// snapshots, revenue events, campaigns, open opportunities, measured
+/// results of earlier actions).
+#[utoipa::path(post, path = "/v1/tenants/{tenant_id}/cycles", tag = "kernel",
+    request_body = CycleRequest,
+    responses(
+        (status = 201, description = "The cycle with its actions", body = CycleView),
+        (status = 400, description = "INVALID_INPUT (e.g. no targets or levers configured)", body = KernelError),
+        (status = 422, description = "INSUFFICIENT_DATA", body = KernelError),
+        (status = 429, description = "CYCLE_TOO_RECENT", body = KernelError),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    scoped: TenantWrite,
+    ApiJson(request): ApiJson<CycleRequest>,
+) -> Result<(StatusCode, Json<CycleView>), ApiError> {
+    let (_, view) = state
+        .kernel
+        .run_tenant_cycle(&scoped.principal, scoped.tenant, &request)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// How many cycles to list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CycleParams {
+    /// At most this many (1–1000, default 50), newest first.
+    pub limit: Option<u32>,
+}
+
+/// The tenant's cycles, newest first.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/cycles", tag = "kernel", params(CycleParams),
+    responses((status = 200, description = "Cycles", body = List<Cycle>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    scoped: TenantRead,
+    ApiQuery(params): ApiQuery<CycleParams>,
+) -> Result<Json<List<Cycle>>, ApiError> {
+    let limit = params.limit.unwrap_or(50).clamp(1, 1000);
+    Ok(Json(List::all(
+        state
+            .kernel
+            .cycles(&scoped.principal, scoped.tenant, limit)
+            .await?,
+    )))
+}
+
+/// One cycle with its actions.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/cycles/{cycle_id}", tag = "kernel",
+    responses(
+        (status = 200, description = "The cycle", body = CycleView),
+        (status = 404, description = "No such cycle", body = KernelError),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    scoped: TenantRead,
+    Path((_, id)): Path<(String, Uuid)>,
+) -> Result<Json<CycleView>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .cycle(&scoped.principal, scoped.tenant, id)
+            .await?,
+    ))
+}

@@ -1,0 +1,1011 @@
+//! Candidate actions: every change the planner could propose for this
+//! tenant, most relevant to the binding constraint first.
+//!
+//! [`generate`] only proposes; [`crate::select`] decides. Candidates are
+//! built from the input's own entities (campaigns and the channels revenue
+//! is attributed to) and carry the current value of what they change when
+//! the input holds it (a campaign's `budget_total` or `status`). Sequences,
+//! routing rules, prices and content are not part of `KernelInput`; their
+//! `current_value` is `null` (or the neutral value of a relative change, such
+//! as `0` for a percentage uplift) and the executor records the baseline.
+//!
+//! Pools, in order:
+//!
+//! | constraint | first | then |
+//! |---|---|---|
+//! | demand | scale the best campaign, channel budget test, landing-page test, re-engagement sequence, priority routing | the conversion pool |
+//! | conversion | follow-up sequence on the weakest rate, priority routing, late-stage pricing test, proposal content test, reallocation worst → best campaign | the demand pool |
+//! | economics | pause the worst campaign, scale the best (gated: becomes a reallocation), cut the next worst, shift channel budget, price change, follow-up sequence | the demand and conversion pools (spend increases are then gated) |
+//! | data quality | measurement fixes ([`measurement`]) | nothing: the data does not support changes |
+
+use revos_contracts::kernel_io::{
+    AbortCondition, ActionType, BindingConstraint, ComparisonOperator, ImpactDirection,
+    KernelInput, Lever, OwnerSubsystem, TargetEntity, TargetEntityType,
+};
+use revos_contracts::metrics::{self, Direction, MetricDomain};
+use serde_json::{Value, json};
+
+use crate::diagnosis::{Diagnosis, DqIssue, RATE_BENCHMARKS, metric_name, metric_phrase};
+use crate::learning::ChangeKey;
+use crate::settings::Settings;
+use crate::snapshot::{CampaignStat, Snapshot, campaign_stats, channel_revenue, num, pct, round2};
+use revos_contracts::kernel_io::{IssueType, RiskTolerance};
+
+/// How an experiment is designed before the numbers are filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Design {
+    /// The falsifiable sentence.
+    pub hypothesis: String,
+    /// The rate that decides success.
+    pub success_metric: &'static str,
+    /// Its current value (or its benchmark when unknown).
+    pub baseline: f64,
+    /// `false`: success is a lift of the minimum detectable effect;
+    /// `true`: success is not losing more than it (a guard rail test).
+    pub guard: bool,
+    /// Multiplier on the computed sample (2 when extending an inconclusive test).
+    pub sample_factor: u32,
+}
+
+/// A change to a campaign's `budget_total`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct BudgetChange {
+    /// The budget now.
+    pub current: f64,
+    /// The change; positive adds spend.
+    pub delta: f64,
+}
+
+/// A possible action, before selection.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Candidate {
+    /// The executor.
+    pub owner: OwnerSubsystem,
+    /// The kind of change.
+    pub kind: ActionType,
+    /// The lever it pulls (see the crate docs for the mapping).
+    pub lever: Lever,
+    /// The metric it aims to move.
+    pub target_metric: &'static str,
+    /// What it changes.
+    pub entity: Option<TargetEntity>,
+    /// The field changed.
+    pub field: String,
+    /// Value now (ignored when `budget` is set).
+    pub current: Value,
+    /// Value proposed (ignored when `budget` is set).
+    pub new: Value,
+    /// A budget change, when the field is a budget.
+    pub budget: Option<BudgetChange>,
+    /// Spend added beyond a budget change (channel tests).
+    pub extra_spend: f64,
+    /// Whether the change grows spend in kind, whatever the amount.
+    pub grows_spend: bool,
+    /// Abort conditions (at least one).
+    pub abort: Vec<AbortCondition>,
+    /// The experiment design, when it is or may become an experiment.
+    pub design: Option<Design>,
+    /// Whether risk tolerance may switch it between experiment and direct change.
+    pub flexible: bool,
+    /// Expected move of the target metric, in percent, and its confidence.
+    pub impact_pct: f64,
+    /// Confidence in `impact_pct`.
+    pub impact_confidence: f64,
+    /// One or two sentences for people.
+    pub notes: String,
+    /// Campaign ids whose budget or status the action touches.
+    pub campaigns: Vec<String>,
+}
+
+impl Candidate {
+    /// The identity of the change (for learning and de-duplication).
+    pub(crate) fn key(&self) -> ChangeKey {
+        ChangeKey {
+            owner: self.owner.as_str().to_owned(),
+            field: self.field.clone(),
+            entity: self
+                .entity
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |e| e.id.clone()),
+        }
+    }
+
+    /// The spend the action may add over the cycle.
+    pub(crate) fn additional_spend(&self) -> f64 {
+        self.budget.map_or(0.0, |b| b.delta.max(0.0)) + self.extra_spend.max(0.0)
+    }
+
+    /// Whether the CFO gate must stop it.
+    pub(crate) fn adds_spend(&self) -> bool {
+        self.kind == ActionType::Scale || self.grows_spend || self.additional_spend() > 0.0
+    }
+
+    /// `(current_value, new_value)` as they go on the wire.
+    pub(crate) fn values(&self) -> (Value, Value) {
+        match self.budget {
+            Some(b) => (
+                json!(round2(b.current)),
+                json!(round2((b.current + b.delta).max(0.0))),
+            ),
+            None => (self.current.clone(), self.new.clone()),
+        }
+    }
+
+    /// Which way the target metric should move.
+    pub(crate) fn direction(&self) -> ImpactDirection {
+        match metrics::lookup(self.target_metric).map(|d| d.direction) {
+            Some(Direction::LowerIsBetter) => ImpactDirection::Decrease,
+            _ => ImpactDirection::Increase,
+        }
+    }
+}
+
+fn abort(metric: &str, operator: ComparisonOperator, threshold: f64, days: u32) -> AbortCondition {
+    AbortCondition {
+        metric_id: metric.to_owned(),
+        operator,
+        threshold: round2(threshold),
+        consecutive_days: days,
+    }
+}
+
+/// Everything the generators share.
+struct Ctx<'a> {
+    input: &'a KernelInput,
+    snap: &'a Snapshot,
+    diag: &'a Diagnosis,
+    settings: &'a Settings,
+    stats: Vec<CampaignStat<'a>>,
+    channels: Vec<(String, f64)>,
+}
+
+impl Ctx<'_> {
+    /// Abort when blended CAC runs above the cap (or 20 % above today).
+    fn cac_abort(&self) -> AbortCondition {
+        let threshold = self
+            .input
+            .targets
+            .cac_max
+            .filter(|c| c.is_finite() && *c > 0.0)
+            .or_else(|| self.snap.get("cac_blended").map(|c| c * 1.2));
+        match threshold {
+            Some(t) => abort("cac_blended", ComparisonOperator::Gt, t, 3),
+            None => self.pipeline_abort(),
+        }
+    }
+
+    /// Abort when pipeline falls 10 % below today's.
+    fn pipeline_abort(&self) -> AbortCondition {
+        let now = self.snap.get("pipeline_total").unwrap_or(0.0);
+        abort("pipeline_total", ComparisonOperator::Lt, now * 0.9, 5)
+    }
+
+    /// Abort when a rate falls 20 % below its baseline.
+    fn rate_abort(&self, metric: &str) -> AbortCondition {
+        abort(metric, ComparisonOperator::Lt, self.rate(metric) * 0.8, 5)
+    }
+
+    /// The current value of a rate, or its benchmark.
+    fn rate(&self, metric: &str) -> f64 {
+        self.snap.get(metric).unwrap_or_else(|| {
+            RATE_BENCHMARKS
+                .iter()
+                .find(|(id, _)| *id == metric)
+                .map_or(0.1, |(_, b)| *b)
+        })
+    }
+
+    fn design(&self, metric: &'static str, hypothesis: String, guard: bool) -> Design {
+        Design {
+            hypothesis,
+            success_metric: metric,
+            baseline: self.rate(metric),
+            guard,
+            sample_factor: 1,
+        }
+    }
+
+    fn pick<T: Copy>(&self, low: T, medium: T, high: T) -> T {
+        match self.settings.risk {
+            RiskTolerance::Low => low,
+            RiskTolerance::Medium => medium,
+            RiskTolerance::High => high,
+        }
+    }
+
+    fn step_pct(&self) -> f64 {
+        round2(self.settings.step * 100.0)
+    }
+
+    fn campaign_entity(id: &str) -> Option<TargetEntity> {
+        Some(TargetEntity {
+            r#type: TargetEntityType::Campaign,
+            id: id.to_owned(),
+        })
+    }
+
+    /// The economics breach a cost action targets (CAC when none).
+    fn cost_metric(&self) -> &'static str {
+        self.diag
+            .breaches
+            .iter()
+            .map(|b| b.metric)
+            .find(|m| *m != "gross_margin")
+            .unwrap_or("cac_blended")
+    }
+}
+
+/// A generic candidate with the fields most share.
+#[allow(clippy::too_many_arguments)]
+fn base(
+    owner: OwnerSubsystem,
+    kind: ActionType,
+    lever: Lever,
+    target_metric: &'static str,
+    entity: Option<TargetEntity>,
+    field: &str,
+    current: Value,
+    new: Value,
+) -> Candidate {
+    Candidate {
+        owner,
+        kind,
+        lever,
+        target_metric,
+        entity,
+        field: field.to_owned(),
+        current,
+        new,
+        budget: None,
+        extra_spend: 0.0,
+        grows_spend: false,
+        abort: Vec::new(),
+        design: None,
+        flexible: false,
+        impact_pct: 5.0,
+        impact_confidence: 0.4,
+        notes: String::new(),
+        campaigns: Vec::new(),
+    }
+}
+
+/// Scale the campaign with the best attributed return.
+fn scale_best(cx: &Ctx<'_>) -> Option<Candidate> {
+    let best = cx.stats.first()?;
+    let c = best.campaign;
+    if c.budget_total <= 0.0 {
+        return None;
+    }
+    let delta = round2(c.budget_total * cx.settings.step);
+    let mut cand = base(
+        OwnerSubsystem::Campaigns,
+        ActionType::Scale,
+        Lever::Campaigns,
+        "pipeline_total",
+        Ctx::campaign_entity(&c.id),
+        "budget_total",
+        Value::Null,
+        Value::Null,
+    );
+    cand.budget = Some(BudgetChange {
+        current: c.budget_total,
+        delta,
+    });
+    cand.grows_spend = true;
+    cand.abort = vec![cx.cac_abort()];
+    cand.impact_pct = round2(cx.settings.step * 100.0 / 2.0);
+    cand.impact_confidence = if best.revenue > 0.0 { 0.55 } else { 0.35 };
+    cand.notes = format!(
+        "Raise the budget of {} from {} to {} (+{}%): it returned {} in attributed revenue on {} \
+         spent, the best of the active campaigns. Abort if blended CAC runs above the cap.",
+        c.name,
+        num(c.budget_total),
+        num(c.budget_total + delta),
+        num(cx.step_pct()),
+        num(best.revenue),
+        num(c.budget_spent)
+    );
+    cand.campaigns = vec![c.id.clone()];
+    Some(cand)
+}
+
+/// Test more budget on the channel with the most attributed revenue.
+fn channel_uplift(cx: &Ctx<'_>) -> Option<Candidate> {
+    let total: f64 = cx.channels.iter().map(|(_, r)| r).sum();
+    let (channel, revenue) = cx.channels.first()?;
+    let share = if total > 0.0 { revenue / total } else { 0.0 };
+    let daily = cx
+        .snap
+        .get("spend_paid")
+        .or_else(|| cx.snap.get("spend_total"))
+        .unwrap_or(0.0);
+    let extra = daily
+        * share
+        * cx.settings.step
+        * f64::from(cx.settings.window_days)
+        * (cx.settings.exposure_cap / 100.0);
+    let mut cand = base(
+        OwnerSubsystem::Campaigns,
+        ActionType::Experiment,
+        Lever::Channels,
+        "leads_new",
+        Some(TargetEntity {
+            r#type: TargetEntityType::Channel,
+            id: channel.clone(),
+        }),
+        "daily_budget_uplift_pct",
+        json!(0.0),
+        json!(cx.step_pct()),
+    );
+    cand.extra_spend = round2(extra);
+    cand.grows_spend = true;
+    cand.abort = vec![cx.cac_abort()];
+    cand.design = Some(cx.design(
+        "visit_to_lead_rate",
+        format!(
+            "Adding {}% budget on {channel} raises lead capture in the exposed audience by at \
+             least 20% without raising CAC.",
+            num(cx.step_pct())
+        ),
+        false,
+    ));
+    cand.impact_pct = round2(cx.settings.step * 100.0 / 3.0);
+    cand.notes = format!(
+        "{channel} brings {} of attributed revenue; test a {}% budget uplift on part of its \
+         audience before shifting more money to it.",
+        pct(share),
+        num(cx.step_pct())
+    );
+    Some(cand)
+}
+
+/// Test a landing page built to convert more visits into leads.
+fn landing_page(cx: &Ctx<'_>) -> Candidate {
+    let entity = cx
+        .stats
+        .first()
+        .and_then(|s| Ctx::campaign_entity(&s.campaign.id));
+    let where_ = cx.stats.first().map_or_else(
+        || "the main landing page".to_owned(),
+        |s| format!("{}'s landing page", s.campaign.name),
+    );
+    let mut cand = base(
+        OwnerSubsystem::Content,
+        ActionType::Experiment,
+        Lever::Campaigns,
+        "visit_to_lead_rate",
+        entity,
+        "landing_page_variant",
+        json!("current"),
+        json!("short_form_problem_led"),
+    );
+    cand.abort = vec![cx.rate_abort("visit_to_lead_rate")];
+    cand.design = Some(
+        cx.design(
+            "visit_to_lead_rate",
+            "A problem-led landing page with a three-field form converts at least 20% more visits \
+         into leads."
+                .to_owned(),
+            false,
+        ),
+    );
+    cand.impact_pct = 10.0;
+    cand.notes = format!(
+        "Test a shorter, problem-led variant of {where_} (visit to lead rate now {}); it adds \
+         leads without adding spend.",
+        num(cx.rate("visit_to_lead_rate"))
+    );
+    cand
+}
+
+/// Re-engage stalled and lost opportunities with a sequence.
+fn reengage(cx: &Ctx<'_>) -> Candidate {
+    let mut cand = base(
+        OwnerSubsystem::Crm,
+        ActionType::Experiment,
+        Lever::Sequences,
+        "opps_new",
+        Some(TargetEntity {
+            r#type: TargetEntityType::Segment,
+            id: "closed_lost_last_180d".to_owned(),
+        }),
+        "reengagement_sequence_enabled",
+        json!(false),
+        json!(true),
+    );
+    cand.abort = vec![cx.rate_abort("sql_to_opp_rate")];
+    cand.design = Some(cx.design(
+        "sql_to_opp_rate",
+        "A three-touch re-engagement sequence to opportunities lost in the last 180 days turns \
+         at least 20% more of them back into opportunities."
+            .to_owned(),
+        false,
+    ));
+    cand.impact_pct = 5.0;
+    cand.notes = "Re-open demand that already exists: enrol opportunities lost in the last 180 \
+                  days in a short re-engagement sequence, at no media cost."
+        .to_owned();
+    cand
+}
+
+/// Follow up faster on the weakest funnel stage the CRM owns.
+fn follow_up(cx: &Ctx<'_>) -> Candidate {
+    let stages = ["mql_to_sql_rate", "sql_to_opp_rate", "lead_to_mql_rate"];
+    let metric = cx
+        .diag
+        .weakest_rate
+        .map(|r| r.metric)
+        .filter(|m| stages.contains(m))
+        .unwrap_or("mql_to_sql_rate");
+    let hours = cx.pick(4, 2, 1);
+    let mut cand = base(
+        OwnerSubsystem::Crm,
+        ActionType::Experiment,
+        Lever::Sequences,
+        metric,
+        Some(TargetEntity {
+            r#type: TargetEntityType::Sequence,
+            id: format!("{metric}_follow_up"),
+        }),
+        "first_touch_sla_hours",
+        Value::Null,
+        json!(hours),
+    );
+    cand.flexible = true;
+    cand.abort = vec![cx.rate_abort(metric)];
+    cand.design = Some(cx.design(
+        metric,
+        format!(
+            "Making the first follow-up touch within {hours} hour{} raises {} by at least 20%.",
+            if hours == 1 { "" } else { "s" },
+            metric_phrase(metric)
+        ),
+        false,
+    ));
+    cand.impact_pct = 10.0;
+    cand.impact_confidence = 0.5;
+    cand.notes = format!(
+        "{} is {}; tighten the follow-up sequence so the first touch happens within {hours}h, \
+         the cheapest lever on a leaky stage.",
+        metric_name(metric),
+        num(cx.rate(metric))
+    );
+    cand
+}
+
+/// Route the likeliest deals to the strongest closers.
+fn priority_routing(cx: &Ctx<'_>) -> Option<Candidate> {
+    let opps = &cx.input.opportunities;
+    if opps.is_empty() {
+        return None;
+    }
+    let hot: Vec<_> = opps.iter().filter(|o| o.win_probability >= 0.5).collect();
+    let hot_amount: f64 = hot.iter().map(|o| o.amount.max(0.0)).sum();
+    let mut cand = base(
+        OwnerSubsystem::Routing,
+        ActionType::ConfigChange,
+        Lever::Campaigns,
+        "win_rate",
+        None,
+        "priority_routing_min_win_probability",
+        Value::Null,
+        json!(0.5),
+    );
+    cand.flexible = true;
+    cand.abort = vec![cx.rate_abort("win_rate")];
+    cand.design = Some(
+        cx.design(
+            "win_rate",
+            "Routing opportunities with at least 50% win probability to senior closers raises the \
+         win rate by at least 20%."
+                .to_owned(),
+            false,
+        ),
+    );
+    cand.impact_pct = 5.0;
+    cand.notes = format!(
+        "{} of {} open opportunities ({} in value) have at least 50% win probability; route them \
+         to senior closers first.",
+        hot.len(),
+        opps.len(),
+        num(hot_amount)
+    );
+    Some(cand)
+}
+
+/// Test a small late-stage incentive on win rate.
+fn late_stage_incentive(cx: &Ctx<'_>) -> Option<Candidate> {
+    if cx.diag.breaches.iter().any(|b| b.metric == "gross_margin") {
+        return None;
+    }
+    let discount = cx.pick(5, 8, 10);
+    let mut cand = base(
+        OwnerSubsystem::Pricing,
+        ActionType::Experiment,
+        Lever::Pricing,
+        "win_rate",
+        Some(TargetEntity {
+            r#type: TargetEntityType::Segment,
+            id: "stage_proposal".to_owned(),
+        }),
+        "annual_prepay_discount_pct",
+        Value::Null,
+        json!(discount),
+    );
+    let margin_floor = cx
+        .input
+        .targets
+        .gross_margin_min
+        .or_else(|| cx.snap.get("gross_margin").map(|g| g - 0.05));
+    cand.abort = vec![match margin_floor {
+        Some(f) => abort("gross_margin", ComparisonOperator::Lt, f, 3),
+        None => cx.rate_abort("win_rate"),
+    }];
+    cand.design = Some(cx.design(
+        "win_rate",
+        format!(
+            "A {discount}% discount for annual prepayment at proposal stage raises the win rate \
+             by at least 20%."
+        ),
+        false,
+    ));
+    cand.impact_pct = 8.0;
+    cand.flexible = true;
+    cand.notes = format!(
+        "Win rate is {}; offer proposal-stage deals an annual-prepay incentive of {discount}%, \
+         with a margin floor as the stop.",
+        num(cx.rate("win_rate"))
+    );
+    Some(cand)
+}
+
+/// Test case-study collateral at proposal stage.
+fn proposal_content(cx: &Ctx<'_>) -> Candidate {
+    let mut cand = base(
+        OwnerSubsystem::Content,
+        ActionType::Experiment,
+        Lever::Campaigns,
+        "win_rate",
+        Some(TargetEntity {
+            r#type: TargetEntityType::Segment,
+            id: "stage_proposal".to_owned(),
+        }),
+        "proposal_collateral",
+        json!("standard_deck"),
+        json!("case_study_pack"),
+    );
+    cand.abort = vec![cx.rate_abort("win_rate")];
+    cand.design = Some(
+        cx.design(
+            "win_rate",
+            "Sending an industry case-study pack with every proposal raises the win rate by at \
+         least 20%."
+                .to_owned(),
+            false,
+        ),
+    );
+    cand.impact_pct = 5.0;
+    cand.notes = "Give proposal-stage deals proof: test an industry case-study pack against the \
+                  standard deck."
+        .to_owned();
+    cand
+}
+
+/// Move budget from one campaign to another without changing total spend.
+pub(crate) fn reallocation(
+    from: &CampaignStat<'_>,
+    to: &CampaignStat<'_>,
+    amount: f64,
+    target_metric: &'static str,
+    stop: AbortCondition,
+    why: &str,
+) -> Candidate {
+    let (f, t) = (from.campaign, to.campaign);
+    let amount = round2(amount);
+    let mut cand = base(
+        OwnerSubsystem::Campaigns,
+        ActionType::ConfigChange,
+        Lever::Campaigns,
+        target_metric,
+        Ctx::campaign_entity(&f.id),
+        "budget_reallocation",
+        json!({ "from": {"campaign_id": f.id, "budget_total": round2(f.budget_total)},
+                "to": {"campaign_id": t.id, "budget_total": round2(t.budget_total)} }),
+        json!({ "from": {"campaign_id": f.id, "budget_total": round2(f.budget_total - amount)},
+                "to": {"campaign_id": t.id, "budget_total": round2(t.budget_total + amount)} }),
+    );
+    cand.abort = vec![stop];
+    cand.impact_pct = 3.0;
+    cand.impact_confidence = 0.45;
+    cand.notes = format!(
+        "Move {} of unspent budget from {} (return {}×) to {} (return {}×); total spend is \
+         unchanged. {why}",
+        num(amount),
+        f.name,
+        num(from.roi),
+        t.name,
+        num(to.roi)
+    );
+    cand.campaigns = vec![f.id.clone(), t.id.clone()];
+    cand
+}
+
+/// Reallocate from the worst to the best campaign.
+fn reallocate_worst_to_best(cx: &Ctx<'_>, target_metric: &'static str) -> Option<Candidate> {
+    let (best, worst) = (cx.stats.first()?, cx.stats.last()?);
+    if cx.stats.len() < 2 {
+        return None;
+    }
+    let room = (worst.campaign.budget_total - worst.campaign.budget_spent).max(0.0);
+    let amount = room.min(worst.campaign.budget_total * cx.settings.step);
+    if amount < 1.0 {
+        return None;
+    }
+    Some(reallocation(
+        worst,
+        best,
+        amount,
+        target_metric,
+        cx.pipeline_abort(),
+        "Returns differ enough to fund the winner from the laggard.",
+    ))
+}
+
+/// Pause the active campaign with the worst return.
+fn pause_worst(cx: &Ctx<'_>) -> Option<Candidate> {
+    let worst = cx.stats.last()?;
+    let c = worst.campaign;
+    if c.budget_spent <= 0.0 || (cx.stats.len() < 2 && worst.revenue > 0.0) {
+        return None;
+    }
+    let spent: f64 = cx.stats.iter().map(|s| s.campaign.budget_spent).sum();
+    let share = if spent > 0.0 {
+        c.budget_spent / spent
+    } else {
+        0.0
+    };
+    let metric = cx.cost_metric();
+    let mut cand = base(
+        OwnerSubsystem::Campaigns,
+        ActionType::Pause,
+        Lever::Campaigns,
+        metric,
+        Ctx::campaign_entity(&c.id),
+        "status",
+        json!(c.status),
+        json!("paused"),
+    );
+    cand.abort = vec![cx.pipeline_abort()];
+    cand.impact_pct = round2((share * 50.0).clamp(1.0, 30.0));
+    cand.impact_confidence = 0.6;
+    cand.notes = format!(
+        "Pause {}: it spent {} ({} of campaign spend) for {} in attributed revenue, the worst \
+         return of the active campaigns.",
+        c.name,
+        num(c.budget_spent),
+        pct(share),
+        num(worst.revenue)
+    );
+    cand.campaigns = vec![c.id.clone()];
+    Some(cand)
+}
+
+/// Cut the budget of the second-worst campaign.
+fn cut_next_worst(cx: &Ctx<'_>) -> Option<Candidate> {
+    if cx.stats.len() < 3 {
+        return None;
+    }
+    let s = &cx.stats[cx.stats.len() - 2];
+    let c = s.campaign;
+    let cut = (c.budget_total * cx.settings.step).min((c.budget_total - c.budget_spent).max(0.0));
+    if cut < 1.0 {
+        return None;
+    }
+    let metric = cx.cost_metric();
+    let mut cand = base(
+        OwnerSubsystem::Campaigns,
+        ActionType::ConfigChange,
+        Lever::Campaigns,
+        metric,
+        Ctx::campaign_entity(&c.id),
+        "budget_total",
+        Value::Null,
+        Value::Null,
+    );
+    cand.budget = Some(BudgetChange {
+        current: c.budget_total,
+        delta: -round2(cut),
+    });
+    cand.abort = vec![cx.pipeline_abort()];
+    cand.impact_pct = round2(cx.settings.step * 100.0 / 4.0);
+    cand.impact_confidence = 0.5;
+    cand.notes = format!(
+        "Cut the budget of {} from {} to {}; its return ({}×) is below the best campaigns'.",
+        c.name,
+        num(c.budget_total),
+        num(c.budget_total - cut),
+        num(s.roi)
+    );
+    cand.campaigns = vec![c.id.clone()];
+    Some(cand)
+}
+
+/// Shift budget from the weakest channel to the strongest.
+fn channel_shift(cx: &Ctx<'_>) -> Option<Candidate> {
+    if cx.channels.len() < 2 {
+        return None;
+    }
+    let (best, _) = cx.channels.first()?;
+    let (worst, worst_rev) = cx.channels.last()?;
+    let mut cand = base(
+        OwnerSubsystem::Campaigns,
+        ActionType::ConfigChange,
+        Lever::Channels,
+        "cac_paid",
+        Some(TargetEntity {
+            r#type: TargetEntityType::Channel,
+            id: worst.clone(),
+        }),
+        "budget_shift_pct",
+        json!(0.0),
+        json!({ "pct": cx.step_pct(), "to_channel": best }),
+    );
+    cand.abort = vec![cx.cac_abort()];
+    cand.impact_pct = round2(cx.settings.step * 100.0 / 3.0);
+    cand.notes = format!(
+        "Shift {}% of {worst}'s budget to {best}: {worst} brought only {} of attributed revenue.",
+        num(cx.step_pct()),
+        num(*worst_rev)
+    );
+    Some(cand)
+}
+
+/// Raise list prices on new quotes.
+fn price_change(cx: &Ctx<'_>) -> Candidate {
+    let target = cx
+        .diag
+        .breaches
+        .iter()
+        .map(|b| b.metric)
+        .find(|m| *m == "payback_months" || *m == "gross_margin")
+        .unwrap_or("acv");
+    let raise = cx.pick(3, 5, 8);
+    let mut cand = base(
+        OwnerSubsystem::Pricing,
+        ActionType::ConfigChange,
+        Lever::Pricing,
+        target,
+        Some(TargetEntity {
+            r#type: TargetEntityType::Segment,
+            id: "new_quotes".to_owned(),
+        }),
+        "list_price_change_pct",
+        json!(0.0),
+        json!(raise),
+    );
+    cand.flexible = true;
+    cand.abort = vec![cx.rate_abort("win_rate")];
+    cand.design = Some(cx.design(
+        "win_rate",
+        format!(
+            "Raising list prices {raise}% on new quotes does not lower the win rate by more than \
+             20%."
+        ),
+        true,
+    ));
+    cand.impact_pct = f64::from(raise);
+    cand.impact_confidence = 0.45;
+    cand.notes = format!(
+        "Raise list prices {raise}% on new quotes to improve {} without more spend; stop if win \
+         rate falls more than 20%.",
+        metric_phrase(target)
+    );
+    cand
+}
+
+/// Every candidate, ordered for the binding constraint.
+pub(crate) fn generate(
+    input: &KernelInput,
+    snap: &Snapshot,
+    diag: &Diagnosis,
+    settings: &Settings,
+) -> Vec<Candidate> {
+    let cx = Ctx {
+        input,
+        snap,
+        diag,
+        settings,
+        stats: campaign_stats(input),
+        channels: channel_revenue(input),
+    };
+    let demand = |cx: &Ctx<'_>| -> Vec<Candidate> {
+        let mut v = Vec::new();
+        v.extend(scale_best(cx));
+        v.extend(channel_uplift(cx));
+        v.push(landing_page(cx));
+        v.push(reengage(cx));
+        v.extend(priority_routing(cx));
+        v
+    };
+    let conversion = |cx: &Ctx<'_>| -> Vec<Candidate> {
+        let mut v = vec![follow_up(cx)];
+        v.extend(priority_routing(cx));
+        v.extend(late_stage_incentive(cx));
+        v.push(proposal_content(cx));
+        v.extend(reallocate_worst_to_best(cx, "bookings_new"));
+        v
+    };
+    let mut all = match diag.binding {
+        BindingConstraint::DataQuality => return Vec::new(),
+        BindingConstraint::Demand => {
+            let mut v = demand(&cx);
+            v.extend(conversion(&cx));
+            v
+        }
+        BindingConstraint::Conversion => {
+            let mut v = conversion(&cx);
+            v.extend(demand(&cx));
+            v
+        }
+        BindingConstraint::Economics => {
+            let mut v = Vec::new();
+            v.extend(pause_worst(&cx));
+            // Screened early so the CFO gate's decision is on record: it
+            // becomes a reallocation from a weaker campaign when one has room.
+            v.extend(scale_best(&cx));
+            v.extend(cut_next_worst(&cx));
+            v.extend(channel_shift(&cx));
+            v.push(price_change(&cx));
+            v.push(follow_up(&cx));
+            v.extend(demand(&cx));
+            v.extend(conversion(&cx));
+            v
+        }
+    };
+    // The same change may be proposed by two pools; keep its first place.
+    let mut seen = std::collections::BTreeSet::new();
+    all.retain(|c| seen.insert(c.key()));
+    all
+}
+
+/// Measurement fixes: one per data problem (when data quality binds), or a
+/// single review of the priority metric's feed as a last resort when nothing
+/// else can be proposed. Each is a `config_change` on the reporting of the
+/// subsystem that owns the metric; `owners` lists the subsystems (with
+/// their lever) that may be used, in preference order.
+pub(crate) fn measurement(
+    input: &KernelInput,
+    snap: &Snapshot,
+    diag: &Diagnosis,
+    owners: &[(OwnerSubsystem, Lever)],
+) -> Vec<Candidate> {
+    let generic = DqIssue {
+        issue_type: IssueType::MissingData,
+        metric: diag.priority_metric,
+        description: String::new(),
+        fix: String::new(),
+    };
+    let issues: Vec<&DqIssue> = if diag.dq_issues.is_empty() {
+        vec![&generic]
+    } else {
+        diag.dq_issues.iter().take(3).collect()
+    };
+    let pipeline = snap.raw("pipeline_total").map_or(0.0, |l| l.value.max(0.0));
+    let mut out = Vec::new();
+    for issue in issues {
+        let preferred = match (
+            issue.issue_type,
+            metrics::lookup(issue.metric).map(|d| d.domain),
+        ) {
+            (IssueType::MissingAttribution, _) => OwnerSubsystem::Campaigns,
+            (_, Some(MetricDomain::Conversion)) => OwnerSubsystem::Crm,
+            _ => OwnerSubsystem::Campaigns,
+        };
+        let mut ordered: Vec<(OwnerSubsystem, Lever)> = owners
+            .iter()
+            .copied()
+            .filter(|(o, _)| *o == preferred)
+            .collect();
+        ordered.extend(owners.iter().copied().filter(|(o, _)| *o != preferred));
+        let Some(&(owner, lever)) = ordered.first() else {
+            continue;
+        };
+        let (field, current, new, notes) = match issue.issue_type {
+            IssueType::MissingAttribution => {
+                let total: f64 = input.revenue_events.iter().map(|e| e.amount.abs()).sum();
+                let unattributed: f64 = input
+                    .revenue_events
+                    .iter()
+                    .filter(|e| {
+                        e.attributed_campaign_id
+                            .as_deref()
+                            .is_none_or(|s| s.trim().is_empty())
+                            && e.attributed_channel
+                                .as_deref()
+                                .is_none_or(|s| s.trim().is_empty())
+                    })
+                    .map(|e| e.amount.abs())
+                    .sum();
+                let share = if total > 0.0 {
+                    unattributed / total
+                } else {
+                    0.0
+                };
+                (
+                    "tracking.unattributed_revenue_share".to_owned(),
+                    json!(round2(share)),
+                    json!(0.0),
+                    format!(
+                        "Make campaign or channel attribution mandatory on revenue events; {} of \
+                         recent revenue has none, so channel decisions would be guesses.",
+                        pct(share)
+                    ),
+                )
+            }
+            IssueType::StaleData => (
+                format!("tracking.{}.last_reported", issue.metric),
+                json!(snap.raw(issue.metric).map(|l| l.date.to_string())),
+                json!(input.analysis_window.end_date.to_string()),
+                format!(
+                    "Restore the daily feed of {} so the next cycle decides on current numbers.",
+                    issue.metric
+                ),
+            ),
+            IssueType::InvalidData => (
+                format!("tracking.{}.validation", issue.metric),
+                json!("unvalidated"),
+                json!("reject_out_of_range"),
+                format!(
+                    "Reject out-of-range {} values at ingestion and correct the bad rows.",
+                    issue.metric
+                ),
+            ),
+            IssueType::MissingData if diag.dq_issues.is_empty() => (
+                format!("tracking.{}.review", issue.metric),
+                Value::Null,
+                json!("reviewed"),
+                format!(
+                    "No change could be proposed within the guardrails; review how {} is \
+                     measured so the next cycle has more to act on.",
+                    issue.metric
+                ),
+            ),
+            IssueType::MissingData => (
+                format!("tracking.{}.tenant_wide", issue.metric),
+                json!(false),
+                json!(true),
+                format!(
+                    "Report {} tenant-wide (no dimension) every day so it can be compared with \
+                     its target.",
+                    issue.metric
+                ),
+            ),
+        };
+        let abort_metric = if snap.get("leads_new").is_some() {
+            abort(
+                "leads_new",
+                ComparisonOperator::Lt,
+                snap.get("leads_new").unwrap_or(0.0) * 0.5,
+                3,
+            )
+        } else {
+            abort("pipeline_total", ComparisonOperator::Lt, pipeline * 0.9, 5)
+        };
+        let mut cand = base(
+            owner,
+            ActionType::ConfigChange,
+            lever,
+            issue.metric,
+            None,
+            &field,
+            current,
+            new,
+        );
+        cand.abort = vec![abort_metric];
+        cand.impact_pct = 0.0;
+        cand.impact_confidence = 0.3;
+        cand.notes = notes;
+        out.push(cand);
+    }
+    out
+}

@@ -1,0 +1,546 @@
+//! [`revos_store::cycles::CycleStore`] on this backend: the
+//! `optimization_cycles`, `optimization_actions` and
+//! `optimization_action_results` tables of migration 0001, with the
+//! `notes` column and the `(tenant_id, status, created_at)` index of
+//! migration 0011.
+//!
+//! [`CycleStore::record_cycle`] writes the cycle, its actions and its audit
+//! entry (through `audit::append_entry`, the append of the tenant
+//! transaction) in one `BEGIN IMMEDIATE` transaction. That transaction
+//! holds the database's one write lock from its first statement, so the
+//! `min_gap` check (read the tenant's last completed cycle, then write)
+//! cannot interleave with another cycle's: two cycles recorded at the same
+//! moment run one after the other, and the second sees the first.
+//!
+//! The rules the tables do not enforce are kept here, identically on both
+//! backends: a cycle's `status` is `completed` or `failed` (the column is
+//! free text), its `notes` are a JSON object, every action names the cycle
+//! and its tenant, a failed cycle has no actions, and an action result
+//! names a stored action of its cycle. Every write runs in a `BEGIN
+//! IMMEDIATE` transaction, which is what makes
+//! [`CycleStore::set_optimization_action_status`] a compare-and-set.
+
+use crate::{SqliteStore, corrupt, store_error, tid, ts};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use revos_contracts::TenantId;
+use revos_store::audit::NewAuditEntry;
+use revos_store::cycles::{
+    ActionResultRecord, Cycle, CycleStatus, CycleStore, OptimizationAction,
+    OptimizationActionStatus,
+};
+use revos_store::{StoreError, support};
+use serde_json::Value;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+use uuid::fmt::Hyphenated;
+
+/// The most records one listing returns, and what a limit of 0 means.
+const MAX_CYCLE_PAGE: u32 = 1000;
+
+/// The columns of a cycle, in [`CycleRow`]'s order (a macro, so that
+/// `concat!` builds each statement as one static string).
+macro_rules! cycle_columns {
+    () => {
+        "id, trigger_type, trigger_source, triggered_at, status, binding_constraint, \
+         priority_metric, input, output, error, notes, created_at, completed_at"
+    };
+}
+
+/// The columns of an action, in [`ActionRow`]'s order.
+macro_rules! action_columns {
+    () => {
+        "id, cycle_id, action_id, priority, owner_subsystem, action_type, target_metric, \
+         target_entity_type, target_entity_id, proposed_change, spec, status, created_at, \
+         updated_at"
+    };
+}
+
+/// The columns of an action result, in [`ResultRow`]'s order.
+macro_rules! result_columns {
+    () => {
+        "id, action_id, cycle_id, target_metric, baseline_value, observed_value, delta, \
+         confidence, outcome, baseline_recorded_at, measured_at"
+    };
+}
+
+// ---- encoding ----------------------------------------------------------------
+
+/// Compact JSON text of a document, for a TEXT column.
+fn json_text(value: &Value) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
+}
+
+/// The limit of a listing: [`MAX_CYCLE_PAGE`] for 0, at most that.
+fn list_limit(limit: u32) -> i64 {
+    i64::from(if limit == 0 {
+        MAX_CYCLE_PAGE
+    } else {
+        limit.min(MAX_CYCLE_PAGE)
+    })
+}
+
+/// A stored priority as `u32`.
+fn priority_u32(n: i64) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| corrupt("action priority", &n.to_string()))
+}
+
+/// Checks a cycle and its actions before anything is written.
+fn checked_cycle(cycle: &Cycle, actions: &[OptimizationAction]) -> Result<(), StoreError> {
+    if !cycle.notes.is_object() {
+        return Err(StoreError::Invalid(format!(
+            "the notes of cycle {} are not a JSON object",
+            cycle.id
+        )));
+    }
+    if cycle.status == CycleStatus::Failed && !actions.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "cycle {} failed: it has no actions",
+            cycle.id
+        )));
+    }
+    for a in actions {
+        if a.tenant_id != cycle.tenant_id || a.cycle_id != cycle.id {
+            return Err(StoreError::Invalid(format!(
+                "action {} (tenant {}, cycle {}) does not belong to cycle {} of tenant {}",
+                a.id, a.tenant_id, a.cycle_id, cycle.id, cycle.tenant_id
+            )));
+        }
+    }
+    Ok(())
+}
+
+// ---- rows --------------------------------------------------------------------
+
+#[derive(sqlx::FromRow)]
+struct CycleRow {
+    id: Hyphenated,
+    trigger_type: String,
+    trigger_source: String,
+    triggered_at: DateTime<Utc>,
+    status: String,
+    binding_constraint: Option<String>,
+    priority_metric: Option<String>,
+    input: Json<Value>,
+    output: Option<Json<Value>>,
+    error: Option<Json<Value>>,
+    notes: Json<Value>,
+    created_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+impl CycleRow {
+    fn into_cycle(self, tenant: TenantId) -> Result<Cycle, StoreError> {
+        Ok(Cycle {
+            tenant_id: tenant,
+            id: self.id.into_uuid(),
+            trigger_type: self.trigger_type,
+            trigger_source: self.trigger_source,
+            triggered_at: self.triggered_at,
+            status: CycleStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("cycle status", &self.status))?,
+            binding_constraint: self.binding_constraint,
+            priority_metric: self.priority_metric,
+            input: self.input.0,
+            output: self.output.map(|j| j.0),
+            error: self.error.map(|j| j.0),
+            notes: self.notes.0,
+            created_at: self.created_at,
+            completed_at: self.completed_at,
+        })
+    }
+}
+
+fn cycles(rows: Vec<CycleRow>, tenant: TenantId) -> Result<Vec<Cycle>, StoreError> {
+    rows.into_iter().map(|row| row.into_cycle(tenant)).collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct ActionRow {
+    id: Hyphenated,
+    cycle_id: Hyphenated,
+    action_id: String,
+    priority: i64,
+    owner_subsystem: String,
+    action_type: String,
+    target_metric: String,
+    target_entity_type: Option<String>,
+    target_entity_id: Option<String>,
+    proposed_change: Json<Value>,
+    spec: Json<Value>,
+    status: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl ActionRow {
+    fn into_action(self, tenant: TenantId) -> Result<OptimizationAction, StoreError> {
+        Ok(OptimizationAction {
+            tenant_id: tenant,
+            id: self.id.into_uuid(),
+            cycle_id: self.cycle_id.into_uuid(),
+            action_id: self.action_id,
+            priority: priority_u32(self.priority)?,
+            owner_subsystem: self.owner_subsystem,
+            action_type: self.action_type,
+            target_metric: self.target_metric,
+            target_entity_type: self.target_entity_type,
+            target_entity_id: self.target_entity_id,
+            proposed_change: self.proposed_change.0,
+            spec: self.spec.0,
+            status: OptimizationActionStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("optimization action status", &self.status))?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+fn actions(rows: Vec<ActionRow>, tenant: TenantId) -> Result<Vec<OptimizationAction>, StoreError> {
+    rows.into_iter()
+        .map(|row| row.into_action(tenant))
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct ResultRow {
+    id: Hyphenated,
+    action_id: Hyphenated,
+    cycle_id: Hyphenated,
+    target_metric: String,
+    baseline_value: f64,
+    observed_value: Option<f64>,
+    delta: Option<f64>,
+    confidence: Option<f64>,
+    outcome: Option<String>,
+    baseline_recorded_at: DateTime<Utc>,
+    measured_at: Option<DateTime<Utc>>,
+}
+
+impl ResultRow {
+    fn into_result(self, tenant: TenantId) -> ActionResultRecord {
+        ActionResultRecord {
+            tenant_id: tenant,
+            id: self.id.into_uuid(),
+            action_id: self.action_id.into_uuid(),
+            cycle_id: self.cycle_id.into_uuid(),
+            target_metric: self.target_metric,
+            baseline_value: self.baseline_value,
+            observed_value: self.observed_value,
+            delta: self.delta,
+            confidence: self.confidence,
+            outcome: self.outcome,
+            baseline_recorded_at: self.baseline_recorded_at,
+            measured_at: self.measured_at,
+        }
+    }
+}
+
+// ---- reads on a connection -----------------------------------------------------
+
+/// The tenant's most recent completed cycle.
+async fn last_completed(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+) -> Result<Option<Cycle>, StoreError> {
+    let row: Option<CycleRow> = sqlx::query_as(concat!(
+        "select ",
+        cycle_columns!(),
+        " from optimization_cycles where tenant_id = ?1 and status = 'completed' \
+         order by created_at desc, id desc limit 1"
+    ))
+    .bind(tid(tenant))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    row.map(|row| row.into_cycle(tenant)).transpose()
+}
+
+// ---- the store -----------------------------------------------------------------
+
+#[async_trait]
+impl CycleStore for SqliteStore {
+    async fn record_cycle(
+        &self,
+        cycle: &Cycle,
+        actions: &[OptimizationAction],
+        audit: Option<NewAuditEntry>,
+        min_gap: Option<chrono::Duration>,
+    ) -> Result<(), StoreError> {
+        let tenant = cycle.tenant_id;
+        checked_cycle(cycle, actions)?;
+        let mut tx = self.write_tenant(tenant).await?;
+        if let Some(gap) = min_gap {
+            // The write lock is held: no other cycle can be written between
+            // this read and the insert below.
+            if let Some(last) = last_completed(&mut tx, tenant).await? {
+                let since = cycle
+                    .created_at
+                    .checked_sub_signed(gap)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
+                if last.created_at > since {
+                    tx.rollback().await.map_err(store_error)?;
+                    return Err(StoreError::Conflict {
+                        entity: "cycle",
+                        id: last.id.to_string(),
+                    });
+                }
+            }
+        }
+        sqlx::query(
+            "insert into optimization_cycles
+                 (tenant_id, id, trigger_type, trigger_source, triggered_at, status,
+                  binding_constraint, priority_metric, input, output, error, notes, created_at,
+                  completed_at)
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )
+        .bind(tid(tenant))
+        .bind(cycle.id.hyphenated())
+        .bind(&cycle.trigger_type)
+        .bind(&cycle.trigger_source)
+        .bind(ts(cycle.triggered_at))
+        .bind(cycle.status.as_str())
+        .bind(&cycle.binding_constraint)
+        .bind(&cycle.priority_metric)
+        .bind(json_text(&cycle.input)?)
+        .bind(cycle.output.as_ref().map(json_text).transpose()?)
+        .bind(cycle.error.as_ref().map(json_text).transpose()?)
+        .bind(json_text(&cycle.notes)?)
+        .bind(ts(cycle.created_at))
+        .bind(cycle.completed_at.map(ts))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        for a in actions {
+            sqlx::query(
+                "insert into optimization_actions
+                     (tenant_id, id, cycle_id, action_id, priority, owner_subsystem, action_type,
+                      target_metric, target_entity_type, target_entity_id, proposed_change, spec,
+                      status, created_at, updated_at)
+                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )
+            .bind(tid(tenant))
+            .bind(a.id.hyphenated())
+            .bind(cycle.id.hyphenated())
+            .bind(&a.action_id)
+            .bind(i64::from(a.priority))
+            .bind(&a.owner_subsystem)
+            .bind(&a.action_type)
+            .bind(&a.target_metric)
+            .bind(&a.target_entity_type)
+            .bind(&a.target_entity_id)
+            .bind(json_text(&a.proposed_change)?)
+            .bind(json_text(&a.spec)?)
+            .bind(OptimizationActionStatus::Pending.as_str())
+            .bind(ts(a.created_at))
+            .bind(ts(a.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        if let Some(entry) = audit {
+            crate::audit::append_entry(&mut tx, tenant, entry).await?;
+        }
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn last_completed_cycle(&self, tenant: TenantId) -> Result<Option<Cycle>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let cycle = last_completed(&mut tx, tenant).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(cycle)
+    }
+
+    async fn list_cycles(&self, tenant: TenantId, limit: u32) -> Result<Vec<Cycle>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let rows: Vec<CycleRow> = sqlx::query_as(concat!(
+            "select ",
+            cycle_columns!(),
+            " from optimization_cycles where tenant_id = ?1 \
+             order by created_at desc, id desc limit ?2"
+        ))
+        .bind(tid(tenant))
+        .bind(list_limit(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        cycles(rows, tenant)
+    }
+
+    async fn get_cycle(&self, tenant: TenantId, id: Uuid) -> Result<Option<Cycle>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let row: Option<CycleRow> = sqlx::query_as(concat!(
+            "select ",
+            cycle_columns!(),
+            " from optimization_cycles where tenant_id = ?1 and id = ?2"
+        ))
+        .bind(tid(tenant))
+        .bind(id.hyphenated())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        row.map(|row| row.into_cycle(tenant)).transpose()
+    }
+
+    async fn cycle_actions(
+        &self,
+        tenant: TenantId,
+        cycle: Uuid,
+    ) -> Result<Vec<OptimizationAction>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let rows: Vec<ActionRow> = sqlx::query_as(concat!(
+            "select ",
+            action_columns!(),
+            " from optimization_actions where tenant_id = ?1 and cycle_id = ?2 \
+             order by priority, action_id, id"
+        ))
+        .bind(tid(tenant))
+        .bind(cycle.hyphenated())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        actions(rows, tenant)
+    }
+
+    async fn actions_in_status(
+        &self,
+        tenant: TenantId,
+        status: OptimizationActionStatus,
+        limit: u32,
+    ) -> Result<Vec<OptimizationAction>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let rows: Vec<ActionRow> = sqlx::query_as(concat!(
+            "select ",
+            action_columns!(),
+            " from optimization_actions where tenant_id = ?1 and status = ?2 \
+             order by created_at, id limit ?3"
+        ))
+        .bind(tid(tenant))
+        .bind(status.as_str())
+        .bind(list_limit(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        actions(rows, tenant)
+    }
+
+    async fn set_optimization_action_status(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        from: OptimizationActionStatus,
+        to: OptimizationActionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tenant(tenant).await?;
+        let moved = sqlx::query(
+            "update optimization_actions set status = ?4, updated_at = ?5
+             where tenant_id = ?1 and id = ?2 and status = ?3",
+        )
+        .bind(tid(tenant))
+        .bind(id.hyphenated())
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(ts(support::now_at(now)))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        tx.commit().await.map_err(store_error)?;
+        Ok(moved == 1)
+    }
+
+    async fn put_action_result(&self, result: &ActionResultRecord) -> Result<(), StoreError> {
+        let tenant = result.tenant_id;
+        let mut tx = self.write_tenant(tenant).await?;
+        let cycle: Option<Hyphenated> = sqlx::query_scalar(
+            "select cycle_id from optimization_actions where tenant_id = ?1 and id = ?2",
+        )
+        .bind(tid(tenant))
+        .bind(result.action_id.hyphenated())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        match cycle.map(Hyphenated::into_uuid) {
+            None => {
+                return Err(StoreError::Invalid(format!(
+                    "reference to a record that does not exist: optimization action {}",
+                    result.action_id
+                )));
+            }
+            Some(cycle) if cycle != result.cycle_id => {
+                return Err(StoreError::Invalid(format!(
+                    "optimization action {} belongs to cycle {cycle}, not {}",
+                    result.action_id, result.cycle_id
+                )));
+            }
+            Some(_) => {}
+        }
+        sqlx::query(
+            "insert into optimization_action_results
+                 (tenant_id, id, action_id, cycle_id, target_metric, baseline_value,
+                  observed_value, delta, confidence, outcome, baseline_recorded_at, measured_at)
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             on conflict (tenant_id, id) do update set
+                 action_id = excluded.action_id,
+                 cycle_id = excluded.cycle_id,
+                 target_metric = excluded.target_metric,
+                 baseline_value = excluded.baseline_value,
+                 observed_value = excluded.observed_value,
+                 delta = excluded.delta,
+                 confidence = excluded.confidence,
+                 outcome = excluded.outcome,
+                 baseline_recorded_at = excluded.baseline_recorded_at,
+                 measured_at = excluded.measured_at",
+        )
+        .bind(tid(tenant))
+        .bind(result.id.hyphenated())
+        .bind(result.action_id.hyphenated())
+        .bind(result.cycle_id.hyphenated())
+        .bind(&result.target_metric)
+        .bind(result.baseline_value)
+        .bind(result.observed_value)
+        .bind(result.delta)
+        .bind(result.confidence)
+        .bind(&result.outcome)
+        .bind(ts(result.baseline_recorded_at))
+        .bind(result.measured_at.map(ts))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn action_results(
+        &self,
+        tenant: TenantId,
+        measured_since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<ActionResultRecord>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let rows: Vec<ResultRow> = sqlx::query_as(concat!(
+            "select ",
+            result_columns!(),
+            " from optimization_action_results \
+             where tenant_id = ?1 and (?2 is null or measured_at >= ?2) \
+             order by baseline_recorded_at desc, id desc limit ?3"
+        ))
+        .bind(tid(tenant))
+        .bind(measured_since.map(ts))
+        .bind(list_limit(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.into_result(tenant))
+            .collect())
+    }
+}

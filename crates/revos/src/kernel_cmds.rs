@@ -1,0 +1,156 @@
+//! `revos kernel …`: the optimization kernel from the command line.
+
+use crate::cli::KernelCommand;
+use crate::output;
+use crate::runtime_cmds::parse_time;
+use revos_contracts::TenantId;
+use revos_kernel::auth::Principal;
+use revos_kernel::cycles::CycleRequest;
+use revos_kernel::{Config, Failure, Kernel};
+use std::io::Read;
+use std::process::ExitCode;
+
+fn tenant_id(raw: &str) -> Result<TenantId, Failure> {
+    raw.parse::<TenantId>().map_err(|_| {
+        Failure::input(
+            400,
+            "validation",
+            format!("`{raw}` is not a tenant id (a UUID)"),
+        )
+    })
+}
+
+/// `revos kernel plan`: pure, no database. Prints the output, or the
+/// KernelError (always as JSON: this is the contract's interface).
+pub fn plan(
+    input: Option<&std::path::Path>,
+    now: Option<&str>,
+    explain: bool,
+) -> Result<(), ExitCode> {
+    let fail = |f: Failure| output::failure(&f, true);
+    let now = match now {
+        Some(raw) => parse_time(raw).map_err(fail)?,
+        None => chrono::Utc::now(),
+    };
+    let mut bytes = Vec::new();
+    let read = match input {
+        Some(path) if path.as_os_str() != "-" => std::fs::read(path)
+            .map(|b| bytes = b)
+            .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        _ => std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map(|_| ())
+            .map_err(|e| format!("cannot read stdin: {e}")),
+    };
+    read.map_err(|e| fail(Failure::input(400, "io", e)))?;
+    match revos_kernel::cycles::plan_offline(&bytes, now) {
+        Ok(plan) if explain => {
+            output::json(&plan);
+            Ok(())
+        }
+        Ok(plan) => {
+            output::json(&plan.output);
+            Ok(())
+        }
+        Err(error) => Err(fail(Failure::from_error(error))),
+    }
+}
+
+/// `revos kernel run|cycles|show`.
+pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> Result<(), Failure> {
+    let kernel = Kernel::start(config).await?;
+    let operator = Principal::Service;
+    match cmd {
+        // Dispatched to [`plan`] before a database is opened.
+        KernelCommand::Plan { .. } => {
+            return Err(Failure::internal(&"`kernel plan` runs without a database"));
+        }
+        KernelCommand::Run {
+            tenant,
+            force,
+            window_days,
+        } => {
+            let tenant = tenant_id(&tenant)?;
+            let request = CycleRequest {
+                trigger_type: None,
+                source: Some("cli".to_owned()),
+                force,
+                window_days: Some(window_days),
+            };
+            let (out, view) = kernel.run_tenant_cycle(&operator, tenant, &request).await?;
+            if as_json {
+                output::json(&view);
+            } else {
+                let s = &out.cycle_summary;
+                println!(
+                    "cycle {}: binding constraint {} (confidence {:.2}), priority metric {}",
+                    out.cycle_id,
+                    serde_json::to_value(s.binding_constraint)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    s.confidence,
+                    s.priority_metric
+                );
+                println!("  {}", s.diagnosis);
+                for a in &out.actions {
+                    println!(
+                        "  {}. [{}] {} → {}: {}",
+                        a.priority,
+                        a.action_id,
+                        serde_json::to_value(a.r#type)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        a.target_metric,
+                        a.notes_for_humans
+                    );
+                }
+            }
+        }
+        KernelCommand::Cycles { tenant, limit } => {
+            let tenant = tenant_id(&tenant)?;
+            let list = kernel.cycles(&operator, tenant, limit).await?;
+            if as_json {
+                output::json(&list);
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.id.to_string(),
+                            c.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                            c.status.as_str().to_owned(),
+                            format!("{}/{}", c.trigger_type, c.trigger_source),
+                            c.binding_constraint.clone().unwrap_or("-".into()),
+                            c.priority_metric.clone().unwrap_or("-".into()),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &[
+                        "ID",
+                        "CREATED",
+                        "STATUS",
+                        "TRIGGER",
+                        "CONSTRAINT",
+                        "PRIORITY METRIC",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        KernelCommand::Show { id, tenant } => {
+            let tenant = tenant_id(&tenant)?;
+            let id = id.parse().map_err(|_| {
+                Failure::input(
+                    400,
+                    "validation",
+                    format!("`{id}` is not a cycle id (a UUID)"),
+                )
+            })?;
+            output::json(&kernel.cycle(&operator, tenant, id).await?);
+        }
+    }
+    Ok(())
+}
