@@ -137,6 +137,7 @@ pub fn router(kernel: Kernel) -> Router {
             get(data::list_crm_activities).post(data::upsert_crm_activities),
         )
         .route("/v1/kernel/run", post(cycles::run))
+        .route("/v1/validation", post(cycles::validation))
         .route(
             &format!("{tenant}/cycles"),
             get(cycles::list).post(cycles::create),

@@ -66,6 +66,7 @@ use utoipa::{Modify, OpenApi};
         cycles::create,
         cycles::list,
         cycles::get,
+        cycles::validation,
         events::ingest,
         events::batch,
         events::emit,

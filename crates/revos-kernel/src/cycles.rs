@@ -105,6 +105,11 @@ pub struct CycleRequest {
     pub force: bool,
     /// Days of data to analyse (default 30).
     pub window_days: Option<u32>,
+    /// Learn only from results measured at or after this time (default:
+    /// the last 90 days). Not part of the API: the validation loop uses it
+    /// so that a run learns from its own results only.
+    #[serde(skip)]
+    pub results_since: Option<DateTime<Utc>>,
 }
 
 fn too_recent(last: &Cycle, now: DateTime<Utc>) -> Failure {
@@ -271,12 +276,14 @@ impl Kernel {
     /// Assembles the `KernelInput` of a tenant from its stored data: the
     /// optimizer config (targets, guardrails, config), the metric snapshots
     /// and revenue events of the window, active campaigns, open
-    /// opportunities and the measured results of earlier actions.
+    /// opportunities and the measured results of earlier actions (of the
+    /// last 90 days, or since `results_since`).
     pub async fn assemble_input(
         &self,
         tenant: TenantId,
         trigger: Trigger,
         window_days: i64,
+        results_since: Option<DateTime<Utc>>,
     ) -> Result<KernelInput, Failure> {
         let store = self.store();
         let config = store.get_optimizer_config(tenant).await?;
@@ -408,7 +415,7 @@ impl Kernel {
             }
             offset += PAGE;
         }
-        let since = Utc::now() - Duration::days(90);
+        let since = results_since.unwrap_or_else(|| Utc::now() - Duration::days(90));
         let measured = store.action_results(tenant, Some(since), PAGE).await?;
         // Results name the stored action; the planner reads the change
         // (owner, type, field, entity) from the action id the output gave
@@ -495,7 +502,9 @@ impl Kernel {
                 format!("window_days must be between 1 and 366, got {days}"),
             ));
         }
-        let input = self.assemble_input(tenant, trigger, days).await?;
+        let input = self
+            .assemble_input(tenant, trigger, days, request.results_since)
+            .await?;
         let output = self.run_kernel(by, &input, request.force).await?;
         let view = self.cycle(by, tenant, output.cycle_id).await?;
         Ok((output, view))

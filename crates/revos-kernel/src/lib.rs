@@ -13,6 +13,7 @@ pub mod cycles;
 pub mod dispatch;
 pub mod email;
 pub mod entry;
+pub mod executor;
 pub mod failure;
 pub mod guards;
 pub mod jobs;
@@ -23,6 +24,7 @@ pub mod replay;
 pub mod runtime;
 pub mod timeline;
 pub mod validate;
+pub mod validation;
 pub mod webhooks;
 pub mod worker;
 

@@ -85,6 +85,9 @@ pub enum Command {
     /// cycle, look at past cycles.
     #[command(subcommand)]
     Kernel(KernelCommand),
+    /// Run seed 002's validation loop on test tenants A and B (all five
+    /// steps, in order) and print a pass/fail table; exit 0 only if all pass.
+    Validate,
     /// Experiment statistics (GrowthBook gbstats' computations), as JSON.
     #[command(subcommand)]
     Stats(crate::stats_cmd::StatsCommand),

@@ -79,6 +79,10 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
                 .await
                 .map_err(fail)
         }
+        Command::Validate => {
+            let kernel = open(config).await.map_err(fail)?;
+            crate::kernel_cmds::validate(&kernel, as_json).await
+        }
         Command::Stats(cmd) => crate::stats_cmd::run(cmd, as_json).map_err(fail),
         Command::Kernel(KernelCommand::Plan {
             input,

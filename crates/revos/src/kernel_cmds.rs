@@ -76,6 +76,7 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
                 source: Some("cli".to_owned()),
                 force,
                 window_days: Some(window_days),
+                results_since: None,
             };
             let (out, view) = kernel.run_tenant_cycle(&operator, tenant, &request).await?;
             if as_json {
@@ -153,4 +154,71 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
         }
     }
     Ok(())
+}
+
+/// `revos validate`: the five steps of the validation loop, with progress,
+/// then the table of criteria. Exit 0 only when every criterion holds.
+pub async fn validate(kernel: &Kernel, as_json: bool) -> Result<(), ExitCode> {
+    use revos_kernel::validation::ValidationOp;
+    let fail = |f: Failure| output::failure(&f, as_json);
+    let mut reports = Vec::new();
+    for (i, op) in ValidationOp::ALL.into_iter().enumerate() {
+        if !as_json {
+            eprint!("[{}/5] {} … ", i + 1, op.as_str());
+        }
+        let started = std::time::Instant::now();
+        let report = kernel
+            .validation(&Principal::Service, op)
+            .await
+            .map_err(|f| {
+                if !as_json {
+                    eprintln!("error");
+                }
+                fail(f)
+            })?;
+        if !as_json {
+            eprintln!(
+                "{} ({:.1} s)",
+                if report.passed { "ok" } else { "FAILED" },
+                started.elapsed().as_secs_f64()
+            );
+        }
+        reports.push(report);
+    }
+    let Some(verified) = reports.last() else {
+        return Err(ExitCode::from(1));
+    };
+    let passed = verified.passed;
+    if as_json {
+        output::json(&reports);
+    } else {
+        let rows: Vec<Vec<String>> = verified
+            .criteria
+            .iter()
+            .map(|c| {
+                vec![
+                    if c.passed { "PASS" } else { "FAIL" }.to_owned(),
+                    c.step.as_str().to_owned(),
+                    c.tenant_id.to_string()[..8].to_owned(),
+                    c.name.clone(),
+                    c.detail.clone(),
+                ]
+            })
+            .collect();
+        println!();
+        output::table(&["RESULT", "STEP", "TENANT", "CRITERION", "DETAIL"], &rows);
+        println!(
+            "\n{}",
+            if passed {
+                "validation passed: every criterion of seed 002 holds for tenants A and B"
+            } else {
+                "validation FAILED (see above)"
+            }
+        );
+    }
+    if passed {
+        Ok(())
+    } else {
+        Err(ExitCode::from(1))
+    }
 }

@@ -765,3 +765,52 @@ fn stats_print_json() {
     let out = stats(&["srm", "--observed", "1000,1200", "--weights", "0.5"]);
     assert!(!out.status.success());
 }
+
+/// `revos validate`: seed 002's loop on tenants A and B passes, and a
+/// second run on the same database passes again.
+async fn validation_loop_passes(db: Db) {
+    let out = db.revos(&["validate"]);
+    assert!(
+        out.status.success(),
+        "validate failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("validation passed"), "{text}");
+    assert!(!text.contains("FAIL "), "{text}");
+    let progress = stderr(&out);
+    for step in [
+        "run_cycle_1",
+        "execute_actions",
+        "record_results",
+        "run_cycle_2",
+        "verify_all",
+    ] {
+        assert!(progress.contains(step), "{progress}");
+    }
+    let again = db.revos(&["--json", "validate"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let reports = json(&again);
+    assert_eq!(reports.as_array().unwrap().len(), 5);
+    assert_eq!(reports[4]["passed"], true, "{reports}");
+    // The cycles are there to look at.
+    let out = db.revos(&[
+        "--json",
+        "kernel",
+        "cycles",
+        "--tenant",
+        "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb",
+    ]);
+    assert!(json(&out).as_array().unwrap().len() >= 4);
+}
+
+#[tokio::test]
+async fn sqlite_validation_loop_passes() {
+    validation_loop_passes(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_validation_loop_passes() {
+    validation_loop_passes(Db::postgres().await).await;
+}

@@ -120,3 +120,31 @@ pub async fn get(
             .await?,
     ))
 }
+
+/// An operation of the validation loop.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationBody {
+    /// `run_cycle_1`, `execute_actions`, `record_results`, `run_cycle_2` or `verify_all`.
+    #[schema(value_type = String)]
+    pub operation: revos_kernel::validation::ValidationOp,
+}
+
+/// Runs one operation of seed 002's validation loop on test tenants A and
+/// B (platform admin). Run them in order; `verify_all` checks every
+/// criterion.
+#[utoipa::path(post, path = "/v1/validation", tag = "kernel",
+    request_body = ValidationBody,
+    responses(
+        (status = 200, description = "The operation's criteria, passed or not", body = revos_kernel::validation::StepReport),
+        (status = 409, description = "An earlier operation has not run", body = KernelError),
+    ))]
+pub async fn validation(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<ValidationBody>,
+) -> Result<Json<revos_kernel::validation::StepReport>, ApiError> {
+    Ok(Json(
+        state.kernel.validation(&caller, body.operation).await?,
+    ))
+}

@@ -1,0 +1,639 @@
+//! The validation loop of seed 002 on test tenants A and B, driven by the
+//! simulator (`revos-sim`).
+//!
+//! Five operations, run in order (`POST /v1/validation`, `revos validate`):
+//!
+//! 1. `run_cycle_1` — creates tenants A and B if they are missing, sets
+//!    their optimizer config and enforce mode, writes 30 simulated days of
+//!    history ending 15 days ago, and runs a cycle for each;
+//! 2. `execute_actions` — moves the cycle's actions pending → executing,
+//!    recording baselines and applying the changes;
+//! 3. `record_results` — simulates the 14 days since, with the executed
+//!    changes applied to the simulated world, writes them, and measures the
+//!    actions (observed value, delta, outcome; completed or failed);
+//! 4. `run_cycle_2` — runs the next cycle, which reads those results;
+//! 5. `verify_all` — checks every criterion again.
+//!
+//! Each operation reads what it needs from the database (the cycles carry
+//! their trigger source, `validation_cycle_1` / `validation_cycle_2`), and
+//! the simulated world is rebuilt from its seed and the executed changes,
+//! so the operations may be called one by one, by any server process.
+//! Cycles of the loop are forced manual cycles: the loop runs two cycles
+//! within minutes, which `CYCLE_TOO_RECENT` would otherwise refuse.
+
+use crate::auth::Principal;
+use crate::cycles::CycleRequest;
+use crate::{Failure, Kernel};
+use chrono::{Duration, NaiveDate, Utc};
+use revos_contracts::TenantId;
+use revos_contracts::kernel_io::{Action, ImpactDirection, TriggerType};
+use revos_contracts::runtime::KernelMode;
+use revos_sim::{Change, Day, Profile, Sim};
+use revos_store::cycles::{Cycle, CycleStatus, OptimizationAction, OptimizationActionStatus};
+use revos_store::identity::Scope;
+use revos_store::{
+    Campaign, CampaignChannel, MetricPoint, NewTenant, Opportunity, OpportunityStatus,
+    RevenueEvent, SnapshotSource,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// Days of history written before cycle 1.
+pub const HISTORY_DAYS: u32 = 30;
+/// Days simulated between executing the actions and measuring them.
+pub const OBSERVED_DAYS: u32 = 14;
+
+const CYCLE_1: &str = "validation_cycle_1";
+const CYCLE_2: &str = "validation_cycle_2";
+
+/// One operation of the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidationOp {
+    /// Seed tenants A and B and run their first cycle.
+    RunCycle1,
+    /// Execute the first cycle's actions.
+    ExecuteActions,
+    /// Simulate the observation window and measure the actions.
+    RecordResults,
+    /// Run the second cycle.
+    RunCycle2,
+    /// Check every criterion.
+    VerifyAll,
+}
+
+impl ValidationOp {
+    /// The operations in order.
+    pub const ALL: [ValidationOp; 5] = [
+        ValidationOp::RunCycle1,
+        ValidationOp::ExecuteActions,
+        ValidationOp::RecordResults,
+        ValidationOp::RunCycle2,
+        ValidationOp::VerifyAll,
+    ];
+
+    /// As on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ValidationOp::RunCycle1 => "run_cycle_1",
+            ValidationOp::ExecuteActions => "execute_actions",
+            ValidationOp::RecordResults => "record_results",
+            ValidationOp::RunCycle2 => "run_cycle_2",
+            ValidationOp::VerifyAll => "verify_all",
+        }
+    }
+}
+
+/// One pass criterion of seed 002, for one tenant.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Criterion {
+    /// The step it belongs to.
+    pub step: ValidationOp,
+    /// The tenant.
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: TenantId,
+    /// What is checked.
+    pub name: String,
+    /// Whether it holds.
+    pub passed: bool,
+    /// The evidence.
+    pub detail: String,
+}
+
+/// What an operation did and found.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StepReport {
+    /// The operation.
+    pub operation: ValidationOp,
+    /// Its criteria (every criterion, for `verify_all`).
+    pub criteria: Vec<Criterion>,
+    /// Whether all of them hold.
+    pub passed: bool,
+}
+
+fn report(op: ValidationOp, criteria: Vec<Criterion>) -> StepReport {
+    StepReport {
+        operation: op,
+        passed: !criteria.is_empty() && criteria.iter().all(|c| c.passed),
+        criteria,
+    }
+}
+
+fn criterion(
+    step: ValidationOp,
+    tenant: TenantId,
+    name: &str,
+    passed: bool,
+    detail: String,
+) -> Criterion {
+    Criterion {
+        step,
+        tenant_id: tenant,
+        name: name.to_owned(),
+        passed,
+        detail,
+    }
+}
+
+/// The simulated world's first day: history ends the day before the
+/// executed changes start, `OBSERVED_DAYS` before the day of cycle 1.
+fn sim_start(cycle_1_day: NaiveDate) -> NaiveDate {
+    cycle_1_day - Duration::days(i64::from(HISTORY_DAYS + OBSERVED_DAYS))
+}
+
+/// The simulator's changes for an executed action.
+pub fn sim_changes(action: &Action) -> Vec<Change> {
+    let change = &action.proposed_change;
+    let entity = action.target_entity.as_ref().map(|e| e.id.clone());
+    let number = |v: &Value| v.as_f64();
+    match (change.field.as_str(), entity) {
+        ("budget_total", Some(id)) => number(&change.new_value)
+            .map(|b| {
+                vec![Change::CampaignBudget {
+                    campaign_id: id,
+                    budget_total: b,
+                }]
+            })
+            .unwrap_or_default(),
+        ("status", Some(id)) => change
+            .new_value
+            .as_str()
+            .map(|s| {
+                vec![Change::CampaignStatus {
+                    campaign_id: id,
+                    status: s.to_owned(),
+                }]
+            })
+            .unwrap_or_default(),
+        ("budget_reallocation", _) => ["from", "to"]
+            .iter()
+            .filter_map(|side| {
+                let part = change.new_value.get(side)?;
+                Some(Change::CampaignBudget {
+                    campaign_id: part.get("campaign_id")?.as_str()?.to_owned(),
+                    budget_total: part.get("budget_total")?.as_f64()?,
+                })
+            })
+            .collect(),
+        _ => {
+            // A change the simulated world has no lever for directly moves
+            // its target metric by half what the action expected.
+            let impact = &action.expected_impact;
+            let sign = match impact.direction {
+                ImpactDirection::Increase => 1.0,
+                ImpactDirection::Decrease => -1.0,
+            };
+            vec![Change::Rate {
+                metric_id: impact.metric_id.clone(),
+                relative: sign * impact.magnitude_pct / 100.0 / 2.0,
+            }]
+        }
+    }
+}
+
+impl Kernel {
+    /// Writes one simulated day into the tenant's spine and snapshots.
+    async fn write_day(&self, tenant: TenantId, day: &Day) -> Result<(), Failure> {
+        let store = self.store();
+        let points: Vec<MetricPoint> = day
+            .metrics
+            .iter()
+            .map(|(id, value)| MetricPoint {
+                metric_id: id.clone(),
+                date: day.date,
+                value: *value,
+                dimension: BTreeMap::new(),
+            })
+            .collect();
+        store
+            .upsert_metric_snapshots(tenant, &points, SnapshotSource::Imported)
+            .await?;
+        let campaigns: Vec<Campaign> = day
+            .campaigns
+            .iter()
+            .map(|c| Campaign {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                status: c.status.clone(),
+                objective: c.objective.clone(),
+                budget_total: c.budget_total,
+                budget_spent: c.budget_spent,
+                start_date: c.start_date,
+                end_date: c.end_date,
+                channels: vec![CampaignChannel {
+                    channel: c.channel.clone(),
+                    status: c.status.clone(),
+                    budget_total: c.budget_total,
+                    budget_spent: c.budget_spent,
+                }],
+            })
+            .collect();
+        if !campaigns.is_empty() {
+            store.upsert_campaigns(tenant, &campaigns).await?;
+        }
+        let opportunities: Vec<Opportunity> = day
+            .opportunities
+            .iter()
+            .map(|o| Opportunity {
+                id: o.id.clone(),
+                account_id: Some(o.account_id.clone()),
+                name: None,
+                stage: o.stage.clone(),
+                status: match o.status.as_str() {
+                    "won" => OpportunityStatus::Won,
+                    "lost" => OpportunityStatus::Lost,
+                    _ => OpportunityStatus::Open,
+                },
+                amount: o.amount,
+                expected_close_date: o.expected_close_date,
+                win_probability: o.win_probability,
+                source_campaign_id: o.source_campaign_id.clone(),
+                owner: None,
+                created_date: Some(o.created_date),
+                closed_date: (o.status != "open").then_some(day.date),
+            })
+            .collect();
+        if !opportunities.is_empty() {
+            store.upsert_opportunities(tenant, &opportunities).await?;
+        }
+        let events: Vec<RevenueEvent> = day
+            .revenue_events
+            .iter()
+            .map(|e| RevenueEvent {
+                id: e.id.clone(),
+                event_type: e.event_type.clone(),
+                amount: e.amount,
+                effective_date: e.effective_date,
+                attributed_campaign_id: e.attributed_campaign_id.clone(),
+                attributed_channel: e.attributed_channel.clone(),
+                account_id: None,
+                opportunity_id: e.opportunity_id.clone(),
+            })
+            .collect();
+        if !events.is_empty() {
+            store.upsert_revenue_events(tenant, &events).await?;
+        }
+        Ok(())
+    }
+
+    /// The loop's cycle with this trigger source, the newest first.
+    async fn validation_cycle(
+        &self,
+        tenant: TenantId,
+        source: &str,
+    ) -> Result<Option<Cycle>, Failure> {
+        Ok(self
+            .store()
+            .list_cycles(tenant, 1000)
+            .await?
+            .into_iter()
+            .find(|c| c.trigger_source == source && c.status == CycleStatus::Completed))
+    }
+
+    async fn need_cycle(
+        &self,
+        tenant: TenantId,
+        source: &str,
+        op: ValidationOp,
+    ) -> Result<Cycle, Failure> {
+        self.validation_cycle(tenant, source).await?.ok_or_else(|| {
+            Failure::input(
+                409,
+                "conflict",
+                format!(
+                    "{} needs {} to have run for tenant {tenant}: run the operations in order",
+                    op.as_str(),
+                    if source == CYCLE_1 {
+                        "run_cycle_1"
+                    } else {
+                        "run_cycle_2"
+                    }
+                ),
+            )
+        })
+    }
+
+    /// Runs one operation of the loop (see the module docs). Needs a
+    /// platform admin (it creates tenants A and B).
+    pub async fn validation(
+        &self,
+        by: &Principal,
+        op: ValidationOp,
+    ) -> Result<StepReport, Failure> {
+        by.authorize_platform(Scope::Admin)?;
+        let profiles = [Profile::tenant_a(), Profile::tenant_b()];
+        let today = Utc::now().date_naive();
+        let mut criteria = Vec::new();
+        for profile in &profiles {
+            let tenant = profile.tenant_id;
+            match op {
+                ValidationOp::RunCycle1 => {
+                    criteria.push(self.run_cycle_1(by, profile, today).await?);
+                }
+                ValidationOp::ExecuteActions => {
+                    let cycle = self.need_cycle(tenant, CYCLE_1, op).await?;
+                    let day =
+                        cycle.created_at.date_naive() - Duration::days(i64::from(OBSERVED_DAYS));
+                    self.execute_pending(by, tenant, day).await?;
+                    criteria.push(self.check_executed(tenant, &cycle).await?);
+                }
+                ValidationOp::RecordResults => {
+                    let cycle = self.need_cycle(tenant, CYCLE_1, op).await?;
+                    self.simulate_observation(profile, &cycle).await?;
+                    self.measure_actions(by, tenant, today, true).await?;
+                    criteria.push(self.check_measured(tenant, &cycle).await?);
+                }
+                ValidationOp::RunCycle2 => {
+                    let one = self.need_cycle(tenant, CYCLE_1, op).await?;
+                    // Learning from this run's results only: an earlier run
+                    // on the same database measured the same changes.
+                    let request = CycleRequest {
+                        trigger_type: Some(TriggerType::Manual),
+                        source: Some(CYCLE_2.to_owned()),
+                        force: true,
+                        window_days: Some(HISTORY_DAYS),
+                        results_since: Some(one.created_at),
+                    };
+                    self.run_tenant_cycle(by, tenant, &request).await?;
+                    criteria.push(self.check_cycle_2(tenant).await?);
+                }
+                ValidationOp::VerifyAll => {
+                    criteria.extend(self.verify_tenant(tenant).await?);
+                }
+            }
+        }
+        Ok(report(op, criteria))
+    }
+
+    async fn run_cycle_1(
+        &self,
+        by: &Principal,
+        profile: &Profile,
+        today: NaiveDate,
+    ) -> Result<Criterion, Failure> {
+        let tenant = profile.tenant_id;
+        let store = self.store();
+        if store.get_tenant(tenant).await?.is_none() {
+            store
+                .create_tenant(NewTenant {
+                    id: Some(tenant),
+                    name: profile.name.clone(),
+                })
+                .await?;
+        }
+        let config = profile.optimizer_config();
+        let parsed: revos_store::OptimizerConfig =
+            serde_json::from_value(config).map_err(|e| Failure::internal(&e))?;
+        store.put_optimizer_config(tenant, &parsed).await?;
+        // The loop executes its actions: the simulated world must see them.
+        store
+            .set_tenant_mode(tenant, Some(KernelMode::Enforce))
+            .await?;
+        // A new run starts clean: actions an earlier run left pending are
+        // cancelled, so they are not executed with this run's.
+        let now = Utc::now();
+        for left in store
+            .actions_in_status(tenant, OptimizationActionStatus::Pending, 1000)
+            .await?
+        {
+            store
+                .set_optimization_action_status(
+                    tenant,
+                    left.id,
+                    OptimizationActionStatus::Pending,
+                    OptimizationActionStatus::Cancelled,
+                    now,
+                )
+                .await?;
+        }
+        let mut sim = Sim::new(profile, sim_start(today));
+        for day in sim.run(HISTORY_DAYS) {
+            self.write_day(tenant, &day).await?;
+        }
+        let request = CycleRequest {
+            trigger_type: Some(TriggerType::Manual),
+            source: Some(CYCLE_1.to_owned()),
+            force: true,
+            window_days: Some(HISTORY_DAYS),
+            results_since: None,
+        };
+        let (output, _) = self.run_tenant_cycle(by, tenant, &request).await?;
+        let n = output.actions.len();
+        Ok(criterion(
+            ValidationOp::RunCycle1,
+            tenant,
+            "one cycle with 3-7 actions",
+            (3..=7).contains(&n),
+            format!(
+                "cycle {}: {n} actions, binding constraint {:?}",
+                output.cycle_id, output.cycle_summary.binding_constraint
+            ),
+        ))
+    }
+
+    async fn check_executed(&self, tenant: TenantId, cycle: &Cycle) -> Result<Criterion, Failure> {
+        let actions = self.store().cycle_actions(tenant, cycle.id).await?;
+        let results = self.store().action_results(tenant, None, 1000).await?;
+        let with_baseline = |a: &OptimizationAction| results.iter().any(|r| r.action_id == a.id);
+        let executing = actions
+            .iter()
+            .filter(|a| a.status == OptimizationActionStatus::Executing && with_baseline(a))
+            .count();
+        let still_pending = actions
+            .iter()
+            .filter(|a| a.status == OptimizationActionStatus::Pending)
+            .count();
+        Ok(criterion(
+            ValidationOp::ExecuteActions,
+            tenant,
+            "actions pending → executing with baselines",
+            executing > 0 && still_pending == 0,
+            format!(
+                "{executing} of {} actions executing with a baseline, {still_pending} still pending",
+                actions.len()
+            ),
+        ))
+    }
+
+    /// Rebuilds the simulated world, applies the executed actions of cycle 1
+    /// and writes the observation window's days.
+    async fn simulate_observation(&self, profile: &Profile, cycle: &Cycle) -> Result<(), Failure> {
+        let tenant = profile.tenant_id;
+        let mut sim = Sim::new(profile, sim_start(cycle.created_at.date_naive()));
+        sim.run(HISTORY_DAYS);
+        for action in self.store().cycle_actions(tenant, cycle.id).await? {
+            if action.status == OptimizationActionStatus::Pending {
+                continue;
+            }
+            let Ok(spec) = serde_json::from_value::<Action>(action.spec.clone()) else {
+                continue;
+            };
+            for change in sim_changes(&spec) {
+                if let Err(e) = sim.apply(&change) {
+                    tracing::debug!(action = %action.action_id, error = %e, "the simulator cannot apply a change");
+                }
+            }
+        }
+        for day in sim.run(OBSERVED_DAYS) {
+            self.write_day(tenant, &day).await?;
+        }
+        Ok(())
+    }
+
+    async fn check_measured(&self, tenant: TenantId, cycle: &Cycle) -> Result<Criterion, Failure> {
+        let actions = self.store().cycle_actions(tenant, cycle.id).await?;
+        let results = self.store().action_results(tenant, None, 1000).await?;
+        let executed: Vec<&OptimizationAction> = actions
+            .iter()
+            .filter(|a| a.status != OptimizationActionStatus::Pending)
+            .collect();
+        let measured = executed
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a.status,
+                    OptimizationActionStatus::Completed
+                        | OptimizationActionStatus::Failed
+                        | OptimizationActionStatus::Reverted
+                ) && results
+                    .iter()
+                    .any(|r| r.action_id == a.id && r.observed_value.is_some() && r.delta.is_some())
+            })
+            .count();
+        Ok(criterion(
+            ValidationOp::RecordResults,
+            tenant,
+            "observed_value and delta recorded; actions completed or failed",
+            !executed.is_empty() && measured == executed.len(),
+            format!("{measured} of {} executed actions measured", executed.len()),
+        ))
+    }
+
+    async fn check_cycle_2(&self, tenant: TenantId) -> Result<Criterion, Failure> {
+        let one = self
+            .need_cycle(tenant, CYCLE_1, ValidationOp::RunCycle2)
+            .await?;
+        let two = self
+            .need_cycle(tenant, CYCLE_2, ValidationOp::RunCycle2)
+            .await?;
+        let first = self.store().cycle_actions(tenant, one.id).await?;
+        let second = self.store().cycle_actions(tenant, two.id).await?;
+        // An action's id after its number names the change
+        // (`owner:type:field:entity`).
+        let change = |a: &OptimizationAction| {
+            a.action_id
+                .split_once(':')
+                .map(|(_, rest)| rest.to_owned())
+                .unwrap_or_default()
+        };
+        let differs = first.iter().map(change).collect::<Vec<_>>()
+            != second.iter().map(change).collect::<Vec<_>>()
+            || one.output.as_ref().map(|o| &o["cycle_summary"])
+                != two.output.as_ref().map(|o| &o["cycle_summary"]);
+        let failed: Vec<String> = first
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a.status,
+                    OptimizationActionStatus::Failed | OptimizationActionStatus::Reverted
+                )
+            })
+            .map(change)
+            .collect();
+        let repeated: Vec<String> = second
+            .iter()
+            .filter(|a| failed.contains(&change(a)))
+            .filter(|a| {
+                // Repeating is allowed when the planner says why.
+                !a.spec["notes_for_humans"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("evidence")
+            })
+            .map(|a| a.action_id.clone())
+            .collect();
+        Ok(criterion(
+            ValidationOp::RunCycle2,
+            tenant,
+            "cycle 2 differs and does not blindly repeat failures",
+            differs && repeated.is_empty(),
+            format!(
+                "cycle 2 {}: {} actions, {} failed in cycle 1, repeated without new evidence: {}",
+                two.id,
+                second.len(),
+                failed.len(),
+                if repeated.is_empty() {
+                    "none".to_owned()
+                } else {
+                    repeated.join(", ")
+                }
+            ),
+        ))
+    }
+
+    async fn verify_tenant(&self, tenant: TenantId) -> Result<Vec<Criterion>, Failure> {
+        let mut out = Vec::new();
+        let Some(one) = self.validation_cycle(tenant, CYCLE_1).await? else {
+            out.push(criterion(
+                ValidationOp::VerifyAll,
+                tenant,
+                "cycle 1 ran",
+                false,
+                "no validation cycle 1".into(),
+            ));
+            return Ok(out);
+        };
+        let n = self.store().cycle_actions(tenant, one.id).await?.len();
+        out.push(criterion(
+            ValidationOp::RunCycle1,
+            tenant,
+            "one cycle with 3-7 actions",
+            (3..=7).contains(&n),
+            format!("cycle {}: {n} actions", one.id),
+        ));
+        out.push(self.check_executed_after(tenant, &one).await?);
+        out.push(self.check_measured(tenant, &one).await?);
+        match self.validation_cycle(tenant, CYCLE_2).await? {
+            Some(_) => out.push(self.check_cycle_2(tenant).await?),
+            None => out.push(criterion(
+                ValidationOp::RunCycle2,
+                tenant,
+                "cycle 2 differs and does not blindly repeat failures",
+                false,
+                "no validation cycle 2".into(),
+            )),
+        }
+        Ok(out)
+    }
+
+    /// After measuring, executed actions are no longer `executing`: the
+    /// check is that none stayed pending and each has a baseline.
+    async fn check_executed_after(
+        &self,
+        tenant: TenantId,
+        cycle: &Cycle,
+    ) -> Result<Criterion, Failure> {
+        let actions = self.store().cycle_actions(tenant, cycle.id).await?;
+        let results = self.store().action_results(tenant, None, 1000).await?;
+        let pending = actions
+            .iter()
+            .filter(|a| a.status == OptimizationActionStatus::Pending)
+            .count();
+        let baselines = actions
+            .iter()
+            .filter(|a| results.iter().any(|r| r.action_id == a.id))
+            .count();
+        Ok(criterion(
+            ValidationOp::ExecuteActions,
+            tenant,
+            "actions pending → executing with baselines",
+            pending == 0 && baselines == actions.len() && !actions.is_empty(),
+            format!(
+                "{baselines} of {} actions have a baseline, {pending} pending",
+                actions.len()
+            ),
+        ))
+    }
+}
