@@ -225,6 +225,23 @@ async fn cycles_run_on_stored_data(app: App) {
         .post(&format!("/v1/tenants/{t}/cycles"), json!({"force": true}))
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    // The daily schedule is set per tenant, checked before it is stored.
+    let schedule = format!("/v1/tenants/{t}/policy-settings/revenue_os.optimizer.schedule");
+    let (status, err) = app
+        .call(
+            Method::PUT,
+            &schedule,
+            Some(json!({"daily_at_utc": "07:30", "deviation_threshold_pct": 15})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{err}");
+    for bad in [
+        json!({"daily_at_utc": "25:00"}),
+        json!({"daily_at": "07:00"}),
+    ] {
+        let (status, err) = app.call(Method::PUT, &schedule, Some(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    }
     let (status, err) = app
         .post(
             &format!("/v1/tenants/{t}/cycles"),
@@ -236,6 +253,58 @@ async fn cycles_run_on_stored_data(app: App) {
         .get(&format!("/v1/tenants/{t}/cycles/{}", uuid::Uuid::new_v4()))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn validation_loop_over_http(app: App) {
+    let op = |name: &str| json!({"operation": name});
+    // Out of order: the first cycle has not run.
+    let (status, err) = app.post("/v1/validation", op("execute_actions")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("run_cycle_1"),
+        "{err}"
+    );
+    let (status, err) = app.post("/v1/validation", op("launch")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    for name in [
+        "run_cycle_1",
+        "execute_actions",
+        "record_results",
+        "run_cycle_2",
+    ] {
+        let (status, report) = app.post("/v1/validation", op(name)).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {report}");
+        assert_eq!(report["passed"], true, "{name}: {report}");
+        assert_eq!(report["criteria"].as_array().unwrap().len(), 2, "{report}");
+    }
+    let (_, verified) = app.post("/v1/validation", op("verify_all")).await;
+    assert_eq!(verified["passed"], true, "{verified}");
+    assert_eq!(
+        verified["criteria"].as_array().unwrap().len(),
+        8,
+        "{verified}"
+    );
+    // Tenant B's first cycle is visible like any other.
+    let (_, cycles) = app
+        .get("/v1/tenants/bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb/cycles")
+        .await;
+    assert_eq!(cycles["items"].as_array().unwrap().len(), 2, "{cycles}");
+    // Only a platform admin runs the loop.
+    let (_, key) = app
+        .post(
+            "/v1/keys",
+            json!({"name": "b", "tenant_id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb", "scopes": ["admin"]}),
+        )
+        .await;
+    let (status, _) = app
+        .call_as(
+            key["token"].as_str().unwrap(),
+            Method::POST,
+            "/v1/validation",
+            Some(op("verify_all")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 macro_rules! on_both {
@@ -259,4 +328,8 @@ macro_rules! on_both {
     };
 }
 
-on_both!(kernel_run_follows_the_contract, cycles_run_on_stored_data);
+on_both!(
+    kernel_run_follows_the_contract,
+    cycles_run_on_stored_data,
+    validation_loop_over_http,
+);

@@ -69,6 +69,11 @@ pub struct Config {
     /// Whether `revos serve` also runs workers (a `revos worker` process
     /// can run them instead, or as well).
     pub serve_workers: bool,
+    /// Whether `revos serve` runs the cycle triggers every five minutes
+    /// (the daily schedule and metric deviations, see
+    /// [`crate::scheduler`]); turn it off where another process schedules
+    /// cycles, or in tests.
+    pub serve_scheduler: bool,
     /// How outbox e-mails are sent (`[email] smtp_url = "smtp://…"`); the
     /// environment's `REVOS_SMTP_URL` and `REVOS_EMAIL_FROM` set the two
     /// most used fields.
@@ -93,6 +98,7 @@ impl Default for Config {
             jwt: None,
             queues: serde_json::Map::new(),
             serve_workers: true,
+            serve_scheduler: true,
             email: crate::email::EmailConfig::default(),
             idempotency_hours: 24,
         }
@@ -457,6 +463,13 @@ mod tests {
                 .unwrap()
                 .serve_workers
         );
+        let e = env(&[("REVOS_SERVE_SCHEDULER", "off")]);
+        assert!(
+            !Config::load(None, &e, &Overrides::default())
+                .unwrap()
+                .serve_scheduler
+        );
+        assert!(Config::default().serve_scheduler);
         let e = env(&[("REVOS_LISTEN", "nowhere")]);
         let err = Config::load(None, &e, &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("listen"), "{err}");

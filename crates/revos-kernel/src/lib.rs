@@ -6,10 +6,13 @@
 //! [`Failure`]: the contract's `KernelError` with its HTTP status. Keeping
 //! these use cases here means the API and the CLI cannot drift apart.
 
+pub mod analytics;
 pub mod audit;
 pub mod auth;
+pub mod chart;
 pub mod config;
 pub mod cycles;
+pub mod demo;
 pub mod dispatch;
 pub mod email;
 pub mod entry;
@@ -22,6 +25,7 @@ pub mod members;
 pub mod outbound;
 pub mod replay;
 pub mod runtime;
+pub mod scheduler;
 pub mod timeline;
 pub mod validate;
 pub mod validation;

@@ -505,6 +505,9 @@ impl Kernel {
                     .map_err(|e| Failure::input(400, "validation", format!("{id}: {e}")))?;
             } else if let Some(guard) = crate::guards::guard_by_policy_id(self, id) {
                 crate::guards::check_guard_settings(guard, settings)?;
+            } else if id == crate::scheduler::SCHEDULE_SETTINGS_ID {
+                crate::scheduler::Schedule::from_settings(Some(settings))
+                    .map_err(|e| Failure::input(400, "validation", format!("{id}: {e}")))?;
             } else {
                 return Err(Failure::input(
                     404,

@@ -91,6 +91,17 @@ pub enum Command {
     /// Experiment statistics (GrowthBook gbstats' computations), as JSON.
     #[command(subcommand)]
     Stats(crate::stats_cmd::StatsCommand),
+    /// Run the optimization loop on simulated tenants A and B for N days (a
+    /// cycle on day 1 and weekly), print each cycle, and chart each
+    /// tenant's priority metric as SVG. Writes to tenants A and B only.
+    Demo {
+        /// Simulated days (1-365), the last one today.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Directory for the charts (tenant_a.svg, tenant_b.svg).
+        #[arg(long, default_value = "revos-demo")]
+        output: PathBuf,
+    },
     /// Print the effective configuration, secrets redacted.
     Config,
 }
@@ -353,6 +364,20 @@ pub enum MetricsCommand {
         /// The format (default: from the file extension, else CSV).
         #[arg(long, value_enum)]
         format: Option<ImportFormat>,
+    },
+    /// Derive daily metric values from the spine data (opportunities,
+    /// revenue events) and store them as `computed`; days that hold an
+    /// imported value are left alone and listed.
+    Compute {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// First day (default: 29 days before `--to`).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<chrono::NaiveDate>,
+        /// Last day (default: today, UTC).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: Option<chrono::NaiveDate>,
     },
 }
 
@@ -656,5 +681,24 @@ pub enum BenchCommand {
         /// Tenants the events are spread over.
         #[arg(long, default_value_t = 1)]
         tenants: u32,
+    },
+    /// Seed tenants with days × metrics of snapshots, then run one
+    /// optimization cycle per tenant on stored data; prints cycles/s.
+    Cycles {
+        /// The backend.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: BenchBackend,
+        /// Tenants (one cycle each).
+        #[arg(long, default_value_t = 1000)]
+        tenants: u32,
+        /// Days of snapshots per tenant.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// Metrics per day.
+        #[arg(long, default_value_t = 35)]
+        metrics: u32,
+        /// Concurrent cycles.
+        #[arg(long, default_value_t = 4)]
+        concurrency: u32,
     },
 }

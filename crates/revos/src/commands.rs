@@ -83,6 +83,11 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             let kernel = open(config).await.map_err(fail)?;
             crate::kernel_cmds::validate(&kernel, as_json).await
         }
+        Command::Demo { days, output } => {
+            crate::demo_cmd::check_days(days).map_err(fail)?;
+            let kernel = open(config).await.map_err(fail)?;
+            crate::demo_cmd::run(&kernel, days, &output, as_json).await
+        }
         Command::Stats(cmd) => crate::stats_cmd::run(cmd, as_json).map_err(fail),
         Command::Kernel(KernelCommand::Plan {
             input,
@@ -124,6 +129,33 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             runtime_cmds::tasks(&kernel, cmd, as_json)
                 .await
                 .map_err(fail)
+        }
+        Command::Bench(BenchCommand::Cycles {
+            backend,
+            tenants,
+            days,
+            metrics,
+            concurrency,
+        }) => {
+            init_logging(&config, false);
+            let admin_url = cli
+                .database
+                .clone()
+                .filter(|u| u.starts_with("postgres"))
+                .unwrap_or_else(|| revos_store_postgres::testing::DEFAULT_ADMIN_URL.to_owned());
+            crate::cycles_bench::run(
+                crate::cycles_bench::CyclesBench {
+                    backend,
+                    admin_url,
+                    tenants,
+                    days,
+                    metrics,
+                    concurrency,
+                },
+                as_json,
+            )
+            .await
+            .map_err(fail)
         }
         Command::Bench(BenchCommand::Ingest {
             backend,
@@ -223,6 +255,12 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
                 .await
                 .map_err(fail)
         }
+        Command::Metrics(MetricsCommand::Compute { tenant, from, to }) => {
+            let kernel = open(config).await.map_err(fail)?;
+            compute_metrics(&kernel, &tenant, from, to, as_json)
+                .await
+                .map_err(fail)
+        }
     }
 }
 
@@ -289,6 +327,10 @@ async fn serve(config: Config) -> Result<(), Failure> {
     }
     let checkpoints = tokio::spawn(sign_checkpoints(kernel.clone()));
     let idempotency = tokio::spawn(purge_idempotency_keys(kernel.clone()));
+    let triggers = kernel
+        .config()
+        .serve_scheduler
+        .then(|| tokio::spawn(run_cycle_triggers(kernel.clone())));
     // Workers run beside the API unless `serve_workers = false`; they stop
     // with it, finishing (or releasing) their jobs.
     let (stop_workers, workers_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -313,6 +355,9 @@ async fn serve(config: Config) -> Result<(), Failure> {
     }
     checkpoints.abort();
     idempotency.abort();
+    if let Some(triggers) = triggers {
+        triggers.abort();
+    }
     served.map_err(|e| Failure::internal(&e))?;
     println!("revos stopped");
     Ok(())
@@ -522,6 +567,50 @@ async fn import_metrics(
     Ok(())
 }
 
+/// `revos metrics compute`: the analytics job, one line per metric.
+async fn compute_metrics(
+    kernel: &Kernel,
+    tenant: &str,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let tenant = parse_tenant(tenant)?;
+    let to = to.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let from = from.unwrap_or(to - chrono::Duration::days(29));
+    if !as_json {
+        println!("computing metrics of tenant {tenant} for {from} to {to}");
+    }
+    let mut show = |p: &revos_kernel::analytics::MetricProgress| {
+        if !as_json {
+            println!(
+                "  {:<22} {:>4} written  {:>4} kept (imported)  {:>4} undefined",
+                p.metric_id, p.written, p.kept_imported, p.undefined
+            );
+        }
+    };
+    let report = kernel
+        .compute_metrics_with_progress(
+            &revos_kernel::auth::Principal::Service,
+            tenant,
+            from,
+            to,
+            &mut show,
+        )
+        .await?;
+    if as_json {
+        output::json(&report);
+    } else {
+        println!(
+            "wrote {} computed values ({} metrics); {} day(s) kept their imported value",
+            report.written,
+            report.metrics.len(),
+            report.skipped.len()
+        );
+    }
+    Ok(())
+}
+
 async fn keys(kernel: &Kernel, cmd: KeysCommand, as_json: bool) -> Result<(), Failure> {
     use revos_kernel::auth::{NewApiKey, Principal};
     use revos_store::identity::Scope;
@@ -651,6 +740,27 @@ async fn purge_idempotency_keys(kernel: Kernel) {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "forgot expired idempotency keys"),
             Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        }
+    }
+}
+
+/// Inside `revos serve` (unless `serve_scheduler = false`): every five
+/// minutes, runs the cycles the tenants' triggers call for (the daily
+/// schedule, metric deviations; see `revos_kernel::scheduler`).
+async fn run_cycle_triggers(kernel: Kernel) {
+    let mut every = tokio::time::interval(Duration::from_secs(300));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match kernel.run_triggers(chrono::Utc::now()).await {
+            Ok(r) if r.ran.is_empty() && r.failed.is_empty() => {}
+            Ok(r) => tracing::info!(
+                ran = r.ran.len(),
+                skipped = r.skipped.len(),
+                failed = r.failed.len(),
+                "cycle triggers"
+            ),
+            Err(e) => tracing::error!(error = %e.body, "could not check cycle triggers"),
         }
     }
 }

@@ -8,6 +8,8 @@
 mod bench;
 mod cli;
 mod commands;
+mod cycles_bench;
+mod demo_cmd;
 mod import;
 mod ingest_bench;
 mod kernel_cmds;

@@ -814,3 +814,48 @@ async fn sqlite_validation_loop_passes() {
 async fn postgres_validation_loop_passes() {
     validation_loop_passes(Db::postgres().await).await;
 }
+
+/// `revos demo`: eight simulated days give two cycles per tenant (days 1
+/// and 8), a report for each, and a chart per tenant.
+async fn demo_reports_cycles_and_draws_charts(db: Db) {
+    let charts = tempfile::tempdir().unwrap();
+    let dir = charts.path().join("charts");
+    let out = db.revos(&["demo", "--days", "8", "--output", dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    for tenant in ["Tenant A", "Tenant B"] {
+        let cycles = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("== {tenant}")))
+            .count();
+        assert_eq!(cycles, 2, "{tenant}:\n{text}");
+    }
+    assert!(text.contains("binding constraint:"), "{text}");
+    assert!(text.contains("priority metric:"), "{text}");
+    for file in ["tenant_a.svg", "tenant_b.svg"] {
+        let path = dir.join(file);
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.contains("<svg"), "{svg}");
+        assert!(svg.contains(r#"class="series""#), "{svg}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+    }
+    // A bad --days is refused before anything runs.
+    let bad = db.revos(&["demo", "--days", "0"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("--days must be between 1 and 365"));
+}
+
+#[tokio::test]
+async fn sqlite_demo_reports_cycles_and_draws_charts() {
+    demo_reports_cycles_and_draws_charts(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_demo_reports_cycles_and_draws_charts() {
+    demo_reports_cycles_and_draws_charts(Db::postgres().await).await;
+}

@@ -1,0 +1,259 @@
+//! Cycle triggers against real stores (SQLite and PostgreSQL): the daily
+//! schedule runs once a day, a second check runs nothing, and a deviating
+//! metric runs a cycle only when none ran in the last 12 hours.
+
+use chrono::{Duration, Utc};
+use revos_contracts::TenantId;
+use revos_kernel::auth::Principal;
+use revos_kernel::scheduler::{SCHEDULE_SETTINGS_ID, TriggerReport};
+use revos_kernel::{Config, Kernel};
+use revos_store::cycles::{Cycle, CycleStatus};
+use revos_store::{Campaign, MetricPoint, NewTenant, OptimizerConfig, SnapshotSource, support};
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Clone, Copy)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+struct Harness {
+    kernel: Kernel,
+    _sqlite: Option<tempfile::TempDir>,
+    _postgres: Option<revos_store_postgres::testing::TestDatabase>,
+}
+
+async fn harness(db: Db) -> Harness {
+    let (url, sqlite, postgres) = match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("x.db").display());
+            (url, Some(dir), None)
+        }
+        Db::Postgres => {
+            let pg = revos_store_postgres::testing::TestDatabase::create().await;
+            (pg.url().to_owned(), None, Some(pg))
+        }
+    };
+    let kernel = Kernel::start(Config {
+        database_url: url,
+        serve_scheduler: false,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    Harness {
+        kernel,
+        _sqlite: sqlite,
+        _postgres: postgres,
+    }
+}
+
+/// A tenant with targets, levers, a campaign, eight steady days of the
+/// required metrics ending yesterday, and a schedule that is always due.
+async fn configured_tenant(kernel: &Kernel, name: &str) -> TenantId {
+    let store = kernel.store();
+    let tenant = kernel
+        .create_tenant(
+            &Principal::Service,
+            NewTenant {
+                id: None,
+                name: name.into(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    store
+        .put_optimizer_config(
+            tenant,
+            &OptimizerConfig {
+                targets: json!({"pipeline_total": 1_200_000.0, "bookings_new": 250_000.0, "cac_max": 9000.0}),
+                guardrails: json!({"max_daily_spend": 2500.0, "max_experiment_exposure_pct": 20.0,
+                                   "allowed_levers": ["campaigns", "channels", "sequences"]}),
+                config: json!({"risk_tolerance": "medium"}),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_campaigns(
+            tenant,
+            &[Campaign {
+                id: "cmp_search".into(),
+                name: "Always-on search".into(),
+                status: "active".into(),
+                objective: "demand_capture".into(),
+                budget_total: 60_000.0,
+                budget_spent: 41_000.0,
+                start_date: Utc::now().date_naive() - Duration::days(60),
+                end_date: None,
+                channels: vec![],
+            }],
+        )
+        .await
+        .unwrap();
+    let today = Utc::now().date_naive();
+    let mut points = Vec::new();
+    for back in 1..=8 {
+        for (id, v) in [
+            ("pipeline_total", 640_000.0),
+            ("bookings_new", 120_000.0),
+            ("cac_blended", 7_400.0),
+            ("win_rate", 0.21),
+            ("leads_new", 310.0),
+        ] {
+            points.push(MetricPoint {
+                metric_id: id.into(),
+                date: today - Duration::days(back),
+                value: v,
+                dimension: Default::default(),
+            });
+        }
+    }
+    store
+        .upsert_metric_snapshots(tenant, &points, SnapshotSource::Imported)
+        .await
+        .unwrap();
+    store
+        .put_policy_settings(
+            tenant,
+            SCHEDULE_SETTINGS_ID,
+            Some(&json!({"daily_at_utc": "00:00", "deviation_threshold_pct": 20})),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    tenant
+}
+
+/// Today's `pipeline_total` at a tenth of its steady value.
+async fn deviate(kernel: &Kernel, tenant: TenantId) {
+    kernel
+        .store()
+        .upsert_metric_snapshots(
+            tenant,
+            &[MetricPoint {
+                metric_id: "pipeline_total".into(),
+                date: Utc::now().date_naive(),
+                value: 64_000.0,
+                dimension: Default::default(),
+            }],
+            SnapshotSource::Imported,
+        )
+        .await
+        .unwrap();
+}
+
+fn ran(report: &TriggerReport, tenant: TenantId) -> Vec<&'static str> {
+    report
+        .ran
+        .iter()
+        .filter(|r| r.tenant == tenant)
+        .map(|r| r.trigger)
+        .collect()
+}
+
+async fn triggers(db: Db) {
+    let h = harness(db).await;
+    let kernel = &h.kernel;
+    // A tenant without config is not looked at.
+    kernel
+        .create_tenant(
+            &Principal::Service,
+            NewTenant {
+                id: None,
+                name: "Bare".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let a = configured_tenant(kernel, "Scheduled").await;
+
+    // The daily cycle runs once.
+    let first = kernel.run_triggers(Utc::now()).await.unwrap();
+    assert!(first.failed.is_empty(), "{first:?}");
+    assert_eq!(first.tenants_checked, 1);
+    assert_eq!(ran(&first, a), vec!["scheduled"]);
+    let cycles = kernel.store().list_cycles(a, 10).await.unwrap();
+    assert_eq!(cycles.len(), 1);
+    assert_eq!(cycles[0].trigger_type, "scheduled");
+    assert_eq!(cycles[0].trigger_source, "cron_daily");
+    assert_eq!(cycles[0].status, CycleStatus::Completed);
+
+    // A second check the same day runs nothing and does not fail.
+    let second = kernel.run_triggers(Utc::now()).await.unwrap();
+    assert!(
+        second.ran.is_empty() && second.failed.is_empty(),
+        "{second:?}"
+    );
+
+    // A deviating metric within 12 hours of that cycle: skipped, not forced.
+    deviate(kernel, a).await;
+    let third = kernel.run_triggers(Utc::now()).await.unwrap();
+    assert!(third.ran.is_empty() && third.failed.is_empty(), "{third:?}");
+    assert!(
+        third
+            .skipped
+            .iter()
+            .any(|s| s.tenant == a && s.reason.contains("pipeline_total")),
+        "{third:?}"
+    );
+    assert_eq!(kernel.store().list_cycles(a, 10).await.unwrap().len(), 1);
+
+    // Another tenant whose scheduled attempt today already failed and
+    // which has no cycle in 12 hours: the deviation runs a cycle.
+    let b = configured_tenant(kernel, "Deviating").await;
+    let now = support::now_at(Utc::now());
+    kernel
+        .store()
+        .record_cycle(
+            &Cycle {
+                tenant_id: b,
+                id: Uuid::new_v4(),
+                trigger_type: "scheduled".into(),
+                trigger_source: "cron_daily".into(),
+                triggered_at: now,
+                status: CycleStatus::Failed,
+                binding_constraint: None,
+                priority_metric: None,
+                input: json!({}),
+                output: None,
+                error: Some(json!({"code": "INSUFFICIENT_DATA"})),
+                notes: json!({}),
+                created_at: now,
+                completed_at: Some(now),
+            },
+            &[],
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let steady = kernel.run_triggers(Utc::now()).await.unwrap();
+    assert!(ran(&steady, b).is_empty(), "{steady:?}");
+    deviate(kernel, b).await;
+    let fourth = kernel.run_triggers(Utc::now()).await.unwrap();
+    assert!(fourth.failed.is_empty(), "{fourth:?}");
+    assert_eq!(ran(&fourth, b), vec!["metric_deviation"]);
+    assert!(ran(&fourth, a).is_empty());
+    let newest = &kernel.store().list_cycles(b, 1).await.unwrap()[0];
+    assert_eq!(
+        (newest.trigger_type.as_str(), newest.trigger_source.as_str()),
+        ("metric_deviation", "metric_alert")
+    );
+    // And not again within 12 hours.
+    let fifth = kernel.run_triggers(Utc::now()).await.unwrap();
+    assert!(fifth.ran.is_empty() && fifth.failed.is_empty(), "{fifth:?}");
+}
+
+#[tokio::test]
+async fn triggers_sqlite() {
+    triggers(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn triggers_postgres() {
+    triggers(Db::Postgres).await;
+}
