@@ -489,3 +489,75 @@ mod tests {
         ));
     }
 }
+
+/// What one upkeep pass did (see [`Kernel::upkeep`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UpkeepReport {
+    /// Tenants with an optimizer config.
+    pub tenants: u64,
+    /// Metric values the analytics job wrote.
+    pub metrics_written: u64,
+    /// Actions judged (results recorded, or aborted).
+    pub measured: u64,
+    /// Actions moved from pending to executing.
+    pub executed: u64,
+    /// Tenants whose upkeep failed, with why.
+    pub failed: Vec<TriggerNote>,
+}
+
+impl Kernel {
+    /// The daily work around cycles, for every tenant with an optimizer
+    /// config: the analytics job over yesterday and today, the abort checks
+    /// and results of executing actions whose window ended, and the
+    /// execution of pending actions (applied in enforce mode, recorded only
+    /// in shadow mode). `revos serve` runs it after the triggers on every
+    /// tick; each step is idempotent, so running it often is safe.
+    pub async fn upkeep(&self, now: DateTime<Utc>) -> Result<UpkeepReport, Failure> {
+        let mut report = UpkeepReport::default();
+        let today = now.date_naive();
+        let by = Principal::Service;
+        let mut offset = 0;
+        loop {
+            let tenants = self.store().list_tenants(Page::new(PAGE, offset)).await?;
+            let full = tenants.len() as u32 >= PAGE;
+            for tenant in tenants {
+                let config = self.store().get_optimizer_config(tenant.id).await?;
+                if !configured(&config.targets, &config.guardrails) {
+                    continue;
+                }
+                report.tenants += 1;
+                let step = async {
+                    let computed = self
+                        .compute_metrics(&by, tenant.id, today - Duration::days(1), today)
+                        .await?;
+                    let measured = self.measure_actions(&by, tenant.id, today, false).await?;
+                    let executed = self.execute_pending(&by, tenant.id, today).await?;
+                    Ok::<_, Failure>((
+                        computed.written,
+                        measured.measured.len() as u64,
+                        executed.executed.len() as u64,
+                    ))
+                };
+                match step.await {
+                    Ok((written, measured, executed)) => {
+                        report.metrics_written += written;
+                        report.measured += measured;
+                        report.executed += executed;
+                    }
+                    Err(e) => {
+                        tracing::warn!(tenant = %tenant.id, error = %e.body, "upkeep failed");
+                        report.failed.push(TriggerNote {
+                            tenant: tenant.id,
+                            reason: e.body.message.clone(),
+                        });
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+            offset += PAGE;
+        }
+        Ok(report)
+    }
+}

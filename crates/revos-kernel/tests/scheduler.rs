@@ -182,6 +182,25 @@ async fn triggers(db: Db) {
     assert_eq!(cycles[0].trigger_source, "cron_daily");
     assert_eq!(cycles[0].status, CycleStatus::Completed);
 
+    // Upkeep executes the cycle's pending actions (recording baselines);
+    // a second pass finds nothing left to execute.
+    let upkeep = kernel.upkeep(Utc::now()).await.unwrap();
+    assert!(upkeep.failed.is_empty(), "{upkeep:?}");
+    assert_eq!(upkeep.tenants, 1);
+    assert!(upkeep.executed > 0, "{upkeep:?}");
+    let pending = kernel
+        .store()
+        .actions_in_status(
+            a,
+            revos_store::cycles::OptimizationActionStatus::Pending,
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(pending.is_empty(), "{pending:?}");
+    let again = kernel.upkeep(Utc::now()).await.unwrap();
+    assert_eq!(again.executed, 0, "{again:?}");
+
     // A second check the same day runs nothing and does not fail.
     let second = kernel.run_triggers(Utc::now()).await.unwrap();
     assert!(

@@ -762,6 +762,17 @@ async fn run_cycle_triggers(kernel: Kernel) {
             ),
             Err(e) => tracing::error!(error = %e.body, "could not check cycle triggers"),
         }
+        match kernel.upkeep(chrono::Utc::now()).await {
+            Ok(r) if r.executed == 0 && r.measured == 0 && r.failed.is_empty() => {}
+            Ok(r) => tracing::info!(
+                executed = r.executed,
+                measured = r.measured,
+                metrics = r.metrics_written,
+                failed = r.failed.len(),
+                "optimization upkeep"
+            ),
+            Err(e) => tracing::error!(error = %e.body, "could not run the optimization upkeep"),
+        }
     }
 }
 
