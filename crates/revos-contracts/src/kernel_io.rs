@@ -196,6 +196,18 @@ pub enum TriggerType {
     Manual,
 }
 
+impl TriggerType {
+    /// The value as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TriggerType::Scheduled => "scheduled",
+            TriggerType::MetricDeviation => "metric_deviation",
+            TriggerType::LifecycleEvent => "lifecycle_event",
+            TriggerType::Manual => "manual",
+        }
+    }
+}
+
 /// The inclusive calendar window a cycle analyses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -660,6 +672,19 @@ pub enum ActionType {
     Revert,
 }
 
+impl ActionType {
+    /// The value as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ActionType::ConfigChange => "config_change",
+            ActionType::Experiment => "experiment",
+            ActionType::Pause => "pause",
+            ActionType::Scale => "scale",
+            ActionType::Revert => "revert",
+        }
+    }
+}
+
 /// The entity an action changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -682,6 +707,18 @@ pub enum TargetEntityType {
     Segment,
     /// An outreach sequence.
     Sequence,
+}
+
+impl TargetEntityType {
+    /// The value as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TargetEntityType::Campaign => "campaign",
+            TargetEntityType::Channel => "channel",
+            TargetEntityType::Segment => "segment",
+            TargetEntityType::Sequence => "sequence",
+        }
+    }
 }
 
 /// A change to one field, with its value before and after.

@@ -743,3 +743,34 @@ fn parse_output_does_not_repeat_rule_4_as_a_type_error() {
     // reported, so it is not repeated.
     assert_eq!(rules(&v), ["output.4"]);
 }
+
+#[test]
+fn enum_names_match_their_serde_names() {
+    use revos_contracts::kernel_io::{ActionType, TargetEntityType};
+    let wire = |v: serde_json::Value| v.as_str().unwrap().to_owned();
+    for t in [
+        TriggerType::Scheduled,
+        TriggerType::MetricDeviation,
+        TriggerType::LifecycleEvent,
+        TriggerType::Manual,
+    ] {
+        assert_eq!(wire(serde_json::to_value(t).unwrap()), t.as_str());
+    }
+    for t in [
+        ActionType::ConfigChange,
+        ActionType::Experiment,
+        ActionType::Pause,
+        ActionType::Scale,
+        ActionType::Revert,
+    ] {
+        assert_eq!(wire(serde_json::to_value(t).unwrap()), t.as_str());
+    }
+    for t in [
+        TargetEntityType::Campaign,
+        TargetEntityType::Channel,
+        TargetEntityType::Segment,
+        TargetEntityType::Sequence,
+    ] {
+        assert_eq!(wire(serde_json::to_value(t).unwrap()), t.as_str());
+    }
+}

@@ -184,7 +184,7 @@ impl Kernel {
         let base = Cycle {
             tenant_id: tenant,
             id: cycle_id,
-            trigger_type: trigger_name(input.trigger.r#type).to_owned(),
+            trigger_type: input.trigger.r#type.as_str().to_owned(),
             trigger_source: input.trigger.source.clone(),
             triggered_at: support::now_at(input.trigger.triggered_at.with_timezone(&Utc)),
             status: CycleStatus::Completed,
@@ -218,12 +218,7 @@ impl Kernel {
         };
         let output = plan.output.clone();
         let cycle = Cycle {
-            binding_constraint: Some(
-                serde_json::to_value(output.cycle_summary.binding_constraint)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-            ),
+            binding_constraint: Some(output.cycle_summary.binding_constraint.as_str().to_owned()),
             priority_metric: Some(output.cycle_summary.priority_metric.clone()),
             output: Some(serde_json::to_value(&output).unwrap_or(Value::Null)),
             notes: json!({"gated": plan.gated, "skipped": plan.skipped}),
@@ -238,10 +233,13 @@ impl Kernel {
                 cycle_id,
                 action_id: a.action_id.clone(),
                 priority: a.priority,
-                owner_subsystem: wire(&a.owner_subsystem),
-                action_type: wire(&a.r#type),
+                owner_subsystem: a.owner_subsystem.as_str().to_owned(),
+                action_type: a.r#type.as_str().to_owned(),
                 target_metric: a.target_metric.clone(),
-                target_entity_type: a.target_entity.as_ref().map(|e| wire(&e.r#type)),
+                target_entity_type: a
+                    .target_entity
+                    .as_ref()
+                    .map(|e| e.r#type.as_str().to_owned()),
                 target_entity_id: a.target_entity.as_ref().map(|e| e.id.clone()),
                 proposed_change: serde_json::to_value(&a.proposed_change).unwrap_or(Value::Null),
                 spec: serde_json::to_value(a).unwrap_or(Value::Null),
@@ -536,23 +534,6 @@ impl Kernel {
             .ok_or_else(|| Failure::not_found("cycle", &id.to_string()))?;
         let actions = self.store().cycle_actions(tenant, id).await?;
         Ok(CycleView { cycle, actions })
-    }
-}
-
-/// The wire name of a contract enum value.
-fn wire<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn trigger_name(t: TriggerType) -> &'static str {
-    match t {
-        TriggerType::Scheduled => "scheduled",
-        TriggerType::MetricDeviation => "metric_deviation",
-        TriggerType::LifecycleEvent => "lifecycle_event",
-        TriggerType::Manual => "manual",
     }
 }
 

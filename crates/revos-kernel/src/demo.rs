@@ -220,14 +220,6 @@ fn undo_in_sim(sim: &mut Sim, spec: &Action) {
     }
 }
 
-/// A contract enum as on the wire.
-fn wire<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 impl Kernel {
     /// Runs the demo (see the module docs) for `days` simulated days
     /// (1–365). Needs a platform admin: it creates tenants A and B.
@@ -416,9 +408,9 @@ impl Kernel {
                 .iter()
                 .map(|a| DemoAction {
                     action_id: a.action_id.clone(),
-                    action_type: wire(&a.r#type),
+                    action_type: a.r#type.as_str().to_owned(),
                     target: match &a.target_entity {
-                        Some(e) => format!("{} {}", wire(&e.r#type), e.id),
+                        Some(e) => format!("{} {}", e.r#type.as_str(), e.id),
                         None => a.target_metric.clone(),
                     },
                     notes: a.notes_for_humans.clone(),

@@ -251,21 +251,7 @@ impl Kernel {
                 ),
             )
         })?;
-        let tenant = match (by.tenant(), request.tenant_id) {
-            (Some(own), Some(named)) if own != named => {
-                return Err(Failure::tenant_not_found(named));
-            }
-            (Some(own), _) => own,
-            (None, Some(named)) => named,
-            (None, None) => {
-                return Err(Failure::input(
-                    400,
-                    "validation",
-                    "this credential is not bound to one tenant: name it in `tenant_id`",
-                ));
-            }
-        };
-        by.authorize_tenant(tenant, Scope::Write)?;
+        let tenant = self.event_tenant(by, request.tenant_id)?;
         self.tenant(tenant).await?;
         let input = Value::Object(request.input.clone());
         let stored = self.store().policy_settings(tenant).await?;

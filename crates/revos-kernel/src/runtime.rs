@@ -279,7 +279,11 @@ impl Kernel {
     /// The tenant an event belongs to: the credential's own (a tenant key),
     /// or the one the event names (users, platform keys, the service),
     /// which the caller must be allowed to write.
-    fn event_tenant(&self, by: &Principal, named: Option<TenantId>) -> Result<TenantId, Failure> {
+    pub(crate) fn event_tenant(
+        &self,
+        by: &Principal,
+        named: Option<TenantId>,
+    ) -> Result<TenantId, Failure> {
         let tenant = match (by.tenant(), named) {
             (Some(own), Some(named)) if own != named => {
                 return Err(Failure::tenant_not_found(named));

@@ -263,10 +263,7 @@ impl Kernel {
             trigger_type: Some(trigger),
             ..CycleRequest::default()
         };
-        let name = match trigger {
-            TriggerType::Scheduled => "scheduled",
-            _ => "metric_deviation",
-        };
+        let name = trigger.as_str();
         match self
             .run_tenant_cycle(&Principal::Service, tenant, &request)
             .await

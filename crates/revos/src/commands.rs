@@ -388,7 +388,8 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-fn parse_tenant(raw: &str) -> Result<TenantId, Failure> {
+/// A tenant id given on the command line.
+pub(crate) fn parse_tenant(raw: &str) -> Result<TenantId, Failure> {
     raw.parse::<TenantId>()
         .map_err(|e| Failure::input(400, "validation", e.to_string()))
 }

@@ -1,24 +1,14 @@
 //! `revos kernel …`: the optimization kernel from the command line.
 
 use crate::cli::KernelCommand;
+use crate::commands::parse_tenant;
 use crate::output;
 use crate::runtime_cmds::parse_time;
-use revos_contracts::TenantId;
 use revos_kernel::auth::Principal;
 use revos_kernel::cycles::CycleRequest;
 use revos_kernel::{Config, Failure, Kernel};
 use std::io::Read;
 use std::process::ExitCode;
-
-fn tenant_id(raw: &str) -> Result<TenantId, Failure> {
-    raw.parse::<TenantId>().map_err(|_| {
-        Failure::input(
-            400,
-            "validation",
-            format!("`{raw}` is not a tenant id (a UUID)"),
-        )
-    })
-}
 
 /// `revos kernel plan`: pure, no database. Prints the output, or the
 /// KernelError (always as JSON: this is the contract's interface).
@@ -70,7 +60,7 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
             force,
             window_days,
         } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let request = CycleRequest {
                 trigger_type: None,
                 source: Some("cli".to_owned()),
@@ -86,10 +76,7 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
                 println!(
                     "cycle {}: binding constraint {} (confidence {:.2}), priority metric {}",
                     out.cycle_id,
-                    serde_json::to_value(s.binding_constraint)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    s.binding_constraint.as_str(),
                     s.confidence,
                     s.priority_metric
                 );
@@ -99,10 +86,7 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
                         "  {}. [{}] {} → {}: {}",
                         a.priority,
                         a.action_id,
-                        serde_json::to_value(a.r#type)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
+                        a.r#type.as_str(),
                         a.target_metric,
                         a.notes_for_humans
                     );
@@ -110,7 +94,7 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
             }
         }
         KernelCommand::Cycles { tenant, limit } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let list = kernel.cycles(&operator, tenant, limit).await?;
             if as_json {
                 output::json(&list);
@@ -142,7 +126,7 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
             }
         }
         KernelCommand::Show { id, tenant } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let id = id.parse().map_err(|_| {
                 Failure::input(
                     400,

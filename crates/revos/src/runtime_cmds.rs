@@ -5,10 +5,10 @@
 use crate::cli::{
     EndpointsCommand, EventsCommand, GuardArgs, PoliciesCommand, ReplayArgs, TasksCommand,
 };
+use crate::commands::parse_tenant;
 use crate::output;
 use chrono::{DateTime, NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
-use revos_contracts::TenantId;
 use revos_contracts::runtime::KernelMode;
 use revos_kernel::auth::Principal;
 use revos_kernel::replay::{Change, ReplayRequest};
@@ -21,16 +21,6 @@ use std::io::{BufRead, Read};
 use std::path::Path;
 
 const OPERATOR: Principal = Principal::Service;
-
-fn tenant_id(raw: &str) -> Result<TenantId, Failure> {
-    raw.parse::<TenantId>().map_err(|_| {
-        Failure::input(
-            400,
-            "validation",
-            format!("`{raw}` is not a tenant id (a UUID)"),
-        )
-    })
-}
 
 fn uuid_arg(what: &str, raw: &str) -> Result<uuid::Uuid, Failure> {
     raw.parse().map_err(|_| {
@@ -102,7 +92,7 @@ fn print_receipt(r: &IngestReceipt) {
 pub async fn events(kernel: &Kernel, cmd: EventsCommand, as_json: bool) -> Result<(), Failure> {
     match cmd {
         EventsCommand::Send { file, tenant } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let text = read_text(&file)?;
             let first = text.trim_start().chars().next();
             let mut inputs: Vec<EventInput> = if first == Some('[') {
@@ -130,7 +120,7 @@ pub async fn events(kernel: &Kernel, cmd: EventsCommand, as_json: bool) -> Resul
             since,
             limit,
         } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let filter = EventFilter {
                 since: since.as_deref().map(parse_time).transpose()?,
                 r#type: event_type,
@@ -161,7 +151,7 @@ pub async fn events(kernel: &Kernel, cmd: EventsCommand, as_json: bool) -> Resul
             }
         }
         EventsCommand::Show { id, tenant } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let id = uuid_arg("an event", &id)?;
             let timeline = kernel.event_timeline(&OPERATOR, Some(tenant), id).await?;
             if as_json {
@@ -171,7 +161,7 @@ pub async fn events(kernel: &Kernel, cmd: EventsCommand, as_json: bool) -> Resul
             }
         }
         EventsCommand::Correlation { id, tenant } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let all = kernel.correlation(&OPERATOR, Some(tenant), &id).await?;
             if as_json {
                 output::json(&all);
@@ -274,7 +264,7 @@ fn print_timeline(t: &Timeline) {
 /// `revos events import`: one event per line; every line is ingested on
 /// its own, and the bad ones are listed with their line numbers.
 async fn import(kernel: &Kernel, file: &Path, tenant: &str, as_json: bool) -> Result<(), Failure> {
-    let tenant = tenant_id(tenant)?;
+    let tenant = parse_tenant(tenant)?;
     let started = std::time::Instant::now();
     let (reader, size): (Box<dyn BufRead>, u64) = if file.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), 0)
@@ -391,7 +381,7 @@ async fn import(kernel: &Kernel, file: &Path, tenant: &str, as_json: bool) -> Re
 
 /// `revos replay`.
 pub async fn replay(kernel: &Kernel, args: ReplayArgs, as_json: bool) -> Result<(), Failure> {
-    let tenant = tenant_id(&args.tenant)?;
+    let tenant = parse_tenant(&args.tenant)?;
     let request = ReplayRequest {
         policy: args.policy,
         since: parse_time(&args.since)?,
@@ -499,7 +489,7 @@ pub async fn policies(kernel: &Kernel, cmd: PoliciesCommand, as_json: bool) -> R
             policy,
             mode,
         } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let modes = match mode.as_deref() {
                 None => kernel.runtime_modes(&OPERATOR, tenant).await?,
                 Some(raw) => {
@@ -551,7 +541,7 @@ pub async fn policies(kernel: &Kernel, cmd: PoliciesCommand, as_json: bool) -> R
             set,
             clear,
         } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             match (id, set, clear) {
                 (Some(id), Some(file), _) => {
                     let value: Value = read_json(&file)?;
@@ -588,7 +578,7 @@ pub async fn policies(kernel: &Kernel, cmd: PoliciesCommand, as_json: bool) -> R
 
 /// `revos guard`.
 pub async fn guard(kernel: &Kernel, args: GuardArgs, as_json: bool) -> Result<(), Failure> {
-    let tenant = tenant_id(&args.tenant)?;
+    let tenant = parse_tenant(&args.tenant)?;
     let input: serde_json::Map<String, Value> = read_json(&args.input)?;
     let request = revos_kernel::guards::GuardRequest {
         tenant_id: Some(tenant),
@@ -601,14 +591,7 @@ pub async fn guard(kernel: &Kernel, args: GuardArgs, as_json: bool) -> Result<()
     if as_json {
         output::json(&verdict);
     } else {
-        println!(
-            "{}: {}",
-            verdict.guard,
-            serde_json::to_value(verdict.verdict)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        );
+        println!("{}: {}", verdict.guard, verdict.verdict.as_str());
         for r in &verdict.reasons {
             println!("  - {r}");
         }
@@ -625,7 +608,7 @@ pub async fn tasks(kernel: &Kernel, cmd: TasksCommand, as_json: bool) -> Result<
             owner,
             status,
         } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let status = status
                 .as_deref()
                 .map(|s| {
@@ -661,7 +644,7 @@ pub async fn tasks(kernel: &Kernel, cmd: TasksCommand, as_json: bool) -> Result<
             }
         }
         TasksCommand::Done { id, tenant } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let id = uuid_arg("a task", &id)?;
             let task = kernel.complete_task(&OPERATOR, tenant, id).await?;
             if as_json {
@@ -687,7 +670,7 @@ pub async fn endpoints(
             url,
             secret,
         } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let endpoint = kernel
                 .add_webhook_endpoint(&OPERATOR, tenant, &name, &url, secret.as_deref())
                 .await?;
@@ -704,7 +687,7 @@ pub async fn endpoints(
             }
         }
         EndpointsCommand::List { tenant } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let list = kernel.webhook_endpoints(&OPERATOR, tenant).await?;
             if as_json {
                 output::json(&list);
@@ -724,7 +707,7 @@ pub async fn endpoints(
             }
         }
         EndpointsCommand::Remove { tenant, id } => {
-            let tenant = tenant_id(&tenant)?;
+            let tenant = parse_tenant(&tenant)?;
             let id = uuid_arg("an endpoint", &id)?;
             kernel
                 .deactivate_webhook_endpoint(&OPERATOR, tenant, id)
