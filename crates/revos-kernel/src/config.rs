@@ -267,7 +267,12 @@ impl Config {
             database_url: redact_url(&self.database_url),
             audit_signing_key: self.audit_signing_key.as_ref().map(|_| "***".to_owned()),
             email: crate::email::EmailConfig {
-                smtp_url: redact_url(&self.email.smtp_url),
+                // No URL (e-mail off) stays empty rather than "unparseable".
+                smtp_url: if self.email.smtp_url.is_empty() {
+                    String::new()
+                } else {
+                    redact_url(&self.email.smtp_url)
+                },
                 ..self.email.clone()
             },
             jwt: self.jwt.clone().map(|jwt| crate::jwt::JwtConfig {
@@ -479,5 +484,17 @@ mod tests {
             &Overrides::default(),
         );
         assert!(missing.is_err());
+    }
+
+    #[test]
+    fn redaction_keeps_an_empty_smtp_url_empty() {
+        let mut config = Config::default();
+        assert_eq!(config.redacted().email.smtp_url, "");
+        config.email.smtp_url = "smtp://user:secret@mail.example:587".into();
+        let shown = config.redacted().email.smtp_url;
+        assert!(
+            !shown.contains("secret") && shown.contains("mail.example"),
+            "{shown}"
+        );
     }
 }
