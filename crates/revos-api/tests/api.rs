@@ -528,6 +528,23 @@ async fn spine_data_round_trips(app: App) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, campaign);
+    // A new active campaign is a launch, recorded once however often it is written.
+    app.post(&format!("/v1/tenants/{t}/campaigns"), campaign.clone())
+        .await;
+    let (status, body) = app
+        .get(&format!("/v1/events?tenant_id={t}&type=campaign_launched"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let launches = body["items"].as_array().unwrap();
+    assert_eq!(launches.len(), 1, "{body}");
+    assert_eq!(
+        launches[0]["subject"],
+        json!({"type": "campaign", "id": "cmp-q4-search"})
+    );
+    assert_eq!(
+        launches[0]["payload"]["channels"],
+        json!(["bing_ads", "google_ads"])
+    );
     let (status, body) = app.get(&format!("/v1/tenants/{t}/campaigns/nope")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(kernel_error(&body, "INVALID_INPUT")["kind"], "not_found");

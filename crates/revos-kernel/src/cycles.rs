@@ -274,8 +274,9 @@ impl Kernel {
     /// Assembles the `KernelInput` of a tenant from its stored data: the
     /// optimizer config (targets, guardrails, config), the metric snapshots
     /// and revenue events of the window, active campaigns, open
-    /// opportunities and the measured results of earlier actions (of the
-    /// last 90 days, or since `results_since`).
+    /// opportunities and the measured results of earlier actions whose
+    /// change was applied (of the last 90 days, or since `results_since`;
+    /// results observed in shadow mode are left out).
     pub async fn assemble_input(
         &self,
         tenant: TenantId,
@@ -414,7 +415,19 @@ impl Kernel {
             offset += PAGE;
         }
         let since = results_since.unwrap_or_else(|| Utc::now() - Duration::days(90));
-        let measured = store.action_results(tenant, Some(since), PAGE).await?;
+        let mut measured = store.action_results(tenant, Some(since), PAGE).await?;
+        // A change observed in shadow mode was never made: its result says
+        // nothing about the change, so it is not evidence to learn from
+        // (the executor records `optimization.change_applied` only for a
+        // change it applied).
+        let mut applied = std::collections::HashSet::new();
+        for r in &measured {
+            let key = format!("optimization.change_applied:{}", r.action_id);
+            if store.event_by_key(tenant, &key).await?.is_some() {
+                applied.insert(r.action_id);
+            }
+        }
+        measured.retain(|r| applied.contains(&r.action_id));
         // Results name the stored action; the planner reads the change
         // (owner, type, field, entity) from the action id the output gave
         // it, so that is the id passed back.

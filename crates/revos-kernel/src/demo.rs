@@ -6,7 +6,10 @@
 //! enforce mode, 30 days of history ending `days` days before today), then
 //! simulates `days` days, the last one being today. Every day writes the
 //! simulated day and measures the actions whose observation window ended
-//! (`measure_actions(.., day, false)`); on day 1 and every seven days after
+//! (`measure_actions(.., day, false)`), after reporting, for each executed
+//! experiment whose window has just ended, the simulated split test's
+//! cumulative totals as an `experiment.results` event (so experiments are
+//! judged on their arms, see [`crate::experiments`]); on day 1 and every seven days after
 //! it (days 1, 8, 15, …) a forced manual cycle (trigger source `demo`)
 //! runs, its actions are executed and the executed changes are applied to
 //! the simulated world, which responds from the next day on.
@@ -28,8 +31,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use revos_contracts::TenantId;
 use revos_contracts::kernel_io::{Action, Targets, Trigger, TriggerType};
 use revos_contracts::runtime::KernelMode;
-use revos_sim::{Profile, Sim};
-use revos_store::cycles::OptimizationActionStatus;
+use revos_sim::{Profile, Sim, SplitCounts, SplitTest};
+use revos_store::cycles::{OptimizationAction, OptimizationActionStatus};
 use revos_store::identity::Scope;
 use revos_store::{DateRange, MetricQuery, NewTenant, Page};
 use serde::Serialize;
@@ -181,6 +184,19 @@ struct Run {
     actions: HashMap<Uuid, Action>,
     cycles: Vec<DemoCycle>,
     since_last: Vec<DemoResult>,
+    /// The split tests of executed experiments not yet reported, by stored id.
+    splits: HashMap<Uuid, RunningSplit>,
+}
+
+/// An executed experiment's split test, counted day by day.
+struct RunningSplit {
+    action: OptimizationAction,
+    metric: String,
+    test: SplitTest,
+    /// The day it was executed; it counts from the next day.
+    start: NaiveDate,
+    window_days: u32,
+    counts: SplitCounts,
 }
 
 /// Whether a cycle runs on this (1-based) day.
@@ -252,8 +268,10 @@ impl Kernel {
                 let tenant = run.profile.tenant_id;
                 let simulated = run.sim.step();
                 self.write_day(tenant, &simulated).await?;
+                self.report_splits(run, date).await?;
                 let measured = self.measure_actions(by, tenant, date, false).await?;
                 for m in measured.measured {
+                    run.splits.remove(&m.action);
                     let Some(spec) = run.actions.get(&m.action) else {
                         continue;
                     };
@@ -335,6 +353,7 @@ impl Kernel {
             actions: HashMap::new(),
             cycles: Vec::new(),
             since_last: Vec::new(),
+            splits: HashMap::new(),
         })
     }
 
@@ -372,6 +391,24 @@ impl Kernel {
                 .any(|e| e.action_id == action.action_id && e.applied);
             if !applied {
                 continue;
+            }
+            // The control rate is the world's before the change.
+            if let (Some(test), Some(design), Some(stored)) = (
+                crate::validation::sim_split(&run.sim, action),
+                &action.experiment,
+                stored.iter().find(|a| a.action_id == action.action_id),
+            ) {
+                run.splits.insert(
+                    stored.id,
+                    RunningSplit {
+                        action: stored.clone(),
+                        metric: design.success_metric.clone(),
+                        test,
+                        start: date,
+                        window_days: action.observation_window_days,
+                        counts: SplitCounts::default(),
+                    },
+                );
             }
             for change in crate::validation::sim_changes(action) {
                 if let Err(e) = run.sim.apply(&change) {
@@ -418,6 +455,26 @@ impl Kernel {
                 .collect(),
             results: std::mem::take(&mut run.since_last),
         })
+    }
+
+    /// Adds the simulated day `date` to each running split test, and reports
+    /// those whose observation window ends that day (the day
+    /// `measure_actions` judges them).
+    async fn report_splits(&self, run: &mut Run, date: NaiveDate) -> Result<(), Failure> {
+        for split in run.splits.values_mut() {
+            if date <= split.start {
+                continue;
+            }
+            let day = run
+                .sim
+                .split_test_day(&split.test, &split.action.action_id, date);
+            split.counts.add(&day);
+            if (date - split.start).num_days() >= i64::from(split.window_days) {
+                self.report_split(&split.action, &split.metric, &split.counts, date)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// The tenant's part of the report, with its chart data.

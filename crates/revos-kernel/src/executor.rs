@@ -21,23 +21,32 @@
 //!   condition held long enough, and after the observation window records
 //!   the observed value, the delta, a confidence and an outcome.
 //!
+//! An `experiment` action is judged on its own per-variant results, not on
+//! the tenant-wide metric: the latest `experiment.results` event about the
+//! action (see [`crate::experiments`] for the format and the rule: SRM
+//! check, minimum sample, t-test and chance to win). Without a usable one
+//! it falls back to the threshold rule below, and the reason says so.
+//!
 //! The rules that judge an action (outcome, abort streaks, confidence) are
-//! the small pure functions at the bottom of this file; the rest is I/O.
+//! the small pure functions at the bottom of this file and in
+//! [`crate::experiments`]; the rest is I/O.
 //!
 //! The executor's clock is the `today` it is given: an action starts on the
 //! day it was executed (its `updated_at`, set to `today` at the current time
 //! of day), and its observation window counts days from there.
 
 use crate::auth::Principal;
+use crate::experiments::{self, Design, Judgement, RESULTS_EVENT, SUBJECT_TYPE};
 use crate::runtime::EventInput;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, NaiveDate, Utc};
 use revos_contracts::kernel_io::{
-    Action, ComparisonOperator, ImpactDirection, Outcome, TargetEntityType,
+    Action, ActionType, ComparisonOperator, ImpactDirection, Outcome, TargetEntityType,
 };
-use revos_contracts::runtime::EventSubject;
+use revos_contracts::runtime::{EventSubject, KernelEvent};
 use revos_contracts::{KernelMode, TenantId};
 use revos_store::cycles::{ActionResultRecord, OptimizationAction, OptimizationActionStatus};
+use revos_store::events::{EventFilter, MAX_EVENT_PAGE};
 use revos_store::identity::Scope;
 use revos_store::{Campaign, DateRange, MetricQuery, Page, support};
 use serde::Serialize;
@@ -565,7 +574,8 @@ impl Kernel {
     /// `consecutive_days` days in a row reverts the change and ends the
     /// action with outcome `failed`), and, once the observation window is
     /// over (or now, with `force`), records the observed value, delta,
-    /// confidence and outcome (see [`classify`] and [`confidence`]). The
+    /// confidence and outcome (see [`classify`] and [`confidence`]; an
+    /// experiment with reported results: [`experiments::judge`]). The
     /// action then moves to `completed` (successful or inconclusive),
     /// `failed` (failed) or `reverted` (aborted and its change undone).
     /// Needs `write`; audited.
@@ -688,6 +698,14 @@ impl Kernel {
             return Ok(None);
         }
 
+        // An experiment is judged on its own results when it has usable ones
+        // (an abort still takes precedence).
+        let experiment = if spec.r#type == ActionType::Experiment && breach.is_none() {
+            Some(self.judge_experiment(action, &spec).await?)
+        } else {
+            None
+        };
+
         // The measurement: baseline, latest value since the start, noise.
         let after = self.series(tenant, &metric, Some(start), today).await?;
         let baseline = match &existing {
@@ -704,6 +722,8 @@ impl Kernel {
             )
             .await?
             .is_some();
+        // The threshold rule on the tenant-wide series (the fallback for an
+        // experiment; its figures are replaced below when it has results).
         let (outcome, status, reason, delta, conf) = match (baseline, observed, breach) {
             (_, _, Some((_, why))) => {
                 let undone = self.revert(by, action, &spec).await?;
@@ -759,6 +779,33 @@ impl Kernel {
                 0.0,
             ),
         };
+        // An experiment's own results replace the tenant-wide measurement;
+        // without them, the reason says why the fallback was used.
+        let (outcome, status, reason, baseline, observed, delta, conf) = match experiment {
+            Some(Ok(j)) => (
+                j.outcome,
+                if j.outcome == Outcome::Failed {
+                    OptimizationActionStatus::Failed
+                } else {
+                    OptimizationActionStatus::Completed
+                },
+                j.reason,
+                Some(j.control_mean),
+                Some(j.treatment_mean),
+                Some(j.delta),
+                j.confidence,
+            ),
+            Some(Err(why)) => (
+                outcome,
+                status,
+                format!("{why}; judged on the tenant-wide {metric}: {reason}"),
+                baseline,
+                observed,
+                delta,
+                conf,
+            ),
+            None => (outcome, status, reason, baseline, observed, delta, conf),
+        };
         // A change observed in shadow mode was never made: say so.
         let reason = if applied {
             reason
@@ -799,6 +846,85 @@ impl Kernel {
             status: status.as_str().to_owned(),
             reason,
         }))
+    }
+
+    /// The verdict on an `experiment` action from its latest
+    /// `experiment.results` event; `Err` says why there is none to judge on
+    /// (no design, no event, an unusable event).
+    async fn judge_experiment(
+        &self,
+        action: &OptimizationAction,
+        spec: &Action,
+    ) -> Result<Result<Judgement, String>, Failure> {
+        let Some(design) = Design::of(spec) else {
+            return Ok(Err(
+                "the experiment action has no experiment design".to_owned()
+            ));
+        };
+        let Some(event) = self.latest_results(action).await? else {
+            return Ok(Err(format!("no {RESULTS_EVENT} reported for this action")));
+        };
+        let results = match experiments::parse(&event.payload) {
+            Ok(results) => results,
+            Err(problems) => {
+                return Ok(Err(format!(
+                    "the latest {RESULTS_EVENT} ({}) is unusable: {}",
+                    event.id,
+                    problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )));
+            }
+        };
+        if let Some(metric) = &results.metric
+            && *metric != design.metric
+        {
+            return Ok(Err(format!(
+                "the latest {RESULTS_EVENT} ({}) reports {metric}, but the experiment's success \
+                 metric is {}",
+                event.id, design.metric
+            )));
+        }
+        Ok(Ok(experiments::judge(&results, &design)))
+    }
+
+    /// The latest `experiment.results` event about `action` (by
+    /// `recorded_at`, then `occurred_at`), if any. Results can only be sent
+    /// once the action is stored, so the search starts at the earlier of
+    /// its creation and its start (the executor's `today` may be a
+    /// simulated day before or after the wall clock).
+    async fn latest_results(
+        &self,
+        action: &OptimizationAction,
+    ) -> Result<Option<KernelEvent>, Failure> {
+        let mut filter = EventFilter {
+            r#type: Some(RESULTS_EVENT.to_owned()),
+            since: Some(action.created_at.min(action.updated_at)),
+            limit: Some(MAX_EVENT_PAGE),
+            ..EventFilter::default()
+        };
+        let mut latest: Option<KernelEvent> = None;
+        loop {
+            let page = self.store().list_events(action.tenant_id, &filter).await?;
+            let full = page.len() as u32 >= MAX_EVENT_PAGE;
+            filter.after = page.last().map(|e| (e.recorded_at, e.id));
+            for event in page {
+                let about = event.subject.r#type == SUBJECT_TYPE
+                    && Uuid::parse_str(&event.subject.id).ok() == Some(action.id);
+                let newer = latest.as_ref().is_none_or(|l| {
+                    (event.recorded_at, event.occurred_at) > (l.recorded_at, l.occurred_at)
+                });
+                if about && newer {
+                    latest = Some(event);
+                }
+            }
+            if !full || filter.after.is_none() {
+                break;
+            }
+        }
+        Ok(latest)
     }
 
     /// Moves an executing action to `to`; `false` when it is no longer

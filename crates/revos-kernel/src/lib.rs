@@ -17,10 +17,12 @@ pub mod dispatch;
 pub mod email;
 pub mod entry;
 pub mod executor;
+pub mod experiments;
 pub mod failure;
 pub mod guards;
 pub mod jobs;
 pub mod jwt;
+pub mod lifecycle;
 pub mod members;
 pub mod outbound;
 pub mod replay;
@@ -306,7 +308,9 @@ impl Kernel {
         Ok(self.store.list_metric_snapshots(tenant, query).await?)
     }
 
-    /// Upserts campaigns with their channels.
+    /// Upserts campaigns with their channels, as they are: no launch is
+    /// recorded (the optimizer's executor writes through here). Campaigns
+    /// from a backend go through [`Kernel::receive_campaigns`].
     pub async fn upsert_campaigns(
         &self,
         tenant: TenantId,

@@ -363,6 +363,7 @@ impl Kernel {
                 ));
             }
         }
+        violations.extend(crate::experiments::event_violations(&event));
         crate::check(violations, "invalid event")?;
         Ok(event)
     }

@@ -8,6 +8,12 @@
 //!   passed today and no cycle completed today, and the scheduler has not
 //!   already tried a scheduled cycle today (a failed one is not retried
 //!   every five minutes);
+//! - otherwise **lifecycle_event** (`campaign_launch`): when a campaign
+//!   launched (a `campaign_launched` event, see [`crate::lifecycle`]) after
+//!   the tenant's last completed cycle and after the last lifecycle attempt,
+//!   so each launch is looked at once (a cycle that fails is not retried
+//!   for the same launch; a launch seen while a cycle is too recent waits
+//!   until 12 hours have passed, then runs);
 //! - otherwise **metric_deviation** (`metric_alert`): when a required metric's
 //!   latest tenant-wide snapshot is more than the threshold away from the
 //!   mean of the 7 days before it, and no cycle completed — and no
@@ -25,12 +31,14 @@
 
 use crate::auth::Principal;
 use crate::cycles::{CYCLE_MIN_GAP, CycleRequest};
+use crate::lifecycle::CAMPAIGN_LAUNCHED;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use revos_contracts::TenantId;
 use revos_contracts::kernel_io::TriggerType;
 use revos_contracts::metrics::REQUIRED_METRICS;
 use revos_store::cycles::{Cycle, CycleStatus};
+use revos_store::events::EventFilter;
 use revos_store::{DateRange, MetricQuery, Page, StoreError};
 use serde::Serialize;
 use serde_json::Value;
@@ -47,6 +55,9 @@ pub const DEVIATION_BASELINE_DAYS: i64 = 7;
 pub const DEVIATION_MIN_BASELINE: usize = 3;
 
 const PAGE: u32 = 1000;
+
+/// The most launches a trigger names in its reason.
+const LAUNCHES_NAMED: u32 = 20;
 
 /// A tenant's trigger settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -178,10 +189,11 @@ fn configured(targets: &Value, guardrails: &Value) -> bool {
 pub struct TriggeredCycle {
     /// The tenant.
     pub tenant: TenantId,
-    /// `scheduled` or `metric_deviation`.
+    /// `scheduled`, `lifecycle_event` or `metric_deviation`.
     pub trigger: &'static str,
-    /// The metric that deviated, for a deviation trigger.
-    pub metric: Option<String>,
+    /// What fired it, e.g. `pipeline_total moved -90.0% from its 7-day
+    /// mean` or `campaign cmp_spring launched`.
+    pub reason: String,
     /// The cycle.
     pub cycle_id: Uuid,
 }
@@ -210,7 +222,8 @@ pub struct TriggerReport {
 
 enum Decision {
     Nothing,
-    Run(TriggerType, Option<String>),
+    /// Run a cycle: the trigger, its source (`None`: the default), why.
+    Run(TriggerType, Option<&'static str>, String),
     Skip(String),
 }
 
@@ -251,16 +264,17 @@ impl Kernel {
             return Ok(());
         }
         report.tenants_checked += 1;
-        let (trigger, metric) = match self.decide(tenant, now).await? {
+        let (trigger, source, reason) = match self.decide(tenant, now).await? {
             Decision::Nothing => return Ok(()),
             Decision::Skip(reason) => {
                 report.skipped.push(TriggerNote { tenant, reason });
                 return Ok(());
             }
-            Decision::Run(trigger, metric) => (trigger, metric),
+            Decision::Run(trigger, source, reason) => (trigger, source, reason),
         };
         let request = CycleRequest {
             trigger_type: Some(trigger),
+            source: source.map(str::to_owned),
             ..CycleRequest::default()
         };
         let name = trigger.as_str();
@@ -269,11 +283,12 @@ impl Kernel {
             .await
         {
             Ok((output, _)) => {
-                tracing::info!(%tenant, trigger = name, cycle = %output.cycle_id, "ran a triggered cycle");
+                tracing::info!(%tenant, trigger = name, %reason, cycle = %output.cycle_id,
+                    "ran a triggered cycle");
                 report.ran.push(TriggeredCycle {
                     tenant,
                     trigger: name,
-                    metric,
+                    reason,
                     cycle_id: output.cycle_id,
                 });
                 Ok(())
@@ -296,7 +311,24 @@ impl Kernel {
             .map_err(|m| Failure::input(400, "validation", m))?;
         let recent = store.list_cycles(tenant, 50).await?;
         if schedule_due(&schedule, now, &recent) {
-            return Ok(Decision::Run(TriggerType::Scheduled, None));
+            return Ok(Decision::Run(
+                TriggerType::Scheduled,
+                None,
+                format!("daily at {} UTC", schedule.daily_at_utc.format("%H:%M")),
+            ));
+        }
+        if let Some(launched) = self.unseen_launches(tenant, &recent).await? {
+            if too_recent(now, &recent) {
+                return Ok(Decision::Skip(format!(
+                    "lifecycle_event: {launched}, but a cycle ran less than 12 hours ago; the \
+                     cycle runs once 12 hours have passed"
+                )));
+            }
+            return Ok(Decision::Run(
+                TriggerType::LifecycleEvent,
+                Some("campaign_launch"),
+                launched,
+            ));
         }
         for metric in REQUIRED_METRICS {
             let Some(found) = self
@@ -317,10 +349,54 @@ impl Kernel {
             }
             return Ok(Decision::Run(
                 TriggerType::MetricDeviation,
-                Some(metric.to_owned()),
+                None,
+                format!(
+                    "{metric} moved {:+.1}% from its 7-day mean ({} against {:.2})",
+                    found.change_pct, found.latest, found.baseline
+                ),
             ));
         }
         Ok(Decision::Nothing)
+    }
+
+    /// The campaign launches no cycle has looked at yet (see the module
+    /// docs), described for the report: `None` when there are none.
+    async fn unseen_launches(
+        &self,
+        tenant: TenantId,
+        recent: &[Cycle],
+    ) -> Result<Option<String>, StoreError> {
+        let since = recent
+            .iter()
+            .filter(|c| {
+                c.status == CycleStatus::Completed
+                    || c.trigger_type == TriggerType::LifecycleEvent.as_str()
+            })
+            .map(|c| c.created_at)
+            .max();
+        let launches = self
+            .store()
+            .list_events(
+                tenant,
+                &EventFilter {
+                    since,
+                    r#type: Some(CAMPAIGN_LAUNCHED.to_owned()),
+                    limit: Some(LAUNCHES_NAMED),
+                    ..EventFilter::default()
+                },
+            )
+            .await?;
+        let mut campaigns: Vec<&str> = Vec::new();
+        for event in &launches {
+            if !campaigns.contains(&event.subject.id.as_str()) {
+                campaigns.push(&event.subject.id);
+            }
+        }
+        Ok(match campaigns.as_slice() {
+            [] => None,
+            [one] => Some(format!("campaign {one} launched")),
+            many => Some(format!("campaigns {} launched", many.join(", "))),
+        })
     }
 
     async fn metric_deviation(

@@ -9,8 +9,10 @@
 //! 2. `execute_actions` — moves the cycle's actions pending → executing,
 //!    recording baselines and applying the changes;
 //! 3. `record_results` — simulates the 14 days since, with the executed
-//!    changes applied to the simulated world, writes them, and measures the
-//!    actions (observed value, delta, outcome; completed or failed);
+//!    changes applied to the simulated world, writes them, reports each
+//!    executing experiment's split test as an `experiment.results` event
+//!    (see [`sim_split`]), and measures the actions (observed value, delta,
+//!    outcome; completed or failed);
 //! 4. `run_cycle_2` — runs the next cycle, which reads those results;
 //! 5. `verify_all` — checks every criterion again.
 //!
@@ -26,9 +28,9 @@ use crate::cycles::CycleRequest;
 use crate::{Failure, Kernel};
 use chrono::{Duration, NaiveDate, Utc};
 use revos_contracts::TenantId;
-use revos_contracts::kernel_io::{Action, ImpactDirection, TriggerType};
-use revos_contracts::runtime::KernelMode;
-use revos_sim::{Change, Day, Profile, Sim};
+use revos_contracts::kernel_io::{Action, ActionType, ImpactDirection, TriggerType};
+use revos_contracts::runtime::{EventSubject, KernelMode};
+use revos_sim::{Change, Day, Profile, Sim, SplitCounts, SplitTest};
 use revos_store::cycles::{Cycle, CycleStatus, OptimizationAction, OptimizationActionStatus};
 use revos_store::identity::Scope;
 use revos_store::{
@@ -145,7 +147,43 @@ fn sim_start(cycle_1_day: NaiveDate) -> NaiveDate {
     cycle_1_day - Duration::days(i64::from(HISTORY_DAYS + OBSERVED_DAYS))
 }
 
-/// The simulator's changes for an executed action.
+/// The relative effect the simulated world gives a change it has no lever
+/// for: half what the action expected, in the expected direction.
+fn planned_effect(action: &Action) -> f64 {
+    let impact = &action.expected_impact;
+    let sign = match impact.direction {
+        ImpactDirection::Increase => 1.0,
+        ImpactDirection::Decrease => -1.0,
+    };
+    sign * impact.magnitude_pct / 100.0 / 2.0
+}
+
+/// The split test the simulated world runs for an executed `experiment`
+/// action: the control arm converts at the world's current rate of the
+/// success metric, the treatment arm at that rate moved by the planned
+/// effect (half the expected impact), split as designed, with the units
+/// that enter that funnel step each day (visits, leads, MQLs, SQLs or
+/// closed deals). `None` for other actions, and for a success metric that
+/// is not a funnel rate of the simulator.
+pub fn sim_split(sim: &Sim, action: &Action) -> Option<SplitTest> {
+    if action.r#type != ActionType::Experiment {
+        return None;
+    }
+    let design = action.experiment.as_ref()?;
+    let rate = sim.funnel_rate(&design.success_metric)?;
+    Some(SplitTest {
+        control_rate: rate.rate,
+        relative_effect: planned_effect(action),
+        control_share: design.control_group_pct,
+        treatment_share: design.treatment_group_pct,
+        daily_units: rate.daily_units.round().clamp(0.0, f64::from(u32::MAX)) as u32,
+    })
+}
+
+/// The simulator's changes for an executed action. A change the world has
+/// no lever for moves its target metric by the planned effect; an
+/// experiment exposes only its treatment arm, so the world-wide move is
+/// that effect times the treatment share.
 pub fn sim_changes(action: &Action) -> Vec<Change> {
     let change = &action.proposed_change;
     let entity = action.target_entity.as_ref().map(|e| e.id.clone());
@@ -180,22 +218,62 @@ pub fn sim_changes(action: &Action) -> Vec<Change> {
             })
             .collect(),
         _ => {
-            // A change the simulated world has no lever for directly moves
-            // its target metric by half what the action expected.
-            let impact = &action.expected_impact;
-            let sign = match impact.direction {
-                ImpactDirection::Increase => 1.0,
-                ImpactDirection::Decrease => -1.0,
+            let exposed = match (&action.r#type, &action.experiment) {
+                (ActionType::Experiment, Some(e)) => {
+                    e.treatment_group_pct.clamp(0.0, 100.0) / 100.0
+                }
+                _ => 1.0,
             };
             vec![Change::Rate {
-                metric_id: impact.metric_id.clone(),
-                relative: sign * impact.magnitude_pct / 100.0 / 2.0,
+                metric_id: action.expected_impact.metric_id.clone(),
+                relative: planned_effect(action) * exposed,
             }]
         }
     }
 }
 
 impl Kernel {
+    /// Reports a simulated split test's cumulative totals for `action` as
+    /// an `experiment.results` event, as its owner subsystem would
+    /// (idempotent per action and day `through`, the last day counted).
+    pub(crate) async fn report_split(
+        &self,
+        action: &OptimizationAction,
+        metric: &str,
+        counts: &SplitCounts,
+        through: NaiveDate,
+    ) -> Result<(), Failure> {
+        let input = crate::runtime::EventInput {
+            id: None,
+            tenant_id: Some(action.tenant_id),
+            r#type: crate::experiments::RESULTS_EVENT.to_owned(),
+            source: "revos.sim".to_owned(),
+            idempotency_key: Some(format!(
+                "{}:{}:{through}",
+                crate::experiments::RESULTS_EVENT,
+                action.id
+            )),
+            correlation_id: Some(action.cycle_id.to_string()),
+            subject: Some(EventSubject {
+                r#type: crate::experiments::SUBJECT_TYPE.to_owned(),
+                id: action.id.to_string(),
+            }),
+            payload: serde_json::json!({
+                "metric": metric,
+                "variants": [
+                    {"name": "control", "units": counts.control.units,
+                     "conversions": counts.control.conversions},
+                    {"name": "treatment", "units": counts.treatment.units,
+                     "conversions": counts.treatment.conversions},
+                ],
+            }),
+            occurred_at: None,
+            recorded_at: None,
+        };
+        self.ingest(&Principal::Service, &input, None).await?;
+        Ok(())
+    }
+
     /// Writes one simulated day into the tenant's spine and snapshots.
     pub(crate) async fn write_day(&self, tenant: TenantId, day: &Day) -> Result<(), Failure> {
         let store = self.store();
@@ -461,12 +539,15 @@ impl Kernel {
         ))
     }
 
-    /// Rebuilds the simulated world, applies the executed actions of cycle 1
-    /// and writes the observation window's days.
+    /// Rebuilds the simulated world, applies the executed actions of cycle 1,
+    /// writes the observation window's days, and reports the split tests of
+    /// the executing experiments over those days.
     async fn simulate_observation(&self, profile: &Profile, cycle: &Cycle) -> Result<(), Failure> {
         let tenant = profile.tenant_id;
         let mut sim = Sim::new(profile, sim_start(cycle.created_at.date_naive()));
         sim.run(HISTORY_DAYS);
+        let first = sim.date();
+        let mut splits = Vec::new();
         for action in self.store().cycle_actions(tenant, cycle.id).await? {
             if action.status == OptimizationActionStatus::Pending {
                 continue;
@@ -474,6 +555,12 @@ impl Kernel {
             let Ok(spec) = serde_json::from_value::<Action>(action.spec.clone()) else {
                 continue;
             };
+            // The control rate is the world's before the change.
+            if action.status == OptimizationActionStatus::Executing
+                && let (Some(test), Some(design)) = (sim_split(&sim, &spec), &spec.experiment)
+            {
+                splits.push((design.success_metric.clone(), test, action.clone()));
+            }
             for change in sim_changes(&spec) {
                 if let Err(e) = sim.apply(&change) {
                     tracing::debug!(action = %action.action_id, error = %e, "the simulator cannot apply a change");
@@ -482,6 +569,12 @@ impl Kernel {
         }
         for day in sim.run(OBSERVED_DAYS) {
             self.write_day(tenant, &day).await?;
+        }
+        let through = first + Duration::days(i64::from(OBSERVED_DAYS) - 1);
+        for (metric, test, action) in splits {
+            let counts = sim.split_test(&test, &action.action_id, first, OBSERVED_DAYS);
+            self.report_split(&action, &metric, &counts, through)
+                .await?;
         }
         Ok(())
     }
@@ -532,8 +625,12 @@ impl Kernel {
                 .map(|(_, rest)| rest.to_owned())
                 .unwrap_or_default()
         };
-        let differs = first.iter().map(change).collect::<Vec<_>>()
-            != second.iter().map(change).collect::<Vec<_>>()
+        // A plan is its changes in order and their experiment sample sizes:
+        // an experiment judged inconclusive comes back with a larger sample.
+        let plan =
+            |a: &OptimizationAction| (change(a), a.spec["experiment"]["min_sample_size"].as_u64());
+        let differs = first.iter().map(plan).collect::<Vec<_>>()
+            != second.iter().map(plan).collect::<Vec<_>>()
             || one.output.as_ref().map(|o| &o["cycle_summary"])
                 != two.output.as_ref().map(|o| &o["cycle_summary"]);
         let failed: Vec<String> = first

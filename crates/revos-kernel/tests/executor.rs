@@ -1,7 +1,8 @@
 //! The action executor against real stores (SQLite and PostgreSQL):
 //! execute pending actions in enforce and shadow mode, then measure them
 //! once later snapshots arrive — successful, failed, inconclusive and
-//! aborted (reverted) actions.
+//! aborted (reverted) actions — and judge experiments on their reported
+//! `experiment.results`.
 
 use chrono::{Duration, NaiveDate, Utc};
 use revos_contracts::KernelMode;
@@ -508,6 +509,11 @@ async fn enforce_story(db: Db) {
     let m = k.measure_actions(&by, t, day7, true).await.unwrap();
     assert!(m.measured.is_empty() && m.still_observing == 0);
 
+    // The applied changes' results are what the next cycle learns from.
+    let learned = learned_from(k, t).await;
+    assert!(learned.contains(&"act_1".to_owned()), "{learned:?}");
+    assert!(learned.contains(&"act_2".to_owned()), "{learned:?}");
+
     // Both runs were audited.
     let audit = k.store().list_audit(t, &Default::default()).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "optimization.execute"));
@@ -574,6 +580,44 @@ async fn shadow_story(db: Db) {
         m.measured.iter().all(|x| x.reason.starts_with("shadow")),
         "{m:#?}"
     );
+    // Nothing was changed, so the results are no evidence: the next
+    // cycle's input leaves them out.
+    let results = k.store().action_results(t, None, 100).await.unwrap();
+    assert!(results.iter().any(|r| r.outcome.is_some()), "{results:?}");
+    assert!(learned_from(k, t).await.is_empty());
+}
+
+/// The action ids of the results the tenant's next cycle would learn from.
+async fn learned_from(k: &Kernel, t: TenantId) -> Vec<String> {
+    k.set_optimizer_config(
+        &Principal::Service,
+        t,
+        revos_store::OptimizerConfig {
+            targets: json!({"pipeline_total": 1000.0}),
+            guardrails: json!({"allowed_levers": ["campaigns"]}),
+            config: json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    let trigger = revos_contracts::kernel_io::Trigger {
+        r#type: revos_contracts::kernel_io::TriggerType::Manual,
+        source: "test".into(),
+        triggered_at: Utc::now().fixed_offset(),
+    };
+    // This file's actions ran in March 2026: learn from results since then.
+    let since = NaiveDate::from_ymd_opt(2026, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let input = k.assemble_input(t, trigger, 30, Some(since)).await.unwrap();
+    input
+        .recent_action_results
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.action_id)
+        .collect()
 }
 
 async fn cycle_story(db: Db) {
@@ -650,6 +694,194 @@ async fn cycle_story(db: Db) {
             .iter()
             .any(|a| a.status == OptimizationActionStatus::Executing)
     );
+}
+
+/// An experiment action with its design: 50/50, at least 500 units per arm.
+fn experiment(n: u32, metric: &str) -> Action {
+    let mut a = action(
+        n,
+        OwnerSubsystem::Crm,
+        "lead_form_variant",
+        None,
+        (json!("long"), json!("three_fields")),
+        metric,
+        ImpactDirection::Increase,
+        abort(metric, ComparisonOperator::Lt, 0.01, 3),
+    );
+    a.r#type = ActionType::Experiment;
+    a.experiment = Some(revos_contracts::kernel_io::Experiment {
+        hypothesis: "A three-field form converts more leads.".into(),
+        control_group_pct: 50.0,
+        treatment_group_pct: 50.0,
+        min_sample_size: 500,
+        success_metric: metric.into(),
+        success_threshold: 0.12,
+    });
+    a
+}
+
+fn results_event(
+    tenant: TenantId,
+    action: Uuid,
+    key: &str,
+    payload: Value,
+) -> revos_kernel::runtime::EventInput {
+    revos_kernel::runtime::EventInput {
+        id: None,
+        tenant_id: Some(tenant),
+        r#type: "experiment.results".into(),
+        source: "crm".into(),
+        idempotency_key: Some(key.into()),
+        correlation_id: None,
+        subject: Some(revos_contracts::runtime::EventSubject {
+            r#type: "optimization_action".into(),
+            id: action.to_string(),
+        }),
+        payload,
+        occurred_at: None,
+        recorded_at: None,
+    }
+}
+
+fn arms(control: (u64, u64), treatment: (u64, u64)) -> Value {
+    json!({"metric": "lead_to_mql_rate", "variants": [
+        {"name": "control", "units": control.0, "conversions": control.1},
+        {"name": "treatment", "units": treatment.0, "conversions": treatment.1},
+    ]})
+}
+
+async fn experiment_story(db: Db) {
+    let h = harness(db).await;
+    let k = &h.kernel;
+    let by = Principal::Service;
+    let t = tenant(k, Some(KernelMode::Enforce)).await;
+    let metric = "lead_to_mql_rate";
+    put_metric(k, t, metric, &[(-2, 0.10), (-1, 0.10), (0, 0.10)]).await;
+    // act_1 gets results, act_2 none.
+    let ids = record(k, t, &[experiment(1, metric), experiment(2, metric)]).await;
+    let report = k.execute_pending(&by, t, today()).await.unwrap();
+    assert!(report.executed.iter().all(|e| e.applied), "{report:#?}");
+
+    // A malformed report is refused with 400, and nothing is stored.
+    let bad = results_event(
+        t,
+        ids["act_1"],
+        "results-bad",
+        arms((1000, 1001), (1000, 100)),
+    );
+    let err = k.ingest(&by, &bad, None).await.unwrap_err();
+    assert_eq!(err.status, 400, "{:?}", err.body);
+    let text = serde_json::to_string(&err.body).unwrap();
+    assert!(text.contains("must not exceed units"), "{text}");
+    assert!(
+        k.store()
+            .event_by_key(t, "results-bad")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut wrong_subject = results_event(t, ids["act_1"], "results-subject", arms((1, 0), (1, 0)));
+    wrong_subject.subject = None;
+    assert_eq!(
+        k.ingest(&by, &wrong_subject, None)
+            .await
+            .unwrap_err()
+            .status,
+        400
+    );
+
+    // An early, flat report, then the cumulative totals: the latest wins.
+    k.ingest(
+        &by,
+        &results_event(t, ids["act_1"], "results-1", arms((600, 60), (600, 61))),
+        None,
+    )
+    .await
+    .unwrap();
+    k.ingest(
+        &by,
+        &results_event(t, ids["act_1"], "results-2", arms((2000, 200), (2000, 280))),
+        None,
+    )
+    .await
+    .unwrap();
+
+    // The tenant-wide rate hardly moves.
+    put_metric(
+        k,
+        t,
+        metric,
+        &(1..=7).map(|d| (d, 0.101)).collect::<Vec<_>>(),
+    )
+    .await;
+    let m = k
+        .measure_actions(&by, t, today() + Duration::days(7), false)
+        .await
+        .unwrap();
+    assert_eq!(m.measured.len(), 2, "{m:#?}");
+    let get = |id: &str| m.measured.iter().find(|x| x.action_id == id).unwrap();
+
+    // Judged on its arms: the figures come from the test.
+    let control = revos_stats::Proportion::new(2000.0, 200.0).unwrap();
+    let treatment = revos_stats::Proportion::new(2000.0, 280.0).unwrap();
+    let test = revos_stats::proportions(
+        &control,
+        &treatment,
+        revos_stats::Difference::Relative,
+        revos_stats::Alpha::default(),
+    );
+    let confidence = ((1.0 - test.p_value) * 10_000.0).round() / 10_000.0;
+    let won = get("act_1");
+    assert_eq!(won.outcome, "successful", "{won:#?}");
+    assert_eq!(won.status, "completed");
+    assert_eq!(won.baseline, 0.1);
+    assert_eq!(won.observed, Some(0.14));
+    assert!((won.delta.unwrap() - 0.04).abs() < 1e-12, "{won:?}");
+    assert_eq!(won.confidence, confidence);
+    assert!(confidence > 0.99);
+    for part in [
+        "lift +40.00%",
+        "95% CI",
+        "p = ",
+        "chance to win",
+        "2000 units in control",
+    ] {
+        assert!(won.reason.contains(part), "{part}: {}", won.reason);
+    }
+    let stored = k.store().action_results(t, None, 0).await.unwrap();
+    let r1 = stored.iter().find(|r| r.action_id == ids["act_1"]).unwrap();
+    assert_eq!(r1.baseline_value, 0.1);
+    assert_eq!(r1.observed_value, Some(0.14));
+    assert_eq!(r1.confidence, Some(confidence));
+    assert_eq!(r1.outcome.as_deref(), Some("successful"));
+    assert_eq!(
+        status_of(k, t, ids["act_1"]).await,
+        OptimizationActionStatus::Completed
+    );
+
+    // No results: the threshold rule on the tenant-wide metric, and why.
+    let fallback = get("act_2");
+    assert!(
+        fallback.reason.starts_with(
+            "no experiment.results reported for this action; judged on the tenant-wide \
+             lead_to_mql_rate: "
+        ),
+        "{}",
+        fallback.reason
+    );
+    assert_eq!(fallback.outcome, "inconclusive", "{fallback:#?}");
+    assert_eq!(fallback.baseline, 0.1);
+    assert_eq!(fallback.observed, Some(0.101));
+}
+
+#[tokio::test]
+async fn experiment_sqlite() {
+    experiment_story(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn experiment_postgres() {
+    experiment_story(Db::Postgres).await;
 }
 
 #[tokio::test]

@@ -1,13 +1,17 @@
 //! Cycle triggers against real stores (SQLite and PostgreSQL): the daily
-//! schedule runs once a day, a second check runs nothing, and a deviating
-//! metric runs a cycle only when none ran in the last 12 hours.
+//! schedule runs once a day, a second check runs nothing, a deviating
+//! metric runs a cycle only when none ran in the last 12 hours, and a
+//! campaign launch runs one `lifecycle_event` cycle.
 
 use chrono::{Duration, Utc};
 use revos_contracts::TenantId;
+use revos_contracts::runtime::EventSubject;
 use revos_kernel::auth::Principal;
+use revos_kernel::runtime::EventInput;
 use revos_kernel::scheduler::{SCHEDULE_SETTINGS_ID, TriggerReport};
 use revos_kernel::{Config, Kernel};
 use revos_store::cycles::{Cycle, CycleStatus};
+use revos_store::events::EventFilter;
 use revos_store::{Campaign, MetricPoint, NewTenant, OptimizerConfig, SnapshotSource, support};
 use serde_json::json;
 use uuid::Uuid;
@@ -146,6 +150,68 @@ async fn deviate(kernel: &Kernel, tenant: TenantId) {
         .unwrap();
 }
 
+/// A scheduled cycle of today that failed: the schedule is not due again
+/// today, and no cycle completed.
+async fn failed_scheduled_attempt(kernel: &Kernel, tenant: TenantId) {
+    let now = support::now_at(Utc::now());
+    kernel
+        .store()
+        .record_cycle(
+            &Cycle {
+                tenant_id: tenant,
+                id: Uuid::new_v4(),
+                trigger_type: "scheduled".into(),
+                trigger_source: "cron_daily".into(),
+                triggered_at: now,
+                status: CycleStatus::Failed,
+                binding_constraint: None,
+                priority_metric: None,
+                input: json!({}),
+                output: None,
+                error: Some(json!({"code": "INSUFFICIENT_DATA"})),
+                notes: json!({}),
+                created_at: now,
+                completed_at: Some(now),
+            },
+            &[],
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+fn campaign(id: &str, status: &str) -> Campaign {
+    Campaign {
+        id: id.into(),
+        name: format!("Campaign {id}"),
+        status: status.into(),
+        objective: "lead_generation".into(),
+        budget_total: 20_000.0,
+        budget_spent: 0.0,
+        start_date: Utc::now().date_naive(),
+        end_date: None,
+        channels: vec![],
+    }
+}
+
+async fn launches(kernel: &Kernel, tenant: TenantId) -> Vec<String> {
+    kernel
+        .store()
+        .list_events(
+            tenant,
+            &EventFilter {
+                r#type: Some("campaign_launched".into()),
+                ..EventFilter::default()
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.subject.id)
+        .collect()
+}
+
 fn ran(report: &TriggerReport, tenant: TenantId) -> Vec<&'static str> {
     report
         .ran
@@ -224,32 +290,7 @@ async fn triggers(db: Db) {
     // Another tenant whose scheduled attempt today already failed and
     // which has no cycle in 12 hours: the deviation runs a cycle.
     let b = configured_tenant(kernel, "Deviating").await;
-    let now = support::now_at(Utc::now());
-    kernel
-        .store()
-        .record_cycle(
-            &Cycle {
-                tenant_id: b,
-                id: Uuid::new_v4(),
-                trigger_type: "scheduled".into(),
-                trigger_source: "cron_daily".into(),
-                triggered_at: now,
-                status: CycleStatus::Failed,
-                binding_constraint: None,
-                priority_metric: None,
-                input: json!({}),
-                output: None,
-                error: Some(json!({"code": "INSUFFICIENT_DATA"})),
-                notes: json!({}),
-                created_at: now,
-                completed_at: Some(now),
-            },
-            &[],
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    failed_scheduled_attempt(kernel, b).await;
     let steady = kernel.run_triggers(Utc::now()).await.unwrap();
     assert!(ran(&steady, b).is_empty(), "{steady:?}");
     deviate(kernel, b).await;
@@ -265,6 +306,112 @@ async fn triggers(db: Db) {
     // And not again within 12 hours.
     let fifth = kernel.run_triggers(Utc::now()).await.unwrap();
     assert!(fifth.ran.is_empty() && fifth.failed.is_empty(), "{fifth:?}");
+}
+
+async fn lifecycle(db: Db) {
+    let h = harness(db).await;
+    let kernel = &h.kernel;
+    let by = Principal::Service;
+    let a = configured_tenant(kernel, "Launching").await;
+    failed_scheduled_attempt(kernel, a).await;
+    let quiet = kernel.run_triggers(Utc::now()).await.unwrap();
+    assert!(
+        quiet.ran.is_empty() && quiet.skipped.is_empty(),
+        "{quiet:?}"
+    );
+
+    // Writes that are not launches record nothing: a draft, a resumed
+    // campaign, the stored active campaign written again.
+    kernel
+        .receive_campaigns(&by, a, &[campaign("cmp_spring", "draft")])
+        .await
+        .unwrap();
+    let mut paused = campaign("cmp_paused", "paused");
+    kernel
+        .receive_campaigns(&by, a, std::slice::from_ref(&paused))
+        .await
+        .unwrap();
+    paused.status = "active".into();
+    kernel.receive_campaigns(&by, a, &[paused]).await.unwrap();
+    let search = kernel.campaign(a, "cmp_search").await.unwrap();
+    kernel.receive_campaigns(&by, a, &[search]).await.unwrap();
+    assert!(launches(kernel, a).await.is_empty());
+    let still = kernel.run_triggers(Utc::now()).await.unwrap();
+    assert!(still.ran.is_empty(), "{still:?}");
+
+    // The draft goes live: one launch event, however often it is written.
+    for _ in 0..2 {
+        kernel
+            .receive_campaigns(&by, a, &[campaign("cmp_spring", "active")])
+            .await
+            .unwrap();
+    }
+    assert_eq!(launches(kernel, a).await, vec!["cmp_spring".to_owned()]);
+
+    // The launch runs one lifecycle cycle, and only one.
+    let launched = kernel.run_triggers(Utc::now()).await.unwrap();
+    assert!(launched.failed.is_empty(), "{launched:?}");
+    assert_eq!(ran(&launched, a), vec!["lifecycle_event"]);
+    assert!(
+        launched.ran[0].reason.contains("cmp_spring"),
+        "{launched:?}"
+    );
+    let newest = &kernel.store().list_cycles(a, 1).await.unwrap()[0];
+    assert_eq!(
+        (newest.trigger_type.as_str(), newest.trigger_source.as_str()),
+        ("lifecycle_event", "campaign_launch")
+    );
+    assert_eq!(newest.status, CycleStatus::Completed);
+    let after = kernel.run_triggers(Utc::now()).await.unwrap();
+    assert!(
+        after.ran.is_empty() && after.skipped.is_empty(),
+        "{after:?}"
+    );
+
+    // A launch a backend reports itself, within 12 hours of that cycle:
+    // skipped (CYCLE_TOO_RECENT is never forced), and named in the report.
+    kernel
+        .ingest(
+            &by,
+            &EventInput {
+                id: None,
+                tenant_id: Some(a),
+                r#type: "campaign_launched".into(),
+                source: "cmo_campaigns".into(),
+                idempotency_key: Some("launch-summer".into()),
+                correlation_id: None,
+                subject: Some(EventSubject {
+                    r#type: "campaign".into(),
+                    id: "cmp_summer".into(),
+                }),
+                payload: json!({"campaign_id": "cmp_summer"}),
+                occurred_at: None,
+                recorded_at: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let waiting = kernel.run_triggers(Utc::now()).await.unwrap();
+    assert!(waiting.ran.is_empty(), "{waiting:?}");
+    assert!(
+        waiting
+            .skipped
+            .iter()
+            .any(|s| s.tenant == a && s.reason.contains("campaign cmp_summer launched")),
+        "{waiting:?}"
+    );
+    assert_eq!(kernel.store().list_cycles(a, 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn lifecycle_sqlite() {
+    lifecycle(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn lifecycle_postgres() {
+    lifecycle(Db::Postgres).await;
 }
 
 #[tokio::test]

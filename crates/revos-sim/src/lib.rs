@@ -42,6 +42,15 @@
 //! except `cac_blended` (a required metric), which then counts the window's
 //! spend against one customer.
 //!
+//! **Split tests.** An experiment action is not a change to the whole
+//! world: [`Sim::split_test`] draws what its owner subsystem would report,
+//! the cumulative units and conversions of a control and a treatment arm
+//! ([`SplitTest`]: the control rate, the treatment's relative effect, the
+//! designed shares and a daily unit volume, which [`Sim::funnel_rate`]
+//! reads off the world for a funnel rate). Its draws have their own
+//! stream, keyed by the experiment's name, so running one changes nothing
+//! else.
+//!
 //! Everything is a pure function of the profile, the start date and the
 //! changes applied: no clock, no I/O, and randomness from a seeded
 //! SplitMix64 written in this crate (see the `rng` module for why), so the
@@ -53,7 +62,7 @@ mod rng;
 mod sim;
 
 pub use profile::{Profile, TENANT_A, TENANT_B};
-pub use sim::Sim;
+pub use sim::{FunnelRate, Sim};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -177,4 +186,50 @@ pub struct SimRevenueEvent {
     pub attributed_channel: Option<String>,
     /// The won opportunity, for `new_business`.
     pub opportunity_id: Option<String>,
+}
+
+/// A split test the simulated world runs for an experiment action: each
+/// day `daily_units` units are assigned to control or treatment in the
+/// ratio of the shares, and each converts at the control rate, or at
+/// `control_rate × (1 + relative_effect)` in treatment.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SplitTest {
+    /// The conversion rate without the change (0–1).
+    pub control_rate: f64,
+    /// The treatment's relative effect on the rate, e.g. `0.05` for +5 %.
+    pub relative_effect: f64,
+    /// Control share of the units, in percent.
+    pub control_share: f64,
+    /// Treatment share of the units, in percent.
+    pub treatment_share: f64,
+    /// Units entering the experiment per day.
+    pub daily_units: u32,
+}
+
+/// One arm's cumulative totals.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ArmCounts {
+    /// Units assigned.
+    pub units: u64,
+    /// Units converted.
+    pub conversions: u64,
+}
+
+/// Both arms' cumulative totals of a split test.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SplitCounts {
+    /// The control arm.
+    pub control: ArmCounts,
+    /// The treatment arm.
+    pub treatment: ArmCounts,
+}
+
+impl SplitCounts {
+    /// Adds another period's totals.
+    pub fn add(&mut self, other: &SplitCounts) {
+        self.control.units += other.control.units;
+        self.control.conversions += other.control.conversions;
+        self.treatment.units += other.treatment.units;
+        self.treatment.conversions += other.treatment.conversions;
+    }
 }

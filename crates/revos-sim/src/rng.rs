@@ -39,6 +39,7 @@ pub(crate) enum Stream {
     Margin = 11,
     Apply = 12,
     Setup = 13,
+    Split = 14,
 }
 
 /// A SplitMix64 generator.

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::profile::{Profile, Tuning};
 use crate::rng::{Rng, Stream};
-use crate::{Change, Day, SimCampaign, SimOpportunity, SimRevenueEvent};
+use crate::{
+    ArmCounts, Change, Day, SimCampaign, SimOpportunity, SimRevenueEvent, SplitCounts, SplitTest,
+};
 
 /// Days simulated before the start date, so pipeline, customers and the
 /// trailing windows are in their steady state from the first visible day
@@ -203,6 +205,15 @@ pub(crate) struct DayTotals {
     gross_margin: f64,
 }
 
+/// A funnel rate as the world has it (see [`Sim::funnel_rate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunnelRate {
+    /// Converted over entered units in the trailing window (0–1).
+    pub rate: f64,
+    /// Units entering the step per day, on average over the window.
+    pub daily_units: f64,
+}
+
 /// A tenant's whole simulated state; serializable, so it can be stored
 /// between steps and resumed exactly.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -227,6 +238,13 @@ fn add_days(d: NaiveDate, n: i64) -> NaiveDate {
 
 fn day_key(d: NaiveDate) -> u64 {
     i64::from(d.num_days_from_ce()) as u64
+}
+
+/// FNV-1a over a name: a stable 64-bit key for a random stream.
+fn fnv1a(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn round_to(v: f64, step: f64) -> f64 {
@@ -860,6 +878,73 @@ impl Sim {
         Ok(())
     }
 
+    /// A funnel rate of the trailing window and the units that enter it per
+    /// day: `visit_to_lead_rate` (visits), `lead_to_mql_rate` (leads),
+    /// `mql_to_sql_rate` (MQLs), `sql_to_opp_rate` (SQLs) and `win_rate`
+    /// (closed deals). `None` for any other metric, or when no unit
+    /// entered the window.
+    pub fn funnel_rate(&self, metric_id: &str) -> Option<FunnelRate> {
+        let w = &self.window;
+        let sum = |f: fn(&DayTotals) -> f64| w.iter().map(f).sum::<f64>();
+        let (converted, units) = match metric_id {
+            "visit_to_lead_rate" => (sum(|t| t.leads as f64), sum(|t| t.visits as f64)),
+            "lead_to_mql_rate" => (sum(|t| t.mqls as f64), sum(|t| t.leads as f64)),
+            "mql_to_sql_rate" => (sum(|t| t.sqls as f64), sum(|t| t.mqls as f64)),
+            "sql_to_opp_rate" => (sum(|t| t.opps_new as f64), sum(|t| t.sqls as f64)),
+            "win_rate" => (sum(|t| t.won as f64), sum(|t| (t.won + t.lost) as f64)),
+            _ => return None,
+        };
+        if units <= 0.0 || w.is_empty() {
+            return None;
+        }
+        Some(FunnelRate {
+            rate: (converted / units).clamp(0.0, 1.0),
+            daily_units: units / w.len() as f64,
+        })
+    }
+
+    /// One day's draws of a split test (see [`SplitTest`]); `name` keys the
+    /// experiment's random stream, so two experiments draw independently
+    /// and the same one draws the same numbers every time.
+    pub fn split_test_day(&self, test: &SplitTest, name: &str, d: NaiveDate) -> SplitCounts {
+        let mut rng = self.rng(d, Stream::Split, fnv1a(name));
+        let shares = test.control_share.max(0.0) + test.treatment_share.max(0.0);
+        let to_treatment = if shares > 0.0 {
+            test.treatment_share.max(0.0) / shares
+        } else {
+            0.5
+        };
+        let p_control = test.control_rate.clamp(0.0, 1.0);
+        let p_treatment = (test.control_rate * (1.0 + test.relative_effect)).clamp(0.0, 1.0);
+        let treated = rng.binomial(test.daily_units, to_treatment);
+        let control = test.daily_units - treated;
+        SplitCounts {
+            control: ArmCounts {
+                units: u64::from(control),
+                conversions: u64::from(rng.binomial(control, p_control)),
+            },
+            treatment: ArmCounts {
+                units: u64::from(treated),
+                conversions: u64::from(rng.binomial(treated, p_treatment)),
+            },
+        }
+    }
+
+    /// A split test's cumulative totals over `days` days from `from`.
+    pub fn split_test(
+        &self,
+        test: &SplitTest,
+        name: &str,
+        from: NaiveDate,
+        days: u32,
+    ) -> SplitCounts {
+        let mut total = SplitCounts::default();
+        for k in 0..days {
+            total.add(&self.split_test_day(test, name, add_days(from, i64::from(k))));
+        }
+        total
+    }
+
     fn campaign_mut(&mut self, id: &str) -> Result<&mut CampaignState, String> {
         let known = self
             .campaigns
@@ -999,6 +1084,39 @@ mod tests {
         }
         assert!(spends[0] > 0.0 && spends[0] < 1000.0, "{spends:?}");
         assert!(spends.iter().skip(4).all(|s| *s > 1000.0), "{spends:?}");
+    }
+
+    #[test]
+    fn split_tests_are_deterministic_and_follow_the_design() {
+        let sim = Sim::new(&Profile::tenant_a(), start());
+        let rate = sim.funnel_rate("lead_to_mql_rate");
+        let Some(rate) = rate else {
+            panic!("no lead_to_mql_rate");
+        };
+        assert!((0.1..0.6).contains(&rate.rate), "{rate:?}");
+        assert!(rate.daily_units > 10.0, "{rate:?}");
+        assert_eq!(sim.funnel_rate("arr"), None);
+        let test = SplitTest {
+            control_rate: 0.2,
+            relative_effect: 0.5,
+            control_share: 80.0,
+            treatment_share: 20.0,
+            daily_units: 500,
+        };
+        let a = sim.split_test(&test, "act_1", start(), 20);
+        assert_eq!(a, sim.split_test(&test, "act_1", start(), 20));
+        assert_ne!(a, sim.split_test(&test, "act_2", start(), 20));
+        assert_eq!(a.control.units + a.treatment.units, 10_000);
+        let share = a.treatment.units as f64 / 10_000.0;
+        assert!((0.18..0.22).contains(&share), "{a:?}");
+        let pc = a.control.conversions as f64 / a.control.units as f64;
+        let pt = a.treatment.conversions as f64 / a.treatment.units as f64;
+        assert!((0.18..0.22).contains(&pc), "{a:?}");
+        assert!((0.27..0.33).contains(&pt), "{a:?}");
+        // Cumulative totals are the sum of the days.
+        let mut sum = sim.split_test(&test, "act_1", start(), 12);
+        sum.add(&sim.split_test(&test, "act_1", add_days(start(), 12), 8));
+        assert_eq!(sum, a);
     }
 
     #[test]

@@ -747,7 +747,8 @@ async fn purge_idempotency_keys(kernel: Kernel) {
 
 /// Inside `revos serve` (unless `serve_scheduler = false`): every five
 /// minutes, runs the cycles the tenants' triggers call for (the daily
-/// schedule, metric deviations; see `revos_kernel::scheduler`).
+/// schedule, campaign launches, metric deviations; see
+/// `revos_kernel::scheduler`).
 async fn run_cycle_triggers(kernel: Kernel) {
     let mut every = tokio::time::interval(Duration::from_secs(300));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

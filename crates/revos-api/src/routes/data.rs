@@ -96,6 +96,9 @@ pub async fn list_metrics(
 }
 
 /// Upserts campaigns; each campaign's `channels` replace the stored ones.
+/// A campaign that becomes `active` for the first time (new, or stored as
+/// neither `active` nor `paused`) is a launch: a `campaign_launched` event
+/// is recorded, and the scheduler runs a `lifecycle_event` cycle for it.
 #[utoipa::path(post, path = "/v1/tenants/{tenant_id}/campaigns", tag = "spine",
     params(("tenant_id" = String, Path, description = "Tenant UUID")),
     request_body(content = Vec<Campaign>, description = "One campaign or an array"),
@@ -106,10 +109,17 @@ pub async fn list_metrics(
     ))]
 pub async fn upsert_campaigns(
     State(state): State<AppState>,
-    TenantWrite { tenant, .. }: TenantWrite,
+    TenantWrite {
+        tenant, principal, ..
+    }: TenantWrite,
     ApiBatch(items): ApiBatch<Campaign>,
 ) -> Result<Json<WriteSummary>, ApiError> {
-    Ok(Json(state.kernel.upsert_campaigns(tenant, &items).await?))
+    Ok(Json(
+        state
+            .kernel
+            .receive_campaigns(&principal, tenant, &items)
+            .await?,
+    ))
 }
 
 /// Campaigns with their channels.
