@@ -143,6 +143,8 @@ pub fn router(kernel: Kernel) -> Router {
             get(cycles::list).post(cycles::create),
         )
         .route(&format!("{tenant}/cycles/{{cycle_id}}"), get(cycles::get))
+        .route(&format!("{tenant}/actions/execute"), post(cycles::execute))
+        .route(&format!("{tenant}/actions/measure"), post(cycles::measure))
         .route("/v1/events", get(events::list).post(events::ingest))
         .route("/v1/events/batch", post(events::batch))
         .route("/v1/events/emit", post(events::emit))

@@ -66,6 +66,8 @@ use utoipa::{Modify, OpenApi};
         cycles::create,
         cycles::list,
         cycles::get,
+        cycles::execute,
+        cycles::measure,
         cycles::validation,
         events::ingest,
         events::batch,

@@ -221,10 +221,89 @@ async fn cycles_run_on_stored_data(app: App) {
         .post(&format!("/v1/tenants/{t}/cycles"), json!({}))
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    let (status, _) = app
+    let (status, forced) = app
         .post(&format!("/v1/tenants/{t}/cycles"), json!({"force": true}))
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    let pending =
+        view["actions"].as_array().unwrap().len() + forced["actions"].as_array().unwrap().len();
+
+    // Execution now (shadow, the default mode: nothing applied), then a
+    // forced measurement; the cycle shows the results.
+    let (status, report) = app
+        .post(&format!("/v1/tenants/{t}/actions/execute"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["mode"], "shadow");
+    assert_eq!(
+        report["executed"].as_array().unwrap().len(),
+        pending,
+        "{report}"
+    );
+    assert!(
+        report["executed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["applied"] == false)
+    );
+    let cycle_url = format!(
+        "/v1/tenants/{t}/cycles/{}",
+        forced["cycle"]["id"].as_str().unwrap()
+    );
+    let (_, shown) = app.get(&cycle_url).await;
+    let results = shown["results"].as_array().unwrap();
+    assert!(!results.is_empty(), "{shown}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r["baseline_value"].is_number() && r["outcome"].is_null()),
+        "{shown}"
+    );
+    let (status, err) = app
+        .post(
+            &format!("/v1/tenants/{t}/actions/measure?force=maybe"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let (status, measured) = app
+        .post(
+            &format!("/v1/tenants/{t}/actions/measure?force=true"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{measured}");
+    assert_eq!(
+        measured["measured"].as_array().unwrap().len(),
+        pending,
+        "{measured}"
+    );
+    assert_eq!(measured["still_observing"], 0);
+    let (_, shown) = app.get(&cycle_url).await;
+    assert!(
+        shown["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["outcome"].is_string()),
+        "{shown}"
+    );
+    assert!(
+        shown["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["status"] != "pending")
+    );
+    let (status, _) = app
+        .post(
+            &format!("/v1/tenants/{}/actions/execute", uuid::Uuid::new_v4()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // The daily schedule is set per tenant, checked before it is stored.
     let schedule = format!("/v1/tenants/{t}/policy-settings/revenue_os.optimizer.schedule");
     let (status, err) = app

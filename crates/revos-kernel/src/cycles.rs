@@ -29,7 +29,9 @@ use revos_contracts::validation::{InputContext, check_input, check_output, parse
 use revos_contracts::{ErrorCode, KernelError, TenantId};
 use revos_optimizer::{Plan, PlanContext};
 use revos_store::audit::NewAuditEntry;
-use revos_store::cycles::{Cycle, CycleStatus, OptimizationAction, OptimizationActionStatus};
+use revos_store::cycles::{
+    ActionResultRecord, Cycle, CycleStatus, OptimizationAction, OptimizationActionStatus,
+};
 use revos_store::identity::Scope;
 use revos_store::{DateRange, MetricQuery, OpportunityStatus, Page, StoreError, support};
 use serde::{Deserialize, Serialize};
@@ -82,13 +84,17 @@ pub fn plan_offline(input: &[u8], now: DateTime<Utc>) -> Result<Plan, KernelErro
     Ok(plan)
 }
 
-/// A cycle with its actions.
+/// A cycle with its actions and their results.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CycleView {
     /// The cycle.
     pub cycle: Cycle,
     /// Its actions, by priority.
     pub actions: Vec<OptimizationAction>,
+    /// The results of its executed actions: the baseline recorded at
+    /// execution, then the observed value, delta, confidence and outcome
+    /// once measured.
+    pub results: Vec<ActionResultRecord>,
 }
 
 /// What `POST /v1/tenants/{id}/cycles` runs.
@@ -546,7 +552,12 @@ impl Kernel {
             .await?
             .ok_or_else(|| Failure::not_found("cycle", &id.to_string()))?;
         let actions = self.store().cycle_actions(tenant, id).await?;
-        Ok(CycleView { cycle, actions })
+        let results = self.store().cycle_results(tenant, id).await?;
+        Ok(CycleView {
+            cycle,
+            actions,
+            results,
+        })
     }
 }
 

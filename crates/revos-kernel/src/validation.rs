@@ -499,7 +499,9 @@ impl Kernel {
             source: Some(CYCLE_1.to_owned()),
             force: true,
             window_days: Some(HISTORY_DAYS),
-            results_since: None,
+            // A run starts from nothing learned: the results of an earlier
+            // run on this database are not this run's evidence.
+            results_since: Some(Utc::now()),
         };
         let (output, _) = self.run_tenant_cycle(by, tenant, &request).await?;
         let n = output.actions.len();

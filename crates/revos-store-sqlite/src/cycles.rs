@@ -543,4 +543,29 @@ impl CycleStore for SqliteStore {
             .map(|row| row.into_result(tenant))
             .collect())
     }
+
+    async fn cycle_results(
+        &self,
+        tenant: TenantId,
+        cycle: Uuid,
+    ) -> Result<Vec<ActionResultRecord>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let rows: Vec<ResultRow> = sqlx::query_as(concat!(
+            "select ",
+            result_columns!(),
+            " from optimization_action_results \
+             where tenant_id = ?1 and cycle_id = ?2 \
+             order by baseline_recorded_at, id"
+        ))
+        .bind(tid(tenant))
+        .bind(cycle.hyphenated())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.into_result(tenant))
+            .collect())
+    }
 }

@@ -278,4 +278,12 @@ pub trait CycleStore: Send + Sync {
         measured_since: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<ActionResultRecord>, StoreError>;
+
+    /// The results of one cycle's actions, oldest baseline first (an
+    /// action has at most one result).
+    async fn cycle_results(
+        &self,
+        tenant: TenantId,
+        cycle: Uuid,
+    ) -> Result<Vec<ActionResultRecord>, StoreError>;
 }

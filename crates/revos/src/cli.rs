@@ -144,7 +144,7 @@ pub enum KernelCommand {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
-    /// One cycle with its actions.
+    /// One cycle with its actions and their results (JSON).
     Show {
         /// The cycle id.
         id: String,
@@ -152,6 +152,28 @@ pub enum KernelCommand {
         #[arg(long, value_name = "UUID")]
         tenant: String,
     },
+    /// Execute a tenant's pending actions now: baselines are recorded and
+    /// changes applied (enforce mode) or only recorded (shadow mode).
+    Execute {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+    },
+    /// Measure a tenant's executing actions now: abort checks, and results
+    /// for those whose observation window is over.
+    Measure {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// Judge every executing action now, even inside its window.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run one scheduler tick of `revos serve` now, for every tenant: the
+    /// cycle triggers (daily schedule, campaign launches, metric
+    /// deviations), then the upkeep (analytics job, measurement,
+    /// execution).
+    Tick,
 }
 
 /// `revos events …`.

@@ -46,7 +46,7 @@ pub fn plan(
     }
 }
 
-/// `revos kernel run|cycles|show`.
+/// `revos kernel run|cycles|show|execute|measure|tick`.
 pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> Result<(), Failure> {
     let kernel = Kernel::start(config).await?;
     let operator = Principal::Service;
@@ -135,6 +135,106 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
                 )
             })?;
             output::json(&kernel.cycle(&operator, tenant, id).await?);
+        }
+        KernelCommand::Execute { tenant } => {
+            let tenant = parse_tenant(&tenant)?;
+            let today = chrono::Utc::now().date_naive();
+            let report = kernel.execute_pending(&operator, tenant, today).await?;
+            if as_json {
+                output::json(&report);
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = report
+                .executed
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.action_id.clone(),
+                        e.owner_subsystem.clone(),
+                        if e.applied { "yes" } else { "no" }.to_owned(),
+                        e.baseline.map_or_else(|| "-".to_owned(), |b| b.to_string()),
+                        e.error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            output::table(&["ACTION", "OWNER", "APPLIED", "BASELINE", "ERROR"], &rows);
+            for skipped in &report.skipped {
+                println!("skipped: {skipped}");
+            }
+            println!(
+                "{} action(s) executed in {} mode",
+                report.executed.len(),
+                report.mode.as_str()
+            );
+        }
+        KernelCommand::Measure { tenant, force } => {
+            let tenant = parse_tenant(&tenant)?;
+            let today = chrono::Utc::now().date_naive();
+            let report = kernel
+                .measure_actions(&operator, tenant, today, force)
+                .await?;
+            if as_json {
+                output::json(&report);
+                return Ok(());
+            }
+            let num = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"));
+            let rows: Vec<Vec<String>> = report
+                .measured
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.action_id.clone(),
+                        m.outcome.clone(),
+                        m.status.clone(),
+                        num(Some(m.baseline).filter(|b| b.is_finite())),
+                        num(m.observed),
+                        num(m.delta),
+                        format!("{:.2}", m.confidence),
+                        m.reason.clone(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "ACTION", "OUTCOME", "STATUS", "BASELINE", "OBSERVED", "DELTA", "CONF", "WHY",
+                ],
+                &rows,
+            );
+            println!(
+                "{} action(s) judged, {} still observed",
+                report.measured.len(),
+                report.still_observing
+            );
+        }
+        KernelCommand::Tick => {
+            let now = chrono::Utc::now();
+            let triggers = kernel.run_triggers(now).await?;
+            let upkeep = kernel.upkeep(chrono::Utc::now()).await?;
+            if as_json {
+                output::json(&serde_json::json!({"triggers": triggers, "upkeep": upkeep}));
+                return Ok(());
+            }
+            for c in &triggers.ran {
+                println!(
+                    "cycle {} for {}: {} ({})",
+                    c.cycle_id, c.tenant, c.trigger, c.reason
+                );
+            }
+            for s in &triggers.skipped {
+                println!("skipped for {}: {}", s.tenant, s.reason);
+            }
+            for f in triggers.failed.iter().chain(&upkeep.failed) {
+                println!("failed for {}: {}", f.tenant, f.reason);
+            }
+            println!(
+                "{} tenant(s) checked, {} cycle(s) run; upkeep: {} metric value(s) computed, \
+                 {} action(s) judged, {} executed",
+                triggers.tenants_checked,
+                triggers.ran.len(),
+                upkeep.metrics_written,
+                upkeep.measured,
+                upkeep.executed
+            );
         }
     }
     Ok(())

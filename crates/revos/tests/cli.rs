@@ -803,6 +803,36 @@ async fn validation_loop_passes(db: Db) {
         "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb",
     ]);
     assert!(json(&out).as_array().unwrap().len() >= 4);
+
+    // The executor by hand: cycle 2's pending actions are executed (tenant B
+    // is in enforce mode), then judged at once with --force.
+    let b = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb";
+    let out = db.revos(&["kernel", "execute", "--tenant", b]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("executed in enforce mode"),
+        "{}",
+        stdout(&out)
+    );
+    let out = db.revos(&["--json", "kernel", "measure", "--tenant", b, "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let measured = json(&out);
+    assert_eq!(measured["still_observing"], 0, "{measured}");
+    assert!(
+        !measured["measured"].as_array().unwrap().is_empty(),
+        "{measured}"
+    );
+    let out = db.revos(&["kernel", "measure", "--tenant", "not-a-tenant"]);
+    assert!(!out.status.success());
+    // One scheduler tick: A and B have cycles from minutes ago, so no
+    // trigger runs a cycle.
+    let out = db.revos(&["kernel", "tick"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("2 tenant(s) checked, 0 cycle(s) run"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[tokio::test]

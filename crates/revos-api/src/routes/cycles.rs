@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use revos_contracts::KernelError;
 use revos_contracts::kernel_io::{KernelInput, KernelOutput};
 use revos_kernel::cycles::{CycleRequest, CycleView};
+use revos_kernel::executor::{ExecutionReport, MeasureReport};
 use revos_store::cycles::Cycle;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -117,6 +118,63 @@ pub async fn get(
         state
             .kernel
             .cycle(&scoped.principal, scoped.tenant, id)
+            .await?,
+    ))
+}
+
+/// Executes the tenant's pending actions now (the upkeep of `revos serve`
+/// does it on every tick): each moves to `executing` with the baseline of
+/// its target metric recorded, and its change is applied by its owner's
+/// executor in enforce mode, recorded only in shadow mode.
+#[utoipa::path(post, path = "/v1/tenants/{tenant_id}/actions/execute", tag = "kernel",
+    responses(
+        (status = 200, description = "What was executed, applied or skipped", body = ExecutionReport),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn execute(
+    State(state): State<AppState>,
+    scoped: TenantWrite,
+) -> Result<Json<ExecutionReport>, ApiError> {
+    let today = chrono::Utc::now().date_naive();
+    Ok(Json(
+        state
+            .kernel
+            .execute_pending(&scoped.principal, scoped.tenant, today)
+            .await?,
+    ))
+}
+
+/// Options of a measurement.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MeasureParams {
+    /// Judge every executing action now, even inside its observation
+    /// window.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Measures the tenant's executing actions now (the upkeep of `revos serve`
+/// does it on every tick): abort conditions are checked, and actions whose
+/// observation window is over (all of them, with `force`) get their
+/// observed value, delta, confidence and outcome.
+#[utoipa::path(post, path = "/v1/tenants/{tenant_id}/actions/measure", tag = "kernel",
+    params(MeasureParams),
+    responses(
+        (status = 200, description = "The actions judged, and how many are still observed", body = MeasureReport),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn measure(
+    State(state): State<AppState>,
+    scoped: TenantWrite,
+    ApiQuery(params): ApiQuery<MeasureParams>,
+) -> Result<Json<MeasureReport>, ApiError> {
+    let today = chrono::Utc::now().date_naive();
+    Ok(Json(
+        state
+            .kernel
+            .measure_actions(&scoped.principal, scoped.tenant, today, params.force)
             .await?,
     ))
 }

@@ -584,6 +584,18 @@ pub async fn action_results_are_put_replaced_and_listed(store: &dyn Store) {
         ),
         std::slice::from_ref(&measured)
     );
+    // One cycle's results, oldest baseline first; none for another cycle.
+    assert_eq!(
+        ok(store.cycle_results(t, cycle.id).await, "cycle_results"),
+        [r3.clone(), measured.clone(), r2.clone()]
+    );
+    assert!(
+        ok(
+            store.cycle_results(t, Uuid::new_v4()).await,
+            "cycle_results"
+        )
+        .is_empty()
+    );
 
     // The action must exist (and be of the result's cycle).
     let mut orphan = result(&a, 60, None);
