@@ -34,7 +34,10 @@
 //!   the metric's valid range.
 //!
 //! Metrics whose derivation needs data the spine does not hold (web
-//! analytics, CRM lifecycle changes, billing, finance) are not computed.
+//! analytics, CRM lifecycle changes, billing, finance) are not computed,
+//! and neither are the metrics of a spine table that holds nothing of the
+//! tenant ([`tracked`]): such a tenant imports them, and zeros would
+//! contradict its imports.
 //!
 //! **Imported values win.** The store's upsert replaces a
 //! `(metric, date, dimension)` whatever its source, so the job first lists
@@ -82,6 +85,22 @@ pub const DERIVED: [&str; 15] = [
 /// `cac_blended` is derived too, when spend is known (see the module docs).
 pub const CAC: &str = "cac_blended";
 
+/// How many of [`DERIVED`], from the first, come from opportunities; the
+/// rest (and [`CAC`]) come from revenue events.
+const FROM_OPPORTUNITIES: usize = 8;
+
+/// Whether the spine tracks what `metric` is derived from: a table that
+/// holds nothing of the tenant is not where the tenant keeps that data (it
+/// imports those metrics, or has none yet), so its metrics are unknown,
+/// not zero.
+pub fn tracked(spine: &Spine<'_>, metric: &str) -> bool {
+    if DERIVED[..FROM_OPPORTUNITIES].contains(&metric) {
+        !spine.opportunities.is_empty()
+    } else {
+        !spine.revenue_events.is_empty()
+    }
+}
+
 /// What the pure derivation reads.
 #[derive(Debug, Clone, Copy)]
 pub struct Spine<'a> {
@@ -126,7 +145,8 @@ fn customers_new(events: &[RevenueEvent], day: NaiveDate) -> f64 {
 }
 
 /// One day's derived values, `(metric id, value)`, in [`DERIVED`] order
-/// with `cac_blended` last; undefined values are left out.
+/// with `cac_blended` last; undefined values, and the metrics of a spine
+/// table that holds nothing ([`tracked`]), are left out.
 pub fn derive_day(spine: &Spine<'_>, day: NaiveDate) -> Vec<(&'static str, f64)> {
     let opps = spine.opportunities;
     let created: Vec<&Opportunity> = opps
@@ -205,7 +225,7 @@ pub fn derive_day(spine: &Spine<'_>, day: NaiveDate) -> Vec<(&'static str, f64)>
     values
         .into_iter()
         .filter_map(|(id, v)| {
-            let v = v?;
+            let v = v.filter(|_| tracked(spine, id))?;
             let def = lookup(id)?;
             def.check_value(v).ok().map(|()| (id, v))
         })
@@ -237,6 +257,9 @@ pub struct ComputeReport {
     pub skipped: Vec<String>,
     /// Per metric, in the order they were written.
     pub by_metric: Vec<MetricProgress>,
+    /// The spine tables that hold nothing of the tenant, each with the
+    /// metrics that were therefore not computed.
+    pub untracked: Vec<String>,
 }
 
 const PAGE: u32 = 1000;
@@ -372,8 +395,25 @@ impl Kernel {
             metrics: Vec::new(),
             skipped: Vec::new(),
             by_metric: Vec::new(),
+            untracked: Vec::new(),
         };
-        for id in DERIVED.iter().chain(std::iter::once(&CAC)) {
+        if opportunities.is_empty() {
+            report.untracked.push(format!(
+                "no opportunities in the spine: {} not computed",
+                DERIVED[..FROM_OPPORTUNITIES].join(", ")
+            ));
+        }
+        if revenue_events.is_empty() {
+            report.untracked.push(format!(
+                "no revenue events in the spine: {}, {CAC} not computed",
+                DERIVED[FROM_OPPORTUNITIES..].join(", ")
+            ));
+        }
+        for id in DERIVED
+            .iter()
+            .chain(std::iter::once(&CAC))
+            .filter(|id| tracked(&spine, id))
+        {
             let points = by_metric.remove(id).unwrap_or_default();
             let undefined = (days.len() - points.len()) as u64;
             let (keep, fresh): (Vec<MetricPoint>, Vec<MetricPoint>) = points
@@ -488,6 +528,32 @@ mod tests {
             value(&derive_day(&spine, d(12)), "pipeline_total"),
             Some(500.0)
         );
+    }
+
+    #[test]
+    fn an_empty_spine_table_gives_unknowns_not_zeros() {
+        let spend = BTreeMap::from([(d(10), 5000.0)]);
+        let nothing = Spine {
+            opportunities: &[],
+            revenue_events: &[],
+            spend_total: &spend,
+        };
+        assert!(derive_day(&nothing, d(10)).is_empty());
+        // Revenue events but no opportunities: bookings are known (zero on a
+        // day without any), pipeline is not.
+        let events = [event("e1", "new_business", 900.0, 1, Some("acme"))];
+        let revenue_only = Spine {
+            opportunities: &[],
+            revenue_events: &events,
+            spend_total: &spend,
+        };
+        let v = derive_day(&revenue_only, d(10));
+        assert_eq!(value(&v, "pipeline_total"), None);
+        assert_eq!(value(&v, "opps_new"), None);
+        assert_eq!(value(&v, "bookings_new"), Some(900.0));
+        assert_eq!(value(&v, "cac_blended"), Some(5000.0));
+        let later = derive_day(&revenue_only, NaiveDate::from_ymd_opt(2026, 6, 1).unwrap());
+        assert_eq!(value(&later, "bookings_new"), Some(0.0));
     }
 
     #[test]

@@ -224,6 +224,45 @@ async fn computes_from_spine_and_keeps_imported(db: Db) {
         .unwrap();
     assert_eq!(again.written, report.written);
     assert_eq!(again.skipped, report.skipped);
+    assert!(report.untracked.is_empty(), "{report:?}");
+
+    // A tenant that keeps no opportunities or revenue events in the spine
+    // (it imports its metrics): nothing is computed, and the report says
+    // why, instead of zeros that would contradict its imports.
+    let importer = kernel
+        .create_tenant(
+            &Principal::Service,
+            NewTenant {
+                id: None,
+                name: "Importer".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    store
+        .upsert_metric_snapshots(
+            importer,
+            &[point("pipeline_total", -1, 640_000.0)],
+            SnapshotSource::Imported,
+        )
+        .await
+        .unwrap();
+    let report = kernel
+        .compute_metrics(
+            &Principal::Service,
+            importer,
+            day() - Duration::days(1),
+            day(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.written, 0, "{report:?}");
+    assert_eq!(report.untracked.len(), 2, "{report:?}");
+    assert!(report.untracked[0].starts_with("no opportunities in the spine: pipeline_total"));
+    assert!(report.untracked[1].contains("cac_blended"));
+    let stored = snapshots(kernel, importer).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
 
     // A reversed range is refused.
     let err = kernel

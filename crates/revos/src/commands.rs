@@ -602,6 +602,9 @@ async fn compute_metrics(
     if as_json {
         output::json(&report);
     } else {
+        for note in &report.untracked {
+            println!("  {note}");
+        }
         println!(
             "wrote {} computed values ({} metrics); {} day(s) kept their imported value",
             report.written,
