@@ -428,8 +428,7 @@ impl Kernel {
         // change it applied).
         let mut applied = std::collections::HashSet::new();
         for r in &measured {
-            let key = format!("optimization.change_applied:{}", r.action_id);
-            if store.event_by_key(tenant, &key).await?.is_some() {
+            if self.was_applied(tenant, r.action_id).await? {
                 applied.insert(r.action_id);
             }
         }

@@ -54,6 +54,13 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// The idempotency key of the `optimization.change_{what}` event about a
+/// stored action (`applied`, `planned`, `reverted`): one event per action
+/// and kind. An `applied` one exists only for a change that was made.
+pub fn change_key(what: &str, action: Uuid) -> String {
+    format!("optimization.change_{what}:{action}")
+}
+
 /// The source of the events the executor emits.
 const SOURCE: &str = "revos.optimizer";
 
@@ -509,7 +516,7 @@ impl Kernel {
             tenant_id: Some(action.tenant_id),
             r#type: format!("optimization.change_{what}"),
             source: SOURCE.to_owned(),
-            idempotency_key: Some(format!("optimization.change_{what}:{}", action.id)),
+            idempotency_key: Some(change_key(what, action.id)),
             correlation_id: Some(action.cycle_id.to_string()),
             subject: Some(EventSubject {
                 r#type: "optimization_action".to_owned(),
@@ -714,14 +721,7 @@ impl Kernel {
             None => after.first().map(|(_, v)| *v),
         };
         let observed = after.last().map(|(_, v)| *v);
-        let applied = self
-            .store()
-            .event_by_key(
-                tenant,
-                &format!("optimization.change_applied:{}", action.id),
-            )
-            .await?
-            .is_some();
+        let applied = self.was_applied(tenant, action.id).await?;
         // The threshold rule on the tenant-wide series (the fallback for an
         // experiment; its figures are replaced below when it has results).
         let (outcome, status, reason, delta, conf) = match (baseline, observed, breach) {
@@ -927,6 +927,17 @@ impl Kernel {
         Ok(latest)
     }
 
+    /// Whether the change of a stored action was made (its
+    /// `optimization.change_applied` event exists; never in shadow mode).
+    pub(crate) async fn was_applied(
+        &self,
+        tenant: TenantId,
+        action: Uuid,
+    ) -> Result<bool, Failure> {
+        let key = change_key("applied", action);
+        Ok(self.store().event_by_key(tenant, &key).await?.is_some())
+    }
+
     /// Moves an executing action to `to`; `false` when it is no longer
     /// executing.
     async fn move_to(
@@ -959,14 +970,7 @@ impl Kernel {
         spec: &Action,
     ) -> Result<Result<String, String>, Failure> {
         let tenant = action.tenant_id;
-        let applied = self
-            .store()
-            .event_by_key(
-                tenant,
-                &format!("optimization.change_applied:{}", action.id),
-            )
-            .await?
-            .is_some();
+        let applied = self.was_applied(tenant, action.id).await?;
         match plan_change(spec) {
             Ok(Change::Campaigns(edits)) => {
                 let mut restore = Vec::new();
