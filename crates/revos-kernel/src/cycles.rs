@@ -426,13 +426,12 @@ impl Kernel {
         // nothing about the change, so it is not evidence to learn from
         // (the executor records `optimization.change_applied` only for a
         // change it applied).
-        let mut applied = std::collections::HashSet::new();
-        for r in &measured {
-            if self.was_applied(tenant, r.action_id).await? {
-                applied.insert(r.action_id);
-            }
-        }
-        measured.retain(|r| applied.contains(&r.action_id));
+        let keys: Vec<String> = measured
+            .iter()
+            .map(|r| crate::executor::change_key("applied", r.action_id))
+            .collect();
+        let applied = store.taken_event_keys(tenant, &keys).await?;
+        measured.retain(|r| applied.contains(&crate::executor::change_key("applied", r.action_id)));
         // Results name the stored action; the planner reads the change
         // (owner, type, field, entity) from the action id the output gave
         // it, so that is the id passed back.

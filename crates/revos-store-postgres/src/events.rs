@@ -645,6 +645,25 @@ impl EventStore for PostgresStore {
         Ok(event)
     }
 
+    async fn taken_event_keys(
+        &self,
+        tenant: TenantId,
+        keys: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "select idempotency_key from kernel_events
+             where tenant_id = $1 and idempotency_key = any($2)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(keys)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows.into_iter().map(|(k,)| k).collect())
+    }
+
     async fn list_events(
         &self,
         tenant: TenantId,

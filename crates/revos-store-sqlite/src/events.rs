@@ -648,6 +648,27 @@ impl EventStore for SqliteStore {
         Ok(event)
     }
 
+    async fn taken_event_keys(
+        &self,
+        tenant: TenantId,
+        keys: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        // The keys travel as one JSON array, read with `json_each`.
+        let list = serde_json::to_string(keys).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "select idempotency_key from kernel_events
+             where tenant_id = ?1 and idempotency_key in (select value from json_each(?2))",
+        )
+        .bind(tid(tenant))
+        .bind(list)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows.into_iter().map(|(k,)| k).collect())
+    }
+
     async fn list_events(
         &self,
         tenant: TenantId,

@@ -328,6 +328,14 @@ pub trait EventStore: Send + Sync {
         key: &str,
     ) -> Result<Option<StoredEvent>, StoreError>;
 
+    /// Which of `keys` are idempotency keys of the tenant's events (one
+    /// read, however many keys).
+    async fn taken_event_keys(
+        &self,
+        tenant: TenantId,
+        keys: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError>;
+
     /// Events matching the filter, oldest first.
     async fn list_events(
         &self,

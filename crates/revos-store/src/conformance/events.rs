@@ -294,6 +294,12 @@ pub async fn an_event_is_stored_once_per_key(store: &dyn Store) {
         ok(store.event_by_key(t, "other").await, "event_by_key"),
         None
     );
+    let keys = ["lead-123", "other", "it's \"quoted\""].map(String::from);
+    assert_eq!(
+        ok(store.taken_event_keys(t, &keys).await, "taken_event_keys"),
+        std::collections::HashSet::from(["lead-123".to_owned()])
+    );
+    assert!(ok(store.taken_event_keys(t, &[]).await, "taken_event_keys").is_empty());
 
     // The same key again, another id, body and hash: nothing is written.
     let mut second = event(t, "lead-123", 60);
@@ -1248,6 +1254,13 @@ pub async fn tenants_are_isolated(store: &dyn Store) {
     // the same event key, a new event.
     assert_eq!(stored(store, b, e.id).await, None);
     assert_eq!(ok(store.event_by_key(b, "k1").await, "event_by_key"), None);
+    assert!(
+        ok(
+            store.taken_event_keys(b, &["k1".to_owned()]).await,
+            "taken_event_keys"
+        )
+        .is_empty()
+    );
     assert!(listed(store, b, EventFilter::default()).await.is_empty());
     assert!(
         ok(
