@@ -435,6 +435,23 @@ async fn a_killed_worker_loses_its_job_to_the_next(db: Db) {
         job().await.state == revos_queue::JobState::Completed
     })
     .await;
+    // The worker writes the outcome's audit entry just after the job's
+    // completion (not in its transaction): let it, before stopping it.
+    let completions = || {
+        let store = store.store().clone();
+        async move {
+            let filter = revos_store::audit::AuditFilter {
+                action: Some("job.completed".into()),
+                limit: 10,
+                ..Default::default()
+            };
+            store.list_audit(tenant, &filter).await.unwrap().len()
+        }
+    };
+    wait_for("the completion to be audited", async || {
+        completions().await > 0
+    })
+    .await;
     let _ = second.kill();
     let _ = second.wait();
     let done = job().await;
@@ -445,13 +462,7 @@ async fn a_killed_worker_loses_its_job_to_the_next(db: Db) {
         .await
         .unwrap();
     assert_eq!(jobs.len(), 1, "one job for the key");
-    let filter = revos_store::audit::AuditFilter {
-        action: Some("job.completed".into()),
-        limit: 10,
-        ..Default::default()
-    };
-    let completions = store.store().list_audit(tenant, &filter).await.unwrap();
-    assert_eq!(completions.len(), 1, "completed exactly once");
+    assert_eq!(completions().await, 1, "completed exactly once");
 
     let out = db.revos(&["--json", "queues", "stats"]);
     assert!(out.status.success(), "{}", stderr(&out));
