@@ -421,17 +421,22 @@ impl Kernel {
             offset += PAGE;
         }
         let since = results_since.unwrap_or_else(|| Utc::now() - Duration::days(90));
-        let mut measured = store.action_results(tenant, Some(since), PAGE).await?;
+        let all = store.action_results(tenant, Some(since), PAGE).await?;
         // A change observed in shadow mode was never made: its result says
         // nothing about the change, so it is not evidence to learn from
         // (the executor records `optimization.change_applied` only for a
         // change it applied).
-        let keys: Vec<String> = measured
+        let keys: Vec<String> = all
             .iter()
             .map(|r| crate::executor::change_key("applied", r.action_id))
             .collect();
         let applied = store.taken_event_keys(tenant, &keys).await?;
-        measured.retain(|r| applied.contains(&crate::executor::change_key("applied", r.action_id)));
+        let measured: Vec<_> = all
+            .into_iter()
+            .zip(&keys)
+            .filter(|(_, key)| applied.contains(*key))
+            .map(|(r, _)| r)
+            .collect();
         // Results name the stored action; the planner reads the change
         // (owner, type, field, entity) from the action id the output gave
         // it, so that is the id passed back.
