@@ -14,7 +14,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use revos_contracts::TenantId;
-use revos_kernel::auth::{Principal, unauthorized};
+use revos_kernel::auth::{Principal, Refused, unauthorized};
+use revos_kernel::rejections::Rejection;
 use revos_store::identity::Scope;
 use std::marker::PhantomData;
 
@@ -24,6 +25,11 @@ pub struct Caller(pub Principal);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// Authenticates, then throttles: an authenticated principal spends its
+    /// own budget; a failed attempt spends only the TCP peer's
+    /// unauthenticated budget, and only an attempt inside that budget is
+    /// audited (at a bounded rate, see `revos_kernel::rejections`). A
+    /// throttled request writes nothing.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match authenticate(parts, state).await {
             Ok(principal) => {
@@ -38,49 +44,56 @@ impl FromRequestParts<AppState> for Caller {
                     .check(&key, EndpointClass::for_method(&parts.method))?;
                 Ok(Caller(principal))
             }
-            Err(failure) => {
-                // Failed attempts spend the peer's unauthenticated budget,
-                // which bounds guessing; past it the answer is 429.
-                if let Some(ip) = peer(parts) {
+            Err(refused) => {
+                let ip = peer(parts);
+                if let Some(ip) = ip {
                     state
                         .limiter
                         .check(&peer_key(ip), EndpointClass::Unauthenticated)?;
                 }
-                Err(failure)
+                if let Some(mut rejection) = refused.rejection {
+                    rejection.peer = ip;
+                    state.kernel.note_rejection(rejection, chrono::Utc::now());
+                }
+                Err(ApiError(refused.failure))
             }
         }
     }
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let header = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| {
-            ApiError(unauthorized(
-                "this endpoint needs an API key: send `Authorization: Bearer rvs_…`",
-            ))
-        })?
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, Refused> {
+    let missing = |message: &str| {
+        let origin = format!("{} {}", parts.method, parts.uri.path());
+        Refused {
+            failure: unauthorized(message),
+            rejection: Some(Rejection {
+                chain: TenantId::PLATFORM,
+                action: "auth.failure",
+                actor: "anonymous".to_owned(),
+                resource: None,
+                peer: None,
+                details: serde_json::json!({"reason": message, "origin": origin}),
+            }),
+        }
+    };
+    let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+        // No credential at all is not an attempt: nothing to audit.
+        return Err(Refused::from(unauthorized(
+            "this endpoint needs an API key: send `Authorization: Bearer rvs_…`",
+        )));
+    };
+    let header = header
         .to_str()
-        .map_err(|_| ApiError(unauthorized("the Authorization header is not text")))?;
+        .map_err(|_| missing("the Authorization header is not text"))?;
     let token = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
-        .ok_or_else(|| {
-            ApiError(unauthorized(
-                "use the Bearer scheme: `Authorization: Bearer rvs_…`",
-            ))
-        })?;
-    let origin = format!(
-        "{} {} from {}",
-        parts.method,
-        parts.uri.path(),
-        peer(parts).map_or("unknown".to_owned(), |ip| ip.to_string())
-    );
-    Ok(state
+        .ok_or_else(|| missing("use the Bearer scheme: `Authorization: Bearer rvs_…`"))?;
+    let origin = format!("{} {}", parts.method, parts.uri.path());
+    state
         .kernel
         .authenticate(token, &origin, chrono::Utc::now())
-        .await?)
+        .await
 }
 
 /// The address of the TCP peer: the only client address revos trusts.
@@ -91,6 +104,17 @@ pub fn peer(parts: &Parts) -> Option<std::net::IpAddr> {
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip())
+}
+
+/// The TCP peer's address, as an extractor (see [`peer`]).
+pub struct PeerAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(peer(parts)))
+    }
 }
 
 /// A scope a tenant route requires.

@@ -959,6 +959,10 @@ async fn audit_trail_records_and_verifies(app: App) {
         .call_as(&forged, Method::GET, &format!("/v1/tenants/{t}"), None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Refusals are audited in the background: wait for the writer.
+    app.kernel
+        .settle_rejections(chrono::Utc::now(), false)
+        .await;
     let (_, revoked) = app
         .call(Method::DELETE, &format!("/v1/keys/{key_id}"), None)
         .await;
@@ -1010,6 +1014,9 @@ async fn audit_trail_records_and_verifies(app: App) {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.kernel
+        .settle_rejections(chrono::Utc::now(), false)
+        .await;
     let (_, platform) = app.get("/v1/audit?action=auth.failure").await;
     assert_eq!(platform["items"].as_array().unwrap().len(), 1);
 
@@ -1125,12 +1132,29 @@ async fn queues_and_jobs_can_be_seen_and_steered(app: App) {
         "the platform key sees every tenant: {body}"
     );
 
+    // A write key may steer jobs but not decide approvals.
     let (status, body) = app
         .call_as(
             &ops,
             Method::POST,
             &format!("/v1/jobs/{approval}/approve"),
-            None,
+            Some(json!({"reason": "looks fine"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (_, issued) = app
+        .post(
+            "/v1/keys",
+            json!({"name": "lead", "tenant_id": a, "scopes": ["admin"]}),
+        )
+        .await;
+    let lead = issued["token"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .call_as(
+            &lead,
+            Method::POST,
+            &format!("/v1/jobs/{approval}/approve"),
+            Some(json!({"reason": "looks fine"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");

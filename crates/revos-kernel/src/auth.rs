@@ -12,6 +12,7 @@
 //! are answered as not found, never as forbidden, so their existence does
 //! not leak), and each route needs a scope (`read`, `write`, `admin`).
 
+use crate::rejections::Rejection;
 use crate::{Failure, Kernel};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -209,18 +210,60 @@ fn split_token(token: &str) -> Option<(&str, &str)> {
     (id_ok && secret.len() >= 22).then_some((id, secret))
 }
 
+/// A credential that did not authenticate: the answer to give, and the
+/// audit entry the caller should note once it has throttled the attempt
+/// (see [`Kernel::note_rejection`]); `None` for a failure of revos itself
+/// (the store being down), which is no attempt of the caller's.
+#[derive(Debug)]
+pub struct Refused {
+    /// The 401 (or 5xx) to answer.
+    pub failure: Failure,
+    /// What to audit.
+    pub rejection: Option<Rejection>,
+}
+
+impl From<Failure> for Refused {
+    fn from(failure: Failure) -> Self {
+        Refused {
+            failure,
+            rejection: None,
+        }
+    }
+}
+
+fn refused(
+    failure: Failure,
+    chain: TenantId,
+    key_id: Option<&str>,
+    reason: &str,
+    origin: &str,
+) -> Refused {
+    Refused {
+        failure,
+        rejection: Some(Rejection {
+            chain,
+            action: "auth.failure",
+            actor: "anonymous".to_owned(),
+            resource: key_id.map(|id| ("api_key".to_owned(), id.to_owned())),
+            peer: None,
+            details: serde_json::json!({"reason": reason, "origin": origin}),
+        }),
+    }
+}
+
 impl Kernel {
     /// Authenticates a bearer credential: an API key (`rvs_…`) or, when
-    /// `[jwt]` is configured, a user's token. `origin` says where the
-    /// attempt came from (method, path, peer address) for the audit log,
-    /// which records every failure: in the key's tenant chain when the key
-    /// exists, else in the platform chain.
+    /// `[jwt]` is configured, a user's token. `origin` says what was asked
+    /// (method and path). Nothing is written here: a failure comes back
+    /// with the audit entry to note (in the key's tenant chain when the key
+    /// exists, else in the platform chain), so that the caller can throttle
+    /// the attempt first and note only what it lets through.
     pub async fn authenticate(
         &self,
         token: &str,
         origin: &str,
         now: DateTime<Utc>,
-    ) -> Result<Principal, Failure> {
+    ) -> Result<Principal, Refused> {
         let token = token.trim();
         if token.starts_with(KEY_PREFIX) {
             self.authenticate_key(token, origin, now).await
@@ -229,33 +272,38 @@ impl Kernel {
         }
     }
 
-    async fn authenticate_user(&self, token: &str, origin: &str) -> Result<Principal, Failure> {
+    async fn authenticate_user(&self, token: &str, origin: &str) -> Result<Principal, Refused> {
         let Some(verifier) = &self.jwt else {
-            self.audit_auth_failure(TenantId::PLATFORM, None, "jwt not configured", origin)
-                .await;
-            return Err(unauthorized(
-                "not an API key (rvs_…), and this server accepts no user tokens ([jwt] is not configured)",
+            return Err(refused(
+                unauthorized(
+                    "not an API key (rvs_…), and this server accepts no user tokens ([jwt] is not configured)",
+                ),
+                TenantId::PLATFORM,
+                None,
+                "jwt not configured",
+                origin,
             ));
         };
         match verifier.verify(token).await {
             Ok(claims) => {
                 let subject = claims.sub.trim().to_owned();
-                let memberships = self.store.memberships_of(&subject).await?;
+                let memberships = self
+                    .store
+                    .memberships_of(&subject)
+                    .await
+                    .map_err(Failure::from)?;
                 Ok(Principal::User(User {
                     subject,
                     memberships,
                 }))
             }
-            Err(reason) => {
-                self.audit_auth_failure(
-                    TenantId::PLATFORM,
-                    None,
-                    &format!("jwt: {reason}"),
-                    origin,
-                )
-                .await;
-                Err(unauthorized("the token is not valid"))
-            }
+            Err(reason) => Err(refused(
+                unauthorized("the token is not valid"),
+                TenantId::PLATFORM,
+                None,
+                &format!("jwt: {reason}"),
+                origin,
+            )),
         }
     }
 
@@ -264,28 +312,39 @@ impl Kernel {
         token: &str,
         origin: &str,
         now: DateTime<Utc>,
-    ) -> Result<Principal, Failure> {
+    ) -> Result<Principal, Refused> {
+        let invalid = || unauthorized("the API key is not valid");
         let Some((id, secret)) = split_token(token) else {
-            self.audit_auth_failure(TenantId::PLATFORM, None, "malformed key", origin)
-                .await;
-            return Err(unauthorized("the API key is not valid"));
+            return Err(refused(
+                invalid(),
+                TenantId::PLATFORM,
+                None,
+                "malformed key",
+                origin,
+            ));
         };
-        let Some(stored) = self.store.find_api_key(id).await? else {
-            self.audit_auth_failure(TenantId::PLATFORM, Some(id), "unknown key", origin)
-                .await;
-            return Err(unauthorized("the API key is not valid"));
+        let Some(stored) = self.store.find_api_key(id).await.map_err(Failure::from)? else {
+            return Err(refused(
+                invalid(),
+                TenantId::PLATFORM,
+                Some(id),
+                "unknown key",
+                origin,
+            ));
         };
         let chain = stored.key.tenant_id.unwrap_or(TenantId::PLATFORM);
         let presented = hash_secret(secret);
         if !bool::from(presented.as_bytes().ct_eq(stored.secret_hash.as_bytes())) {
-            self.audit_auth_failure(chain, Some(id), "wrong secret", origin)
-                .await;
-            return Err(unauthorized("the API key is not valid"));
+            return Err(refused(invalid(), chain, Some(id), "wrong secret", origin));
         }
         if stored.key.revoked_at.is_some() {
-            self.audit_auth_failure(chain, Some(id), "revoked key", origin)
-                .await;
-            return Err(unauthorized("the API key has been revoked"));
+            return Err(refused(
+                unauthorized("the API key has been revoked"),
+                chain,
+                Some(id),
+                "revoked key",
+                origin,
+            ));
         }
         let stale = stored
             .key
@@ -296,29 +355,6 @@ impl Kernel {
             tracing::warn!(error = %e, key = id, "could not record the key's use");
         }
         Ok(Principal::Key(stored.key))
-    }
-
-    async fn audit_auth_failure(
-        &self,
-        chain: TenantId,
-        key_id: Option<&str>,
-        reason: &str,
-        origin: &str,
-    ) {
-        tracing::info!(
-            reason,
-            key = key_id.unwrap_or("-"),
-            origin,
-            "authentication failed"
-        );
-        self.audit(
-            chain,
-            "anonymous",
-            "auth.failure",
-            key_id.map(|id| ("api_key", id)),
-            serde_json::json!({"reason": reason, "origin": origin}),
-        )
-        .await;
     }
 
     /// Creates an API key on behalf of `by`.

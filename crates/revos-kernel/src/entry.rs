@@ -245,22 +245,57 @@ pub fn request_hash(method: &str, path: &str, body: &[u8]) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// The key under which a caller's `Idempotency-Key` is stored: scoped to
+/// the principal that sent it (Stripe and the IETF draft scope keys to the
+/// client), so one caller's key can never replay, block or reveal another
+/// caller's request in the same tenant.
+fn scoped_key(by: &Principal, key: &str) -> String {
+    let who = match by {
+        Principal::Key(k) => format!("key:{}", k.id),
+        Principal::User(user) => format!("user:{}", user.subject),
+        Principal::Service => "service".to_owned(),
+    };
+    format!("{}/{key}", short_hash(&who))
+}
+
+/// Whether a response may be stored under an `Idempotency-Key`: completed
+/// work (2xx) and refusals of the request itself (400, 422), which the
+/// same request would get again. Anything that depends on who asked or on
+/// the moment (401, 403, 404, 409, 413, 429, 5xx) is not kept, so a
+/// retry runs again.
+pub fn keeps_response(status: u16) -> bool {
+    (200..300).contains(&status) || status == 400 || status == 422
+}
+
 impl Kernel {
     /// Takes an `Idempotency-Key` for a request (IETF
-    /// draft-ietf-httpapi-idempotency-key-header): `Ok(None)` when the
-    /// request should run, `Ok(Some(response))` for the stored response of
-    /// the same request, 422 when the key was used for another request,
-    /// 409 while the first request with the key is still running.
+    /// draft-ietf-httpapi-idempotency-key-header) of `by` in `tenant`:
+    /// `Ok(None)` when the request should run, `Ok(Some(response))` for the
+    /// stored response of the same request, 422 when the key was used for
+    /// another request, 409 while the first request with the key is still
+    /// running.
+    ///
+    /// The caller must already be authorized to write in `tenant`: nothing
+    /// is recorded for a caller who may not act there. Records are scoped
+    /// to (tenant, principal).
     pub async fn idempotency_begin(
         &self,
+        by: &Principal,
         tenant: TenantId,
         key: &str,
         hash: &str,
     ) -> Result<Option<(u16, Value)>, Failure> {
         check_idempotency_key(key)?;
+        by.authorize_tenant(tenant, revos_store::identity::Scope::Write)?;
         let begun = self
             .store()
-            .idempotency_begin(tenant, key, hash, Utc::now(), chrono::Duration::minutes(5))
+            .idempotency_begin(
+                tenant,
+                &scoped_key(by, key),
+                hash,
+                Utc::now(),
+                chrono::Duration::minutes(5),
+            )
             .await?;
         match begun {
             IdempotencyBegin::Started => Ok(None),
@@ -292,17 +327,25 @@ impl Kernel {
         }
     }
 
-    /// Stores the response of a request that held `key` (kept
-    /// `idempotency_hours`); a server error instead releases the key, so a
-    /// retry runs again.
-    pub async fn idempotency_finish(&self, tenant: TenantId, key: &str, status: u16, body: &Value) {
-        let result = if status >= 500 {
-            self.store().idempotency_abandon(tenant, key).await
-        } else {
+    /// Ends a request that held `key`: a response [`keeps_response`]
+    /// accepts is stored (kept `idempotency_hours`); any other releases
+    /// the key, so a retry runs again.
+    pub async fn idempotency_finish(
+        &self,
+        by: &Principal,
+        tenant: TenantId,
+        key: &str,
+        status: u16,
+        body: &Value,
+    ) {
+        let key = scoped_key(by, key);
+        let result = if keeps_response(status) {
             let keep = chrono::Duration::hours(i64::from(self.config().idempotency_hours));
             self.store()
-                .idempotency_finish(tenant, key, status, body, Utc::now() + keep)
+                .idempotency_finish(tenant, &key, status, body, Utc::now() + keep)
                 .await
+        } else {
+            self.store().idempotency_abandon(tenant, &key).await
         };
         if let Err(e) = result {
             tracing::error!(%tenant, key, error = %e, "could not store an idempotent response");

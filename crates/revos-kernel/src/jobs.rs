@@ -288,18 +288,63 @@ impl Kernel {
         Ok(self.store.queue_stats(scope, now).await?)
     }
 
-    /// Redrives, cancels, approves or rejects a job. Needs `write` in the
-    /// job's tenant; audited.
+    /// Redrives, cancels, approves or rejects a job; audited.
+    ///
+    /// Retry and cancel need `write` in the job's tenant. Approve and
+    /// reject need a person who may decide (see [`check_decider`]) and a
+    /// reason, and never the principal whose request created the job.
     pub async fn steer_job(
         &self,
         by: &Principal,
         id: Uuid,
         step: JobStep,
+        reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Job, Failure> {
+        let deciding = matches!(step, JobStep::Approve | JobStep::Reject);
+        // An agent never decides: refused before anything is looked up.
+        if deciding
+            && let Principal::Key(key) = by
+            && key.agent.is_some()
+        {
+            return Err(crate::auth::forbidden(
+                "agent keys can never approve or reject: a person decides",
+            ));
+        }
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         let job = self.job(by, id).await?;
-        by.authorize_tenant(job.tenant_id, Scope::Write)?;
         let tenant = job.tenant_id;
+        if deciding {
+            check_decider(by, tenant)?;
+            let Some(reason) = reason else {
+                return Err(Failure::invalid(
+                    "a decision needs a reason",
+                    &[revos_contracts::validation::Violation {
+                        rule: "required".to_owned(),
+                        path: "$.reason".to_owned(),
+                        message: format!("say why the job is {}d", step.as_str()),
+                        code: revos_contracts::ErrorCode::InvalidInput,
+                    }],
+                ));
+            };
+            if reason.chars().count() > 2000 {
+                return Err(Failure::input(
+                    400,
+                    "validation",
+                    "`reason` holds at most 2,000 characters",
+                ));
+            }
+            if let Some(requester) = self.job_requester(&job).await?
+                && requester == by.actor()
+            {
+                return Err(crate::auth::forbidden(
+                    "the principal whose request created this job cannot decide it: \
+                     another person must",
+                ));
+            }
+        } else {
+            by.authorize_tenant(tenant, Scope::Write)?;
+        }
         let changed = match step {
             JobStep::Retry => self.store.retry_job(tenant, id, now).await?,
             JobStep::Cancel => self.store.cancel_job(tenant, id, now).await?,
@@ -329,10 +374,62 @@ impl Kernel {
                 "from": job.state,
                 "to": changed.state,
                 "action_id": changed.action_id,
+                "reason": reason,
             }),
         )
         .await;
         Ok(changed)
+    }
+}
+
+/// May `by` approve or reject a job of `tenant`? A person: a user whose
+/// membership there is `approver`, `admin` or `owner`, a key that is not
+/// an agent's with `admin` scope there, or the operator at the server's
+/// machine (the CLI). A tenant the caller cannot see answers not found.
+pub fn check_decider(by: &Principal, tenant: TenantId) -> Result<(), Failure> {
+    use revos_store::identity::Role;
+    by.authorize_tenant(tenant, Scope::Read)?;
+    match by {
+        Principal::Service => Ok(()),
+        Principal::Key(key) if key.agent.is_some() => Err(crate::auth::forbidden(
+            "agent keys can never approve or reject: a person decides",
+        )),
+        Principal::Key(_) => by.authorize_tenant(tenant, Scope::Admin).map_err(|_| {
+            crate::auth::forbidden("deciding an approval with an API key needs the `admin` scope")
+        }),
+        Principal::User(user) => match user.role_in(tenant) {
+            Some(Role::Approver | Role::Admin | Role::Owner) => Ok(()),
+            _ => Err(crate::auth::forbidden(
+                "deciding an approval needs the approver, admin or owner role",
+            )),
+        },
+    }
+}
+
+impl Kernel {
+    /// Who asked for the work a job does: the actor of the audited ingest
+    /// that made its action. `None` for jobs without an action, or whose
+    /// request was revos's own (the service, which is not a person).
+    async fn job_requester(&self, job: &Job) -> Result<Option<String>, Failure> {
+        let Some(action_id) = job.action_id else {
+            return Ok(None);
+        };
+        let Some(action) = self.store.get_action(job.tenant_id, action_id).await? else {
+            return Ok(None);
+        };
+        let filter = revos_store::audit::AuditFilter {
+            resource_id: Some(action.event_id.to_string()),
+            ..revos_store::audit::AuditFilter::default()
+        };
+        let entries = self.store.list_audit(job.tenant_id, &filter).await?;
+        Ok(entries
+            .into_iter()
+            .find(|e| {
+                e.resource_type.as_deref() == Some("event")
+                    && matches!(e.action.as_str(), "event.ingest" | "event.emit")
+            })
+            .map(|e| e.actor)
+            .filter(|actor| actor != "service"))
     }
 }
 

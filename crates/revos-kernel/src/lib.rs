@@ -25,6 +25,7 @@ pub mod jwt;
 pub mod lifecycle;
 pub mod members;
 pub mod outbound;
+pub mod rejections;
 pub mod replay;
 pub mod runtime;
 pub mod scheduler;
@@ -120,6 +121,7 @@ pub struct Kernel {
     guards: Arc<revos_policy::guards::GuardRegistry>,
     mailer: email::Mailer,
     webhook_sender: outbound::WebhookSender,
+    rejections: Arc<rejections::RejectionLog>,
 }
 
 impl Kernel {
@@ -150,6 +152,7 @@ impl Kernel {
             guards: Arc::new(revos_policy::guards::GuardRegistry::builtin()),
             mailer,
             webhook_sender,
+            rejections: Arc::default(),
         })
     }
 

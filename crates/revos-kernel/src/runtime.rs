@@ -279,7 +279,7 @@ impl Kernel {
     /// The tenant an event belongs to: the credential's own (a tenant key),
     /// or the one the event names (users, platform keys, the service),
     /// which the caller must be allowed to write.
-    pub(crate) fn event_tenant(
+    pub fn event_tenant(
         &self,
         by: &Principal,
         named: Option<TenantId>,

@@ -25,12 +25,8 @@ use uuid::Uuid;
 /// The longest source name.
 pub const MAX_SOURCE_LEN: usize = 64;
 
-/// Verifies a delivery for `tenant`'s `source` and stores it.
-///
-/// Answers 400 for a bad source name or a verified body that is not JSON,
-/// and 401 (`INVALID_INPUT`, `details.kind = "webhook_signature"`,
-/// `details.reason`) when the source has no active secret (an unknown
-/// tenant included) or the delivery does not verify.
+/// Verifies a delivery for `tenant`'s `source` and stores it (see
+/// [`verify`]).
 pub async fn receive(
     store: &dyn Store,
     tenant: TenantId,
@@ -39,6 +35,26 @@ pub async fn receive(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<RawEventReceipt, Failure> {
+    let event = verify(store, tenant, source, headers, body, now).await?;
+    Ok(store.record_raw_event(tenant, &event).await?)
+}
+
+/// Verifies a delivery for `tenant`'s `source` and answers the raw event
+/// to store.
+///
+/// Answers 400 for a bad source name or a verified body that is not JSON,
+/// and 401 (`INVALID_INPUT`, `details.kind = "webhook_signature"`,
+/// `details.reason`) when the source has no active secret (an unknown
+/// tenant included: it is looked up the same way and answered the same)
+/// or the delivery does not verify.
+pub async fn verify(
+    store: &dyn Store,
+    tenant: TenantId,
+    source: &str,
+    headers: &WebhookHeaders,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<NewRawEvent, Failure> {
     check_source(source)?;
     // An unknown tenant is answered like a source without a secret: an
     // unsigned request must not learn which tenant ids exist.
@@ -74,14 +90,13 @@ pub async fn receive(
         )
     })?;
     let webhook_id = headers.id.as_deref().map(str::trim).unwrap_or_default();
-    let event = NewRawEvent {
+    Ok(NewRawEvent {
         source: source.to_owned(),
         webhook_id: webhook_id.to_owned(),
         received_at: now,
         headers: kept_headers(headers),
         payload,
-    };
-    Ok(store.record_raw_event(tenant, &event).await?)
+    })
 }
 
 /// Makes a new random secret for a source and stores it. Answers the
@@ -189,56 +204,71 @@ fn kept_headers(headers: &WebhookHeaders) -> Value {
 /// The kernel's webhook use cases: authorization and the audit trail
 /// around the functions above.
 impl crate::Kernel {
-    /// Verifies and stores a delivery (see [`receive`]); every verified
-    /// receipt, and every rejected delivery for an existing tenant, is
-    /// audited.
-    pub async fn receive_webhook(
+    /// Verifies a delivery (see [`verify`]). A delivery that does not
+    /// verify comes back with the `webhook.reject` entry to note once the
+    /// caller has throttled the sender (see [`Kernel::note_rejection`]);
+    /// nothing is written here, so an unsigned request costs the same
+    /// whether the tenant exists or not.
+    pub async fn verify_webhook(
         &self,
         tenant: TenantId,
         source: &str,
         headers: &WebhookHeaders,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<RawEventReceipt, Failure> {
-        let result = receive(self.store().as_ref(), tenant, source, headers, body, now).await;
-        let webhook_id = headers.id.clone().unwrap_or_default();
-        match &result {
-            Ok(receipt) => {
-                self.audit(
-                    tenant,
-                    &format!("webhook:{source}"),
-                    "webhook.receive",
-                    Some(("raw_event", &receipt.id.to_string())),
-                    serde_json::json!({
-                        "source": source,
-                        "webhook_id": webhook_id,
-                        "duplicate": receipt.duplicate,
-                        "bytes": body.len(),
-                    }),
-                )
-                .await;
-            }
-            Err(failure) => {
-                if !tenant.is_platform()
-                    && matches!(self.store().get_tenant(tenant).await, Ok(Some(_)))
-                {
-                    self.audit(
-                        tenant,
-                        &format!("webhook:{source}"),
-                        "webhook.reject",
-                        None,
-                        serde_json::json!({
+    ) -> Result<NewRawEvent, crate::auth::Refused> {
+        verify(self.store().as_ref(), tenant, source, headers, body, now)
+            .await
+            .map_err(|failure| {
+                let rejection = (failure.status == 401).then(|| {
+                    let webhook_id: String = headers
+                        .id
+                        .as_deref()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(64)
+                        .collect();
+                    crate::rejections::Rejection {
+                        chain: tenant,
+                        action: "webhook.reject",
+                        actor: format!("webhook:{source}"),
+                        resource: None,
+                        peer: None,
+                        details: serde_json::json!({
                             "source": source,
                             "webhook_id": webhook_id,
                             "status": failure.status,
                             "reason": failure.body.details.as_ref().and_then(|d| d.get("reason")).cloned(),
                         }),
-                    )
-                    .await;
-                }
-            }
-        }
-        result
+                    }
+                });
+                crate::auth::Refused { failure, rejection }
+            })
+    }
+
+    /// Stores a verified delivery (a replayed `webhook-id` stores nothing
+    /// new) and audits the receipt.
+    pub async fn store_webhook(
+        &self,
+        tenant: TenantId,
+        event: &NewRawEvent,
+        bytes: usize,
+    ) -> Result<RawEventReceipt, Failure> {
+        let receipt = self.store().record_raw_event(tenant, event).await?;
+        self.audit(
+            tenant,
+            &format!("webhook:{}", event.source),
+            "webhook.receive",
+            Some(("raw_event", &receipt.id.to_string())),
+            serde_json::json!({
+                "source": event.source,
+                "webhook_id": event.webhook_id,
+                "duplicate": receipt.duplicate,
+                "bytes": bytes,
+            }),
+        )
+        .await;
+        Ok(receipt)
     }
 
     /// Creates a secret for a source (or stores the sender's own `secret`);

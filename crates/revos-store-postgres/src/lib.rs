@@ -172,7 +172,10 @@ fn unavailable(err: sqlx::Error) -> StoreError {
 }
 
 /// Sets the tenant of the current transaction for row-level security.
-async fn set_tenant(conn: &mut PgConnection, tenant: TenantId) -> Result<(), StoreError> {
+pub(crate) async fn set_tenant(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+) -> Result<(), StoreError> {
     sqlx::query("select set_config('app.tenant_id', $1, true)")
         .bind(tenant.to_string())
         .execute(&mut *conn)

@@ -129,7 +129,9 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<WebhookSecretInfo, StoreError>;
 
     /// The active (not revoked) secrets of a tenant's source, as `whsec_…`
-    /// text, newest first. Empty when the source has none.
+    /// text, newest first. Empty when the source has none, and for a
+    /// tenant that does not exist (answered by the same path, so the time
+    /// taken does not tell whether the tenant exists).
     async fn webhook_secrets(
         &self,
         tenant: TenantId,

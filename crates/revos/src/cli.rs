@@ -646,11 +646,17 @@ pub enum JobsCommand {
     Approve {
         /// The job id.
         id: String,
+        /// Why (required; kept in the audit log).
+        #[arg(long)]
+        reason: String,
     },
     /// Reject a job awaiting approval.
     Reject {
         /// The job id.
         id: String,
+        /// Why (required; kept in the audit log).
+        #[arg(long)]
+        reason: String,
     },
 }
 

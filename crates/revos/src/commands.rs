@@ -344,7 +344,11 @@ async fn serve(config: Config) -> Result<(), Failure> {
             let _ = workers_stopped.await;
         }))
     });
-    let served = revos_api::serve(kernel, listener, shutdown_signal()).await;
+    let rejections = tokio::spawn(settle_rejections(kernel.clone()));
+    let served = revos_api::serve(kernel.clone(), listener, shutdown_signal()).await;
+    rejections.abort();
+    // Counted refusals of the open windows are written before we go.
+    kernel.settle_rejections(chrono::Utc::now(), true).await;
     let _ = stop_workers.send(());
     if let Some(workers) = workers {
         match workers.await {
@@ -730,6 +734,17 @@ async fn keys(kernel: &Kernel, cmd: KeysCommand, as_json: bool) -> Result<(), Fa
         }
     }
     Ok(())
+}
+
+/// Inside `revos serve`: every minute, writes the summaries of refused
+/// requests whose audit window is over (see `revos_kernel::rejections`).
+async fn settle_rejections(kernel: Kernel) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        kernel.settle_rejections(chrono::Utc::now(), false).await;
+    }
 }
 
 /// Inside `revos serve`: signs audit checkpoints every
@@ -1198,15 +1213,15 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
     let operator = revos_kernel::auth::Principal::Service;
     let now = chrono::Utc::now();
     let step = match &cmd {
-        JobsCommand::Retry { id } => Some((id, JobStep::Retry)),
-        JobsCommand::Cancel { id } => Some((id, JobStep::Cancel)),
-        JobsCommand::Approve { id } => Some((id, JobStep::Approve)),
-        JobsCommand::Reject { id } => Some((id, JobStep::Reject)),
+        JobsCommand::Retry { id } => Some((id, JobStep::Retry, None)),
+        JobsCommand::Cancel { id } => Some((id, JobStep::Cancel, None)),
+        JobsCommand::Approve { id, reason } => Some((id, JobStep::Approve, Some(reason.as_str()))),
+        JobsCommand::Reject { id, reason } => Some((id, JobStep::Reject, Some(reason.as_str()))),
         _ => None,
     };
-    if let Some((id, step)) = step {
+    if let Some((id, step, reason)) = step {
         let job = kernel
-            .steer_job(&operator, parse_job_id(id)?, step, now)
+            .steer_job(&operator, parse_job_id(id)?, step, reason, now)
             .await?;
         if as_json {
             output::json(&job);

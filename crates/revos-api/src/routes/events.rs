@@ -57,10 +57,17 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// Runs `work` under the request's `Idempotency-Key`, if it has one (and
-/// the tenant is known): stores its response, or answers the stored one.
+/// Runs `work` under the request's `Idempotency-Key`, if it has one:
+/// stores its response, or answers the stored one.
+///
+/// `tenant` is where the request writes. The caller's right to write there
+/// is checked before the key is looked at, so a caller who may not act in
+/// the tenant neither records, nor blocks, nor learns anything under a key;
+/// records are scoped to (tenant, principal). Without a tenant (a platform
+/// credential that named none) the work runs unkeyed and fails on its own.
 async fn idempotent<F>(
     state: &AppState,
+    caller: &Principal,
     tenant: Option<TenantId>,
     key: Option<&str>,
     request: (&Method, &Uri, &Bytes),
@@ -75,7 +82,11 @@ where
     };
     let (method, uri, body) = request;
     let hash = request_hash(method.as_str(), uri.path(), body);
-    if let Some((status, stored)) = state.kernel.idempotency_begin(tenant, key, &hash).await? {
+    if let Some((status, stored)) = state
+        .kernel
+        .idempotency_begin(caller, tenant, key, &hash)
+        .await?
+    {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
         let mut response = (status, Json(stored)).into_response();
         response
@@ -89,14 +100,14 @@ where
             let body = serde_json::to_value(&failure.body).unwrap_or_default();
             state
                 .kernel
-                .idempotency_finish(tenant, key, failure.status, &body)
+                .idempotency_finish(caller, tenant, key, failure.status, &body)
                 .await;
             return Err(failure.into());
         }
     };
     state
         .kernel
-        .idempotency_finish(tenant, key, status.as_u16(), &body)
+        .idempotency_finish(caller, tenant, key, status.as_u16(), &body)
         .await;
     Ok((status, Json(body)).into_response())
 }
@@ -132,10 +143,11 @@ pub async fn ingest(
     ApiJsonRaw(input, bytes): ApiJsonRaw<EventInput>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let tenant = caller.tenant().or(input.tenant_id);
+    let tenant = state.kernel.event_tenant(&caller, input.tenant_id)?;
     idempotent(
         &state,
-        tenant,
+        &caller,
+        Some(tenant),
         key.as_deref(),
         (&method, &uri, &bytes),
         async {
@@ -243,6 +255,7 @@ pub async fn batch(
     let tenant = caller.tenant();
     idempotent(
         &state,
+        &caller,
         tenant,
         key.as_deref(),
         (&method, &uri, &bytes),
@@ -297,14 +310,21 @@ async fn lead(
     FormFields(fields, bytes): FormFields,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let tenant = caller.tenant().or_else(|| {
-        fields
-            .get("tenant_id")
-            .and_then(Value::as_str)
-            .and_then(|t| t.parse().ok())
-    });
+    // Only a credential that may write in the form's tenant gets a key
+    // recorded; without a readable tenant the work fails on its own.
+    let named = fields
+        .get("tenant_id")
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse().ok());
+    let tenant = match key {
+        Some(_) if caller.tenant().is_some() || named.is_some() => {
+            Some(state.kernel.event_tenant(&caller, named)?)
+        }
+        _ => None,
+    };
     idempotent(
         &state,
+        &caller,
         tenant,
         key.as_deref(),
         (&method, &uri, &bytes),

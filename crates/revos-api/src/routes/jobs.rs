@@ -13,7 +13,7 @@ use revos_contracts::{KernelError, TenantId};
 use revos_kernel::jobs::JobStep;
 use revos_queue::{Job, JobFilter, JobState, QueueStats};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// Which tenant's numbers.
@@ -113,14 +113,24 @@ async fn steer(
     caller: revos_kernel::auth::Principal,
     job_id: String,
     step: JobStep,
+    reason: Option<&str>,
 ) -> Result<Json<Job>, ApiError> {
     let id = parse_id(&job_id)?;
     Ok(Json(
         state
             .kernel
-            .steer_job(&caller, id, step, chrono::Utc::now())
+            .steer_job(&caller, id, step, reason, chrono::Utc::now())
             .await?,
     ))
+}
+
+/// A person's decision on a job awaiting approval.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "checked the recipient list with sales"}))]
+pub struct Decision {
+    /// Why (required; kept in the audit log).
+    pub reason: String,
 }
 
 /// Redrives a dead, failed or cancelled job with a fresh set of attempts.
@@ -136,7 +146,7 @@ pub async fn retry(
     Caller(caller): Caller,
     Path(job_id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
-    steer(state, caller, job_id, JobStep::Retry).await
+    steer(state, caller, job_id, JobStep::Retry, None).await
 }
 
 /// Cancels a job that has not run.
@@ -152,13 +162,15 @@ pub async fn cancel(
     Caller(caller): Caller,
     Path(job_id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
-    steer(state, caller, job_id, JobStep::Cancel).await
+    steer(state, caller, job_id, JobStep::Cancel, None).await
 }
 
 /// Approves a job awaiting approval: it becomes claimable.
 #[utoipa::path(post, path = "/v1/jobs/{job_id}/approve", tag = "queues",
     params(("job_id" = String, Path, description = "Job id")),
+    request_body = Decision,
     responses(
+        (status = 403, description = "Not a person who may decide (agent keys never; keys need admin; users approver, admin or owner), or the job's own requester", body = KernelError),
         (status = 200, description = "The job, waiting", body = Job),
         (status = 400, description = "The job is not awaiting approval", body = KernelError),
         (status = 404, description = "No such job", body = KernelError),
@@ -167,14 +179,24 @@ pub async fn approve(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(job_id): Path<String>,
+    ApiJson(decision): ApiJson<Decision>,
 ) -> Result<Json<Job>, ApiError> {
-    steer(state, caller, job_id, JobStep::Approve).await
+    steer(
+        state,
+        caller,
+        job_id,
+        JobStep::Approve,
+        Some(&decision.reason),
+    )
+    .await
 }
 
 /// Rejects a job awaiting approval: it is cancelled.
 #[utoipa::path(post, path = "/v1/jobs/{job_id}/reject", tag = "queues",
     params(("job_id" = String, Path, description = "Job id")),
+    request_body = Decision,
     responses(
+        (status = 403, description = "Not a person who may decide (agent keys never; keys need admin; users approver, admin or owner), or the job's own requester", body = KernelError),
         (status = 200, description = "The cancelled job", body = Job),
         (status = 400, description = "The job is not awaiting approval", body = KernelError),
         (status = 404, description = "No such job", body = KernelError),
@@ -183,8 +205,16 @@ pub async fn reject(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(job_id): Path<String>,
+    ApiJson(decision): ApiJson<Decision>,
 ) -> Result<Json<Job>, ApiError> {
-    steer(state, caller, job_id, JobStep::Reject).await
+    steer(
+        state,
+        caller,
+        job_id,
+        JobStep::Reject,
+        Some(&decision.reason),
+    )
+    .await
 }
 
 /// The tenant's overrides of queue settings (`max_attempts`, `backoff`,

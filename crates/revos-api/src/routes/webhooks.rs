@@ -6,10 +6,10 @@
 //! `duplicate: true` and has no second effect.
 
 use crate::AppState;
-use crate::auth::{TenantAdmin, TenantRead};
+use crate::auth::{PeerAddr, TenantAdmin, TenantRead};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, TenantPath};
-use crate::ratelimit::EndpointClass;
+use crate::ratelimit::{EndpointClass, peer_key};
 use crate::routes::List;
 use axum::Json;
 use axum::body::Bytes;
@@ -37,36 +37,58 @@ use uuid::Uuid;
         (status = 200, description = "Verified and stored (or a replay)", body = WebhookReceipt),
         (status = 400, description = "Bad source name, or a verified body that is not JSON", body = KernelError),
         (status = 401, description = "Missing or invalid signature, stale timestamp, no secret", body = KernelError),
-        (status = 429, description = "Too many deliveries for this source", body = KernelError),
+        (status = 429, description = "Too many deliveries for this source, or too many failed ones from this address", body = KernelError),
     ))]
 pub async fn receive(
     State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
     TenantPath(tenant): TenantPath,
     Path((_, source)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookReceipt>, ApiError> {
-    state.limiter.check(
-        &format!("webhook:{tenant}/{source}"),
-        EndpointClass::Webhook,
-    )?;
+    let now = chrono::Utc::now();
     let webhook_headers = WebhookHeaders::from_lookup(|name| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     });
+    // Verify first: a delivery that does not verify spends only its
+    // sender's (the TCP peer's) unauthenticated budget, and is audited
+    // only inside that budget; the tenant's budget is for verified senders.
+    let verified = match state
+        .kernel
+        .verify_webhook(tenant, &source, &webhook_headers, &body, now)
+        .await
+    {
+        Ok(verified) => verified,
+        Err(refused) => {
+            if let Some(ip) = peer {
+                state
+                    .limiter
+                    .check(&peer_key(ip), EndpointClass::Unauthenticated)?;
+            }
+            if let Some(mut rejection) = refused.rejection {
+                rejection.peer = peer;
+                state.kernel.note_rejection(rejection, now);
+            }
+            return Err(ApiError(refused.failure));
+        }
+    };
+    state.limiter.check(
+        &format!("webhook:{tenant}/{source}"),
+        EndpointClass::Webhook,
+    )?;
     let receipt = state
         .kernel
-        .receive_webhook(tenant, &source, &webhook_headers, &body, chrono::Utc::now())
+        .store_webhook(tenant, &verified, body.len())
         .await?;
     // A verified body the runtime knows (`booking.created`) becomes an
     // event; a replayed delivery finds the event it made the first time.
-    let payload: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let webhook_id = webhook_headers.id.clone().unwrap_or_default();
     let event = state
         .kernel
-        .ingest_webhook(tenant, &source, webhook_id.trim(), &payload)
+        .ingest_webhook(tenant, &source, &verified.webhook_id, &verified.payload)
         .await?;
     Ok(Json(WebhookReceipt {
         id: receipt.id,

@@ -177,6 +177,14 @@ pub async fn tenants_are_isolated(store: &dyn Store) {
             .is_empty()
     );
     assert!(store.list_webhook_secrets(globex).await.unwrap().is_empty());
+    // A tenant that does not exist has no secrets either, answered alike.
+    assert!(
+        store
+            .webhook_secrets(TenantId::new_random(), "stripe")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         !store
             .revoke_webhook_secret(globex, a.id, t0())
