@@ -56,8 +56,17 @@ pub async fn verify(
     now: DateTime<Utc>,
 ) -> Result<NewRawEvent, Failure> {
     check_source(source)?;
-    // An unknown tenant is answered like a source without a secret: an
-    // unsigned request must not learn which tenant ids exist.
+    // What can be checked without the secrets is checked first, before any
+    // lookup: an unsigned or stale request costs the same whatever the
+    // tenant, and learns nothing about it.
+    match revos_webhooks::verify(&[], headers, body, now.timestamp()) {
+        Err(revos_webhooks::VerifyError::NoValidSignature) => {}
+        Err(err) => return Err(unverified(err.reason(), err.to_string())),
+        Ok(()) => {}
+    }
+    // An unknown tenant is answered like a source without a secret, and a
+    // source without a secret like a signature that matches none: a
+    // sender must not learn which tenants or sources exist.
     let stored = match store.webhook_secrets(tenant, source).await {
         Err(StoreError::TenantNotFound(_)) => Vec::new(),
         other => other?,
@@ -72,14 +81,15 @@ pub async fn verify(
             }
         })
         .collect();
-    if secrets.is_empty() {
-        return Err(unverified(
-            "no_secret",
-            format!("webhook source `{source}` has no active secret, so nothing can be verified"),
-        ));
-    }
-    revos_webhooks::verify(&secrets, headers, body, now.timestamp())
-        .map_err(|err| unverified(err.reason(), err.to_string()))?;
+    revos_webhooks::verify(&secrets, headers, body, now.timestamp()).map_err(|err| {
+        unverified(
+            err.reason(),
+            format!(
+                "{err} (webhook source `{source}`; a source needs an active secret, see \
+                 `revos webhooks secrets`)"
+            ),
+        )
+    })?;
 
     // Only a verified body is parsed.
     let payload: Value = serde_json::from_slice(body).map_err(|err| {
@@ -447,7 +457,10 @@ mod tests {
         assert_eq!(none.body.code, ErrorCode::InvalidInput);
         let details = none.body.details.clone().unwrap();
         assert_eq!(details["kind"], "webhook_signature");
-        assert_eq!(details["reason"], "no_secret");
+        assert_eq!(
+            details["reason"], "no_valid_signature",
+            "no secret is answered like a wrong one"
+        );
 
         create_secret(&store, tenant, "stripe", at(NOW))
             .await

@@ -710,6 +710,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         tenants: u32,
     },
+    /// Post unsigned webhook deliveries to a known and an unknown tenant,
+    /// interleaved; prints the latency of each (does timing tell whether
+    /// a tenant exists?).
+    WebhookOracle {
+        /// The backend.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: BenchBackend,
+        /// Deliveries to send (half to each tenant).
+        #[arg(long, default_value_t = 400)]
+        requests: u32,
+    },
     /// Seed tenants with days × metrics of snapshots, then run one
     /// optimization cycle per tenant on stored data; prints cycles/s.
     Cycles {

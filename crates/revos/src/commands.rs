@@ -157,6 +157,17 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             .await
             .map_err(fail)
         }
+        Command::Bench(BenchCommand::WebhookOracle { backend, requests }) => {
+            init_logging(&config, false);
+            let admin_url = cli
+                .database
+                .clone()
+                .filter(|u| u.starts_with("postgres"))
+                .unwrap_or_else(|| revos_store_postgres::testing::DEFAULT_ADMIN_URL.to_owned());
+            crate::oracle_bench::run(backend, &admin_url, requests, as_json)
+                .await
+                .map_err(fail)
+        }
         Command::Bench(BenchCommand::Ingest {
             backend,
             events,

@@ -12,6 +12,7 @@ mod cycles_bench;
 mod demo_cmd;
 mod import;
 mod ingest_bench;
+mod oracle_bench;
 mod kernel_cmds;
 mod output;
 mod runtime_cmds;

@@ -1,0 +1,106 @@
+//! `revos bench webhook-oracle`: whether the time an unsigned webhook
+//! delivery takes tells if its tenant exists.
+//!
+//! It starts the real server on a fresh database (rate limits off, so every
+//! request runs the whole refusal path), creates one tenant, and posts
+//! `requests` unsigned deliveries, alternating between that tenant and a
+//! random tenant id that does not exist, over one keep-alive connection
+//! each. Both answer 401; it prints the p50 and p99 of each and their
+//! difference: figures, never assertions.
+
+use crate::bench::{ScratchDatabase, percentile};
+use crate::cli::BenchBackend;
+use revos_contracts::TenantId;
+use revos_kernel::{Config, Failure, Kernel};
+use revos_store::NewTenant;
+use std::time::Instant;
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(
+    backend: BenchBackend,
+    admin_url: &str,
+    requests: u32,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let scratch = ScratchDatabase::create(backend, admin_url).await?;
+    let mut config = Config {
+        database_url: scratch.url.clone(),
+        serve_workers: false,
+        serve_scheduler: false,
+        ..Config::default()
+    };
+    config.rate_limits.enabled = false;
+    let kernel = Kernel::start(config).await?;
+    let known = kernel
+        .store()
+        .create_tenant(NewTenant {
+            id: None,
+            name: "known".into(),
+        })
+        .await
+        .map_err(Failure::from)?
+        .id;
+    let unknown = TenantId::new_random();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Failure::internal(&e))?;
+    let addr = listener.local_addr().map_err(|e| Failure::internal(&e))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(revos_api::serve(kernel.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    eprintln!(
+        "revos bench webhook-oracle: {requests} unsigned deliveries, known and unknown tenant \
+         interleaved, backend {backend:?}"
+    );
+    let client = reqwest::Client::new();
+    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut statuses = std::collections::BTreeSet::new();
+    // A warm-up round so that connections and caches are set for both.
+    for i in 0..requests + 20 {
+        let which = (i % 2) as usize;
+        let tenant = if which == 0 { known } else { unknown };
+        let started = Instant::now();
+        let res = client
+            .post(format!("http://{addr}/v1/webhooks/{tenant}/billing"))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .map_err(|e| Failure::internal(&e))?;
+        let status = res.status().as_u16();
+        let _ = res.bytes().await;
+        if i >= 20 {
+            times[which].push(started.elapsed().as_secs_f64() * 1000.0);
+            statuses.insert(status);
+        }
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+    kernel.settle_rejections(chrono::Utc::now(), true).await;
+    for t in &mut times {
+        t.sort_by(f64::total_cmp);
+    }
+    let p = |which: usize, q: f64| percentile(&times[which], q);
+    let figures = serde_json::json!({
+        "backend": format!("{backend:?}").to_lowercase(),
+        "requests": requests,
+        "statuses": statuses,
+        "known_ms": {"p50": p(0, 50.0), "p99": p(0, 99.0)},
+        "unknown_ms": {"p50": p(1, 50.0), "p99": p(1, 99.0)},
+        "p50_difference_ms": (p(0, 50.0) - p(1, 50.0)).abs(),
+    });
+    if as_json {
+        crate::output::json(&figures);
+    } else {
+        println!(
+            "answers: {statuses:?}\nknown tenant:   p50 {:.3} ms, p99 {:.3} ms\nunknown tenant: p50 {:.3} ms, p99 {:.3} ms\np50 difference: {:.3} ms",
+            p(0, 50.0),
+            p(0, 99.0),
+            p(1, 50.0),
+            p(1, 99.0),
+            (p(0, 50.0) - p(1, 50.0)).abs()
+        );
+    }
+    Ok(())
+}
