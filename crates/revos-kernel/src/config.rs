@@ -81,6 +81,12 @@ pub struct Config {
     pub email: crate::email::EmailConfig,
     /// Hours an `Idempotency-Key` and its stored response are kept.
     pub idempotency_hours: u32,
+    /// Where outbound HTTP requests (webhooks, JWKS) may go:
+    /// `[outbound] allow = ["127.0.0.0/8", "::1/128"]` admits address
+    /// ranges the policy refuses by default, and plain `http://` to them
+    /// (see [`crate::outbound_http`]).
+    #[serde(default)]
+    pub outbound: crate::outbound_http::OutboundConfig,
 }
 
 impl Default for Config {
@@ -101,6 +107,7 @@ impl Default for Config {
             serve_scheduler: true,
             email: crate::email::EmailConfig::default(),
             idempotency_hours: 24,
+            outbound: crate::outbound_http::OutboundConfig::default(),
         }
     }
 }
@@ -252,6 +259,7 @@ impl Config {
             )));
         }
         crate::email::Mailer::new(&self.email).map_err(|e| ConfigError(format!("email: {e}")))?;
+        crate::outbound_http::OutboundPolicy::new(&self.outbound).map_err(ConfigError)?;
         if self.max_body_bytes < 1024 {
             return Err(ConfigError(format!(
                 "max_body_bytes must be at least 1024, got {}",

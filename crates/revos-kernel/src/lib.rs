@@ -25,6 +25,7 @@ pub mod jwt;
 pub mod lifecycle;
 pub mod members;
 pub mod outbound;
+pub mod outbound_http;
 pub mod replay;
 pub mod runtime;
 pub mod scheduler;
@@ -120,6 +121,7 @@ pub struct Kernel {
     guards: Arc<revos_policy::guards::GuardRegistry>,
     mailer: email::Mailer,
     webhook_sender: outbound::WebhookSender,
+    outbound: outbound_http::OutboundPolicy,
 }
 
 impl Kernel {
@@ -127,10 +129,12 @@ impl Kernel {
     /// cannot verify tokens (unknown algorithm, unreadable JWKS, …).
     pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, Failure> {
         jwt::install_tls_provider();
+        let outbound = outbound_http::OutboundPolicy::new(&config.outbound)
+            .map_err(|e| Failure::input(400, "configuration", e))?;
         let jwt = config
             .jwt
             .as_ref()
-            .map(jwt::JwtVerifier::new)
+            .map(|jwt| jwt::JwtVerifier::new(jwt, &outbound))
             .transpose()?
             .map(Arc::new);
         let queues = revos_queue::QueueSettings::default()
@@ -138,7 +142,7 @@ impl Kernel {
             .map_err(|e| Failure::input(400, "configuration", format!("queues: {e}")))?;
         let mailer = email::Mailer::new(&config.email)
             .map_err(|e| Failure::input(400, "configuration", format!("email: {e}")))?;
-        let webhook_sender = outbound::WebhookSender::new(std::time::Duration::from_secs(15))
+        let webhook_sender = outbound::WebhookSender::new(outbound::DEFAULT_TIMEOUT, &outbound)
             .map_err(|e| Failure::input(400, "configuration", format!("webhooks: {e}")))?;
         Ok(Kernel {
             store,
@@ -150,6 +154,7 @@ impl Kernel {
             guards: Arc::new(revos_policy::guards::GuardRegistry::builtin()),
             mailer,
             webhook_sender,
+            outbound,
         })
     }
 
@@ -178,6 +183,11 @@ impl Kernel {
     /// The sender of outbound webhooks.
     pub fn webhook_sender(&self) -> &outbound::WebhookSender {
         &self.webhook_sender
+    }
+
+    /// Where outbound HTTP requests may go (`[outbound]`).
+    pub fn outbound_policy(&self) -> &outbound_http::OutboundPolicy {
+        &self.outbound
     }
 
     /// The store underneath.
