@@ -505,4 +505,30 @@ mod tests {
             "{shown}"
         );
     }
+
+    #[test]
+    fn the_outbound_allow_list_is_read_and_checked() {
+        assert!(Config::default().outbound.allow.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("revos.toml");
+        std::fs::write(
+            &file,
+            "[outbound]\nallow = [\"127.0.0.0/8\", \"::1/128\", \"10.1.2.3\"]\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), &[], &Overrides::default()).unwrap();
+        assert_eq!(
+            config.outbound.allow,
+            vec!["127.0.0.0/8", "::1/128", "10.1.2.3"]
+        );
+        std::fs::write(
+            &file,
+            "[outbound]\nallow = [\"127.0.0.0/8\", \"intranet\"]\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&file), &[], &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("`intranet`"), "{err}");
+        std::fs::write(&file, "[outbound]\ndeny = [\"10.0.0.0/8\"]\n").unwrap();
+        assert!(Config::load(Some(&file), &[], &Overrides::default()).is_err());
+    }
 }
