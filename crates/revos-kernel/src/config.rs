@@ -81,6 +81,12 @@ pub struct Config {
     pub email: crate::email::EmailConfig,
     /// Hours an `Idempotency-Key` and its stored response are kept.
     pub idempotency_hours: u32,
+    /// Where outbound HTTP requests (webhooks, JWKS) may go:
+    /// `[outbound] allow = ["127.0.0.0/8", "::1/128"]` admits address
+    /// ranges the policy refuses by default, and plain `http://` to them
+    /// (see [`crate::outbound_http`]).
+    #[serde(default)]
+    pub outbound: crate::outbound_http::OutboundConfig,
 }
 
 impl Default for Config {
@@ -101,6 +107,7 @@ impl Default for Config {
             serve_scheduler: true,
             email: crate::email::EmailConfig::default(),
             idempotency_hours: 24,
+            outbound: crate::outbound_http::OutboundConfig::default(),
         }
     }
 }
@@ -252,6 +259,7 @@ impl Config {
             )));
         }
         crate::email::Mailer::new(&self.email).map_err(|e| ConfigError(format!("email: {e}")))?;
+        crate::outbound_http::OutboundPolicy::new(&self.outbound).map_err(ConfigError)?;
         if self.max_body_bytes < 1024 {
             return Err(ConfigError(format!(
                 "max_body_bytes must be at least 1024, got {}",
@@ -496,5 +504,31 @@ mod tests {
             !shown.contains("secret") && shown.contains("mail.example"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn the_outbound_allow_list_is_read_and_checked() {
+        assert!(Config::default().outbound.allow.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("revos.toml");
+        std::fs::write(
+            &file,
+            "[outbound]\nallow = [\"127.0.0.0/8\", \"::1/128\", \"10.1.2.3\"]\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), &[], &Overrides::default()).unwrap();
+        assert_eq!(
+            config.outbound.allow,
+            vec!["127.0.0.0/8", "::1/128", "10.1.2.3"]
+        );
+        std::fs::write(
+            &file,
+            "[outbound]\nallow = [\"127.0.0.0/8\", \"intranet\"]\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&file), &[], &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("`intranet`"), "{err}");
+        std::fs::write(&file, "[outbound]\ndeny = [\"10.0.0.0/8\"]\n").unwrap();
+        assert!(Config::load(Some(&file), &[], &Overrides::default()).is_err());
     }
 }

@@ -15,11 +15,14 @@
 //! than ten minutes or a token names a `kid` the cache lacks (a rotated
 //! key), but the provider is asked at most once a minute, so a flood of
 //! made-up `kid`s cannot hammer it. A failed fetch keeps the previous keys;
-//! with no keys at all, tokens are refused. The URL must be `https://`;
-//! plain `http://` is accepted only to a loopback host (127.0.0.0/8, `::1`,
-//! `localhost`), for tests and local development.
+//! with no keys at all, tokens are refused. The fetch goes through the
+//! outbound HTTP client ([`crate::outbound_http`]) under the outbound
+//! address policy: `https://` to a public address, or an address in
+//! `[outbound] allow` (where plain `http://` is accepted too, for tests and
+//! local development); no redirect is followed.
 
 use crate::Failure;
+use crate::outbound_http::{ClientOptions, OutboundClient, OutboundPolicy, TargetError};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
@@ -47,9 +50,10 @@ pub struct JwtConfig {
     #[serde(default)]
     pub jwks_file: Option<PathBuf>,
     /// Or a URL serving the JWKS (the provider's
-    /// `.well-known/jwks.json`): `https://`, or `http://` to a loopback
-    /// host for tests and local development. Fetched on first use and
-    /// cached; see the module documentation for when it is refreshed.
+    /// `.well-known/jwks.json`): `https://`, under the outbound address
+    /// policy (`http://` only to an address in `[outbound] allow`, for
+    /// tests and local development). Fetched on first use and cached; see
+    /// the module documentation for when it is refreshed.
     #[serde(default)]
     pub jwks_url: Option<String>,
     /// Seconds of clock skew tolerated on `exp` and `nbf`.
@@ -99,9 +103,10 @@ impl std::fmt::Debug for JwtVerifier {
 
 impl JwtVerifier {
     /// Checks the configuration and loads the keys: a secret or a JWKS
-    /// file now; a JWKS URL is only checked here and fetched on first use
-    /// (this runs in the synchronous `Kernel::new`).
-    pub fn new(config: &JwtConfig) -> Result<JwtVerifier, Failure> {
+    /// file now; a JWKS URL is only checked here (against `outbound`, as
+    /// far as that is possible without resolving its host) and fetched on
+    /// first use (this runs in the synchronous `Kernel::new`).
+    pub fn new(config: &JwtConfig, outbound: &OutboundPolicy) -> Result<JwtVerifier, Failure> {
         let algorithm = Algorithm::from_str(config.algorithm.trim()).map_err(|_| {
             config_error(format!(
                 "unknown algorithm `{}`; use one of HS256, RS256, ES256, EdDSA, …",
@@ -142,7 +147,7 @@ impl JwtVerifier {
                 }
                 Keys::ByKid(by_kid)
             }
-            (_, (None, None, Some(url))) => Keys::Remote(Box::new(RemoteJwks::new(url)?)),
+            (_, (None, None, Some(url))) => Keys::Remote(Box::new(RemoteJwks::new(url, outbound)?)),
             (_, _) => {
                 return Err(config_error(format!(
                     "{algorithm:?} needs the public keys in `jwks_file` or `jwks_url` \
@@ -236,7 +241,7 @@ const JWKS_MAX_BYTES: usize = 1024 * 1024;
 /// starting their own.
 struct RemoteJwks {
     url: reqwest::Url,
-    client: reqwest::Client,
+    client: OutboundClient,
     cache: RwLock<Cached>,
     /// When the provider was last asked, successfully or not.
     last_attempt: Mutex<Option<Instant>>,
@@ -250,23 +255,16 @@ struct Cached {
 }
 
 impl RemoteJwks {
-    fn new(raw: &str) -> Result<RemoteJwks, Failure> {
-        let url = checked_url(raw).map_err(|e| config_error(format!("jwks_url: {e}")))?;
-        install_tls_provider();
-        let client = reqwest::Client::builder()
-            .timeout(JWKS_TIMEOUT)
-            .user_agent(concat!("revos/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                if attempt.previous().len() >= 5 {
-                    attempt.error("too many redirects")
-                } else if let Err(e) = checked_url(attempt.url().as_str()) {
-                    attempt.error(e)
-                } else {
-                    attempt.follow()
-                }
-            }))
-            .build()
-            .map_err(|e| config_error(format!("cannot build the HTTP client for jwks_url: {e}")))?;
+    fn new(raw: &str, policy: &OutboundPolicy) -> Result<RemoteJwks, Failure> {
+        let url = policy
+            .check_url_syntax(raw)
+            .map_err(|e| config_error(format!("jwks_url `{}`: {e}", raw.trim())))?;
+        let client = policy
+            .client(ClientOptions {
+                timeout: JWKS_TIMEOUT,
+                user_agent: concat!("revos/", env!("CARGO_PKG_VERSION")).to_owned(),
+            })
+            .map_err(|e| config_error(format!("jwks_url: {e}")))?;
         Ok(RemoteJwks {
             url,
             client,
@@ -321,27 +319,32 @@ impl RemoteJwks {
     }
 
     async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, String> {
-        let mut response = self
+        let request = self
             .client
-            .get(self.url.clone())
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| e.to_string())?;
-        let too_large = || format!("the JWKS is larger than {JWKS_MAX_BYTES} bytes");
-        if response
-            .content_length()
-            .is_some_and(|n| n > JWKS_MAX_BYTES as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-            if body.len() + chunk.len() > JWKS_MAX_BYTES {
-                return Err(too_large());
+            .request(reqwest::Method::GET, self.url.as_str())
+            .map_err(|e| match e {
+                TargetError::Invalid(message) => message,
+                TargetError::Refused(refused) => refused.to_string(),
+            })?;
+        let response = request.send().await.map_err(|e| {
+            let e = e.without_url();
+            match crate::outbound_http::refusal(&e) {
+                Some(refused) => refused.to_string(),
+                None => e.to_string(),
             }
-            body.extend_from_slice(&chunk);
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            crate::outbound_http::drain(response, JWKS_MAX_BYTES).await;
+            return Err(if status.is_redirection() {
+                format!("the provider answered {status}; redirects are not followed")
+            } else {
+                format!("the provider answered {status}")
+            });
         }
+        let body = crate::outbound_http::read_limited(response, JWKS_MAX_BYTES)
+            .await
+            .map_err(|e| format!("the JWKS: {e}"))?;
         let set: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("not a JWKS: {e}"))?;
         let (keys, problems) = keys_by_kid(&set);
         for problem in problems {
@@ -361,25 +364,6 @@ impl RemoteJwks {
 /// this too, not only the JWKS fetcher.
 pub(crate) fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// A `jwks_url` revos will fetch: `https://`, or `http://` to a loopback
-/// host (127.0.0.0/8, `::1`, `localhost`).
-fn checked_url(raw: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(raw.trim()).map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err(format!("`{raw}` has no host")),
-    };
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if loopback => Ok(url),
-        _ => Err(format!(
-            "`{raw}` must be https:// (http:// only to a loopback host, for tests)"
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -439,13 +423,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_good_hs256_token_passes() {
-        let v = JwtVerifier::new(&hs_config()).unwrap();
+        let v = JwtVerifier::new(&hs_config(), &loopback()).unwrap();
         assert_eq!(v.verify(&hs_token(&claims())).await.unwrap().sub, "user-1");
     }
 
     #[tokio::test]
     async fn hs256_attack_set_is_refused() {
-        let v = JwtVerifier::new(&hs_config()).unwrap();
+        let v = JwtVerifier::new(&hs_config(), &loopback()).unwrap();
         let mut cases: Vec<(&str, String)> = Vec::new();
         cases.push((
             "alg none",
@@ -520,7 +504,12 @@ mod tests {
             jwks_url: None,
             leeway_seconds: 0,
         };
-        (JwtVerifier::new(&config).unwrap(), seed, public, dir)
+        (
+            JwtVerifier::new(&config, &loopback()).unwrap(),
+            seed,
+            public,
+            dir,
+        )
     }
 
     fn ed_token(seed: &[u8; 32], kid: Option<&str>, claims: &Value) -> String {
@@ -576,21 +565,21 @@ mod tests {
     fn bad_configurations_are_explained() {
         let mut c = hs_config();
         c.algorithm = "HS999".into();
-        assert!(JwtVerifier::new(&c).is_err());
+        assert!(JwtVerifier::new(&c, &loopback()).is_err());
         let mut c = hs_config();
         c.secret = Some("short".into());
-        assert!(JwtVerifier::new(&c).is_err());
+        assert!(JwtVerifier::new(&c, &loopback()).is_err());
         let mut c = hs_config();
         c.algorithm = "RS256".into();
         assert!(
-            JwtVerifier::new(&c).is_err(),
+            JwtVerifier::new(&c, &loopback()).is_err(),
             "RS256 needs a JWKS, not a secret"
         );
         let mut c = hs_config();
         c.algorithm = "EdDSA".into();
         c.secret = None;
         c.jwks_file = Some("/nonexistent/jwks.json".into());
-        assert!(JwtVerifier::new(&c).is_err());
+        assert!(JwtVerifier::new(&c, &loopback()).is_err());
     }
 
     // ----- keys from a jwks_url -----
@@ -690,7 +679,7 @@ mod tests {
     #[tokio::test]
     async fn keys_from_a_url_are_fetched_on_first_use_cached_and_rotated() {
         let server = JwksServer::start(jwks(&[(SEED_1, "key-1")])).await;
-        let v = JwtVerifier::new(&url_config(&server.url)).unwrap();
+        let v = JwtVerifier::new(&url_config(&server.url), &loopback()).unwrap();
         assert_eq!(server.hits(), 0, "the constructor must not fetch");
         let t0 = Instant::now();
         let key_1 = ed_token(&SEED_1, Some("key-1"), &claims());
@@ -738,7 +727,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_kids_refetch_at_most_once_a_minute() {
         let server = JwksServer::start(jwks(&[(SEED_1, "key-1")])).await;
-        let v = JwtVerifier::new(&url_config(&server.url)).unwrap();
+        let v = JwtVerifier::new(&url_config(&server.url), &loopback()).unwrap();
         let t0 = Instant::now();
         let nope = ed_token(&SEED_1, Some("nope"), &claims());
         assert!(v.verify_at(&nope, t0).await.is_err());
@@ -765,7 +754,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_first_uses_share_one_fetch() {
         let server = JwksServer::start(jwks(&[(SEED_1, "key-1")])).await;
-        let v = Arc::new(JwtVerifier::new(&url_config(&server.url)).unwrap());
+        let v = Arc::new(JwtVerifier::new(&url_config(&server.url), &loopback()).unwrap());
         let token = ed_token(&SEED_1, Some("key-1"), &claims());
         let tasks: Vec<_> = (0..8)
             .map(|_| {
@@ -785,14 +774,14 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/jwks", listener.local_addr().unwrap());
         drop(listener);
-        let v = JwtVerifier::new(&url_config(&url)).unwrap();
+        let v = JwtVerifier::new(&url_config(&url), &loopback()).unwrap();
         let key_1 = ed_token(&SEED_1, Some("key-1"), &claims());
         let reason = v.verify(&key_1).await.unwrap_err();
         assert!(reason.contains("no keys"), "{reason}");
 
         // Once fetched, keys outlive an outage: a failed refresh keeps them.
         let server = JwksServer::start(jwks(&[(SEED_1, "key-1")])).await;
-        let v = JwtVerifier::new(&url_config(&server.url)).unwrap();
+        let v = JwtVerifier::new(&url_config(&server.url), &loopback()).unwrap();
         let t0 = Instant::now();
         assert!(v.verify_at(&key_1, t0).await.is_ok());
         server.task.abort();
@@ -801,6 +790,24 @@ mod tests {
             v.verify_at(&key_1, t0 + secs(601)).await.is_ok(),
             "stale but kept"
         );
+    }
+
+    #[tokio::test]
+    async fn a_jwks_name_resolving_inside_is_not_fetched() {
+        let server = JwksServer::start(jwks(&[(SEED_1, "key-1")])).await;
+        let port = server
+            .url
+            .split(':')
+            .nth(2)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap();
+        let url = format!("https://localhost:{port}/.well-known/jwks.json");
+        let v = JwtVerifier::new(&url_config(&url), &OutboundPolicy::default()).unwrap();
+        let key_1 = ed_token(&SEED_1, Some("key-1"), &claims());
+        assert!(v.verify(&key_1).await.is_err());
+        assert_eq!(server.hits(), 0, "refused before connecting");
     }
 
     #[tokio::test]
@@ -818,14 +825,23 @@ mod tests {
             ("no usable key", no_kid.to_string()),
         ] {
             let server = JwksServer::start(body).await;
-            let v = JwtVerifier::new(&url_config(&server.url)).unwrap();
+            let v = JwtVerifier::new(&url_config(&server.url), &loopback()).unwrap();
             assert!(v.verify(&key_1).await.is_err(), "{name} was accepted");
             assert_eq!(server.hits(), 1, "{name}");
         }
     }
 
+    /// The policy that lets the tests reach their JWKS servers on
+    /// 127.0.0.1 over plain http.
+    fn loopback() -> OutboundPolicy {
+        OutboundPolicy::new(&crate::outbound_http::OutboundConfig {
+            allow: vec!["127.0.0.0/8".into(), "::1/128".into()],
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn jwks_url_must_be_https_except_to_loopback() {
+    fn jwks_url_follows_the_outbound_policy() {
         for ok in [
             "https://id.example.com/.well-known/jwks.json",
             "http://127.0.0.1:8080/jwks",
@@ -834,32 +850,58 @@ mod tests {
             "http://[::1]:3000/jwks",
         ] {
             assert!(
-                JwtVerifier::new(&url_config(ok)).is_ok(),
+                JwtVerifier::new(&url_config(ok), &loopback()).is_ok(),
                 "{ok} was refused"
             );
         }
         for bad in [
-            "http://example.com/jwks",
             "http://10.0.0.1/jwks",
-            "http://127.0.0.1.example.com/jwks",
+            "https://169.254.169.254/jwks",
             "ftp://id.example.com/jwks",
             "file:///etc/jwks.json",
             "id.example.com/jwks",
         ] {
-            let failure = JwtVerifier::new(&url_config(bad)).unwrap_err();
+            let failure = JwtVerifier::new(&url_config(bad), &loopback()).unwrap_err();
             assert!(
                 format!("{failure:?}").contains("jwks_url"),
                 "{bad}: {failure:?}"
             );
         }
+        // Without an allow list: https to a public host only.
+        let strict = OutboundPolicy::default();
+        assert!(JwtVerifier::new(&url_config("https://id.example.com/jwks"), &strict).is_ok());
+        for bad in [
+            "http://127.0.0.1:8080/jwks",
+            "https://127.0.0.1:8443/jwks",
+            "https://[::1]/jwks",
+            "https://[::ffff:10.0.0.1]/jwks",
+            "http://example.com/jwks",
+            "http://localhost:3000/jwks",
+        ] {
+            let failure = JwtVerifier::new(&url_config(bad), &strict).unwrap_err();
+            let text = format!("{failure:?}");
+            assert!(
+                text.contains("jwks_url") && text.contains("outbound policy"),
+                "{bad}: {text}"
+            );
+        }
         let mut both = url_config("https://id.example.com/jwks");
         both.jwks_file = Some("/etc/jwks.json".into());
-        assert!(JwtVerifier::new(&both).is_err(), "jwks_file and jwks_url");
+        assert!(
+            JwtVerifier::new(&both, &loopback()).is_err(),
+            "jwks_file and jwks_url"
+        );
         let mut hs = hs_config();
         hs.jwks_url = Some("https://id.example.com/jwks".into());
-        assert!(JwtVerifier::new(&hs).is_err(), "HS with a jwks_url");
+        assert!(
+            JwtVerifier::new(&hs, &loopback()).is_err(),
+            "HS with a jwks_url"
+        );
         let mut none = url_config("https://id.example.com/jwks");
         none.jwks_url = None;
-        assert!(JwtVerifier::new(&none).is_err(), "no keys at all");
+        assert!(
+            JwtVerifier::new(&none, &loopback()).is_err(),
+            "no keys at all"
+        );
     }
 }

@@ -25,6 +25,7 @@ pub mod jwt;
 pub mod lifecycle;
 pub mod members;
 pub mod outbound;
+pub mod outbound_http;
 pub mod rejections;
 pub mod replay;
 pub mod runtime;
@@ -122,6 +123,7 @@ pub struct Kernel {
     mailer: email::Mailer,
     webhook_sender: outbound::WebhookSender,
     rejections: Arc<rejections::RejectionLog>,
+    outbound: outbound_http::OutboundPolicy,
 }
 
 impl Kernel {
@@ -129,10 +131,12 @@ impl Kernel {
     /// cannot verify tokens (unknown algorithm, unreadable JWKS, …).
     pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, Failure> {
         jwt::install_tls_provider();
+        let outbound = outbound_http::OutboundPolicy::new(&config.outbound)
+            .map_err(|e| Failure::input(400, "configuration", e))?;
         let jwt = config
             .jwt
             .as_ref()
-            .map(jwt::JwtVerifier::new)
+            .map(|jwt| jwt::JwtVerifier::new(jwt, &outbound))
             .transpose()?
             .map(Arc::new);
         let queues = revos_queue::QueueSettings::default()
@@ -140,7 +144,7 @@ impl Kernel {
             .map_err(|e| Failure::input(400, "configuration", format!("queues: {e}")))?;
         let mailer = email::Mailer::new(&config.email)
             .map_err(|e| Failure::input(400, "configuration", format!("email: {e}")))?;
-        let webhook_sender = outbound::WebhookSender::new(std::time::Duration::from_secs(15))
+        let webhook_sender = outbound::WebhookSender::new(outbound::DEFAULT_TIMEOUT, &outbound)
             .map_err(|e| Failure::input(400, "configuration", format!("webhooks: {e}")))?;
         Ok(Kernel {
             store,
@@ -153,6 +157,7 @@ impl Kernel {
             mailer,
             webhook_sender,
             rejections: Arc::default(),
+            outbound,
         })
     }
 
@@ -181,6 +186,11 @@ impl Kernel {
     /// The sender of outbound webhooks.
     pub fn webhook_sender(&self) -> &outbound::WebhookSender {
         &self.webhook_sender
+    }
+
+    /// Where outbound HTTP requests may go (`[outbound]`).
+    pub fn outbound_policy(&self) -> &outbound_http::OutboundPolicy {
+        &self.outbound
     }
 
     /// The store underneath.

@@ -7,17 +7,24 @@
 //! duplicate), `webhook-timestamp` and `webhook-signature` headers go with
 //! it. The receiver checks it as `revos_webhooks::verify` does.
 //!
+//! Requests go through the [`crate::outbound_http`] client, under the
+//! outbound address policy: a target it refuses (an internal address, plain
+//! `http://` to an address not allowed) is never contacted, and the
+//! failure says "refused by the outbound policy".
+//!
 //! A `2xx` answer is a delivery. `408`, `409`, `425`, `429`, any `5xx`, a
 //! timeout or a failed connection are [`DeliveryError::Transient`]: try
 //! again later. Any other answer (other `4xx`, a redirect, which is never
-//! followed) and a URL that is not `http(s)://` are
-//! [`DeliveryError::Permanent`]. The response body is read (at most 64 KiB,
-//! so the connection can be reused) and ignored.
+//! followed), a refused target and a URL that is not `http(s)://` are
+//! [`DeliveryError::Permanent`]. Only the status is kept: the response
+//! body is read (at most 64 KiB, so the connection can be reused) and
+//! ignored, never copied into an error.
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
 use std::time::Duration;
 
+use crate::outbound_http::{ClientOptions, OutboundClient, OutboundPolicy, TargetError};
 use serde::Serialize;
 
 /// The timeout [`WebhookSender::default`] uses.
@@ -76,36 +83,33 @@ struct Payload<'a> {
 /// Sends webhooks through one HTTP client (connections are pooled).
 #[derive(Debug, Clone)]
 pub struct WebhookSender {
-    client: reqwest::Client,
+    client: OutboundClient,
 }
 
 impl WebhookSender {
-    /// A sender whose requests time out after `timeout`, following no
-    /// redirect, with the user agent `revos-webhooks/<version>`.
-    pub fn new(timeout: Duration) -> Result<Self, String> {
-        install_tls_provider();
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("revos-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the webhook HTTP client: {e}"))?;
+    /// A sender under the outbound `policy` whose requests time out after
+    /// `timeout`, following no redirect, with the user agent
+    /// `revos-webhooks/<version>`.
+    pub fn new(timeout: Duration, policy: &OutboundPolicy) -> Result<Self, String> {
+        let client = policy.client(ClientOptions {
+            timeout,
+            user_agent: concat!("revos-webhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
+        })?;
         Ok(WebhookSender { client })
     }
 
     /// POSTs one signed event; `Ok` holds the `2xx` status.
     pub async fn deliver(&self, hook: &OutboundWebhook<'_>) -> Result<u16, DeliveryError> {
-        let url = reqwest::Url::parse(hook.url.trim()).map_err(|e| {
-            DeliveryError::Permanent(format!("`{}` is not a URL: {e}", shown(hook.url)))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(DeliveryError::Permanent(format!(
-                "`{}` is not an http:// or https:// URL",
-                shown(hook.url)
-            )));
-        }
-        let target = shown(url.as_str());
+        let target = shown(hook.url);
+        let request = self
+            .client
+            .request(reqwest::Method::POST, hook.url)
+            .map_err(|e| match e {
+                TargetError::Invalid(message) => {
+                    DeliveryError::Permanent(format!("`{target}`: {message}"))
+                }
+                TargetError::Refused(refused) => refused_error(&target, &refused),
+            })?;
         let secret = revos_webhooks::Secret::parse(hook.secret)
             .map_err(|e| DeliveryError::Permanent(format!("the endpoint's secret: {e}")))?;
         let timestamp = chrono::DateTime::<chrono::Utc>::from_timestamp(hook.timestamp, 0)
@@ -120,9 +124,7 @@ impl WebhookSender {
         .map_err(|e| DeliveryError::Permanent(format!("cannot serialize the event: {e}")))?;
         let signature = revos_webhooks::sign(&secret, hook.msg_id, hook.timestamp, &payload);
 
-        let response = self
-            .client
-            .post(url)
+        let response = request
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(revos_webhooks::HEADER_ID, hook.msg_id)
             .header(revos_webhooks::HEADER_TIMESTAMP, hook.timestamp.to_string())
@@ -132,7 +134,7 @@ impl WebhookSender {
             .await
             .map_err(|e| request_error(&target, e))?;
         let status = response.status();
-        drain(response).await;
+        crate::outbound_http::drain(response, MAX_RESPONSE_BYTES).await;
         let code = status.as_u16();
         if status.is_success() {
             Ok(code)
@@ -153,33 +155,31 @@ impl WebhookSender {
 }
 
 impl Default for WebhookSender {
-    /// A sender with the [`DEFAULT_TIMEOUT`].
+    /// A sender with the [`DEFAULT_TIMEOUT`] under the default outbound
+    /// policy.
     ///
     /// # Panics
     /// When the HTTP client cannot be built (no TLS backend): a broken
     /// build, not a runtime condition.
     fn default() -> Self {
-        match WebhookSender::new(DEFAULT_TIMEOUT) {
+        match WebhookSender::new(DEFAULT_TIMEOUT, &OutboundPolicy::default()) {
             Ok(sender) => sender,
             Err(e) => panic!("{e}"),
         }
     }
 }
 
-/// Reads and drops up to [`MAX_RESPONSE_BYTES`] of the body.
-async fn drain(mut response: reqwest::Response) {
-    let mut read = 0;
-    while read < MAX_RESPONSE_BYTES {
-        match response.chunk().await {
-            Ok(Some(chunk)) => read += chunk.len(),
-            _ => break,
-        }
-    }
+/// A target the outbound policy refuses: logged, and never retried.
+fn refused_error(target: &str, refused: &crate::outbound_http::Refused) -> DeliveryError {
+    tracing::warn!(target = %target, reason = %refused.reason, "webhook refused by the outbound policy");
+    DeliveryError::Permanent(format!("{target}: {refused}"))
 }
 
 fn request_error(target: &str, err: reqwest::Error) -> DeliveryError {
     let err = err.without_url();
-    if err.is_builder() {
+    if let Some(refused) = crate::outbound_http::refusal(&err) {
+        refused_error(target, refused)
+    } else if err.is_builder() {
         DeliveryError::Permanent(format!("cannot send to {target}: {err}"))
     } else if err.is_timeout() {
         DeliveryError::Transient(format!("{target} did not answer in time"))
@@ -217,12 +217,6 @@ fn shown(raw: &str) -> String {
     }
 }
 
-/// Installs the process-wide rustls crypto provider (`ring`), which the
-/// `reqwest` client (built with `rustls-no-provider`) needs.
-fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +232,18 @@ mod tests {
     #[derive(Clone, Default)]
     struct Seen {
         deliveries: Arc<Mutex<Vec<Delivery>>>,
+    }
+
+    /// The policy that lets the tests reach their servers on 127.0.0.1.
+    fn loopback() -> OutboundPolicy {
+        OutboundPolicy::new(&crate::outbound_http::OutboundConfig {
+            allow: vec!["127.0.0.0/8".into()],
+        })
+        .unwrap()
+    }
+
+    fn local() -> WebhookSender {
+        WebhookSender::new(DEFAULT_TIMEOUT, &loopback()).unwrap()
     }
 
     fn secret() -> revos_webhooks::Secret {
@@ -308,7 +314,7 @@ mod tests {
     #[tokio::test]
     async fn delivers_a_signed_event() {
         let (base, seen) = server().await;
-        let sender = WebhookSender::default();
+        let sender = local();
         let whsec = secret().to_whsec();
         let data = serde_json::json!({"action_id": "a1", "amount": 12.5, "ünï": "✓"});
         let url = format!("{base}/hook/200");
@@ -348,10 +354,7 @@ mod tests {
         let other = revos_webhooks::Secret::from_key([8; 32]).to_whsec();
         let data = serde_json::json!({});
         let url = format!("{base}/hook/200");
-        WebhookSender::default()
-            .deliver(&hook(&url, &other, &data))
-            .await
-            .unwrap();
+        local().deliver(&hook(&url, &other, &data)).await.unwrap();
         let deliveries = seen.deliveries.lock().unwrap();
         assert!(deliveries[0].2.is_err());
     }
@@ -359,7 +362,7 @@ mod tests {
     #[tokio::test]
     async fn statuses_map_to_outcomes() {
         let (base, _seen) = server().await;
-        let sender = WebhookSender::default();
+        let sender = local();
         let whsec = secret().to_whsec();
         let data = serde_json::json!({"n": 1});
         for (code, want) in [
@@ -387,7 +390,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_targets_and_secrets() {
-        let sender = WebhookSender::default();
+        let sender = local();
         let whsec = secret().to_whsec();
         let data = serde_json::json!(null);
         for url in ["ftp://example.com/x", "not a url", "file:///etc/passwd"] {
@@ -418,7 +421,7 @@ mod tests {
     #[tokio::test]
     async fn a_slow_endpoint_times_out_transiently() {
         let (base, _seen) = server().await;
-        let sender = WebhookSender::new(Duration::from_millis(300)).unwrap();
+        let sender = WebhookSender::new(Duration::from_millis(300), &loopback()).unwrap();
         let whsec = secret().to_whsec();
         let data = serde_json::json!({});
         let url = format!("{base}/hook/999");
@@ -428,5 +431,33 @@ mod tests {
             .unwrap_err();
         assert!(err.is_transient(), "{err}");
         assert!(err.to_string().contains("in time"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_default_policy_contacts_no_internal_address() {
+        let (base, seen) = server().await;
+        let port = base.rsplit(':').next().unwrap().to_owned();
+        let sender = WebhookSender::default();
+        let whsec = secret().to_whsec();
+        let data = serde_json::json!({});
+        for url in [
+            format!("{base}/hook/200"),
+            format!("https://127.0.0.1:{port}/hook/200"),
+            format!("https://localhost:{port}/hook/200"),
+            format!("http://localhost:{port}/hook/200"),
+            format!("https://[::ffff:127.0.0.1]:{port}/hook/200"),
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+        ] {
+            let err = sender
+                .deliver(&hook(&url, &whsec, &data))
+                .await
+                .unwrap_err();
+            assert!(!err.is_transient(), "{url}: {err}");
+            assert!(
+                err.to_string().contains("refused by the outbound policy"),
+                "{url}: {err}"
+            );
+        }
+        assert!(seen.deliveries.lock().unwrap().is_empty());
     }
 }

@@ -971,7 +971,9 @@ impl Kernel {
 impl Kernel {
     /// Adds an outbound webhook endpoint (the receiver's secret, or a new
     /// one). Needs `admin`; audited. The answer carries the secret, to be
-    /// shown once.
+    /// shown once. The URL must pass the outbound address policy
+    /// ([`crate::outbound_http`]), its host name resolved: otherwise a 400
+    /// naming `$.url` and the rule, and nothing is stored.
     pub async fn add_webhook_endpoint(
         &self,
         by: &Principal,
@@ -988,12 +990,28 @@ impl Kernel {
                  a-z, 0-9, `_` and `.`"
             )));
         }
-        let parsed = url::Url::parse(url).map_err(|e| invalid(format!("url `{url}`: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(invalid(format!(
-                "url `{url}` must be an http(s) URL with a host"
-            )));
-        }
+        // The outbound policy, on the host's addresses as they resolve now;
+        // the worker checks again on each delivery.
+        self.outbound_policy().check_url(url).await.map_err(|e| {
+            let shown = config_url(url.trim());
+            let (rule, message) = match e {
+                crate::outbound_http::TargetError::Invalid(why) => {
+                    ("url", format!("url `{shown}`: {why}"))
+                }
+                crate::outbound_http::TargetError::Refused(refused) => {
+                    ("outbound_policy", format!("url `{shown}` is {refused}"))
+                }
+            };
+            Failure::invalid(
+                message.clone(),
+                &[revos_contracts::validation::Violation::new(
+                    rule,
+                    "$.url",
+                    message,
+                    ErrorCode::InvalidInput,
+                )],
+            )
+        })?;
         let secret = match secret {
             Some(text) => {
                 revos_webhooks::Secret::parse(text).map_err(|e| invalid(format!("secret: {e}")))?

@@ -489,7 +489,7 @@ pub enum EndpointsCommand {
         /// The name policies refer to (e.g. crm_sync).
         #[arg(long)]
         name: String,
-        /// The http(s) URL.
+        /// The https:// URL (http:// only to an address in `[outbound] allow`).
         #[arg(long)]
         url: String,
         /// The receiver's own whsec_… secret, instead of a new one.

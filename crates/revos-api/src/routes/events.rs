@@ -780,7 +780,8 @@ pub async fn delete_policy_settings(
 pub struct NewEndpoint {
     /// The name policies refer to (`crm_sync`).
     pub name: String,
-    /// The `http(s)` URL.
+    /// The `https://` URL (`http://` only to an address in the server's
+    /// `[outbound] allow` list); internal addresses are refused.
     pub url: String,
     /// The receiver's own `whsec_…` secret; absent: a new one is made.
     #[serde(default)]
