@@ -3,10 +3,12 @@
 //!
 //! It starts the real server on a fresh database (rate limits off, so every
 //! request runs the whole refusal path), creates one tenant, and posts
-//! `requests` unsigned deliveries, alternating between that tenant and a
-//! random tenant id that does not exist, over one keep-alive connection
-//! each. Both answer 401; it prints the p50 and p99 of each and their
-//! difference: figures, never assertions.
+//! `requests` deliveries, alternating between that tenant and a random
+//! tenant id that does not exist, over keep-alive connections: first
+//! unsigned ones (refused from their headers), then ones with a
+//! well-formed signature that matches nothing (refused after the secrets
+//! are looked up). All answer 401; it prints the p50 and p99 of each and
+//! their difference: figures, never assertions.
 
 use crate::bench::{ScratchDatabase, percentile};
 use crate::cli::BenchBackend;
@@ -54,53 +56,78 @@ pub async fn run(
          interleaved, backend {backend:?}"
     );
     let client = reqwest::Client::new();
-    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    let mut statuses = std::collections::BTreeSet::new();
-    // A warm-up round so that connections and caches are set for both.
-    for i in 0..requests + 20 {
-        let which = (i % 2) as usize;
-        let tenant = if which == 0 { known } else { unknown };
-        let started = Instant::now();
-        let res = client
-            .post(format!("http://{addr}/v1/webhooks/{tenant}/billing"))
-            .header("content-type", "application/json")
-            .body("{}")
-            .send()
-            .await
-            .map_err(|e| Failure::internal(&e))?;
-        let status = res.status().as_u16();
-        let _ = res.bytes().await;
-        if i >= 20 {
-            times[which].push(started.elapsed().as_secs_f64() * 1000.0);
-            statuses.insert(status);
+    let mut all = serde_json::Map::new();
+    for forged in [false, true] {
+        let label = if forged {
+            "forged signature"
+        } else {
+            "unsigned"
+        };
+        let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        let mut statuses = std::collections::BTreeSet::new();
+        // A warm-up round so that connections and caches are set for both.
+        for i in 0..requests + 20 {
+            let which = (i % 2) as usize;
+            let tenant = if which == 0 { known } else { unknown };
+            let mut request = client
+                .post(format!("http://{addr}/v1/webhooks/{tenant}/billing"))
+                .header("content-type", "application/json")
+                .body("{}");
+            if forged {
+                request = request
+                    .header("webhook-id", format!("msg_{i}"))
+                    .header(
+                        "webhook-timestamp",
+                        chrono::Utc::now().timestamp().to_string(),
+                    )
+                    .header(
+                        "webhook-signature",
+                        "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+                    );
+            }
+            let started = Instant::now();
+            let res = request.send().await.map_err(|e| Failure::internal(&e))?;
+            let status = res.status().as_u16();
+            let _ = res.bytes().await;
+            if i >= 20 {
+                times[which].push(started.elapsed().as_secs_f64() * 1000.0);
+                statuses.insert(status);
+            }
+        }
+        for t in &mut times {
+            t.sort_by(f64::total_cmp);
+        }
+        let p = |which: usize, q: f64| percentile(&times[which], q);
+        let difference = (p(0, 50.0) - p(1, 50.0)).abs();
+        all.insert(
+            label.replace(' ', "_"),
+            serde_json::json!({
+                "statuses": statuses,
+                "known_ms": {"p50": p(0, 50.0), "p99": p(0, 99.0)},
+                "unknown_ms": {"p50": p(1, 50.0), "p99": p(1, 99.0)},
+                "p50_difference_ms": difference,
+            }),
+        );
+        if !as_json {
+            println!(
+                "{label} (answers {statuses:?}):\n  known tenant:   p50 {:.3} ms, p99 {:.3} ms\n  unknown tenant: p50 {:.3} ms, p99 {:.3} ms\n  p50 difference: {difference:.3} ms",
+                p(0, 50.0),
+                p(0, 99.0),
+                p(1, 50.0),
+                p(1, 99.0),
+            );
         }
     }
     let _ = stop.send(());
     let _ = server.await;
     kernel.settle_rejections(chrono::Utc::now(), true).await;
-    for t in &mut times {
-        t.sort_by(f64::total_cmp);
-    }
-    let p = |which: usize, q: f64| percentile(&times[which], q);
-    let figures = serde_json::json!({
-        "backend": format!("{backend:?}").to_lowercase(),
-        "requests": requests,
-        "statuses": statuses,
-        "known_ms": {"p50": p(0, 50.0), "p99": p(0, 99.0)},
-        "unknown_ms": {"p50": p(1, 50.0), "p99": p(1, 99.0)},
-        "p50_difference_ms": (p(0, 50.0) - p(1, 50.0)).abs(),
-    });
     if as_json {
-        crate::output::json(&figures);
-    } else {
-        println!(
-            "answers: {statuses:?}\nknown tenant:   p50 {:.3} ms, p99 {:.3} ms\nunknown tenant: p50 {:.3} ms, p99 {:.3} ms\np50 difference: {:.3} ms",
-            p(0, 50.0),
-            p(0, 99.0),
-            p(1, 50.0),
-            p(1, 99.0),
-            (p(0, 50.0) - p(1, 50.0)).abs()
+        all.insert(
+            "backend".into(),
+            serde_json::json!(format!("{backend:?}").to_lowercase()),
         );
+        all.insert("requests".into(), serde_json::json!(requests));
+        crate::output::json(&all);
     }
     Ok(())
 }
