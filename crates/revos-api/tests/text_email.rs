@@ -169,9 +169,7 @@ async fn nul_in_any_text_is_refused_naming_the_field(db: Db) {
     assert_nul_refused(status, &res.json().await.unwrap(), "$.name");
 
     // A path segment and a query parameter.
-    let (status, body) = app
-        .get(&format!("/v1/tenants/{t}/campaigns/cmp%00x"))
-        .await;
+    let (status, body) = app.get(&format!("/v1/tenants/{t}/campaigns/cmp%00x")).await;
     assert_nul_refused(status, &body, "path.campaign_id");
     let (status, body) = app
         .call_as(&writer, Method::GET, "/v1/events?type=lead%00", None)
@@ -181,9 +179,7 @@ async fn nul_in_any_text_is_refused_naming_the_field(db: Db) {
     // Nothing was stored: one tenant, no event, no campaign, no metric.
     let (_, tenants) = app.get("/v1/tenants").await;
     assert_eq!(tenants["items"].as_array().unwrap().len(), 1, "{tenants}");
-    let (_, events) = app
-        .call_as(&writer, Method::GET, "/v1/events", None)
-        .await;
+    let (_, events) = app.call_as(&writer, Method::GET, "/v1/events", None).await;
     assert_eq!(events["items"], json!([]), "{events}");
     let (_, campaigns) = app.get(&format!("/v1/tenants/{t}/campaigns")).await;
     assert_eq!(campaigns["items"], json!([]), "{campaigns}");
@@ -227,7 +223,10 @@ async fn webhook_deliveries_obey_the_text_rules(db: Db) {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let body: Value = res.json().await.unwrap();
     let details = kernel_error(&body, "INVALID_INPUT");
-    assert_eq!(details["violations"][0]["path"], "header.webhook-id", "{body}");
+    assert_eq!(
+        details["violations"][0]["path"], "header.webhook-id",
+        "{body}"
+    );
     assert_eq!(details["violations"][0]["rule"], "text.length", "{body}");
 
     let (_, raw) = app.get(&format!("/v1/tenants/{t}/raw-events")).await;
@@ -262,9 +261,7 @@ async fn a_reused_event_id_is_a_conflict(db: Db) {
     assert_eq!(details["resource"], "event", "{body}");
     assert_eq!(details["id"], id.as_str(), "{body}");
     assert_no_driver_text(&body);
-    let (_, events) = app
-        .call_as(&writer, Method::GET, "/v1/events", None)
-        .await;
+    let (_, events) = app.call_as(&writer, Method::GET, "/v1/events", None).await;
     assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
 }
 
@@ -274,7 +271,12 @@ async fn queued_email(app: &App) -> (TenantId, uuid::Uuid, revos_queue::Job) {
     let t = app.tenant().await;
     let writer = key(app, &t, "write").await;
     let (status, receipt) = app
-        .call_as(&writer, Method::POST, "/v1/events", Some(lead_event("lead-1")))
+        .call_as(
+            &writer,
+            Method::POST,
+            "/v1/events",
+            Some(lead_event("lead-1")),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{receipt}");
     let action = receipt["actions"]
@@ -343,12 +345,19 @@ async fn an_email_goes_pending_sending_sent(db: Db) {
     });
     assert_eq!(drain(&app).await, 1);
     assert_eq!(seen_rx.await.unwrap(), OutboxStatus::Sending);
-    let email = store.outbox_for_action(tenant, action).await.unwrap().unwrap();
+    let email = store
+        .outbox_for_action(tenant, action)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(email.status, OutboxStatus::Sent);
     assert_eq!(email.attempts, 1);
     let got = sink.messages();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].message_id.as_deref(), Some(email.message_id.as_str()));
+    assert_eq!(
+        got[0].message_id.as_deref(),
+        Some(email.message_id.as_str())
+    );
 }
 
 /// A crash after the `sending` write: before the SMTP transaction (the
@@ -363,7 +372,16 @@ async fn a_cut_off_send_is_retried_under_the_same_message_id(db: Db) {
 
     // Crash before SMTP: the row is `sending`, the server has nothing.
     let email = store
-        .begin_outbox_send(tenant, store.outbox_for_action(tenant, action).await.unwrap().unwrap().id, chrono::Utc::now())
+        .begin_outbox_send(
+            tenant,
+            store
+                .outbox_for_action(tenant, action)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            chrono::Utc::now(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -372,8 +390,15 @@ async fn a_cut_off_send_is_retried_under_the_same_message_id(db: Db) {
     handlers["email.send"].run(&job).await.unwrap();
     let got = sink.messages();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].message_id.as_deref(), Some(email.message_id.as_str()));
-    let after = store.outbox_for_action(tenant, action).await.unwrap().unwrap();
+    assert_eq!(
+        got[0].message_id.as_deref(),
+        Some(email.message_id.as_str())
+    );
+    let after = store
+        .outbox_for_action(tenant, action)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(after.status, OutboxStatus::Sent);
 
     // A `sent` row is never sent again: the job completes without a send.
@@ -389,7 +414,12 @@ async fn a_cut_off_send_is_retried_under_the_same_message_id(db: Db) {
     let t2 = app.tenant().await;
     let writer = key(&app, &t2, "write").await;
     let (status, receipt) = app
-        .call_as(&writer, Method::POST, "/v1/events", Some(lead_event("lead-2")))
+        .call_as(
+            &writer,
+            Method::POST,
+            "/v1/events",
+            Some(lead_event("lead-2")),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{receipt}");
     let tenant2: TenantId = t2.parse().unwrap();
@@ -403,7 +433,11 @@ async fn a_cut_off_send_is_retried_under_the_same_message_id(db: Db) {
         .unwrap()
         .parse()
         .unwrap();
-    let row = store.outbox_for_action(tenant2, action2).await.unwrap().unwrap();
+    let row = store
+        .outbox_for_action(tenant2, action2)
+        .await
+        .unwrap()
+        .unwrap();
     store
         .begin_outbox_send(tenant2, row.id, chrono::Utc::now())
         .await
@@ -423,14 +457,24 @@ async fn a_cut_off_send_is_retried_under_the_same_message_id(db: Db) {
         .unwrap();
     assert_eq!(drain(&app).await, 1);
     let got = sink.wait_for(2, std::time::Duration::from_secs(5)).await;
-    assert_eq!(got.len(), 2, "at least once: the cut-off send goes out again");
+    assert_eq!(
+        got.len(),
+        2,
+        "at least once: the cut-off send goes out again"
+    );
     for message in &got {
         assert_eq!(message.message_id.as_deref(), Some(row.message_id.as_str()));
     }
-    let after = store.outbox_for_action(tenant2, action2).await.unwrap().unwrap();
+    let after = store
+        .outbox_for_action(tenant2, action2)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(after.status, OutboxStatus::Sent);
     let (_, audit) = app
-        .get(&format!("/v1/audit?tenant_id={t2}&action=email.possible_duplicate"))
+        .get(&format!(
+            "/v1/audit?tenant_id={t2}&action=email.possible_duplicate"
+        ))
         .await;
     let items = audit["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{audit}");

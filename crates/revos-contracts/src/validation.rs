@@ -370,7 +370,10 @@ pub fn parse_input(json: &[u8]) -> Result<KernelInput, KernelError> {
     if let Some(violation) = nul_in_json(json) {
         return Err(KernelError::new(
             ErrorCode::InvalidInput,
-            format!("request body is not a valid KernelInput: {}", violation.message),
+            format!(
+                "request body is not a valid KernelInput: {}",
+                violation.message
+            ),
         )
         .with_detail("violations", violations_json(&[violation])));
     }

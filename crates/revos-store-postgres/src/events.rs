@@ -895,7 +895,7 @@ impl EventStore for PostgresStore {
         )
         .bind(tenant.as_uuid())
         .bind(id)
-        .bind(&now)
+        .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;

@@ -728,8 +728,14 @@ pub async fn outbox_sends_are_marked_before_they_start(store: &dyn Store) {
     let (mail_a, mail_b) = (email(&a), email(&b));
     let mut tx = ok(store.begin(t).await, "begin");
     ok(tx.insert_event(&e, "hash").await, "insert_event");
-    ok(tx.insert_decisions(std::slice::from_ref(&d)).await, "insert_decisions");
-    ok(tx.insert_actions(&[a.clone(), b.clone()]).await, "insert_actions");
+    ok(
+        tx.insert_decisions(std::slice::from_ref(&d)).await,
+        "insert_decisions",
+    );
+    ok(
+        tx.insert_actions(&[a.clone(), b.clone()]).await,
+        "insert_actions",
+    );
     ok(tx.insert_outbox(&mail_a).await, "insert_outbox");
     ok(tx.insert_outbox(&mail_b).await, "insert_outbox");
     ok(tx.commit().await, "commit");
@@ -761,7 +767,10 @@ pub async fn outbox_sends_are_marked_before_they_start(store: &dyn Store) {
             .await,
         "record_outbox_attempt",
     );
-    assert_eq!(failed.map(|m| (m.status, m.attempts)), Some((OutboxStatus::Pending, 1)));
+    assert_eq!(
+        failed.map(|m| (m.status, m.attempts)),
+        Some((OutboxStatus::Pending, 1))
+    );
 
     // pending → sending → sent, and sent is never marked again.
     assert_eq!(begin(mail_a.id, 4).await.status, OutboxStatus::Sending);
