@@ -925,7 +925,7 @@ impl EventStore for PostgresStore {
             .bind(now),
             Err(error) => sqlx::query(
                 "update channel_outbox set
-                     status = case when $5 then 'failed' else 'pending' end,
+                     status = case when $5 then 'failed' when status = 'sending' then 'pending' else status end,
                      attempts = attempts + 1, last_error = $4, updated_at = $3
                  where tenant_id = $1 and id = $2 and status <> 'sent'",
             )

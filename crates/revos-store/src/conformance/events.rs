@@ -795,6 +795,17 @@ pub async fn outbox_sends_are_marked_before_they_start(store: &dyn Store) {
     .expect("the row");
     assert_eq!(given_up.status, OutboxStatus::Failed);
     assert_eq!(begin(mail_b.id, 9).await, given_up);
+    let late = ok(
+        store
+            .record_outbox_attempt(t, mail_b.id, Err("late".into()), false, at(9))
+            .await,
+        "record_outbox_attempt",
+    );
+    assert_eq!(
+        late.map(|m| m.status),
+        Some(OutboxStatus::Failed),
+        "a failed row is not put back to pending"
+    );
 
     let missing = store.begin_outbox_send(t, Uuid::new_v4(), at(10)).await;
     assert_eq!(ok(missing, "begin_outbox_send"), None);
