@@ -156,7 +156,8 @@ pub async fn refuse_nul_in_uri(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     // NUL reaches a URI only percent-encoded; most requests stop here.
-    if !req.uri().to_string().contains("%00") {
+    let uri = req.uri();
+    if !uri.path().contains("%00") && !uri.query().is_some_and(|q| q.contains("%00")) {
         return next.run(req).await;
     }
     let mut found = None;

@@ -10,8 +10,10 @@
 //! webhook receiver and the CLI call [`nul_violation`] and
 //! [`length_violation`].
 //!
-//! The second rule bounds the length of ids and header values that are
-//! stored ([`MAX_HEADER_ID_LEN`], [`MAX_ID_LEN`]).
+//! The second rule bounds the length of ids taken from headers that are
+//! stored ([`MAX_HEADER_ID_LEN`]); ids in bodies have their own bounds
+//! where they are checked (255 characters for idempotency keys,
+//! correlation ids and subjects).
 
 use serde_json::{Map, Value};
 
@@ -27,10 +29,6 @@ pub const LENGTH_RULE: &str = "text.length";
 /// The longest id taken from a header that is stored (`webhook-id`), in
 /// characters.
 pub const MAX_HEADER_ID_LEN: usize = 256;
-
-/// The longest client-chosen id or key in a body (idempotency keys,
-/// correlation ids, subject ids), in characters.
-pub const MAX_ID_LEN: usize = 255;
 
 /// Whether `text` contains the NUL character.
 pub fn has_nul(text: &str) -> bool {
