@@ -21,6 +21,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     revos_contracts::validation::parse_json(bytes).map_err(|violation| {
         let summary = if violation.rule == "syntax" {
             "the body is not valid JSON"
+        } else if violation.rule == revos_contracts::text::NUL_RULE {
+            "a text in the body contains the NUL character"
         } else {
             "the body does not match the expected shape"
         };
@@ -133,7 +135,52 @@ impl<S: Send + Sync> FromRequest<S> for FormFields {
         for (k, v) in url::form_urlencoded::parse(&bytes) {
             map.insert(k.into_owned(), serde_json::Value::String(v.into_owned()));
         }
+        if let Some(violation) = revos_contracts::text::object_nul_violation(&map) {
+            return Err(ApiError(Failure::invalid(
+                "a form field contains the NUL character",
+                &[violation],
+            )));
+        }
         Ok(FormFields(map, bytes))
+    }
+}
+
+/// Refuses a request whose path segments or query string hold the NUL
+/// character (`%00`), naming the parameter: the text rule of
+/// [`revos_contracts::text`], applied before any handler runs. Placed as a
+/// route layer, so the path parameters have their names.
+pub async fn refuse_nul_in_uri(
+    params: Result<axum::extract::RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    // NUL reaches a URI only percent-encoded; most requests stop here.
+    let uri = req.uri();
+    if !uri.path().contains("%00") && !uri.query().is_some_and(|q| q.contains("%00")) {
+        return next.run(req).await;
+    }
+    let mut found = None;
+    if let Ok(params) = &params {
+        found = params.iter().find_map(|(name, value)| {
+            revos_contracts::text::nul_violation(&format!("path.{name}"), value)
+        });
+    }
+    if found.is_none() {
+        let query = req.uri().query().unwrap_or_default();
+        found = url::form_urlencoded::parse(query.as_bytes()).find_map(|(name, value)| {
+            let path = format!("query.{}", name.replace('\0', "\\u0000"));
+            revos_contracts::text::nul_violation(&path, &name)
+                .or_else(|| revos_contracts::text::nul_violation(&path, &value))
+        });
+    }
+    match found {
+        Some(violation) => ApiError(Failure::invalid(
+            "a path or query parameter contains the NUL character",
+            &[violation],
+        ))
+        .into_response(),
+        None => next.run(req).await,
     }
 }
 

@@ -180,6 +180,7 @@ pub fn router(kernel: Kernel) -> Router {
             &format!("{tenant}/webhook-endpoints/{{endpoint_id}}"),
             delete(events::remove_endpoint),
         )
+        .route_layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
         .fallback(|| async { error::render(404, &error::for_status(StatusCode::NOT_FOUND)) })
         .with_state(state)
         .layer(axum::middleware::map_response(kernel_error_shape))

@@ -20,6 +20,7 @@ pub mod kernel_io;
 pub mod metrics;
 pub mod runtime;
 pub mod schema;
+pub mod text;
 pub mod validation;
 
 pub use error::{ErrorCode, KernelError};

@@ -419,8 +419,9 @@ pub fn validate_idempotency_key(value: &str) -> Vec<Violation> {
     )]
 }
 
-/// Every problem with an event's fields: type, source, idempotency key and
-/// a payload that is not a JSON object.
+/// Every problem with an event's fields: type, source, idempotency key, a
+/// payload that is not a JSON object, and any text that holds the NUL
+/// character ([`crate::text`]).
 pub fn validate_event(event: &KernelEvent) -> Vec<Violation> {
     let mut out = validate_event_type(&event.r#type);
     out.extend(validate_event_source(&event.source));
@@ -433,6 +434,19 @@ pub fn validate_event(event: &KernelEvent) -> Vec<Violation> {
             ErrorCode::InvalidInput,
         ));
     }
+    for (path, text) in [
+        ("$.idempotency_key", &event.idempotency_key),
+        ("$.correlation_id", &event.correlation_id),
+        ("$.subject.type", &event.subject.r#type),
+        ("$.subject.id", &event.subject.id),
+    ] {
+        out.extend(crate::text::nul_violation(path, text));
+    }
+    if let Some(mut violation) = crate::text::json_nul_violation(&event.payload) {
+        violation.path = violation.path.replacen('$', "$.payload", 1);
+        violation.message = violation.message.replacen('$', "$.payload", 1);
+        out.push(violation);
+    }
     out
 }
 
@@ -440,6 +454,17 @@ pub fn validate_event(event: &KernelEvent) -> Vec<Violation> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_event_with_nul_in_any_text_is_refused_naming_the_field() {
+        let mut e = event();
+        e.correlation_id = "c\u{0}".into();
+        e.payload = json!({"lead": {"name": "a\u{0}b"}});
+        let v = validate_event(&e);
+        let paths: Vec<&str> = v.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(paths, ["$.correlation_id", "$.payload.lead.name"], "{v:?}");
+        assert!(v.iter().all(|v| v.rule == crate::text::NUL_RULE));
+    }
 
     #[test]
     fn mode_parses_case_insensitively_and_defaults_to_shadow() {

@@ -22,6 +22,7 @@
 //! | `output.experiment` | an `experiment` action carries its design |
 //! | `output.confidence` | confidences are between 0 and 1 |
 //! | `syntax` / `type` | the JSON does not parse, or does not have the contract's shape |
+//! | `text.nul` / `text.length` | a text holds NUL, or is too long ([`crate::text`]) |
 
 use std::collections::HashMap;
 
@@ -336,10 +337,25 @@ fn from_slice_with_path<T: serde::de::DeserializeOwned>(
     Ok(value)
 }
 
+/// The first NUL character in a JSON document's keys or strings, as a
+/// [`crate::text::NUL_RULE`] violation (see [`crate::text`]).
+fn nul_in_json(json: &[u8]) -> Option<Violation> {
+    if !crate::text::json_may_hold_nul(json) {
+        return None;
+    }
+    let value: Value = serde_json::from_slice(json).ok()?;
+    crate::text::json_nul_violation(&value)
+}
+
 /// Parses any JSON document into `T`, reporting the first problem as a
 /// [`Violation`] with its JSON path (rule `syntax` for malformed JSON, with
-/// line and column in the message; rule `type` for the wrong shape).
+/// line and column in the message; rule `type` for the wrong shape; rule
+/// `text.nul` for a key or string holding the NUL character, which no
+/// input may carry).
 pub fn parse_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, Violation> {
+    if let Some(violation) = nul_in_json(json) {
+        return Err(violation);
+    }
     from_slice_with_path(json)
         .map_err(|(path, inner)| json_violation(path, &inner, ErrorCode::InvalidInput))
 }
@@ -351,6 +367,16 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, Viol
 /// `INVALID_INPUT` whose `details.violations` names the JSON path; for
 /// malformed JSON `details.line` and `details.column` locate the problem.
 pub fn parse_input(json: &[u8]) -> Result<KernelInput, KernelError> {
+    if let Some(violation) = nul_in_json(json) {
+        return Err(KernelError::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "request body is not a valid KernelInput: {}",
+                violation.message
+            ),
+        )
+        .with_detail("violations", violations_json(&[violation])));
+    }
     from_slice_with_path(json).map_err(|(path, inner)| {
         let violation = json_violation(path, &inner, ErrorCode::InvalidInput);
         let summary = if violation.rule == "syntax" {

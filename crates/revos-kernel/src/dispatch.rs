@@ -2,9 +2,13 @@
 //! ingest transaction, from a queue.
 //!
 //! - `email.send` sends an outbox e-mail over SMTP under its stable
-//!   Message-ID. An e-mail already marked sent is not sent again, so a job
-//!   that runs twice (a retry after the send succeeded but the outcome was
-//!   not recorded, a redriven job) sends one message.
+//!   Message-ID, at least once: the row is marked `sending` (committed)
+//!   before the SMTP transaction and `sent` right after the server's `250`,
+//!   before any other work. An e-mail marked sent is never sent again; one
+//!   found `sending` (the process died mid-send) is sent again under the
+//!   same Message-ID and audited as `email.possible_duplicate`. So a
+//!   duplicate needs a crash between the server's acceptance and that one
+//!   write.
 //! - `webhook.deliver` posts the action's body to a tenant's endpoint,
 //!   signed with Standard Webhooks headers; the `webhook-id` is the
 //!   action's id, the same on every attempt, so the receiver can drop a
@@ -22,7 +26,7 @@ use crate::worker::{Handler, JobError};
 use async_trait::async_trait;
 use chrono::Utc;
 use revos_queue::Job;
-use revos_store::events::OutboxStatus;
+use revos_store::events::{OutboxEmail, OutboxStatus};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -44,20 +48,49 @@ impl Handler for EmailHandler {
     async fn run(&self, job: &Job) -> Result<(), JobError> {
         let action = field_uuid(job, "action_id")?;
         let store = self.kernel.store();
+        let no_email = || JobError::Fatal(format!("action {action} has no outbox e-mail"));
         let email = store
             .outbox_for_action(job.tenant_id, action)
             .await
             .map_err(|e| JobError::Retryable(format!("reading the outbox: {e}")))?
-            .ok_or_else(|| JobError::Fatal(format!("action {action} has no outbox e-mail")))?;
-        match email.status {
-            OutboxStatus::Sent => return Ok(()),
-            OutboxStatus::Failed => {
-                return Err(JobError::Fatal(format!(
-                    "the e-mail was given up on: {}",
-                    email.last_error.unwrap_or_default()
-                )));
-            }
-            OutboxStatus::Pending => {}
+            .ok_or_else(no_email)?;
+        if let Some(done) = settled(&email) {
+            return done;
+        }
+        // An earlier attempt was cut off between this write and the one
+        // after the server's answer: the server may already have it.
+        let cut_off = email.status == OutboxStatus::Sending;
+        // Committed before the SMTP transaction starts, so a crash from
+        // here on leaves the row `sending` for the retry to see.
+        let email = store
+            .begin_outbox_send(job.tenant_id, email.id, Utc::now())
+            .await
+            .map_err(|e| JobError::Retryable(format!("marking the e-mail sending: {e}")))?
+            .ok_or_else(no_email)?;
+        if let Some(done) = settled(&email) {
+            return done;
+        }
+        if cut_off {
+            tracing::warn!(
+                outbox = %email.id,
+                message_id = %email.message_id,
+                "an earlier send of this e-mail was cut off; sending it again under the same \
+                 Message-ID (a possible duplicate)"
+            );
+            self.kernel
+                .audit(
+                    job.tenant_id,
+                    "worker",
+                    "email.possible_duplicate",
+                    Some(("outbox", &email.id.to_string())),
+                    serde_json::json!({
+                        "action_id": action,
+                        "job_id": job.id,
+                        "attempt": job.attempts,
+                        "message_id": email.message_id,
+                    }),
+                )
+                .await;
         }
         let outgoing = OutgoingEmail {
             from: Some(email.from.clone()),
@@ -76,16 +109,32 @@ impl Handler for EmailHandler {
             Err(SendError::Permanent(msg)) => (Err(msg.clone()), Err(JobError::Fatal(msg))),
         };
         let give_up = matches!(outcome, Err(JobError::Fatal(_))) || last_attempt;
+        // The one write between the server's answer and anything else: the
+        // window in which a crash can make a duplicate is this call.
         if let Err(e) = store
             .record_outbox_attempt(job.tenant_id, email.id, recorded, give_up, Utc::now())
             .await
         {
             // The message went out (or not) either way; the job's outcome
-            // says which. A sent e-mail not marked sent could go out again
-            // on a retry, under the same Message-ID.
+            // says which. A sent e-mail left `sending` goes out again on a
+            // retry, under the same Message-ID.
             tracing::error!(outbox = %email.id, error = %e, "could not record an e-mail attempt");
         }
         outcome
+    }
+}
+
+/// What a job does with an e-mail that needs no send: a `sent` one is done
+/// (never sent again), a `failed` one was given up on; `None` for a row to
+/// send (`pending`, or `sending` after a cut-off attempt).
+fn settled(email: &OutboxEmail) -> Option<Result<(), JobError>> {
+    match email.status {
+        OutboxStatus::Sent => Some(Ok(())),
+        OutboxStatus::Failed => Some(Err(JobError::Fatal(format!(
+            "the e-mail was given up on: {}",
+            email.last_error.clone().unwrap_or_default()
+        )))),
+        OutboxStatus::Pending | OutboxStatus::Sending => None,
     }
 }
 

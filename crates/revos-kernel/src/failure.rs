@@ -110,6 +110,8 @@ impl From<StoreError> for Failure {
                 .with_detail("resource", entity)
                 .with_detail("id", id),
             },
+            // Backends put no driver text here (they log it and say a
+            // fixed sentence), so the message is safe to answer.
             StoreError::Invalid(message) => Failure {
                 status: 400,
                 body: KernelError::new(ErrorCode::InvalidInput, message)

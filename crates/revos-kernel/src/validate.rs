@@ -33,7 +33,9 @@ impl Checker {
     }
 
     fn text(&mut self, path: String, value: &str, max: usize) {
-        if value.trim().is_empty() {
+        if let Some(violation) = revos_contracts::text::nul_violation(&path, value) {
+            self.violations.push(violation);
+        } else if value.trim().is_empty() {
             self.push(path, "must not be empty".to_owned());
         } else if value.chars().count() > max {
             self.push(path, format!("must be at most {max} characters"));
@@ -233,6 +235,20 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn text_with_nul_is_refused_with_its_path() {
+        let tenant = NewTenant {
+            id: None,
+            name: "Acme\u{0}".to_owned(),
+        };
+        let v = new_tenant(&tenant);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(
+            (v[0].rule.as_str(), v[0].path.as_str()),
+            (revos_contracts::text::NUL_RULE, "$.name")
+        );
     }
 
     #[test]

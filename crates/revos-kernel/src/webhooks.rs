@@ -100,6 +100,19 @@ pub async fn verify(
         )
     })?;
     let webhook_id = headers.id.as_deref().map(str::trim).unwrap_or_default();
+    // The text rules: a stored id is bounded, and no text holds NUL.
+    let text_violation = revos_contracts::text::length_violation(
+        "header.webhook-id",
+        webhook_id,
+        revos_contracts::text::MAX_HEADER_ID_LEN,
+    )
+    .or_else(|| revos_contracts::text::json_nul_violation(&payload));
+    if let Some(violation) = text_violation {
+        return Err(Failure::invalid(
+            "the webhook delivery breaks a text rule",
+            &[violation],
+        ));
+    }
     Ok(NewRawEvent {
         source: source.to_owned(),
         webhook_id: webhook_id.to_owned(),

@@ -22,7 +22,7 @@
 //! the pool's role cannot see: it goes through migration 0010's SECURITY
 //! DEFINER function `revos_purge_idempotency`.
 
-use crate::{PostgresStore, corrupt, store_error};
+use crate::{PostgresStore, corrupt, is_unique_violation, store_error};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
@@ -408,7 +408,18 @@ pub(crate) async fn insert_event(
     .bind(body_hash)
     .execute(&mut *conn)
     .await
-    .map_err(store_error)?;
+    .map_err(|err| {
+        // The key is free (that conflict does nothing), so a unique
+        // violation here is the event id, taken by another event.
+        if is_unique_violation(&err) {
+            StoreError::Conflict {
+                entity: "event",
+                id: event.id.to_string(),
+            }
+        } else {
+            store_error(err)
+        }
+    })?;
     if inserted.rows_affected() == 1 {
         return Ok(EventInsert::Inserted);
     }
@@ -870,6 +881,29 @@ impl EventStore for PostgresStore {
         rows.into_iter().map(|row| row.into_email(tenant)).collect()
     }
 
+    async fn begin_outbox_send(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxEmail>, StoreError> {
+        let now = support::now_at(now);
+        let mut tx = self.begin_tenant(tenant).await?;
+        sqlx::query(
+            "update channel_outbox set status = 'sending', updated_at = $3
+             where tenant_id = $1 and id = $2 and status in ('pending', 'sending')",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let email = outbox_by_id(&mut tx, tenant, id).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(email)
+    }
+
     async fn record_outbox_attempt(
         &self,
         tenant: TenantId,
@@ -891,7 +925,7 @@ impl EventStore for PostgresStore {
             .bind(now),
             Err(error) => sqlx::query(
                 "update channel_outbox set
-                     status = case when $5 then 'failed' else status end,
+                     status = case when $5 then 'failed' when status = 'sending' then 'pending' else status end,
                      attempts = attempts + 1, last_error = $4, updated_at = $3
                  where tenant_id = $1 and id = $2 and status <> 'sent'",
             )

@@ -206,14 +206,19 @@ fn store_error(err: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) => {
             let message = db.message().to_owned();
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            // A broken constraint becomes a fixed sentence: the driver's
+            // words (table, column, constraint, encoding) are logged here
+            // and never travel further, so no client ever reads them.
+            let refused = |what: &str| {
+                tracing::warn!(error = %message, code = %code, "the database refused a write: {what}");
+                StoreError::Invalid(what.to_owned())
+            };
             match code.as_str() {
-                "23505" => StoreError::Invalid(format!("duplicate record: {message}")),
-                "23503" => StoreError::Invalid(format!(
-                    "reference to a record that does not exist: {message}"
-                )),
+                "23505" => refused(support::DUPLICATE_RECORD),
+                "23503" => refused(support::MISSING_REFERENCE),
                 // not null, check; class 22: data exceptions (bad values)
-                "23502" | "23514" => StoreError::Invalid(message),
-                c if c.starts_with("22") => StoreError::Invalid(message),
+                "23502" | "23514" => refused(support::BROKEN_RULE),
+                c if c.starts_with("22") => refused(support::BROKEN_RULE),
                 // connection exceptions, insufficient resources, operator
                 // intervention (shutdown), no such database, bad credentials
                 c if c.starts_with("08")
@@ -234,6 +239,11 @@ fn store_error(err: sqlx::Error) -> StoreError {
         | sqlx::Error::Configuration(_) => StoreError::Unavailable(err.to_string()),
         other => StoreError::Backend(other.to_string()),
     }
+}
+
+/// Whether a driver error is a unique violation (an id or key taken).
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
 /// Compact JSON of a dimension map.

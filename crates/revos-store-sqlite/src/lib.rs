@@ -216,19 +216,23 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 }
 
 /// Translates a driver error into the store's terms, without SQL text.
+///
+/// A broken constraint becomes [`StoreError::Invalid`] with a fixed
+/// sentence: the driver's words (table, column and constraint names) are
+/// logged here and never travel further, so no client ever reads them.
 fn store_error(err: sqlx::Error) -> StoreError {
     match err {
         sqlx::Error::Database(db) => {
             let message = db.message().to_owned();
+            let refused = |what: &str| {
+                tracing::warn!(error = %message, "the database refused a write: {what}");
+                StoreError::Invalid(what.to_owned())
+            };
             match db.kind() {
-                ErrorKind::UniqueViolation => {
-                    StoreError::Invalid(format!("duplicate record: {message}"))
-                }
-                ErrorKind::ForeignKeyViolation => StoreError::Invalid(format!(
-                    "reference to a record that does not exist: {message}"
-                )),
+                ErrorKind::UniqueViolation => refused(support::DUPLICATE_RECORD),
+                ErrorKind::ForeignKeyViolation => refused(support::MISSING_REFERENCE),
                 ErrorKind::NotNullViolation | ErrorKind::CheckViolation => {
-                    StoreError::Invalid(message)
+                    refused(support::BROKEN_RULE)
                 }
                 _ => {
                     let primary = db
@@ -249,6 +253,11 @@ fn store_error(err: sqlx::Error) -> StoreError {
         | sqlx::Error::Configuration(_) => StoreError::Unavailable(err.to_string()),
         other => StoreError::Backend(other.to_string()),
     }
+}
+
+/// Whether a driver error is a unique violation (an id or key taken).
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.kind() == ErrorKind::UniqueViolation)
 }
 
 /// Fails with [`StoreError::TenantNotFound`] unless the tenant exists.

@@ -54,11 +54,20 @@ pub enum EventInsert {
 }
 
 /// Where an outbox e-mail is.
+///
+/// `pending` → `sending` (written and committed before the SMTP
+/// transaction starts) → `sent` (written right after the server's `250`).
+/// A row found `sending` by a later attempt was cut off mid-send: the
+/// server may or may not have the message, so it is sent again under the
+/// same Message-ID. A failed attempt puts the row back to `pending`, or
+/// `failed` when the job gives up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxStatus {
     /// Waiting for its job to send it.
     Pending,
+    /// An SMTP transaction for it has started; its outcome is not recorded.
+    Sending,
     /// Accepted by the SMTP server.
     Sent,
     /// Given up on.
@@ -70,6 +79,7 @@ impl OutboxStatus {
     pub const fn as_str(self) -> &'static str {
         match self {
             OutboxStatus::Pending => "pending",
+            OutboxStatus::Sending => "sending",
             OutboxStatus::Sent => "sent",
             OutboxStatus::Failed => "failed",
         }
@@ -77,7 +87,7 @@ impl OutboxStatus {
 
     /// The status named `s`.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Sent, Self::Failed]
+        [Self::Pending, Self::Sending, Self::Sent, Self::Failed]
             .into_iter()
             .find(|v| v.as_str() == s)
     }
@@ -404,9 +414,21 @@ pub trait EventStore: Send + Sync {
         actions: &[Uuid],
     ) -> Result<Vec<OutboxEmail>, StoreError>;
 
+    /// Marks an outbox e-mail `sending`, in its own committed write, before
+    /// its SMTP transaction starts, unless it is `sent` or `failed`; answers
+    /// the row as it is after the call (`None`: there is no such row). A
+    /// row already `sending` stays so (an earlier attempt was cut off).
+    async fn begin_outbox_send(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxEmail>, StoreError>;
+
     /// Records a send attempt: `Ok(())` marks the row sent (at `now`),
-    /// `Err(message)` counts a failed attempt; `give_up` with an error marks
-    /// it failed. A row already `sent` is left as it is.
+    /// `Err(message)` counts a failed attempt and puts a `sending` row back
+    /// to `pending`; `give_up` with an error marks it failed. A row already
+    /// `sent` is left as it is.
     async fn record_outbox_attempt(
         &self,
         tenant: TenantId,

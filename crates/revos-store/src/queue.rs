@@ -80,7 +80,9 @@ pub trait TenantTx: Send {
     /// Writes an event, unless the tenant has one with the same
     /// idempotency key: then nothing is written and that event is
     /// returned. A concurrent transaction inserting the same key makes this
-    /// call wait until it ends, then answers as if it had come first.
+    /// call wait until it ends, then answers as if it had come first. A
+    /// new key with an event id the tenant already has is
+    /// [`StoreError::Conflict`] with `entity: "event"` and that id.
     async fn insert_event(
         &mut self,
         event: &KernelEvent,

@@ -10,11 +10,23 @@ use chrono::{DateTime, SubsecRound, Utc};
 use std::collections::HashSet;
 use std::hash::Hash;
 
+/// What a client reads when the database refuses a record because its id
+/// or key is taken (the driver's own words are logged, never answered).
+pub const DUPLICATE_RECORD: &str = "duplicate record: an id or key in it is already taken";
+
+/// What a client reads when a record refers to one that does not exist.
+pub const MISSING_REFERENCE: &str = "reference to a record that does not exist";
+
+/// What a client reads when a value breaks a rule the database enforces
+/// (a required value missing, a value out of range).
+pub const BROKEN_RULE: &str = "a value breaks a rule of the stored data (missing or out of range)";
+
 /// The longest tenant name, in characters.
 pub const MAX_TENANT_NAME_CHARS: usize = 200;
 
 /// The name a tenant is stored with: trimmed, 1 to
-/// [`MAX_TENANT_NAME_CHARS`] characters, else [`StoreError::Invalid`].
+/// [`MAX_TENANT_NAME_CHARS`] characters without NUL, else
+/// [`StoreError::Invalid`].
 pub fn tenant_name(name: &str) -> Result<&str, StoreError> {
     let trimmed = name.trim();
     let chars = trimmed.chars().count();
@@ -25,6 +37,11 @@ pub fn tenant_name(name: &str) -> Result<&str, StoreError> {
         return Err(StoreError::Invalid(format!(
             "tenant name is {chars} characters long; the limit is {MAX_TENANT_NAME_CHARS}"
         )));
+    }
+    if revos_contracts::text::has_nul(trimmed) {
+        return Err(StoreError::Invalid(
+            "tenant name must not contain the NUL character".into(),
+        ));
     }
     Ok(trimmed)
 }

@@ -1312,14 +1312,14 @@ async fn tenant_queue_settings(
     let operator = revos_kernel::auth::Principal::Service;
     let shown = match set {
         Some(text) => {
-            let settings: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
-                .map_err(|e| {
-                Failure::input(
-                    400,
-                    "validation",
-                    format!("--set is not a JSON object: {e}"),
-                )
-            })?;
+            let settings: serde_json::Map<String, serde_json::Value> =
+                revos_contracts::validation::parse_json(text.as_bytes()).map_err(|v| {
+                    Failure::input(
+                        400,
+                        "validation",
+                        format!("--set is not a JSON object: {}", v.message),
+                    )
+                })?;
             kernel
                 .set_tenant_queue_settings(&operator, tenant, settings, chrono::Utc::now())
                 .await?

@@ -46,10 +46,36 @@ pub fn read(
     format: ImportFormat,
     progress: &dyn Fn(u64),
 ) -> std::io::Result<Parsed> {
-    match format {
+    let parsed = match format {
         ImportFormat::Csv => read_csv(input, progress),
         ImportFormat::Ndjson => read_ndjson(input, progress),
+    }?;
+    Ok(refuse_nul(parsed))
+}
+
+/// Moves every value holding the NUL character (in its metric id or a
+/// dimension) to the errors: the text rule of `revos_contracts::text`,
+/// the same the API applies.
+fn refuse_nul(parsed: Parsed) -> Parsed {
+    let mut kept = Parsed {
+        errors: parsed.errors,
+        ..Parsed::default()
+    };
+    for (point, line) in parsed.points.into_iter().zip(parsed.lines) {
+        let value = serde_json::to_value(&point).unwrap_or_default();
+        match revos_contracts::text::json_nul_violation(&value) {
+            Some(violation) => kept.errors.push(RowError {
+                line,
+                message: violation.message,
+            }),
+            None => {
+                kept.points.push(point);
+                kept.lines.push(line);
+            }
+        }
     }
+    kept.errors.sort_by_key(|e| e.line);
+    kept
 }
 
 fn read_ndjson(input: impl BufRead, progress: &dyn Fn(u64)) -> std::io::Result<Parsed> {
@@ -185,6 +211,23 @@ mod tests {
         assert_eq!(parsed.errors[0].line, 4);
         assert!(parsed.errors[0].message.contains("YYYY-MM-DD"));
         assert!(parsed.errors[0].message.contains("not a number"));
+    }
+
+    #[test]
+    fn values_with_nul_are_row_errors() {
+        let data = "metric_id,date,value,channel\n\
+                    leads_new,2026-11-01,12,paid\0search\n\
+                    leads_new,2026-11-02,3,email\n";
+        let parsed = read(data.as_bytes(), ImportFormat::Csv, &|_| {}).unwrap();
+        assert_eq!(parsed.lines, vec![3]);
+        assert_eq!(parsed.errors.len(), 1);
+        assert_eq!(parsed.errors[0].line, 2);
+        assert!(parsed.errors[0].message.contains("$.dimension.channel"));
+        let data = "{\"metric_id\":\"leads_new\",\"date\":\"2026-11-02\",\"value\":5,\
+                    \"dimension\":{\"ch\\u0000\":\"x\"}}\n";
+        let parsed = read(data.as_bytes(), ImportFormat::Ndjson, &|_| {}).unwrap();
+        assert!(parsed.points.is_empty());
+        assert_eq!(parsed.errors.len(), 1, "{:?}", parsed.errors);
     }
 
     #[test]

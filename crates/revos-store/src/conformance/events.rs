@@ -716,6 +716,124 @@ pub async fn outbox_attempts_are_recorded(store: &dyn Store) {
     assert_eq!(ok(missing, "record_outbox_attempt"), None);
 }
 
+/// Marking a send: `pending` → `sending` before the SMTP transaction (and
+/// `sending` stays so, for a retry after a cut-off attempt); a failure puts
+/// it back to `pending`; `sent` and `failed` rows are never marked again.
+pub async fn outbox_sends_are_marked_before_they_start(store: &dyn Store) {
+    let t = tenant(store, "Events").await;
+    let e = event(t, "k1", 0);
+    let d = decision(&e, 1, DecisionOutcome::Act);
+    let a = action(&d, 1, ActionKind::OutboundEmail);
+    let b = action(&d, 2, ActionKind::OutboundEmail);
+    let (mail_a, mail_b) = (email(&a), email(&b));
+    let mut tx = ok(store.begin(t).await, "begin");
+    ok(tx.insert_event(&e, "hash").await, "insert_event");
+    ok(
+        tx.insert_decisions(std::slice::from_ref(&d)).await,
+        "insert_decisions",
+    );
+    ok(
+        tx.insert_actions(&[a.clone(), b.clone()]).await,
+        "insert_actions",
+    );
+    ok(tx.insert_outbox(&mail_a).await, "insert_outbox");
+    ok(tx.insert_outbox(&mail_b).await, "insert_outbox");
+    ok(tx.commit().await, "commit");
+
+    let at = |n: i64| t0() + minutes(n);
+    let begin = |id: Uuid, n: i64| async move {
+        match store.begin_outbox_send(t, id, at(n)).await {
+            Ok(Some(email)) => email,
+            other => panic!("begin_outbox_send: {other:?}"),
+        }
+    };
+    let sending = begin(mail_a.id, 1).await;
+    assert_eq!(sending.status, OutboxStatus::Sending);
+    assert_eq!(
+        (sending.attempts, sending.sent_at.as_ref()),
+        (0, None),
+        "marking is no attempt"
+    );
+    assert_eq!(sending.message_id, mail_a.message_id);
+    let read = ok(store.outbox_for_action(t, a.id).await, "outbox_for_action");
+    assert_eq!(read.map(|m| m.status), Some(OutboxStatus::Sending));
+    // A retry after a cut-off attempt finds it `sending` and marks it again.
+    assert_eq!(begin(mail_a.id, 2).await.status, OutboxStatus::Sending);
+
+    // A failed attempt: back to pending.
+    let failed = ok(
+        store
+            .record_outbox_attempt(t, mail_a.id, Err("451 try later".into()), false, at(3))
+            .await,
+        "record_outbox_attempt",
+    );
+    assert_eq!(
+        failed.map(|m| (m.status, m.attempts)),
+        Some((OutboxStatus::Pending, 1))
+    );
+
+    // pending → sending → sent, and sent is never marked again.
+    assert_eq!(begin(mail_a.id, 4).await.status, OutboxStatus::Sending);
+    let sent = ok(
+        store
+            .record_outbox_attempt(t, mail_a.id, Ok(()), false, at(5))
+            .await,
+        "record_outbox_attempt",
+    )
+    .expect("the row");
+    assert_eq!((sent.status, sent.attempts), (OutboxStatus::Sent, 2));
+    assert_eq!(begin(mail_a.id, 6).await, sent);
+
+    // Given up: failed, and never marked again.
+    begin(mail_b.id, 7).await;
+    let given_up = ok(
+        store
+            .record_outbox_attempt(t, mail_b.id, Err("550 no such user".into()), true, at(8))
+            .await,
+        "record_outbox_attempt",
+    )
+    .expect("the row");
+    assert_eq!(given_up.status, OutboxStatus::Failed);
+    assert_eq!(begin(mail_b.id, 9).await, given_up);
+    let late = ok(
+        store
+            .record_outbox_attempt(t, mail_b.id, Err("late".into()), false, at(9))
+            .await,
+        "record_outbox_attempt",
+    );
+    assert_eq!(
+        late.map(|m| m.status),
+        Some(OutboxStatus::Failed),
+        "a failed row is not put back to pending"
+    );
+
+    let missing = store.begin_outbox_send(t, Uuid::new_v4(), at(10)).await;
+    assert_eq!(ok(missing, "begin_outbox_send"), None);
+}
+
+/// A new idempotency key with an event id the tenant already has is a
+/// conflict naming the event, and writes nothing.
+pub async fn a_taken_event_id_is_a_conflict(store: &dyn Store) {
+    let t = tenant(store, "Events").await;
+    let first = event(t, "k1", 0);
+    let mut tx = ok(store.begin(t).await, "begin");
+    ok(tx.insert_event(&first, "h1").await, "insert_event");
+    ok(tx.commit().await, "commit");
+
+    let mut reuse = event(t, "k2", 1);
+    reuse.id = first.id;
+    let mut tx = ok(store.begin(t).await, "begin");
+    match tx.insert_event(&reuse, "h2").await {
+        Err(StoreError::Conflict { entity, id }) => {
+            assert_eq!((entity, id), ("event", first.id.to_string()));
+        }
+        other => panic!("a taken event id: expected Conflict, got {other:?}"),
+    }
+    drop(tx);
+    assert_eq!(ok(store.event_by_key(t, "k2").await, "event_by_key"), None);
+    assert_eq!(listed(store, t, EventFilter::default()).await, [first.id]);
+}
+
 /// Tasks: created open, listed by due time (none last) with filters,
 /// completed once (the first completion time stays), found by action.
 pub async fn tasks_are_created_listed_and_completed(store: &dyn Store) {
@@ -1292,6 +1410,13 @@ pub async fn tenants_are_isolated(store: &dyn Store) {
         ),
         None
     );
+    assert_eq!(
+        ok(
+            store.begin_outbox_send(b, mail.id, t0()).await,
+            "begin_outbox_send"
+        ),
+        None
+    );
     assert!(
         ok(
             store.list_tasks(b, &TaskFilter::default()).await,
@@ -1409,6 +1534,11 @@ pub async fn a_missing_tenant_is_reported(store: &dyn Store) {
             .await,
         missing,
         "record_outbox_attempt",
+    );
+    assert_tenant_not_found(
+        store.begin_outbox_send(missing, id, now).await,
+        missing,
+        "begin_outbox_send",
     );
     assert_tenant_not_found(
         store.list_tasks(missing, &TaskFilter::default()).await,

@@ -115,6 +115,8 @@ macro_rules! conformance_tests {
             events_list_with_filters_and_keyset_paging,
             action_status_moves_are_conditional,
             outbox_attempts_are_recorded,
+            outbox_sends_are_marked_before_they_start,
+            a_taken_event_id_is_a_conflict,
             tasks_are_created_listed_and_completed,
             tenant_and_policy_modes_are_set_and_cleared,
             policy_settings_are_put_and_removed,
