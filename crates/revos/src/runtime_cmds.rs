@@ -576,8 +576,24 @@ pub async fn policies(kernel: &Kernel, cmd: PoliciesCommand, as_json: bool) -> R
     Ok(())
 }
 
-/// `revos guard`.
-pub async fn guard(kernel: &Kernel, args: GuardArgs, as_json: bool) -> Result<(), Failure> {
+/// The exit status of `revos guard` for a verdict (after any override):
+/// 0 for ALLOW, 3 for ALLOW_WITH_OVERRIDE, 4 for BLOCK. An error (bad
+/// input, an unknown guard or tenant) exits 1, as every command does.
+pub fn guard_exit_code(verdict: revos_kernel::guards::Verdict) -> u8 {
+    use revos_kernel::guards::Verdict;
+    match verdict {
+        Verdict::Allow => 0,
+        Verdict::AllowWithOverride => 3,
+        Verdict::Block => 4,
+    }
+}
+
+/// `revos guard`: prints the verdict and answers it, for the exit status.
+pub async fn guard(
+    kernel: &Kernel,
+    args: GuardArgs,
+    as_json: bool,
+) -> Result<revos_kernel::guards::Verdict, Failure> {
     let tenant = parse_tenant(&args.tenant)?;
     let input: serde_json::Map<String, Value> = read_json(&args.input)?;
     let request = revos_kernel::guards::GuardRequest {
@@ -597,7 +613,7 @@ pub async fn guard(kernel: &Kernel, args: GuardArgs, as_json: bool) -> Result<()
         }
         println!("  (guard event {})", verdict.event_id);
     }
-    Ok(())
+    Ok(verdict.verdict)
 }
 
 /// `revos tasks …`.
