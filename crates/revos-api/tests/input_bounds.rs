@@ -232,6 +232,122 @@ async fn guard_rules_are_validated_against_the_schema_when_stored(db: Db) {
     assert_eq!(body["verdict"], "ALLOW", "{body}");
 }
 
+const LEAD: &str = "revenue_os.growth.lead_response_v1";
+
+async fn oversize_templates_are_refused_when_stored(db: Db) {
+    let app = start(db).await;
+    let t = app.tenant().await;
+    let settings = format!("/v1/tenants/{t}/policy-settings/{LEAD}");
+    let put = |body: Value| app.call(Method::PUT, &settings, Some(body));
+    // One expression that renders 100 MB.
+    let (status, body) = put(json!({"subject_template": "{{ 'x' * 100000000 }}"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let details = kernel_error(&body, "INVALID_INPUT");
+    assert_eq!(details["kind"], "validation");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("subject_template"), "{message}");
+    assert!(message.contains("larger than 65536 bytes"), "{message}");
+    // A loop that renders too much for the sample lead.
+    let (status, body) = put(json!({
+        "text_template": "{% for i in range(10000) %}{{ lead.name }}{% endfor %}"
+    }))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("text_template"),
+        "{body}"
+    );
+    // A source over 16 KiB.
+    let (status, body) = put(json!({"html_template": "<p>x</p>".repeat(2100)})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("html_template"), "{message}");
+    assert!(message.contains("at most 16384"), "{message}");
+    // Nothing was stored.
+    let (_, stored) = app.get(&format!("/v1/tenants/{t}/policy-settings")).await;
+    assert!(stored.get(LEAD).is_none(), "{stored}");
+}
+
+async fn oversize_renders_make_an_error_decision_and_store_nothing_large(db: Db) {
+    let app = App::start_with(db, |c| {
+        c.rate_limits.enabled = false;
+        c.templates.max_rendered_bytes = 8 * 1024;
+    })
+    .await;
+    let t = app.tenant().await;
+    let writer = key(&app, &t, "write").await;
+    // The sample lead ("Ada Lovelace") renders 100 × 12 bytes: accepted.
+    // A lead whose name has 200 characters renders 20,000 bytes.
+    let template = "{% for i in range(100) %}{{ lead.name }}{% endfor %}";
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/tenants/{t}/policy-settings/{LEAD}"),
+            Some(json!({"text_template": template})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let lead = |key: &str, name: &str| {
+        json!({
+            "type": "lead_captured",
+            "source": "cmo_campaigns",
+            "idempotency_key": key,
+            "payload": {"email": format!("{key}@client.example"), "name": name},
+        })
+    };
+    let res = app
+        .client
+        .post(format!("{}/v1/events", app.base))
+        .bearer_auth(&writer)
+        .json(&lead("long", &"N".repeat(200)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.len() < 8 * 1024,
+        "a small answer: {} bytes",
+        text.len()
+    );
+    let receipt: Value = serde_json::from_str(&text).unwrap();
+    let decision = &receipt["decisions"][0];
+    assert_eq!(decision["policy_id"], LEAD);
+    assert_eq!(decision["outcome"], "error", "{receipt}");
+    let reason = decision["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.contains("text_template: the rendered text is larger than 8192 bytes"),
+        "{reason}"
+    );
+    assert_eq!(receipt["actions"], json!([]), "{receipt}");
+    // What is stored is small: the event's timeline has no action.
+    let id = receipt["event_id"].as_str().unwrap();
+    let (status, timeline) = app
+        .call_as(&writer, Method::GET, &format!("/v1/events/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{timeline}");
+    assert_eq!(timeline["actions"], json!([]), "{timeline}");
+    assert!(timeline.to_string().len() < 8 * 1024);
+    // A lead with a short name still gets its e-mail, rendered in full.
+    let (status, receipt) = app
+        .call_as(
+            &writer,
+            Method::POST,
+            "/v1/events",
+            Some(lead("short", "Ana")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{receipt}");
+    assert_eq!(receipt["decisions"][0]["outcome"], "act", "{receipt}");
+    let email = receipt["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["type"] == "OUTBOUND_EMAIL")
+        .unwrap_or_else(|| panic!("{receipt}"));
+    assert_eq!(email["params"]["text"], "Ana".repeat(100));
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -256,4 +372,6 @@ macro_rules! on_both {
 on_both!(
     guards_refuse_unknown_mistyped_and_missing_fields,
     guard_rules_are_validated_against_the_schema_when_stored,
+    oversize_templates_are_refused_when_stored,
+    oversize_renders_make_an_error_decision_and_store_nothing_large,
 );
