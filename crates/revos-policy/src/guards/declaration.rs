@@ -463,4 +463,34 @@ mod tests {
             "has_amount is not in send_invoice's context"
         );
     }
+
+    /// docs/POLICIES.md lists every field and context attribute as declared.
+    #[test]
+    fn the_policies_doc_lists_every_field() {
+        let doc = include_str!("../../../../docs/POLICIES.md");
+        let reg = GuardRegistry::builtin();
+        for name in reg.names() {
+            let g = reg.get(name).unwrap();
+            assert!(doc.contains(&format!("`{name}` (resource `{}`)", g.resource_type())));
+            for f in g.input_fields() {
+                let row = format!(
+                    "| `{}` | {} | {} | {} |",
+                    f.name,
+                    f.field_type.as_str(),
+                    if f.required { "yes" } else { "no" },
+                    f.meaning
+                );
+                assert!(doc.contains(&row), "docs/POLICIES.md lacks {row}");
+            }
+            for a in g.context_attributes() {
+                let row = format!(
+                    "| `context.{}` | {} | {} |",
+                    a.name,
+                    a.cedar_type.as_str(),
+                    a.meaning
+                );
+                assert!(doc.contains(&row), "docs/POLICIES.md lacks {row}");
+            }
+        }
+    }
 }
