@@ -18,11 +18,12 @@
 //!   settings time a template whose sample render crosses the limit is
 //!   refused; at event time the policy's decision becomes `error`.
 //!
-//! What these do not bound: the memory one expression allocates before it
-//! is written. The engine caps a string repetition (`'x' * n`) at 100 MB
-//! and fuel caps the number of operations, but a chain of concatenations
-//! (`~`) can still build a large intermediate string in memory for a
-//! moment; it is never written, stored or returned.
+//! What these do not bound: the memory a render allocates before anything
+//! is written. The engine caps one string repetition (`'x' * n`) at 100 MB
+//! and fuel caps the number of operations, but neither accounts for
+//! memory: repeated `{% set s = s ~ s %}` doubles a string per statement.
+//! Such a string is never written, stored or returned, but allocating it
+//! can exhaust memory; see docs/SECURITY.md (template bounds).
 
 use std::io;
 
