@@ -595,13 +595,20 @@ pub async fn guard(
     as_json: bool,
 ) -> Result<revos_kernel::guards::Verdict, Failure> {
     let tenant = parse_tenant(&args.tenant)?;
-    let input: serde_json::Map<String, Value> = read_json(&args.input)?;
-    let request = revos_kernel::guards::GuardRequest {
-        tenant_id: Some(tenant),
-        override_reason: args.override_reason,
-        correlation_id: None,
-        input,
-    };
+    // The file is read as the HTTP body is: the guard's fields plus the
+    // request's own (`correlation_id`, …); the flags take precedence.
+    let mut request: revos_kernel::guards::GuardRequest = read_json(&args.input)?;
+    if request.tenant_id.is_some_and(|t| t != tenant) {
+        return Err(Failure::input(
+            400,
+            "validation",
+            "the input's tenant_id differs from --tenant; give the tenant once",
+        ));
+    }
+    request.tenant_id = Some(tenant);
+    if args.override_reason.is_some() {
+        request.override_reason = args.override_reason;
+    }
     let name = args.name.replace('-', "_");
     let verdict = kernel.guard(&OPERATOR, &name, &request).await?;
     if as_json {

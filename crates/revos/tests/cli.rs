@@ -600,7 +600,10 @@ async fn events_policies_and_replay(db: Db) {
         "{}",
         stdout(&out)
     );
-    let out = guard("allow", r#"{"deal_id": "d-1", "discount_pct": 5}"#);
+    let out = guard(
+        "allow",
+        r#"{"deal_id": "d-1", "discount_pct": 5, "correlation_id": "deal/d-1"}"#,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("deal_update: ALLOW\n"),
