@@ -87,6 +87,39 @@ pub struct Config {
     /// (see [`crate::outbound_http`]).
     #[serde(default)]
     pub outbound: crate::outbound_http::OutboundConfig,
+    /// Bounds of tenant templates (`[templates] max_rendered_bytes`).
+    #[serde(default)]
+    pub templates: TemplatesConfig,
+}
+
+/// Bounds of tenant e-mail templates. A template's source is at most
+/// [`revos_policy::MAX_TEMPLATE_BYTES`] (16 KiB), always; what one template
+/// field may render to is configured here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplatesConfig {
+    /// The largest rendered text of one template field (subject, text or
+    /// HTML body), in bytes; default 65536 (64 KiB). A render that would
+    /// exceed it makes the decision `error`; settings whose sample render
+    /// exceeds it are refused.
+    pub max_rendered_bytes: usize,
+}
+
+impl Default for TemplatesConfig {
+    fn default() -> Self {
+        TemplatesConfig {
+            max_rendered_bytes: revos_policy::DEFAULT_MAX_RENDERED_BYTES,
+        }
+    }
+}
+
+impl TemplatesConfig {
+    /// The limits policies render within.
+    pub fn limits(&self) -> revos_policy::TemplateLimits {
+        revos_policy::TemplateLimits {
+            max_rendered_bytes: self.max_rendered_bytes,
+        }
+    }
 }
 
 impl Default for Config {
@@ -108,6 +141,7 @@ impl Default for Config {
             email: crate::email::EmailConfig::default(),
             idempotency_hours: 24,
             outbound: crate::outbound_http::OutboundConfig::default(),
+            templates: TemplatesConfig::default(),
         }
     }
 }
@@ -260,6 +294,12 @@ impl Config {
         }
         crate::email::Mailer::new(&self.email).map_err(|e| ConfigError(format!("email: {e}")))?;
         crate::outbound_http::OutboundPolicy::new(&self.outbound).map_err(ConfigError)?;
+        if !(1024..=16 * 1024 * 1024).contains(&self.templates.max_rendered_bytes) {
+            return Err(ConfigError(format!(
+                "templates.max_rendered_bytes must be between 1024 and 16777216, got {}",
+                self.templates.max_rendered_bytes
+            )));
+        }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError(format!(
                 "max_body_bytes must be at least 1024, got {}",
@@ -492,6 +532,29 @@ mod tests {
             &Overrides::default(),
         );
         assert!(missing.is_err());
+    }
+
+    #[test]
+    fn template_bounds_are_configured_in_their_own_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("revos.toml");
+        assert_eq!(
+            Config::default().templates.max_rendered_bytes,
+            64 * 1024,
+            "the default"
+        );
+        std::fs::write(&file, "[templates]\nmax_rendered_bytes = 4096\n").unwrap();
+        let config = Config::load(Some(&file), &[], &Overrides::default()).unwrap();
+        assert_eq!(config.templates.limits().max_rendered_bytes, 4096);
+        std::fs::write(&file, "[templates]\nmax_rendered_byte = 4096\n").unwrap();
+        let err = Config::load(Some(&file), &[], &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("max_rendered_byte"), "{err}");
+        std::fs::write(&file, "[templates]\nmax_rendered_bytes = 10\n").unwrap();
+        let err = Config::load(Some(&file), &[], &Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("templates.max_rendered_bytes"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -20,8 +20,11 @@ use crate::{Failure, Kernel};
 use chrono::Utc;
 use revos_contracts::TenantId;
 use revos_contracts::runtime::EventSubject;
+/// A guard's verdict: `ALLOW`, `ALLOW_WITH_OVERRIDE` or `BLOCK`.
+pub use revos_policy::guards::Verdict;
 use revos_policy::guards::{
-    DEFAULT_OVERRIDE_ROLES, Guard, GuardPrincipal, Verdict, can_override, check_rules, evaluate,
+    DEFAULT_OVERRIDE_ROLES, Guard, GuardPrincipal, accepted_fields, can_override, check_input,
+    check_rules, evaluate,
 };
 use revos_store::Page;
 use revos_store::events::{EventFilter, MAX_EVENT_PAGE};
@@ -54,13 +57,15 @@ pub struct GuardSettings {
     pub duplicate_window_hours: Option<u32>,
 }
 
-/// Checks a guard's settings (the Cedar rules parse, the roles exist).
+/// Checks a guard's settings: the Cedar rules parse and validate against
+/// the guard's Cedar schema, the roles exist.
 pub fn check_guard_settings(guard: &dyn Guard, settings: &Value) -> Result<(), Failure> {
     let invalid = |msg: String| Failure::input(400, "validation", msg);
     let parsed: GuardSettings = serde_json::from_value(settings.clone())
         .map_err(|e| invalid(format!("{}: {e}", settings_id(guard))))?;
     if let Some(rules) = &parsed.rules {
-        check_rules(rules).map_err(|e| invalid(format!("{}: rules: {e}", settings_id(guard))))?;
+        check_rules(guard, rules)
+            .map_err(|e| invalid(format!("{}: rules: {e}", settings_id(guard))))?;
     }
     for role in parsed.override_roles.iter().flatten() {
         if revos_store::identity::Role::parse(role).is_none() {
@@ -80,13 +85,16 @@ pub fn check_guard_settings(guard: &dyn Guard, settings: &Value) -> Result<(), F
     Ok(())
 }
 
+/// The fields of a guard request besides the guard's own input fields.
+pub const REQUEST_FIELDS: [&str; 3] = ["tenant_id", "override_reason", "correlation_id"];
+
 /// A guard check as a backend sends it: the guard's input fields, plus
-/// the optional fields below.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// the optional fields below. Any other field is refused (400), see
+/// [`check_guard_input`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GuardRequest {
     /// The tenant (default: the credential's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, format = Uuid)]
     pub tenant_id: Option<TenantId>,
     /// Why the caller overrides an `ALLOW_WITH_OVERRIDE` verdict; needs a
     /// role allowed to override.
@@ -97,9 +105,76 @@ pub struct GuardRequest {
     pub correlation_id: Option<String>,
     /// The guard's own fields (`deal_id`, `discount_pct`, …).
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub input: serde_json::Map<String, Value>,
 }
+
+/// Checks a request's input against the guard's declared fields: an
+/// unknown field, a field of the wrong type or a missing required field is
+/// a 400 (`INVALID_INPUT`, `details.kind = "validation"`) whose
+/// `violations` name each field by its JSON path and whose
+/// `accepted_fields` list what the guard reads.
+pub fn check_guard_input(
+    guard: &dyn Guard,
+    input: &serde_json::Map<String, Value>,
+) -> Result<(), Failure> {
+    check_input(guard, input, &REQUEST_FIELDS).map_err(|violations| {
+        let message = format!(
+            "guard `{}`: {}",
+            guard.name(),
+            violations
+                .iter()
+                .map(|v| v.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        let mut failure = Failure::invalid(message, &violations);
+        failure.body = failure
+            .body
+            .with_detail("accepted_fields", accepted_fields(guard, &REQUEST_FIELDS));
+        failure
+    })
+}
+
+impl utoipa::PartialSchema for GuardRequest {
+    /// One object per guard (`oneOf`), each with the guard's declared
+    /// fields and the request's own, and no other property.
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{Object, OneOfBuilder, Schema};
+        let extra = [
+            (
+                "tenant_id",
+                json!({"type": "string", "format": "uuid",
+                       "description": "The tenant (default: the credential's)."}),
+            ),
+            (
+                "override_reason",
+                json!({"type": "string",
+                       "description": "Why the caller overrides an ALLOW_WITH_OVERRIDE verdict; \
+                                       needs a role allowed to override."}),
+            ),
+            (
+                "correlation_id",
+                json!({"type": "string", "description": "Ties the guard event to a flow."}),
+            ),
+        ];
+        let registry = revos_policy::guards::GuardRegistry::builtin();
+        let mut one_of = OneOfBuilder::new().description(Some(
+            "The input of the guard named in the path: its own fields (see `GET /v1/guards` \
+             and docs/POLICIES.md) and the request fields; any other field is refused (400).",
+        ));
+        for guard in registry.names().into_iter().filter_map(|n| registry.get(n)) {
+            let shape = revos_policy::guards::request_json_schema(guard, &extra);
+            // The shape is built from static declarations; a unit test
+            // checks that it reads back.
+            if let Ok(object) = serde_json::from_value::<Object>(shape) {
+                one_of = one_of.item(Schema::Object(object));
+            }
+        }
+        utoipa::openapi::RefOr::T(Schema::OneOf(one_of.build()))
+    }
+}
+
+impl ToSchema for GuardRequest {}
 
 /// A guard's verdict.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -253,6 +328,7 @@ impl Kernel {
         })?;
         let tenant = self.event_tenant(by, request.tenant_id)?;
         self.tenant(tenant).await?;
+        check_guard_input(guard, &request.input)?;
         let input = Value::Object(request.input.clone());
         let stored = self.store().policy_settings(tenant).await?;
         let settings: GuardSettings = match stored.get(&settings_id(guard)) {
@@ -366,5 +442,35 @@ impl Kernel {
             override_reason,
             event_id: receipt.event_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+
+    #[test]
+    fn the_request_schema_has_one_object_per_guard() {
+        let schema = serde_json::to_value(GuardRequest::schema()).unwrap();
+        let items = schema["oneOf"].as_array().unwrap();
+        let registry = revos_policy::guards::GuardRegistry::builtin();
+        assert_eq!(items.len(), registry.names().len(), "{schema}");
+        for (item, name) in items.iter().zip(registry.names()) {
+            assert_eq!(item["title"], json!(name));
+            assert_eq!(item["additionalProperties"], json!(false), "{item}");
+            let guard = registry.get(name).unwrap();
+            let expected = revos_policy::guards::request_json_schema(guard, &[]);
+            for field in guard.input_fields() {
+                assert_eq!(
+                    item["properties"][field.name]["type"],
+                    expected["properties"][field.name]["type"],
+                    "{name}.{}",
+                    field.name
+                );
+            }
+            assert_eq!(item["required"], expected["required"]);
+            assert!(item["properties"]["tenant_id"].is_object());
+        }
     }
 }

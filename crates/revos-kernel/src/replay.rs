@@ -330,6 +330,7 @@ impl Kernel {
                     tenant_name: &tenant_row.name,
                     settings: policy_settings,
                     now: event.recorded_at,
+                    templates: self.config().templates.limits(),
                 };
                 let replayed = match run_policy(policy, event, &ctx) {
                     Ok(output) => DecisionSummary {

@@ -506,7 +506,7 @@ impl Kernel {
         if let Some(settings) = settings {
             if let Some(policy) = self.policies().active(id) {
                 policy
-                    .check_settings(settings)
+                    .check_settings(settings, &self.config().templates.limits())
                     .map_err(|e| Failure::input(400, "validation", format!("{id}: {e}")))?;
             } else if let Some(guard) = crate::guards::guard_by_policy_id(self, id) {
                 crate::guards::check_guard_settings(guard, settings)?;
@@ -582,6 +582,7 @@ impl Kernel {
             tenant_name,
             settings: settings.get(policy.id()).unwrap_or(&null),
             now,
+            templates: self.config().templates.limits(),
         };
         let fail = |reason: String| Planned {
             decision: decision(

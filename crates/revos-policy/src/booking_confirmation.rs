@@ -23,7 +23,7 @@ use crate::lead_response::{human_minutes, rfc3339};
 use crate::payload::{self, MAX_SHORT};
 use crate::render::{self, Format};
 use crate::settings;
-use crate::{Policy, PolicyContext, PolicyError, PolicyOutput, ProposedAction};
+use crate::{Policy, PolicyContext, PolicyError, PolicyOutput, ProposedAction, TemplateLimits};
 
 /// The policy id.
 pub(crate) const ID: &str = "revenue_os.fts.booking_confirmation_v1";
@@ -122,7 +122,7 @@ struct EmailTemplates<'a> {
 impl Settings {
     /// Parses and checks settings, including a trial render of every
     /// template against a sample booking.
-    fn load(value: &Value) -> Result<(Settings, FixedOffset), String> {
+    fn load(value: &Value, limits: &TemplateLimits) -> Result<(Settings, FixedOffset), String> {
         let s: Settings = settings::parse(value)?;
         settings::check_mailbox("from", s.from.as_deref())?;
         settings::check_mailbox("reply_to", s.reply_to.as_deref())?;
@@ -141,10 +141,10 @@ impl Settings {
         })?;
         let sample = sample_context(&s, offset);
         for t in [s.confirmation(), s.reminder()] {
-            render::check(t.subject.0, t.subject.1, Format::Text, &sample)?;
-            render::check(t.text.0, t.text.1, Format::Text, &sample)?;
+            render::check(t.subject.0, t.subject.1, Format::Text, &sample, limits)?;
+            render::check(t.text.0, t.text.1, Format::Text, &sample, limits)?;
             if let Some((field, html)) = t.html {
-                render::check(field, html, Format::Html, &sample)?;
+                render::check(field, html, Format::Html, &sample, limits)?;
             }
         }
         Ok((s, offset))
@@ -181,10 +181,17 @@ impl Settings {
     }
 
     /// The email params for `t` rendered with `ctx`.
-    fn email(&self, t: &EmailTemplates<'_>, to: &str, ctx: &Value) -> Result<Value, PolicyError> {
-        let subject =
-            render::render(t.subject.0, t.subject.1, Format::Text, ctx).map_err(PolicyError)?;
-        let text = render::render(t.text.0, t.text.1, Format::Text, ctx).map_err(PolicyError)?;
+    fn email(
+        &self,
+        t: &EmailTemplates<'_>,
+        to: &str,
+        ctx: &Value,
+        limits: &TemplateLimits,
+    ) -> Result<Value, PolicyError> {
+        let subject = render::render(t.subject.0, t.subject.1, Format::Text, ctx, limits)
+            .map_err(PolicyError)?;
+        let text =
+            render::render(t.text.0, t.text.1, Format::Text, ctx, limits).map_err(PolicyError)?;
         let mut params = json!({
             "to": to,
             "subject": payload::single_line(&subject),
@@ -193,7 +200,7 @@ impl Settings {
         });
         if let Some((field, html)) = t.html {
             params["html"] =
-                json!(render::render(field, html, Format::Html, ctx).map_err(PolicyError)?);
+                json!(render::render(field, html, Format::Html, ctx, limits).map_err(PolicyError)?);
         }
         if let Some(from) = &self.from {
             params["from"] = json!(from.trim());
@@ -441,8 +448,8 @@ impl Policy for BookingConfirmation {
         ROUTES
     }
 
-    fn check_settings(&self, settings: &Value) -> Result<(), String> {
-        Settings::load(settings).map(|_| ())
+    fn check_settings(&self, settings: &Value, limits: &TemplateLimits) -> Result<(), String> {
+        Settings::load(settings, limits).map(|_| ())
     }
 
     fn decide(
@@ -450,7 +457,7 @@ impl Policy for BookingConfirmation {
         event: &KernelEvent,
         ctx: &PolicyContext<'_>,
     ) -> Result<PolicyOutput, PolicyError> {
-        let (s, offset) = Settings::load(ctx.settings).map_err(PolicyError)?;
+        let (s, offset) = Settings::load(ctx.settings, &ctx.templates).map_err(PolicyError)?;
         let mut reasons = Vec::new();
         let b = Booking::read(event, ctx.now, &mut reasons)?;
         let tctx = template_context(
@@ -469,7 +476,7 @@ impl Policy for BookingConfirmation {
         let mut actions = vec![ProposedAction {
             kind: ActionKind::OutboundEmail,
             key: "confirmation_email".to_owned(),
-            params: s.email(&s.confirmation(), &b.customer_email, &tctx)?,
+            params: s.email(&s.confirmation(), &b.customer_email, &tctx, &ctx.templates)?,
             run_at: None,
         }];
         reasons.push(format!(
@@ -486,7 +493,7 @@ impl Policy for BookingConfirmation {
             actions.push(ProposedAction {
                 kind: ActionKind::OutboundEmail,
                 key: "reminder_email".to_owned(),
-                params: s.email(&s.reminder(), &b.customer_email, &tctx)?,
+                params: s.email(&s.reminder(), &b.customer_email, &tctx, &ctx.templates)?,
                 run_at: Some(remind_at),
             });
             reasons.push(format!(
@@ -549,6 +556,6 @@ mod tests {
 
     #[test]
     fn default_settings_are_valid() {
-        assert!(Settings::load(&Value::Null).is_ok());
+        assert!(Settings::load(&Value::Null, &TemplateLimits::default()).is_ok());
     }
 }

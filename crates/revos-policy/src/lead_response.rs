@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use crate::payload::{self, MAX_LONG, MAX_SHORT};
 use crate::render::{self, Format};
 use crate::settings;
-use crate::{Policy, PolicyContext, PolicyError, PolicyOutput, ProposedAction};
+use crate::{Policy, PolicyContext, PolicyError, PolicyOutput, ProposedAction, TemplateLimits};
 
 /// The policy id (both versions).
 pub(crate) const ID: &str = "revenue_os.growth.lead_response_v1";
@@ -92,7 +92,7 @@ impl Default for Settings {
 impl Settings {
     /// Parses and checks settings, including a trial render of every
     /// template against a sample lead.
-    fn load(value: &Value) -> Result<Settings, String> {
+    fn load(value: &Value, limits: &TemplateLimits) -> Result<Settings, String> {
         let s: Settings = settings::parse(value)?;
         settings::check_mailbox("from", s.from.as_deref())?;
         settings::check_mailbox("reply_to", s.reply_to.as_deref())?;
@@ -120,10 +120,17 @@ impl Settings {
             &s.subject_template,
             Format::Text,
             &sample,
+            limits,
         )?;
-        render::check("text_template", &s.text_template, Format::Text, &sample)?;
+        render::check(
+            "text_template",
+            &s.text_template,
+            Format::Text,
+            &sample,
+            limits,
+        )?;
         if let Some(html) = &s.html_template {
-            render::check("html_template", html, Format::Html, &sample)?;
+            render::check("html_template", html, Format::Html, &sample, limits)?;
         }
         Ok(s)
     }
@@ -377,8 +384,8 @@ impl Policy for LeadResponse {
         ROUTES
     }
 
-    fn check_settings(&self, settings: &Value) -> Result<(), String> {
-        Settings::load(settings).map(|_| ())
+    fn check_settings(&self, settings: &Value, limits: &TemplateLimits) -> Result<(), String> {
+        Settings::load(settings, limits).map(|_| ())
     }
 
     fn decide(
@@ -386,7 +393,7 @@ impl Policy for LeadResponse {
         event: &KernelEvent,
         ctx: &PolicyContext<'_>,
     ) -> Result<PolicyOutput, PolicyError> {
-        let s = Settings::load(ctx.settings).map_err(PolicyError)?;
+        let s = Settings::load(ctx.settings, &ctx.templates).map_err(PolicyError)?;
         let p = &event.payload;
         if !p.is_object() {
             return Err(PolicyError(format!(
@@ -482,6 +489,7 @@ impl Policy for LeadResponse {
                 &s.subject_template,
                 Format::Text,
                 &template_ctx,
+                &ctx.templates,
             )
             .map_err(PolicyError)?;
             let text = render::render(
@@ -489,6 +497,7 @@ impl Policy for LeadResponse {
                 &s.text_template,
                 Format::Text,
                 &template_ctx,
+                &ctx.templates,
             )
             .map_err(PolicyError)?;
             let mut params = json!({
@@ -499,8 +508,14 @@ impl Policy for LeadResponse {
             });
             if let Some(html) = &s.html_template {
                 params["html"] = json!(
-                    render::render("html_template", html, Format::Html, &template_ctx)
-                        .map_err(PolicyError)?
+                    render::render(
+                        "html_template",
+                        html,
+                        Format::Html,
+                        &template_ctx,
+                        &ctx.templates
+                    )
+                    .map_err(PolicyError)?
                 );
             }
             if let Some(from) = &s.from {
@@ -592,7 +607,7 @@ mod tests {
 
     #[test]
     fn default_settings_are_valid() {
-        assert!(Settings::load(&Value::Null).is_ok());
-        assert!(Settings::load(&json!({})).is_ok());
+        assert!(Settings::load(&Value::Null, &TemplateLimits::default()).is_ok());
+        assert!(Settings::load(&json!({}), &TemplateLimits::default()).is_ok());
     }
 }

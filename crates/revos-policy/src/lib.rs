@@ -35,6 +35,7 @@ use revos_contracts::{ActionKind, DecisionOutcome, KernelEvent, TenantId};
 use serde::Serialize;
 
 pub use registry::{PolicyInfo, Registry};
+pub use render::{DEFAULT_MAX_RENDERED_BYTES, MAX_TEMPLATE_BYTES, TemplateLimits};
 
 /// The policy id recorded on a `no_policy` decision (with version 0): the
 /// event had no active policy for its `(type, source)`.
@@ -52,6 +53,8 @@ pub struct PolicyContext<'a> {
     pub settings: &'a serde_json::Value,
     /// The decision time; policies never read a clock.
     pub now: DateTime<Utc>,
+    /// The bounds of template rendering (the kernel's `[templates]`).
+    pub templates: TemplateLimits,
 }
 
 /// A side effect a policy wants the dispatcher to perform.
@@ -124,9 +127,15 @@ pub trait Policy: Send + Sync {
     fn description(&self) -> &'static str;
     /// The `(event type, source)` pairs the policy handles when active.
     fn routes(&self) -> &'static [(&'static str, &'static str)];
-    /// Whether `settings` is valid for this policy (`Null` = defaults, valid);
-    /// the error is a clear message naming the field.
-    fn check_settings(&self, settings: &serde_json::Value) -> Result<(), String>;
+    /// Whether `settings` is valid for this policy (`Null` = defaults, valid),
+    /// templates included: each within [`MAX_TEMPLATE_BYTES`] and rendering
+    /// a sample within `limits`; the error is a clear message naming the
+    /// field.
+    fn check_settings(
+        &self,
+        settings: &serde_json::Value,
+        limits: &TemplateLimits,
+    ) -> Result<(), String>;
     /// Decides on one event. Never panics, whatever the payload holds.
     fn decide(
         &self,

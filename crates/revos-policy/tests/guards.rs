@@ -211,7 +211,12 @@ fn send_invoice_table() {
 fn input_errors_are_errors_not_verdicts() {
     let d = guard("deal_update");
     let cases: Vec<(&dyn Guard, Value, Value, &str)> = vec![
-        (d, json!({}), json!({}), "deal_id is required"),
+        (
+            d,
+            json!({}),
+            json!({}),
+            "`deal_id` is required by guard `deal_update`",
+        ),
         (
             d,
             json!([]),
@@ -258,7 +263,7 @@ fn input_errors_are_errors_not_verdicts() {
             d,
             json!({"deal_id": "D", "stage_new": 5}),
             json!({}),
-            "stage_new must be a string, not a number",
+            "`stage_new` must be a string (string), not a number",
         ),
     ];
     let s = guard("send_invoice");
@@ -268,19 +273,19 @@ fn input_errors_are_errors_not_verdicts() {
             s,
             json!({"account_id": "A", "amount": 1, "currency": "EUR"}),
             facts.clone(),
-            "invoice_id is required",
+            "`invoice_id` is required by guard `send_invoice`",
         ),
         (
             s,
             json!({"invoice_id": "I", "amount": 1, "currency": "EUR"}),
             facts.clone(),
-            "account_id is required",
+            "`account_id` is required",
         ),
         (
             s,
             json!({"invoice_id": "I", "account_id": "A", "currency": "EUR"}),
             facts.clone(),
-            "amount is required",
+            "`amount` is required",
         ),
         (
             s,
@@ -298,7 +303,7 @@ fn input_errors_are_errors_not_verdicts() {
             s,
             json!({"invoice_id": "I", "account_id": "A", "amount": 1}),
             facts.clone(),
-            "currency is required",
+            "`currency` is required",
         ),
         (
             s,
@@ -323,7 +328,7 @@ fn custom_tenant_rules() {
         @id("discount_30") @reason("discount above 30% is not allowed")
         forbid (principal, action == Action::"deal_update", resource) when { context.discount_bps > 3000 };
     "#;
-    assert_eq!(check_rules(rules), Ok(()));
+    assert_eq!(check_rules(guard("deal_update"), rules), Ok(()));
     let cases = [(5, Allow), (15, Override), (31, Block)];
     for (pct, verdict) in cases {
         let out = run(
@@ -429,15 +434,16 @@ fn fail_closed() {
         ]
     );
 
-    // A forbid that reads a missing attribute errors; Cedar skips it and the
-    // permit would allow. The guard must BLOCK instead.
+    // A forbid that reads a missing attribute would error at evaluation
+    // (Cedar skips it and the permit would allow). Such rules fail the
+    // schema validation first, so the guard BLOCKs before evaluating.
     let rules = r#"@id("allow") permit (principal, action, resource);
         @id("typo") forbid (principal, action, resource) when { context.discount_pct > 20 };"#;
     let out = run("deal_update", Some(rules), input.clone(), json!({}));
     assert_eq!(out.verdict, Block, "{out:?}");
-    assert_eq!(out.matched_rules, ["typo"]);
+    assert!(out.matched_rules.is_empty());
     assert!(
-        out.reasons[0].starts_with("rule evaluation failed (fail closed): "),
+        out.reasons[0].starts_with("the guard rules are invalid (fail closed): "),
         "{:?}",
         out.reasons
     );
@@ -474,17 +480,22 @@ fn fail_closed() {
 
 #[test]
 fn rule_checks() {
-    let err = check_rules("permit (principal, action").unwrap_err();
+    let err = check_rules(guard("deal_update"), "permit (principal, action").unwrap_err();
     assert!(err.starts_with("Cedar parse error: "), "{err}");
     assert!(err.len() > "Cedar parse error: ".len(), "{err}");
 
-    let err = check_rules("permit (principal, action, resource);").unwrap_err();
+    let err = check_rules(
+        guard("deal_update"),
+        "permit (principal, action, resource);",
+    )
+    .unwrap_err();
     assert_eq!(
         err,
         "rule 1 (a permit) has no @id(\"…\") annotation; every rule needs one"
     );
 
     let err = check_rules(
+        guard("deal_update"),
         r#"@id("a") permit (principal, action, resource); forbid (principal, action, resource);"#,
     )
     .unwrap_err();
@@ -493,27 +504,41 @@ fn rule_checks() {
         "rule 2 (a forbid) has no @id(\"…\") annotation; every rule needs one"
     );
 
-    let err = check_rules(r#"@id("a") @overridable("true") permit (principal, action, resource);"#)
-        .unwrap_err();
+    let err = check_rules(
+        guard("deal_update"),
+        r#"@id("a") @overridable("true") permit (principal, action, resource);"#,
+    )
+    .unwrap_err();
     assert_eq!(
         err,
         "rule `a`: @overridable is only allowed on forbid rules"
     );
 
-    let err = check_rules(r#"@id("a") @overridable("yes") forbid (principal, action, resource);"#)
-        .unwrap_err();
+    let err = check_rules(
+        guard("deal_update"),
+        r#"@id("a") @overridable("yes") forbid (principal, action, resource);"#,
+    )
+    .unwrap_err();
     assert!(err.contains("must be \"true\" or \"false\""), "{err}");
 
-    let err = check_rules(r#"@id("a") permit (principal, action, resource); @id("a") forbid (principal, action, resource);"#).unwrap_err();
+    let err = check_rules(guard("deal_update"), r#"@id("a") permit (principal, action, resource); @id("a") forbid (principal, action, resource);"#).unwrap_err();
     assert_eq!(err, "two rules have @id(\"a\"); ids must be unique");
 
-    let err =
-        check_rules(r#"@id("t") permit (principal == ?principal, action, resource);"#).unwrap_err();
+    let err = check_rules(
+        guard("deal_update"),
+        r#"@id("t") permit (principal == ?principal, action, resource);"#,
+    )
+    .unwrap_err();
     assert!(err.contains("templates"), "{err}");
 
-    assert!(check_rules("").unwrap_err().contains("no policies"));
+    assert!(
+        check_rules(guard("deal_update"), "")
+            .unwrap_err()
+            .contains("no policies")
+    );
     assert_eq!(
         check_rules(
+            guard("deal_update"),
             r#"@id("a") @overridable("false") forbid (principal, action, resource) when { false }; @id("b") permit (principal, action, resource);"#
         ),
         Ok(())

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use revos_contracts::{ActionKind, DecisionOutcome, KernelEvent, TenantId};
-use revos_policy::{Policy, PolicyContext, PolicyError, PolicyOutput, Registry};
+use revos_policy::{Policy, PolicyContext, PolicyError, PolicyOutput, Registry, TemplateLimits};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -49,6 +49,7 @@ fn run(policy: &dyn Policy, fx: &Fixture) -> Result<PolicyOutput, PolicyError> {
         tenant_name: &fx.tenant_name,
         settings: &fx.settings,
         now: fx.now,
+        templates: TemplateLimits::default(),
     };
     policy.decide(&fx.event, &ctx)
 }
@@ -136,6 +137,7 @@ fn decide(
             tenant_name: "Northwind",
             settings,
             now: now(),
+            templates: TemplateLimits::default(),
         },
     )
 }
@@ -155,8 +157,14 @@ fn booking_v1() -> &'static dyn Policy {
 #[test]
 fn settings_validation_names_the_field() {
     let lead = lead_v1();
-    assert_eq!(lead.check_settings(&Value::Null), Ok(()));
-    assert_eq!(lead.check_settings(&json!({})), Ok(()));
+    assert_eq!(
+        lead.check_settings(&Value::Null, &TemplateLimits::default()),
+        Ok(())
+    );
+    assert_eq!(
+        lead.check_settings(&json!({}), &TemplateLimits::default()),
+        Ok(())
+    );
     let cases = [
         (
             json!({"response_sla_minutes": 0}),
@@ -211,14 +219,27 @@ fn settings_validation_names_the_field() {
             json!([1, 2]),
             "settings must be a JSON object (or null for defaults), not an array",
         ),
+        (
+            json!({"subject_template": "{{ 'x' * 100000000 }}"}),
+            "subject_template: the rendered text is larger than 65536 bytes",
+        ),
+        (
+            json!({"text_template": "x".repeat(16 * 1024 + 1)}),
+            "text_template: the template has 16385 bytes; at most 16384 are allowed",
+        ),
     ];
     for (settings, expected) in cases {
-        let err = lead.check_settings(&settings).unwrap_err();
+        let err = lead
+            .check_settings(&settings, &TemplateLimits::default())
+            .unwrap_err();
         assert!(err.contains(expected), "{settings}: {err}");
     }
 
     let booking = booking_v1();
-    assert_eq!(booking.check_settings(&Value::Null), Ok(()));
+    assert_eq!(
+        booking.check_settings(&Value::Null, &TemplateLimits::default()),
+        Ok(())
+    );
     let cases = [
         (
             json!({"reminder_hours_before": 0}),
@@ -243,7 +264,9 @@ fn settings_validation_names_the_field() {
         (json!({"template": "x"}), "unknown field `template`"),
     ];
     for (settings, expected) in cases {
-        let err = booking.check_settings(&settings).unwrap_err();
+        let err = booking
+            .check_settings(&settings, &TemplateLimits::default())
+            .unwrap_err();
         assert!(err.contains(expected), "{settings}: {err}");
     }
 }
@@ -266,14 +289,19 @@ fn invalid_settings_make_decide_fail_closed() {
 fn template_errors_are_policy_errors() {
     // A typo in a branch the sample does not take is still caught.
     let typo = json!({"text_template": "{% if lead.company %}{{ lead.company }}{% else %}{{ lead.compnay }}{% endif %}"});
-    let e = lead_v1().check_settings(&typo).unwrap_err();
+    let e = lead_v1()
+        .check_settings(&typo, &TemplateLimits::default())
+        .unwrap_err();
     assert_eq!(e, "text_template: unknown variables: lead.compnay");
 
     // Settings that pass the check can still fail for one event: the
     // sample name is long enough to index, "Bob" is not. Strict undefined
     // makes that an error, never a silent blank.
     let settings = json!({"text_template": "Hi {{ lead.name[10] }}"});
-    assert_eq!(lead_v1().check_settings(&settings), Ok(()));
+    assert_eq!(
+        lead_v1().check_settings(&settings, &TemplateLimits::default()),
+        Ok(())
+    );
     let ev = event(
         "lead_captured",
         "cmo_campaigns",
@@ -283,7 +311,10 @@ fn template_errors_are_policy_errors() {
     assert!(err.0.starts_with("text_template: undefined value"), "{err}");
 
     let settings = json!({"reminder_subject_template": "{{ booking.staff[2] }}"});
-    assert_eq!(booking_v1().check_settings(&settings), Ok(()));
+    assert_eq!(
+        booking_v1().check_settings(&settings, &TemplateLimits::default()),
+        Ok(())
+    );
     let ev = event(
         "booking_created",
         "fts_marketplace",
@@ -487,4 +518,55 @@ fn odd_payloads_never_panic() {
             }
         }
     }
+}
+
+/// A template whose sample render fits but whose render of a real event
+/// does not: the decision is an error naming the field and the limit, and
+/// nothing is proposed.
+#[test]
+fn oversize_renders_are_errors() {
+    let lead = lead_v1();
+    let limits = TemplateLimits {
+        max_rendered_bytes: 2_000,
+    };
+    let settings = json!({"text_template": "{% for i in range(100) %}{{ lead.name }}{% endfor %}"});
+    // The sample lead's name is short: 100 × 12 bytes fit.
+    assert_eq!(lead.check_settings(&settings, &limits), Ok(()));
+    let too_small = TemplateLimits {
+        max_rendered_bytes: 1_000,
+    };
+    let err = lead.check_settings(&settings, &too_small).unwrap_err();
+    assert!(err.contains("larger than 1000 bytes"), "{err}");
+
+    let event = |name: &str| -> KernelEvent {
+        serde_json::from_value(json!({
+            "id": "00000000-0000-4000-8000-000000000001",
+            "tenant_id": "11111111-2222-4333-8444-555555555555",
+            "type": "lead_captured",
+            "source": "cmo_campaigns",
+            "idempotency_key": "k",
+            "correlation_id": "c",
+            "subject": {"type": "lead", "id": "l"},
+            "payload": {"email": "ada@client.example", "name": name},
+            "occurred_at": "2026-01-01T00:00:00Z",
+            "recorded_at": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap()
+    };
+    let ctx = |limits| PolicyContext {
+        tenant_id: "11111111-2222-4333-8444-555555555555".parse().unwrap(),
+        tenant_name: "Northwind",
+        settings: &settings,
+        now: now(),
+        templates: limits,
+    };
+    assert!(lead.decide(&event("Ana"), &ctx(limits)).is_ok());
+    let err = lead
+        .decide(&event(&"N".repeat(100)), &ctx(limits))
+        .unwrap_err();
+    assert!(
+        err.0
+            .starts_with("text_template: the rendered text is larger than 2000 bytes"),
+        "{err}"
+    );
 }

@@ -77,6 +77,14 @@ pub enum Command {
     #[command(subcommand)]
     Policies(PoliciesCommand),
     /// Run a guard (deal_update, send_invoice, …) and print its verdict.
+    ///
+    /// Exit status: 0 ALLOW, 3 ALLOW_WITH_OVERRIDE, 4 BLOCK, 1 an error
+    /// (an unknown or mistyped input field, a missing required one, …).
+    #[command(
+        after_help = "Exit status: 0 ALLOW, 3 ALLOW_WITH_OVERRIDE, 4 BLOCK (after any \
+                      override), 1 an error such as an unknown input field.\n\
+                      Input fields of each guard: docs/POLICIES.md, or GET /v1/guards."
+    )]
     Guard(GuardArgs),
     /// Tasks created by policies (TASK_CREATE).
     #[command(subcommand)]

@@ -120,9 +120,13 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
         }
         Command::Guard(args) => {
             let kernel = open(config).await.map_err(fail)?;
-            runtime_cmds::guard(&kernel, args, as_json)
+            let verdict = runtime_cmds::guard(&kernel, args, as_json)
                 .await
-                .map_err(fail)
+                .map_err(fail)?;
+            match runtime_cmds::guard_exit_code(verdict) {
+                0 => Ok(()),
+                code => Err(ExitCode::from(code)),
+            }
         }
         Command::Tasks(cmd) => {
             let kernel = open(config).await.map_err(fail)?;

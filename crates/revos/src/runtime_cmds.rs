@@ -576,16 +576,39 @@ pub async fn policies(kernel: &Kernel, cmd: PoliciesCommand, as_json: bool) -> R
     Ok(())
 }
 
-/// `revos guard`.
-pub async fn guard(kernel: &Kernel, args: GuardArgs, as_json: bool) -> Result<(), Failure> {
+/// The exit status of `revos guard` for a verdict (after any override):
+/// 0 for ALLOW, 3 for ALLOW_WITH_OVERRIDE, 4 for BLOCK. An error (bad
+/// input, an unknown guard or tenant) exits 1, as every command does.
+pub fn guard_exit_code(verdict: revos_kernel::guards::Verdict) -> u8 {
+    use revos_kernel::guards::Verdict;
+    match verdict {
+        Verdict::Allow => 0,
+        Verdict::AllowWithOverride => 3,
+        Verdict::Block => 4,
+    }
+}
+
+/// `revos guard`: prints the verdict and answers it, for the exit status.
+pub async fn guard(
+    kernel: &Kernel,
+    args: GuardArgs,
+    as_json: bool,
+) -> Result<revos_kernel::guards::Verdict, Failure> {
     let tenant = parse_tenant(&args.tenant)?;
-    let input: serde_json::Map<String, Value> = read_json(&args.input)?;
-    let request = revos_kernel::guards::GuardRequest {
-        tenant_id: Some(tenant),
-        override_reason: args.override_reason,
-        correlation_id: None,
-        input,
-    };
+    // The file is read as the HTTP body is: the guard's fields plus the
+    // request's own (`correlation_id`, …); the flags take precedence.
+    let mut request: revos_kernel::guards::GuardRequest = read_json(&args.input)?;
+    if request.tenant_id.is_some_and(|t| t != tenant) {
+        return Err(Failure::input(
+            400,
+            "validation",
+            "the input's tenant_id differs from --tenant; give the tenant once",
+        ));
+    }
+    request.tenant_id = Some(tenant);
+    if args.override_reason.is_some() {
+        request.override_reason = args.override_reason;
+    }
     let name = args.name.replace('-', "_");
     let verdict = kernel.guard(&OPERATOR, &name, &request).await?;
     if as_json {
@@ -597,7 +620,7 @@ pub async fn guard(kernel: &Kernel, args: GuardArgs, as_json: bool) -> Result<()
         }
         println!("  (guard event {})", verdict.event_id);
     }
-    Ok(())
+    Ok(verdict.verdict)
 }
 
 /// `revos tasks …`.

@@ -581,26 +581,50 @@ async fn events_policies_and_replay(db: Db) {
     ]);
     assert_eq!(json(&out).as_array().unwrap().len(), 1);
 
-    // A guard from the command line.
-    let input = write(
-        dir.path(),
-        "deal.json",
-        r#"{"deal_id": "d-1", "discount_pct": 30}"#,
-    );
-    let out = db.revos(&[
-        "guard",
-        "deal-update",
-        "--tenant",
-        tenant,
-        "--input",
-        &input,
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // A guard from the command line; the exit status tells the verdict.
+    let guard = |name: &str, body: &str| {
+        let input = write(dir.path(), &format!("{name}.json"), body);
+        db.revos(&[
+            "guard",
+            "deal-update",
+            "--tenant",
+            tenant,
+            "--input",
+            &input,
+        ])
+    };
+    let out = guard("override", r#"{"deal_id": "d-1", "discount_pct": 30}"#);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("ALLOW_WITH_OVERRIDE"),
         "{}",
         stdout(&out)
     );
+    let out = guard(
+        "allow",
+        r#"{"deal_id": "d-1", "discount_pct": 5, "correlation_id": "deal/d-1"}"#,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("deal_update: ALLOW\n"),
+        "{}",
+        stdout(&out)
+    );
+    let out = guard(
+        "block",
+        r#"{"deal_id": "d-1", "stage_new": "closed_won", "amount": 0}"#,
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stdout(&out).contains("BLOCK"), "{}", stdout(&out));
+    // A misspelt field is an error (exit 1) naming it, not an ALLOW.
+    let out = guard("typo", r#"{"deal_id": "d-1", "discount_percent": 90}"#);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("$.discount_percent"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("discount_pct"), "{}", stderr(&out));
 
     // Replay: version 1 matches what was recorded, version 2 differs.
     let out = db.revos(&[

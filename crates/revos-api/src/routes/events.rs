@@ -553,7 +553,7 @@ pub async fn complete_task(
     request_body = GuardRequest,
     responses(
         (status = 200, description = "The verdict (ALLOW, ALLOW_WITH_OVERRIDE or BLOCK)", body = GuardResponse),
-        (status = 400, description = "Input the guard cannot read", body = KernelError),
+        (status = 400, description = "Input the guard cannot read: an unknown field, a wrong type or a missing required field (named in `details.violations`, with `details.accepted_fields`), or a value out of range; nothing is recorded", body = KernelError),
         (status = 403, description = "An override by a role that may not give one", body = KernelError),
         (status = 404, description = "No such guard", body = KernelError),
     ))]
@@ -578,9 +578,44 @@ pub struct GuardInfo {
     pub settings_id: String,
     /// Its built-in Cedar rules.
     pub default_rules: String,
+    /// The input fields a request may carry (besides `tenant_id`,
+    /// `override_reason` and `correlation_id`); any other is refused.
+    pub fields: Vec<GuardField>,
+    /// The Cedar context its rules read (`context.<name>`); rules are
+    /// validated against it when stored.
+    pub context: Vec<GuardContextAttribute>,
+    /// The Cedar resource type (`Deal`, `Invoice`).
+    pub resource_type: String,
 }
 
-/// The guards and their default rules.
+/// One input field of a guard.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GuardField {
+    /// The field's name.
+    pub name: String,
+    /// `id` (string or integer), `decimal` (number or numeric string),
+    /// `date` (`YYYY-MM-DD`) or `string`.
+    #[serde(rename = "type")]
+    pub field_type: String,
+    /// Whether a request must carry it.
+    pub required: bool,
+    /// What it means.
+    pub meaning: String,
+}
+
+/// One attribute of a guard's Cedar context.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GuardContextAttribute {
+    /// The attribute (`context.<name>`).
+    pub name: String,
+    /// Its Cedar type: `Long`, `String` or `Boolean`.
+    #[serde(rename = "type")]
+    pub cedar_type: String,
+    /// What it holds.
+    pub meaning: String,
+}
+
+/// The guards: their input fields, Cedar context and default rules.
 #[utoipa::path(get, path = "/v1/guards", tag = "guards",
     responses((status = 200, description = "Guards", body = List<GuardInfo>)))]
 pub async fn guards(
@@ -597,6 +632,26 @@ pub async fn guards(
             event_type: g.event_type().to_owned(),
             settings_id: revos_kernel::guards::settings_id(g),
             default_rules: g.default_rules().to_owned(),
+            fields: g
+                .input_fields()
+                .iter()
+                .map(|f| GuardField {
+                    name: f.name.to_owned(),
+                    field_type: f.field_type.as_str().to_owned(),
+                    required: f.required,
+                    meaning: f.meaning.to_owned(),
+                })
+                .collect(),
+            context: g
+                .context_attributes()
+                .iter()
+                .map(|a| GuardContextAttribute {
+                    name: a.name.to_owned(),
+                    cedar_type: a.cedar_type.as_str().to_owned(),
+                    meaning: a.meaning.to_owned(),
+                })
+                .collect(),
+            resource_type: g.resource_type().to_owned(),
         })
         .collect();
     Json(List::all(items))

@@ -8,8 +8,8 @@
 
 use serde_json::{Value, json};
 
-use super::Guard;
 use super::numbers::{date, id, optional, scaled, stage};
+use super::{CedarType, ContextAttribute, FieldType, Guard, InputField};
 
 const DEFAULT_RULES: &str = r#"// Deal updates are allowed unless a rule below forbids them.
 @id("permit_deal_updates")
@@ -32,6 +32,93 @@ when { context.close_date_slip_days > 30 };
 forbid (principal, action == Action::"deal_update", resource)
 when { context.stage_new == "closed_won" && context.amount_cents <= 0 };
 "#;
+
+/// The input fields.
+const FIELDS: &[InputField] = &[
+    InputField {
+        name: "deal_id",
+        field_type: FieldType::Id,
+        required: true,
+        meaning: "the deal being changed (the Cedar resource `Deal::\"<deal_id>\"`)",
+        example: "d-1042",
+    },
+    InputField {
+        name: "amount",
+        field_type: FieldType::Decimal,
+        required: false,
+        meaning: "the deal's amount after the change, at least 0",
+        example: "20000",
+    },
+    InputField {
+        name: "discount_pct",
+        field_type: FieldType::Decimal,
+        required: false,
+        meaning: "the discount after the change, in percent (0 to 100); missing = 0",
+        example: "15",
+    },
+    InputField {
+        name: "close_date_old",
+        field_type: FieldType::Date,
+        required: false,
+        meaning: "the close date before the change",
+        example: "2026-12-01",
+    },
+    InputField {
+        name: "close_date_new",
+        field_type: FieldType::Date,
+        required: false,
+        meaning: "the close date after the change",
+        example: "2026-12-20",
+    },
+    InputField {
+        name: "stage_old",
+        field_type: FieldType::Text,
+        required: false,
+        meaning: "the stage before the change (e.g. `proposal`)",
+        example: "proposal",
+    },
+    InputField {
+        name: "stage_new",
+        field_type: FieldType::Text,
+        required: false,
+        meaning: "the stage after the change (e.g. `closed_won`)",
+        example: "negotiation",
+    },
+];
+
+/// The Cedar context built from the input.
+const CONTEXT: &[ContextAttribute] = &[
+    ContextAttribute {
+        name: "discount_bps",
+        cedar_type: CedarType::Long,
+        meaning: "`discount_pct` in basis points (0 to 10000; 0 when missing)",
+    },
+    ContextAttribute {
+        name: "close_date_slip_days",
+        cedar_type: CedarType::Long,
+        meaning: "days from `close_date_old` to `close_date_new` (0 unless both are given)",
+    },
+    ContextAttribute {
+        name: "amount_cents",
+        cedar_type: CedarType::Long,
+        meaning: "`amount` in cents (0 when missing)",
+    },
+    ContextAttribute {
+        name: "has_amount",
+        cedar_type: CedarType::Boolean,
+        meaning: "whether `amount` was given",
+    },
+    ContextAttribute {
+        name: "stage_old",
+        cedar_type: CedarType::String,
+        meaning: "`stage_old` normalized (lower case, `_` for spaces and hyphens; \"\" when missing)",
+    },
+    ContextAttribute {
+        name: "stage_new",
+        cedar_type: CedarType::String,
+        meaning: "`stage_new` normalized like `stage_old`",
+    },
+];
 
 /// The deal update guard; resource `Deal::"<deal_id>"`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,6 +143,14 @@ impl Guard for DealUpdate {
 
     fn facts_needed(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    fn input_fields(&self) -> &'static [InputField] {
+        FIELDS
+    }
+
+    fn context_attributes(&self) -> &'static [ContextAttribute] {
+        CONTEXT
     }
 
     fn context(&self, input: &Value, _facts: &Value) -> Result<Value, String> {

@@ -14,9 +14,16 @@
 //! - context from [`Guard::context`]: integers only (cents, basis points,
 //!   days), since Cedar has no floating point.
 //!
+//! Each guard declares its input fields and its context (see
+//! [`declaration`]): a request with an unknown field, a field of the wrong
+//! type or a missing required field is refused before anything is
+//! evaluated, and rules are validated against the Cedar schema derived from
+//! the declaration.
+//!
 //! Rule conventions, enforced by [`check_rules`]: every rule has an
 //! `@id("…")`; a `forbid` may carry `@overridable("true")` and a
-//! `@reason("…")` shown to people.
+//! `@reason("…")` shown to people; the rules validate against the guard's
+//! Cedar schema (strict mode).
 //!
 //! Fail closed: any evaluation error (Cedar skips a rule that errors, for
 //! instance one reading a context attribute that does not exist, which could
@@ -24,6 +31,7 @@
 //! cannot be built gives `BLOCK`.
 
 mod deal_update;
+pub mod declaration;
 mod numbers;
 mod send_invoice;
 
@@ -39,6 +47,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use deal_update::DealUpdate;
+pub use declaration::{
+    CedarType, ContextAttribute, FieldType, InputField, accepted_fields, cedar_schema,
+    cedar_schema_json, check_input, request_json_schema,
+};
 use send_invoice::SendInvoice;
 
 /// The roles that may override an `ALLOW_WITH_OVERRIDE` verdict unless the
@@ -111,6 +123,11 @@ pub trait Guard: Send + Sync {
     /// The facts the shell must look up and pass to [`Guard::context`],
     /// e.g. `["account_known", "duplicate_within_window"]`.
     fn facts_needed(&self) -> &'static [&'static str];
+    /// The input fields a request may carry; any other field is refused.
+    fn input_fields(&self) -> &'static [InputField];
+    /// The attributes of the context [`Guard::context`] builds, exactly;
+    /// the guard's Cedar schema is derived from them.
+    fn context_attributes(&self) -> &'static [ContextAttribute];
     /// The Cedar context for an input; `Err` is a clear input error (400).
     fn context(&self, input: &Value, facts: &Value) -> Result<Value, String>;
     /// The resource id (deal id, invoice id); `Err` is a clear input error.
@@ -294,18 +311,27 @@ fn compile(text: &str) -> Result<CompiledRules, String> {
     })
 }
 
-/// Checks a tenant's Cedar rules: they parse (Cedar's message is passed
-/// through), every rule has a unique `@id`, `@overridable` appears only on
-/// forbids with the value "true" or "false", and no templates are used.
-pub fn check_rules(text: &str) -> Result<(), String> {
-    compile(text).map(|_| ())
+/// Parses the rules and validates them against the guard's schema.
+fn compile_for(guard: &dyn Guard, text: &str) -> Result<CompiledRules, String> {
+    let compiled = compile(text)?;
+    declaration::validate(guard, &compiled.all)?;
+    Ok(compiled)
+}
+
+/// Checks a tenant's Cedar rules for `guard`: they parse (Cedar's message
+/// is passed through), every rule has a unique `@id`, `@overridable`
+/// appears only on forbids with the value "true" or "false", no templates
+/// are used, and they validate against the guard's Cedar schema (Cedar's
+/// message is passed through, e.g. for an attribute the context lacks).
+pub fn check_rules(guard: &dyn Guard, text: &str) -> Result<(), String> {
+    compile_for(guard, text).map(|_| ())
 }
 
 /// Evaluates `guard` for `principal` on `input`, with the tenant's `rules`
 /// (None = the guard's defaults) and the `facts` the shell looked up.
 ///
-/// `Err` is an input error (a missing deal id, an amount that is not a
-/// number): the caller answers 400. Everything else, including invalid rules
+/// `Err` is an input error (an unknown field, a missing deal id, an amount
+/// that is not a number): the caller answers 400. Everything else, including invalid rules
 /// and evaluation errors, is an `Ok` outcome, `BLOCK` when in doubt.
 pub fn evaluate(
     guard: &dyn Guard,
@@ -321,9 +347,18 @@ pub fn evaluate(
             crate::settings::kind(input)
         ));
     }
+    if let Some(fields) = input.as_object() {
+        check_input(guard, fields, &[]).map_err(|violations| {
+            violations
+                .iter()
+                .map(|v| v.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+    }
     let resource_id = guard.resource(input)?;
     let context = guard.context(input, facts)?;
-    let compiled = match compile(rules.unwrap_or(guard.default_rules())) {
+    let compiled = match compile_for(guard, rules.unwrap_or(guard.default_rules())) {
         Ok(c) => c,
         Err(e) => {
             return Ok(GuardOutcome::block(
@@ -417,10 +452,12 @@ fn build_request(
         let ty = EntityTypeName::from_str(ty).map_err(|e| format!("entity type `{ty}`: {e}"))?;
         Ok(EntityUid::from_type_name_and_id(ty, EntityId::new(id)))
     };
+    let schema = cedar_schema(guard)?;
     let principal_uid = uid("User", principal.id)?;
     let action_uid = uid("Action", guard.name())?;
     let resource_uid = uid(guard.resource_type(), resource_id)?;
-    let context = Context::from_json_value(context, None).map_err(|e| format!("context: {e}"))?;
+    let context = Context::from_json_value(context, Some((&schema, &action_uid)))
+        .map_err(|e| format!("context: {e}"))?;
     let user = Entity::new(
         principal_uid.clone(),
         HashMap::from([(
@@ -431,10 +468,16 @@ fn build_request(
     )
     .map_err(|e| format!("principal: {e}"))?;
     let resource = Entity::new_no_attrs(resource_uid.clone(), HashSet::new());
-    let entities =
-        Entities::from_entities([user, resource], None).map_err(|e| format!("entities: {e}"))?;
-    let request = Request::new(principal_uid, action_uid, resource_uid, context, None)
-        .map_err(|e| format!("request: {e}"))?;
+    let entities = Entities::from_entities([user, resource], Some(&schema))
+        .map_err(|e| format!("entities: {e}"))?;
+    let request = Request::new(
+        principal_uid,
+        action_uid,
+        resource_uid,
+        context,
+        Some(&schema),
+    )
+    .map_err(|e| format!("request: {e}"))?;
     Ok((request, entities))
 }
 
@@ -448,7 +491,7 @@ mod tests {
         assert_eq!(reg.names(), ["deal_update", "send_invoice"]);
         for name in reg.names() {
             let g = reg.get(name).unwrap();
-            check_rules(g.default_rules()).unwrap();
+            check_rules(g, g.default_rules()).unwrap();
             assert_eq!(g.event_type(), format!("revenue_os.guard.{name}"));
         }
         assert!(reg.get("nope").is_none());

@@ -8,8 +8,8 @@
 
 use serde_json::{Value, json};
 
-use super::Guard;
 use super::numbers::{fact, id, optional, scaled};
+use super::{CedarType, ContextAttribute, FieldType, Guard, InputField};
 use crate::settings::kind;
 
 const DEFAULT_RULES: &str = r#"// Invoices may be sent unless a rule below forbids it.
@@ -41,6 +41,68 @@ when { context.duplicate_within_window };
 /// The facts the shell looks up for this guard.
 const FACTS: &[&str] = &["account_known", "duplicate_within_window"];
 
+/// The input fields.
+const FIELDS: &[InputField] = &[
+    InputField {
+        name: "invoice_id",
+        field_type: FieldType::Id,
+        required: true,
+        meaning: "the invoice to send (the Cedar resource `Invoice::\"<invoice_id>\"`)",
+        example: "inv-2026-0042",
+    },
+    InputField {
+        name: "account_id",
+        field_type: FieldType::Id,
+        required: true,
+        meaning: "the account billed, looked up in the tenant's accounts",
+        example: "acc-1",
+    },
+    InputField {
+        name: "amount",
+        field_type: FieldType::Decimal,
+        required: true,
+        meaning: "the invoice total, greater than 0",
+        example: "1200.50",
+    },
+    InputField {
+        name: "currency",
+        field_type: FieldType::Text,
+        required: true,
+        meaning: "a 3-letter currency code such as EUR",
+        example: "EUR",
+    },
+];
+
+/// The Cedar context built from the input and the facts.
+const CONTEXT: &[ContextAttribute] = &[
+    ContextAttribute {
+        name: "amount_cents",
+        cedar_type: CedarType::Long,
+        meaning: "`amount` in cents",
+    },
+    ContextAttribute {
+        name: "currency",
+        cedar_type: CedarType::String,
+        meaning: "`currency` in upper case",
+    },
+    ContextAttribute {
+        name: "account_id",
+        cedar_type: CedarType::String,
+        meaning: "`account_id` as a string",
+    },
+    ContextAttribute {
+        name: "account_known",
+        cedar_type: CedarType::Boolean,
+        meaning: "whether the tenant has the account (looked up by revos)",
+    },
+    ContextAttribute {
+        name: "duplicate_within_window",
+        cedar_type: CedarType::Boolean,
+        meaning: "whether the same account, amount and currency passed the guard within \
+                  `duplicate_window_hours` (looked up by revos)",
+    },
+];
+
 /// The send invoice guard; resource `Invoice::"<invoice_id>"`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct SendInvoice;
@@ -64,6 +126,14 @@ impl Guard for SendInvoice {
 
     fn facts_needed(&self) -> &'static [&'static str] {
         FACTS
+    }
+
+    fn input_fields(&self) -> &'static [InputField] {
+        FIELDS
+    }
+
+    fn context_attributes(&self) -> &'static [ContextAttribute] {
+        CONTEXT
     }
 
     fn context(&self, input: &Value, facts: &Value) -> Result<Value, String> {
