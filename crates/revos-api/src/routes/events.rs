@@ -592,9 +592,18 @@ pub struct PolicyItem {
     /// What it does.
     pub description: String,
     /// The (event type, source) pairs routed to it.
-    pub routes: Vec<(String, String)>,
+    pub routes: Vec<PolicyRoute>,
     /// Whether this version is the one routed.
     pub active: bool,
+}
+
+/// An (event type, source) pair a policy is routed for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyRoute {
+    /// The event type (`lead_captured`).
+    pub r#type: String,
+    /// The event source (`cmo_campaigns`).
+    pub source: String,
 }
 
 /// The registered policies (every version).
@@ -613,7 +622,11 @@ pub async fn policies(
             id: p.id.to_owned(),
             version: p.version,
             description: p.description.to_owned(),
-            routes: p.routes,
+            routes: p
+                .routes
+                .into_iter()
+                .map(|(r#type, source)| PolicyRoute { r#type, source })
+                .collect(),
             active: p.active,
         })
         .collect();
