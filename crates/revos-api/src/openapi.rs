@@ -102,7 +102,13 @@ use utoipa::{Modify, OpenApi};
         events::list_endpoints,
         events::remove_endpoint,
     ),
-    components(schemas(revos_contracts::KernelError, revos_contracts::ErrorCode)),
+    components(schemas(
+        revos_contracts::KernelError,
+        revos_contracts::ErrorCode,
+        revos_contracts::kernel_io::Targets,
+        revos_contracts::kernel_io::Guardrails,
+        revos_contracts::kernel_io::KernelConfig,
+    )),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
     tags(
@@ -209,6 +215,7 @@ const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
 /// Adds to every operation of `doc` what the server does on every route.
 pub fn conform(doc: &mut Value) {
+    constrain_schemas(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -251,7 +258,12 @@ fn declare_path_params(op: &mut Map<String, Value>, names: &[&str]) {
             .find(|(n, _, _)| n == name)
             .map_or((PathParam::Text, ""), |(_, k, d)| (*k, *d));
         let schema = match kind {
-            PathParam::Uuid => json!({"type": "string", "format": "uuid"}),
+            PathParam::Uuid => {
+                json!({"type": "string", "format": "uuid", "pattern": UUID_PATTERN})
+            }
+            PathParam::Text if *name == "source" => {
+                json!({"type": "string", "pattern": WEBHOOK_SOURCE})
+            }
             PathParam::Text => json!({"type": "string", "minLength": 1}),
         };
         let declared = params
@@ -320,7 +332,8 @@ fn add_common_responses(op: &mut Map<String, Value>, method: &str) {
             add.push(("403", "The credential lacks the scope this needs"));
         }
     }
-    if has_path || names_tenant {
+    // A tenant named in the path, the query or the body may not exist.
+    if has_path || names_tenant || (secured && has_body) {
         add.push(("404", "No such tenant or record (TENANT_NOT_FOUND or `details.kind` `not_found`)"));
     }
     if has_body {
@@ -363,11 +376,184 @@ fn add_common_responses(op: &mut Map<String, Value>, method: &str) {
     }
 }
 
+/// A text field as the kernel checks it: not blank, at most `max`
+/// characters.
+fn text(max: usize) -> Value {
+    json!({"minLength": 1, "maxLength": max, "pattern": "\\S"})
+}
+
+/// The rules the kernel checks on fields of the request bodies, beyond
+/// their types, as `(schema, property, constraints)`.
+fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
+    let non_negative = json!({"minimum": 0});
+    let event_name = json!({"pattern": "^[a-z][a-z0-9_.]{0,63}$"});
+    let metric_ids: Vec<&str> = revos_contracts::metrics::dictionary()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    vec![
+        ("NewTenant", "name", text(200)),
+        ("NewApiKey", "name", text(200)),
+        ("NewApiKey", "agent", text(200)),
+        ("NewApiKey", "scopes", json!({"minItems": 1})),
+        ("NewMember", "subject", text(200)),
+        ("NewEndpoint", "name", event_name.clone()),
+        ("NewWebhookSecret", "source", json!({"pattern": WEBHOOK_SOURCE})),
+        ("CycleRequest", "window_days", json!({"minimum": 1, "maximum": 366})),
+        ("MetricPoint", "metric_id", json!({"enum": metric_ids})),
+        (
+            "MetricPoint",
+            "dimension",
+            json!({"propertyNames": text(100), "additionalProperties": text(200)}),
+        ),
+        ("Campaign", "id", text(200)),
+        ("Campaign", "name", text(500)),
+        ("Campaign", "status", text(50)),
+        ("Campaign", "objective", text(200)),
+        ("Campaign", "budget_total", non_negative.clone()),
+        ("Campaign", "budget_spent", non_negative.clone()),
+        ("CampaignChannel", "channel", text(100)),
+        ("CampaignChannel", "status", text(50)),
+        ("CampaignChannel", "budget_total", non_negative.clone()),
+        ("CampaignChannel", "budget_spent", non_negative.clone()),
+        ("Opportunity", "id", text(200)),
+        ("Opportunity", "stage", text(100)),
+        ("Opportunity", "account_id", text(200)),
+        ("Opportunity", "amount", non_negative.clone()),
+        ("Opportunity", "win_probability", json!({"minimum": 0, "maximum": 1})),
+        ("Account", "id", text(200)),
+        ("Account", "name", text(500)),
+        ("Account", "arr", non_negative),
+        ("RevenueEvent", "id", text(200)),
+        ("RevenueEvent", "type", text(100)),
+        ("CrmActivity", "id", text(200)),
+        ("CrmActivity", "type", text(100)),
+        ("EventInput", "type", event_name.clone()),
+        ("EventInput", "source", event_name),
+    ]
+}
+
+/// What a webhook `source` looks like.
+const WEBHOOK_SOURCE: &str = "^[a-z][a-z0-9_.-]{0,63}$";
+
+/// Adds [`field_rules`] to the component schemas, and states what the
+/// server parses an unsigned 32-bit integer and a UUID as.
+fn constrain_schemas(doc: &mut Value) {
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (schema, property, rules) in field_rules() {
+            let Some(target) = schemas
+                .get_mut(schema)
+                .and_then(|s| s.get_mut("properties"))
+                .and_then(|p| p.get_mut(property))
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            if let Some(rules) = rules.as_object() {
+                for (k, v) in rules {
+                    target.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    walk_schemas(doc);
+}
+
+/// The forms `Uuid::parse_str` accepts.
+const UUID_PATTERN: &str = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\}|urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$";
+
+/// Every schema object in the document: a `u32` (`int32` from 0) may be
+/// up to 2³²−1; a `uuid` is one of the forms the server parses.
+fn walk_schemas(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.get("format").and_then(Value::as_str) == Some("int32")
+                && map.get("minimum").and_then(Value::as_u64) == Some(0)
+                && !map.contains_key("maximum")
+            {
+                map.remove("format");
+                map.insert("maximum".to_owned(), json!(u32::MAX));
+            }
+            if map.get("format").and_then(Value::as_str) == Some("uuid") {
+                map.insert("pattern".to_owned(), json!(UUID_PATTERN));
+            }
+            for v in map.values_mut() {
+                walk_schemas(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(walk_schemas),
+        _ => {}
+    }
+}
+
 /// An example of each request body: valid, and accepted by a server whose
 /// caller may write to the tenant it names.
 fn request_example(method: &str, path: &str) -> Option<Value> {
+    let event = json!({
+        "type": "lead_captured",
+        "source": "cmo_campaigns",
+        "idempotency_key": "form-2026-0001",
+        "payload": {"email": "ada@example.com", "name": "Ada Lovelace", "company": "Analytical Engines"},
+    });
     let path = path.strip_prefix("/v1/tenants/{tenant_id}").unwrap_or(path);
     Some(match (method, path) {
+        ("post", "/v1/keys") => json!({"name": "crm-sync", "scopes": ["read", "write"]}),
+        ("post", "/v1/tenants") => json!({"name": "Acme Corp"}),
+        ("put", "/optimizer-config") => json!({
+            "targets": {"pipeline_total": 500000.0, "cac_max": 1200.0},
+            "guardrails": {"max_daily_spend": 2000.0, "allowed_levers": ["campaigns", "channels"]},
+            "config": {"risk_tolerance": "medium"},
+        }),
+        ("post", "/members") => json!({"subject": "user-123", "role": "approver"}),
+        ("put", "/queue-settings") => json!({"email": {"max_attempts": 5}}),
+        ("post", "/webhook-secrets") => json!({"source": "billing"}),
+        ("post", "/metrics") => json!([
+            {"metric_id": "pipeline_total", "date": "2026-11-30", "value": 420000.0},
+            {"metric_id": "cac_blended", "date": "2026-11-30", "value": 950.0, "dimension": {"channel": "paid_search"}},
+        ]),
+        ("post", "/campaigns") => json!([{
+            "id": "cmp-001", "name": "Q4 webinar series", "status": "active", "objective": "demand_gen",
+            "budget_total": 20000.0, "budget_spent": 7500.0, "start_date": "2026-10-01", "end_date": "2026-12-31",
+            "channels": [{"channel": "linkedin", "status": "active", "budget_total": 12000.0, "budget_spent": 5000.0}],
+        }]),
+        ("post", "/opportunities") => json!([{
+            "id": "opp-001", "account_id": "acc-001", "name": "Acme renewal", "stage": "proposal",
+            "status": "open", "amount": 48000.0, "expected_close_date": "2027-01-15", "win_probability": 0.6,
+        }]),
+        ("post", "/accounts") => json!([{
+            "id": "acc-001", "name": "Acme Corp", "domain": "acme.example", "segment": "mid_market", "arr": 120000.0,
+        }]),
+        ("post", "/revenue-events") => json!([{
+            "id": "inv-1001", "type": "booking", "amount": 48000.0, "effective_date": "2026-11-20",
+            "account_id": "acc-001", "opportunity_id": "opp-001",
+        }]),
+        ("post", "/crm-activities") => json!([{
+            "id": "act-001", "type": "meeting", "occurred_at": "2026-11-18T15:00:00Z",
+            "account_id": "acc-001", "owner": "sam@example.com", "subject": "Pricing review",
+        }]),
+        ("post", "/cycles") => json!({"window_days": 30}),
+        ("post", "/v1/validation") => json!({"operation": "run_cycle_1"}),
+        ("post", "/v1/events") | ("post", "/v1/events/emit") => event,
+        ("post", "/v1/events/batch") => json!([event]),
+        ("post", "/v1/lead-capture") => json!({
+            "email": "ada@example.com", "name": "Ada Lovelace", "company": "Analytical Engines",
+            "submission_id": "sub-0001", "utm_source": "newsletter",
+        }),
+        ("post", "/v1/landing-form-submit") => json!({
+            "landing_page_id": "lp-pricing", "form_id": "demo-request",
+            "fields": {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"},
+        }),
+        ("post", "/v1/guards/{guard}") => json!({"deal_id": "opp-001", "discount_pct": 10}),
+        ("post", "/v1/replay") => json!({
+            "policy": "revenue_os.growth.lead_response_v1@2", "since": "2026-11-01T00:00:00Z",
+        }),
+        ("put", "/runtime/mode") | ("put", "/policies/{policy_id}/mode") => json!({"mode": "shadow"}),
+        ("put", "/policy-settings/{policy_id}") => json!({}),
+        ("post", "/webhook-endpoints") => json!({"name": "crm_sync", "url": "https://hooks.example.com/revos"}),
+        ("post", "/v1/webhooks/{tenant_id}/{source}") => json!({"type": "invoice.paid", "data": {"id": "in_1"}}),
         _ => return None,
     })
 }

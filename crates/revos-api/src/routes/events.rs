@@ -477,7 +477,7 @@ pub struct TaskParams {
     /// Only this owner.
     pub owner: Option<String>,
     /// Only `open` or `done` tasks.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<TaskStatus>)]
     pub status: Option<TaskStatus>,
     /// At most this many (1–1000, default 100).
     pub limit: Option<u32>,
