@@ -459,7 +459,86 @@ fn constrain_schemas(doc: &mut Value) {
             }
         }
     }
+    merge_flattened(doc);
+    stored_guardrails(doc);
     walk_schemas(doc);
+}
+
+/// A struct that flattens another (`#[serde(flatten)]`) is an `allOf` of
+/// the inner schema and its own fields; where the inner one forbids other
+/// properties, no value could match both. Such a schema becomes one
+/// object with the fields of both.
+fn merge_flattened(doc: &mut Value) {
+    let Some(schemas) = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .cloned()
+    else {
+        return;
+    };
+    let resolve = |part: &Value| -> Value {
+        part.get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .and_then(|name| schemas.get(name))
+            .cloned()
+            .unwrap_or_else(|| part.clone())
+    };
+    let Some(targets) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in targets.values_mut() {
+        let Some(parts) = schema.get("allOf").and_then(Value::as_array) else {
+            continue;
+        };
+        let parts: Vec<Value> = parts.iter().map(resolve).collect();
+        let closed = |p: &Value| p.get("additionalProperties") == Some(&Value::Bool(false));
+        if !parts.iter().any(closed) {
+            continue;
+        }
+        let mut properties = Map::new();
+        let mut required = Vec::new();
+        for part in &parts {
+            if let Some(props) = part.get("properties").and_then(Value::as_object) {
+                properties.extend(props.clone());
+            }
+            if let Some(req) = part.get("required").and_then(Value::as_array) {
+                required.extend(req.iter().cloned());
+            }
+        }
+        let mut merged = json!({"type": "object", "properties": properties, "required": required});
+        if let Some(description) = schema.get("description") {
+            merged["description"] = description.clone();
+        }
+        if parts.iter().all(closed) {
+            merged["additionalProperties"] = Value::Bool(false);
+        }
+        *schema = merged;
+    }
+}
+
+/// The guardrails an optimizer configuration stores: `Guardrails`, where
+/// an empty `allowed_levers` is kept (the scheduler then leaves the tenant
+/// alone), or `{}`.
+fn stored_guardrails(doc: &mut Value) {
+    let Some(mut guardrails) = doc.pointer("/components/schemas/Guardrails").cloned() else {
+        return;
+    };
+    if let Some(levers) = guardrails
+        .pointer_mut("/properties/allowed_levers")
+        .and_then(Value::as_object_mut)
+    {
+        levers.remove("minItems");
+    }
+    if let Some(target) = doc.pointer_mut("/components/schemas/OptimizerConfig/properties/guardrails") {
+        *target = json!({
+            "description": "`KernelInput.guardrails` (an empty `allowed_levers` leaves the tenant out of scheduled cycles), or `{}` for none yet.",
+            "anyOf": [guardrails, {"type": "object", "maxProperties": 0}],
+        });
+    }
 }
 
 /// The forms `Uuid::parse_str` accepts.

@@ -733,7 +733,7 @@ pub async fn policy_settings(
 
 /// Sets the tenant's settings of one policy or guard (checked by it).
 #[utoipa::path(put, path = "/v1/tenants/{tenant_id}/policy-settings/{policy_id}", tag = "policies",
-    request_body(content = Object, description = "The settings; see docs/POLICIES.md"),
+    request_body(content = Object, description = "The settings, a JSON object; see docs/POLICIES.md"),
     responses(
         (status = 204, description = "Stored"),
         (status = 400, description = "Settings the policy refuses", body = KernelError),
@@ -743,8 +743,9 @@ pub async fn put_policy_settings(
     State(state): State<AppState>,
     scoped: TenantAdmin,
     Path((_, policy)): Path<(String, String)>,
-    ApiJson(settings): ApiJson<Value>,
+    ApiJson(settings): ApiJson<serde_json::Map<String, Value>>,
 ) -> Result<StatusCode, ApiError> {
+    let settings = Value::Object(settings);
     state
         .kernel
         .set_policy_settings(&scoped.principal, scoped.tenant, &policy, Some(&settings))
