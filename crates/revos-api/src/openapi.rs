@@ -9,8 +9,8 @@
 //! `.ci/schemathesis` fuzzes the running server against this document.
 
 use crate::routes::{audit, cycles, data, events, jobs, keys, me, system, tenants, webhooks};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use serde_json::{Map, Value, json};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 /// The revos HTTP API.
@@ -334,7 +334,10 @@ fn add_common_responses(op: &mut Map<String, Value>, method: &str) {
     }
     // A tenant named in the path, the query or the body may not exist.
     if has_path || names_tenant || (secured && has_body) {
-        add.push(("404", "No such tenant or record (TENANT_NOT_FOUND or `details.kind` `not_found`)"));
+        add.push((
+            "404",
+            "No such tenant or record (TENANT_NOT_FOUND or `details.kind` `not_found`)",
+        ));
     }
     if has_body {
         add.push(("413", "The body is larger than `max_body_bytes`"));
@@ -350,29 +353,29 @@ fn add_common_responses(op: &mut Map<String, Value>, method: &str) {
         return;
     };
     for (status, description) in add {
-        if responses.contains_key(status) {
-            continue;
-        }
-        let mut response = json!({
-            "description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/KernelError"}}},
+        let response = responses.entry(status).or_insert_with(|| {
+            json!({
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/KernelError"}}},
+            })
         });
-        match status {
-            "401" => {
-                response["headers"] = json!({"WWW-Authenticate": {
-                    "description": "`Bearer realm=\"revos\"`",
-                    "schema": {"type": "string"},
-                }});
-            }
-            "429" => {
-                response["headers"] = json!({"Retry-After": {
-                    "description": "Seconds until the budget allows another request",
-                    "schema": {"type": "integer"},
-                }});
-            }
-            _ => {}
+        // The headers the server sends with these statuses, wherever the
+        // status is documented.
+        let header = match status {
+            "401" => Some(("WWW-Authenticate", "`Bearer realm=\"revos\"`", "string")),
+            "429" => Some((
+                "Retry-After",
+                "Seconds until the budget allows another request",
+                "integer",
+            )),
+            _ => None,
+        };
+        if let Some((name, description, ty)) = header
+            && response.get("headers").is_none()
+        {
+            response["headers"] =
+                json!({name: {"description": description, "schema": {"type": ty}}});
         }
-        responses.insert(status.to_owned(), response);
     }
 }
 
@@ -398,8 +401,16 @@ fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("NewApiKey", "scopes", json!({"minItems": 1})),
         ("NewMember", "subject", text(200)),
         ("NewEndpoint", "name", event_name.clone()),
-        ("NewWebhookSecret", "source", json!({"pattern": WEBHOOK_SOURCE})),
-        ("CycleRequest", "window_days", json!({"minimum": 1, "maximum": 366})),
+        (
+            "NewWebhookSecret",
+            "source",
+            json!({"pattern": WEBHOOK_SOURCE}),
+        ),
+        (
+            "CycleRequest",
+            "window_days",
+            json!({"minimum": 1, "maximum": 366}),
+        ),
         ("MetricPoint", "metric_id", json!({"enum": metric_ids})),
         (
             "MetricPoint",
@@ -420,7 +431,11 @@ fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("Opportunity", "stage", text(100)),
         ("Opportunity", "account_id", text(200)),
         ("Opportunity", "amount", non_negative.clone()),
-        ("Opportunity", "win_probability", json!({"minimum": 0, "maximum": 1})),
+        (
+            "Opportunity",
+            "win_probability",
+            json!({"minimum": 0, "maximum": 1}),
+        ),
         ("Account", "id", text(200)),
         ("Account", "name", text(500)),
         ("Account", "arr", non_negative),
@@ -533,7 +548,9 @@ fn stored_guardrails(doc: &mut Value) {
     {
         levers.remove("minItems");
     }
-    if let Some(target) = doc.pointer_mut("/components/schemas/OptimizerConfig/properties/guardrails") {
+    if let Some(target) =
+        doc.pointer_mut("/components/schemas/OptimizerConfig/properties/guardrails")
+    {
         *target = json!({
             "description": "`KernelInput.guardrails` (an empty `allowed_levers` leaves the tenant out of scheduled cycles), or `{}` for none yet.",
             "anyOf": [guardrails, {"type": "object", "maxProperties": 0}],
@@ -629,10 +646,16 @@ fn request_example(method: &str, path: &str) -> Option<Value> {
         ("post", "/v1/replay") => json!({
             "policy": "revenue_os.growth.lead_response_v1@2", "since": "2026-11-01T00:00:00Z",
         }),
-        ("put", "/runtime/mode") | ("put", "/policies/{policy_id}/mode") => json!({"mode": "shadow"}),
+        ("put", "/runtime/mode") | ("put", "/policies/{policy_id}/mode") => {
+            json!({"mode": "shadow"})
+        }
         ("put", "/policy-settings/{policy_id}") => json!({}),
-        ("post", "/webhook-endpoints") => json!({"name": "crm_sync", "url": "https://hooks.example.com/revos"}),
-        ("post", "/v1/webhooks/{tenant_id}/{source}") => json!({"type": "invoice.paid", "data": {"id": "in_1"}}),
+        ("post", "/webhook-endpoints") => {
+            json!({"name": "crm_sync", "url": "https://hooks.example.com/revos"})
+        }
+        ("post", "/v1/webhooks/{tenant_id}/{source}") => {
+            json!({"type": "invoice.paid", "data": {"id": "in_1"}})
+        }
         _ => return None,
     })
 }
