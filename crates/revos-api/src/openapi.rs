@@ -238,6 +238,9 @@ pub fn conform(doc: &mut Value) {
                     }
                 }
             }
+            if let Some(replays) = honours_idempotency_key(method, path) {
+                declare_idempotency_key(op, replays);
+            }
             add_common_responses(op, method);
         }
     }
@@ -285,6 +288,53 @@ fn declare_path_params(op: &mut Map<String, Value>, names: &[&str]) {
     }
     if params.is_empty() {
         op.remove("parameters");
+    }
+}
+
+/// Whether the operation honours an `Idempotency-Key` header, and if so
+/// whether it answers a repeated request with the stored response (and a
+/// concurrent one with 409) or, as `emit`, keys the event with it.
+fn honours_idempotency_key(method: &str, path: &str) -> Option<bool> {
+    match (method, path) {
+        (
+            "post",
+            "/v1/events" | "/v1/events/batch" | "/v1/lead-capture" | "/v1/landing-form-submit",
+        ) => Some(true),
+        ("post", "/v1/events/emit") => Some(false),
+        _ => None,
+    }
+}
+
+fn declare_idempotency_key(op: &mut Map<String, Value>, replays: bool) {
+    if let Some(params) = op
+        .entry("parameters")
+        .or_insert_with(|| Value::Array(Vec::new()))
+        .as_array_mut()
+        && !params.iter().any(|p| p["name"] == "Idempotency-Key")
+    {
+        params.push(json!({
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": false,
+            "description": "Makes the request idempotent (kept `idempotency_hours`, 24 h by default); visible ASCII",
+            "schema": {"type": "string"},
+        }));
+    }
+    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let error = json!({"$ref": "#/components/schemas/KernelError"});
+    let mut statuses = vec![("422", "The Idempotency-Key was used for another request")];
+    if replays {
+        statuses.push((
+            "409",
+            "A request with this Idempotency-Key is still running",
+        ));
+    }
+    for (status, description) in statuses {
+        responses.entry(status).or_insert_with(|| {
+            json!({"description": description, "content": {"application/json": {"schema": error}}})
+        });
     }
 }
 

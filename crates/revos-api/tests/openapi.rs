@@ -146,6 +146,23 @@ fn shared_statuses_and_examples_are_documented() {
             assert!(has("404"), "{method} {path}: {responses:?}");
         }
     }
+    // The routes that honour an `Idempotency-Key` say so.
+    for path in [
+        "/v1/events",
+        "/v1/events/batch",
+        "/v1/events/emit",
+        "/v1/lead-capture",
+        "/v1/landing-form-submit",
+    ] {
+        let op = &doc["paths"][path]["post"];
+        assert!(
+            op["parameters"].as_array().is_some_and(|ps| ps
+                .iter()
+                .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")),
+            "{path}"
+        );
+        assert!(op["responses"].get("422").is_some(), "{path}");
+    }
     // Response shapes the server really sends.
     let schemas = &doc["components"]["schemas"];
     assert_eq!(
@@ -162,7 +179,8 @@ fn shared_statuses_and_examples_are_documented() {
     for part in ["targets", "config"] {
         assert!(
             schemas["OptimizerConfig"]["properties"][part]["$ref"].is_string(),
-            "{part}"
+            "{part}: {}",
+            schemas["OptimizerConfig"]
         );
     }
     assert!(schemas["OptimizerConfig"]["properties"]["guardrails"]["anyOf"].is_array());
