@@ -102,7 +102,6 @@ pub struct CycleView {
 #[serde(deny_unknown_fields, default)]
 pub struct CycleRequest {
     /// The trigger (default: `manual` from `api`).
-    #[schema(value_type = Option<String>)]
     pub trigger_type: Option<TriggerType>,
     /// What fired it.
     pub source: Option<String>,

@@ -117,8 +117,9 @@ pub struct Measured {
     pub action_id: String,
     /// The metric measured.
     pub target_metric: String,
-    /// Its value when the action started.
-    pub baseline: f64,
+    /// Its value when the action started (`null` when the tenant had no
+    /// value of the metric then or since).
+    pub baseline: Option<f64>,
     /// Its latest value since the action started.
     pub observed: Option<f64>,
     /// `observed - baseline`.
@@ -659,7 +660,7 @@ impl Kernel {
                     action: action.id,
                     action_id: action.action_id.clone(),
                     target_metric: metric,
-                    baseline: existing.map_or(f64::NAN, |r| r.baseline_value),
+                    baseline: existing.map(|r| r.baseline_value),
                     observed: None,
                     delta: None,
                     confidence: 0.0,
@@ -838,7 +839,7 @@ impl Kernel {
             action: action.id,
             action_id: action.action_id.clone(),
             target_metric: metric,
-            baseline: baseline.unwrap_or(f64::NAN),
+            baseline,
             observed,
             delta,
             confidence: conf,

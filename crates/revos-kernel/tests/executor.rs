@@ -834,7 +834,7 @@ async fn experiment_story(db: Db) {
     let won = get("act_1");
     assert_eq!(won.outcome, "successful", "{won:#?}");
     assert_eq!(won.status, "completed");
-    assert_eq!(won.baseline, 0.1);
+    assert_eq!(won.baseline, Some(0.1));
     assert_eq!(won.observed, Some(0.14));
     assert!((won.delta.unwrap() - 0.04).abs() < 1e-12, "{won:?}");
     assert_eq!(won.confidence, confidence);
@@ -870,7 +870,7 @@ async fn experiment_story(db: Db) {
         fallback.reason
     );
     assert_eq!(fallback.outcome, "inconclusive", "{fallback:#?}");
-    assert_eq!(fallback.baseline, 0.1);
+    assert_eq!(fallback.baseline, Some(0.1));
     assert_eq!(fallback.observed, Some(0.101));
 }
 

@@ -107,16 +107,42 @@ pub struct Workspace {
 pub struct OptimizerConfig {
     /// `KernelInput.targets`.
     #[serde(default = "empty_object")]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = targets_schema)]
     pub targets: Value,
-    /// `KernelInput.guardrails`.
+    /// `KernelInput.guardrails`, or `{}` for none yet.
     #[serde(default = "empty_object")]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = guardrails_schema)]
     pub guardrails: Value,
     /// `KernelInput.config`.
     #[serde(default = "empty_object")]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = kernel_config_schema)]
     pub config: Value,
+}
+
+/// `Targets`: every field is optional, so `{}` is one too.
+fn targets_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::Ref::from_schema_name("Targets").into()
+}
+
+/// `KernelConfig`: every field is optional, so `{}` is one too.
+fn kernel_config_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::Ref::from_schema_name("KernelConfig").into()
+}
+
+/// `Guardrails`, or the empty object of a tenant that has set none.
+fn guardrails_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{AnyOf, Object, Schema, Type};
+    let empty = Object::builder()
+        .schema_type(Type::Object)
+        .max_properties(Some(0))
+        .build();
+    Schema::AnyOf(
+        AnyOf::builder()
+            .item(utoipa::openapi::Ref::from_schema_name("Guardrails"))
+            .item(empty)
+            .build(),
+    )
+    .into()
 }
 
 fn empty_object() -> Value {

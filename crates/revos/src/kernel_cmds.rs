@@ -186,7 +186,7 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
                         m.action_id.clone(),
                         m.outcome.clone(),
                         m.status.clone(),
-                        num(Some(m.baseline).filter(|b| b.is_finite())),
+                        num(m.baseline.filter(|b| b.is_finite())),
                         num(m.observed),
                         num(m.delta),
                         format!("{:.2}", m.confidence),

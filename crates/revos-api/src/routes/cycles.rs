@@ -184,7 +184,6 @@ pub async fn measure(
 #[serde(deny_unknown_fields)]
 pub struct ValidationBody {
     /// `run_cycle_1`, `execute_actions`, `record_results`, `run_cycle_2` or `verify_all`.
-    #[schema(value_type = String)]
     pub operation: revos_kernel::validation::ValidationOp,
 }
 

@@ -59,7 +59,7 @@ pub struct MetricParams {
     /// Last day (inclusive, YYYY-MM-DD).
     pub to: Option<NaiveDate>,
     /// `imported` or `computed`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<SnapshotSource>)]
     pub source: Option<SnapshotSource>,
     /// At most this many values (1–1000, default 100).
     pub limit: Option<u32>,
@@ -184,7 +184,7 @@ pub async fn upsert_opportunities(
 #[into_params(parameter_in = Query)]
 pub struct OpportunityParams {
     /// `open`, `won` or `lost`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<OpportunityStatus>)]
     pub status: Option<OpportunityStatus>,
     /// At most this many (1–1000, default 100).
     pub limit: Option<u32>,

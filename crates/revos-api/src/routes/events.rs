@@ -497,7 +497,7 @@ pub struct TaskParams {
     /// Only this owner.
     pub owner: Option<String>,
     /// Only `open` or `done` tasks.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<TaskStatus>)]
     pub status: Option<TaskStatus>,
     /// At most this many (1–1000, default 100).
     pub limit: Option<u32>,
@@ -667,9 +667,18 @@ pub struct PolicyItem {
     /// What it does.
     pub description: String,
     /// The (event type, source) pairs routed to it.
-    pub routes: Vec<(String, String)>,
+    pub routes: Vec<PolicyRoute>,
     /// Whether this version is the one routed.
     pub active: bool,
+}
+
+/// An (event type, source) pair a policy is routed for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyRoute {
+    /// The event type (`lead_captured`).
+    pub r#type: String,
+    /// The event source (`cmo_campaigns`).
+    pub source: String,
 }
 
 /// The registered policies (every version).
@@ -688,7 +697,11 @@ pub async fn policies(
             id: p.id.to_owned(),
             version: p.version,
             description: p.description.to_owned(),
-            routes: p.routes,
+            routes: p
+                .routes
+                .into_iter()
+                .map(|(r#type, source)| PolicyRoute { r#type, source })
+                .collect(),
             active: p.active,
         })
         .collect();
@@ -795,7 +808,7 @@ pub async fn policy_settings(
 
 /// Sets the tenant's settings of one policy or guard (checked by it).
 #[utoipa::path(put, path = "/v1/tenants/{tenant_id}/policy-settings/{policy_id}", tag = "policies",
-    request_body(content = Object, description = "The settings; see docs/POLICIES.md"),
+    request_body(content = Object, description = "The settings, a JSON object; see docs/POLICIES.md"),
     responses(
         (status = 204, description = "Stored"),
         (status = 400, description = "Settings the policy refuses", body = KernelError),
@@ -805,8 +818,9 @@ pub async fn put_policy_settings(
     State(state): State<AppState>,
     scoped: TenantAdmin,
     Path((_, policy)): Path<(String, String)>,
-    ApiJson(settings): ApiJson<Value>,
+    ApiJson(settings): ApiJson<serde_json::Map<String, Value>>,
 ) -> Result<StatusCode, ApiError> {
+    let settings = Value::Object(settings);
     state
         .kernel
         .set_policy_settings(&scoped.principal, scoped.tenant, &policy, Some(&settings))

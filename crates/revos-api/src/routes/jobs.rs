@@ -55,7 +55,7 @@ pub struct JobParams {
     /// Only this queue.
     pub queue: Option<String>,
     /// Only this state.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<JobState>)]
     pub state: Option<JobState>,
     /// Only this handler.
     pub kind: Option<String>,
