@@ -706,6 +706,9 @@ fn request_example(method: &str, path: &str) -> Option<Value> {
         ("post", "/v1/webhooks/{tenant_id}/{source}") => {
             json!({"type": "invoice.paid", "data": {"id": "in_1"}})
         }
+        ("post", "/v1/jobs/{job_id}/approve") | ("post", "/v1/jobs/{job_id}/reject") => {
+            json!({"reason": "checked the recipient list with sales"})
+        }
         _ => return None,
     })
 }

@@ -4,31 +4,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+#[macro_use]
 mod common;
-use common::{App, Db, kernel_error};
+use common::{App, Db, kernel_error, user_token, with_jwt};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::App::start(super::Db::Sqlite).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::App::start(super::Db::Postgres).await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+on_both_apps!(
     health_and_docs,
     tenants_lifecycle,
     metrics_import_and_read,
@@ -42,38 +22,10 @@ on_both!(
     queues_and_jobs_can_be_seen_and_steered,
 );
 
-const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
-
-fn user_token(sub: &str, aud: &str) -> String {
-    let claims = json!({
-        "sub": sub,
-        "iss": "https://id.example.com/",
-        "aud": aud,
-        "exp": chrono::Utc::now().timestamp() + 600,
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-    )
-    .unwrap()
-}
-
 #[tokio::test]
 async fn users_sign_in_with_tokens_and_act_through_memberships() {
     for db in [Db::Sqlite, Db::Postgres] {
-        let app = App::start_with(db, |c| {
-            c.jwt = Some(revos_kernel::jwt::JwtConfig {
-                issuer: "https://id.example.com/".into(),
-                audience: "revos".into(),
-                algorithm: "HS256".into(),
-                secret: Some(JWT_SECRET.into()),
-                jwks_file: None,
-                jwks_url: None,
-                leeway_seconds: 0,
-            });
-        })
-        .await;
+        let app = App::start_with(db, with_jwt).await;
         let a = app.tenant().await;
         let b = app.tenant().await;
         let alice = user_token("alice", "revos");

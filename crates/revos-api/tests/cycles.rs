@@ -2,6 +2,7 @@
 //! contract's `POST /v1/kernel/run` with every error code, and cycles run
 //! on a tenant's stored data.
 
+#[macro_use]
 mod common;
 
 use chrono::{Duration, Utc};
@@ -386,28 +387,7 @@ async fn validation_loop_over_http(app: App) {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::App::start(super::Db::Sqlite).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::App::start(super::Db::Postgres).await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+on_both_apps!(
     kernel_run_follows_the_contract,
     cycles_run_on_stored_data,
     validation_loop_over_http,

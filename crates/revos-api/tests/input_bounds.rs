@@ -3,6 +3,7 @@
 //! that do not fit the guard's Cedar schema, and tenant templates whose
 //! source or rendered output is too large.
 
+#[macro_use]
 mod common;
 
 use common::{App, Db, kernel_error};
@@ -346,27 +347,6 @@ async fn oversize_renders_make_an_error_decision_and_store_nothing_large(db: Db)
         .find(|a| a["type"] == "OUTBOUND_EMAIL")
         .unwrap_or_else(|| panic!("{receipt}"));
     assert_eq!(email["params"]["text"], "Ana".repeat(100));
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Db::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Db::Postgres).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both!(

@@ -3,6 +3,7 @@
 //! statuses documented, every request body with an example the server
 //! accepts, every documented route served.
 
+#[macro_use]
 mod common;
 
 use common::{App, Db, kernel_error};
@@ -10,28 +11,7 @@ use reqwest::{Method, StatusCode};
 use revos_api::openapi::{PATH_PARAMS, PathParam, document, path_params};
 use serde_json::{Value, json};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::App::start(super::Db::Sqlite).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::App::start(super::Db::Postgres).await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+on_both_apps!(
     every_documented_route_is_served,
     request_examples_are_answered_as_documented,
     policy_settings_must_be_an_object,

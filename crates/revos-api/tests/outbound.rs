@@ -3,6 +3,7 @@
 //! are registered, a target that passed then but is refused now is never
 //! contacted by the worker, and redirects are not followed.
 
+#[macro_use]
 mod common;
 
 use common::{App, Db, kernel_error};
@@ -312,27 +313,6 @@ async fn redirects_are_not_followed(db: Db) {
         "{error}"
     );
     assert!(!error.contains("remote's own words"), "{error}");
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Db::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Db::Postgres).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both!(

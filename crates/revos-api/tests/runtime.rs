@@ -3,6 +3,7 @@
 //! webhook receiver, idempotency under concurrency, modes, fail-closed
 //! decisions, guards and replay.
 
+#[macro_use]
 mod common;
 
 use chrono::{Duration, Utc};
@@ -956,27 +957,6 @@ async fn webhook_actions_are_signed_and_delivered(db: Db) {
         .unwrap()
         .clone();
     assert_eq!(view["status"], "succeeded", "{view}");
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Db::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Db::Postgres).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both!(

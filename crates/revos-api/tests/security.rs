@@ -4,43 +4,15 @@
 //! audited at a bounded rate; approvals decided only by people who may,
 //! never by the requester.
 
+#[macro_use]
 mod common;
 
-use common::{App, Db};
+use common::{App, Db, user_token, with_jwt};
 use reqwest::{Method, StatusCode};
 use revos_contracts::TenantId;
 use revos_contracts::runtime::KernelMode;
 use revos_smtp_sink::SmtpSink;
 use serde_json::{Value, json};
-
-const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
-
-fn user_token(sub: &str) -> String {
-    let claims = json!({
-        "sub": sub,
-        "iss": "https://id.example.com/",
-        "aud": "revos",
-        "exp": chrono::Utc::now().timestamp() + 600,
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-    )
-    .unwrap()
-}
-
-fn with_jwt(c: &mut revos_kernel::Config) {
-    c.jwt = Some(revos_kernel::jwt::JwtConfig {
-        issuer: "https://id.example.com/".into(),
-        audience: "revos".into(),
-        algorithm: "HS256".into(),
-        secret: Some(JWT_SECRET.into()),
-        jwks_file: None,
-        jwks_url: None,
-        leeway_seconds: 0,
-    });
-}
 
 async fn key(app: &App, tenant: Option<&str>, scopes: &[&str], agent: Option<&str>) -> String {
     let mut body = json!({"name": "k", "scopes": scopes});
@@ -105,7 +77,7 @@ async fn idempotency_keys_belong_to_tenant_and_principal(db: Db) {
     let b_writer = key(&app, Some(&b), &["write"], None).await;
     let a_writer = key(&app, Some(&a), &["write"], None).await;
     let platform_reader = key(&app, None, &["read"], None).await;
-    let stranger = user_token("nobody");
+    let stranger = user_token("nobody", "revos");
 
     // A user who is a member of nothing cannot plant a key in B.
     let x = event_bytes(&b, "order-1");
@@ -394,13 +366,18 @@ async fn approvals_come_from_people_who_may_decide(db: Db) {
             .await;
         assert_eq!(status.as_u16() / 100, 2, "{body}");
     }
-    let (status, _) = decide(user_token("olga"), "approve", Some(reason.clone())).await;
+    let (status, _) = decide(user_token("olga", "revos"), "approve", Some(reason.clone())).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // A reason is required.
-    let (status, body) = decide(user_token("arno"), "approve", Some(json!({"reason": " "}))).await;
+    let (status, body) = decide(
+        user_token("arno", "revos"),
+        "approve",
+        Some(json!({"reason": " "})),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["details"]["violations"][0]["path"], "$.reason");
-    let (status, body) = decide(user_token("arno"), "approve", Some(reason.clone())).await;
+    let (status, body) = decide(user_token("arno", "revos"), "approve", Some(reason.clone())).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["state"], "waiting");
 
@@ -410,27 +387,6 @@ async fn approvals_come_from_people_who_may_decide(db: Db) {
     let entry = &audit["items"][0];
     assert_eq!(entry["actor"], "user:arno");
     assert_eq!(entry["details"]["reason"], "checked with sales");
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Db::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Db::Postgres).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both!(

@@ -6,6 +6,7 @@
 //! transaction, re-sent under the same Message-ID when a send was cut off,
 //! and never sent again once `sent` (with the real SMTP sink).
 
+#[macro_use]
 mod common;
 
 use common::{App, Db, kernel_error};
@@ -479,27 +480,6 @@ async fn a_cut_off_send_is_retried_under_the_same_message_id(db: Db) {
     let items = audit["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{audit}");
     assert_eq!(items[0]["details"]["message_id"], row.message_id.as_str());
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Db::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Db::Postgres).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both!(

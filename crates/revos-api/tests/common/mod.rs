@@ -4,6 +4,53 @@
 #![allow(dead_code)]
 
 use reqwest::{Client, Method, StatusCode};
+
+/// Runs each named `async fn(Db)` as a test on SQLite and on PostgreSQL.
+#[allow(unused_macros)]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Db::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Db::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Runs each named `async fn(App)` as a test on a fresh server over
+/// SQLite and over PostgreSQL.
+#[allow(unused_macros)]
+macro_rules! on_both_apps {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::App::start(super::Db::Sqlite).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::App::start(super::Db::Postgres).await).await;
+                }
+            )*
+        }
+    };
+}
 use revos_kernel::{Config, Kernel};
 use serde_json::{Value, json};
 
@@ -157,4 +204,36 @@ pub fn kernel_error(body: &Value, code: &str) -> Value {
         "{body}"
     );
     body.get("details").cloned().unwrap_or(Value::Null)
+}
+
+/// The HS256 secret of the test identity provider.
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
+
+/// A user's token from the test identity provider, for audience `aud`.
+pub fn user_token(sub: &str, aud: &str) -> String {
+    let claims = json!({
+        "sub": sub,
+        "iss": "https://id.example.com/",
+        "aud": aud,
+        "exp": chrono::Utc::now().timestamp() + 600,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// Makes the server accept the test identity provider's tokens.
+pub fn with_jwt(config: &mut Config) {
+    config.jwt = Some(revos_kernel::jwt::JwtConfig {
+        issuer: "https://id.example.com/".into(),
+        audience: "revos".into(),
+        algorithm: "HS256".into(),
+        secret: Some(JWT_SECRET.into()),
+        jwks_file: None,
+        jwks_url: None,
+        leeway_seconds: 0,
+    });
 }
