@@ -226,6 +226,7 @@ pub fn conform(doc: &mut Value) {
                 continue;
             };
             declare_path_params(op, &names);
+            forbid_nul_in_text_params(op);
             if let Some(example) = request_example(method, path)
                 && let Some(content) = op
                     .get_mut("requestBody")
@@ -290,6 +291,36 @@ fn declare_path_params(op: &mut Map<String, Value>, names: &[&str]) {
         op.remove("parameters");
     }
 }
+
+/// No text holds NUL (the text rules): a free-text path or query
+/// parameter says so with a pattern, as the server refuses it with 400.
+fn forbid_nul_in_text_params(op: &mut Map<String, Value>) {
+    let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for param in params {
+        if !matches!(param["in"].as_str(), Some("path" | "query")) {
+            continue;
+        }
+        let Some(schema) = param.get_mut("schema").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let is_text = match schema.get("type") {
+            Some(Value::String(t)) => t == "string",
+            Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
+            _ => false,
+        };
+        let constrained = ["pattern", "enum", "format", "const"]
+            .iter()
+            .any(|k| schema.contains_key(*k));
+        if is_text && !constrained {
+            schema.insert("pattern".to_owned(), json!(NO_NUL_PATTERN));
+        }
+    }
+}
+
+/// Text without the NUL character.
+const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
 
 /// Whether the operation honours an `Idempotency-Key` header, and if so
 /// whether it answers a repeated request with the stored response (and a
