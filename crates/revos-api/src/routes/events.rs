@@ -131,7 +131,7 @@ fn receipt_response(receipt: IngestReceipt) -> (StatusCode, Value) {
         (status = 201, description = "Ingested", body = IngestReceipt),
         (status = 200, description = "Already ingested with this key and body: the stored result", body = IngestReceipt),
         (status = 400, description = "Invalid event", body = KernelError),
-        (status = 409, description = "A request with this Idempotency-Key is in flight", body = KernelError),
+        (status = 409, description = "A request with this Idempotency-Key is in flight, or an event with this `id` exists", body = KernelError),
         (status = 422, description = "The key was used for another event", body = KernelError),
     ))]
 pub async fn ingest(
@@ -165,6 +165,7 @@ pub async fn ingest(
         (status = 201, description = "Recorded", body = IngestReceipt),
         (status = 200, description = "Already recorded with this key and body", body = IngestReceipt),
         (status = 400, description = "Invalid event", body = KernelError),
+        (status = 409, description = "An event with this `id` already exists (under another key)", body = KernelError),
         (status = 422, description = "The key was used for another event", body = KernelError),
     ))]
 pub async fn emit(
