@@ -6,21 +6,9 @@
 #[macro_use]
 mod common;
 
-use common::{App, Db, kernel_error};
+use common::{App, Db, kernel_error, key};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-/// A key of the tenant with `scope`.
-async fn key(app: &App, tenant: &str, scope: &str) -> String {
-    let (status, body) = app
-        .post(
-            "/v1/keys",
-            json!({"name": format!("{scope} key"), "tenant_id": tenant, "scopes": [scope]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
 
 async fn start(db: Db) -> App {
     App::start_with(db, |c| c.rate_limits.enabled = false).await

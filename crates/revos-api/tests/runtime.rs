@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{App, Db, kernel_error};
+use common::{App, Db, kernel_error, key};
 use reqwest::{Method, StatusCode};
 use revos_contracts::runtime::KernelMode;
 use revos_kernel::Config;
@@ -41,18 +41,6 @@ async fn app_with(db: Db, mode: KernelMode, sink: &SmtpSink) -> App {
         fast_retries(c);
     })
     .await
-}
-
-/// A key of the tenant with `scope`.
-async fn key(app: &App, tenant: &str, scope: &str) -> String {
-    let (status, body) = app
-        .post(
-            "/v1/keys",
-            json!({"name": format!("{scope} key"), "tenant_id": tenant, "scopes": [scope]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["token"].as_str().unwrap().to_owned()
 }
 
 async fn drain(app: &App, queue: &str) -> usize {

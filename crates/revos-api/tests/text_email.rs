@@ -9,7 +9,7 @@
 #[macro_use]
 mod common;
 
-use common::{App, Db, kernel_error};
+use common::{App, Db, kernel_error, key};
 use reqwest::{Method, StatusCode};
 use revos_contracts::TenantId;
 use revos_contracts::runtime::KernelMode;
@@ -60,17 +60,6 @@ async fn app_with(db: Db, mode: KernelMode, sink: &SmtpSink) -> App {
         );
     })
     .await
-}
-
-async fn key(app: &App, tenant: &str, scope: &str) -> String {
-    let (status, body) = app
-        .post(
-            "/v1/keys",
-            json!({"name": format!("{scope} key"), "tenant_id": tenant, "scopes": [scope]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["token"].as_str().unwrap().to_owned()
 }
 
 fn lead_event(key: &str) -> Value {

@@ -237,3 +237,15 @@ pub fn with_jwt(config: &mut Config) {
         leeway_seconds: 0,
     });
 }
+
+/// A key of the tenant with `scope`.
+pub async fn key(app: &App, tenant: &str, scope: &str) -> String {
+    let (status, body) = app
+        .post(
+            "/v1/keys",
+            json!({"name": format!("{scope} key"), "tenant_id": tenant, "scopes": [scope]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
