@@ -43,6 +43,36 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// The real server on a loopback port, for the benchmarks that measure
+/// it over HTTP; stopped (its requests finished) by [`LoopbackServer::stop`].
+pub struct LoopbackServer {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl LoopbackServer {
+    /// Starts serving `kernel` on `127.0.0.1:0`.
+    pub async fn start(kernel: &Kernel) -> Result<Self, Failure> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| Failure::internal(&e))?;
+        let addr = listener.local_addr().map_err(|e| Failure::internal(&e))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(revos_api::serve(kernel.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(LoopbackServer { addr, stop, task })
+    }
+
+    /// Stops it and waits for the requests in flight.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
 /// A fresh database for one benchmark run, removed when dropped: a file in
 /// a temporary directory, or a scratch PostgreSQL database.
 pub struct ScratchDatabase {

@@ -142,11 +142,7 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             concurrency,
         }) => {
             init_logging(&config, false);
-            let admin_url = cli
-                .database
-                .clone()
-                .filter(|u| u.starts_with("postgres"))
-                .unwrap_or_else(|| revos_store_postgres::testing::DEFAULT_ADMIN_URL.to_owned());
+            let admin_url = bench_admin_url(cli.database.as_deref());
             crate::cycles_bench::run(
                 crate::cycles_bench::CyclesBench {
                     backend,
@@ -163,11 +159,7 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
         }
         Command::Bench(BenchCommand::WebhookOracle { backend, requests }) => {
             init_logging(&config, false);
-            let admin_url = cli
-                .database
-                .clone()
-                .filter(|u| u.starts_with("postgres"))
-                .unwrap_or_else(|| revos_store_postgres::testing::DEFAULT_ADMIN_URL.to_owned());
+            let admin_url = bench_admin_url(cli.database.as_deref());
             crate::oracle_bench::run(backend, &admin_url, requests, as_json)
                 .await
                 .map_err(fail)
@@ -180,11 +172,7 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             tenants,
         }) => {
             init_logging(&config, false);
-            let admin_url = cli
-                .database
-                .clone()
-                .filter(|u| u.starts_with("postgres"))
-                .unwrap_or_else(|| revos_store_postgres::testing::DEFAULT_ADMIN_URL.to_owned());
+            let admin_url = bench_admin_url(cli.database.as_deref());
             let mode = mode
                 .parse::<KernelMode>()
                 .map_err(|e| fail(Failure::input(400, "validation", e.to_string())))?;
@@ -229,11 +217,7 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             tenants,
         }) => {
             init_logging(&config, false);
-            let admin_url = cli
-                .database
-                .clone()
-                .filter(|u| u.starts_with("postgres"))
-                .unwrap_or_else(|| revos_store_postgres::testing::DEFAULT_ADMIN_URL.to_owned());
+            let admin_url = bench_admin_url(cli.database.as_deref());
             crate::bench::run(
                 crate::bench::QueueBench {
                     backend,
@@ -380,6 +364,15 @@ async fn serve(config: Config) -> Result<(), Failure> {
     served.map_err(|e| Failure::internal(&e))?;
     println!("revos stopped");
     Ok(())
+}
+
+/// The PostgreSQL server a benchmark makes its scratch database on: the
+/// `--database` URL when it names PostgreSQL, else the local default.
+fn bench_admin_url(database: Option<&str>) -> String {
+    database
+        .filter(|u| u.starts_with("postgres"))
+        .unwrap_or(revos_store_postgres::testing::DEFAULT_ADMIN_URL)
+        .to_owned()
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -75,14 +75,8 @@ pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
         tokens.push(format!("Bearer {}", key.token));
     }
     let tokens = Arc::new(tokens);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| Failure::internal(&e))?;
-    let addr = listener.local_addr().map_err(|e| Failure::internal(&e))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(revos_api::serve(kernel.clone(), listener, async {
-        let _ = stopped.await;
-    }));
+    let server = crate::bench::LoopbackServer::start(&kernel).await?;
+    let addr = server.addr;
 
     eprintln!(
         "revos bench ingest: {} lead_captured events, {} clients, {} tenants, {} mode, backend {:?}",
@@ -164,8 +158,7 @@ pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
         errors += e;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await;
     latencies.sort_by(f64::total_cmp);
     let ok = latencies.len();
     let figures = serde_json::json!({

@@ -43,14 +43,8 @@ pub async fn run(
         .map_err(Failure::from)?
         .id;
     let unknown = TenantId::new_random();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| Failure::internal(&e))?;
-    let addr = listener.local_addr().map_err(|e| Failure::internal(&e))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(revos_api::serve(kernel.clone(), listener, async {
-        let _ = stopped.await;
-    }));
+    let server = crate::bench::LoopbackServer::start(&kernel).await?;
+    let addr = server.addr;
     eprintln!(
         "revos bench webhook-oracle: {requests} unsigned deliveries, known and unknown tenant \
          interleaved, backend {backend:?}"
@@ -118,8 +112,7 @@ pub async fn run(
             );
         }
     }
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await;
     kernel.settle_rejections(chrono::Utc::now(), true).await;
     if as_json {
         all.insert(
