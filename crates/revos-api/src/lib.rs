@@ -68,7 +68,11 @@ pub fn router(kernel: Kernel) -> Router {
             &format!("{tenant}/queue-settings"),
             get(jobs::tenant_settings).put(jobs::put_tenant_settings),
         )
+        .route("/v1/queues/{queue}/pause", axum::routing::post(jobs::pause))
+        .route("/v1/queues/{queue}/resume", axum::routing::post(jobs::resume))
         .route("/v1/jobs", get(jobs::list))
+        .route("/v1/jobs/bulk-retry", axum::routing::post(jobs::bulk_retry))
+        .route("/v1/jobs/bulk-cancel", axum::routing::post(jobs::bulk_cancel))
         .route("/v1/jobs/{job_id}", get(jobs::get))
         .route("/v1/jobs/{job_id}/retry", axum::routing::post(jobs::retry))
         .route("/v1/jobs/{job_id}/cancel", axum::routing::post(jobs::cancel))

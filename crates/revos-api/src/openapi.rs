@@ -38,6 +38,10 @@ use utoipa::{Modify, OpenApi};
         jobs::cancel,
         jobs::approve,
         jobs::reject,
+        jobs::bulk_retry,
+        jobs::bulk_cancel,
+        jobs::pause,
+        jobs::resume,
         audit::list,
         audit::verify,
         webhooks::receive,
@@ -197,6 +201,11 @@ pub const PATH_PARAMS: &[(&str, PathParam, &str)] = &[
         "Policy or guard settings id (`revenue_os.growth.lead_response_v1`)",
     ),
     ("subject", PathParam::Text, "The member's `sub`"),
+    (
+        "queue",
+        PathParam::Text,
+        "The queue (`email`, `webhook`, …)",
+    ),
     (
         "source",
         PathParam::Text,
@@ -737,6 +746,8 @@ fn request_example(method: &str, path: &str) -> Option<Value> {
         ("post", "/v1/webhooks/{tenant_id}/{source}") => {
             json!({"type": "invoice.paid", "data": {"id": "in_1"}})
         }
+        ("post", "/v1/jobs/bulk-retry") => json!({"queue": "email", "state": "dead"}),
+        ("post", "/v1/jobs/bulk-cancel") => json!({"queue": "email", "state": "waiting"}),
         ("post", "/v1/jobs/{job_id}/approve") | ("post", "/v1/jobs/{job_id}/reject") => {
             json!({"reason": "checked the recipient list with sales"})
         }

@@ -136,15 +136,20 @@ pub enum DecisionOutcome {
     NoPolicy,
     /// The policy failed.
     Error,
+    /// The policy did not act because the event is too old for it (its
+    /// `max_event_age`, or a booking that has already started): past data
+    /// never acts.
+    Skipped,
 }
 
 impl DecisionOutcome {
     /// Every outcome.
-    pub const ALL: [DecisionOutcome; 4] = [
+    pub const ALL: [DecisionOutcome; 5] = [
         DecisionOutcome::Act,
         DecisionOutcome::NoAction,
         DecisionOutcome::NoPolicy,
         DecisionOutcome::Error,
+        DecisionOutcome::Skipped,
     ];
 
     /// The outcome as it appears on the wire.
@@ -154,6 +159,7 @@ impl DecisionOutcome {
             DecisionOutcome::NoAction => "no_action",
             DecisionOutcome::NoPolicy => "no_policy",
             DecisionOutcome::Error => "error",
+            DecisionOutcome::Skipped => "skipped",
         }
     }
 
@@ -265,11 +271,16 @@ pub enum ActionStatus {
     Blocked,
     /// Waiting for a person to approve it.
     AwaitingApproval,
+    /// Refused by the person who was asked to approve it.
+    Rejected,
+    /// Withdrawn before it ran (its job was cancelled); a redrive queues it
+    /// again.
+    Cancelled,
 }
 
 impl ActionStatus {
     /// Every status.
-    pub const ALL: [ActionStatus; 8] = [
+    pub const ALL: [ActionStatus; 10] = [
         ActionStatus::Proposed,
         ActionStatus::Shadowed,
         ActionStatus::Queued,
@@ -278,6 +289,8 @@ impl ActionStatus {
         ActionStatus::Failed,
         ActionStatus::Blocked,
         ActionStatus::AwaitingApproval,
+        ActionStatus::Rejected,
+        ActionStatus::Cancelled,
     ];
 
     /// The status written `s`.
@@ -291,9 +304,10 @@ impl ActionStatus {
         matches!(
             (self, next),
             (Proposed, Shadowed | Queued | Blocked | AwaitingApproval)
-                | (AwaitingApproval, Queued | Blocked)
-                | (Queued, Executing | Failed)
+                | (AwaitingApproval, Queued | Blocked | Rejected | Cancelled)
+                | (Queued, Executing | Failed | Cancelled)
                 | (Executing, Succeeded | Failed | Queued)
+                | (Failed | Cancelled, Queued)
         )
     }
 
@@ -303,8 +317,8 @@ impl ActionStatus {
             self,
             ActionStatus::Shadowed
                 | ActionStatus::Succeeded
-                | ActionStatus::Failed
                 | ActionStatus::Blocked
+                | ActionStatus::Rejected
         )
     }
 
@@ -319,6 +333,8 @@ impl ActionStatus {
             ActionStatus::Failed => "failed",
             ActionStatus::Blocked => "blocked",
             ActionStatus::AwaitingApproval => "awaiting_approval",
+            ActionStatus::Rejected => "rejected",
+            ActionStatus::Cancelled => "cancelled",
         }
     }
 }
@@ -530,11 +546,16 @@ mod tests {
             (Proposed, AwaitingApproval),
             (AwaitingApproval, Queued),
             (AwaitingApproval, Blocked),
+            (AwaitingApproval, Rejected),
+            (AwaitingApproval, Cancelled),
             (Queued, Executing),
             (Queued, Failed),
+            (Queued, Cancelled),
             (Executing, Succeeded),
             (Executing, Failed),
             (Executing, Queued),
+            (Failed, Queued),
+            (Cancelled, Queued),
         ];
         for from in ActionStatus::ALL {
             for to in ActionStatus::ALL {

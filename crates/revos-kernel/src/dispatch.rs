@@ -125,7 +125,8 @@ impl Handler for EmailHandler {
 }
 
 /// What a job does with an e-mail that needs no send: a `sent` one is done
-/// (never sent again), a `failed` one was given up on; `None` for a row to
+/// (never sent again), a `failed` one was given up on and a `cancelled` one
+/// withdrawn (a redrive puts either back to `pending`); `None` for a row to
 /// send (`pending`, or `sending` after a cut-off attempt).
 fn settled(email: &OutboxEmail) -> Option<Result<(), JobError>> {
     match email.status {
@@ -134,6 +135,11 @@ fn settled(email: &OutboxEmail) -> Option<Result<(), JobError>> {
             "the e-mail was given up on: {}",
             email.last_error.clone().unwrap_or_default()
         )))),
+        OutboxStatus::Cancelled => Some(Err(JobError::Fatal(
+            "the e-mail was withdrawn (its job was cancelled or rejected); a redrive of the \
+             job sends it"
+                .to_owned(),
+        ))),
         OutboxStatus::Pending | OutboxStatus::Sending => None,
     }
 }

@@ -6,7 +6,7 @@ use crate::auth::Principal;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
-use revos_queue::{EnqueueOutcome, Job, JobFilter, NewJob, QueueStats};
+use revos_queue::{EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats};
 use revos_store::identity::Scope;
 use revos_store::queue::TenantTx;
 use serde::{Deserialize, Serialize};
@@ -258,6 +258,103 @@ impl Kernel {
         Ok(self.store.list_jobs(scope, filter).await?)
     }
 
+    /// Jobs the caller may see, newest first, each with what it will do.
+    pub async fn job_views(
+        &self,
+        by: &Principal,
+        tenant: Option<TenantId>,
+        filter: &JobFilter,
+    ) -> Result<Vec<JobView>, Failure> {
+        let jobs = self.jobs(by, tenant, filter).await?;
+        self.describe_jobs(jobs).await
+    }
+
+    /// One job the caller may see, with what it will do.
+    pub async fn job_view(&self, by: &Principal, id: Uuid) -> Result<JobView, Failure> {
+        let job = self.job(by, id).await?;
+        let mut views = self.describe_jobs(vec![job]).await?;
+        views
+            .pop()
+            .ok_or_else(|| Failure::not_found("job", &id.to_string()))
+    }
+
+    /// What each job will do, read from its action, its outbox e-mail and
+    /// the webhook endpoint it posts to: what an approver needs to decide.
+    async fn describe_jobs(&self, jobs: Vec<Job>) -> Result<Vec<JobView>, Failure> {
+        use std::collections::HashMap;
+        let mut emails = HashMap::new();
+        let mut by_tenant: HashMap<TenantId, Vec<Uuid>> = HashMap::new();
+        for job in &jobs {
+            if let Some(action) = job.action_id {
+                by_tenant.entry(job.tenant_id).or_default().push(action);
+            }
+        }
+        for (tenant, actions) in &by_tenant {
+            for email in self.store.outbox_for_actions(*tenant, actions).await? {
+                emails.insert(email.action_id, email);
+            }
+        }
+        let mut endpoints: HashMap<(TenantId, String), Option<String>> = HashMap::new();
+        let mut views = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let action = match job.action_id {
+                Some(id) => self.store.get_action(job.tenant_id, id).await?,
+                None => None,
+            };
+            let text = |field: &str| {
+                job.payload
+                    .get(field)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
+            let mut what = JobWhat {
+                summary: String::new(),
+                to: None,
+                subject: None,
+                url: None,
+                endpoint: None,
+                event_type: None,
+                action_status: action.as_ref().map(|a| a.status),
+                outbox_status: None,
+            };
+            let email = job.action_id.and_then(|id| emails.remove(&id));
+            if let Some(email) = email {
+                what.summary = format!("e-mail to {}: \"{}\"", email.to, email.subject);
+                what.to = Some(email.to);
+                what.subject = Some(email.subject);
+                what.outbox_status = Some(email.status);
+            } else if job.kind == crate::runtime::WEBHOOK_JOB {
+                let endpoint = text("endpoint").unwrap_or_default();
+                let key = (job.tenant_id, endpoint.clone());
+                let url = match endpoints.get(&key) {
+                    Some(url) => url.clone(),
+                    None => {
+                        let url = self
+                            .store
+                            .webhook_endpoint(job.tenant_id, &endpoint)
+                            .await?
+                            .map(|e| e.url);
+                        endpoints.insert(key, url.clone());
+                        url
+                    }
+                };
+                let event_type = text("event_type").unwrap_or_default();
+                what.summary = format!(
+                    "webhook `{event_type}` to {} ({})",
+                    endpoint,
+                    url.as_deref().unwrap_or("endpoint not configured")
+                );
+                what.url = url;
+                what.endpoint = Some(endpoint);
+                what.event_type = Some(event_type);
+            } else {
+                what.summary = format!("`{}` job on queue `{}`", job.kind, job.queue);
+            }
+            views.push(JobView { job, what });
+        }
+        Ok(views)
+    }
+
     /// One job the caller may see.
     pub async fn job(&self, by: &Principal, id: Uuid) -> Result<Job, Failure> {
         let scope = match by.platform_scope() {
@@ -285,7 +382,29 @@ impl Kernel {
         now: DateTime<Utc>,
     ) -> Result<Vec<QueueStats>, Failure> {
         let scope = self.job_scope(by, tenant)?;
-        Ok(self.store.queue_stats(scope, now).await?)
+        let mut stats: std::collections::BTreeMap<String, QueueStats> = self
+            .store
+            .queue_stats(scope, now)
+            .await?
+            .into_iter()
+            .map(|s| (s.queue.clone(), s))
+            .collect();
+        // Every configured queue, idle ones with zeros.
+        for name in self.queue_settings().0.keys() {
+            stats
+                .entry(name.clone())
+                .or_insert_with(|| QueueStats::empty(name.clone()));
+        }
+        for pause in self.store.queue_pauses(scope).await? {
+            // Across tenants, only a pause for every tenant pauses the queue.
+            if scope.is_none() && !pause.tenant_id.is_platform() {
+                continue;
+            }
+            if let Some(s) = stats.get_mut(&pause.queue) {
+                s.paused = true;
+            }
+        }
+        Ok(stats.into_values().collect())
     }
 
     /// Redrives, cancels, approves or rejects a job; audited.
@@ -345,24 +464,7 @@ impl Kernel {
         } else {
             by.authorize_tenant(tenant, Scope::Write)?;
         }
-        let changed = match step {
-            JobStep::Retry => self.store.retry_job(tenant, id, now).await?,
-            JobStep::Cancel => self.store.cancel_job(tenant, id, now).await?,
-            JobStep::Approve => self.store.decide_job(tenant, id, true, now).await?,
-            JobStep::Reject => self.store.decide_job(tenant, id, false, now).await?,
-        }
-        .ok_or_else(|| Failure::not_found("job", &id.to_string()))?;
-        // The action the job carries follows a person's decision.
-        use revos_contracts::runtime::ActionStatus;
-        let action_status = match step {
-            JobStep::Approve => Some(ActionStatus::Queued),
-            JobStep::Reject => Some(ActionStatus::Blocked),
-            JobStep::Cancel => Some(ActionStatus::Failed),
-            JobStep::Retry => None,
-        };
-        if let Some(to) = action_status {
-            self.move_action(&changed, to).await;
-        }
+        let changed = self.steer_one(&job, step, now).await?;
         self.audit(
             tenant,
             &by.actor(),
@@ -380,6 +482,374 @@ impl Kernel {
         .await;
         Ok(changed)
     }
+
+    /// Applies `step` to an authorized job: the job's state, then its
+    /// action and outbox e-mail. Not audited (the caller audits).
+    async fn steer_one(
+        &self,
+        job: &Job,
+        step: JobStep,
+        now: DateTime<Utc>,
+    ) -> Result<Job, Failure> {
+        let (tenant, id) = (job.tenant_id, job.id);
+        if step == JobStep::Retry {
+            self.check_redrive(job).await?;
+        }
+        let changed = match step {
+            JobStep::Retry => self.store.retry_job(tenant, id, now).await?,
+            JobStep::Cancel => self.store.cancel_job(tenant, id, now).await?,
+            JobStep::Approve => self.store.decide_job(tenant, id, true, now).await?,
+            JobStep::Reject => self.store.decide_job(tenant, id, false, now).await?,
+        }
+        .ok_or_else(|| Failure::not_found("job", &id.to_string()))?;
+        // The action the job carries follows a person's decision …
+        use revos_contracts::runtime::ActionStatus;
+        use revos_store::events::OutboxStatus;
+        // … and so does its outbox e-mail: withdrawn with a cancel or a
+        // rejection, back to `pending` with a redrive, so the redriven job
+        // sends it (once: a `sent` e-mail never moves).
+        let (action_status, outbox_status) = match step {
+            JobStep::Approve => (ActionStatus::Queued, None),
+            JobStep::Reject => (ActionStatus::Rejected, Some(OutboxStatus::Cancelled)),
+            JobStep::Cancel => (ActionStatus::Cancelled, Some(OutboxStatus::Cancelled)),
+            JobStep::Retry => (ActionStatus::Queued, Some(OutboxStatus::Pending)),
+        };
+        if let (Some(to), Some(action)) = (outbox_status, changed.action_id) {
+            self.store.move_outbox(tenant, action, to, now).await?;
+        }
+        self.move_action(&changed, action_status).await;
+        Ok(changed)
+    }
+
+    /// Redrives or cancels, at once, every job of one queue in one state
+    /// (created in `[since, until)` when given), of one tenant or, for a
+    /// platform admin, of every tenant; one audit entry for the lot.
+    ///
+    /// Each job goes through the same rules as one steered by hand (a job
+    /// whose action was rejected is never redriven; a redriven e-mail job
+    /// gets its e-mail back to `pending`); the refusals are counted and
+    /// the first few listed.
+    pub async fn steer_jobs(
+        &self,
+        by: &Principal,
+        tenant: Option<TenantId>,
+        selection: &BulkSelection,
+        step: JobStep,
+        now: DateTime<Utc>,
+    ) -> Result<BulkOutcome, Failure> {
+        let scope = self.bulk_scope(by, tenant)?;
+        self.check_queue_name(&selection.queue)?;
+        let state = self.check_bulk_state(selection, step)?;
+        if let (Some(since), Some(until)) = (selection.since, selection.until)
+            && since >= until
+        {
+            return Err(Failure::invalid(
+                "invalid selection",
+                &[revos_contracts::validation::Violation::new(
+                    "data",
+                    "$.until",
+                    "`until` must come after `since`",
+                    revos_contracts::ErrorCode::InvalidInput,
+                )],
+            ));
+        }
+        let filter = JobFilter {
+            queue: Some(selection.queue.clone()),
+            state: Some(state),
+            kind: None,
+            since: selection.since,
+            until: selection.until,
+            limit: Some(BULK_PAGE),
+        };
+        let mut outcome = BulkOutcome {
+            step: step.as_str().to_owned(),
+            queue: selection.queue.clone(),
+            state: state.as_str().to_owned(),
+            tenant_id: scope,
+            matched: 0,
+            changed: 0,
+            refused: 0,
+            refusals: Vec::new(),
+        };
+        // Pages of the newest matching jobs until one brings nothing new:
+        // a changed job leaves the state, a refused one is remembered.
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let page = self.store.list_jobs(scope, &filter).await?;
+            let fresh: Vec<Job> = page.into_iter().filter(|j| seen.insert(j.id)).collect();
+            if fresh.is_empty() {
+                break;
+            }
+            for job in fresh {
+                outcome.matched += 1;
+                match self.steer_one(&job, step, now).await {
+                    Ok(_) => outcome.changed += 1,
+                    Err(failure) => {
+                        outcome.refused += 1;
+                        if outcome.refusals.len() < MAX_LISTED_REFUSALS {
+                            outcome.refusals.push(BulkRefusal {
+                                job_id: job.id,
+                                tenant_id: job.tenant_id,
+                                reason: failure.body.message.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        self.audit(
+            scope.unwrap_or(TenantId::PLATFORM),
+            &by.actor(),
+            &format!("jobs.bulk_{}", step.as_str()),
+            Some(("queue", &selection.queue)),
+            serde_json::json!({
+                "state": outcome.state,
+                "since": selection.since,
+                "until": selection.until,
+                "matched": outcome.matched,
+                "changed": outcome.changed,
+                "refused": outcome.refused,
+            }),
+        )
+        .await;
+        Ok(outcome)
+    }
+
+    /// Pauses (`pause`) or resumes a queue for one tenant or, for a
+    /// platform admin, for every tenant; audited when it changes anything.
+    pub async fn pause_queue(
+        &self,
+        by: &Principal,
+        tenant: Option<TenantId>,
+        queue: &str,
+        pause: bool,
+        now: DateTime<Utc>,
+    ) -> Result<PauseOutcome, Failure> {
+        let scope = self.bulk_scope(by, tenant)?;
+        self.check_queue_name(queue)?;
+        let holder = scope.unwrap_or(TenantId::PLATFORM);
+        let changed = if pause {
+            self.store
+                .pause_queue(holder, queue, &by.actor(), now)
+                .await?
+        } else {
+            self.store.resume_queue(holder, queue).await?
+        };
+        if changed {
+            self.audit(
+                holder,
+                &by.actor(),
+                if pause { "queue.pause" } else { "queue.resume" },
+                Some(("queue", queue)),
+                serde_json::json!({"all_tenants": scope.is_none()}),
+            )
+            .await;
+        }
+        Ok(PauseOutcome {
+            queue: queue.to_owned(),
+            tenant_id: scope,
+            paused: pause,
+            changed,
+        })
+    }
+
+    /// The tenant a bulk step or a pause acts for (`write` there), or
+    /// `None` for every tenant (a platform `admin`).
+    fn bulk_scope(
+        &self,
+        by: &Principal,
+        tenant: Option<TenantId>,
+    ) -> Result<Option<TenantId>, Failure> {
+        match tenant.or(by.tenant()) {
+            Some(t) => {
+                by.authorize_tenant(t, Scope::Write)?;
+                Ok(Some(t))
+            }
+            None => {
+                if by.platform_scope().is_none() {
+                    return Err(Failure::input(
+                        400,
+                        "validation",
+                        "name the tenant (tenant_id) whose queue to act on",
+                    ));
+                }
+                by.authorize_platform(Scope::Admin)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// A configured queue's name, or a 400 naming `$.queue`.
+    fn check_queue_name(&self, queue: &str) -> Result<(), Failure> {
+        if self.queue_settings().get(queue).is_some() {
+            return Ok(());
+        }
+        let known: Vec<&str> = self.queue_settings().0.keys().map(String::as_str).collect();
+        Err(Failure::invalid(
+            "unknown queue",
+            &[revos_contracts::validation::Violation::new(
+                "data",
+                "$.queue",
+                format!(
+                    "there is no queue `{queue}`; the queues are {}",
+                    known.join(", ")
+                ),
+                revos_contracts::ErrorCode::InvalidInput,
+            )],
+        ))
+    }
+
+    /// The state a bulk step selects, which must be one the step applies to.
+    fn check_bulk_state(
+        &self,
+        selection: &BulkSelection,
+        step: JobStep,
+    ) -> Result<JobState, Failure> {
+        let allowed: &[JobState] = match step {
+            JobStep::Retry => &JobState::RETRYABLE,
+            // Jobs awaiting approval are decided one by one, with a reason.
+            JobStep::Cancel => &[
+                JobState::Waiting,
+                JobState::Delayed,
+                JobState::Failed,
+                JobState::Dead,
+            ],
+            JobStep::Approve | JobStep::Reject => &[],
+        };
+        let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+        match JobState::parse(&selection.state) {
+            Some(state) if allowed.contains(&state) => Ok(state),
+            _ => Err(Failure::invalid(
+                "invalid selection",
+                &[revos_contracts::validation::Violation::new(
+                    "data",
+                    "$.state",
+                    if names.is_empty() {
+                        format!("jobs cannot be {}d in bulk", step.as_str())
+                    } else {
+                        format!(
+                            "a bulk {} takes jobs that are {}, not `{}`",
+                            step.as_str(),
+                            names.join(" or "),
+                            selection.state
+                        )
+                    },
+                    revos_contracts::ErrorCode::InvalidInput,
+                )],
+            )),
+        }
+    }
+}
+
+/// A job, with what it will do.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct JobView {
+    /// The job.
+    #[serde(flatten)]
+    pub job: Job,
+    /// What it will do.
+    pub what: JobWhat,
+}
+
+/// What a job will do, in a sentence and in fields.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct JobWhat {
+    /// One sentence: `e-mail to ada@example.com: "Thanks for your interest"`.
+    pub summary: String,
+    /// An e-mail's recipient.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// An e-mail's subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The URL a webhook posts to (absent when its endpoint is not configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The name of the webhook endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// A webhook's event type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// The status of the action the job carries out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub action_status: Option<revos_contracts::runtime::ActionStatus>,
+    /// The status of its outbox e-mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub outbox_status: Option<revos_store::events::OutboxStatus>,
+}
+
+/// Jobs read per page by a bulk step.
+const BULK_PAGE: u32 = 500;
+
+/// Refusals a bulk step lists (all are counted).
+const MAX_LISTED_REFUSALS: usize = 20;
+
+/// Which jobs a bulk step takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkSelection {
+    /// The queue.
+    pub queue: String,
+    /// The jobs' state: `dead`, `failed` or `cancelled` to retry;
+    /// `waiting`, `delayed`, `failed` or `dead` to cancel.
+    pub state: String,
+    /// Only jobs created at or after this time.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// Only jobs created before this time.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// What a bulk step did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BulkOutcome {
+    /// `retry` or `cancel`.
+    pub step: String,
+    /// The queue.
+    pub queue: String,
+    /// The state the jobs were selected in.
+    pub state: String,
+    /// The tenant; absent for every tenant.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub tenant_id: Option<TenantId>,
+    /// Jobs selected.
+    pub matched: u64,
+    /// Jobs moved.
+    pub changed: u64,
+    /// Jobs refused (moved by someone else meanwhile, or a rejected action).
+    pub refused: u64,
+    /// The first refusals, with their reasons.
+    pub refusals: Vec<BulkRefusal>,
+}
+
+/// A job a bulk step left as it was, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BulkRefusal {
+    /// The job.
+    pub job_id: Uuid,
+    /// Its tenant.
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: TenantId,
+    /// Why.
+    pub reason: String,
+}
+
+/// What pausing or resuming a queue did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PauseOutcome {
+    /// The queue.
+    pub queue: String,
+    /// The tenant; absent for every tenant.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub tenant_id: Option<TenantId>,
+    /// Whether it is paused now.
+    pub paused: bool,
+    /// `false` when it already was (or was not) paused.
+    pub changed: bool,
 }
 
 /// May `by` approve or reject a job of `tenant`? A person: a user whose
@@ -407,6 +877,29 @@ pub fn check_decider(by: &Principal, tenant: TenantId) -> Result<(), Failure> {
 }
 
 impl Kernel {
+    /// A job whose action an approver rejected is never redriven: a
+    /// rejection is final, and a redrive would run it unapproved.
+    async fn check_redrive(&self, job: &Job) -> Result<(), Failure> {
+        use revos_contracts::runtime::ActionStatus;
+        let Some(action_id) = job.action_id else {
+            return Ok(());
+        };
+        match self.store.get_action(job.tenant_id, action_id).await? {
+            Some(action) if action.status == ActionStatus::Rejected => Err(Failure {
+                status: 409,
+                body: revos_contracts::KernelError::new(
+                    revos_contracts::ErrorCode::InvalidInput,
+                    format!(
+                        "job {} cannot be redriven: an approver rejected its action {action_id}",
+                        job.id
+                    ),
+                )
+                .with_detail("kind", "rejected"),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Who asked for the work a job does: the actor of the audited ingest
     /// that made its action. `None` for jobs without an action, or whose
     /// request was revos's own (the service, which is not a person).

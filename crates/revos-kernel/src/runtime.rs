@@ -704,6 +704,43 @@ impl Kernel {
             .await
     }
 
+    /// Decides on an event as [`Kernel::ingest`] would, and writes nothing:
+    /// the receipt says what would be decided and done (a key ingested
+    /// before answers its stored result, `duplicate` set). For trying a
+    /// policy or an import before it runs for real.
+    pub async fn dry_run(
+        &self,
+        by: &Principal,
+        input: &EventInput,
+    ) -> Result<IngestReceipt, Failure> {
+        let tenant = self.event_tenant(by, input.tenant_id)?;
+        let event = self.complete_event(tenant, input, None, Utc::now())?;
+        let hash = body_hash(input);
+        let ctx = self
+            .store()
+            .ingest_context(tenant, &event.idempotency_key)
+            .await?;
+        if let Some(stored) = ctx.existing {
+            return self.stored_receipt(stored, &hash).await;
+        }
+        let planned = self.plan(
+            &event,
+            &ctx.tenant_name,
+            &ctx.settings,
+            (ctx.tenant_mode, &ctx.policy_modes),
+            &ctx.endpoints,
+            event.recorded_at,
+        );
+        Ok(IngestReceipt {
+            event_id: event.id,
+            idempotency_key: event.idempotency_key,
+            correlation_id: event.correlation_id,
+            duplicate: false,
+            decisions: vec![planned.decision],
+            actions: planned.actions.into_iter().map(|(a, _, _)| a).collect(),
+        })
+    }
+
     /// Ingests each event on its own (one transaction each); one result per
     /// event, in order.
     pub async fn ingest_batch(

@@ -84,18 +84,24 @@ pub fn new_tenant(tenant: &NewTenant) -> Vec<Violation> {
     c.finish()
 }
 
-/// Metric values: known metric ids, finite values, non-empty dimension keys.
-///
-/// Values outside a metric's natural range (a rate above 1, negative spend)
-/// are stored as sent: finding such data-quality problems is the
-/// optimizer's job, and it can only do it if they reach the database.
+/// Metric values: known metric ids, values within the range of the
+/// metric's unit in the dictionary (rates in 0..=1, counts, money and
+/// durations not negative, unless the metric allows it, as `nrr` above 1
+/// or a negative `gross_margin`), non-empty dimension keys.
 pub fn metric_points(points: &[MetricPoint]) -> Vec<Violation> {
     let mut c = Checker::default();
     for (i, p) in points.iter().enumerate() {
-        if let Err(e) = MetricId::parse(&p.metric_id) {
-            c.push(format!("$[{i}].metric_id"), e.to_string());
+        match MetricId::parse(&p.metric_id) {
+            Err(e) => {
+                c.push(format!("$[{i}].metric_id"), e.to_string());
+                c.finite(format!("$[{i}].value"), p.value);
+            }
+            Ok(id) => {
+                if let Err(e) = id.definition().check_value(p.value) {
+                    c.push(format!("$[{i}].value"), e);
+                }
+            }
         }
-        c.finite(format!("$[{i}].value"), p.value);
         for (k, v) in &p.dimension {
             c.text(format!("$[{i}].dimension"), k, 100);
             c.text(format!("$[{i}].dimension.{k}"), v, 200);
@@ -275,14 +281,30 @@ mod tests {
     }
 
     #[test]
-    fn out_of_range_values_are_kept_for_the_optimizer() {
-        let points = vec![MetricPoint {
-            metric_id: "win_rate".into(),
+    fn values_outside_their_units_range_are_refused() {
+        let point = |metric: &str, value: f64| MetricPoint {
+            metric_id: metric.into(),
             date: day("2026-11-01"),
-            value: 1.7,
+            value,
             dimension: Default::default(),
-        }];
-        assert!(metric_points(&points).is_empty());
+        };
+        let points = vec![
+            point("win_rate", 1.7),
+            point("spend_total", -5.0),
+            point("leads_new", -1.0),
+            point("win_rate", 0.3),
+            point("nrr", 1.2),
+            point("gross_margin", -0.1),
+            point("spend_total", 0.0),
+        ];
+        let v = metric_points(&points);
+        let paths: Vec<&str> = v.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(paths, ["$[0].value", "$[1].value", "$[2].value"], "{v:?}");
+        assert!(v[0].message.contains("win_rate must be at most 1"), "{v:?}");
+        assert!(
+            v[1].message.contains("spend_total must be at least 0"),
+            "{v:?}"
+        );
     }
 
     #[test]

@@ -91,6 +91,10 @@ struct Settings {
     reminder_text_template: String,
     /// HTML body of the reminder; none = text only.
     reminder_html_template: Option<String>,
+    /// Bookings whose event occurred longer ago than this (`24h`, `7d`, …)
+    /// are skipped. Whatever it says, a booking that has already started
+    /// is skipped: nobody is asked to confirm the past.
+    max_event_age: Option<String>,
 }
 
 impl Default for Settings {
@@ -107,6 +111,7 @@ impl Default for Settings {
             reminder_subject_template: DEFAULT_REMINDER_SUBJECT.to_owned(),
             reminder_text_template: DEFAULT_REMINDER_TEXT.to_owned(),
             reminder_html_template: None,
+            max_event_age: None,
         }
     }
 }
@@ -124,6 +129,7 @@ impl Settings {
     /// template against a sample booking.
     fn load(value: &Value, limits: &TemplateLimits) -> Result<(Settings, FixedOffset), String> {
         let s: Settings = settings::parse(value)?;
+        settings::max_event_age(s.max_event_age.as_deref())?;
         settings::check_mailbox("from", s.from.as_deref())?;
         settings::check_mailbox("reply_to", s.reply_to.as_deref())?;
         settings::check_name("roster_owner", &s.roster_owner)?;
@@ -262,11 +268,7 @@ struct Booking {
 impl Booking {
     /// Reads and checks the payload; `notes` collects fields that were
     /// present but unusable and so left out.
-    fn read(
-        event: &KernelEvent,
-        now: DateTime<Utc>,
-        notes: &mut Vec<String>,
-    ) -> Result<Booking, PolicyError> {
+    fn read(event: &KernelEvent, notes: &mut Vec<String>) -> Result<Booking, PolicyError> {
         let p = &event.payload;
         if !p.is_object() {
             return Err(PolicyError(format!(
@@ -309,14 +311,6 @@ impl Booking {
                 )));
             }
         };
-        if starts_at <= now {
-            return Err(PolicyError(format!(
-                "booking starts_at {} is not in the future (now {}), so there is nothing to \
-                 confirm",
-                rfc3339(starts_at),
-                rfc3339(now)
-            )));
-        }
         let duration_minutes = match payload::text(p, "duration_minutes", 20) {
             None => None,
             Some(d) => match d.parse::<u32>() {
@@ -459,7 +453,24 @@ impl Policy for BookingConfirmation {
     ) -> Result<PolicyOutput, PolicyError> {
         let (s, offset) = Settings::load(ctx.settings, &ctx.templates).map_err(PolicyError)?;
         let mut reasons = Vec::new();
-        let b = Booking::read(event, ctx.now, &mut reasons)?;
+        let b = Booking::read(event, &mut reasons)?;
+        let max_age = settings::max_event_age(s.max_event_age.as_deref()).map_err(PolicyError)?;
+        if let Some(reason) = settings::too_old(
+            event.occurred_at,
+            ctx.now,
+            max_age,
+            s.max_event_age.as_deref().unwrap_or_default(),
+        ) {
+            return Ok(PolicyOutput::skipped(reason));
+        }
+        if b.starts_at <= ctx.now {
+            return Ok(PolicyOutput::skipped(format!(
+                "Skipped: booking {} started at {}, before this decision; nothing is sent or \
+                 rostered for a booking that has begun.",
+                b.id,
+                rfc3339(b.starts_at)
+            )));
+        }
         let tctx = template_context(
             b.template_value(offset),
             &ctx.tenant_id.to_string(),

@@ -49,6 +49,9 @@ Best regards,
 The {{ tenant.name }} team
 ";
 
+/// How old a lead may be for the policy to act on it, by default.
+const DEFAULT_MAX_EVENT_AGE: &str = "24h";
+
 /// The tenant's settings for this policy.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -71,6 +74,10 @@ struct Settings {
     notify_webhook: Option<String>,
     /// Email domains that never get an auto-response (e.g. the tenant's own).
     skip_email_domains: Vec<String>,
+    /// Leads that occurred longer ago than this (`24h`, `7d`, …) are
+    /// skipped: no e-mail, task or webhook for a lead from the past;
+    /// `null` for no limit.
+    max_event_age: Option<String>,
 }
 
 impl Default for Settings {
@@ -85,6 +92,7 @@ impl Default for Settings {
             html_template: None,
             notify_webhook: None,
             skip_email_domains: Vec::new(),
+            max_event_age: Some(DEFAULT_MAX_EVENT_AGE.to_owned()),
         }
     }
 }
@@ -94,6 +102,7 @@ impl Settings {
     /// template against a sample lead.
     fn load(value: &Value, limits: &TemplateLimits) -> Result<Settings, String> {
         let s: Settings = settings::parse(value)?;
+        settings::max_event_age(s.max_event_age.as_deref())?;
         settings::check_mailbox("from", s.from.as_deref())?;
         settings::check_mailbox("reply_to", s.reply_to.as_deref())?;
         settings::check_name("owner", &s.owner)?;
@@ -394,6 +403,15 @@ impl Policy for LeadResponse {
         ctx: &PolicyContext<'_>,
     ) -> Result<PolicyOutput, PolicyError> {
         let s = Settings::load(ctx.settings, &ctx.templates).map_err(PolicyError)?;
+        let max_age = settings::max_event_age(s.max_event_age.as_deref()).map_err(PolicyError)?;
+        if let Some(reason) = settings::too_old(
+            event.occurred_at,
+            ctx.now,
+            max_age,
+            s.max_event_age.as_deref().unwrap_or_default(),
+        ) {
+            return Ok(PolicyOutput::skipped(reason));
+        }
         let p = &event.payload;
         if !p.is_object() {
             return Err(PolicyError(format!(

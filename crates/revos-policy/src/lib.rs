@@ -94,6 +94,15 @@ pub struct PolicyOutput {
 }
 
 impl PolicyOutput {
+    /// A `skipped` output: the event is too old to act on.
+    pub(crate) fn skipped(reason: String) -> Self {
+        PolicyOutput {
+            outcome: DecisionOutcome::Skipped,
+            reasons: vec![reason],
+            actions: Vec::new(),
+        }
+    }
+
     /// An output whose outcome follows from whether there are actions.
     pub(crate) fn from_actions(reasons: Vec<String>, actions: Vec<ProposedAction>) -> Self {
         let outcome = if actions.is_empty() {

@@ -112,3 +112,48 @@ mod tests {
         );
     }
 }
+
+/// Reads a `max_event_age` setting: a duration such as `24h`, `90m`,
+/// `7d` or `2days` (at least a minute, at most a year); `None` when unset
+/// (no limit).
+pub(crate) fn max_event_age(value: Option<&str>) -> Result<Option<chrono::Duration>, String> {
+    let Some(text) = value else {
+        return Ok(None);
+    };
+    let parsed = humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("settings.max_event_age: `{text}` is not a duration such as `24h` or `7d` ({e})")
+    })?;
+    let minute = std::time::Duration::from_secs(60);
+    let year = std::time::Duration::from_secs(366 * 24 * 3600);
+    if parsed < minute || parsed > year {
+        return Err(format!(
+            "settings.max_event_age must be between 1 minute and 1 year; it is `{text}`"
+        ));
+    }
+    chrono::Duration::from_std(parsed)
+        .map(Some)
+        .map_err(|_| format!("settings.max_event_age `{text}` is too long"))
+}
+
+/// Why an event is too old for a policy to act on, if it is: it occurred
+/// more than `max_age` before `now`. Past data never acts: a backfill of
+/// last year's leads must not e-mail them today.
+pub(crate) fn too_old(
+    occurred_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    max_age: Option<chrono::Duration>,
+    setting: &str,
+) -> Option<String> {
+    let max_age = max_age?;
+    let age = now.signed_duration_since(occurred_at);
+    (age > max_age).then(|| {
+        format!(
+            "Skipped: the event occurred at {} ({} ago), more than this policy's \
+             max_event_age of {setting}; nothing is done for past events.",
+            occurred_at.format("%Y-%m-%d %H:%M UTC"),
+            humantime::format_duration(std::time::Duration::from_secs(
+                age.num_minutes().max(0).unsigned_abs() * 60
+            ))
+        )
+    })
+}

@@ -52,6 +52,31 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// The states a person may cancel a job in: it has not run, or is
+    /// waiting to run again (the one rule both storage backends apply).
+    pub const CANCELLABLE: [JobState; 5] = [
+        JobState::Waiting,
+        JobState::Delayed,
+        JobState::Failed,
+        JobState::AwaitingApproval,
+        JobState::Dead,
+    ];
+
+    /// The states a person may redrive a job from.
+    pub const RETRYABLE: [JobState; 3] = [JobState::Dead, JobState::Failed, JobState::Cancelled];
+
+    /// Why a person's step (`verb`: "cancelled", "retried", …) on job `id`
+    /// in this state is refused, when only `allowed` states permit it: the
+    /// one sentence both storage backends answer.
+    pub fn refusal(self, id: Uuid, allowed: &[JobState], verb: &str) -> String {
+        let allowed: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+        format!(
+            "job {id} is {}; only a job that is {} can be {verb}",
+            self.as_str(),
+            allowed.join(", ")
+        )
+    }
+
     /// Every state, in life-cycle order.
     pub const ALL: [JobState; 8] = [
         JobState::Waiting,
@@ -274,6 +299,10 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     /// Only this handler.
     pub kind: Option<String>,
+    /// Only jobs created at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only jobs created before this time.
+    pub until: Option<DateTime<Utc>>,
     /// At most this many (default 100, at most 1000), newest first.
     pub limit: Option<u32>,
 }
@@ -291,6 +320,27 @@ pub struct QueueStats {
     pub failures: u64,
     /// Jobs completed in the last minute.
     pub completed_last_minute: u64,
+    /// Whether the queue is paused (for the tenant asked about, or for
+    /// every tenant): it accepts jobs and claims none.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+impl QueueStats {
+    /// A queue with no jobs: every state at zero.
+    pub fn empty(queue: String) -> Self {
+        QueueStats {
+            queue,
+            depth: JobState::ALL
+                .iter()
+                .map(|s| (s.as_str().to_owned(), 0))
+                .collect(),
+            oldest_ready_age_seconds: None,
+            failures: 0,
+            completed_last_minute: 0,
+            paused: false,
+        }
+    }
 }
 
 /// The idempotent job id of seed 003: `hash(action + entity_id + version)`,

@@ -860,6 +860,33 @@ impl EventStore for PostgresStore {
         row.map(|row| row.into_email(tenant)).transpose()
     }
 
+    async fn move_outbox(
+        &self,
+        tenant: TenantId,
+        action: Uuid,
+        to: OutboxStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxEmail>, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        sqlx::query(
+            "update channel_outbox set
+                 status = $3,
+                 last_error = case when $3 = 'pending' then null else last_error end,
+                 updated_at = $4
+             where tenant_id = $1 and action_id = $2 and status = any($5)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(action)
+        .bind(to.as_str())
+        .bind(support::now_at(now))
+        .bind(OutboxStatus::sources_of(to))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        self.outbox_for_action(tenant, action).await
+    }
+
     async fn outbox_for_actions(
         &self,
         tenant: TenantId,

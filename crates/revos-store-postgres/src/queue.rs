@@ -49,7 +49,7 @@ use revos_store::StoreError;
 use revos_store::audit::{AuditEntry, NewAuditEntry};
 use revos_store::events::{EventInsert, NewTask, OutboxEmail, Task};
 use revos_store::queue::{
-    EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats, QueueStore, TenantTx,
+    EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueuePause, QueueStats, QueueStore, TenantTx,
 };
 use revos_store::support;
 use serde_json::{Map, Value};
@@ -85,18 +85,6 @@ const LISTEN_RETRY: Duration = Duration::from_secs(30);
 
 /// The pause between attempts to get a lost listening connection back.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
-
-/// States a job may be cancelled from.
-const CANCELLABLE: [JobState; 5] = [
-    JobState::Waiting,
-    JobState::Delayed,
-    JobState::Failed,
-    JobState::AwaitingApproval,
-    JobState::Dead,
-];
-
-/// States a job may be redriven from.
-const RETRYABLE: [JobState; 3] = [JobState::Dead, JobState::Failed, JobState::Cancelled];
 
 // ---- rows ----------------------------------------------------------------------
 
@@ -718,12 +706,7 @@ impl PostgresStore {
             return Ok(None);
         };
         if !from.contains(&state) {
-            let allowed: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-            return Err(StoreError::Invalid(format!(
-                "job {id} is {}; only a job that is {} can be {verb}",
-                state.as_str(),
-                allowed.join(", ")
-            )));
+            return Err(StoreError::Invalid(state.refusal(id, from, verb)));
         }
         let sql = format!("update jobs set {set} where tenant_id = $1 and id = $2 returning *");
         let row: JobRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -797,6 +780,11 @@ impl QueueStore for PostgresStore {
             "with picked as (
                  select tenant_id, id from jobs
                  where queue = $1 and state in ('waiting', 'delayed', 'failed') and run_at <= $2
+                   and not exists (
+                       select 1 from queue_pauses p
+                       where p.queue = $1
+                         and p.tenant_id in (jobs.tenant_id, '00000000-0000-0000-0000-000000000000')
+                   )
                  order by priority, fair_seq, created_at, id
                  limit $3
                  for update skip locked
@@ -1067,6 +1055,8 @@ impl QueueStore for PostgresStore {
                and ($2::text is null or queue = $2)
                and ($3::text is null or state = $3)
                and ($4::text is null or kind = $4)
+               and ($6::timestamptz is null or created_at >= $6)
+               and ($7::timestamptz is null or created_at < $7)
              order by created_at desc, id desc
              limit $5",
         )
@@ -1075,6 +1065,8 @@ impl QueueStore for PostgresStore {
         .bind(filter.state.map(JobState::as_str))
         .bind(filter.kind.as_deref())
         .bind(i64::from(limit))
+        .bind(filter.since.map(support::now_at))
+        .bind(filter.until.map(support::now_at))
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
@@ -1092,7 +1084,7 @@ impl QueueStore for PostgresStore {
             tenant,
             id,
             now,
-            &CANCELLABLE,
+            &JobState::CANCELLABLE,
             "cancelled",
             "state = 'cancelled', worker = null, lease_until = null, finished_at = $3,
              updated_at = $3",
@@ -1110,7 +1102,7 @@ impl QueueStore for PostgresStore {
             tenant,
             id,
             now,
-            &RETRYABLE,
+            &JobState::RETRYABLE,
             "retried",
             "state = 'waiting', attempts = 0, run_at = $3, finished_at = null, updated_at = $3",
         )
@@ -1169,16 +1161,9 @@ impl QueueStore for PostgresStore {
         let mut stats: BTreeMap<String, QueueStats> = BTreeMap::new();
         for (queue, state, count, oldest_ready, recent) in rows {
             let state = JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?;
-            let entry = stats.entry(queue.clone()).or_insert_with(|| QueueStats {
-                queue,
-                depth: JobState::ALL
-                    .iter()
-                    .map(|s| (s.as_str().to_owned(), 0))
-                    .collect(),
-                oldest_ready_age_seconds: None,
-                failures: 0,
-                completed_last_minute: 0,
-            });
+            let entry = stats
+                .entry(queue.clone())
+                .or_insert_with(|| QueueStats::empty(queue));
             let count = u64::try_from(count).unwrap_or(0);
             entry.depth.insert(state.as_str().to_owned(), count);
             if matches!(state, JobState::Failed | JobState::Dead) {
@@ -1252,6 +1237,69 @@ impl QueueStore for PostgresStore {
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(())
+    }
+
+    async fn pause_queue(
+        &self,
+        tenant: TenantId,
+        queue: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let done = sqlx::query(
+            "insert into queue_pauses (tenant_id, queue, paused_by, paused_at)
+             values ($1, $2, $3, $4)
+             on conflict (tenant_id, queue) do nothing",
+        )
+        .bind(tenant.as_uuid())
+        .bind(queue)
+        .bind(by)
+        .bind(support::now_at(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn resume_queue(&self, tenant: TenantId, queue: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let done = sqlx::query("delete from queue_pauses where tenant_id = $1 and queue = $2")
+            .bind(tenant.as_uuid())
+            .bind(queue)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        // Jobs held by the pause are ready again.
+        notify(&mut tx, queue).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn queue_pauses(&self, tenant: Option<TenantId>) -> Result<Vec<QueuePause>, StoreError> {
+        // The worker role reads every pause; a tenant's own and the
+        // platform's are filtered here.
+        let mut tx = self.begin_worker().await?;
+        let rows: Vec<(uuid::Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
+            "select tenant_id, queue, paused_by, paused_at from queue_pauses
+             where $1::uuid is null or tenant_id in ($1, '00000000-0000-0000-0000-000000000000')
+             order by queue, tenant_id",
+        )
+        .bind(tenant.map(|t| *t.as_uuid()))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant_id, queue, paused_by, paused_at)| QueuePause {
+                queue,
+                tenant_id: TenantId::from_uuid(tenant_id),
+                paused_by,
+                paused_at,
+            })
+            .collect())
     }
 }
 

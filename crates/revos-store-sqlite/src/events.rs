@@ -873,6 +873,37 @@ impl EventStore for SqliteStore {
         row.map(|row| row.into_email(tenant)).transpose()
     }
 
+    async fn move_outbox(
+        &self,
+        tenant: TenantId,
+        action: Uuid,
+        to: OutboxStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxEmail>, StoreError> {
+        let mut tx = self.write_tenant(tenant).await?;
+        sqlx::query(
+            "update channel_outbox set
+                 status = ?3,
+                 last_error = case when ?3 = 'pending' then null else last_error end,
+                 updated_at = ?4
+             where tenant_id = ?1 and action_id = ?2
+               and status in (select value from json_each(?5))",
+        )
+        .bind(tid(tenant))
+        .bind(action.hyphenated())
+        .bind(to.as_str())
+        .bind(ts(support::now_at(now)))
+        .bind(
+            serde_json::to_string(&OutboxStatus::sources_of(to))
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        self.outbox_for_action(tenant, action).await
+    }
+
     async fn outbox_for_actions(
         &self,
         tenant: TenantId,

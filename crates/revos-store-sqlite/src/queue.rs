@@ -39,7 +39,7 @@ use revos_queue::Backoff;
 use revos_store::audit::{AuditEntry, NewAuditEntry};
 use revos_store::events::{EventInsert, NewTask, OutboxEmail, Task};
 use revos_store::queue::{
-    EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats, QueueStore, TenantTx,
+    EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueuePause, QueueStats, QueueStore, TenantTx,
 };
 use revos_store::{StoreError, support};
 use serde_json::{Map, Value};
@@ -77,6 +77,11 @@ macro_rules! ready_line {
     () => {
         "select tenant_id, id from jobs
          where queue = ?4 and state in ('waiting', 'delayed', 'failed') and run_at <= ?3
+           and not exists (
+               select 1 from queue_pauses p
+               where p.queue = ?4
+                 and p.tenant_id in (jobs.tenant_id, '00000000-0000-0000-0000-000000000000')
+           )
          order by priority, fair_seq, created_at, id
          limit ?5"
     };
@@ -369,14 +374,6 @@ async fn job_state(
     state
         .map(|s| JobState::parse(&s).ok_or_else(|| corrupt("job state", &s)))
         .transpose()
-}
-
-/// The refusal of a change a job's state does not allow.
-fn not_allowed(id: Uuid, state: JobState, change: &str) -> StoreError {
-    StoreError::Invalid(format!(
-        "job {id} is {}: it cannot be {change}",
-        state.as_str()
-    ))
 }
 
 /// The jobs of `tenant` that carry one of `actions` (a JSON array of
@@ -816,6 +813,8 @@ impl QueueStore for SqliteStore {
                    and (?2 is null or queue = ?2)
                    and (?3 is null or state = ?3)
                    and (?4 is null or kind = ?4)
+                   and (?6 is null or created_at >= ?6)
+                   and (?7 is null or created_at < ?7)
                  order by created_at desc, rowid desc limit ?5"
             )),
             None => sqlx::query_as::<_, JobRow>(concat!(
@@ -825,6 +824,8 @@ impl QueueStore for SqliteStore {
                    and (?2 is null or queue = ?2)
                    and (?3 is null or state = ?3)
                    and (?4 is null or kind = ?4)
+                   and (?6 is null or created_at >= ?6)
+                   and (?7 is null or created_at < ?7)
                  order by created_at desc, rowid desc limit ?5"
             )),
         };
@@ -834,6 +835,8 @@ impl QueueStore for SqliteStore {
             .bind(filter.state.map(JobState::as_str))
             .bind(filter.kind.as_deref())
             .bind(i64::from(limit))
+            .bind(filter.since.map(|t| ts(support::now_at(t))))
+            .bind(filter.until.map(|t| ts(support::now_at(t))))
             .fetch_all(&mut *tx)
             .await
             .map_err(store_error)?;
@@ -851,11 +854,12 @@ impl QueueStore for SqliteStore {
         let Some(state) = job_state(&mut tx, tenant, id).await? else {
             return Ok(None);
         };
-        if matches!(
-            state,
-            JobState::Active | JobState::Completed | JobState::Cancelled
-        ) {
-            return Err(not_allowed(id, state, "cancelled"));
+        if !JobState::CANCELLABLE.contains(&state) {
+            return Err(StoreError::Invalid(state.refusal(
+                id,
+                &JobState::CANCELLABLE,
+                "cancelled",
+            )));
         }
         let row: JobRow = sqlx::query_as(concat!(
             "update jobs set state = 'cancelled', worker = null, lease_until = null,
@@ -885,11 +889,12 @@ impl QueueStore for SqliteStore {
         let Some(state) = job_state(&mut tx, tenant, id).await? else {
             return Ok(None);
         };
-        if !matches!(
-            state,
-            JobState::Dead | JobState::Failed | JobState::Cancelled
-        ) {
-            return Err(not_allowed(id, state, "retried"));
+        if !JobState::RETRYABLE.contains(&state) {
+            return Err(StoreError::Invalid(state.refusal(
+                id,
+                &JobState::RETRYABLE,
+                "retried",
+            )));
         }
         // The job keeps its place (`fair_seq`) in its tenant's line.
         let row: JobRow = sqlx::query_as(concat!(
@@ -924,7 +929,11 @@ impl QueueStore for SqliteStore {
             return Ok(None);
         };
         if state != JobState::AwaitingApproval {
-            return Err(not_allowed(id, state, "approved or rejected"));
+            return Err(StoreError::Invalid(state.refusal(
+                id,
+                &[JobState::AwaitingApproval],
+                "decided",
+            )));
         }
         // An approved job is claimed once its `run_at` has come, in the
         // place (`fair_seq`) it was given when it was enqueued.
@@ -1002,16 +1011,9 @@ impl QueueStore for SqliteStore {
         let count = |n: i64| u64::try_from(n).map_err(|_| corrupt("count", &n.to_string()));
         let mut stats: BTreeMap<String, QueueStats> = BTreeMap::new();
         for (queue, state, jobs, failures) in counts {
-            let entry = stats.entry(queue.clone()).or_insert_with(|| QueueStats {
-                queue,
-                depth: JobState::ALL
-                    .iter()
-                    .map(|s| (s.as_str().to_owned(), 0))
-                    .collect(),
-                oldest_ready_age_seconds: None,
-                failures: 0,
-                completed_last_minute: 0,
-            });
+            let entry = stats
+                .entry(queue.clone())
+                .or_insert_with(|| QueueStats::empty(queue));
             if JobState::parse(&state).is_none() {
                 return Err(corrupt("job state", &state));
             }
@@ -1088,6 +1090,67 @@ impl QueueStore for SqliteStore {
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(())
+    }
+
+    async fn pause_queue(
+        &self,
+        tenant: TenantId,
+        queue: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tenant(tenant).await?;
+        let done = sqlx::query(
+            "insert into queue_pauses (tenant_id, queue, paused_by, paused_at)
+             values (?1, ?2, ?3, ?4)
+             on conflict (tenant_id, queue) do nothing",
+        )
+        .bind(tid(tenant))
+        .bind(queue)
+        .bind(by)
+        .bind(ts(support::now_at(at)))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn resume_queue(&self, tenant: TenantId, queue: &str) -> Result<bool, StoreError> {
+        let mut tx = self.write_tenant(tenant).await?;
+        let done = sqlx::query("delete from queue_pauses where tenant_id = ?1 and queue = ?2")
+            .bind(tid(tenant))
+            .bind(queue)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        // Jobs held by the pause are ready again.
+        wake(self, queue);
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn queue_pauses(&self, tenant: Option<TenantId>) -> Result<Vec<QueuePause>, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let rows: Vec<(Hyphenated, String, String, DateTime<Utc>)> = sqlx::query_as(
+            "select tenant_id, queue, paused_by, paused_at from queue_pauses
+             where ?1 is null or tenant_id in (?1, '00000000-0000-0000-0000-000000000000')
+             order by queue, tenant_id",
+        )
+        .bind(tenant.map(tid))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant_id, queue, paused_by, paused_at)| QueuePause {
+                queue,
+                tenant_id: TenantId::from_uuid(*tenant_id.as_uuid()),
+                paused_by,
+                paused_at,
+            })
+            .collect())
     }
 }
 

@@ -70,8 +70,10 @@ pub enum OutboxStatus {
     Sending,
     /// Accepted by the SMTP server.
     Sent,
-    /// Given up on.
+    /// Given up on (a redrive of its job puts it back to `pending`).
     Failed,
+    /// Withdrawn with its job (cancelled, or rejected by an approver).
+    Cancelled,
 }
 
 impl OutboxStatus {
@@ -82,14 +84,45 @@ impl OutboxStatus {
             OutboxStatus::Sending => "sending",
             OutboxStatus::Sent => "sent",
             OutboxStatus::Failed => "failed",
+            OutboxStatus::Cancelled => "cancelled",
         }
     }
 
+    /// Every status.
+    pub const ALL: [OutboxStatus; 5] = [
+        Self::Pending,
+        Self::Sending,
+        Self::Sent,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
     /// The status named `s`.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Sending, Self::Sent, Self::Failed]
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether a person's step on the e-mail's job may move it from `self`
+    /// to `next` ([`EventStore::move_outbox`]): a redrive puts a `failed`
+    /// or `cancelled` e-mail back to `pending`; a cancel or a rejection
+    /// withdraws a `pending` or `failed` one. A `sent` e-mail never moves,
+    /// and neither does one being sent. The sender's own moves
+    /// (`pending` → `sending` → `sent`/`failed`) are not steps.
+    pub const fn can_move_to(self, next: OutboxStatus) -> bool {
+        use OutboxStatus::*;
+        matches!(
+            (self, next),
+            (Failed | Cancelled, Pending) | (Pending | Failed, Cancelled)
+        )
+    }
+
+    /// The statuses a step may move an e-mail to `next` from, as stored.
+    pub fn sources_of(next: OutboxStatus) -> Vec<&'static str> {
+        Self::ALL
             .into_iter()
-            .find(|v| v.as_str() == s)
+            .filter(|from| from.can_move_to(next))
+            .map(Self::as_str)
+            .collect()
     }
 }
 
@@ -435,6 +468,18 @@ pub trait EventStore: Send + Sync {
         id: Uuid,
         result: Result<(), String>,
         give_up: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxEmail>, StoreError>;
+
+    /// Moves the outbox e-mail of `action` to `to` if its status allows it
+    /// ([`OutboxStatus::can_move_to`]); answers the row as it is after the
+    /// call (`None`: the action has no e-mail). A redrive (`pending`) also
+    /// clears its last error.
+    async fn move_outbox(
+        &self,
+        tenant: TenantId,
+        action: Uuid,
+        to: OutboxStatus,
         now: DateTime<Utc>,
     ) -> Result<Option<OutboxEmail>, StoreError>;
 

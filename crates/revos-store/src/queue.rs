@@ -284,4 +284,36 @@ pub trait QueueStore: Send + Sync {
         settings: &serde_json::Map<String, serde_json::Value>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Pauses `queue` for `tenant`'s jobs ([`TenantId::PLATFORM`]: every
+    /// tenant's): its jobs are still enqueued, and none is claimed until
+    /// it is resumed. `false` when it was paused already.
+    async fn pause_queue(
+        &self,
+        tenant: TenantId,
+        queue: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Resumes a paused queue; `false` when it was not paused.
+    async fn resume_queue(&self, tenant: TenantId, queue: &str) -> Result<bool, StoreError>;
+
+    /// The pauses that hold `tenant`'s jobs (its own and the platform-wide
+    /// ones), or every pause (`None`), by queue.
+    async fn queue_pauses(&self, tenant: Option<TenantId>) -> Result<Vec<QueuePause>, StoreError>;
+}
+
+/// A paused queue.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct QueuePause {
+    /// The queue.
+    pub queue: String,
+    /// Whose jobs it holds; the nil UUID for every tenant's.
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: TenantId,
+    /// Who paused it.
+    pub paused_by: String,
+    /// When.
+    pub paused_at: DateTime<Utc>,
 }

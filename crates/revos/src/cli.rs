@@ -194,16 +194,24 @@ pub enum EventsCommand {
         /// The tenant the events belong to.
         #[arg(long, value_name = "UUID")]
         tenant: String,
+        #[command(flatten)]
+        how: IngestHow,
     },
     /// Ingest an NDJSON file, one event per line, with a progress bar.
     /// Each event stands alone (and is idempotent): bad lines are reported
     /// with their numbers and the rest are ingested.
+    ///
+    /// Importing history? Use --record-only (or --dry-run first): policies
+    /// also skip events older than their `max_event_age`, but only
+    /// --record-only guarantees that nothing is sent.
     Import {
         /// The file (`-` reads stdin).
         file: PathBuf,
         /// The tenant the events belong to.
         #[arg(long, value_name = "UUID")]
         tenant: String,
+        #[command(flatten)]
+        how: IngestHow,
     },
     /// List events, oldest first.
     List {
@@ -236,6 +244,19 @@ pub enum EventsCommand {
         #[arg(long, value_name = "UUID")]
         tenant: String,
     },
+}
+
+/// How `revos events send|import` takes its events.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct IngestHow {
+    /// Store the events without running policies: no decision, no e-mail,
+    /// task or webhook (a backfill of history). Idempotent like an ingest.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub record_only: bool,
+    /// Check and decide every event in memory, print counts by outcome and
+    /// the first actions, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Options of `revos replay`.
@@ -609,9 +630,26 @@ pub enum QueuesCommand {
         #[arg(long, value_name = "JSON")]
         set: Option<String>,
     },
-    /// Depth per state, oldest waiting job, failures and throughput per queue.
+    /// Depth per state, oldest waiting job, failures and throughput per
+    /// configured queue (idle ones with zeros), and whether it is paused.
     Stats {
         /// Only this tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<String>,
+    },
+    /// Pause a queue: it keeps accepting jobs and claims none until resumed.
+    Pause {
+        /// The queue.
+        queue: String,
+        /// Only this tenant's jobs (absent: every tenant's).
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<String>,
+    },
+    /// Resume a paused queue.
+    Resume {
+        /// The queue.
+        queue: String,
+        /// The tenant it was paused for (absent: the pause for every tenant).
         #[arg(long, value_name = "UUID")]
         tenant: Option<String>,
     },
@@ -640,15 +678,27 @@ pub enum JobsCommand {
         /// The job id.
         id: String,
     },
-    /// Redrive a dead, failed or cancelled job.
+    /// Redrive a dead, failed or cancelled job, or (with --queue and
+    /// --state) every such job of a queue at once. A redriven e-mail job
+    /// sends its e-mail (once).
+    #[command(after_help = "Examples:\n  revos jobs retry 0b7c…\n  \
+                            revos jobs retry --queue email --state dead --since 2026-12-01 \
+                            --tenant UUID")]
     Retry {
-        /// The job id.
-        id: String,
+        /// The job id (absent: every job --queue and --state select).
+        #[arg(required_unless_present = "queue")]
+        id: Option<String>,
+        #[command(flatten)]
+        bulk: BulkArgs,
     },
-    /// Cancel a job that has not run.
+    /// Cancel a job that has not run, or (with --queue and --state) every
+    /// such job of a queue at once; their e-mails are withdrawn.
     Cancel {
-        /// The job id.
-        id: String,
+        /// The job id (absent: every job --queue and --state select).
+        #[arg(required_unless_present = "queue")]
+        id: Option<String>,
+        #[command(flatten)]
+        bulk: BulkArgs,
     },
     /// Approve a job awaiting approval.
     Approve {
@@ -666,6 +716,27 @@ pub enum JobsCommand {
         #[arg(long)]
         reason: String,
     },
+}
+
+/// The selection of a bulk `jobs retry|cancel`.
+#[derive(Debug, Clone, Args)]
+pub struct BulkArgs {
+    /// Every job of this queue …
+    #[arg(long, conflicts_with = "id", requires = "state")]
+    pub queue: Option<String>,
+    /// … in this state (retry: dead, failed, cancelled; cancel: waiting,
+    /// delayed, failed, dead) …
+    #[arg(long, requires = "queue")]
+    pub state: Option<String>,
+    /// … created at or after this time (RFC 3339 or YYYY-MM-DD) …
+    #[arg(long, requires = "queue")]
+    pub since: Option<String>,
+    /// … and before this one.
+    #[arg(long, requires = "queue")]
+    pub until: Option<String>,
+    /// … of this tenant (absent: every tenant's).
+    #[arg(long, value_name = "UUID", requires = "queue")]
+    pub tenant: Option<String>,
 }
 
 /// Which storage backend a benchmark runs on.

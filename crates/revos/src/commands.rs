@@ -205,6 +205,18 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             let kernel = open(config).await.map_err(fail)?;
             queue_stats(&kernel, tenant, as_json).await.map_err(fail)
         }
+        Command::Queues(QueuesCommand::Pause { queue, tenant }) => {
+            let kernel = open(config).await.map_err(fail)?;
+            pause_queue(&kernel, &queue, tenant, true, as_json)
+                .await
+                .map_err(fail)
+        }
+        Command::Queues(QueuesCommand::Resume { queue, tenant }) => {
+            let kernel = open(config).await.map_err(fail)?;
+            pause_queue(&kernel, &queue, tenant, false, as_json)
+                .await
+                .map_err(fail)
+        }
         Command::Jobs(cmd) => {
             let kernel = open(config).await.map_err(fail)?;
             jobs(&kernel, cmd, as_json).await.map_err(fail)
@@ -1185,6 +1197,7 @@ async fn queue_stats(
                 q.oldest_ready_age_seconds
                     .map_or("-".to_owned(), |s| format!("{s:.0}s")),
                 q.completed_last_minute.to_string(),
+                if q.paused { "paused" } else { "running" }.to_owned(),
             ]
         })
         .collect();
@@ -1200,10 +1213,75 @@ async fn queue_stats(
             "COMPLETED",
             "OLDEST",
             "DONE/MIN",
+            "STATUS",
         ],
         &rows,
     );
     Ok(())
+}
+
+async fn pause_queue(
+    kernel: &Kernel,
+    queue: &str,
+    tenant: Option<String>,
+    pause: bool,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
+    let outcome = kernel
+        .pause_queue(
+            &revos_kernel::auth::Principal::Service,
+            tenant,
+            queue,
+            pause,
+            chrono::Utc::now(),
+        )
+        .await?;
+    if as_json {
+        output::json(&outcome);
+        return Ok(());
+    }
+    let whose = match outcome.tenant_id {
+        Some(t) => format!("tenant {t}'s jobs"),
+        None => "every tenant's jobs".to_owned(),
+    };
+    let state = if pause { "paused" } else { "running" };
+    if outcome.changed {
+        println!("queue `{queue}` is now {state} for {whose}");
+    } else {
+        println!("queue `{queue}` was already {state} for {whose}; nothing changed");
+    }
+    Ok(())
+}
+
+/// The human form of a bulk step's answer.
+fn print_bulk(outcome: &revos_kernel::jobs::BulkOutcome) {
+    let whose = match outcome.tenant_id {
+        Some(t) => format!("tenant {t}"),
+        None => "every tenant".to_owned(),
+    };
+    let done = if outcome.step == "retry" {
+        "redriven"
+    } else {
+        "cancelled"
+    };
+    println!(
+        "{} of {} {} jobs on queue `{}` ({whose}) {done}; {} refused",
+        output::count(outcome.changed),
+        output::count(outcome.matched),
+        outcome.state,
+        outcome.queue,
+        output::count(outcome.refused)
+    );
+    for r in &outcome.refusals {
+        println!("  - job {}: {}", r.job_id, r.reason);
+    }
+    if (outcome.refusals.len() as u64) < outcome.refused {
+        println!(
+            "  … and {} more (the audit log has the counts)",
+            output::count(outcome.refused - outcome.refusals.len() as u64)
+        );
+    }
 }
 
 fn parse_job_id(raw: &str) -> Result<uuid::Uuid, Failure> {
@@ -1220,9 +1298,47 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
     use revos_kernel::jobs::JobStep;
     let operator = revos_kernel::auth::Principal::Service;
     let now = chrono::Utc::now();
+    let bulk = match &cmd {
+        JobsCommand::Retry { id: None, bulk } => Some((bulk, JobStep::Retry)),
+        JobsCommand::Cancel { id: None, bulk } => Some((bulk, JobStep::Cancel)),
+        _ => None,
+    };
+    if let Some((bulk, step)) = bulk {
+        let (Some(queue), Some(state)) = (&bulk.queue, &bulk.state) else {
+            return Err(Failure::input(
+                400,
+                "validation",
+                "give a job id, or --queue and --state to select jobs in bulk",
+            ));
+        };
+        let selection = revos_kernel::jobs::BulkSelection {
+            queue: queue.clone(),
+            state: state.clone(),
+            since: bulk
+                .since
+                .as_deref()
+                .map(crate::runtime_cmds::parse_time)
+                .transpose()?,
+            until: bulk
+                .until
+                .as_deref()
+                .map(crate::runtime_cmds::parse_time)
+                .transpose()?,
+        };
+        let tenant = bulk.tenant.as_deref().map(parse_tenant).transpose()?;
+        let outcome = kernel
+            .steer_jobs(&operator, tenant, &selection, step, now)
+            .await?;
+        if as_json {
+            output::json(&outcome);
+        } else {
+            print_bulk(&outcome);
+        }
+        return Ok(());
+    }
     let step = match &cmd {
-        JobsCommand::Retry { id } => Some((id, JobStep::Retry, None)),
-        JobsCommand::Cancel { id } => Some((id, JobStep::Cancel, None)),
+        JobsCommand::Retry { id: Some(id), .. } => Some((id, JobStep::Retry, None)),
+        JobsCommand::Cancel { id: Some(id), .. } => Some((id, JobStep::Cancel, None)),
         JobsCommand::Approve { id, reason } => Some((id, JobStep::Approve, Some(reason.as_str()))),
         JobsCommand::Reject { id, reason } => Some((id, JobStep::Reject, Some(reason.as_str()))),
         _ => None,
@@ -1256,23 +1372,24 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
             let filter = revos_queue::JobFilter {
                 queue,
                 state,
-                kind: None,
                 limit: Some(limit.clamp(1, 1000)),
+                ..revos_queue::JobFilter::default()
             };
-            let list = kernel.jobs(&operator, tenant, &filter).await?;
+            let list = kernel.job_views(&operator, tenant, &filter).await?;
             if as_json {
                 output::json(&list);
             } else {
                 let rows: Vec<Vec<String>> = list
                     .iter()
-                    .map(|j| {
+                    .map(|v| {
+                        let j = &v.job;
                         vec![
                             j.id.to_string(),
                             j.queue.clone(),
-                            j.kind.clone(),
                             j.state.as_str().to_owned(),
                             format!("{}/{}", j.attempts, j.max_attempts),
                             j.run_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            v.what.summary.clone(),
                             j.last_error.clone().unwrap_or_default(),
                         ]
                     })
@@ -1281,10 +1398,10 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
                     &[
                         "ID",
                         "QUEUE",
-                        "KIND",
                         "STATE",
                         "ATTEMPTS",
                         "RUN AT (UTC)",
+                        "WHAT",
                         "LAST ERROR",
                     ],
                     &rows,
@@ -1292,12 +1409,51 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
             }
         }
         JobsCommand::Show { id } => {
-            let job = kernel.job(&operator, parse_job_id(&id)?).await?;
-            output::json(&job);
+            let view = kernel.job_view(&operator, parse_job_id(&id)?).await?;
+            if as_json {
+                output::json(&view);
+            } else {
+                print_job(&view);
+            }
         }
         _ => {}
     }
     Ok(())
+}
+
+/// A readable summary of one job.
+fn print_job(view: &revos_kernel::jobs::JobView) {
+    let j = &view.job;
+    let w = &view.what;
+    println!("job {} — {}", j.id, w.summary);
+    println!("  state      {}", j.state.as_str());
+    println!("  queue      {} ({})", j.queue, j.kind);
+    println!("  tenant     {}", j.tenant_id);
+    println!("  attempts   {} of {}", j.attempts, j.max_attempts);
+    println!("  run at     {}", j.run_at.format("%Y-%m-%d %H:%M:%S UTC"));
+    println!(
+        "  created    {}",
+        j.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    if let Some(action) = j.action_id {
+        let status = w
+            .action_status
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_else(|| "unknown".to_owned());
+        println!("  action     {action} ({status})");
+    }
+    if let Some(status) = w.outbox_status {
+        println!("  e-mail     {}", status.as_str());
+    }
+    if let Some(error) = &j.last_error {
+        println!("  last error {error}");
+    }
+    if j.state == revos_queue::JobState::AwaitingApproval {
+        println!(
+            "  waiting for a person: revos jobs approve {id} --reason …  or  revos jobs reject {id} --reason …",
+            id = j.id
+        );
+    }
 }
 
 async fn tenant_queue_settings(

@@ -72,3 +72,27 @@ pub fn failure(failure: &Failure, as_json: bool) -> ExitCode {
     }
     ExitCode::from(1)
 }
+
+/// A count with thousands separators, as people read it: `3,004`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod count_tests {
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(super::count(0), "0");
+        assert_eq!(super::count(999), "999");
+        assert_eq!(super::count(3_004), "3,004");
+        assert_eq!(super::count(1_234_567), "1,234,567");
+    }
+}

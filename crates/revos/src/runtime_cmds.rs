@@ -3,7 +3,8 @@
 //! the server's operator (the service principal).
 
 use crate::cli::{
-    EndpointsCommand, EventsCommand, GuardArgs, PoliciesCommand, ReplayArgs, TasksCommand,
+    EndpointsCommand, EventsCommand, GuardArgs, IngestHow, PoliciesCommand, ReplayArgs,
+    TasksCommand,
 };
 use crate::commands::parse_tenant;
 use crate::output;
@@ -68,6 +69,110 @@ fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, Failure> 
     parse_text(&read_text(file)?, file, "what was expected")
 }
 
+/// Ingests, records only, or decides in memory, as `how` says.
+async fn take_event(
+    kernel: &Kernel,
+    how: IngestHow,
+    input: &EventInput,
+) -> Result<IngestReceipt, Failure> {
+    if how.dry_run {
+        kernel.dry_run(&OPERATOR, input).await
+    } else if how.record_only {
+        kernel.emit(&OPERATOR, input, None).await
+    } else {
+        kernel.ingest(&OPERATOR, input, None).await
+    }
+}
+
+/// What a dry run would have done: counts by decision outcome and action
+/// type, and the first actions.
+#[derive(Default, serde::Serialize)]
+struct DrySummary {
+    events: u64,
+    duplicates: u64,
+    outcomes: std::collections::BTreeMap<String, u64>,
+    actions: std::collections::BTreeMap<String, u64>,
+    first_actions: Vec<String>,
+}
+
+/// Actions a dry run lists one by one.
+const DRY_RUN_SAMPLES: usize = 5;
+
+impl DrySummary {
+    fn add(&mut self, r: &IngestReceipt) {
+        self.events += 1;
+        if r.duplicate {
+            self.duplicates += 1;
+            return;
+        }
+        for d in &r.decisions {
+            *self
+                .outcomes
+                .entry(d.outcome.as_str().to_owned())
+                .or_default() += 1;
+        }
+        for a in &r.actions {
+            *self
+                .actions
+                .entry(format!("{} ({})", a.r#type, a.status))
+                .or_default() += 1;
+            if self.first_actions.len() < DRY_RUN_SAMPLES {
+                self.first_actions.push(describe_action(a));
+            }
+        }
+    }
+
+    fn print(&self) {
+        let counts = |m: &std::collections::BTreeMap<String, u64>| {
+            if m.is_empty() {
+                "none".to_owned()
+            } else {
+                m.iter()
+                    .map(|(k, n)| format!("{k} {}", output::count(*n)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        println!(
+            "dry run: {} events ({} already ingested); nothing was written",
+            output::count(self.events),
+            output::count(self.duplicates)
+        );
+        println!("  decisions: {}", counts(&self.outcomes));
+        println!("  actions:   {}", counts(&self.actions));
+        let total: u64 = self.actions.values().sum();
+        if !self.first_actions.is_empty() {
+            println!(
+                "  first {} of {} actions:",
+                self.first_actions.len(),
+                output::count(total)
+            );
+            for a in &self.first_actions {
+                println!("    - {a}");
+            }
+        }
+    }
+}
+
+/// One line on what an action does: whom an e-mail goes to, which
+/// endpoint a webhook posts to, whose task it is.
+pub fn describe_action(a: &revos_contracts::runtime::KernelAction) -> String {
+    use revos_contracts::runtime::ActionKind;
+    let text = |field: &str| a.params.get(field).and_then(Value::as_str).unwrap_or("?");
+    let what = match a.r#type {
+        ActionKind::OutboundEmail => {
+            format!("e-mail to {}: \"{}\"", text("to"), text("subject"))
+        }
+        ActionKind::Webhook => format!(
+            "webhook `{}` to endpoint `{}`",
+            text("event_type"),
+            text("endpoint")
+        ),
+        ActionKind::TaskCreate => format!("task for {}: \"{}\"", text("owner"), text("subject")),
+    };
+    format!("{what} [{}]", a.status)
+}
+
 fn print_receipt(r: &IngestReceipt) {
     let state = if r.duplicate { "duplicate" } else { "ingested" };
     println!("{state} event {} (key {})", r.event_id, r.idempotency_key);
@@ -91,7 +196,7 @@ fn print_receipt(r: &IngestReceipt) {
 /// `revos events …`.
 pub async fn events(kernel: &Kernel, cmd: EventsCommand, as_json: bool) -> Result<(), Failure> {
     match cmd {
-        EventsCommand::Send { file, tenant } => {
+        EventsCommand::Send { file, tenant, how } => {
             let tenant = parse_tenant(&tenant)?;
             let text = read_text(&file)?;
             let first = text.trim_start().chars().next();
@@ -103,16 +208,20 @@ pub async fn events(kernel: &Kernel, cmd: EventsCommand, as_json: bool) -> Resul
             let mut receipts = Vec::new();
             for input in &mut inputs {
                 input.tenant_id = Some(tenant);
-                receipts.push(kernel.ingest(&OPERATOR, input, None).await?);
+                receipts.push(take_event(kernel, how, input).await?);
             }
             if as_json {
                 output::json(&receipts);
+            } else if how.dry_run {
+                let mut summary = DrySummary::default();
+                receipts.iter().for_each(|r| summary.add(r));
+                summary.print();
             } else {
                 receipts.iter().for_each(print_receipt);
             }
         }
-        EventsCommand::Import { file, tenant } => {
-            return import(kernel, &file, &tenant, as_json).await;
+        EventsCommand::Import { file, tenant, how } => {
+            return import(kernel, &file, &tenant, how, as_json).await;
         }
         EventsCommand::List {
             tenant,
@@ -263,7 +372,13 @@ fn print_timeline(t: &Timeline) {
 
 /// `revos events import`: one event per line; every line is ingested on
 /// its own, and the bad ones are listed with their line numbers.
-async fn import(kernel: &Kernel, file: &Path, tenant: &str, as_json: bool) -> Result<(), Failure> {
+async fn import(
+    kernel: &Kernel,
+    file: &Path,
+    tenant: &str,
+    how: IngestHow,
+    as_json: bool,
+) -> Result<(), Failure> {
     let tenant = parse_tenant(tenant)?;
     let started = std::time::Instant::now();
     let (reader, size): (Box<dyn BufRead>, u64) = if file.as_os_str() == "-" {
@@ -284,6 +399,7 @@ async fn import(kernel: &Kernel, file: &Path, tenant: &str, as_json: bool) -> Re
         ProgressBar::hidden()
     };
     let (mut ingested, mut duplicates) = (0u64, 0u64);
+    let mut dry = DrySummary::default();
     let mut errors: Vec<Value> = Vec::new();
     let mut read = 0u64;
     for (n, line) in reader.lines().enumerate() {
@@ -304,12 +420,18 @@ async fn import(kernel: &Kernel, file: &Path, tenant: &str, as_json: bool) -> Re
             Err(v) => Err(Failure::invalid("not an event", &[v])),
             Ok(mut input) => {
                 input.tenant_id = Some(tenant);
-                kernel.ingest(&OPERATOR, &input, None).await
+                take_event(kernel, how, &input).await
             }
         };
         match result {
-            Ok(r) if r.duplicate => duplicates += 1,
-            Ok(_) => ingested += 1,
+            Ok(r) => {
+                dry.add(&r);
+                if r.duplicate {
+                    duplicates += 1;
+                } else {
+                    ingested += 1;
+                }
+            }
             Err(f) => {
                 let detail = f
                     .body
@@ -346,11 +468,23 @@ async fn import(kernel: &Kernel, file: &Path, tenant: &str, as_json: bool) -> Re
     }
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
+    let verb = if how.dry_run {
+        "checked (dry run)"
+    } else if how.record_only {
+        "recorded (no policies run)"
+    } else {
+        "ingested"
+    };
     if as_json {
-        output::json(&serde_json::json!({
+        let mut out = serde_json::json!({
             "ingested": ingested, "duplicates": duplicates, "failed": errors.len(),
             "errors": errors, "seconds": secs,
-        }));
+            "mode": if how.dry_run { "dry_run" } else if how.record_only { "record_only" } else { "ingest" },
+        });
+        if how.dry_run {
+            out["dry_run"] = serde_json::to_value(&dry).unwrap_or_default();
+        }
+        output::json(&out);
     } else {
         for e in &errors {
             eprintln!(
@@ -360,9 +494,14 @@ async fn import(kernel: &Kernel, file: &Path, tenant: &str, as_json: bool) -> Re
             );
         }
         println!(
-            "{ingested} events ingested, {duplicates} duplicates, {} failed, in {secs:.1} s",
-            errors.len()
+            "{} events {verb}, {} duplicates, {} failed, in {secs:.1} s",
+            output::count(ingested),
+            output::count(duplicates),
+            output::count(errors.len() as u64)
         );
+        if how.dry_run {
+            dry.print();
+        }
     }
     if errors.is_empty() {
         Ok(())

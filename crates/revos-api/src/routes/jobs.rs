@@ -10,7 +10,7 @@ use crate::routes::List;
 use axum::Json;
 use axum::extract::{Path, State};
 use revos_contracts::{KernelError, TenantId};
-use revos_kernel::jobs::JobStep;
+use revos_kernel::jobs::{BulkOutcome, BulkSelection, JobStep, JobView, PauseOutcome};
 use revos_queue::{Job, JobFilter, JobState, QueueStats};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -66,23 +66,24 @@ pub struct JobParams {
 /// Jobs, newest first.
 #[utoipa::path(get, path = "/v1/jobs", tag = "queues", params(JobParams),
     responses(
-        (status = 200, description = "Jobs", body = List<Job>),
+        (status = 200, description = "Jobs, each with `what` it will do (recipient and subject of an e-mail, URL and event type of a webhook)", body = List<JobView>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<JobParams>,
-) -> Result<Json<List<Job>>, ApiError> {
+) -> Result<Json<List<JobView>>, ApiError> {
     let filter = JobFilter {
         queue: params.queue,
         state: params.state,
         kind: params.kind,
         limit: params.limit.map(|l| l.clamp(1, 1000)),
+        ..JobFilter::default()
     };
     let items = state
         .kernel
-        .jobs(&caller, params.tenant_id, &filter)
+        .job_views(&caller, params.tenant_id, &filter)
         .await?;
     Ok(Json(List::all(items)))
 }
@@ -91,16 +92,16 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/jobs/{job_id}", tag = "queues",
     params(("job_id" = String, Path, description = "Job id")),
     responses(
-        (status = 200, description = "The job", body = Job),
+        (status = 200, description = "The job, with `what` it will do", body = JobView),
         (status = 404, description = "No such job", body = KernelError),
     ))]
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(job_id): Path<String>,
-) -> Result<Json<Job>, ApiError> {
+) -> Result<Json<JobView>, ApiError> {
     let id = parse_id(&job_id)?;
-    Ok(Json(state.kernel.job(&caller, id).await?))
+    Ok(Json(state.kernel.job_view(&caller, id).await?))
 }
 
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -215,6 +216,140 @@ pub async fn reject(
         Some(&decision.reason),
     )
     .await
+}
+
+/// Which jobs a bulk redrive or cancel takes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"queue": "email", "state": "dead", "since": "2026-12-01T00:00:00Z"}))]
+pub struct BulkBody {
+    /// The tenant (a tenant key: its own; a platform admin key without it:
+    /// every tenant).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub tenant_id: Option<TenantId>,
+    /// The queue.
+    pub queue: String,
+    /// The jobs' state: `dead`, `failed` or `cancelled` to retry;
+    /// `waiting`, `delayed`, `failed` or `dead` to cancel.
+    pub state: String,
+    /// Only jobs created at or after this time.
+    #[serde(default)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only jobs created before this time.
+    #[serde(default)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+async fn bulk(
+    state: AppState,
+    caller: revos_kernel::auth::Principal,
+    body: BulkBody,
+    step: JobStep,
+) -> Result<Json<BulkOutcome>, ApiError> {
+    let selection = BulkSelection {
+        queue: body.queue,
+        state: body.state,
+        since: body.since,
+        until: body.until,
+    };
+    Ok(Json(
+        state
+            .kernel
+            .steer_jobs(
+                &caller,
+                body.tenant_id,
+                &selection,
+                step,
+                chrono::Utc::now(),
+            )
+            .await?,
+    ))
+}
+
+/// Redrives every job of a queue in one state (`dead` after an outage),
+/// optionally created within a time range; one audit entry. A redriven
+/// e-mail job sends its e-mail (once).
+#[utoipa::path(post, path = "/v1/jobs/bulk-retry", tag = "queues",
+    request_body = BulkBody,
+    responses(
+        (status = 200, description = "Counts: matched, changed, refused (with the first reasons)", body = BulkOutcome),
+        (status = 400, description = "Unknown queue, or a state that cannot be redriven", body = KernelError),
+        (status = 403, description = "Needs write in the tenant (every tenant: a platform admin key)", body = KernelError),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn bulk_retry(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<BulkBody>,
+) -> Result<Json<BulkOutcome>, ApiError> {
+    bulk(state, caller, body, JobStep::Retry).await
+}
+
+/// Cancels every job of a queue in one state (`waiting`, `delayed`,
+/// `failed` or `dead`), optionally created within a time range; one audit
+/// entry. Their e-mails are withdrawn.
+#[utoipa::path(post, path = "/v1/jobs/bulk-cancel", tag = "queues",
+    request_body = BulkBody,
+    responses(
+        (status = 200, description = "Counts: matched, changed, refused (with the first reasons)", body = BulkOutcome),
+        (status = 400, description = "Unknown queue, or a state that cannot be cancelled in bulk", body = KernelError),
+        (status = 403, description = "Needs write in the tenant (every tenant: a platform admin key)", body = KernelError),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn bulk_cancel(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<BulkBody>,
+) -> Result<Json<BulkOutcome>, ApiError> {
+    bulk(state, caller, body, JobStep::Cancel).await
+}
+
+/// Pauses a queue for a tenant (or, with a platform admin key and no
+/// tenant, for every tenant): jobs are still accepted, none is claimed.
+#[utoipa::path(post, path = "/v1/queues/{queue}/pause", tag = "queues",
+    params(("queue" = String, Path, description = "The queue"), QueueParams),
+    responses(
+        (status = 200, description = "Paused (`changed` false if it already was)", body = PauseOutcome),
+        (status = 400, description = "Unknown queue", body = KernelError),
+        (status = 403, description = "Needs write in the tenant (every tenant: a platform admin key)", body = KernelError),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn pause(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(queue): Path<String>,
+    ApiQuery(params): ApiQuery<QueueParams>,
+) -> Result<Json<PauseOutcome>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .pause_queue(&caller, params.tenant_id, &queue, true, chrono::Utc::now())
+            .await?,
+    ))
+}
+
+/// Resumes a paused queue.
+#[utoipa::path(post, path = "/v1/queues/{queue}/resume", tag = "queues",
+    params(("queue" = String, Path, description = "The queue"), QueueParams),
+    responses(
+        (status = 200, description = "Resumed (`changed` false if it was not paused)", body = PauseOutcome),
+        (status = 400, description = "Unknown queue", body = KernelError),
+        (status = 403, description = "Needs write in the tenant (every tenant: a platform admin key)", body = KernelError),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub async fn resume(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(queue): Path<String>,
+    ApiQuery(params): ApiQuery<QueueParams>,
+) -> Result<Json<PauseOutcome>, ApiError> {
+    Ok(Json(
+        state
+            .kernel
+            .pause_queue(&caller, params.tenant_id, &queue, false, chrono::Utc::now())
+            .await?,
+    ))
 }
 
 /// The tenant's overrides of queue settings (`max_attempts`, `backoff`,
