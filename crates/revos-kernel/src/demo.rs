@@ -30,11 +30,10 @@ use crate::{Failure, Kernel};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use revos_contracts::TenantId;
 use revos_contracts::kernel_io::{Action, Targets, Trigger, TriggerType};
-use revos_contracts::runtime::KernelMode;
 use revos_sim::{Profile, Sim, SplitCounts, SplitTest};
 use revos_store::cycles::{OptimizationAction, OptimizationActionStatus};
 use revos_store::identity::Scope;
-use revos_store::{DateRange, MetricQuery, NewTenant, Page};
+use revos_store::{DateRange, MetricQuery, Page};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -310,23 +309,13 @@ impl Kernel {
     async fn seed_demo(&self, profile: Profile, history_start: NaiveDate) -> Result<Run, Failure> {
         let tenant = profile.tenant_id;
         let store = self.store();
-        if store.get_tenant(tenant).await?.is_none() {
-            store
-                .create_tenant(NewTenant {
-                    id: Some(tenant),
-                    name: profile.name.clone(),
-                })
-                .await?;
-        }
+        self.simulated_tenant(tenant, &profile.name).await?;
         let parsed: revos_store::OptimizerConfig =
             serde_json::from_value(profile.optimizer_config())
                 .map_err(|e| Failure::internal(&e))?;
         let targets: Targets =
             serde_json::from_value(parsed.targets.clone()).map_err(|e| Failure::internal(&e))?;
         store.put_optimizer_config(tenant, &parsed).await?;
-        store
-            .set_tenant_mode(tenant, Some(KernelMode::Enforce))
-            .await?;
         let now = Utc::now();
         for left in store
             .actions_in_status(tenant, OptimizationActionStatus::Pending, 1000)

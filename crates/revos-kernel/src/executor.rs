@@ -293,11 +293,22 @@ impl Kernel {
     ) -> Result<ExecutionReport, Failure> {
         by.authorize_tenant(tenant, Scope::Write)?;
         self.tenant(tenant).await?;
-        let mode = self
+        // A simulated tenant's changes land in its simulated world (the
+        // kernel's own records, nothing outside), so they are applied
+        // whatever its event-runtime mode, which stays shadow.
+        let simulated = self
             .store()
-            .tenant_mode(tenant)
+            .get_tenant(tenant)
             .await?
-            .unwrap_or(self.config().kernel_mode);
+            .is_some_and(|t| t.simulation);
+        let mode = if simulated {
+            KernelMode::Enforce
+        } else {
+            self.store()
+                .tenant_mode(tenant)
+                .await?
+                .unwrap_or(self.config().kernel_mode)
+        };
         let pending = self
             .store()
             .actions_in_status(tenant, OptimizationActionStatus::Pending, PAGE)

@@ -236,7 +236,9 @@ impl Kernel {
         loop {
             let tenants = self.store().list_tenants(Page::new(PAGE, offset)).await?;
             let full = tenants.len() as u32 >= PAGE;
-            for tenant in tenants {
+            // Simulated tenants (`revos validate`, `revos demo` in a named
+            // database) are driven by those commands, never by the schedule.
+            for tenant in tenants.into_iter().filter(|t| !t.simulation) {
                 if let Err(e) = self.tenant_triggers(tenant.id, now, &mut report).await {
                     tracing::warn!(tenant = %tenant.id, error = %e.body, "cycle trigger failed");
                     report.failed.push(TriggerNote {
@@ -593,7 +595,7 @@ impl Kernel {
         loop {
             let tenants = self.store().list_tenants(Page::new(PAGE, offset)).await?;
             let full = tenants.len() as u32 >= PAGE;
-            for tenant in tenants {
+            for tenant in tenants.into_iter().filter(|t| !t.simulation) {
                 let config = self.store().get_optimizer_config(tenant.id).await?;
                 if !configured(&config.targets, &config.guardrails) {
                     continue;

@@ -29,13 +29,13 @@ use crate::{Failure, Kernel};
 use chrono::{Duration, NaiveDate, Utc};
 use revos_contracts::TenantId;
 use revos_contracts::kernel_io::{Action, ActionType, ImpactDirection, TriggerType};
-use revos_contracts::runtime::{EventSubject, KernelMode};
+use revos_contracts::runtime::EventSubject;
 use revos_sim::{Change, Day, Profile, Sim, SplitCounts, SplitTest};
 use revos_store::cycles::{Cycle, CycleStatus, OptimizationAction, OptimizationActionStatus};
 use revos_store::identity::Scope;
 use revos_store::{
-    Campaign, CampaignChannel, MetricPoint, NewTenant, Opportunity, OpportunityStatus,
-    RevenueEvent, SnapshotSource,
+    Campaign, CampaignChannel, MetricPoint, Opportunity, OpportunityStatus, RevenueEvent,
+    SnapshotSource,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -457,22 +457,13 @@ impl Kernel {
     ) -> Result<Criterion, Failure> {
         let tenant = profile.tenant_id;
         let store = self.store();
-        if store.get_tenant(tenant).await?.is_none() {
-            store
-                .create_tenant(NewTenant {
-                    id: Some(tenant),
-                    name: profile.name.clone(),
-                })
-                .await?;
-        }
+        // The loop executes its actions: a simulated tenant's changes are
+        // applied to its simulated world.
+        self.simulated_tenant(tenant, &profile.name).await?;
         let config = profile.optimizer_config();
         let parsed: revos_store::OptimizerConfig =
             serde_json::from_value(config).map_err(|e| Failure::internal(&e))?;
         store.put_optimizer_config(tenant, &parsed).await?;
-        // The loop executes its actions: the simulated world must see them.
-        store
-            .set_tenant_mode(tenant, Some(KernelMode::Enforce))
-            .await?;
         // A new run starts clean: actions an earlier run left pending are
         // cancelled, so they are not executed with this run's.
         let now = Utc::now();
@@ -753,5 +744,44 @@ mod tests {
                 serde_json::json!(op.as_str())
             );
         }
+    }
+}
+
+impl Kernel {
+    /// Makes (or takes back) a simulated test tenant for `revos validate`
+    /// and `revos demo`: marked simulation (the scheduler skips it; the
+    /// optimizer's changes land in its simulated world) and in shadow mode
+    /// (no policy ever sends an e-mail or a webhook for it). A tenant with
+    /// this id that is not a simulation is refused, never touched.
+    pub(crate) async fn simulated_tenant(&self, id: TenantId, name: &str) -> Result<(), Failure> {
+        let store = self.store();
+        match store.get_tenant(id).await? {
+            Some(t) if !t.simulation => {
+                return Err(Failure::input(
+                    409,
+                    "conflict",
+                    format!(
+                        "tenant {id} ({}) exists in this database and is not a simulated \
+                         tenant: it is left untouched; run against a scratch database \
+                         (the default, without --database)",
+                        t.name
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                store
+                    .create_tenant(revos_store::NewTenant {
+                        id: Some(id),
+                        name: name.to_owned(),
+                    })
+                    .await?;
+                store.mark_simulation(id).await?;
+            }
+        }
+        store
+            .set_tenant_mode(id, Some(revos_contracts::runtime::KernelMode::Shadow))
+            .await?;
+        Ok(())
     }
 }

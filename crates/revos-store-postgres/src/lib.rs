@@ -259,6 +259,7 @@ struct TenantRow {
     id: Uuid,
     name: String,
     created_at: DateTime<Utc>,
+    simulation: bool,
 }
 
 impl From<TenantRow> for Tenant {
@@ -267,6 +268,7 @@ impl From<TenantRow> for Tenant {
             id: TenantId::from_uuid(row.id),
             name: row.name,
             created_at: row.created_at,
+            simulation: row.simulation,
         }
     }
 }
@@ -978,6 +980,7 @@ impl Store for PostgresStore {
             id,
             name: name.to_owned(),
             created_at: now,
+            simulation: false,
         })
     }
 
@@ -985,7 +988,7 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         set_tenant(&mut tx, tenant).await?;
         let row: Option<TenantRow> =
-            sqlx::query_as("select id, name, created_at from tenants where id = $1")
+            sqlx::query_as("select id, name, created_at, simulation from tenants where id = $1")
                 .bind(tenant.as_uuid())
                 .fetch_optional(&mut *tx)
                 .await
@@ -994,10 +997,21 @@ impl Store for PostgresStore {
         Ok(row.map(Tenant::from))
     }
 
+    async fn mark_simulation(&self, tenant: TenantId) -> Result<(), StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        sqlx::query("update tenants set simulation = true where id = $1")
+            .bind(tenant.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
     async fn list_tenants(&self, page: Page) -> Result<Vec<Tenant>, StoreError> {
         let (limit, offset) = limit_offset(page);
         let rows: Vec<TenantRow> = sqlx::query_as(
-            "select id, name, created_at from tenants
+            "select id, name, created_at, simulation from tenants
              where id <> '00000000-0000-0000-0000-000000000000'::uuid
              order by created_at, id limit $1 offset $2",
         )

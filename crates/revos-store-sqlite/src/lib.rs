@@ -286,6 +286,7 @@ struct TenantRow {
     id: Hyphenated,
     name: String,
     created_at: DateTime<Utc>,
+    simulation: bool,
 }
 
 impl From<TenantRow> for Tenant {
@@ -294,6 +295,7 @@ impl From<TenantRow> for Tenant {
             id: TenantId::from_uuid(row.id.into_uuid()),
             name: row.name,
             created_at: row.created_at,
+            simulation: row.simulation,
         }
     }
 }
@@ -583,12 +585,13 @@ impl Store for SqliteStore {
             id,
             name: name.to_owned(),
             created_at: now,
+            simulation: false,
         })
     }
 
     async fn get_tenant(&self, tenant: TenantId) -> Result<Option<Tenant>, StoreError> {
         let row: Option<TenantRow> =
-            sqlx::query_as("select id, name, created_at from tenants where id = ?1")
+            sqlx::query_as("select id, name, created_at, simulation from tenants where id = ?1")
                 .bind(tid(tenant))
                 .fetch_optional(&self.pool)
                 .await
@@ -596,10 +599,21 @@ impl Store for SqliteStore {
         Ok(row.map(Tenant::from))
     }
 
+    async fn mark_simulation(&self, tenant: TenantId) -> Result<(), StoreError> {
+        let mut tx = self.write_tenant(tenant).await?;
+        sqlx::query("update tenants set simulation = 1 where id = ?1")
+            .bind(tid(tenant))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
     async fn list_tenants(&self, page: Page) -> Result<Vec<Tenant>, StoreError> {
         let (limit, offset) = limit_offset(page);
         let rows: Vec<TenantRow> = sqlx::query_as(
-            "select id, name, created_at from tenants
+            "select id, name, created_at, simulation from tenants
              where id <> '00000000-0000-0000-0000-000000000000'
              order by created_at, id limit ?1 offset ?2",
         )

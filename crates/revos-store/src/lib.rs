@@ -126,6 +126,9 @@ pub trait Store:
     /// Tenants ordered by creation time, then id.
     async fn list_tenants(&self, page: Page) -> Result<Vec<Tenant>, StoreError>;
 
+    /// Marks a tenant as simulated ([`Tenant::simulation`]).
+    async fn mark_simulation(&self, tenant: TenantId) -> Result<(), StoreError>;
+
     /// A tenant's workspaces, ordered by name.
     async fn list_workspaces(&self, tenant: TenantId) -> Result<Vec<Workspace>, StoreError>;
 

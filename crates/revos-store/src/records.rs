@@ -84,6 +84,10 @@ pub struct Tenant {
     pub name: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// A simulated tenant (`revos validate`, `revos demo` in a named
+    /// database): the scheduler never runs its cycles.
+    #[serde(default)]
+    pub simulation: bool,
 }
 
 /// A workspace inside a tenant (module tables carry its id).

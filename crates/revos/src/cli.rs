@@ -93,15 +93,26 @@ pub enum Command {
     /// cycle, look at past cycles.
     #[command(subcommand)]
     Kernel(KernelCommand),
-    /// Run seed 002's validation loop on test tenants A and B (all five
-    /// steps, in order) and print a pass/fail table; exit 0 only if all pass.
+    /// Run the optimizer's validation loop on simulated test tenants A and
+    /// B (all five steps, in order) and print a pass/fail table; exit 0
+    /// only if all pass.
+    ///
+    /// Runs on a scratch SQLite database, removed at the end, whatever is
+    /// configured: `--database URL` on the command line runs it on a named
+    /// one instead, where A and B are simulated tenants in shadow mode that
+    /// the scheduler skips.
     Validate,
     /// Experiment statistics (GrowthBook gbstats' computations), as JSON.
     #[command(subcommand)]
     Stats(crate::stats_cmd::StatsCommand),
     /// Run the optimization loop on simulated tenants A and B for N days (a
     /// cycle on day 1 and weekly), print each cycle, and chart each
-    /// tenant's priority metric as SVG. Writes to tenants A and B only.
+    /// tenant's priority metric as SVG.
+    ///
+    /// Runs on a scratch SQLite database, removed at the end, whatever is
+    /// configured: `--database URL` on the command line runs it on a named
+    /// one instead, where A and B are simulated tenants in shadow mode that
+    /// the scheduler skips.
     Demo {
         /// Simulated days (1-365), the last one today.
         #[arg(long, default_value_t = 30)]

@@ -20,7 +20,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> Result<(), ExitCode> {
+///
+/// `explicit_database`: `--database` was typed on the command line (not
+/// taken from the environment or a file).
+pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
     let as_json = cli.json;
     let fail = |f: Failure| output::failure(&f, as_json);
     let mut overrides = Overrides {
@@ -39,8 +42,16 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
             })?);
         }
     }
-    let config = Config::from_process(cli.config.as_deref(), &overrides)
+    let mut config = Config::from_process(cli.config.as_deref(), &overrides)
         .map_err(|e| fail(Failure::input(400, "configuration", e.to_string())))?;
+    // `validate` and `demo` create test tenants: on a scratch database,
+    // unless a named one is asked for on the command line.
+    let _scratch = match &cli.command {
+        Command::Validate | Command::Demo { .. } if !explicit_database => {
+            Some(scratch_database(&mut config, as_json).map_err(fail)?)
+        }
+        _ => None,
+    };
 
     match cli.command {
         Command::Serve(_) => serve(config).await.map_err(fail),
@@ -276,6 +287,26 @@ pub async fn run(cli: Cli) -> Result<(), ExitCode> {
 }
 
 /// Opens the kernel for a one-shot command (warnings only on the log).
+/// Points `config` at a new SQLite file in a temporary directory (removed
+/// when the returned guard is dropped), and says so on stderr.
+fn scratch_database(config: &mut Config, as_json: bool) -> Result<tempfile::TempDir, Failure> {
+    let dir = tempfile::Builder::new()
+        .prefix("revos-scratch-")
+        .tempdir()
+        .map_err(|e| Failure::input(500, "io", format!("cannot make a scratch directory: {e}")))?;
+    let file = dir.path().join("revos.db");
+    config.database_url = format!("sqlite://{}", file.display());
+    if !as_json {
+        eprintln!(
+            "using a scratch database, {} (removed at the end); your configured database is \
+             not touched (--database URL runs on a named one, with simulated tenants in \
+             shadow mode that the scheduler skips)",
+            file.display()
+        );
+    }
+    Ok(dir)
+}
+
 async fn open(config: Config) -> Result<Kernel, Failure> {
     init_logging(&config, false);
     Kernel::start(config).await

@@ -18,13 +18,25 @@ mod output;
 mod runtime_cmds;
 mod stats_cmd;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    match commands::run(cli).await {
+    let matches = cli::Cli::command().get_matches();
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // `--database` typed on this command line, not from the environment
+    // or a file: the commands that never touch a live database by default
+    // (`validate`, `demo`) take it as the user's explicit choice.
+    let typed = |m: &clap::ArgMatches| {
+        m.value_source("database") == Some(clap::parser::ValueSource::CommandLine)
+    };
+    let explicit_database =
+        typed(&matches) || matches.subcommand().is_some_and(|(_, sub)| typed(sub));
+    match commands::run(cli, explicit_database).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,
     }
