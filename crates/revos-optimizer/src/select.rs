@@ -91,8 +91,8 @@ pub(crate) fn is_blocked(input: &KernelInput, owner: OwnerSubsystem, kind: Actio
     })
 }
 
-/// A candidate as people read it in skip notes: `owner:type \`field\` on
-/// entity (target metric)`.
+/// A candidate as people read it in skip notes, e.g.
+/// ``crm:experiment `first_touch_sla_hours` on seq_1 (target win_rate)``.
 pub(crate) fn describe(c: &Candidate) -> String {
     let on = c
         .entity
