@@ -591,6 +591,31 @@ async fn optimizer_config_round_trips(app: App) {
             .starts_with("$.guardrails.allowed_levers"),
         "{details}"
     );
+    // Values out of range: a negative target and spend cap, an exposure
+    // above 100 %; every one named with its path.
+    let out_of_range = json!({
+        "targets": {"pipeline_total": -5, "gross_margin_min": 0.6},
+        "guardrails": {"allowed_levers": ["campaigns"], "max_daily_spend": -1,
+                       "max_experiment_exposure_pct": 150}
+    });
+    let (status, body) = app.call(Method::PUT, &url, Some(out_of_range)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let details = kernel_error(&body, "INVALID_INPUT");
+    let paths: Vec<&str> = details["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "$.targets.pipeline_total",
+            "$.guardrails.max_daily_spend",
+            "$.guardrails.max_experiment_exposure_pct",
+        ],
+        "{details}"
+    );
     let (_, body) = app.get(&url).await;
     assert_eq!(body, config, "a rejected write changes nothing");
 }

@@ -15,12 +15,15 @@
 //! |---|---|
 //! | `input.1` … `input.5` | seed 001 input rules 1–5 |
 //! | `input.window` | `analysis_window.start_date` ≤ `end_date` |
+//! | `targets.range` | a target lies in its metric's valid range ([`validate_targets`]) |
+//! | `guardrails.range` | money caps are ≥ 0, percentages 0–100 ([`validate_guardrails`]) |
 //! | `output.1` … `output.5` | seed 001 output rules 1–5 |
 //! | `output.priority` | action priorities are 1–7 |
 //! | `output.dq_metric` | `data_quality_actions[].affected_metric` is in the dictionary |
 //! | `output.metric_ref` | other metric ids in the output are in the dictionary |
 //! | `output.experiment` | an `experiment` action carries its design |
 //! | `output.confidence` | confidences are between 0 and 1 |
+//! | `output.guardrails` | an action's spend cap is ≥ 0; its exposure and group shares are 0–100 % |
 //! | `syntax` / `type` | the JSON does not parse, or does not have the contract's shape |
 //! | `text.nul` / `text.length` | a text holds NUL, or is too long ([`crate::text`]) |
 
@@ -33,7 +36,9 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::error::{ErrorCode, KernelError};
-use crate::kernel_io::{ActionType, BindingConstraint, KernelInput, KernelOutput, OwnerSubsystem};
+use crate::kernel_io::{
+    ActionType, BindingConstraint, Guardrails, KernelInput, KernelOutput, OwnerSubsystem, Targets,
+};
 use crate::metrics::{self, REQUIRED_METRICS};
 
 /// One broken rule, with where and why.
@@ -188,6 +193,10 @@ pub fn validate_input(input: &KernelInput, ctx: &InputContext) -> Vec<Violation>
         ));
     }
 
+    // Targets and guardrails hold values they can mean.
+    out.extend(validate_targets(&input.targets, "$.targets"));
+    out.extend(validate_guardrails(&input.guardrails, "$.guardrails"));
+
     // The window is not reversed.
     let window = &input.analysis_window;
     if window.start_date > window.end_date {
@@ -203,6 +212,130 @@ pub fn validate_input(input: &KernelInput, ctx: &InputContext) -> Vec<Violation>
     }
 
     out
+}
+
+/// Each target field with the dictionary metric it is a target for.
+pub const TARGET_METRICS: [(&str, &str); 6] = [
+    ("pipeline_total", "pipeline_total"),
+    ("bookings_new", "bookings_new"),
+    ("arr_target", "arr"),
+    ("cac_max", "cac_blended"),
+    ("payback_max_months", "payback_months"),
+    ("gross_margin_min", "gross_margin"),
+];
+
+/// Rule `targets.range`: every target set in `targets` lies in the valid
+/// range of the metric it is a target for ([`metrics::MetricDefinition::valid_range`]):
+/// no negative pipeline, bookings, ARR, CAC or payback, no gross margin
+/// above 1. `at` is the JSON path of the targets object (`$.targets` in a
+/// kernel input); each violation's path names the field.
+///
+/// The one rule for targets, used by `kernel plan` input validation and by
+/// the stored per-tenant optimizer configuration alike.
+pub fn validate_targets(targets: &Targets, at: &str) -> Vec<Violation> {
+    let values = [
+        targets.pipeline_total,
+        targets.bookings_new,
+        targets.arr_target,
+        targets.cac_max,
+        targets.payback_max_months,
+        targets.gross_margin_min,
+    ];
+    TARGET_METRICS
+        .iter()
+        .zip(values)
+        .filter_map(|(&(field, metric), value)| {
+            let value = value?;
+            let def = metrics::lookup(metric)?;
+            let (min, max) = def.valid_range();
+            let reason = if !value.is_finite() {
+                "it must be a finite number".to_owned()
+            } else if let Some(min) = min.filter(|m| value < *m) {
+                format!("{metric} cannot be below {min}")
+            } else if let Some(max) = max.filter(|m| value > *m) {
+                format!("{metric} cannot be above {max}")
+            } else {
+                return None;
+            };
+            Some(Violation::new(
+                "targets.range",
+                format!("{at}.{field}"),
+                format!(
+                    "targets.{field} is {value}, but {reason}; set a target {metric} can reach"
+                ),
+                ErrorCode::InvalidInput,
+            ))
+        })
+        .collect()
+}
+
+/// Rule `guardrails.range`: `max_daily_spend` (a money cap) is a finite
+/// amount of at least 0, and `max_experiment_exposure_pct` (a share of
+/// traffic) lies between 0 and 100. `at` is the JSON path of the guardrails
+/// object (`$.guardrails` in a kernel input).
+///
+/// The one rule for guardrail values, used by `kernel plan` input
+/// validation and by the stored per-tenant optimizer configuration alike.
+pub fn validate_guardrails(guardrails: &Guardrails, at: &str) -> Vec<Violation> {
+    let mut out = Vec::new();
+    out.extend(money_cap_violation(
+        "guardrails.range",
+        format!("{at}.max_daily_spend"),
+        "guardrails.max_daily_spend",
+        guardrails.max_daily_spend,
+        ErrorCode::InvalidInput,
+    ));
+    out.extend(percent_violation(
+        "guardrails.range",
+        format!("{at}.max_experiment_exposure_pct"),
+        "guardrails.max_experiment_exposure_pct",
+        guardrails.max_experiment_exposure_pct,
+        ErrorCode::InvalidInput,
+    ));
+    out
+}
+
+/// A money cap that is negative or not a number.
+fn money_cap_violation(
+    rule: &str,
+    path: String,
+    name: &str,
+    value: Option<f64>,
+    code: ErrorCode,
+) -> Option<Violation> {
+    let value = value?;
+    if value.is_finite() && value >= 0.0 {
+        return None;
+    }
+    Some(Violation::new(
+        rule,
+        path,
+        format!(
+            "{name} is {value}, but a spend cap must be an amount of at least 0 (0 allows no \
+             additional spend)"
+        ),
+        code,
+    ))
+}
+
+/// A percentage outside 0–100.
+fn percent_violation(
+    rule: &str,
+    path: String,
+    name: &str,
+    value: Option<f64>,
+    code: ErrorCode,
+) -> Option<Violation> {
+    let value = value?;
+    if (0.0..=100.0).contains(&value) {
+        return None;
+    }
+    Some(Violation::new(
+        rule,
+        path,
+        format!("{name} is {value}, but a percentage must be between 0 and 100"),
+        code,
+    ))
 }
 
 /// The required metric ids (input rule 3) absent from `input.metrics`, in
@@ -550,6 +683,34 @@ pub fn validate_output(output: &KernelOutput, ctx: &OutputContext<'_>) -> Vec<Vi
             format!("{at}.expected_impact.confidence"),
             action.expected_impact.confidence,
         ));
+        out.extend(money_cap_violation(
+            "output.guardrails",
+            format!("{at}.guardrails.max_additional_spend"),
+            "max_additional_spend",
+            action.guardrails.max_additional_spend,
+            code,
+        ));
+        out.extend(percent_violation(
+            "output.guardrails",
+            format!("{at}.guardrails.max_exposure_percent"),
+            "max_exposure_percent",
+            action.guardrails.max_exposure_percent,
+            code,
+        ));
+        if let Some(e) = &action.experiment {
+            for (field, value) in [
+                ("control_group_pct", e.control_group_pct),
+                ("treatment_group_pct", e.treatment_group_pct),
+            ] {
+                out.extend(percent_violation(
+                    "output.guardrails",
+                    format!("{at}.experiment.{field}"),
+                    field,
+                    Some(value),
+                    code,
+                ));
+            }
+        }
         // Rule 5: unique action ids.
         out.extend(duplicate_violation(&mut seen, &action.action_id, at));
     }
@@ -683,5 +844,169 @@ pub fn parse_output(json: &[u8]) -> Result<KernelOutput, Vec<Violation>> {
             }
             Err(violations)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel_io::Lever;
+
+    fn guardrails() -> Guardrails {
+        Guardrails {
+            max_daily_spend: Some(100.0),
+            max_experiment_exposure_pct: Some(20.0),
+            allowed_levers: vec![Lever::Campaigns],
+            blocked_actions: None,
+        }
+    }
+
+    fn paths(violations: &[Violation]) -> Vec<&str> {
+        violations.iter().map(|v| v.path.as_str()).collect()
+    }
+
+    #[test]
+    fn sane_targets_and_guardrails_pass() {
+        let targets = Targets {
+            pipeline_total: Some(0.0),
+            bookings_new: Some(1.0),
+            arr_target: Some(2.0),
+            cac_max: Some(3.0),
+            payback_max_months: Some(12.0),
+            gross_margin_min: Some(-0.2),
+        };
+        assert_eq!(validate_targets(&targets, "$.targets"), vec![]);
+        assert_eq!(validate_guardrails(&guardrails(), "$.guardrails"), vec![]);
+        let edges = Guardrails {
+            max_daily_spend: Some(0.0),
+            max_experiment_exposure_pct: Some(100.0),
+            ..guardrails()
+        };
+        assert_eq!(validate_guardrails(&edges, "$.guardrails"), vec![]);
+        let zero = Guardrails {
+            max_experiment_exposure_pct: Some(0.0),
+            ..guardrails()
+        };
+        assert_eq!(validate_guardrails(&zero, "$.guardrails"), vec![]);
+    }
+
+    #[test]
+    fn negative_targets_are_refused_with_their_path() {
+        let targets = Targets {
+            pipeline_total: Some(-1.0),
+            bookings_new: Some(-2.0),
+            arr_target: Some(-3.0),
+            cac_max: Some(-4.0),
+            payback_max_months: Some(-5.0),
+            gross_margin_min: None,
+        };
+        let v = validate_targets(&targets, "$.targets");
+        assert_eq!(
+            paths(&v),
+            vec![
+                "$.targets.pipeline_total",
+                "$.targets.bookings_new",
+                "$.targets.arr_target",
+                "$.targets.cac_max",
+                "$.targets.payback_max_months",
+            ]
+        );
+        assert!(v.iter().all(|v| v.rule == "targets.range"));
+        assert!(v.iter().all(|v| v.code == ErrorCode::InvalidInput));
+        assert_eq!(
+            v[3].message,
+            "targets.cac_max is -4, but cac_blended cannot be below 0; set a target cac_blended \
+             can reach"
+        );
+    }
+
+    #[test]
+    fn a_gross_margin_target_above_one_is_refused() {
+        let targets = Targets {
+            gross_margin_min: Some(1.5),
+            ..Targets::default()
+        };
+        let v = validate_targets(&targets, "$.config.targets");
+        assert_eq!(paths(&v), vec!["$.config.targets.gross_margin_min"]);
+        assert!(v[0].message.contains("gross_margin cannot be above 1"));
+        let nan = Targets {
+            cac_max: Some(f64::NAN),
+            ..Targets::default()
+        };
+        let v = validate_targets(&nan, "$.targets");
+        assert_eq!(paths(&v), vec!["$.targets.cac_max"]);
+        assert!(v[0].message.contains("finite"));
+    }
+
+    #[test]
+    fn a_negative_spend_cap_is_refused() {
+        for bad in [-0.01, -500.0, f64::NEG_INFINITY, f64::NAN] {
+            let g = Guardrails {
+                max_daily_spend: Some(bad),
+                ..guardrails()
+            };
+            let v = validate_guardrails(&g, "$.guardrails");
+            assert_eq!(paths(&v), vec!["$.guardrails.max_daily_spend"], "{bad}");
+            assert_eq!(v[0].rule, "guardrails.range");
+            assert_eq!(v[0].code, ErrorCode::InvalidInput);
+            assert!(v[0].message.starts_with("guardrails.max_daily_spend is "));
+        }
+    }
+
+    #[test]
+    fn an_exposure_outside_zero_to_a_hundred_is_refused() {
+        for bad in [100.01, 150.0, -1.0, f64::NAN] {
+            let g = Guardrails {
+                max_experiment_exposure_pct: Some(bad),
+                ..guardrails()
+            };
+            let v = validate_guardrails(&g, "$.guardrails");
+            assert_eq!(
+                paths(&v),
+                vec!["$.guardrails.max_experiment_exposure_pct"],
+                "{bad}"
+            );
+            assert!(v[0].message.contains("between 0 and 100"));
+        }
+    }
+
+    #[test]
+    fn validate_input_reports_target_and_guardrail_ranges() {
+        let input: KernelInput = serde_json::from_value(json!({
+            "tenant_id": "00000000-0000-0000-0000-00000000aaaa",
+            "trigger": {"type": "manual", "source": "cli", "triggered_at": "2024-12-12T06:00:00Z"},
+            "analysis_window": {"start_date": "2024-11-12", "end_date": "2024-12-11"},
+            "targets": {"pipeline_total": -10.0},
+            "guardrails": {"max_daily_spend": -1.0, "max_experiment_exposure_pct": 120.0,
+                           "allowed_levers": ["campaigns"]},
+            "metrics": [
+                {"metric_id": "pipeline_total", "value": 1.0, "date": "2024-12-11"},
+                {"metric_id": "bookings_new", "value": 1.0, "date": "2024-12-11"},
+                {"metric_id": "cac_blended", "value": 1.0, "date": "2024-12-11"}
+            ],
+            "revenue_events": [], "campaigns": [], "opportunities": []
+        }))
+        .unwrap();
+        let ctx = InputContext {
+            now: "2024-12-12T06:00:05Z".parse().unwrap(),
+            tenant_exists: None,
+        };
+        let v = validate_input(&input, &ctx);
+        assert_eq!(
+            paths(&v),
+            vec![
+                "$.targets.pipeline_total",
+                "$.guardrails.max_daily_spend",
+                "$.guardrails.max_experiment_exposure_pct",
+            ]
+        );
+        let err = check_input(&input, &ctx).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput);
+        assert_eq!(err.http_status(), 400);
+        let listed = err.details.as_ref().unwrap()["violations"]
+            .as_array()
+            .unwrap();
+        assert_eq!(listed.len(), 3);
+        assert_eq!(listed[1]["path"], "$.guardrails.max_daily_spend");
     }
 }

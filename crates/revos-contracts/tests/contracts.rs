@@ -774,3 +774,21 @@ fn enum_names_match_their_serde_names() {
         assert_eq!(wire(serde_json::to_value(t).unwrap()), t.as_str());
     }
 }
+
+#[test]
+fn output_guardrails_hold_a_spend_cap_and_percentages() {
+    let mut output = full_output();
+    assert!(validate_output(&output, &OutputContext::default()).is_empty());
+    output.actions[0].guardrails.max_additional_spend = Some(-1.0);
+    output.actions[0].guardrails.max_exposure_percent = Some(120.0);
+    let v = validate_output(&output, &OutputContext::default());
+    assert_eq!(rules(&v), ["output.guardrails", "output.guardrails"]);
+    assert_eq!(
+        paths(&v),
+        [
+            "$.actions[0].guardrails.max_additional_spend",
+            "$.actions[0].guardrails.max_exposure_percent",
+        ]
+    );
+    assert!(v.iter().all(|v| v.code == ErrorCode::InternalError));
+}

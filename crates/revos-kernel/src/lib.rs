@@ -281,9 +281,18 @@ impl Kernel {
         config: OptimizerConfig,
     ) -> Result<OptimizerConfig, Failure> {
         use revos_contracts::kernel_io::{Guardrails, KernelConfig, Targets};
+        use revos_contracts::validation::{validate_guardrails, validate_targets};
         let mut violations = Vec::new();
-        validate::config_part::<Targets>("targets", &config.targets, &mut violations);
-        validate::config_part::<Guardrails>("guardrails", &config.guardrails, &mut violations);
+        if let Some(t) =
+            validate::config_part::<Targets>("targets", &config.targets, &mut violations)
+        {
+            violations.extend(validate_targets(&t, "$.targets"));
+        }
+        if let Some(g) =
+            validate::config_part::<Guardrails>("guardrails", &config.guardrails, &mut violations)
+        {
+            violations.extend(validate_guardrails(&g, "$.guardrails"));
+        }
         validate::config_part::<KernelConfig>("config", &config.config, &mut violations);
         check(violations, "invalid optimizer configuration")?;
         let stored = self.store.put_optimizer_config(tenant, &config).await?;

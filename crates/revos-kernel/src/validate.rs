@@ -208,12 +208,12 @@ pub fn crm_activities(items: &[CrmActivity]) -> Vec<Violation> {
 }
 
 /// One part of an optimizer configuration: a JSON object that, unless
-/// empty, reads as the contract type `T`.
+/// empty, reads as the contract type `T`. Returns the part when it reads.
 pub fn config_part<T: serde::de::DeserializeOwned>(
     name: &str,
     value: &serde_json::Value,
     violations: &mut Vec<Violation>,
-) {
+) -> Option<T> {
     let Some(object) = value.as_object() else {
         violations.push(Violation::new(
             "data",
@@ -221,16 +221,20 @@ pub fn config_part<T: serde::de::DeserializeOwned>(
             "must be a JSON object",
             ErrorCode::InvalidInput,
         ));
-        return;
+        return None;
     };
     if object.is_empty() {
-        return;
+        return None;
     }
     let bytes = serde_json::to_vec(value).unwrap_or_default();
-    if let Err(mut v) = revos_contracts::validation::parse_json::<T>(&bytes) {
-        v.path = format!("$.{name}{}", v.path.trim_start_matches('$'));
-        v.message = v.message.replacen("$", &format!("$.{name}"), 1);
-        violations.push(v);
+    match revos_contracts::validation::parse_json::<T>(&bytes) {
+        Ok(part) => Some(part),
+        Err(mut v) => {
+            v.path = format!("$.{name}{}", v.path.trim_start_matches('$'));
+            v.message = v.message.replacen("$", &format!("$.{name}"), 1);
+            violations.push(v);
+            None
+        }
     }
 }
 

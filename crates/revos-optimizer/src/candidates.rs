@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 
 use crate::diagnosis::{Diagnosis, DqIssue, RATE_BENCHMARKS, metric_name, metric_phrase};
 use crate::learning::ChangeKey;
+use crate::select::Skip;
 use crate::settings::Settings;
 use crate::snapshot::{CampaignStat, Snapshot, campaign_stats, channel_revenue, num, pct, round2};
 use revos_contracts::kernel_io::{IssueType, RiskTolerance};
@@ -270,12 +271,9 @@ fn base(
 }
 
 /// Scale the campaign with the best attributed return.
-fn scale_best(cx: &Ctx<'_>) -> Option<Candidate> {
+fn scale_best(cx: &Ctx<'_>, skipped: &mut Vec<Skip>) -> Option<Candidate> {
     let best = cx.stats.first()?;
     let c = best.campaign;
-    if c.budget_total <= 0.0 {
-        return None;
-    }
     let delta = round2(c.budget_total * cx.settings.step);
     let mut cand = base(
         OwnerSubsystem::Campaigns,
@@ -306,11 +304,21 @@ fn scale_best(cx: &Ctx<'_>) -> Option<Candidate> {
         num(c.budget_spent)
     );
     cand.campaigns = vec![c.id.clone()];
+    if delta < 1.0 {
+        let why = format!(
+            "a {}% raise of {}'s budget of {} is less than 1, so there is nothing to scale",
+            num(cx.step_pct()),
+            c.name,
+            num(c.budget_total)
+        );
+        skipped.push(Skip::new(&cand, "nothing_to_act_on", &why));
+        return None;
+    }
     Some(cand)
 }
 
 /// Test more budget on the channel with the most attributed revenue.
-fn channel_uplift(cx: &Ctx<'_>) -> Option<Candidate> {
+fn channel_uplift(cx: &Ctx<'_>, skipped: &mut Vec<Skip>) -> Option<Candidate> {
     let total: f64 = cx.channels.iter().map(|(_, r)| r).sum();
     let (channel, revenue) = cx.channels.first()?;
     let share = if total > 0.0 { revenue / total } else { 0.0 };
@@ -356,6 +364,12 @@ fn channel_uplift(cx: &Ctx<'_>) -> Option<Candidate> {
         pct(share),
         num(cx.step_pct())
     );
+    if *revenue <= 0.0 {
+        let why = "no channel has any attributed revenue, so there is no proven channel to test \
+                   more budget on";
+        skipped.push(Skip::new(&cand, "nothing_to_act_on", why));
+        return None;
+    }
     Some(cand)
 }
 
@@ -390,10 +404,14 @@ fn landing_page(cx: &Ctx<'_>) -> Candidate {
         ),
     );
     cand.impact_pct = 10.0;
+    let now = cx
+        .snap
+        .get("visit_to_lead_rate")
+        .map(|r| format!(" (visit to lead rate now {})", num(r)))
+        .unwrap_or_default();
     cand.notes = format!(
-        "Test a shorter, problem-led variant of {where_} (visit to lead rate now {}); it adds \
-         leads without adding spend.",
-        num(cx.rate("visit_to_lead_rate"))
+        "Test a shorter, problem-led variant of {where_}{now}; it adds leads without adding \
+         spend."
     );
     cand
 }
@@ -464,17 +482,24 @@ fn follow_up(cx: &Ctx<'_>) -> Candidate {
     ));
     cand.impact_pct = 10.0;
     cand.impact_confidence = 0.5;
-    cand.notes = format!(
-        "{} is {}; tighten the follow-up sequence so the first touch happens within {hours}h, \
-         the cheapest lever on a leaky stage.",
-        metric_name(metric),
-        num(cx.rate(metric))
-    );
+    cand.notes = match cx.snap.get(metric) {
+        Some(rate) => format!(
+            "{} is {}; tighten the follow-up sequence so the first touch happens within \
+             {hours}h, the cheapest lever on a leaky stage.",
+            metric_name(metric),
+            num(rate)
+        ),
+        None => format!(
+            "Tighten the follow-up sequence behind {} so the first touch happens within \
+             {hours}h, the cheapest lever on a leaky stage.",
+            metric_phrase(metric)
+        ),
+    };
     cand
 }
 
 /// Route the likeliest deals to the strongest closers.
-fn priority_routing(cx: &Ctx<'_>) -> Option<Candidate> {
+fn priority_routing(cx: &Ctx<'_>, skipped: &mut Vec<Skip>) -> Option<Candidate> {
     let opps = &cx.input.opportunities;
     if opps.is_empty() {
         return None;
@@ -510,6 +535,25 @@ fn priority_routing(cx: &Ctx<'_>) -> Option<Candidate> {
         opps.len(),
         num(hot_amount)
     );
+    let empty = if hot.is_empty() {
+        Some(format!(
+            "none of the {} open opportunities has at least 50% win probability, so there is \
+             nothing to route",
+            opps.len()
+        ))
+    } else if hot_amount < 1.0 {
+        Some(format!(
+            "the {} open opportunities with at least 50% win probability hold no value, so \
+             routing them moves no revenue",
+            hot.len()
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = empty {
+        skipped.push(Skip::new(&cand, "nothing_to_act_on", &why));
+        return None;
+    }
     Some(cand)
 }
 
@@ -551,10 +595,14 @@ fn late_stage_incentive(cx: &Ctx<'_>) -> Option<Candidate> {
     ));
     cand.impact_pct = 8.0;
     cand.flexible = true;
+    let now = cx
+        .snap
+        .get("win_rate")
+        .map(|r| format!("Win rate is {}; offer", num(r)))
+        .unwrap_or_else(|| "Offer".to_owned());
     cand.notes = format!(
-        "Win rate is {}; offer proposal-stage deals an annual-prepay incentive of {discount}%, \
-         with a margin floor as the stop.",
-        num(cx.rate("win_rate"))
+        "{now} proposal-stage deals an annual-prepay incentive of {discount}%, with a margin \
+         floor as the stop."
     );
     Some(cand)
 }
@@ -631,24 +679,35 @@ pub(crate) fn reallocation(
 }
 
 /// Reallocate from the worst to the best campaign.
-fn reallocate_worst_to_best(cx: &Ctx<'_>, target_metric: &'static str) -> Option<Candidate> {
+fn reallocate_worst_to_best(
+    cx: &Ctx<'_>,
+    target_metric: &'static str,
+    skipped: &mut Vec<Skip>,
+) -> Option<Candidate> {
     let (best, worst) = (cx.stats.first()?, cx.stats.last()?);
     if cx.stats.len() < 2 {
         return None;
     }
     let room = (worst.campaign.budget_total - worst.campaign.budget_spent).max(0.0);
     let amount = room.min(worst.campaign.budget_total * cx.settings.step);
-    if amount < 1.0 {
-        return None;
-    }
-    Some(reallocation(
+    let cand = reallocation(
         worst,
         best,
         amount,
         target_metric,
         cx.pipeline_abort(),
         "Returns differ enough to fund the winner from the laggard.",
-    ))
+    );
+    if round2(amount) < 1.0 {
+        let why = format!(
+            "{} has {} of unspent budget, so there is nothing to move",
+            worst.campaign.name,
+            num(room)
+        );
+        skipped.push(Skip::new(&cand, "nothing_to_act_on", &why));
+        return None;
+    }
+    Some(cand)
 }
 
 /// Pause the active campaign with the worst return.
@@ -735,8 +794,12 @@ fn channel_shift(cx: &Ctx<'_>) -> Option<Candidate> {
     if cx.channels.len() < 2 {
         return None;
     }
-    let (best, _) = cx.channels.first()?;
+    let (best, best_rev) = cx.channels.first()?;
     let (worst, worst_rev) = cx.channels.last()?;
+    if *best_rev <= 0.0 {
+        // No channel has revenue: nothing says where the money works better.
+        return None;
+    }
     let mut cand = base(
         OwnerSubsystem::Campaigns,
         ActionType::ConfigChange,
@@ -803,13 +866,17 @@ fn price_change(cx: &Ctx<'_>) -> Candidate {
     cand
 }
 
-/// Every candidate, ordered for the binding constraint.
+/// Every candidate, ordered for the binding constraint, and the changes
+/// left out because they would act on nothing (no entity, no value).
+///
+/// Each generator runs once; the pools share its candidate, so a change
+/// appears (and is explained) once.
 pub(crate) fn generate(
     input: &KernelInput,
     snap: &Snapshot,
     diag: &Diagnosis,
     settings: &Settings,
-) -> Vec<Candidate> {
+) -> (Vec<Candidate>, Vec<Skip>) {
     let cx = Ctx {
         input,
         snap,
@@ -818,33 +885,41 @@ pub(crate) fn generate(
         stats: campaign_stats(input),
         channels: channel_revenue(input),
     };
-    let demand = |cx: &Ctx<'_>| -> Vec<Candidate> {
-        let mut v = Vec::new();
-        v.extend(scale_best(cx));
-        v.extend(channel_uplift(cx));
-        v.push(landing_page(cx));
-        v.push(reengage(cx));
-        v.extend(priority_routing(cx));
-        v
-    };
-    let conversion = |cx: &Ctx<'_>| -> Vec<Candidate> {
-        let mut v = vec![follow_up(cx)];
-        v.extend(priority_routing(cx));
-        v.extend(late_stage_incentive(cx));
-        v.push(proposal_content(cx));
-        v.extend(reallocate_worst_to_best(cx, "bookings_new"));
-        v
-    };
+    if diag.binding == BindingConstraint::DataQuality {
+        return (Vec::new(), Vec::new());
+    }
+    let mut skipped = Vec::new();
+    let scale = scale_best(&cx, &mut skipped);
+    let routing = priority_routing(&cx, &mut skipped);
+    let demand: Vec<Candidate> = [
+        scale.clone(),
+        channel_uplift(&cx, &mut skipped),
+        Some(landing_page(&cx)),
+        Some(reengage(&cx)),
+        routing.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let conversion: Vec<Candidate> = [
+        Some(follow_up(&cx)),
+        routing,
+        late_stage_incentive(&cx),
+        Some(proposal_content(&cx)),
+        reallocate_worst_to_best(&cx, "bookings_new", &mut skipped),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let mut all = match diag.binding {
-        BindingConstraint::DataQuality => return Vec::new(),
-        BindingConstraint::Demand => {
-            let mut v = demand(&cx);
-            v.extend(conversion(&cx));
+        BindingConstraint::DataQuality | BindingConstraint::Demand => {
+            let mut v = demand;
+            v.extend(conversion);
             v
         }
         BindingConstraint::Conversion => {
-            let mut v = conversion(&cx);
-            v.extend(demand(&cx));
+            let mut v = conversion;
+            v.extend(demand);
             v
         }
         BindingConstraint::Economics => {
@@ -852,20 +927,20 @@ pub(crate) fn generate(
             v.extend(pause_worst(&cx));
             // Screened early so the CFO gate's decision is on record: it
             // becomes a reallocation from a weaker campaign when one has room.
-            v.extend(scale_best(&cx));
+            v.extend(scale);
             v.extend(cut_next_worst(&cx));
             v.extend(channel_shift(&cx));
             v.push(price_change(&cx));
             v.push(follow_up(&cx));
-            v.extend(demand(&cx));
-            v.extend(conversion(&cx));
+            v.extend(demand);
+            v.extend(conversion);
             v
         }
     };
     // The same change may be proposed by two pools; keep its first place.
     let mut seen = std::collections::BTreeSet::new();
     all.retain(|c| seen.insert(c.key()));
-    all
+    (all, skipped)
 }
 
 /// Measurement fixes: one per data problem (when data quality binds), or a

@@ -52,7 +52,15 @@
 //!   priority metric, so the output keeps its one required action. If even
 //!   that is impossible (`config_change` blocked for every allowed
 //!   subsystem) `plan` returns `INVALID_INPUT`: no action could be proposed
-//!   without breaking the tenant's own guardrails.
+//!   without breaking the tenant's own guardrails. Its message names, per
+//!   guardrail, the candidates it blocked; `details.guardrails` lists those
+//!   guardrails and `details.blocked` every candidate with its guardrail
+//!   and reason.
+//! - **Nothing to act on**: a change that would act on no entity or no
+//!   value (routing when no open opportunity is likely to close, a
+//!   reallocation of less than 1) is not proposed; `Plan::skipped` says why.
+//! - **Notes quote only the input**: a metric the input has no usable
+//!   tenant-wide value for is named, never given a value.
 //! - **Current values** come from the input where it holds them (campaign
 //!   budgets and statuses); otherwise `current_value` is `null` or the
 //!   neutral value of a relative change, and the executor records the
@@ -159,21 +167,20 @@ pub fn plan(input: &KernelInput, ctx: &PlanContext) -> Result<Plan, KernelError>
     let results = input.recent_action_results.as_deref().unwrap_or_default();
     let past = learning::read(results, &snap);
 
-    let pool = candidates::generate(input, &snap, &diag, &settings);
+    let (pool, empty) = candidates::generate(input, &snap, &diag, &settings);
     let mut sel = select::select(pool, input, &diag, &settings, &past);
+    sel.skipped.splice(0..0, empty);
     if sel.chosen.is_empty() {
         let owners = select::measurement_owners(input);
         let fixes = candidates::measurement(input, &snap, &diag, &owners);
+        if fixes.is_empty() {
+            sel.skipped
+                .extend(select::measurement_blocked(input, &snap, &diag));
+        }
         select::select_fallback(fixes, input, &diag, &settings, &mut sel);
     }
     if sel.chosen.is_empty() {
-        return Err(KernelError::new(
-            ErrorCode::InvalidInput,
-            "no action can be proposed: every candidate needs a lever outside allowed_levers or \
-             an action type in blocked_actions, and config_change is blocked for every allowed \
-             subsystem",
-        )
-        .with_detail("skipped", serde_json::json!(sel.skipped)));
+        return Err(blocked_error(&sel));
     }
 
     let actions: Vec<Action> = sel
@@ -212,8 +219,69 @@ pub fn plan(input: &KernelInput, ctx: &PlanContext) -> Result<Plan, KernelError>
     Ok(Plan {
         output,
         gated,
-        skipped: sel.skipped,
+        skipped: sel.skipped.into_iter().map(|s| s.reason).collect(),
     })
+}
+
+/// The `INVALID_INPUT` answer when the guardrails leave nothing to propose:
+/// the message names, per guardrail, the candidates it blocked, and
+/// `details.blocked` lists every candidate with its guardrail and reason.
+fn blocked_error(sel: &select::Selection) -> KernelError {
+    let mut by_guardrail: Vec<(&str, Vec<&str>)> = Vec::new();
+    let gated: Vec<String> = sel
+        .gated
+        .iter()
+        .map(|(g, _)| {
+            let on = g
+                .target_entity_id
+                .as_ref()
+                .map(|e| format!(" on {e}"))
+                .unwrap_or_default();
+            format!("{}:{}{on}", g.owner_subsystem, g.action_type)
+        })
+        .collect();
+    for guardrail in select::GUARDRAILS {
+        let names: Vec<&str> = if guardrail == "cfo_gate" {
+            gated.iter().map(String::as_str).collect()
+        } else {
+            sel.skipped
+                .iter()
+                .filter(|s| s.blocked_by == guardrail)
+                .map(|s| s.candidate.as_str())
+                .collect()
+        };
+        if !names.is_empty() {
+            by_guardrail.push((guardrail, names));
+        }
+    }
+    let summary: Vec<String> = by_guardrail
+        .iter()
+        .map(|(guardrail, names)| format!("{guardrail} blocks {}", names.join(", ")))
+        .collect();
+    let mut blocked: Vec<serde_json::Value> = sel
+        .skipped
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "candidate": s.candidate,
+                "guardrail": s.blocked_by,
+                "reason": s.reason,
+            })
+        })
+        .collect();
+    blocked.extend(sel.gated.iter().zip(&gated).map(|((g, _), name)| {
+        serde_json::json!({"candidate": name, "guardrail": "cfo_gate", "reason": g.reason})
+    }));
+    let guardrails: Vec<&str> = by_guardrail.iter().map(|(g, _)| *g).collect();
+    KernelError::new(
+        ErrorCode::InvalidInput,
+        format!(
+            "no action can be proposed within the tenant's guardrails: {}",
+            summary.join("; ")
+        ),
+    )
+    .with_detail("guardrails", serde_json::json!(guardrails))
+    .with_detail("blocked", serde_json::Value::Array(blocked))
 }
 
 fn build_action(n: usize, c: &Candidate, settings: &Settings) -> Action {

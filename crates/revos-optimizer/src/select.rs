@@ -26,6 +26,43 @@ use crate::learning::{Past, type_str};
 use crate::settings::Settings;
 use crate::snapshot::{campaign_stats, num};
 
+/// A candidate left out: which change, what left it out, and a sentence
+/// saying why with the numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Skip {
+    /// The change, as [`describe`] writes it.
+    pub candidate: String,
+    /// What left it out: a guardrail field (`allowed_levers`,
+    /// `blocked_actions`, `max_experiment_exposure_pct`, `max_daily_spend`)
+    /// or a planner rule (`recent_action_results`, `one_change_per_campaign`,
+    /// `nothing_to_act_on`).
+    pub blocked_by: &'static str,
+    /// The human note: the change, then why.
+    pub reason: String,
+}
+
+impl Skip {
+    /// A skip of `c` by `blocked_by`; `why` follows the change's description.
+    pub(crate) fn new(c: &Candidate, blocked_by: &'static str, why: &str) -> Self {
+        let candidate = describe(c);
+        Skip {
+            reason: format!("{candidate}: {why}"),
+            candidate,
+            blocked_by,
+        }
+    }
+}
+
+/// The guardrails of `KernelInput.guardrails` (and the CFO gate on the
+/// economics targets), in the order an error lists them.
+pub(crate) const GUARDRAILS: [&str; 5] = [
+    "allowed_levers",
+    "blocked_actions",
+    "max_experiment_exposure_pct",
+    "max_daily_spend",
+    "cfo_gate",
+];
+
 /// The selected candidates, with what was gated and skipped.
 #[derive(Debug, Default)]
 pub(crate) struct Selection {
@@ -33,8 +70,8 @@ pub(crate) struct Selection {
     pub chosen: Vec<Candidate>,
     /// Gated candidates and the index in `chosen` of what replaced them.
     pub gated: Vec<(GatedCandidate, Option<usize>)>,
-    /// Human notes on dropped candidates.
-    pub skipped: Vec<String>,
+    /// Dropped candidates, each with what dropped it.
+    pub skipped: Vec<Skip>,
 }
 
 /// The lever a candidate's owner needs (see the crate docs).
@@ -54,7 +91,9 @@ pub(crate) fn is_blocked(input: &KernelInput, owner: OwnerSubsystem, kind: Actio
     })
 }
 
-fn describe(c: &Candidate) -> String {
+/// A candidate as people read it in skip notes, e.g.
+/// ``crm:experiment `first_touch_sla_hours` on seq_1 (target win_rate)``.
+pub(crate) fn describe(c: &Candidate) -> String {
     let on = c
         .entity
         .as_ref()
@@ -70,84 +109,134 @@ fn describe(c: &Candidate) -> String {
 }
 
 /// Learning from earlier results: drops, annotates and re-orders `pool`.
+///
+/// One result decides for each candidate, so its note tells one story:
+/// the most recent result about the exact change (results are read newest
+/// first, the order the kernel writes them), or, when there is none, the
+/// most recent result about its target metric from an id that names no
+/// change. Older results on the same change or metric are outweighed by it;
+/// when they disagree the note says which result decided.
 fn apply_learning(
     pool: Vec<Candidate>,
     past: &[Past<'_>],
-    skipped: &mut Vec<String>,
+    skipped: &mut Vec<Skip>,
 ) -> Vec<Candidate> {
     let mut ranked: Vec<(u8, Candidate)> = Vec::new();
-    'next: for mut c in pool {
+    for mut c in pool {
         let key = c.key();
+        let on_change: Vec<&Past<'_>> = past
+            .iter()
+            .filter(|p| p.key.as_ref() == Some(&key))
+            .collect();
+        let on_metric: Vec<&Past<'_>> = past
+            .iter()
+            .filter(|p| p.key.is_none() && p.result.target_metric == c.target_metric)
+            .collect();
+        let (same_change, related) = if on_change.is_empty() {
+            (false, on_metric)
+        } else {
+            (true, on_change)
+        };
+        let Some(decisive) = related.first() else {
+            ranked.push((1, c));
+            continue;
+        };
+        let r = decisive.result;
+        let outweighed = related
+            .iter()
+            .skip(1)
+            .filter(|p| p.result.outcome != r.outcome)
+            .count();
+        let decided = if outweighed == 0 {
+            String::new()
+        } else {
+            format!(
+                " {} is the most recent of {} results on this {}, so it decides.",
+                r.action_id,
+                related.len(),
+                if same_change { "change" } else { "metric" }
+            )
+        };
         let mut rank = 1u8;
-        for p in past {
-            let r = p.result;
-            let same_change = p.key.as_ref() == Some(&key);
-            let same_metric = p.key.is_none() && r.target_metric == c.target_metric;
-            match (r.outcome, same_change, same_metric) {
-                (Outcome::Failed, true, _) => match &p.new_evidence {
-                    None => {
-                        skipped.push(format!(
-                            "{}: not repeated, {} made the same change and failed ({} moved by \
-                             {}) and nothing has changed since",
-                            describe(&c),
+        let lesson = match (r.outcome, same_change) {
+            (Outcome::Failed, true) => match &decisive.new_evidence {
+                None => {
+                    skipped.push(Skip::new(
+                        &c,
+                        "recent_action_results",
+                        &format!(
+                            "not repeated, {} made the same change and failed ({} moved by {}) \
+                             and nothing has changed since{}",
                             r.action_id,
                             r.target_metric,
-                            num(r.delta)
-                        ));
-                        continue 'next;
-                    }
-                    Some(evidence) => c.notes.push_str(&format!(
-                        " Re-proposed although {} failed: {evidence}.",
-                        r.action_id
-                    )),
-                },
-                (Outcome::Failed, false, true) if p.new_evidence.is_none() => {
-                    rank = 2;
-                    if c.flexible && c.design.is_some() {
-                        c.kind = ActionType::Experiment;
-                        c.flexible = false;
-                    }
-                    c.notes.push_str(&format!(
-                        " {} on {} failed, so this is tested before any roll-out.",
-                        r.action_id, r.target_metric
+                            num(r.delta),
+                            if outweighed == 0 {
+                                String::new()
+                            } else {
+                                format!(
+                                    " (the most recent of {} results on this change)",
+                                    related.len()
+                                )
+                            }
+                        ),
                     ));
+                    continue;
                 }
-                (Outcome::Successful, true, _) => {
-                    rank = 0;
-                    if let Some(b) = c.budget.as_mut()
-                        && b.delta > 0.0
-                    {
-                        b.delta *= 1.5;
-                    }
-                    c.notes.push_str(&format!(
-                        " Builds on {}, which moved {} by {}.",
-                        r.action_id,
-                        r.target_metric,
-                        num(r.delta)
-                    ));
+                Some(evidence) => Some(format!(
+                    " Re-proposed although {} failed: {evidence}.",
+                    r.action_id
+                )),
+            },
+            (Outcome::Failed, false) if decisive.new_evidence.is_none() => {
+                rank = 2;
+                if c.flexible && c.design.is_some() {
+                    c.kind = ActionType::Experiment;
+                    c.flexible = false;
                 }
-                (Outcome::Successful, false, true) => {
-                    rank = 0;
-                    c.notes.push_str(&format!(
-                        " {} already moved {} by {}; this builds on it.",
-                        r.action_id,
-                        r.target_metric,
-                        num(r.delta)
-                    ));
-                }
-                (Outcome::Inconclusive, true, _) => {
-                    if let Some(d) = c.design.as_mut() {
-                        c.kind = ActionType::Experiment;
-                        c.flexible = false;
-                        d.sample_factor = 2;
-                        c.notes.push_str(&format!(
-                            " Extends {}, which was inconclusive, with twice the sample.",
-                            r.action_id
-                        ));
-                    }
-                }
-                _ => {}
+                Some(format!(
+                    " {} on {} failed, so this is tested before any roll-out.",
+                    r.action_id, r.target_metric
+                ))
             }
+            (Outcome::Successful, true) => {
+                rank = 0;
+                if let Some(b) = c.budget.as_mut()
+                    && b.delta > 0.0
+                {
+                    b.delta *= 1.5;
+                }
+                Some(format!(
+                    " Builds on {}, which moved {} by {}.",
+                    r.action_id,
+                    r.target_metric,
+                    num(r.delta)
+                ))
+            }
+            (Outcome::Successful, false) => {
+                rank = 0;
+                Some(format!(
+                    " {} already moved {} by {}; this builds on it.",
+                    r.action_id,
+                    r.target_metric,
+                    num(r.delta)
+                ))
+            }
+            (Outcome::Inconclusive, true) => c.design.as_mut().map(|d| {
+                d.sample_factor = 2;
+                format!(
+                    " Extends {}, which was inconclusive, with twice the sample.",
+                    r.action_id
+                )
+            }),
+            _ => None,
+        };
+        if let Some(lesson) = lesson {
+            if r.outcome == Outcome::Inconclusive {
+                c.kind = ActionType::Experiment;
+                c.flexible = false;
+            }
+            c.notes.push_str(&lesson);
+            c.notes.push_str(&decided);
         }
         ranked.push((rank, c));
     }
@@ -158,7 +247,7 @@ fn apply_learning(
 /// What screening decided for one candidate.
 enum Screen {
     Accept(Candidate),
-    Skip(String),
+    Skip(Skip),
     Gate(Candidate),
 }
 
@@ -173,11 +262,11 @@ struct Selector<'a> {
 impl Selector<'_> {
     fn screen(&self, mut c: Candidate) -> Screen {
         if !lever_allowed(self.input, c.lever) {
-            return Screen::Skip(format!(
-                "{}: needs the `{}` lever, which is not in allowed_levers",
-                describe(&c),
+            let why = format!(
+                "needs the `{}` lever, which is not in allowed_levers",
                 lever_name(c.lever)
-            ));
+            );
+            return Screen::Skip(Skip::new(&c, "allowed_levers", &why));
         }
         if c.flexible && c.design.is_some() {
             match (self.settings.risk, c.kind) {
@@ -190,9 +279,10 @@ impl Selector<'_> {
             if c.flexible {
                 c.kind = ActionType::ConfigChange;
             } else {
-                return Screen::Skip(format!(
-                    "{}: max_experiment_exposure_pct is 0, so no experiment can run",
-                    describe(&c)
+                return Screen::Skip(Skip::new(
+                    &c,
+                    "max_experiment_exposure_pct",
+                    "max_experiment_exposure_pct is 0, so no experiment can run",
                 ));
             }
         }
@@ -209,12 +299,12 @@ impl Selector<'_> {
             match alternative {
                 Some(alt) if !is_blocked(self.input, c.owner, alt) => c.kind = alt,
                 _ => {
-                    return Screen::Skip(format!(
-                        "{}: `{}:{}` is in blocked_actions",
-                        describe(&c),
+                    let why = format!(
+                        "`{}:{}` is in blocked_actions",
                         c.owner.as_str(),
                         type_str(c.kind)
-                    ));
+                    );
+                    return Screen::Skip(Skip::new(&c, "blocked_actions", &why));
                 }
             }
         }
@@ -222,9 +312,10 @@ impl Selector<'_> {
             return Screen::Gate(c);
         }
         if c.campaigns.iter().any(|id| self.touched.contains(id)) {
-            return Screen::Skip(format!(
-                "{}: an earlier action already changes the same campaign",
-                describe(&c)
+            return Screen::Skip(Skip::new(
+                &c,
+                "one_change_per_campaign",
+                "an earlier action already changes the same campaign",
             ));
         }
         let add = c.additional_spend();
@@ -233,12 +324,12 @@ impl Selector<'_> {
         {
             let remaining = ((cap - self.spent) * 100.0).floor() / 100.0;
             if remaining < 1.0 {
-                return Screen::Skip(format!(
-                    "{}: the cycle's spend cap of {} (max_daily_spend × {} days) is used up",
-                    describe(&c),
+                let why = format!(
+                    "the cycle's spend cap of {} (max_daily_spend × {} days) is used up",
                     num(cap),
                     self.settings.window_days
-                ));
+                );
+                return Screen::Skip(Skip::new(&c, "max_daily_spend", &why));
             }
             if add > remaining {
                 if let Some(b) = c.budget.as_mut() {
@@ -355,7 +446,8 @@ pub(crate) fn select(
                     }
                     Some(Screen::Skip(why)) => {
                         reason.push_str(&format!(
-                            " The reallocation was not possible either: {why}."
+                            " The reallocation was not possible either: {}.",
+                            why.reason
                         ));
                         None
                     }
@@ -419,16 +511,47 @@ pub(crate) fn select_fallback(
     }
 }
 
+/// Why no measurement fix is possible: for every allowed lever, its
+/// subsystem's `config_change` is in `blocked_actions`. One entry per
+/// allowed subsystem, on the review of the priority metric.
+pub(crate) fn measurement_blocked(
+    input: &KernelInput,
+    snap: &crate::snapshot::Snapshot,
+    diag: &Diagnosis,
+) -> Vec<Skip> {
+    let mut out: Vec<Skip> = Vec::new();
+    for (owner, lever) in MEASUREMENT_OWNERS {
+        if !lever_allowed(input, lever)
+            || out.iter().any(|s| s.candidate.starts_with(owner.as_str()))
+        {
+            continue;
+        }
+        let fixes = crate::candidates::measurement(input, snap, diag, &[(owner, lever)]);
+        if let Some(c) = fixes.first() {
+            let why = format!(
+                "`{}:config_change` is in blocked_actions, so not even a measurement fix can run",
+                owner.as_str()
+            );
+            out.push(Skip::new(c, "blocked_actions", &why));
+        }
+    }
+    out
+}
+
+/// Who may run a measurement `config_change`, with the lever each needs,
+/// in preference order.
+const MEASUREMENT_OWNERS: [(OwnerSubsystem, Lever); 4] = [
+    (OwnerSubsystem::Campaigns, Lever::Campaigns),
+    (OwnerSubsystem::Campaigns, Lever::Channels),
+    (OwnerSubsystem::Crm, Lever::Sequences),
+    (OwnerSubsystem::Pricing, Lever::Pricing),
+];
+
 /// The subsystems (with the lever each needs) that may run a measurement
 /// `config_change`, in preference order.
 pub(crate) fn measurement_owners(input: &KernelInput) -> Vec<(OwnerSubsystem, Lever)> {
     let mut out = Vec::new();
-    for (owner, lever) in [
-        (OwnerSubsystem::Campaigns, Lever::Campaigns),
-        (OwnerSubsystem::Campaigns, Lever::Channels),
-        (OwnerSubsystem::Crm, Lever::Sequences),
-        (OwnerSubsystem::Pricing, Lever::Pricing),
-    ] {
+    for (owner, lever) in MEASUREMENT_OWNERS {
         if lever_allowed(input, lever)
             && !is_blocked(input, owner, ActionType::ConfigChange)
             && !out.iter().any(|(o, _)| *o == owner)

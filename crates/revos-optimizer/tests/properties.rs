@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, NaiveDate};
 use common::{adds_spend, assert_invariants, ctx, now};
@@ -134,46 +134,90 @@ fn event() -> impl Strategy<Value = RevenueEventInput> {
 }
 
 fn opportunity() -> impl Strategy<Value = OpportunityInput> {
-    (0u32..1000, 0.0..100_000.0f64, 0.0..=1.0f64).prop_map(|(id, amount, p)| OpportunityInput {
-        id: format!("opp_{id}"),
-        stage: "proposal".to_owned(),
-        amount,
-        expected_close_date: end() + Duration::days(20),
-        win_probability: p,
-    })
+    (
+        0u32..1000,
+        prop_oneof![4 => 0.0..100_000.0f64, 1 => Just(0.0)],
+        prop_oneof![1 => 0.0..=1.0f64, 1 => 0.0..0.5f64],
+    )
+        .prop_map(|(id, amount, p)| OpportunityInput {
+            id: format!("opp_{id}"),
+            stage: "proposal".to_owned(),
+            amount,
+            expected_close_date: end() + Duration::days(20),
+            win_probability: p,
+        })
 }
+
+/// Ids of earlier actions: most name a change the planner proposes for the
+/// generated inputs (so learning applies), two name none (matched on the
+/// metric). None is a prefix of another, so a note's mention is unambiguous.
+const RESULT_IDS: [&str; 9] = [
+    "act_1:campaigns:scale:budget_total:cmp_0",
+    "act_2:campaigns:pause:status:cmp_1",
+    "act_3:crm:experiment:first_touch_sla_hours:mql_to_sql_rate_follow_up",
+    "act_4:pricing:config_change:list_price_change_pct:new_quotes",
+    "act_5:content:experiment:landing_page_variant:cmp_0",
+    "act_6:routing:config_change:priority_routing_min_win_probability:-",
+    "act_7:content:experiment:proposal_collateral:stage_proposal",
+    "act_prev_01",
+    "act_prev_02",
+];
 
 fn result() -> impl Strategy<Value = ActionResult> {
     (
-        prop::sample::select(
-            &[
-                "act_1:campaigns:scale:budget_total:cmp_0",
-                "act_2:campaigns:pause:status:cmp_1",
-                "act_3:crm:experiment:first_touch_sla_hours:mql_to_sql_rate_follow_up",
-                "act_4:pricing:config_change:list_price_change_pct:new_quotes",
-                "act_prev_01",
-            ][..],
-        ),
+        prop::sample::select(&RESULT_IDS[..]),
         prop::sample::select(
             &[
                 "pipeline_total",
                 "cac_blended",
                 "win_rate",
                 "mql_to_sql_rate",
+                "visit_to_lead_rate",
             ][..],
         ),
-        0.0..100_000.0f64,
+        prop_oneof![0.0..1.0f64, 0.0..100_000.0f64],
+        -1.0..1.0f64,
         prop::sample::select(&[Outcome::Successful, Outcome::Failed, Outcome::Inconclusive][..]),
     )
-        .prop_map(|(id, metric, observed, outcome)| ActionResult {
+        .prop_map(|(id, metric, observed, delta, outcome)| ActionResult {
             action_id: id.to_owned(),
             target_metric: metric.to_owned(),
             baseline_value: observed,
             observed_value: observed,
-            delta: 0.0,
+            delta,
             confidence: 0.5,
             outcome,
         })
+}
+
+/// Earlier results, often several about the same action or metric with
+/// different outcomes.
+fn results() -> impl Strategy<Value = Option<Vec<ActionResult>>> {
+    prop::option::weighted(
+        0.7,
+        prop_oneof![
+            prop::collection::vec(result(), 0..8),
+            // One action measured again and again, outcomes differing.
+            (
+                result(),
+                prop::collection::vec(
+                    prop::sample::select(
+                        &[Outcome::Successful, Outcome::Failed, Outcome::Inconclusive][..]
+                    ),
+                    1..5,
+                )
+            )
+                .prop_map(|(r, outcomes)| {
+                    outcomes
+                        .into_iter()
+                        .map(|outcome| ActionResult {
+                            outcome,
+                            ..r.clone()
+                        })
+                        .collect()
+                }),
+        ],
+    )
 }
 
 fn targets() -> impl Strategy<Value = Targets> {
@@ -255,7 +299,7 @@ fn input() -> impl Strategy<Value = KernelInput> {
         campaigns(),
         prop::collection::vec(event(), 0..6),
         prop::collection::vec(opportunity(), 0..4),
-        prop::option::of(prop::collection::vec(result(), 0..4)),
+        results(),
         config(),
     )
         .prop_map(
@@ -375,4 +419,251 @@ proptest! {
             }
         }
     }
+}
+
+/// The sentences of a text: split after a full stop followed by a space (a
+/// decimal point is never followed by one), or a semicolon.
+fn sentences(text: &str) -> Vec<String> {
+    text.split(". ")
+        .flat_map(|s| s.split("; "))
+        .map(|s| s.trim().trim_end_matches('.').to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The first sentence that appears twice in `text`, if any.
+fn repeated_sentence(text: &str) -> Option<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    sentences(text)
+        .into_iter()
+        .find(|s| !seen.insert(s.clone()))
+}
+
+/// What a note claims about the earlier action `id`: each kind of outcome
+/// it asserts (`successful`, `failed`, `inconclusive`).
+fn claims_about(note: &str, id: &str) -> BTreeSet<&'static str> {
+    let mut claims = BTreeSet::new();
+    if note.contains(&format!("Builds on {id},")) || note.contains(&format!("{id} already moved")) {
+        claims.insert("successful");
+    }
+    if note.contains(&format!("{id} failed"))
+        || note.contains(&format!("{id} made the same change and failed"))
+        || note.match_indices(&format!("{id} on ")).any(|(i, m)| {
+            note[i + m.len()..]
+                .split_whitespace()
+                .nth(1)
+                .is_some_and(|w| w.starts_with("failed"))
+        })
+    {
+        claims.insert("failed");
+    }
+    if note.contains(&format!("Extends {id}, which was inconclusive")) {
+        claims.insert("inconclusive");
+    }
+    claims
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Where `text` quotes a value for the metric named `name` (an id or a
+/// display name): the name as a whole word, then optionally `is`, `now`,
+/// `at`, `are` or `stands at`, then a number.
+fn quotes_value(text: &str, name: &str) -> Option<String> {
+    let (text, name) = (text.to_lowercase(), name.to_lowercase());
+    for (i, _) in text.match_indices(&name) {
+        let before = text[..i].chars().next_back();
+        let rest = &text[i + name.len()..];
+        if before.is_some_and(is_word) || rest.chars().next().is_some_and(is_word) {
+            continue;
+        }
+        let mut rest = rest.trim_start();
+        for word in ["stands at ", "is ", "now ", "at ", "are ", "="] {
+            if let Some(r) = rest.strip_prefix(word) {
+                rest = r.trim_start();
+                break;
+            }
+        }
+        let rest = rest.strip_prefix('-').unwrap_or(rest);
+        if rest.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            return Some(text[i..(i + name.len() + 20).min(text.len())].to_owned());
+        }
+    }
+    None
+}
+
+/// Whether a text speaks of acting on nothing: "0 of 184 …", "(0 in value)",
+/// "Move 0 of …".
+fn acts_on_nothing(text: &str) -> bool {
+    text.match_indices("0 of ").any(|(i, _)| {
+        text[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_ascii_digit() || c == '.' || c == ','))
+    }) || text.contains("(0 in value)")
+}
+
+/// Every text people read in a plan: the diagnosis, each action's note and
+/// each experiment's hypothesis.
+fn texts(plan: &revos_optimizer::Plan) -> Vec<(String, String)> {
+    let out = &plan.output;
+    let mut v = vec![("diagnosis".to_owned(), out.cycle_summary.diagnosis.clone())];
+    for a in &out.actions {
+        v.push((a.action_id.clone(), a.notes_for_humans.clone()));
+        if let Some(e) = &a.experiment {
+            v.push((format!("{} hypothesis", a.action_id), e.hypothesis.clone()));
+        }
+    }
+    v
+}
+
+/// The guardrails a plan's error may name.
+const GUARDRAILS: [&str; 5] = [
+    "allowed_levers",
+    "blocked_actions",
+    "max_experiment_exposure_pct",
+    "max_daily_spend",
+    "cfo_gate",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn notes_tell_one_story_in_numbers_the_input_holds(input in input()) {
+        match revos_optimizer::plan(&input, &ctx()) {
+            Ok(plan) => {
+                let ids: BTreeSet<&str> = input
+                    .recent_action_results
+                    .iter()
+                    .flatten()
+                    .map(|r| r.action_id.as_str())
+                    .collect();
+                let absent: Vec<&metrics::MetricDefinition> = metrics::dictionary()
+                    .iter()
+                    .filter(|d| latest(&input, d.id).is_none())
+                    .collect();
+                for (whose, text) in texts(&plan) {
+                    prop_assert!(
+                        repeated_sentence(&text).is_none(),
+                        "{whose} repeats {:?}: {text}",
+                        repeated_sentence(&text)
+                    );
+                    for id in &ids {
+                        let claims = claims_about(&text, id);
+                        prop_assert!(claims.len() <= 1, "{whose} says {id} was {claims:?}: {text}");
+                    }
+                    prop_assert!(!acts_on_nothing(&text), "{whose} acts on nothing: {text}");
+                    for def in &absent {
+                        for name in [def.id, def.name] {
+                            prop_assert!(
+                                quotes_value(&text, name).is_none(),
+                                "{whose} quotes {name}, which the input does not hold: {text}"
+                            );
+                        }
+                    }
+                }
+                for a in &plan.output.actions {
+                    let change = &a.proposed_change;
+                    if change.field == "budget_reallocation" {
+                        let from = |v: &serde_json::Value| {
+                            v.pointer("/from/budget_total").and_then(serde_json::Value::as_f64)
+                        };
+                        let moved = from(&change.current_value).unwrap_or(0.0)
+                            - from(&change.new_value).unwrap_or(0.0);
+                        prop_assert!(moved >= 0.99, "{} moves {moved}", a.action_id);
+                    }
+                    if change.field == "budget_total" {
+                        let (now, new) = (change.current_value.as_f64(), change.new_value.as_f64());
+                        prop_assert!(now != new, "{} changes nothing", a.action_id);
+                    }
+                }
+            }
+            Err(err) if err.code == ErrorCode::InvalidInput => {
+                let details = err.details.clone().unwrap_or_default();
+                let named: Vec<&str> = details
+                    .get("guardrails")
+                    .and_then(|g| g.as_array())
+                    .map(|g| g.iter().filter_map(|x| x.as_str()).collect())
+                    .unwrap_or_default();
+                // Nothing is possible only when config_change is blocked for
+                // every allowed subsystem, so blocked_actions is always named.
+                prop_assert!(named.contains(&"blocked_actions"), "{}", err.message);
+                for g in &named {
+                    prop_assert!(GUARDRAILS.contains(g), "{g} is not a guardrail");
+                    prop_assert!(
+                        err.message.contains(&format!("{g} blocks ")),
+                        "message does not name {g}: {}",
+                        err.message
+                    );
+                }
+                let blocked = details
+                    .get("blocked")
+                    .and_then(|b| b.as_array())
+                    .cloned()
+                    .unwrap_or_default();
+                prop_assert!(!blocked.is_empty());
+                for b in &blocked {
+                    let guardrail = b["guardrail"].as_str().unwrap_or_default();
+                    let reason = b["reason"].as_str().unwrap_or_default();
+                    prop_assert!(!b["candidate"].as_str().unwrap_or_default().is_empty());
+                    if GUARDRAILS.contains(&guardrail) && guardrail != "cfo_gate" {
+                        prop_assert!(reason.contains(guardrail), "{guardrail}: {reason}");
+                        prop_assert!(named.contains(&guardrail));
+                    }
+                }
+                // Each allowed lever's subsystem is shown blocked for config_change.
+                for lever in &input.guardrails.allowed_levers {
+                    let owner = match lever {
+                        Lever::Campaigns | Lever::Channels => "campaigns",
+                        Lever::Sequences => "crm",
+                        Lever::Pricing => "pricing",
+                    };
+                    let needle = format!("`{owner}:config_change` is in blocked_actions");
+                    prop_assert!(
+                        blocked.iter().any(|b| b["reason"].as_str().is_some_and(|r| r.contains(&needle))),
+                        "no entry says {needle}: {}",
+                        err.message
+                    );
+                }
+            }
+            Err(err) => prop_assert!(false, "unexpected error {err:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_note_checks_catch_what_they_look_for() {
+    assert_eq!(
+        repeated_sentence("A b. Extends x, twice. Extends x, twice."),
+        Some("Extends x, twice".to_owned())
+    );
+    assert_eq!(repeated_sentence("Rate is 0.02. Rate is 0.03."), None);
+    let contradiction = "Builds on act_prev_01, which moved win_rate by 0.06. Re-proposed although act_prev_01 failed: x.";
+    assert_eq!(claims_about(contradiction, "act_prev_01").len(), 2);
+    assert_eq!(
+        claims_about(
+            " act_prev_01 on win_rate failed, so this is tested",
+            "act_prev_01"
+        ),
+        BTreeSet::from(["failed"])
+    );
+    assert!(acts_on_nothing(
+        "0 of 184 open opportunities (0 in value) have"
+    ));
+    assert!(!acts_on_nothing(
+        "10 of 184 open opportunities (1,000 in value) have"
+    ));
+    assert!(!acts_on_nothing("it spent 500 (0% of campaign spend)"));
+    assert!(
+        quotes_value(
+            "landing page (visit to lead rate now 0.02); it",
+            "Visit to lead rate"
+        )
+        .is_some()
+    );
+    assert!(quotes_value("MQL to SQL rate is 0.3; tighten", "MQL to SQL rate").is_some());
+    assert!(quotes_value("raises the win rate by at least 20%", "Win rate").is_none());
+    assert!(quotes_value("act_3:crm:x:mql_to_sql_rate_follow_up", "mql_to_sql_rate").is_none());
 }

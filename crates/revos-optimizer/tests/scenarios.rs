@@ -290,6 +290,181 @@ fn everything_blocked_is_invalid_input() {
     );
     let err = plan(&input, &ctx()).expect_err("nothing possible");
     assert_eq!(err.code, ErrorCode::InvalidInput);
+    assert!(
+        err.message.starts_with(
+            "no action can be proposed within the tenant's guardrails: blocked_actions blocks "
+        ),
+        "{}",
+        err.message
+    );
+    let details = err.details.expect("details");
+    assert_eq!(
+        details["guardrails"],
+        serde_json::json!(["blocked_actions"])
+    );
+    let blocked = details["blocked"].as_array().expect("blocked list");
+    assert!(blocked.iter().all(|b| b["guardrail"] == "blocked_actions"));
+    for owner in ["campaigns", "crm", "pricing"] {
+        let needle = format!("`{owner}:config_change` is in blocked_actions");
+        assert!(
+            blocked
+                .iter()
+                .any(|b| b["reason"].as_str().is_some_and(|r| r.contains(&needle))),
+            "{needle}"
+        );
+    }
+}
+
+#[test]
+fn the_blocking_error_names_each_guardrail() {
+    use revos_contracts::kernel_io::Lever;
+    let mut input = fixture("demand");
+    // Sequences only: the re-engagement experiment meets the zero exposure
+    // cap, the follow-up (then a direct change) and every measurement fix
+    // meet the blocked config_change.
+    input.guardrails.allowed_levers = vec![Lever::Sequences];
+    input.guardrails.blocked_actions = Some(vec!["config_change".to_owned()]);
+    input.guardrails.max_experiment_exposure_pct = Some(0.0);
+    let err = plan(&input, &ctx()).expect_err("nothing possible");
+    assert_eq!(err.code, ErrorCode::InvalidInput);
+    for guardrail in [
+        "allowed_levers",
+        "blocked_actions",
+        "max_experiment_exposure_pct",
+    ] {
+        assert!(
+            err.message.contains(&format!("{guardrail} blocks ")),
+            "{guardrail} missing from: {}",
+            err.message
+        );
+    }
+    let details = err.details.expect("details");
+    assert_eq!(
+        details["guardrails"],
+        serde_json::json!([
+            "allowed_levers",
+            "blocked_actions",
+            "max_experiment_exposure_pct"
+        ])
+    );
+    // The landing-page test needs the campaigns lever.
+    let landing = details["blocked"]
+        .as_array()
+        .and_then(|b| {
+            b.iter().find(|x| {
+                x["candidate"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("landing_page_variant"))
+            })
+        })
+        .expect("landing page listed");
+    assert_eq!(landing["guardrail"], "allowed_levers");
+    let reengage = details["blocked"]
+        .as_array()
+        .and_then(|b| {
+            b.iter().find(|x| {
+                x["candidate"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("reengagement_sequence_enabled"))
+            })
+        })
+        .expect("re-engagement listed");
+    assert_eq!(reengage["guardrail"], "max_experiment_exposure_pct");
+}
+
+#[test]
+fn routing_with_nothing_to_route_is_skipped_with_a_reason() {
+    let mut input = fixture("demand");
+    for o in &mut input.opportunities {
+        o.win_probability = 0.1;
+    }
+    let p = plan(&input, &ctx()).expect("plan");
+    assert!(
+        !p.output
+            .actions
+            .iter()
+            .any(|a| a.proposed_change.field == "priority_routing_min_win_probability")
+    );
+    let n = input.opportunities.len();
+    assert!(
+        p.skipped
+            .iter()
+            .any(|s| s.starts_with("routing:config_change")
+                && s.contains(&format!("none of the {n} open opportunities"))),
+        "{:?}",
+        p.skipped
+    );
+}
+
+#[test]
+fn repeated_results_on_one_change_tell_one_story() {
+    let mut input = fixture("demand");
+    let first = plan(&input, &ctx()).expect("cycle 1");
+    let landing = first
+        .output
+        .actions
+        .iter()
+        .find(|a| a.proposed_change.field == "landing_page_variant")
+        .expect("landing page test");
+    let result = |outcome| ActionResult {
+        action_id: landing.action_id.clone(),
+        target_metric: "visit_to_lead_rate".to_owned(),
+        baseline_value: 0.025,
+        observed_value: 0.025,
+        delta: 0.004,
+        confidence: 0.6,
+        outcome,
+    };
+    // Newest first: the latest run succeeded; older runs were inconclusive
+    // (three times) and failed.
+    input.recent_action_results = Some(vec![
+        result(Outcome::Successful),
+        result(Outcome::Inconclusive),
+        result(Outcome::Inconclusive),
+        result(Outcome::Failed),
+        result(Outcome::Inconclusive),
+    ]);
+    let second = plan(&input, &ctx()).expect("cycle 2");
+    let note = &second
+        .output
+        .actions
+        .iter()
+        .find(|a| a.proposed_change.field == "landing_page_variant")
+        .expect("landing page again")
+        .notes_for_humans;
+    let id = &landing.action_id;
+    assert_eq!(note.matches(id.as_str()).count(), 2, "{note}");
+    assert!(note.contains(&format!(
+        "Builds on {id}, which moved visit_to_lead_rate by 0"
+    )));
+    assert!(note.contains(&format!(
+        "{id} is the most recent of 5 results on this change, so it decides."
+    )));
+    assert!(
+        !note.contains("failed") && !note.contains("inconclusive"),
+        "{note}"
+    );
+}
+
+#[test]
+fn notes_name_absent_metrics_without_a_value() {
+    let mut input = fixture("demand");
+    input
+        .metrics
+        .retain(|m| m.metric_id != "visit_to_lead_rate" && m.metric_id != "win_rate");
+    let p = plan(&input, &ctx()).expect("plan");
+    for a in &p.output.actions {
+        let note = &a.notes_for_humans;
+        assert!(!note.contains("visit to lead rate now"), "{note}");
+        assert!(!note.contains("Win rate is"), "{note}");
+    }
+    let landing = p
+        .output
+        .actions
+        .iter()
+        .find(|a| a.proposed_change.field == "landing_page_variant")
+        .expect("landing page test");
+    assert!(!landing.notes_for_humans.contains("0.02"));
 }
 
 #[test]
