@@ -734,6 +734,39 @@ async fn events_policies_and_replay(db: Db) {
     );
     let out = db.revos(&["--json", "policies", "settings", "--tenant", tenant]);
     assert!(json(&out).as_object().unwrap().is_empty());
+    let schedule = write(
+        dir.path(),
+        "schedule.json",
+        r#"{"daily_at_utc": "07:30", "deviation_threshold_pct": 25}"#,
+    );
+    let id = "revenue_os.optimizer.schedule";
+    let out = db.revos(&[
+        "--json", "policies", "settings", "--tenant", tenant, id, "--set", &schedule,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["stored"], id);
+    let out = db.revos(&["policies", "settings", "--tenant", tenant]);
+    in_order(
+        &stdout(&out),
+        &[
+            &format!("{id}:"),
+            "  daily_at_utc = \"07:30\"",
+            "deviation_threshold_pct = 25",
+        ],
+    );
+    let out = db.revos(&["--json", "policies", "settings", "--tenant", tenant, id]);
+    assert_eq!(json(&out)["deviation_threshold_pct"], 25);
+    let out = db.revos(&[
+        "--json", "policies", "settings", "--tenant", tenant, id, "--clear",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["removed"], id);
+    let out = db.revos(&["policies", "settings", "--tenant", tenant, id]);
+    assert!(
+        stdout(&out).contains("no settings of revenue_os.optimizer.schedule are stored"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[tokio::test]
