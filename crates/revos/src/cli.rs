@@ -102,7 +102,8 @@ pub enum Command {
     /// one instead, where A and B are simulated tenants in shadow mode that
     /// the scheduler skips.
     Validate,
-    /// Experiment statistics (GrowthBook gbstats' computations), as JSON.
+    /// Experiment statistics (GrowthBook gbstats' computations), in words
+    /// (`--json`: the numbers).
     #[command(subcommand)]
     Stats(crate::stats_cmd::StatsCommand),
     /// Run the optimization loop on simulated tenants A and B for N days (a
@@ -129,8 +130,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum KernelCommand {
     /// Plan a KernelInput without a database: validate it (all rules but
-    /// tenant existence and cycle recency), plan, validate the output, print
-    /// the KernelOutput JSON — or a KernelError JSON and a non-zero exit.
+    /// tenant existence and cycle recency), plan, validate the output, and
+    /// print a summary (`--json`: the KernelOutput) — or a KernelError JSON
+    /// and a non-zero exit.
     Plan {
         /// The KernelInput JSON file (`-` or absent: stdin).
         #[arg(long, value_name = "FILE")]
@@ -141,6 +143,14 @@ pub enum KernelCommand {
         /// Also print the candidates the CFO gate and the guardrails set aside.
         #[arg(long)]
         explain: bool,
+    },
+    /// Print a sample KernelInput JSON to start from: simulated test tenant
+    /// B's last 30 days, triggered now (`revos kernel example > input.json`,
+    /// then `revos kernel plan --input input.json`).
+    Example {
+        /// The trigger time (RFC 3339; default: now).
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
     },
     /// Run a cycle of a tenant on its stored data.
     Run {
@@ -163,7 +173,8 @@ pub enum KernelCommand {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
-    /// One cycle with its actions and their results (JSON).
+    /// One cycle with its actions and their results (`--json`: the
+    /// cycle, its actions and results as stored).
     Show {
         /// The cycle id.
         id: String,

@@ -57,11 +57,17 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
         Command::Serve(_) => serve(config).await.map_err(fail),
         Command::Migrate => {
             let kernel = open(config).await.map_err(fail)?;
-            println!(
-                "migrations applied to {} ({})",
-                kernel.config().redacted().database_url,
-                kernel.store().backend()
-            );
+            let database_url = kernel.config().redacted().database_url;
+            let backend = kernel.store().backend();
+            if as_json {
+                output::json(&serde_json::json!({
+                    "migrated": true,
+                    "database_url": database_url,
+                    "backend": backend.to_string(),
+                }));
+            } else {
+                println!("migrations applied to {database_url} ({backend})");
+            }
             Ok(())
         }
         Command::Config => {
@@ -104,7 +110,10 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
             input,
             now,
             explain,
-        }) => crate::kernel_cmds::plan(input.as_deref(), now.as_deref(), explain),
+        }) => crate::kernel_cmds::plan(input.as_deref(), now.as_deref(), explain, as_json),
+        Command::Kernel(KernelCommand::Example { now }) => {
+            crate::kernel_cmds::example(now.as_deref()).map_err(fail)
+        }
         Command::Kernel(cmd) => {
             init_logging(&config, false);
             crate::kernel_cmds::on_database(config, cmd, as_json)
@@ -466,7 +475,8 @@ async fn tenants(kernel: &Kernel, cmd: TenantsCommand, as_json: bool) -> Result<
             }
         }
         TenantsCommand::List { limit, offset } => {
-            let list = kernel.tenants(Page::new(limit, offset)).await?;
+            let page = Page::new(limit, offset);
+            let list = kernel.tenants(page).await?;
             if as_json {
                 output::json(&list);
             } else if list.is_empty() {
@@ -483,6 +493,14 @@ async fn tenants(kernel: &Kernel, cmd: TenantsCommand, as_json: bool) -> Result<
                     })
                     .collect();
                 output::table(&["ID", "NAME", "CREATED"], &rows);
+                output::more(
+                    list.len(),
+                    page.limit,
+                    &format!(
+                        "the next page: --offset {}",
+                        u64::from(offset) + u64::from(page.limit)
+                    ),
+                );
             }
         }
     }
@@ -1008,6 +1026,13 @@ async fn audit(kernel: &Kernel, cmd: AuditCommand, as_json: bool) -> Result<(), 
                     })
                     .collect();
                 output::table(&["SEQ", "AT (UTC)", "ACTOR", "ACTION", "RESOURCE"], &rows);
+                if let Some(last) = entries.last() {
+                    output::more(
+                        entries.len(),
+                        limit.clamp(1, 1000),
+                        &format!("the next ones: --after {}", last.seq),
+                    );
+                }
             }
             Ok(())
         }

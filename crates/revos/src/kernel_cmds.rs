@@ -2,6 +2,7 @@
 
 use crate::cli::KernelCommand;
 use crate::commands::parse_tenant;
+use crate::kernel_summary;
 use crate::output;
 use crate::runtime_cmds::parse_time;
 use revos_kernel::auth::Principal;
@@ -10,12 +11,14 @@ use revos_kernel::{Config, Failure, Kernel};
 use std::io::Read;
 use std::process::ExitCode;
 
-/// `revos kernel plan`: pure, no database. Prints the output, or the
+/// `revos kernel plan`: pure, no database. Prints a summary of the plan
+/// (`--json`: the output, with `--explain` the whole plan), or the
 /// KernelError (always as JSON: this is the contract's interface).
 pub fn plan(
     input: Option<&std::path::Path>,
     now: Option<&str>,
     explain: bool,
+    as_json: bool,
 ) -> Result<(), ExitCode> {
     let fail = |f: Failure| output::failure(&f, true);
     let now = match now {
@@ -33,17 +36,25 @@ pub fn plan(
             .map_err(|e| format!("cannot read stdin: {e}")),
     };
     read.map_err(|e| fail(Failure::input(400, "io", e)))?;
-    match revos_kernel::cycles::plan_offline(&bytes, now) {
-        Ok(plan) if explain => {
-            output::json(&plan);
-            Ok(())
-        }
-        Ok(plan) => {
-            output::json(&plan.output);
-            Ok(())
-        }
-        Err(error) => Err(fail(Failure::from_error(error))),
+    let plan = revos_kernel::cycles::plan_offline(&bytes, now)
+        .map_err(|error| fail(Failure::from_error(error)))?;
+    match (as_json, explain) {
+        (true, true) => output::json(&plan),
+        (true, false) => output::json(&plan.output),
+        (false, _) => print!("{}", kernel_summary::plan(&plan, explain)),
     }
+    Ok(())
+}
+
+/// `revos kernel example`: a sample KernelInput, as JSON whatever the
+/// output format (it is the input of `revos kernel plan`).
+pub fn example(now: Option<&str>) -> Result<(), Failure> {
+    let now = match now {
+        Some(raw) => parse_time(raw)?,
+        None => chrono::Utc::now(),
+    };
+    output::json(&crate::kernel_example::input(now)?);
+    Ok(())
 }
 
 /// `revos kernel run|cycles|show|execute|measure|tick`.
@@ -51,9 +62,9 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
     let kernel = Kernel::start(config).await?;
     let operator = Principal::Service;
     match cmd {
-        // Dispatched to [`plan`] before a database is opened.
-        KernelCommand::Plan { .. } => {
-            return Err(Failure::internal(&"`kernel plan` runs without a database"));
+        // Dispatched to [`plan`] and [`example`] before a database is opened.
+        KernelCommand::Plan { .. } | KernelCommand::Example { .. } => {
+            return Err(Failure::internal(&"this command runs without a database"));
         }
         KernelCommand::Run {
             tenant,
@@ -68,29 +79,11 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
                 window_days: Some(window_days),
                 results_since: None,
             };
-            let (out, view) = kernel.run_tenant_cycle(&operator, tenant, &request).await?;
+            let (_, view) = kernel.run_tenant_cycle(&operator, tenant, &request).await?;
             if as_json {
                 output::json(&view);
             } else {
-                let s = &out.cycle_summary;
-                println!(
-                    "cycle {}: binding constraint {} (confidence {:.2}), priority metric {}",
-                    out.cycle_id,
-                    s.binding_constraint.as_str(),
-                    s.confidence,
-                    s.priority_metric
-                );
-                println!("  {}", s.diagnosis);
-                for a in &out.actions {
-                    println!(
-                        "  {}. [{}] {} → {}: {}",
-                        a.priority,
-                        a.action_id,
-                        a.r#type.as_str(),
-                        a.target_metric,
-                        a.notes_for_humans
-                    );
-                }
+                print!("{}", kernel_summary::cycle(&view));
             }
         }
         KernelCommand::Cycles { tenant, limit } => {
@@ -123,6 +116,12 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
                     ],
                     &rows,
                 );
+                // The store reads 0 as, and caps any limit at, 1000.
+                let cap = if limit == 0 { 1000 } else { limit.min(1000) };
+                output::more(list.len(), cap, "older ones: raise --limit");
+                if list.is_empty() {
+                    println!("no cycles yet; `revos kernel run --tenant {tenant}` runs one");
+                }
             }
         }
         KernelCommand::Show { id, tenant } => {
@@ -134,7 +133,12 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
                     format!("`{id}` is not a cycle id (a UUID)"),
                 )
             })?;
-            output::json(&kernel.cycle(&operator, tenant, id).await?);
+            let view = kernel.cycle(&operator, tenant, id).await?;
+            if as_json {
+                output::json(&view);
+            } else {
+                print!("{}", kernel_summary::cycle(&view));
+            }
         }
         KernelCommand::Execute { tenant } => {
             let tenant = parse_tenant(&tenant)?;

@@ -13,6 +13,8 @@ mod demo_cmd;
 mod import;
 mod ingest_bench;
 mod kernel_cmds;
+mod kernel_example;
+mod kernel_summary;
 mod oracle_bench;
 mod output;
 mod runtime_cmds;

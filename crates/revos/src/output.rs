@@ -34,6 +34,14 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// Under a list cut off at `limit` rows, says that more may exist and how
+/// to see them (`hint`, e.g. "raise --limit"); nothing when fewer came back.
+pub fn more(shown: usize, limit: u32, hint: &str) {
+    if shown > 0 && shown as u64 >= u64::from(limit) {
+        println!("(showing the first {shown}; there may be more — {hint})");
+    }
+}
+
 /// Prints a value as pretty JSON.
 pub fn json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {

@@ -257,6 +257,11 @@ pub async fn events(kernel: &Kernel, cmd: EventsCommand, as_json: bool) -> Resul
                     &["ID", "RECORDED", "TYPE", "SOURCE", "SUBJECT", "CORRELATION"],
                     &rows,
                 );
+                output::more(
+                    list.len(),
+                    limit.min(revos_store::events::MAX_EVENT_PAGE),
+                    "later ones: raise --limit (at most 1000) or narrow --since",
+                );
             }
         }
         EventsCommand::Show { id, tenant } => {
@@ -299,74 +304,101 @@ fn parse_text<T: serde::de::DeserializeOwned>(
         .map_err(|v| Failure::invalid(format!("{} is not {what}", file.display()), &[v]))
 }
 
+/// An event and what followed, for people: the event, then each decision
+/// with its reasons and its actions, and under each action the e-mail, the
+/// task and the jobs that carried it out — one line each.
 fn print_timeline(t: &Timeline) {
     let e = &t.event;
     println!(
-        "event {}  {} from {}  ({}/{})",
-        e.id, e.r#type, e.source, e.subject.r#type, e.subject.id
+        "event {} from {} at {}  ({}/{})",
+        e.r#type,
+        e.source,
+        e.occurred_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        e.subject.r#type,
+        e.subject.id
     );
     println!(
-        "  recorded {}  key {}  correlation {}",
-        e.recorded_at.to_rfc3339(),
+        "  id {}  recorded {}  key {}  correlation {}",
+        e.id,
+        e.recorded_at.format("%Y-%m-%d %H:%M:%S UTC"),
         e.idempotency_key,
         e.correlation_id
     );
+    if t.decisions.is_empty() {
+        println!("  no decision: no policy handles this event");
+    }
     for d in &t.decisions {
         println!(
-            "  decision {}@{} → {} [{}]",
+            "  decision {}@{} → {} [{}] at {}",
             d.policy_id,
             d.policy_version,
             d.outcome.as_str(),
-            d.mode
+            d.mode,
+            d.decided_at.format("%H:%M:%S")
         );
         for reason in &d.reasons {
             println!("    - {reason}");
         }
+        for a in t.actions.iter().filter(|a| a.action.decision_id == d.id) {
+            print_action(a);
+        }
     }
-    for a in &t.actions {
+    // Actions whose decision is not listed (none expected): still shown.
+    for a in t
+        .actions
+        .iter()
+        .filter(|a| !t.decisions.iter().any(|d| d.id == a.action.decision_id))
+    {
+        print_action(a);
+    }
+}
+
+fn print_action(a: &revos_kernel::timeline::ActionView) {
+    println!(
+        "    action {} → {} ({}) {}",
+        a.action.r#type,
+        a.action.status,
+        revos_kernel::runtime::action_key(&a.action),
+        a.action.id
+    );
+    if let Some(email) = &a.email {
         println!(
-            "  action {} {} → {} ({})",
-            a.action.id,
-            a.action.r#type,
-            a.action.status,
-            revos_kernel::runtime::action_key(&a.action)
+            "      e-mail to {} \"{}\": {} (attempts {}){}",
+            email.to,
+            email.subject,
+            email.status.as_str(),
+            email.attempts,
+            email
+                .last_error
+                .as_deref()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
         );
-        if let Some(email) = &a.email {
-            println!(
-                "    e-mail to {} \"{}\": {} (attempts {}){}",
-                email.to,
-                email.subject,
-                email.status.as_str(),
-                email.attempts,
-                email
-                    .last_error
-                    .as_deref()
-                    .map(|e| format!(", last error: {e}"))
-                    .unwrap_or_default()
-            );
-        }
-        if let Some(task) = &a.task {
-            println!(
-                "    task for {}: {} (due {})",
-                task.owner,
-                task.subject,
-                task.due_at.map(|d| d.to_rfc3339()).unwrap_or("-".into())
-            );
-        }
-        for job in &a.jobs {
-            println!(
-                "    job {} {} {} attempt {}/{}{}",
-                job.id,
-                job.queue,
-                job.state.as_str(),
-                job.attempts,
-                job.max_attempts,
-                job.last_error
-                    .as_deref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
-            );
-        }
+    }
+    if let Some(task) = &a.task {
+        println!(
+            "      task for {}: {} ({}, due {})",
+            task.owner,
+            task.subject,
+            task.status.as_str(),
+            task.due_at
+                .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or("-".into())
+        );
+    }
+    for job in &a.jobs {
+        println!(
+            "      job {} on {}: {}, attempt {}/{}{}",
+            job.id,
+            job.queue,
+            job.state.as_str(),
+            job.attempts,
+            job.max_attempts,
+            job.last_error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
     }
 }
 
@@ -687,19 +719,43 @@ pub async fn policies(kernel: &Kernel, cmd: PoliciesCommand, as_json: bool) -> R
                     kernel
                         .set_policy_settings(&OPERATOR, tenant, &id, Some(&value))
                         .await?;
-                    println!("settings of {id} stored");
+                    if as_json {
+                        output::json(&serde_json::json!({"stored": id, "settings": value}));
+                    } else {
+                        println!("settings of {id} stored");
+                    }
                 }
                 (Some(id), None, true) => {
                     kernel
                         .set_policy_settings(&OPERATOR, tenant, &id, None)
                         .await?;
-                    println!("settings of {id} removed; the defaults apply");
+                    if as_json {
+                        output::json(&serde_json::json!({"removed": id}));
+                    } else {
+                        println!("settings of {id} removed; the defaults apply");
+                    }
                 }
                 (id, None, false) => {
                     let all = kernel.policy_settings(&OPERATOR, tenant).await?;
-                    match id {
-                        Some(id) => output::json(&all.get(&id).cloned().unwrap_or(Value::Null)),
-                        None => output::json(&all),
+                    match (id, as_json) {
+                        (Some(id), true) => {
+                            output::json(&all.get(&id).cloned().unwrap_or(Value::Null))
+                        }
+                        (None, true) => output::json(&all),
+                        (Some(id), false) => match all.get(&id) {
+                            Some(settings) => print_settings(&id, settings),
+                            None => println!(
+                                "no settings of {id} are stored for this tenant; the defaults apply"
+                            ),
+                        },
+                        (None, false) if all.is_empty() => println!(
+                            "no policy or guard settings are stored for this tenant; the defaults apply"
+                        ),
+                        (None, false) => {
+                            for (id, settings) in &all {
+                                print_settings(id, settings);
+                            }
+                        }
                     }
                 }
                 (None, _, _) => {
@@ -713,6 +769,19 @@ pub async fn policies(kernel: &Kernel, cmd: PoliciesCommand, as_json: bool) -> R
         }
     }
     Ok(())
+}
+
+/// A policy's or guard's stored settings, one line per top-level field.
+fn print_settings(id: &str, settings: &Value) {
+    println!("{id}:");
+    match settings {
+        Value::Object(fields) if !fields.is_empty() => {
+            for (field, value) in fields {
+                println!("  {field} = {value}");
+            }
+        }
+        other => println!("  {other}"),
+    }
 }
 
 /// The exit status of `revos guard` for a verdict (after any override):
@@ -803,6 +872,7 @@ pub async fn tasks(kernel: &Kernel, cmd: TasksCommand, as_json: bool) -> Result<
                     })
                     .collect();
                 output::table(&["ID", "STATUS", "DUE", "OWNER", "SUBJECT"], &rows);
+                output::more(list.len(), 1000, "narrow it with --owner or --status");
             }
         }
         TasksCommand::Done { id, tenant } => {
@@ -874,7 +944,11 @@ pub async fn endpoints(
             kernel
                 .deactivate_webhook_endpoint(&OPERATOR, tenant, id)
                 .await?;
-            println!("endpoint {id} deactivated");
+            if as_json {
+                output::json(&serde_json::json!({"deactivated": id}));
+            } else {
+                println!("endpoint {id} deactivated");
+            }
         }
     }
     Ok(())

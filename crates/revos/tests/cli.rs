@@ -61,6 +61,27 @@ fn json(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(out), stderr(out)))
 }
 
+/// The top-level keys of a JSON object, in order.
+fn keys(value: &Value) -> Vec<&str> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// Asserts that `text` holds each phrase, in this order.
+fn in_order(text: &str, phrases: &[&str]) {
+    let mut at = 0;
+    for phrase in phrases {
+        let found = text[at..]
+            .find(phrase)
+            .unwrap_or_else(|| panic!("`{phrase}` missing or out of order in:\n{text}"));
+        at += found + phrase.len();
+    }
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -71,6 +92,9 @@ async fn tenants_and_import(db: Db) {
     let out = db.revos(&["migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("migrations applied"));
+    let out = db.revos(&["--json", "migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(keys(&json(&out)), ["migrated", "database_url", "backend"]);
 
     let tenant = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa";
     let out = db.revos(&["tenants", "create", "--name", "Tenant A", "--id", tenant]);
@@ -85,6 +109,19 @@ async fn tenants_and_import(db: Db) {
     assert_eq!(json(&out)[0]["name"], "Tenant A");
     let out = db.revos(&["tenants", "list"]);
     assert!(stdout(&out).contains("Tenant A"));
+    assert!(
+        !stdout(&out).contains("there may be more"),
+        "{}",
+        stdout(&out)
+    );
+    // A list cut off at its limit says so, and how to see the rest.
+    let out = db.revos(&["tenants", "list", "--limit", "1"]);
+    assert!(
+        stdout(&out)
+            .contains("(showing the first 1; there may be more — the next page: --offset 1)"),
+        "{}",
+        stdout(&out)
+    );
 
     let files = tempfile::tempdir().unwrap();
     let good = write(
@@ -556,6 +593,22 @@ async fn events_policies_and_replay(db: Db) {
     );
     assert!(text.contains("TASK_CREATE → succeeded"), "{text}");
     assert!(text.contains("e-mail to ana@client.example"), "{text}");
+    // The event, then each decision with its reasons and its actions.
+    in_order(
+        &text,
+        &[
+            "event lead_captured from cmo_campaigns at ",
+            "correlation lead/cli-1",
+            "decision revenue_os.growth.lead_response_v1@1 → ",
+            "[enforce]",
+            "    - ",
+            "    action ",
+            "      task for ",
+        ],
+    );
+    let out = db.revos(&["--json", "events", "show", &event_id, "--tenant", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(keys(&json(&out)), ["event", "decisions", "actions"]);
     let out = db.revos(&[
         "--json",
         "events",
@@ -670,6 +723,50 @@ async fn events_policies_and_replay(db: Db) {
 
     let out = db.revos(&["policies", "list"]);
     assert!(stdout(&out).contains("replay only"), "{}", stdout(&out));
+
+    // Settings: words by default, the stored JSON with --json.
+    let out = db.revos(&["policies", "settings", "--tenant", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("no policy or guard settings are stored"),
+        "{}",
+        stdout(&out)
+    );
+    let out = db.revos(&["--json", "policies", "settings", "--tenant", tenant]);
+    assert!(json(&out).as_object().unwrap().is_empty());
+    let schedule = write(
+        dir.path(),
+        "schedule.json",
+        r#"{"daily_at_utc": "07:30", "deviation_threshold_pct": 25}"#,
+    );
+    let id = "revenue_os.optimizer.schedule";
+    let out = db.revos(&[
+        "--json", "policies", "settings", "--tenant", tenant, id, "--set", &schedule,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["stored"], id);
+    let out = db.revos(&["policies", "settings", "--tenant", tenant]);
+    in_order(
+        &stdout(&out),
+        &[
+            &format!("{id}:"),
+            "  daily_at_utc = \"07:30\"",
+            "deviation_threshold_pct = 25",
+        ],
+    );
+    let out = db.revos(&["--json", "policies", "settings", "--tenant", tenant, id]);
+    assert_eq!(json(&out)["deviation_threshold_pct"], 25);
+    let out = db.revos(&[
+        "--json", "policies", "settings", "--tenant", tenant, id, "--clear",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["removed"], id);
+    let out = db.revos(&["policies", "settings", "--tenant", tenant, id]);
+    assert!(
+        stdout(&out).contains("no settings of revenue_os.optimizer.schedule are stored"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[tokio::test]
@@ -702,6 +799,7 @@ fn kernel_plan_is_pure_and_deterministic() {
             .unwrap()
     };
     let args = [
+        "--json",
         "kernel",
         "plan",
         "--input",
@@ -712,6 +810,21 @@ fn kernel_plan_is_pure_and_deterministic() {
     let first = plan(&args);
     assert!(first.status.success(), "{}", stderr(&first));
     let output = json(&first);
+    // `--json` prints the KernelOutput, key for key.
+    let mut top: Vec<&str> = keys(&output);
+    top.retain(|k| *k != "data_quality_actions");
+    assert_eq!(
+        top,
+        [
+            "tenant_id",
+            "cycle_id",
+            "executed_at",
+            "version",
+            "cycle_summary",
+            "actions",
+            "learning_plan"
+        ]
+    );
     assert_eq!(output["version"], "revenue_os_v1");
     assert_eq!(output["tenant_id"], "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb");
     let n = output["actions"].as_array().unwrap().len();
@@ -722,7 +835,34 @@ fn kernel_plan_is_pure_and_deterministic() {
         "same input and clock, same output"
     );
     let explained = plan(&[&args[..], &["--explain"]].concat());
-    assert!(json(&explained).get("gated").is_some());
+    assert_eq!(keys(&json(&explained)), ["output", "gated", "skipped"]);
+
+    // Without --json: the summary a person reads, one line per action.
+    let human = plan(&args[1..]);
+    assert!(human.status.success(), "{}", stderr(&human));
+    let text = stdout(&human);
+    in_order(
+        &text,
+        &[
+            "Binding constraint: ",
+            "Why: ",
+            &format!("Actions ({n}):"),
+            "  1. ",
+            " → ",
+            " | expected ",
+            "(confidence ",
+            "Watch ",
+            "Notes for humans:",
+            "--explain",
+        ],
+    );
+    let action_lines = text.lines().filter(|l| l.contains(" | expected ")).count();
+    assert_eq!(action_lines, n, "{text}");
+    assert!(serde_json::from_str::<Value>(&text).is_err());
+    let explained = plan(&[&args[1..], &["--explain"]].concat());
+    let text = stdout(&explained);
+    assert!(text.contains("Set aside by the CFO gate"), "{text}");
+    assert!(text.contains("Set aside by the guardrails"), "{text}");
 
     // Triggered more than 24 hours before --now: 400, as JSON, exit 1.
     let stale = plan(&[
@@ -759,10 +899,10 @@ fn kernel_plan_is_pure_and_deterministic() {
     assert_eq!(json(&out)["code"], "INVALID_INPUT");
 }
 
-/// `revos stats` prints gbstats' computations as JSON; bad input is a
-/// KernelError.
+/// `revos stats` says the result in words; `--json` prints gbstats'
+/// computations; bad input is a KernelError.
 #[test]
-fn stats_print_json() {
+fn stats_in_words_and_as_json() {
     let scratch = tempfile::tempdir().unwrap();
     let stats = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_revos"))
@@ -773,7 +913,7 @@ fn stats_print_json() {
             .output()
             .unwrap()
     };
-    let out = stats(&[
+    let ttest = [
         "ttest",
         "--control-n",
         "3407",
@@ -787,18 +927,166 @@ fn stats_print_json() {
         "0.70",
         "--treatment-sd",
         "6.2",
-    ]);
+    ];
+    let out = stats(&[&ttest[..], &["--json"]].concat());
     assert!(out.status.success(), "{}", stderr(&out));
     let result = json(&out);
+    assert_eq!(
+        keys(&result),
+        ["expected", "ci", "p_value", "uplift", "error"]
+    );
     assert!((result["expected"].as_f64().unwrap() - 0.29).abs() < 1e-9);
     assert!(
         (result["p_value"].as_f64().unwrap() - 0.02016).abs() < 1e-5,
         "{result}"
     );
+    let out = stats(&ttest);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    in_order(
+        &text,
+        &[
+            "Treatment averages 0.7 vs 0.41 for control: +0.29 (95 % interval +0.04",
+            "p = 0.020 (significant at the 5 % level); ",
+            " % chance to beat control.",
+            "Sample ratio OK for an even split (3,407 control / 3,461 treatment units",
+        ],
+    );
+
+    let proportions = [
+        "proportions",
+        "--control-n",
+        "1000",
+        "--control-successes",
+        "101",
+        "--treatment-n",
+        "1000",
+        "--treatment-successes",
+        "124",
+        "--relative",
+    ];
+    let text = stdout(&stats(&proportions));
+    assert!(
+        text.starts_with(
+            "Treatment converts 12.4 % vs 10.1 % for control: +22.8 % relative (95 % interval "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("(not significant at the 5 % level)"),
+        "{text}"
+    );
+    let out = stats(&[&["--json"], &proportions[..]].concat());
+    assert_eq!(
+        keys(&json(&out)),
+        ["expected", "ci", "p_value", "uplift", "error"]
+    );
+
+    let mut bayes = proportions;
+    bayes[0] = "bayes";
+    let text = stdout(&stats(&bayes));
+    assert!(text.contains("credible interval"), "{text}");
+    assert!(text.contains("Expected loss: "), "{text}");
+    let out = stats(&[&bayes[..], &["--json"]].concat());
+    assert_eq!(
+        keys(&json(&out)),
+        [
+            "expected",
+            "ci",
+            "chance_to_win",
+            "risk",
+            "risk_type",
+            "uplift",
+            "error"
+        ]
+    );
+
     let out = stats(&["srm", "--observed", "1000,1200", "--weights", "0.5,0.5"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("Sample ratio MISMATCH: observed 1,000 / 1,200 units where the weights expect 1,100 / 1,100; p < 0.001"),
+        "{}",
+        stdout(&out)
+    );
+    let out = stats(&[
+        "--json",
+        "srm",
+        "--observed",
+        "1000,1020",
+        "--weights",
+        "0.5,0.5",
+    ]);
+    assert_eq!(keys(&json(&out)), ["p_value"]);
     let out = stats(&["srm", "--observed", "1000,1200", "--weights", "0.5"]);
     assert!(!out.status.success());
+    assert!(stderr(&out).contains("error: "), "{}", stderr(&out));
+    let out = stats(&[
+        "--json",
+        "srm",
+        "--observed",
+        "1000,1200",
+        "--weights",
+        "0.5",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(json(&out)["code"], "INVALID_INPUT");
+}
+
+/// `revos kernel example > input.json` then `revos kernel plan --input
+/// input.json`: the sample plans, now and at a chosen clock.
+#[test]
+fn kernel_example_plans() {
+    let scratch = tempfile::tempdir().unwrap();
+    let revos = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_revos"))
+            .args(args)
+            .current_dir(scratch.path())
+            .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+            .env_remove("REVOS_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = revos(&["kernel", "example"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let input = json(&out);
+    assert_eq!(input["tenant_id"], "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb");
+    let path = write(scratch.path(), "input.json", &stdout(&out));
+    let out = revos(&["kernel", "plan", "--input", &path]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    in_order(
+        &stdout(&out),
+        &["Binding constraint: ", "Actions (", "Notes for humans:"],
+    );
+    let out = revos(&["--json", "kernel", "plan", "--input", &path]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!json(&out)["actions"].as_array().unwrap().is_empty());
+
+    // At a chosen clock the sample is the same every time, and plans at it.
+    let at = "2026-11-23T07:00:00Z";
+    let first = revos(&["kernel", "example", "--now", at]);
+    let again = revos(&["kernel", "example", "--now", at]);
+    assert_eq!(first.stdout, again.stdout);
+    assert_eq!(
+        json(&first)["trigger"]["triggered_at"],
+        "2026-11-23T07:00:00Z"
+    );
+    let path = write(scratch.path(), "fixed.json", &stdout(&first));
+    let out = revos(&["kernel", "plan", "--input", &path, "--now", at]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // … and a day later it is too old for the contract.
+    let out = revos(&[
+        "kernel",
+        "plan",
+        "--input",
+        &path,
+        "--now",
+        "2026-11-24T08:00:00Z",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(json(&out)["code"], "INVALID_INPUT");
+    let out = revos(&["kernel", "example", "--now", "soon"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("YYYY-MM-DD"), "{}", stderr(&out));
 }
 
 /// `revos validate`: seed 002's loop on tenants A and B passes, and a
@@ -865,6 +1153,56 @@ async fn validation_loop_passes(db: Db) {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("2 tenant(s) checked, 0 cycle(s) run"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The executed cycle: a summary with its actions' statuses and
+    // results; --json is the stored cycle.
+    let out = db.revos(&["--json", "kernel", "cycles", "--tenant", b]);
+    let cycle = json(&out)[0]["id"].as_str().unwrap().to_owned();
+    let out = db.revos(&["kernel", "show", &cycle, "--tenant", b]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    in_order(
+        &text,
+        &[
+            &format!("Cycle {cycle} of tenant {b}: completed"),
+            "Binding constraint: ",
+            "Why: ",
+            "Actions (",
+            "  1. [",
+            "Results (",
+            "(confidence ",
+            "Notes for humans:",
+        ],
+    );
+    assert!(serde_json::from_str::<Value>(&text).is_err());
+    let out = db.revos(&["--json", "kernel", "show", &cycle, "--tenant", b]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = json(&out);
+    assert_eq!(keys(&shown), ["cycle", "actions", "results"]);
+    assert_eq!(shown["cycle"]["id"], cycle.as_str());
+
+    // A run prints the same summary for its new cycle; --json the view.
+    let out = db.revos(&["kernel", "run", "--tenant", b, "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    in_order(
+        &stdout(&out),
+        &[
+            "Cycle ",
+            ": completed, triggered ",
+            "Binding constraint: ",
+            "Actions (",
+        ],
+    );
+    let out = db.revos(&["--json", "kernel", "run", "--tenant", b, "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(keys(&json(&out)), ["cycle", "actions", "results"]);
+    let out = db.revos(&["kernel", "cycles", "--tenant", b, "--limit", "2"]);
+    assert!(
+        stdout(&out)
+            .contains("(showing the first 2; there may be more — older ones: raise --limit)"),
         "{}",
         stdout(&out)
     );
