@@ -45,10 +45,19 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.0.status == 401 {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"revos\""),
-            );
+            // A refused token says why (RFC 6750 `error_description`).
+            let challenge = self
+                .0
+                .body
+                .details
+                .as_ref()
+                .and_then(|d| d.get("www_authenticate"))
+                .and_then(|v| v.as_str())
+                .and_then(|v| HeaderValue::from_str(v).ok())
+                .unwrap_or_else(|| HeaderValue::from_static("Bearer realm=\"revos\""));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }

@@ -75,6 +75,14 @@ async fn kernel_run_follows_the_contract(app: App) {
     let body: Value = res.json().await.unwrap();
     let details = kernel_error(&body, "CYCLE_TOO_RECENT");
     assert_eq!(details["last_cycle_id"], output.cycle_id.to_string());
+    // When to come back, as a time (about 12 hours from now).
+    let retry_at: chrono::DateTime<chrono::Utc> =
+        details["retry_at"].as_str().unwrap().parse().unwrap();
+    let ahead = retry_at - chrono::Utc::now();
+    assert!(
+        ahead > chrono::Duration::hours(11) && ahead <= chrono::Duration::hours(12),
+        "{details}"
+    );
     // Forcing needs a manual trigger.
     let (status, err) = app
         .post("/v1/kernel/run?force=true", input(&t, "scheduled"))

@@ -608,9 +608,74 @@ async fn approvers_see_what_they_approve(db: Db) {
     );
 }
 
+/// A refused user token says why in `WWW-Authenticate` (RFC 6750), and
+/// reveals no secret; a missing credential gets the plain challenge.
+async fn refused_tokens_say_why(db: Db) {
+    let app = App::start_with(db, |c| {
+        common::with_jwt(c);
+        c.rate_limits.enabled = false;
+    })
+    .await;
+    let expired = {
+        let claims = json!({
+            "sub": "ana", "iss": "https://id.example.com/", "aud": "revos",
+            "exp": chrono::Utc::now().timestamp() - 120,
+        });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(common::JWT_SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "ana", "iss": "https://id.example.com/", "aud": "revos",
+                "exp": chrono::Utc::now().timestamp() + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(b"not-the-secret-not-the-secret-xx"),
+    )
+    .unwrap();
+    for (token, why) in [
+        (expired, "the token has expired"),
+        (
+            common::user_token("ana", "elsewhere"),
+            "the token is for another audience",
+        ),
+        (forged, "the token's signature does not verify"),
+    ] {
+        let res = app
+            .client
+            .get(format!("{}/v1/tenants", app.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let challenge = res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            challenge,
+            format!("Bearer realm=\"revos\", error=\"invalid_token\", error_description=\"{why}\""),
+        );
+        assert!(!challenge.contains(common::JWT_SECRET));
+        let body: Value = res.json().await.unwrap();
+        assert!(body["message"].as_str().unwrap().contains(why), "{body}");
+    }
+    let res = app
+        .client
+        .get(format!("{}/v1/tenants", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"revos\"");
+}
+
 on_both!(
     past_events_never_act,
     an_smtp_outage_ends_with_one_bulk_redrive,
     paused_queues_hold_and_bulk_cancel_withdraws,
     approvers_see_what_they_approve,
+    refused_tokens_say_why,
 );

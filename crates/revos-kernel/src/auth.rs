@@ -155,6 +155,18 @@ pub fn unauthorized(message: &str) -> Failure {
     }
 }
 
+/// 401 for a refused user token, saying why (RFC 6750): the message and
+/// `details.www_authenticate` carry `error="invalid_token"` and a
+/// description that reveals no secret.
+pub fn invalid_token(why: &'static str) -> Failure {
+    let mut failure = unauthorized(&format!("the token is not valid: {why}"));
+    failure.body = failure.body.with_detail("reason", why).with_detail(
+        "www_authenticate",
+        format!("Bearer realm=\"revos\", error=\"invalid_token\", error_description=\"{why}\""),
+    );
+    failure
+}
+
 /// 403: authenticated, but not allowed.
 pub fn forbidden(message: &str) -> Failure {
     Failure {
@@ -298,7 +310,7 @@ impl Kernel {
                 }))
             }
             Err(reason) => Err(refused(
-                unauthorized("the token is not valid"),
+                invalid_token(crate::jwt::public_reason(&reason)),
                 TenantId::PLATFORM,
                 None,
                 &format!("jwt: {reason}"),

@@ -131,7 +131,10 @@ fn too_recent(last: &Cycle, now: DateTime<Utc>) -> Failure {
             ),
         )
         .with_detail("last_cycle_id", last.id.to_string())
-        .with_detail("retry_after_seconds", wait),
+        .with_detail("retry_after_seconds", wait)
+        // A generic client that retries a 429 after `Retry-After` would
+        // wait hours: `retry_at` says when, so it can schedule instead.
+        .with_detail("retry_at", next.to_rfc3339()),
     )
 }
 

@@ -204,6 +204,30 @@ impl JwtVerifier {
     }
 }
 
+/// What a client may be told about a refused token (RFC 6750's
+/// `error_description`): why, in words, from the reason
+/// [`JwtVerifier::verify`] gave, and never a key, a claim value or the
+/// token itself.
+pub fn public_reason(reason: &str) -> &'static str {
+    match reason {
+        "ExpiredSignature" => "the token has expired",
+        "ImmatureSignature" => "the token is not valid yet",
+        "InvalidAudience" | "MissingRequiredClaim(\"aud\")" => "the token is for another audience",
+        "InvalidIssuer" | "MissingRequiredClaim(\"iss\")" => "the token is from another issuer",
+        "InvalidSignature" => "the token's signature does not verify",
+        r if r.starts_with("unknown kid") || r.starts_with("no `kid`") => {
+            "the token is signed with an unknown key"
+        }
+        r if r.starts_with("algorithm") || r.starts_with("InvalidAlgorithm") => {
+            "the token's algorithm is not accepted"
+        }
+        r if r.starts_with("malformed") || r.starts_with("InvalidToken") => {
+            "the token is malformed"
+        }
+        _ => "the token is not valid",
+    }
+}
+
 /// The usable keys of a JWKS by `kid`, and why any others were left out.
 fn keys_by_kid(set: &JwkSet) -> (HashMap<String, DecodingKey>, Vec<String>) {
     let mut by_kid = HashMap::new();
@@ -471,8 +495,20 @@ mod tests {
         .unwrap();
         cases.push(("another algorithm", hs512));
         cases.push(("garbage", "not.a.jwt".into()));
+        let said = [
+            ("expired", "the token has expired"),
+            ("wrong aud", "the token is for another audience"),
+            ("wrong iss", "the token is from another issuer"),
+            ("missing aud", "the token is for another audience"),
+            ("wrong secret", "the token's signature does not verify"),
+            ("another algorithm", "the token's algorithm is not accepted"),
+            ("garbage", "the token is malformed"),
+        ];
         for (name, token) in cases {
-            assert!(v.verify(&token).await.is_err(), "{name} was accepted");
+            let reason = v.verify(&token).await.expect_err(name);
+            if let Some((_, public)) = said.iter().find(|(n, _)| *n == name) {
+                assert_eq!(public_reason(&reason), *public, "{name}: {reason}");
+            }
         }
     }
 

@@ -93,6 +93,9 @@ pub enum Command {
     /// cycle, look at past cycles.
     #[command(subcommand)]
     Kernel(KernelCommand),
+    /// A tenant's optimizer settings: targets, guardrails and config.
+    #[command(subcommand)]
+    Optimizer(OptimizerCommand),
     /// Run the optimizer's validation loop on simulated test tenants A and
     /// B (all five steps, in order) and print a pass/fail table; exit 0
     /// only if all pass.
@@ -124,6 +127,43 @@ pub enum Command {
     },
     /// Print the effective configuration, secrets redacted.
     Config,
+}
+
+/// `revos optimizer …`.
+#[derive(Debug, Subcommand)]
+pub enum OptimizerCommand {
+    /// Show or set a tenant's targets, guardrails and config.
+    #[command(subcommand)]
+    Config(OptimizerConfigCommand),
+}
+
+/// `revos optimizer config …`.
+#[derive(Debug, Subcommand)]
+pub enum OptimizerConfigCommand {
+    /// Print the tenant's targets, guardrails and config.
+    Show {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+    },
+    /// Replace them from a JSON file `{"targets": {…}, "guardrails": {…},
+    /// "config": {…}}` (a part left out is emptied). Checked before it is
+    /// stored: an unknown field, a negative target or spend cap, or an
+    /// exposure above 100 % is refused, naming the field.
+    #[command(
+        after_help = "Example file:\n  {\"targets\": {\"pipeline_total\": 500000, \
+                            \"cac_max\": 1200},\n   \"guardrails\": {\"max_daily_spend\": 2000, \
+                            \"allowed_levers\": [\"campaigns\", \"channels\"]},\n   \
+                            \"config\": {\"risk_tolerance\": \"medium\"}}"
+    )]
+    Set {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The JSON file (`-` reads stdin).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// `revos kernel …`.

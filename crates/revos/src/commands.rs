@@ -2,8 +2,8 @@
 
 use crate::cli::{
     AuditCommand, BenchCommand, Cli, Command, JobsCommand, KernelCommand, KeysCommand,
-    MembersCommand, MetricsCommand, QueuesCommand, SecretsCommand, ServeArgs, TenantsCommand,
-    WebhooksCommand, WorkerArgs,
+    MembersCommand, MetricsCommand, OptimizerCommand, OptimizerConfigCommand, QueuesCommand,
+    SecretsCommand, ServeArgs, TenantsCommand, WebhooksCommand, WorkerArgs,
 };
 use crate::import::{self, RowError};
 use crate::output;
@@ -113,6 +113,10 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
         }) => crate::kernel_cmds::plan(input.as_deref(), now.as_deref(), explain, as_json),
         Command::Kernel(KernelCommand::Example { now }) => {
             crate::kernel_cmds::example(now.as_deref()).map_err(fail)
+        }
+        Command::Optimizer(OptimizerCommand::Config(cmd)) => {
+            let kernel = open(config).await.map_err(fail)?;
+            optimizer_config(&kernel, cmd, as_json).await.map_err(fail)
         }
         Command::Kernel(cmd) => {
             init_logging(&config, false);
@@ -1474,6 +1478,65 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
         }
         _ => {}
     }
+    Ok(())
+}
+
+async fn optimizer_config(
+    kernel: &Kernel,
+    cmd: OptimizerConfigCommand,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let operator = revos_kernel::auth::Principal::Service;
+    let (tenant, stored) = match cmd {
+        OptimizerConfigCommand::Show { tenant } => {
+            let tenant = parse_tenant(&tenant)?;
+            if kernel.store().get_tenant(tenant).await?.is_none() {
+                return Err(Failure::tenant_not_found(tenant));
+            }
+            (tenant, kernel.optimizer_config(tenant).await?)
+        }
+        OptimizerConfigCommand::Set { tenant, file } => {
+            let tenant = parse_tenant(&tenant)?;
+            let text = if file.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .map_err(|e| Failure::input(400, "io", format!("cannot read stdin: {e}")))?;
+                text
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| {
+                    Failure::input(400, "io", format!("cannot read {}: {e}", file.display()))
+                })?
+            };
+            let parsed: revos_store::OptimizerConfig =
+                revos_contracts::validation::parse_json(text.as_bytes())
+                    .map_err(|v| Failure::invalid("not an optimizer configuration", &[v]))?;
+            let stored = kernel
+                .set_optimizer_config(&operator, tenant, parsed)
+                .await?;
+            if !as_json {
+                println!("stored the optimizer configuration of tenant {tenant}");
+            }
+            (tenant, stored)
+        }
+    };
+    if as_json {
+        output::json(&stored);
+        return Ok(());
+    }
+    let part =
+        |name: &str, value: &serde_json::Value| match value.as_object().filter(|m| !m.is_empty()) {
+            None => println!("{name}: not set"),
+            Some(map) => {
+                println!("{name}:");
+                for (k, v) in map {
+                    println!("  {k:<32} {v}");
+                }
+            }
+        };
+    println!("optimizer configuration of tenant {tenant}");
+    part("targets", &stored.targets);
+    part("guardrails", &stored.guardrails);
+    part("config", &stored.config);
     Ok(())
 }
 

@@ -1092,7 +1092,9 @@ fn kernel_example_plans() {
 /// `revos validate`: seed 002's loop on tenants A and B passes, and a
 /// second run on the same database passes again.
 async fn validation_loop_passes(db: Db) {
-    let out = db.revos(&["validate"]);
+    // A named database must be asked for on the command line.
+    let url = db.url();
+    let out = db.revos(&["--database", &url, "validate"]);
     assert!(
         out.status.success(),
         "validate failed:\n{}\n{}",
@@ -1112,7 +1114,7 @@ async fn validation_loop_passes(db: Db) {
     ] {
         assert!(progress.contains(step), "{progress}");
     }
-    let again = db.revos(&["--json", "validate"]);
+    let again = db.revos(&["--json", "--database", &url, "validate"]);
     assert!(again.status.success(), "{}", stderr(&again));
     let reports = json(&again);
     assert_eq!(reports.as_array().unwrap().len(), 5);
@@ -1127,8 +1129,19 @@ async fn validation_loop_passes(db: Db) {
     ]);
     assert!(json(&out).as_array().unwrap().len() >= 4);
 
-    // The executor by hand: cycle 2's pending actions are executed (tenant B
-    // is in enforce mode), then judged at once with --force.
+    // A and B are simulated tenants (shadow mode, skipped by the scheduler).
+    let listed = json(&db.revos(&["--json", "tenants", "list"]));
+    let simulated: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["simulation"] == true)
+        .collect();
+    assert_eq!(simulated.len(), 2, "{listed}");
+
+    // The executor by hand: cycle 2's pending actions are executed (a
+    // simulated tenant's changes reach its simulated world), then judged at
+    // once with --force.
     let b = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb";
     let out = db.revos(&["kernel", "execute", "--tenant", b]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -1147,12 +1160,12 @@ async fn validation_loop_passes(db: Db) {
     );
     let out = db.revos(&["kernel", "measure", "--tenant", "not-a-tenant"]);
     assert!(!out.status.success());
-    // One scheduler tick: A and B have cycles from minutes ago, so no
-    // trigger runs a cycle.
+    // One scheduler tick: A and B are simulated, so the schedule leaves
+    // them alone (no trigger checked, no upkeep).
     let out = db.revos(&["kernel", "tick"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("2 tenant(s) checked, 0 cycle(s) run"),
+        stdout(&out).contains("0 tenant(s) checked, 0 cycle(s) run"),
         "{}",
         stdout(&out)
     );
@@ -1247,6 +1260,15 @@ async fn demo_reports_cycles_and_draws_charts(db: Db) {
         assert!(svg.contains(r#"class="series""#), "{svg}");
         assert!(text.contains(&path.display().to_string()), "{text}");
     }
+    // It ran on a scratch database, said so, and left the configured one
+    // alone: no tenant A or B there.
+    assert!(
+        stderr(&out).contains("scratch database"),
+        "{}",
+        stderr(&out)
+    );
+    let listed = json(&db.revos(&["--json", "tenants", "list"]));
+    assert_eq!(listed, serde_json::json!([]), "{listed}");
     // A bad --days is refused before anything runs.
     let bad = db.revos(&["demo", "--days", "0"]);
     assert!(!bad.status.success());
@@ -1261,4 +1283,176 @@ async fn sqlite_demo_reports_cycles_and_draws_charts() {
 #[tokio::test]
 async fn postgres_demo_reports_cycles_and_draws_charts() {
     demo_reports_cycles_and_draws_charts(Db::postgres().await).await;
+}
+
+/// Backfills: `--dry-run` writes nothing and says what would happen;
+/// `--record-only` stores events without decisions; old events are
+/// skipped. Queues: pause, stats, bulk cancel. The optimizer config.
+async fn backfills_queues_and_optimizer_config(db: Db) {
+    let tenant = "cccccccc-cccc-4ccc-8ccc-cccccccccccc";
+    let out = db.revos(&["tenants", "create", "--name", "Tenant C", "--id", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = db.revos(&["policies", "mode", "--tenant", tenant, "enforce"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let lead = |key: &str, email: &str, at: &str| {
+        format!(
+            r#"{{"type": "lead_captured", "source": "cmo_campaigns", "idempotency_key": "{key}", "occurred_at": "{at}", "payload": {{"email": "{email}", "name": "Ana"}}}}"#
+        )
+    };
+    let now = chrono::Utc::now().to_rfc3339();
+    let ndjson = format!(
+        "{}\n{}\n{}\n",
+        lead("h-1", "old1@client.example", "2025-01-15T09:00:00Z"),
+        lead("h-2", "old2@client.example", "2025-01-16T09:00:00Z"),
+        lead("h-3", "new@client.example", &now),
+    );
+    let file = write(dir.path(), "history.ndjson", &ndjson);
+
+    // A dry run: counts by outcome, the first actions, nothing written.
+    let out = db.revos(&["events", "import", &file, "--tenant", tenant, "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("nothing was written"), "{text}");
+    assert!(text.contains("skipped 2"), "{text}");
+    assert!(text.contains("act 1"), "{text}");
+    assert!(text.contains("e-mail to new@client.example"), "{text}");
+    let listed = db.revos(&["--json", "events", "list", "--tenant", tenant]);
+    assert_eq!(
+        json(&listed)
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_else(|| json(&listed)["items"].as_array().unwrap().len()),
+        0,
+        "a dry run writes nothing"
+    );
+
+    // Record only: stored, no decisions, no jobs.
+    let out = db.revos(&[
+        "--json",
+        "events",
+        "import",
+        &file,
+        "--tenant",
+        tenant,
+        "--record-only",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["ingested"], 3, "{}", stdout(&out));
+    assert_eq!(json(&out)["mode"], "record_only");
+    let jobs = db.revos(&["--json", "jobs", "list", "--tenant", tenant]);
+    let jobs = json(&jobs);
+    let count = jobs
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or_else(|| jobs["items"].as_array().unwrap().len());
+    assert_eq!(count, 0, "{jobs}");
+
+    // Ingested for real under new keys: the old leads are skipped.
+    let fresh = ndjson.replace("\"h-", "\"r-");
+    let file = write(dir.path(), "again.ndjson", &fresh);
+    let out = db.revos(&["queues", "pause", "email", "--tenant", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("is now paused"), "{}", stdout(&out));
+    let out = db.revos(&["--json", "events", "import", &file, "--tenant", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = db.revos(&["queues", "stats", "--tenant", tenant]);
+    let text = stdout(&out);
+    let email = text
+        .lines()
+        .find(|l| l.starts_with("email"))
+        .unwrap_or_default();
+    assert!(email.contains("paused"), "{text}");
+    for queue in [
+        "embedding",
+        "webhook",
+        "notification",
+        "approval",
+        "publish",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(queue)),
+            "{queue} in {text}"
+        );
+    }
+    let out = db.revos(&["jobs", "list", "--tenant", tenant, "--queue", "email"]);
+    assert!(
+        stdout(&out).contains("e-mail to new@client.example"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        !stdout(&out).contains("old1@client.example"),
+        "{}",
+        stdout(&out)
+    );
+    // Bulk cancel of the waiting e-mail.
+    let out = db.revos(&[
+        "jobs", "cancel", "--queue", "email", "--state", "waiting", "--tenant", tenant,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("1 of 1 waiting jobs on queue `email`"),
+        "{}",
+        stdout(&out)
+    );
+    // A bulk step needs a queue and a state it applies to.
+    let out = db.revos(&["jobs", "retry", "--queue", "email", "--state", "waiting"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("$.state"), "{}", stderr(&out));
+    let out = db.revos(&["jobs", "retry"]);
+    assert!(!out.status.success());
+
+    // The optimizer config: shown, set from a file, checked.
+    let good = write(
+        dir.path(),
+        "config.json",
+        r#"{"targets": {"pipeline_total": 500000}, "guardrails": {"max_daily_spend": 2000, "allowed_levers": ["campaigns"]}, "config": {"risk_tolerance": "medium"}}"#,
+    );
+    let out = db.revos(&[
+        "optimizer",
+        "config",
+        "set",
+        "--tenant",
+        tenant,
+        "--file",
+        &good,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = db.revos(&["optimizer", "config", "show", "--tenant", tenant]);
+    assert!(stdout(&out).contains("max_daily_spend"), "{}", stdout(&out));
+    let bad = write(
+        dir.path(),
+        "bad.json",
+        r#"{"targets": {"pipeline_total": -5}, "guardrails": {"max_daily_spend": -1, "allowed_levers": []}}"#,
+    );
+    let out = db.revos(&[
+        "optimizer",
+        "config",
+        "set",
+        "--tenant",
+        tenant,
+        "--file",
+        &bad,
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("$.targets.pipeline_total"), "{err}");
+    assert!(err.contains("$.guardrails.max_daily_spend"), "{err}");
+    let out = db.revos(&["--json", "optimizer", "config", "show", "--tenant", tenant]);
+    assert_eq!(
+        json(&out)["guardrails"]["max_daily_spend"],
+        2000.0,
+        "unchanged"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_backfills_queues_and_optimizer_config() {
+    backfills_queues_and_optimizer_config(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_backfills_queues_and_optimizer_config() {
+    backfills_queues_and_optimizer_config(Db::postgres().await).await;
 }

@@ -714,6 +714,50 @@ pub async fn outbox_attempts_are_recorded(store: &dyn Store) {
         .record_outbox_attempt(t, Uuid::new_v4(), Ok(()), false, at(5))
         .await;
     assert_eq!(ok(missing, "record_outbox_attempt"), None);
+
+    // A person's steps: a redrive puts a given-up e-mail back to pending
+    // (its error cleared), a cancel withdraws it, a redrive brings it
+    // back; a sent e-mail never moves.
+    let step = |action: Uuid, to: OutboxStatus| async move {
+        match store.move_outbox(t, action, to, at(6)).await {
+            Ok(Some(email)) => email,
+            other => panic!("move_outbox: {other:?}"),
+        }
+    };
+    let redriven = step(b.id, OutboxStatus::Pending).await;
+    assert_eq!(redriven.status, OutboxStatus::Pending);
+    assert_eq!(redriven.last_error, None);
+    assert_eq!(redriven.attempts, 1, "the attempts made stay counted");
+    assert_eq!(
+        step(b.id, OutboxStatus::Cancelled).await.status,
+        OutboxStatus::Cancelled
+    );
+    assert_eq!(
+        step(b.id, OutboxStatus::Pending).await.status,
+        OutboxStatus::Pending
+    );
+    assert_eq!(
+        step(a.id, OutboxStatus::Pending).await.status,
+        OutboxStatus::Sent
+    );
+    assert_eq!(
+        step(a.id, OutboxStatus::Cancelled).await.status,
+        OutboxStatus::Sent
+    );
+    // A cancelled e-mail is not marked for sending.
+    step(b.id, OutboxStatus::Cancelled).await;
+    let marked = ok(
+        store.begin_outbox_send(t, mail_b.id, at(7)).await,
+        "begin_outbox_send",
+    );
+    assert_eq!(marked.map(|m| m.status), Some(OutboxStatus::Cancelled));
+    let none = ok(
+        store
+            .move_outbox(t, Uuid::new_v4(), OutboxStatus::Pending, at(8))
+            .await,
+        "move_outbox",
+    );
+    assert_eq!(none, None);
 }
 
 /// Marking a send: `pending` → `sending` before the SMTP transaction (and

@@ -159,6 +159,8 @@ macro_rules! conformance_tests {
             enqueue_many_resolves_duplicate_keys,
             an_invalid_job_in_enqueue_many_writes_nothing,
             a_rollback_after_enqueue_many_leaves_nothing,
+            paused_queues_hold_their_jobs,
+            jobs_are_listed_by_creation_time,
         );
         $crate::conformance_tests!(@module $make_store; webhooks;
             secrets_add_list_revoke_and_rotate,

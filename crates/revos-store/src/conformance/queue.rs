@@ -1859,3 +1859,83 @@ pub async fn a_rollback_after_enqueue_many_leaves_nothing(store: &dyn Store) {
     assert_eq!(id_set(&created).len(), 20);
     assert_eq!(drain(store, EMAIL, now).await.len(), 20);
 }
+
+/// A paused queue keeps accepting jobs and claims none of the paused
+/// tenant's (a platform pause: of any tenant's); resuming makes them
+/// claimable again. Pauses are listed per tenant (its own and the
+/// platform's) or all together.
+pub async fn paused_queues_hold_their_jobs(store: &dyn Store) {
+    let a = tenant(store, "Acme").await;
+    let b = tenant(store, "Globex").await;
+    let now = t0();
+    assert!(ok(store.pause_queue(a, EMAIL, "ops", now).await, "pause"));
+    assert!(
+        !ok(store.pause_queue(a, EMAIL, "ops", now).await, "pause again"),
+        "a second pause changes nothing"
+    );
+    let held = enqueue(store, a, &new_job(EMAIL, 1), now).await;
+    let free = enqueue(store, b, &new_job(EMAIL, 2), now).await;
+    let claimed = claim(store, EMAIL, "w1", 10, 60, now).await;
+    assert_eq!(
+        ids(&claimed),
+        vec![free.id],
+        "only the unpaused tenant's job"
+    );
+    assert_eq!(get(store, held.id).await.state, JobState::Waiting);
+
+    let pauses = ok(store.queue_pauses(Some(a)).await, "pauses of a");
+    assert_eq!(pauses.len(), 1, "{pauses:?}");
+    assert_eq!((pauses[0].queue.as_str(), pauses[0].tenant_id), (EMAIL, a));
+    assert_eq!(pauses[0].paused_by, "ops");
+    assert!(ok(store.queue_pauses(Some(b)).await, "pauses of b").is_empty());
+
+    // Every tenant's jobs, with the platform's pause.
+    assert!(ok(store.resume_queue(a, EMAIL).await, "resume"));
+    assert!(!ok(store.resume_queue(a, EMAIL).await, "resume again"));
+    assert!(ok(
+        store
+            .pause_queue(TenantId::PLATFORM, EMAIL, "ops", now)
+            .await,
+        "platform pause"
+    ));
+    let other = enqueue(store, b, &new_job(EMAIL, 3), now).await;
+    assert_nothing_claimable(store, EMAIL, now, "every tenant's e-mail is paused").await;
+    // Another queue runs on.
+    let hook = enqueue(store, b, &new_job("webhook", 4), now).await;
+    let claimed = claim(store, "webhook", "w2", 10, 60, now).await;
+    assert_eq!(ids(&claimed), vec![hook.id]);
+    let seen = ok(store.queue_pauses(Some(b)).await, "pauses seen by b");
+    assert_eq!(
+        seen.len(),
+        1,
+        "a tenant sees the platform's pause: {seen:?}"
+    );
+    assert_eq!(ok(store.queue_pauses(None).await, "all pauses").len(), 1);
+    assert!(ok(
+        store.resume_queue(TenantId::PLATFORM, EMAIL).await,
+        "resume"
+    ));
+    let claimed = claim(store, EMAIL, "w3", 10, 60, now).await;
+    assert_eq!(id_set(&claimed), BTreeSet::from([held.id, other.id]));
+}
+
+/// `since` and `until` select jobs by creation time, `[since, until)`.
+pub async fn jobs_are_listed_by_creation_time(store: &dyn Store) {
+    let t = tenant(store, "Acme").await;
+    let now = t0();
+    let first = enqueue(store, t, &new_job(EMAIL, 1), now).await;
+    let second = enqueue(store, t, &new_job(EMAIL, 2), now + secs(60)).await;
+    let third = enqueue(store, t, &new_job(EMAIL, 3), now + secs(120)).await;
+    let between = |since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>| JobFilter {
+        since,
+        until,
+        limit: Some(100),
+        ..JobFilter::default()
+    };
+    let got = list(store, Some(t), between(Some(now + secs(60)), None)).await;
+    assert_eq!(id_set(&got), BTreeSet::from([second.id, third.id]));
+    let got = list(store, Some(t), between(None, Some(now + secs(60)))).await;
+    assert_eq!(ids(&got), vec![first.id]);
+    let got = list(store, None, between(Some(now), Some(now + secs(120)))).await;
+    assert_eq!(id_set(&got), BTreeSet::from([first.id, second.id]));
+}
