@@ -732,21 +732,6 @@ impl Kernel {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn operations_are_named_as_in_the_seed() {
-        for op in ValidationOp::ALL {
-            assert_eq!(
-                serde_json::to_value(op).unwrap(),
-                serde_json::json!(op.as_str())
-            );
-        }
-    }
-}
-
 impl Kernel {
     /// Makes (or takes back) a simulated test tenant for `revos validate`
     /// and `revos demo`: marked simulation (the scheduler skips it; the
@@ -783,5 +768,20 @@ impl Kernel {
             .set_tenant_mode(id, Some(revos_contracts::runtime::KernelMode::Shadow))
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_are_named_as_in_the_seed() {
+        for op in ValidationOp::ALL {
+            assert_eq!(
+                serde_json::to_value(op).unwrap(),
+                serde_json::json!(op.as_str())
+            );
+        }
     }
 }
