@@ -164,6 +164,19 @@ fn shared_statuses_and_examples_are_documented() {
         );
     }
     assert!(schemas["OptimizerConfig"]["properties"]["guardrails"]["anyOf"].is_array());
+    // A replay compares a baseline with a candidate, and says what it
+    // could not compare.
+    for field in ["no_policy", "baseline_unavailable", "unchanged", "changed"] {
+        assert!(
+            schemas["ReplayCounts"]["properties"].get(field).is_some(),
+            "{field}"
+        );
+    }
+    for field in ["baseline", "candidate"] {
+        assert!(schemas["FieldChange"]["properties"].get(field).is_some());
+        assert!(schemas["ReplayItem"]["properties"].get(field).is_some());
+    }
+    assert!(schemas["ReplayReport"]["properties"]["unavailable"].is_object());
 }
 
 /// A path with its parameters filled in.

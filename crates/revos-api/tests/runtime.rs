@@ -6,15 +6,20 @@
 #[macro_use]
 mod common;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Timelike, Utc};
 use common::{App, Db, kernel_error, key};
 use reqwest::{Method, StatusCode};
-use revos_contracts::runtime::KernelMode;
+use revos_contracts::TenantId;
+use revos_contracts::runtime::{
+    DecisionOutcome, EventSubject, KernelDecision, KernelEvent, KernelMode,
+};
 use revos_kernel::Config;
 use revos_kernel::worker::{Worker, WorkerOptions, builtin_handlers};
 use revos_smtp_sink::SmtpSink;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use uuid::Uuid;
 
 const LEAD: &str = "revenue_os.growth.lead_response_v1";
 
@@ -794,59 +799,237 @@ async fn guards_decide_by_cedar_rules_with_overrides(db: Db) {
     assert_eq!(body["verdict"], "BLOCK", "{body}");
 }
 
+/// Writes a lead event recorded (and decided by `LEAD@version`) at `at`,
+/// as history the API cannot make today: an event from days ago, or one
+/// decided by a version since retired.
+async fn record_history(app: &App, tenant: &str, key: &str, email: &str, at: &str, version: u32) {
+    let tenant: TenantId = tenant.parse().unwrap();
+    let at: DateTime<Utc> = at.parse().unwrap();
+    let event = KernelEvent {
+        id: Uuid::new_v4(),
+        tenant_id: tenant,
+        r#type: "lead_captured".into(),
+        source: "cmo_campaigns".into(),
+        idempotency_key: key.into(),
+        correlation_id: format!("lead/{key}"),
+        subject: EventSubject {
+            r#type: "lead".into(),
+            id: key.into(),
+        },
+        payload: json!({"email": email, "name": "Ana Lima"}),
+        occurred_at: at,
+        recorded_at: at,
+    };
+    let decision = KernelDecision {
+        id: Uuid::new_v4(),
+        tenant_id: tenant,
+        event_id: event.id,
+        policy_id: LEAD.into(),
+        policy_version: version,
+        outcome: DecisionOutcome::Act,
+        reasons: vec![],
+        correlation_id: event.correlation_id.clone(),
+        mode: KernelMode::Shadow,
+        decided_at: at,
+    };
+    let mut tx = app.kernel.store().begin(tenant).await.unwrap();
+    tx.insert_event(&event, key).await.unwrap();
+    tx.insert_decisions(&[decision]).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Replay compares the candidate version with the recorded version re-run
+/// under the same current settings and clock: a version against itself
+/// changes nothing even after the settings changed, and version 2 shows
+/// exactly what it changes, judged as at each event's decision time.
 async fn replay_diffs_a_new_policy_version(db: Db) {
     let sink = SmtpSink::start().await.unwrap();
     let app = app_with(db, KernelMode::Shadow, &sink).await;
     let t = app.tenant().await;
     let writer = key(&app, &t, "write").await;
-    let since = (Utc::now() - Duration::minutes(1)).to_rfc3339();
+    let since = (Utc::now() - Duration::days(4)).to_rfc3339();
+    let days_ago = (Utc::now() - Duration::days(3)).to_rfc3339();
     let mut company = lead_event("r-3", "cto@bigco.example");
     company["payload"]["company"] = json!("BigCo");
+    // A backfill: a lead from 3 days ago, skipped (max_event_age 24h).
+    let mut backfill = lead_event("r-4", "info@old.example");
+    backfill["occurred_at"] = json!(days_ago);
+    let mut ids = BTreeMap::new();
     for body in [
         lead_event("r-1", "ana@client.example"),
         lead_event("r-2", "info@client.example"),
         company,
+        backfill,
     ] {
+        let key = body["idempotency_key"].as_str().unwrap().to_owned();
         let (status, r) = app
             .call_as(&writer, Method::POST, "/v1/events", Some(body))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{r}");
+        ids.insert(key, r["event_id"].as_str().unwrap().to_owned());
     }
-    let replay = |policy: &str| {
-        app.call_as(
+    let (_, r) = app
+        .call_as(
             &writer,
             Method::POST,
-            "/v1/replay",
-            Some(json!({"policy": policy, "since": since})),
+            "/v1/events",
+            Some(lead_event("r-0", "x@client.example")),
         )
+        .await;
+    assert_eq!(r["decisions"][0]["outcome"], "act", "{r}");
+    // A fact recorded without a decision: no policy to compare with.
+    let (status, r) = app
+        .call_as(
+            &writer,
+            Method::POST,
+            "/v1/events/emit",
+            Some(lead_event("r-5", "emitted@client.example")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    // A role address decided by version 1 three days ago, and a lead
+    // decided by a version no longer registered.
+    record_history(&app, &t, "r-6", "sales@old.example", &days_ago, 1).await;
+    record_history(&app, &t, "r-7", "bo@old.example", &days_ago, 7).await;
+    // The settings change after the events were recorded.
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/tenants/{t}/policy-settings/{LEAD}"),
+            Some(json!({
+                "response_sla_minutes": 60, "owner": "bo",
+                "subject_template": "Hello from {{ tenant.name }}",
+            })),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let audit = || async {
+        let (status, body) = app.get(&format!("/v1/audit?tenant_id={t}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["items"].as_array().unwrap().len()
     };
-    let (status, same) = replay(&format!("{LEAD}@1")).await;
+    let audited = audit().await;
+
+    let replay = |body: Value| app.call_as(&writer, Method::POST, "/v1/replay", Some(body));
+    let (status, same) = replay(json!({"policy": format!("{LEAD}@1"), "since": since})).await;
     assert_eq!(status, StatusCode::OK, "{same}");
-    assert_eq!(same["counts"]["events"], 3);
-    assert_eq!(same["counts"]["unchanged"], 3, "{same}");
-    let (_, report) = replay(&format!("{LEAD}@2")).await;
+    assert_eq!(
+        same["counts"],
+        json!({
+            "events": 8, "unchanged": 6, "changed": 0, "no_policy": 1,
+            "baseline_unavailable": 1, "outcomes_changed": 0, "actions_added": 0,
+            "actions_removed": 0, "actions_changed": 0,
+        }),
+        "{same}"
+    );
+    assert_eq!(same["items"], json!([]));
+    assert_eq!(same["unavailable"][0]["policy_version"], 7, "{same}");
+    assert_eq!(same["unavailable"][0]["events"], 1);
+    assert!(
+        same["unavailable"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not registered"),
+        "{same}"
+    );
+
+    let (status, report) = replay(json!({"policy": format!("{LEAD}@2"), "since": since})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["policy_version"], 2);
-    assert_eq!(report["counts"]["events"], 3);
-    assert_eq!(report["counts"]["changed"], 2, "{report}");
-    assert_eq!(report["counts"]["actions_removed"], 1, "{report}");
+    assert_eq!(
+        report["counts"],
+        json!({
+            "events": 8, "unchanged": 3, "changed": 3, "no_policy": 1,
+            "baseline_unavailable": 1, "outcomes_changed": 0, "actions_added": 0,
+            "actions_removed": 2, "actions_changed": 2,
+        }),
+        "{report}"
+    );
     let items = report["items"].as_array().unwrap();
-    let removed = items
+    let item = |id: &str| {
+        items
+            .iter()
+            .find(|i| i["event_id"] == id)
+            .unwrap_or_else(|| panic!("{id} not among the changed: {report}"))
+    };
+    let kinds = |item: &Value| -> Vec<(String, String)> {
+        item["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["change"].as_str().unwrap().to_owned(),
+                    c["key"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let removed = vec![("action_removed".to_owned(), "response_email".to_owned())];
+    assert_eq!(kinds(item(&ids["r-2"])), removed);
+    let company = item(&ids["r-3"]);
+    assert_eq!(
+        kinds(company),
+        [
+            ("action_changed".to_owned(), "follow_up_task".to_owned()),
+            ("action_changed".to_owned(), "response_email".to_owned()),
+        ]
+    );
+    // Both due dates from the recorded decision time, under today's 60
+    // minute SLA: 60 and 30 minutes later.
+    let decided: DateTime<Utc> = company["decided_at"].as_str().unwrap().parse().unwrap();
+    let due = &company["changes"][0]["fields"][0];
+    assert_eq!(due["field"], "due_at");
+    let due_at = |v: &Value| v.as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+    let second = |t: DateTime<Utc>| t.with_nanosecond(0).unwrap();
+    assert_eq!(
+        due_at(&due["baseline"]),
+        second(decided + Duration::minutes(60))
+    );
+    assert_eq!(
+        due_at(&due["candidate"]),
+        second(decided + Duration::minutes(30))
+    );
+    assert_eq!(company["baseline"]["policy_version"], 1);
+    assert_eq!(company["candidate"]["policy_version"], 2);
+    // Decided three days ago, it is judged as then: fresh, so version 2's
+    // change shows (today's clock would have skipped it in both runs).
+    let old = items
         .iter()
-        .flat_map(|i| i["changes"].as_array().unwrap())
-        .find(|c| c["change"] == "action_removed")
+        .find(|i| !ids.values().any(|id| i["event_id"] == *id))
         .unwrap();
-    assert_eq!(removed["key"], "response_email");
-    let changed = items
-        .iter()
-        .flat_map(|i| i["changes"].as_array().unwrap())
-        .find(|c| c["change"] == "action_changed")
-        .unwrap();
-    assert_eq!(changed["key"], "follow_up_task", "{report}");
-    // Replay writes nothing.
+    assert_eq!(kinds(old), removed);
+    assert_eq!(old["baseline"]["outcome"], "act");
+    assert_eq!(items.len(), 3);
+
+    // Replay writes nothing: no event, decision, task or audit entry.
     let (_, events) = app.call_as(&writer, Method::GET, "/v1/events", None).await;
-    assert_eq!(events["items"].as_array().unwrap().len(), 3);
-    let (status, err) = replay(&format!("{LEAD}@9")).await;
+    assert_eq!(events["items"].as_array().unwrap().len(), 8);
+    let id = &ids["r-1"];
+    let (_, timeline) = app
+        .call_as(&writer, Method::GET, &format!("/v1/events/{id}"), None)
+        .await;
+    assert_eq!(timeline["decisions"].as_array().unwrap().len(), 1);
+    assert_eq!(audit().await, audited);
+
+    let (status, err) = replay(json!({"policy": format!("{LEAD}@9"), "since": since})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(
+        kernel_error(&err, "INVALID_INPUT")["violations"][0]["path"],
+        "$.policy"
+    );
+    let (status, err) = replay(json!({"policy": LEAD, "since": since, "limit": 0})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(
+        kernel_error(&err, "INVALID_INPUT")["violations"][0]["path"],
+        "$.limit"
+    );
+    let (status, err) = replay(json!({"policy": LEAD, "since": since, "until": since})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(
+        kernel_error(&err, "INVALID_INPUT")["violations"][0]["path"],
+        "$.until"
+    );
 }
 
 async fn webhook_actions_are_signed_and_delivered(db: Db) {

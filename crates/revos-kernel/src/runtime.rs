@@ -156,7 +156,7 @@ pub fn body_hash(input: &EventInput) -> String {
 
 /// An adapter's input, checked before anything is written.
 #[derive(Debug, Clone)]
-enum Prepared {
+pub(crate) enum Prepared {
     Email(EmailParams),
     Task(TaskParams),
     Webhook(WebhookParams),
@@ -164,7 +164,7 @@ enum Prepared {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EmailParams {
+pub(crate) struct EmailParams {
     to: String,
     #[serde(default)]
     from: Option<String>,
@@ -181,7 +181,7 @@ struct EmailParams {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TaskParams {
+pub(crate) struct TaskParams {
     owner: String,
     subject: String,
     #[serde(default)]
@@ -196,7 +196,7 @@ struct TaskParams {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WebhookParams {
+pub(crate) struct WebhookParams {
     endpoint: String,
     event_type: String,
     body: Value,
@@ -273,6 +273,50 @@ pub fn run_policy(
             policy.version()
         )),
     }
+}
+
+/// What the engine makes of a policy's run on an event, before anything
+/// is written: the outcome it records, the policy's reasons, and each
+/// proposed action with its adapter's checked input.
+pub(crate) struct Settled {
+    pub(crate) outcome: DecisionOutcome,
+    pub(crate) reasons: Vec<String>,
+    pub(crate) actions: Vec<(ProposedAction, Prepared)>,
+}
+
+/// Runs `policy` on `event` and settles its output as a decision: `act`
+/// only with actions, every action checked by its adapter. The error is
+/// the reason of an `error` decision (the policy failed, or proposed an
+/// action its adapter cannot carry out). Ingest and replay both decide
+/// through here, so a replay judges as the runtime would.
+pub(crate) fn settle(
+    policy: &dyn Policy,
+    event: &KernelEvent,
+    ctx: &PolicyContext<'_>,
+) -> Result<Settled, String> {
+    let output = run_policy(policy, event, ctx)?;
+    let mut actions = Vec::with_capacity(output.actions.len());
+    for action in output.actions {
+        match prepare(&action) {
+            Ok(prepared) => actions.push((action, prepared)),
+            Err(reason) => {
+                return Err(format!(
+                    "the policy proposed an action its adapter cannot carry out, so nothing \
+                     was done: {reason}"
+                ));
+            }
+        }
+    }
+    let outcome = match output.outcome {
+        DecisionOutcome::Act if !actions.is_empty() => DecisionOutcome::Act,
+        DecisionOutcome::Act | DecisionOutcome::NoAction => DecisionOutcome::NoAction,
+        other => other,
+    };
+    Ok(Settled {
+        outcome,
+        reasons: output.reasons,
+        actions,
+    })
 }
 
 impl Kernel {
@@ -594,31 +638,15 @@ impl Kernel {
             ),
             actions: Vec::new(),
         };
-        let output = match run_policy(policy, event, &ctx) {
-            Ok(output) => output,
+        let settled = match settle(policy, event, &ctx) {
+            Ok(settled) => settled,
             Err(reason) => return fail(reason),
         };
-        let mut reasons = output.reasons;
-        let mut prepared = Vec::with_capacity(output.actions.len());
-        for action in &output.actions {
-            match prepare(action) {
-                Ok(p) => prepared.push(p),
-                Err(reason) => {
-                    return fail(format!(
-                        "the policy proposed an action its adapter cannot carry out, so \
-                         nothing was done: {reason}"
-                    ));
-                }
-            }
-        }
-        let outcome = match output.outcome {
-            DecisionOutcome::Act if !output.actions.is_empty() => DecisionOutcome::Act,
-            DecisionOutcome::Act | DecisionOutcome::NoAction => DecisionOutcome::NoAction,
-            other => other,
-        };
+        let outcome = settled.outcome;
+        let mut reasons = settled.reasons;
         let planned_decision = decision(policy.id(), policy.version(), outcome, Vec::new(), mode);
-        let mut actions = Vec::with_capacity(prepared.len());
-        for (proposal, prepared) in output.actions.iter().zip(prepared) {
+        let mut actions = Vec::with_capacity(settled.actions.len());
+        for (proposal, prepared) in settled.actions {
             let mut status = match mode {
                 KernelMode::Shadow => ActionStatus::Shadowed,
                 KernelMode::Enforce => match prepared {

@@ -70,8 +70,9 @@ pub enum Command {
     /// Send and look at events: ingest, timelines, correlations.
     #[command(subcommand)]
     Events(EventsCommand),
-    /// Re-run recorded events through a policy version (in shadow) and
-    /// print what would change.
+    /// Re-run recorded events through a policy version (in memory) and
+    /// print where it decides otherwise than the versions that decided
+    /// them, re-run with today's settings at the recorded decision time.
     Replay(ReplayArgs),
     /// Policies: list them, set modes (shadow/enforce) and settings.
     #[command(subcommand)]
@@ -336,9 +337,13 @@ pub struct ReplayArgs {
     /// The policy version: ID@VERSION (or ID for the active version).
     #[arg(long)]
     pub policy: String,
-    /// At most this many events.
+    /// At most this many events (default 10,000).
     #[arg(long)]
     pub limit: Option<u32>,
+    /// Print the counts only, not each changed event (with --json: the
+    /// report without its items).
+    #[arg(long)]
+    pub summary: bool,
 }
 
 /// `revos policies …`.

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use revos_contracts::runtime::KernelMode;
 use revos_kernel::auth::Principal;
-use revos_kernel::replay::{Change, ReplayRequest};
+use revos_kernel::replay::{Change, ReplayCounts, ReplayRequest, UnavailableBaseline};
 use revos_kernel::runtime::{EventInput, IngestReceipt};
 use revos_kernel::timeline::Timeline;
 use revos_kernel::{Failure, Kernel};
@@ -550,7 +550,20 @@ async fn import(
     }
 }
 
-/// `revos replay`.
+/// `revos replay --json --summary`: the report without its items.
+#[derive(serde::Serialize)]
+struct ReplaySummary<'a> {
+    tenant_id: revos_contracts::TenantId,
+    policy_id: &'a str,
+    policy_version: u32,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    counts: &'a ReplayCounts,
+    unavailable: &'a [UnavailableBaseline],
+}
+
+/// `revos replay`: the counts, the recorded versions that could not be
+/// re-run, then (unless `--summary`) one line per changed event.
 pub async fn replay(kernel: &Kernel, args: ReplayArgs, as_json: bool) -> Result<(), Failure> {
     let tenant = parse_tenant(&args.tenant)?;
     let request = ReplayRequest {
@@ -561,71 +574,68 @@ pub async fn replay(kernel: &Kernel, args: ReplayArgs, as_json: bool) -> Result<
     };
     let report = kernel.replay(&OPERATOR, Some(tenant), &request).await?;
     if as_json {
-        output::json(&report);
+        if args.summary {
+            output::json(&ReplaySummary {
+                tenant_id: report.tenant_id,
+                policy_id: &report.policy_id,
+                policy_version: report.policy_version,
+                since: report.since,
+                until: report.until,
+                counts: &report.counts,
+                unavailable: &report.unavailable,
+            });
+        } else {
+            output::json(&report);
+        }
         return Ok(());
     }
     let c = &report.counts;
+    let n = output::count;
     println!(
-        "replayed {}@{} over {} events ({} → {})",
+        "replayed {}@{} over {} events ({} → {}), against the recorded versions re-run \
+         with today's settings at each decision's time",
         report.policy_id,
         report.policy_version,
-        c.events,
+        n(c.events),
         report.since.to_rfc3339(),
         report.until.to_rfc3339()
     );
     println!(
         "  unchanged {}  changed {}  (outcomes {}, actions +{} -{} ~{})",
-        c.unchanged,
-        c.changed,
-        c.outcomes_changed,
-        c.actions_added,
-        c.actions_removed,
-        c.actions_changed
+        n(c.unchanged),
+        n(c.changed),
+        n(c.outcomes_changed),
+        n(c.actions_added),
+        n(c.actions_removed),
+        n(c.actions_changed)
     );
-    for item in &report.items {
-        println!();
+    println!(
+        "  not compared: no policy {}  baseline unavailable {}",
+        n(c.no_policy),
+        n(c.baseline_unavailable)
+    );
+    for u in &report.unavailable {
         println!(
-            "event {} {} ({})",
+            "    {} event{} decided by {}@{}: {}",
+            n(u.events),
+            if u.events == 1 { "" } else { "s" },
+            u.policy_id,
+            u.policy_version,
+            u.reason
+        );
+    }
+    if args.summary || report.items.is_empty() {
+        return Ok(());
+    }
+    println!();
+    for item in &report.items {
+        let changes: Vec<String> = item.changes.iter().map(Change::to_string).collect();
+        println!(
+            "{}  {}  {}",
             item.event_id,
             item.event_type,
-            item.recorded_at.to_rfc3339()
+            changes.join("; ")
         );
-        if let Some(r) = &item.recorded {
-            println!("  recorded {}@{}", r.policy_id, r.policy_version);
-        }
-        for change in &item.changes {
-            match change {
-                Change::Outcome { recorded, replayed } => {
-                    println!("  ~ outcome {} → {}", recorded.as_str(), replayed.as_str())
-                }
-                Change::ActionAdded { key, r#type } => {
-                    println!("  + {type} {key}", r#type = r#type)
-                }
-                Change::ActionRemoved { key, r#type } => {
-                    println!("  - {type} {key}", r#type = r#type)
-                }
-                Change::ActionChanged {
-                    key,
-                    r#type,
-                    fields,
-                } => {
-                    println!("  ~ {type} {key}", r#type = r#type);
-                    for f in fields {
-                        let show = |v: &Option<Value>| {
-                            v.as_ref()
-                                .map(|v| v.to_string())
-                                .unwrap_or_else(|| "(absent)".into())
-                        };
-                        println!(
-                            "      {}: {} → {}",
-                            f.field,
-                            show(&f.recorded),
-                            show(&f.replayed)
-                        );
-                    }
-                }
-            }
-        }
     }
     Ok(())
 }

@@ -707,8 +707,17 @@ async fn events_policies_and_replay(db: Db) {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("changed 2"), "{text}");
-    assert!(text.contains("~ TASK_CREATE follow_up_task"), "{text}");
-    assert!(text.contains("due_at:"), "{text}");
+    // One line per changed event: its id, its type, what differs.
+    in_order(
+        &text,
+        &[
+            "unchanged 0  changed 2  (outcomes 0, actions +0 -0 ~4)",
+            "not compared: no policy 0  baseline unavailable 0",
+            &format!(
+                "{event_id}  lead_captured  params of follow_up_task changed: due_at; params of response_email changed: text\n"
+            ),
+        ],
+    );
     let out = db.revos(&[
         "replay",
         "--tenant",
@@ -767,6 +776,108 @@ async fn events_policies_and_replay(db: Db) {
         "{}",
         stdout(&out)
     );
+}
+
+/// `revos replay --summary` prints the counts only; the default prints a
+/// line per changed event after them, and `--json` the full report.
+async fn replay_summary_prints_the_counts_only(db: Db) {
+    let tenant = "cccccccc-cccc-cccc-cccc-cccccccccccc";
+    let out = db.revos(&["tenants", "create", "--name", "Tenant C", "--id", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let events = write(
+        dir.path(),
+        "leads.ndjson",
+        concat!(
+            r#"{"type": "lead_captured", "source": "cmo_campaigns", "idempotency_key": "s-1", "payload": {"email": "ana@client.example", "name": "Ana"}}"#,
+            "\n",
+            r#"{"type": "lead_captured", "source": "cmo_campaigns", "idempotency_key": "s-2", "payload": {"email": "info@client.example", "name": "Info"}}"#,
+            "\n",
+        ),
+    );
+    let out = db.revos(&["events", "import", &events, "--tenant", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The settings change after the events were recorded: the replay of
+    // the active version against itself still finds nothing.
+    let settings = write(
+        dir.path(),
+        "settings.json",
+        r#"{"response_sla_minutes": 90}"#,
+    );
+    let lead = "revenue_os.growth.lead_response_v1";
+    let out = db.revos(&[
+        "policies", "settings", "--tenant", tenant, lead, "--set", &settings,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let replay = |version: &str, extra: &[&str]| {
+        let policy = format!("{lead}@{version}");
+        let mut args = vec![
+            "replay",
+            "--tenant",
+            tenant,
+            "--since",
+            "2000-01-01",
+            "--policy",
+            &policy,
+        ];
+        args.extend_from_slice(extra);
+        let out = db.revos(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    };
+    let text = stdout(&replay("1", &[]));
+    assert!(text.contains("unchanged 2  changed 0"), "{text}");
+
+    let summary = stdout(&replay("2", &["--summary"]));
+    assert_eq!(
+        summary.lines().count(),
+        3,
+        "the counts and nothing else:\n{summary}"
+    );
+    in_order(
+        &summary,
+        &[
+            "replayed revenue_os.growth.lead_response_v1@2 over 2 events",
+            "  unchanged 1  changed 1  (outcomes 0, actions +0 -1 ~0)\n",
+            "  not compared: no policy 0  baseline unavailable 0\n",
+        ],
+    );
+    // The same counts (the window's end is another "now"), then a line
+    // per changed event.
+    let full = stdout(&replay("2", &[]));
+    let lines: Vec<&str> = full.lines().collect();
+    assert_eq!(
+        lines[1..3],
+        summary.lines().collect::<Vec<_>>()[1..3],
+        "{full}"
+    );
+    assert_eq!(lines.len(), 5, "{full}");
+    assert_eq!(lines[3], "");
+    assert!(
+        lines[4].ends_with("  lead_captured  action response_email (OUTBOUND_EMAIL) removed"),
+        "{full}"
+    );
+
+    let report = json(&replay("2", &["--json"]));
+    assert_eq!(report["counts"]["changed"], 1);
+    assert_eq!(report["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        report["items"][0]["changes"][0],
+        serde_json::json!({"change": "action_removed", "key": "response_email", "type": "OUTBOUND_EMAIL"})
+    );
+    let brief = json(&replay("2", &["--json", "--summary"]));
+    assert_eq!(brief["counts"], report["counts"]);
+    assert!(brief.get("items").is_none(), "{brief}");
+}
+
+#[tokio::test]
+async fn sqlite_replay_summary_prints_the_counts_only() {
+    replay_summary_prints_the_counts_only(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_replay_summary_prints_the_counts_only() {
+    replay_summary_prints_the_counts_only(Db::postgres().await).await;
 }
 
 #[tokio::test]

@@ -709,13 +709,15 @@ pub async fn policies(
     Json(List::all(items))
 }
 
-/// Replays recorded events through a policy version, in shadow, and
-/// reports the differences from what was recorded.
+/// Replays recorded events through a candidate policy version, in memory,
+/// and reports where it decides otherwise than the version that made each
+/// recorded decision, re-run with the same current settings and at the
+/// same clock (the recorded decision's time). Writes nothing.
 #[utoipa::path(post, path = "/v1/replay", tag = "policies", params(TenantParam),
     request_body = ReplayRequest,
     responses(
-        (status = 200, description = "The diff", body = ReplayReport),
-        (status = 400, description = "Unknown policy version or an empty window", body = KernelError),
+        (status = 200, description = "The counts, the recorded versions that could not be re-run, and each event the candidate decides otherwise", body = ReplayReport),
+        (status = 400, description = "Unknown policy version, an empty window or a limit out of range (the field is named)", body = KernelError),
     ))]
 pub async fn replay(
     State(state): State<AppState>,
