@@ -85,34 +85,6 @@ pub(crate) fn check_range(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde::Deserialize;
-    use serde_json::json;
-
-    #[derive(Debug, Default, Deserialize)]
-    #[serde(deny_unknown_fields, default)]
-    struct S {
-        n: u32,
-    }
-
-    #[test]
-    fn errors_name_the_field() {
-        assert_eq!(parse::<S>(&Value::Null).unwrap().n, 0);
-        assert_eq!(parse::<S>(&json!({"n": 3})).unwrap().n, 3);
-        let e = parse::<S>(&json!({"n": "x"})).unwrap_err();
-        assert!(e.starts_with("settings.n: invalid type"), "{e}");
-        let e = parse::<S>(&json!({"m": 1})).unwrap_err();
-        assert!(e.contains("unknown field `m`"), "{e}");
-        let e = parse::<S>(&json!([1])).unwrap_err();
-        assert_eq!(
-            e,
-            "settings must be a JSON object (or null for defaults), not an array"
-        );
-    }
-}
-
 /// Reads a `max_event_age` setting: a duration such as `24h`, `90m`,
 /// `7d` or `2days` (at least a minute, at most a year); `None` when unset
 /// (no limit).
@@ -156,4 +128,32 @@ pub(crate) fn too_old(
             ))
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct S {
+        n: u32,
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(parse::<S>(&Value::Null).unwrap().n, 0);
+        assert_eq!(parse::<S>(&json!({"n": 3})).unwrap().n, 3);
+        let e = parse::<S>(&json!({"n": "x"})).unwrap_err();
+        assert!(e.starts_with("settings.n: invalid type"), "{e}");
+        let e = parse::<S>(&json!({"m": 1})).unwrap_err();
+        assert!(e.contains("unknown field `m`"), "{e}");
+        let e = parse::<S>(&json!([1])).unwrap_err();
+        assert_eq!(
+            e,
+            "settings must be a JSON object (or null for defaults), not an array"
+        );
+    }
 }
