@@ -121,7 +121,7 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "The tamper-evident, per-tenant audit log"),
         (name = "webhooks", description = "Inbound webhooks verified with Standard Webhooks signatures"),
         (name = "system", description = "Liveness and readiness"),
-        (name = "kernel", description = "Optimization cycles: KernelInput → KernelOutput (seed 001), cycles on stored data"),
+        (name = "kernel", description = "Optimization cycles: KernelInput → KernelOutput (the kernel I/O contract), cycles on stored data"),
         (name = "events", description = "The event runtime: events → decisions → actions, lead forms, timelines, tasks"),
         (name = "guards", description = "Guard boundaries: ALLOW, ALLOW_WITH_OVERRIDE or BLOCK under the tenant's Cedar rules"),
         (name = "policies", description = "Policies, runtime modes (shadow/enforce), settings and replay"),

@@ -63,7 +63,7 @@ pub struct Config {
     #[serde(default)]
     pub jwt: Option<crate::jwt::JwtConfig>,
     /// Changes to the queues' settings (`[queues.email] concurrency = 5`)
-    /// and extra queues; the six queues of seed 003 are built in.
+    /// and extra queues; six queues are built in.
     #[serde(default)]
     pub queues: serde_json::Map<String, serde_json::Value>,
     /// Whether `revos serve` also runs workers (a `revos worker` process

@@ -90,7 +90,7 @@ impl ValidationOp {
     }
 }
 
-/// One pass criterion of seed 002, for one tenant.
+/// One pass criterion of the validation loop, for one tenant.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Criterion {
     /// The step it belongs to.

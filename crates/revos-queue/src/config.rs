@@ -171,7 +171,7 @@ fn classes(names: &[&str]) -> Vec<String> {
 pub struct QueueSettings(pub BTreeMap<String, QueueConfig>);
 
 impl Default for QueueSettings {
-    /// The six queues of seed 003, with its settings.
+    /// The six built-in queues, with their settings.
     fn default() -> Self {
         let mut queues = BTreeMap::new();
         queues.insert(

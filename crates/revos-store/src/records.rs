@@ -66,7 +66,7 @@ pub struct WriteSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
-    /// A chosen id (e.g. the seed's test tenants); a random one if absent.
+    /// A chosen id (e.g. the validation loop's test tenants); a random one if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub id: Option<TenantId>,

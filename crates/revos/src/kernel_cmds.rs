@@ -298,7 +298,7 @@ pub async fn validate(kernel: &Kernel, as_json: bool) -> Result<(), ExitCode> {
         println!(
             "\n{}",
             if passed {
-                "validation passed: every criterion of seed 002 holds for tenants A and B"
+                "validation passed: every criterion holds for tenants A and B"
             } else {
                 "validation FAILED (see above)"
             }

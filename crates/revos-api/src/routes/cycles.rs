@@ -29,7 +29,7 @@ pub struct RunParams {
     pub force: bool,
 }
 
-/// Runs the kernel on a `KernelInput` (seed 001): validates it, plans the
+/// Runs the kernel on a `KernelInput` (the kernel I/O contract): validates it, plans the
 /// cycle, checks the output against the contract and records it.
 #[utoipa::path(post, path = "/v1/kernel/run", tag = "kernel", params(RunParams),
     request_body = KernelInput,
@@ -187,7 +187,7 @@ pub struct ValidationBody {
     pub operation: revos_kernel::validation::ValidationOp,
 }
 
-/// Runs one operation of seed 002's validation loop on test tenants A and
+/// Runs one operation of the optimizer's validation loop on test tenants A and
 /// B (platform admin). Run them in order; `verify_all` checks every
 /// criterion.
 #[utoipa::path(post, path = "/v1/validation", tag = "kernel",
