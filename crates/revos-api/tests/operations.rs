@@ -672,7 +672,30 @@ async fn refused_tokens_say_why(db: Db) {
     assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"revos\"");
 }
 
+/// The error example of the README is what the API answers, word for word.
+async fn the_readme_error_example_is_real(db: Db) {
+    let readme = include_str!("../../../README.md");
+    let section = &readme[readme.find("## Errors").expect("an Errors section")..];
+    let start = section.find("```json\n").expect("a JSON example") + "```json\n".len();
+    let end = start + section[start..].find("```").expect("the example's end");
+    let documented: Value = serde_json::from_str(&section[start..end]).unwrap();
+    let app = App::start(db).await;
+    let t = app.tenant().await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{t}/metrics"),
+            json!([
+                {"metric_id": "pipeline_total", "date": "2026-11-20", "value": 125000},
+                {"metric_id": "pipline_total", "date": "2026-11-20", "value": 1},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body, documented);
+}
+
 on_both!(
+    the_readme_error_example_is_real,
     past_events_never_act,
     an_smtp_outage_ends_with_one_bulk_redrive,
     paused_queues_hold_and_bulk_cancel_withdraws,
