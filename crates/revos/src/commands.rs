@@ -221,7 +221,7 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
         Command::Worker(args) => worker(config, args).await.map_err(fail),
         Command::Queues(QueuesCommand::TenantSettings { tenant, set }) => {
             let kernel = open(config).await.map_err(fail)?;
-            tenant_queue_settings(&kernel, &tenant, set.as_deref())
+            tenant_queue_settings(&kernel, &tenant, set.as_deref(), as_json)
                 .await
                 .map_err(fail)
         }
@@ -1579,6 +1579,7 @@ async fn tenant_queue_settings(
     kernel: &Kernel,
     tenant: &str,
     set: Option<&str>,
+    as_json: bool,
 ) -> Result<(), Failure> {
     let tenant = parse_tenant(tenant)?;
     let operator = revos_kernel::auth::Principal::Service;
@@ -1598,6 +1599,24 @@ async fn tenant_queue_settings(
         }
         None => kernel.tenant_queue_settings(&operator, tenant).await?,
     };
-    output::json(&shown);
+    if as_json {
+        output::json(&shown);
+    } else if shown.is_empty() {
+        println!("tenant {tenant} has no queue overrides: every queue's own settings apply");
+    } else {
+        println!("queue overrides of tenant {tenant}:");
+        for (queue, fields) in &shown {
+            let fields = fields
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k} = {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_else(|| fields.to_string());
+            println!("  {queue:<14} {fields}");
+        }
+    }
     Ok(())
 }
