@@ -553,7 +553,7 @@ impl Kernel {
                 )],
             ));
         }
-        let filter = JobFilter {
+        let mut filter = JobFilter {
             queue: Some(selection.queue.clone()),
             state: Some(state),
             kind: None,
@@ -571,11 +571,15 @@ impl Kernel {
             refused: 0,
             refusals: Vec::new(),
         };
-        // Pages of the newest matching jobs until one brings nothing new:
-        // a changed job leaves the state, a refused one is remembered.
+        // Pages of the newest matching jobs, each ending no later than the
+        // oldest of the page before (inclusive: a refused job is
+        // remembered and skipped; a changed one has left the state), until
+        // a page is not full or brings nothing new.
         let mut seen = std::collections::HashSet::new();
         loop {
             let page = self.store.list_jobs(scope, &filter).await?;
+            let full = page.len() >= BULK_PAGE as usize;
+            let oldest = page.iter().map(|j| j.created_at).min();
             let fresh: Vec<Job> = page.into_iter().filter(|j| seen.insert(j.id)).collect();
             if fresh.is_empty() {
                 break;
@@ -595,6 +599,13 @@ impl Kernel {
                         }
                     }
                 }
+            }
+            match oldest {
+                Some(oldest) if full => {
+                    let next = oldest + chrono::Duration::microseconds(1);
+                    filter.until = Some(filter.until.map_or(next, |u| u.min(next)));
+                }
+                _ => break,
             }
         }
         self.audit(
