@@ -1565,7 +1565,13 @@ fn print_job(view: &revos_kernel::jobs::JobView) {
         println!("  e-mail     {}", status.as_str());
     }
     if let Some(error) = &j.last_error {
-        println!("  last error {error}");
+        // A job that ended well keeps the error of an earlier attempt.
+        let label = if j.state == revos_queue::JobState::Completed {
+            "earlier error"
+        } else {
+            "last error"
+        };
+        println!("  {label} {error}");
     }
     if j.state == revos_queue::JobState::AwaitingApproval {
         println!(

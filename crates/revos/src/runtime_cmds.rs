@@ -597,8 +597,8 @@ pub async fn replay(kernel: &Kernel, args: ReplayArgs, as_json: bool) -> Result<
         report.policy_id,
         report.policy_version,
         n(c.events),
-        report.since.to_rfc3339(),
-        report.until.to_rfc3339()
+        report.since.format("%Y-%m-%d %H:%M UTC"),
+        report.until.format("%Y-%m-%d %H:%M UTC")
     );
     println!(
         "  unchanged {}  changed {}  (outcomes {}, actions +{} -{} ~{})",
