@@ -2,6 +2,7 @@
 //! `KernelError` of a failure.
 
 use revos_kernel::Failure;
+use revos_store::listing::{Cursor, Listed};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -39,6 +40,44 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
 pub fn more(shown: usize, limit: u32, hint: &str) {
     if shown > 0 && shown as u64 >= u64::from(limit) {
         println!("(showing the first {shown}; there may be more — {hint})");
+    }
+}
+
+/// A page of a list as `--json` prints it: the API's shape.
+#[derive(Serialize)]
+struct PageJson<'a, T> {
+    items: &'a [T],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+    has_more: bool,
+}
+
+/// Prints a page of a list as the API answers it:
+/// `{items, next_cursor, has_more}`.
+pub fn page_json<T: Serialize>(page: &Listed<T>) {
+    json(&PageJson {
+        items: &page.items,
+        next_cursor: page.next_cursor.map(Cursor::encode),
+        has_more: page.has_more,
+    });
+}
+
+/// The line under a page that more records follow:
+/// `showing 100 of 2,044 (use --limit / --cursor <C> for more)`; `None`
+/// when the page is the last.
+pub fn page_footer<T>(page: &Listed<T>, total: u64) -> Option<String> {
+    let cursor = page.next_cursor?.encode();
+    Some(format!(
+        "showing {} of {} (use --limit / --cursor {cursor} for more)",
+        count(page.items.len() as u64),
+        count(total),
+    ))
+}
+
+/// Prints [`page_footer`], if any.
+pub fn print_page_footer<T>(page: &Listed<T>, total: u64) {
+    if let Some(line) = page_footer(page, total) {
+        println!("{line}");
     }
 }
 
