@@ -31,8 +31,8 @@ pub use kernel_io::{
     Action, ActionType, BindingConstraint, DataQualityAction, KernelInput, KernelOutput,
     OwnerSubsystem, RevenueOsV1,
 };
-pub use order::Order;
 pub use metrics::{MetricDefinition, MetricId, REQUIRED_METRICS, UnknownMetric};
+pub use order::Order;
 pub use runtime::{
     ActionKind, ActionStatus, DecisionOutcome, KernelAction, KernelDecision, KernelEvent,
     KernelMode,
