@@ -143,3 +143,22 @@ mod count_tests {
         assert_eq!(super::count(1_234_567), "1,234,567");
     }
 }
+
+#[cfg(test)]
+mod page_tests {
+    use revos_store::listing::{Cursor, Listed};
+
+    #[test]
+    fn a_page_with_more_names_the_count_and_the_cursor() {
+        let page = Listed::new((1..=100u64).collect(), true, |n| Cursor::Seq(*n));
+        let cursor = Cursor::Seq(100).encode();
+        assert_eq!(
+            super::page_footer(&page, 2_044).as_deref(),
+            Some(
+                format!("showing 100 of 2,044 (use --limit / --cursor {cursor} for more)").as_str()
+            )
+        );
+        let last = Listed::new(vec![1u64, 2], false, |n| Cursor::Seq(*n));
+        assert_eq!(super::page_footer(&last, 2), None);
+    }
+}
