@@ -75,7 +75,7 @@ impl<T> List<T> {
 
 /// The `cursor` query parameter, read back; a text that is not a cursor
 /// this server handed out is `INVALID_INPUT` naming `query.cursor`.
-pub fn cursor(raw: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+pub(crate) fn cursor(raw: Option<&str>) -> Result<Option<Cursor>, ApiError> {
     raw.map(|text| {
         Cursor::decode(text).map_err(|err| ApiError(Failure::bad_cursor("query.cursor", &err)))
     })
@@ -84,7 +84,7 @@ pub fn cursor(raw: Option<&str>) -> Result<Option<Cursor>, ApiError> {
 
 /// The (time, id) key of a `cursor` query parameter of a list keyed by
 /// time.
-pub fn cursor_at(raw: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid)>, ApiError> {
+pub(crate) fn cursor_at(raw: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid)>, ApiError> {
     cursor(raw)?
         .map(|c| {
             c.at()
