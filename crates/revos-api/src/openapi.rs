@@ -109,6 +109,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         revos_contracts::KernelError,
         revos_contracts::ErrorCode,
+        revos_contracts::Order,
         revos_contracts::kernel_io::Targets,
         revos_contracts::kernel_io::Guardrails,
         revos_contracts::kernel_io::KernelConfig,

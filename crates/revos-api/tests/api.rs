@@ -945,7 +945,9 @@ async fn audit_trail_records_and_verifies(app: App) {
         .await;
     assert!(revoked["revoked_at"].is_string());
 
-    let (status, body) = app.get(&format!("/v1/audit?tenant_id={t}")).await;
+    let (status, body) = app
+        .get(&format!("/v1/audit?tenant_id={t}&order=oldest_first"))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let actions: Vec<&str> = body["items"]
         .as_array()
@@ -970,6 +972,9 @@ async fn audit_trail_records_and_verifies(app: App) {
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    let (_, newest) = app.get(&format!("/v1/audit?tenant_id={t}")).await;
+    assert_eq!(newest["items"][0]["seq"], 5, "newest first by default");
+    assert_eq!(newest["has_more"], false);
     let (_, filtered) = app
         .get(&format!("/v1/audit?tenant_id={t}&action=auth.failure"))
         .await;
@@ -1171,7 +1176,9 @@ async fn queues_and_jobs_can_be_seen_and_steered(app: App) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, audit) = app
-        .get(&format!("/v1/audit?tenant_id={a}&resource_type=job"))
+        .get(&format!(
+            "/v1/audit?tenant_id={a}&resource_type=job&order=oldest_first"
+        ))
         .await;
     let actions: Vec<&str> = audit["items"]
         .as_array()

@@ -11,6 +11,7 @@
 //!   mapping of violations to [`KernelError`];
 //! - [`runtime`]: the seed 000 event → decision → action records;
 //! - [`metrics`]: the canonical metric dictionary and [`MetricId`];
+//! - [`order`]: which end of a list comes first;
 //! - [`schema`]: the JSON Schemas checked in under `schemas/`;
 //! - [`error`] and [`ids`]: the error shape and identifier newtypes.
 
@@ -18,6 +19,7 @@ pub mod error;
 pub mod ids;
 pub mod kernel_io;
 pub mod metrics;
+pub mod order;
 pub mod runtime;
 pub mod schema;
 pub mod text;
@@ -30,6 +32,7 @@ pub use kernel_io::{
     OwnerSubsystem, RevenueOsV1,
 };
 pub use metrics::{MetricDefinition, MetricId, REQUIRED_METRICS, UnknownMetric};
+pub use order::Order;
 pub use runtime::{
     ActionKind, ActionStatus, DecisionOutcome, KernelAction, KernelDecision, KernelEvent,
     KernelMode,

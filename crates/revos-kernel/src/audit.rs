@@ -120,16 +120,38 @@ impl crate::Kernel {
         }
     }
 
-    /// Audit entries of a tenant (or, for a platform admin asking for no
-    /// tenant, of the platform chain). Needs the `admin` scope.
+    /// A page of audit entries of a tenant (or, for a platform admin asking
+    /// for no tenant, of the platform chain), newest first unless the
+    /// filter says otherwise. Needs the `admin` scope.
     pub async fn audit_entries(
         &self,
         by: &crate::auth::Principal,
         tenant: Option<TenantId>,
         filter: &revos_store::audit::AuditFilter,
-    ) -> Result<Vec<AuditEntry>, Failure> {
+    ) -> Result<revos_store::listing::Listed<AuditEntry>, Failure> {
+        let tenant = Self::audit_scope(by, tenant)?;
+        Ok(self.store.page_audit(tenant, filter).await?)
+    }
+
+    /// How many entries [`Kernel::audit_entries`] would page through.
+    pub async fn audit_count(
+        &self,
+        by: &crate::auth::Principal,
+        tenant: Option<TenantId>,
+        filter: &revos_store::audit::AuditFilter,
+    ) -> Result<u64, Failure> {
+        let tenant = Self::audit_scope(by, tenant)?;
+        Ok(self.store.count_audit(tenant, filter).await?)
+    }
+
+    /// The chain a caller reads: the tenant asked for (or the caller's
+    /// own), else the platform chain for a platform admin.
+    fn audit_scope(
+        by: &crate::auth::Principal,
+        tenant: Option<TenantId>,
+    ) -> Result<TenantId, Failure> {
         use revos_store::identity::Scope;
-        let tenant = match (tenant.or(by.tenant()), by.tenant()) {
+        Ok(match (tenant.or(by.tenant()), by.tenant()) {
             (Some(t), _) => {
                 by.authorize_tenant(t, Scope::Admin)?;
                 t
@@ -138,8 +160,7 @@ impl crate::Kernel {
                 by.authorize_platform(Scope::Admin)?;
                 TenantId::PLATFORM
             }
-        };
-        Ok(self.store.list_audit(tenant, filter).await?)
+        })
     }
 
     /// Every tenant whose chain `revos audit` looks at: the platform, then

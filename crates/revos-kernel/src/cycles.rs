@@ -532,15 +532,22 @@ impl Kernel {
         Ok((output, view))
     }
 
-    /// The tenant's cycles, newest first.
+    /// A page of the tenant's cycles, newest first unless the filter says
+    /// otherwise.
     pub async fn cycles(
         &self,
         by: &Principal,
         tenant: TenantId,
-        limit: u32,
-    ) -> Result<Vec<Cycle>, Failure> {
+        filter: &revos_store::cycles::CycleFilter,
+    ) -> Result<revos_store::listing::Listed<Cycle>, Failure> {
         by.authorize_tenant(tenant, Scope::Read)?;
-        Ok(self.store().list_cycles(tenant, limit).await?)
+        Ok(self.store().page_cycles(tenant, filter).await?)
+    }
+
+    /// How many cycles the tenant has.
+    pub async fn cycle_count(&self, by: &Principal, tenant: TenantId) -> Result<u64, Failure> {
+        by.authorize_tenant(tenant, Scope::Read)?;
+        Ok(self.store().count_cycles(tenant).await?)
     }
 
     /// One cycle with its actions.

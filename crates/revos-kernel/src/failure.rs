@@ -45,6 +45,21 @@ impl Failure {
         }
     }
 
+    /// `INVALID_INPUT` (400) for a paging cursor that is not one this
+    /// server handed out; `path` names where it came from (`query.cursor`,
+    /// `--cursor`).
+    pub fn bad_cursor(path: &str, err: &revos_store::listing::CursorError) -> Self {
+        Failure::invalid(
+            "invalid cursor",
+            &[Violation::new(
+                "type",
+                path,
+                err.to_string(),
+                ErrorCode::InvalidInput,
+            )],
+        )
+    }
+
     /// `TENANT_NOT_FOUND` (404).
     pub fn tenant_not_found(tenant: TenantId) -> Self {
         Failure::from_error(

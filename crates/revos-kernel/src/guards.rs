@@ -290,6 +290,7 @@ impl Kernel {
                 until: None,
                 r#type: Some(guard.event_type().to_owned()),
                 source: None,
+                order: revos_store::listing::Order::OldestFirst,
                 after,
                 limit: Some(MAX_EVENT_PAGE),
             };

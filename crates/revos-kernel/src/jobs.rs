@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_queue::{EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats};
 use revos_store::identity::Scope;
+use revos_store::listing::Listed;
 use revos_store::queue::TenantTx;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -258,15 +259,33 @@ impl Kernel {
         Ok(self.store.list_jobs(scope, filter).await?)
     }
 
-    /// Jobs the caller may see, newest first, each with what it will do.
+    /// A page of the jobs the caller may see, newest first unless the
+    /// filter says otherwise, each with what it will do.
     pub async fn job_views(
         &self,
         by: &Principal,
         tenant: Option<TenantId>,
         filter: &JobFilter,
-    ) -> Result<Vec<JobView>, Failure> {
-        let jobs = self.jobs(by, tenant, filter).await?;
-        self.describe_jobs(jobs).await
+    ) -> Result<Listed<JobView>, Failure> {
+        let scope = self.job_scope(by, tenant)?;
+        let page = self.store.page_jobs(scope, filter).await?;
+        let views = self.describe_jobs(page.items).await?;
+        Ok(Listed {
+            items: views,
+            next_cursor: page.next_cursor,
+            has_more: page.has_more,
+        })
+    }
+
+    /// How many jobs [`Kernel::job_views`] would page through.
+    pub async fn job_count(
+        &self,
+        by: &Principal,
+        tenant: Option<TenantId>,
+        filter: &JobFilter,
+    ) -> Result<u64, Failure> {
+        let scope = self.job_scope(by, tenant)?;
+        Ok(self.store.count_jobs(scope, filter).await?)
     }
 
     /// One job the caller may see, with what it will do.
@@ -560,6 +579,7 @@ impl Kernel {
             since: selection.since,
             until: selection.until,
             limit: Some(BULK_PAGE),
+            ..JobFilter::default()
         };
         let mut outcome = BulkOutcome {
             step: step.as_str().to_owned(),
@@ -571,15 +591,14 @@ impl Kernel {
             refused: 0,
             refusals: Vec::new(),
         };
-        // Pages of the newest matching jobs, each ending no later than the
-        // oldest of the page before (inclusive: a refused job is
-        // remembered and skipped; a changed one has left the state), until
-        // a page is not full or brings nothing new.
+        // Pages of the newest matching jobs, each continuing after the last
+        // of the page before (keyset: a changed job has left the state, a
+        // refused one stays behind the cursor), until a page is not full.
         let mut seen = std::collections::HashSet::new();
         loop {
             let page = self.store.list_jobs(scope, &filter).await?;
             let full = page.len() >= BULK_PAGE as usize;
-            let oldest = page.iter().map(|j| j.created_at).min();
+            let last = page.last().map(|j| (j.created_at, j.id));
             let fresh: Vec<Job> = page.into_iter().filter(|j| seen.insert(j.id)).collect();
             if fresh.is_empty() {
                 break;
@@ -600,11 +619,8 @@ impl Kernel {
                     }
                 }
             }
-            match oldest {
-                Some(oldest) if full => {
-                    let next = oldest + chrono::Duration::microseconds(1);
-                    filter.until = Some(filter.until.map_or(next, |u| u.min(next)));
-                }
+            match last {
+                Some(last) if full => filter.after = Some(last),
                 _ => break,
             }
         }
@@ -923,6 +939,7 @@ impl Kernel {
         };
         let filter = revos_store::audit::AuditFilter {
             resource_id: Some(action.event_id.to_string()),
+            order: revos_store::listing::Order::OldestFirst,
             ..revos_store::audit::AuditFilter::default()
         };
         let entries = self.store.list_audit(job.tenant_id, &filter).await?;

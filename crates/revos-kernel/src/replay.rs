@@ -556,6 +556,7 @@ impl Kernel {
                     until: Some(until),
                     r#type: Some((*event_type).to_owned()),
                     source: Some((*source).to_owned()),
+                    order: revos_store::listing::Order::OldestFirst,
                     after,
                     limit: Some(MAX_EVENT_PAGE),
                 };

@@ -958,15 +958,27 @@ impl Kernel {
         })
     }
 
-    /// The tasks of a tenant.
+    /// A page of the tasks of a tenant, newest first unless the filter
+    /// says otherwise.
     pub async fn tasks(
         &self,
         by: &Principal,
         tenant: TenantId,
         filter: &revos_store::events::TaskFilter,
-    ) -> Result<Vec<Task>, Failure> {
+    ) -> Result<revos_store::listing::Listed<Task>, Failure> {
         by.authorize_tenant(tenant, Scope::Read)?;
-        Ok(self.store().list_tasks(tenant, filter).await?)
+        Ok(self.store().page_tasks(tenant, filter).await?)
+    }
+
+    /// How many tasks [`Kernel::tasks`] would page through.
+    pub async fn task_count(
+        &self,
+        by: &Principal,
+        tenant: TenantId,
+        filter: &revos_store::events::TaskFilter,
+    ) -> Result<u64, Failure> {
+        by.authorize_tenant(tenant, Scope::Read)?;
+        Ok(self.store().count_tasks(tenant, filter).await?)
     }
 
     /// Marks a task done. Needs `write`; audited.

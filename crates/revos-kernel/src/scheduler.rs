@@ -383,6 +383,7 @@ impl Kernel {
                 &EventFilter {
                     since,
                     r#type: Some(CAMPAIGN_LAUNCHED.to_owned()),
+                    order: revos_store::listing::Order::OldestFirst,
                     limit: Some(LAUNCHES_NAMED),
                     ..EventFilter::default()
                 },

@@ -148,14 +148,26 @@ impl Kernel {
         })
     }
 
-    /// Events of a tenant, oldest first.
+    /// A page of the events of a tenant, newest first unless the filter
+    /// says otherwise.
     pub async fn events(
         &self,
         by: &Principal,
         tenant: Option<TenantId>,
         filter: &revos_store::events::EventFilter,
-    ) -> Result<Vec<KernelEvent>, Failure> {
+    ) -> Result<revos_store::listing::Listed<KernelEvent>, Failure> {
         let tenant = self.read_tenant(by, tenant)?;
-        Ok(self.store().list_events(tenant, filter).await?)
+        Ok(self.store().page_events(tenant, filter).await?)
+    }
+
+    /// How many events [`Kernel::events`] would page through.
+    pub async fn event_count(
+        &self,
+        by: &Principal,
+        tenant: Option<TenantId>,
+        filter: &revos_store::events::EventFilter,
+    ) -> Result<u64, Failure> {
+        let tenant = self.read_tenant(by, tenant)?;
+        Ok(self.store().count_events(tenant, filter).await?)
     }
 }

@@ -202,6 +202,7 @@ async fn launches(kernel: &Kernel, tenant: TenantId) -> Vec<String> {
             tenant,
             &EventFilter {
                 r#type: Some("campaign_launched".into()),
+                order: revos_store::listing::Order::OldestFirst,
                 ..EventFilter::default()
             },
         )

@@ -303,7 +303,11 @@ pub struct JobFilter {
     pub since: Option<DateTime<Utc>>,
     /// Only jobs created before this time.
     pub until: Option<DateTime<Utc>>,
-    /// At most this many (default 100, at most 1000), newest first.
+    /// Newest (the default) or oldest first, by creation time, then id.
+    pub order: revos_contracts::Order,
+    /// Keyset paging: only jobs past this (`created_at`, id) in `order`.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    /// At most this many (default 100, at most 1000).
     pub limit: Option<u32>,
 }
 

@@ -22,6 +22,7 @@ use revos_store::audit::{
     AuditEntry, AuditFilter, AuditStore, Checkpoint, MAX_AUDIT_PAGE, NewAuditEntry, checked,
     revos_audit, seq_from_db, seq_to_db,
 };
+use revos_store::listing::{keyset_cmp, sql_direction};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -148,10 +149,8 @@ impl AuditStore for PostgresStore {
         filter: &AuditFilter,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let mut tx = self.begin_tenant(tenant).await?;
-        let rows: Vec<EntryRow> = sqlx::query_as(concat!(
-            "select ",
-            entry_columns!(),
-            " from audit_log \
+        let sql = format!(
+            "select {} from audit_log \
              where tenant_id = $1 \
                and ($2::text is null or actor = $2) \
                and ($3::text is null or action = $3) \
@@ -160,8 +159,16 @@ impl AuditStore for PostgresStore {
                and ($6::timestamptz is null or occurred_at >= $6) \
                and ($7::timestamptz is null or occurred_at < $7) \
                and seq > $8 \
-             order by seq limit $9"
-        ))
+               and ($10::bigint is null or seq {} $10) \
+             order by seq {} limit $9",
+            entry_columns!(),
+            keyset_cmp(filter.order),
+            sql_direction(filter.order),
+        );
+        let rows: Vec<EntryRow> = sqlx::query_as(
+            // Built from fixed fragments: the order picks `<`/`>` and `asc`/`desc`.
+            sqlx::AssertSqlSafe(sql),
+        )
         .bind(tenant.as_uuid())
         .bind(&filter.actor)
         .bind(&filter.action)
@@ -171,11 +178,40 @@ impl AuditStore for PostgresStore {
         .bind(filter.to)
         .bind(seq_to_db(filter.after_seq.unwrap_or(0))?)
         .bind(i64::from(filter.limit.min(MAX_AUDIT_PAGE)))
+        .bind(filter.past_seq.map(seq_to_db).transpose()?)
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         rows.into_iter().map(|row| row.into_entry(tenant)).collect()
+    }
+
+    async fn count_audit(&self, tenant: TenantId, filter: &AuditFilter) -> Result<u64, StoreError> {
+        let mut tx = self.begin_tenant(tenant).await?;
+        let (n,): (i64,) = sqlx::query_as(
+            "select count(*) from audit_log \
+             where tenant_id = $1 \
+               and ($2::text is null or actor = $2) \
+               and ($3::text is null or action = $3) \
+               and ($4::text is null or resource_type = $4) \
+               and ($5::text is null or resource_id = $5) \
+               and ($6::timestamptz is null or occurred_at >= $6) \
+               and ($7::timestamptz is null or occurred_at < $7) \
+               and seq > $8",
+        )
+        .bind(tenant.as_uuid())
+        .bind(&filter.actor)
+        .bind(&filter.action)
+        .bind(&filter.resource_type)
+        .bind(&filter.resource_id)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(seq_to_db(filter.after_seq.unwrap_or(0))?)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(u64::try_from(n).unwrap_or_default())
     }
 
     async fn audit_chain(

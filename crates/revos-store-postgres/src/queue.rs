@@ -48,6 +48,7 @@ use revos_queue::Backoff;
 use revos_store::StoreError;
 use revos_store::audit::{AuditEntry, NewAuditEntry};
 use revos_store::events::{EventInsert, NewTask, OutboxEmail, Task};
+use revos_store::listing::{keyset_cmp, sql_direction};
 use revos_store::queue::{
     EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueuePause, QueueStats, QueueStore, TenantTx,
 };
@@ -1049,7 +1050,8 @@ impl QueueStore for PostgresStore {
             .unwrap_or(DEFAULT_LIST_LIMIT)
             .min(MAX_LIST_LIMIT);
         let mut tx = self.begin_scope(tenant).await?;
-        let rows: Vec<JobRow> = sqlx::query_as(
+        let dir = sql_direction(filter.order);
+        let sql = format!(
             "select * from jobs
              where ($1::uuid is null or tenant_id = $1)
                and ($2::text is null or queue = $2)
@@ -1057,8 +1059,14 @@ impl QueueStore for PostgresStore {
                and ($4::text is null or kind = $4)
                and ($6::timestamptz is null or created_at >= $6)
                and ($7::timestamptz is null or created_at < $7)
-             order by created_at desc, id desc
+               and ($8::timestamptz is null or (created_at, id) {} ($8, $9::uuid))
+             order by created_at {dir}, id {dir}
              limit $5",
+            keyset_cmp(filter.order),
+        );
+        let rows: Vec<JobRow> = sqlx::query_as(
+            // Built from fixed fragments: the order picks `<`/`>` and `asc`/`desc`.
+            sqlx::AssertSqlSafe(sql),
         )
         .bind(tenant.map(|t| *t.as_uuid()))
         .bind(filter.queue.as_deref())
@@ -1067,11 +1075,41 @@ impl QueueStore for PostgresStore {
         .bind(i64::from(limit))
         .bind(filter.since.map(support::now_at))
         .bind(filter.until.map(support::now_at))
+        .bind(filter.after.map(|(t, _)| support::now_at(t)))
+        .bind(filter.after.map(|(_, id)| id))
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         jobs(rows)
+    }
+
+    async fn count_jobs(
+        &self,
+        tenant: Option<TenantId>,
+        filter: &JobFilter,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_scope(tenant).await?;
+        let (n,): (i64,) = sqlx::query_as(
+            "select count(*) from jobs
+             where ($1::uuid is null or tenant_id = $1)
+               and ($2::text is null or queue = $2)
+               and ($3::text is null or state = $3)
+               and ($4::text is null or kind = $4)
+               and ($5::timestamptz is null or created_at >= $5)
+               and ($6::timestamptz is null or created_at < $6)",
+        )
+        .bind(tenant.map(|t| *t.as_uuid()))
+        .bind(filter.queue.as_deref())
+        .bind(filter.state.map(JobState::as_str))
+        .bind(filter.kind.as_deref())
+        .bind(filter.since.map(support::now_at))
+        .bind(filter.until.map(support::now_at))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(u64::try_from(n).unwrap_or_default())
     }
 
     async fn cancel_job(

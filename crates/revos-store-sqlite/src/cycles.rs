@@ -26,9 +26,10 @@ use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_store::audit::NewAuditEntry;
 use revos_store::cycles::{
-    ActionResultRecord, Cycle, CycleStatus, CycleStore, OptimizationAction,
+    ActionResultRecord, Cycle, CycleFilter, CycleStatus, CycleStore, OptimizationAction,
     OptimizationActionStatus,
 };
+use revos_store::listing::{keyset_cmp, sql_direction};
 use revos_store::{StoreError, support};
 use serde_json::Value;
 use sqlx::sqlite::SqliteConnection;
@@ -353,21 +354,45 @@ impl CycleStore for SqliteStore {
         Ok(cycle)
     }
 
-    async fn list_cycles(&self, tenant: TenantId, limit: u32) -> Result<Vec<Cycle>, StoreError> {
+    async fn cycles_matching(
+        &self,
+        tenant: TenantId,
+        filter: &CycleFilter,
+    ) -> Result<Vec<Cycle>, StoreError> {
         let mut tx = self.read_tenant(tenant).await?;
-        let rows: Vec<CycleRow> = sqlx::query_as(concat!(
-            "select ",
+        let dir = sql_direction(filter.order);
+        let sql = format!(
+            "select {} from optimization_cycles where tenant_id = ?1 \
+             and (?3 is null or (created_at, id) {} (?3, ?4)) \
+             order by created_at {dir}, id {dir} limit ?2",
             cycle_columns!(),
-            " from optimization_cycles where tenant_id = ?1 \
-             order by created_at desc, id desc limit ?2"
-        ))
+            keyset_cmp(filter.order),
+        );
+        let rows: Vec<CycleRow> = sqlx::query_as(
+            // Built from fixed fragments: the order picks `<`/`>` and `asc`/`desc`.
+            sqlx::AssertSqlSafe(sql),
+        )
         .bind(tid(tenant))
-        .bind(list_limit(limit))
+        .bind(list_limit(filter.limit.unwrap_or(100)))
+        .bind(filter.after.map(|(at, _)| ts(at)))
+        .bind(filter.after.map(|(_, id)| id.hyphenated()))
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         cycles(rows, tenant)
+    }
+
+    async fn count_cycles(&self, tenant: TenantId) -> Result<u64, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let (n,): (i64,) =
+            sqlx::query_as("select count(*) from optimization_cycles where tenant_id = ?1")
+                .bind(tid(tenant))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(u64::try_from(n).unwrap_or_default())
     }
 
     async fn get_cycle(&self, tenant: TenantId, id: Uuid) -> Result<Option<Cycle>, StoreError> {

@@ -29,6 +29,7 @@ use revos_store::events::{
     IngestContext, MAX_EVENT_PAGE, NewTask, OutboxEmail, OutboxStatus, StoredEvent, Task,
     TaskFilter, TaskStatus, WebhookEndpoint,
 };
+use revos_store::listing::{keyset_cmp, sql_direction};
 use revos_store::queue::Job;
 use revos_store::{StoreError, support};
 use serde_json::Value;
@@ -686,19 +687,24 @@ impl EventStore for SqliteStore {
         filter: &EventFilter,
     ) -> Result<Vec<KernelEvent>, StoreError> {
         let mut tx = self.read_tenant(tenant).await?;
-        let rows: Vec<EventRow> = sqlx::query_as(concat!(
-            "select ",
-            event_columns!(),
-            " from kernel_events
+        let dir = sql_direction(filter.order);
+        let sql = format!(
+            "select {} from kernel_events
              where tenant_id = ?1
                and (?2 is null or created_at >= ?2)
                and (?3 is null or created_at < ?3)
                and (?4 is null or type = ?4)
                and (?5 is null or source = ?5)
-               and (?6 is null or (created_at, id) > (?6, ?7))
-             order by created_at, id
-             limit ?8"
-        ))
+               and (?6 is null or (created_at, id) {} (?6, ?7))
+             order by created_at {dir}, id {dir}
+             limit ?8",
+            event_columns!(),
+            keyset_cmp(filter.order),
+        );
+        let rows: Vec<EventRow> = sqlx::query_as(
+            // Built from fixed fragments: the order picks `<`/`>` and `asc`/`desc`.
+            sqlx::AssertSqlSafe(sql),
+        )
         .bind(tid(tenant))
         .bind(filter.since.map(ts))
         .bind(filter.until.map(ts))
@@ -712,6 +718,32 @@ impl EventStore for SqliteStore {
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         events(rows, tenant)
+    }
+
+    async fn count_events(
+        &self,
+        tenant: TenantId,
+        filter: &EventFilter,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let (n,): (i64,) = sqlx::query_as(
+            "select count(*) from kernel_events
+             where tenant_id = ?1
+               and (?2 is null or created_at >= ?2)
+               and (?3 is null or created_at < ?3)
+               and (?4 is null or type = ?4)
+               and (?5 is null or source = ?5)",
+        )
+        .bind(tid(tenant))
+        .bind(filter.since.map(ts))
+        .bind(filter.until.map(ts))
+        .bind(&filter.r#type)
+        .bind(&filter.source)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(u64::try_from(n).unwrap_or_default())
     }
 
     async fn events_by_correlation(
@@ -997,25 +1029,51 @@ impl EventStore for SqliteStore {
         filter: &TaskFilter,
     ) -> Result<Vec<Task>, StoreError> {
         let mut tx = self.read_tenant(tenant).await?;
-        let rows: Vec<TaskRow> = sqlx::query_as(concat!(
-            "select ",
-            task_columns!(),
-            " from tasks
+        let dir = sql_direction(filter.order);
+        let sql = format!(
+            "select {} from tasks
              where tenant_id = ?1
                and (?2 is null or owner = ?2)
                and (?3 is null or status = ?3)
-             order by due_at is null, due_at, created_at, id
-             limit ?4"
-        ))
+               and (?5 is null or (created_at, id) {} (?5, ?6))
+             order by created_at {dir}, id {dir}
+             limit ?4",
+            task_columns!(),
+            keyset_cmp(filter.order),
+        );
+        let rows: Vec<TaskRow> = sqlx::query_as(
+            // Built from fixed fragments: the order picks `<`/`>` and `asc`/`desc`.
+            sqlx::AssertSqlSafe(sql),
+        )
         .bind(tid(tenant))
         .bind(&filter.owner)
         .bind(filter.status.map(TaskStatus::as_str))
         .bind(list_limit(filter.limit))
+        .bind(filter.after.map(|(at, _)| ts(at)))
+        .bind(filter.after.map(|(_, id)| id.hyphenated()))
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         rows.into_iter().map(|row| row.into_task(tenant)).collect()
+    }
+
+    async fn count_tasks(&self, tenant: TenantId, filter: &TaskFilter) -> Result<u64, StoreError> {
+        let mut tx = self.read_tenant(tenant).await?;
+        let (n,): (i64,) = sqlx::query_as(
+            "select count(*) from tasks
+             where tenant_id = ?1
+               and (?2 is null or owner = ?2)
+               and (?3 is null or status = ?3)",
+        )
+        .bind(tid(tenant))
+        .bind(&filter.owner)
+        .bind(filter.status.map(TaskStatus::as_str))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(u64::try_from(n).unwrap_or_default())
     }
 
     async fn tasks_for_actions(

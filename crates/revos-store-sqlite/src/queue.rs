@@ -38,6 +38,7 @@ use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
 use revos_queue::Backoff;
 use revos_store::audit::{AuditEntry, NewAuditEntry};
 use revos_store::events::{EventInsert, NewTask, OutboxEmail, Task};
+use revos_store::listing::{keyset_cmp, sql_direction};
 use revos_store::queue::{
     EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueuePause, QueueStats, QueueStore, TenantTx,
 };
@@ -803,45 +804,80 @@ impl QueueStore for SqliteStore {
             None => self.begin_read().await?,
         };
         // Two statements rather than `?1 is null or tenant_id = ?1`, so a
-        // tenant's listing walks its (tenant_id, created_at) index. Equal
-        // creation times list the later insert first (rowid order).
-        let query = match tenant {
-            Some(_) => sqlx::query_as::<_, JobRow>(concat!(
-                "select ",
-                job_columns!(),
-                " from jobs where tenant_id = ?1
-                   and (?2 is null or queue = ?2)
-                   and (?3 is null or state = ?3)
-                   and (?4 is null or kind = ?4)
-                   and (?6 is null or created_at >= ?6)
-                   and (?7 is null or created_at < ?7)
-                 order by created_at desc, rowid desc limit ?5"
-            )),
-            None => sqlx::query_as::<_, JobRow>(concat!(
-                "select ",
-                job_columns!(),
-                " from jobs where ?1 is null
-                   and (?2 is null or queue = ?2)
-                   and (?3 is null or state = ?3)
-                   and (?4 is null or kind = ?4)
-                   and (?6 is null or created_at >= ?6)
-                   and (?7 is null or created_at < ?7)
-                 order by created_at desc, rowid desc limit ?5"
-            )),
+        // tenant's listing walks its (tenant_id, created_at) index.
+        let scope = match tenant {
+            Some(_) => "tenant_id = ?1",
+            None => "?1 is null",
         };
-        let rows = query
-            .bind(tenant.map(tid))
-            .bind(filter.queue.as_deref())
-            .bind(filter.state.map(JobState::as_str))
-            .bind(filter.kind.as_deref())
-            .bind(i64::from(limit))
-            .bind(filter.since.map(|t| ts(support::now_at(t))))
-            .bind(filter.until.map(|t| ts(support::now_at(t))))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(store_error)?;
+        let dir = sql_direction(filter.order);
+        let sql = format!(
+            "select {} from jobs where {scope}
+               and (?2 is null or queue = ?2)
+               and (?3 is null or state = ?3)
+               and (?4 is null or kind = ?4)
+               and (?6 is null or created_at >= ?6)
+               and (?7 is null or created_at < ?7)
+               and (?8 is null or (created_at, id) {} (?8, ?9))
+             order by created_at {dir}, id {dir} limit ?5",
+            job_columns!(),
+            keyset_cmp(filter.order),
+        );
+        let rows = sqlx::query_as::<_, JobRow>(
+            // Built from fixed fragments: the order picks `<`/`>` and `asc`/`desc`.
+            sqlx::AssertSqlSafe(sql),
+        )
+        .bind(tenant.map(tid))
+        .bind(filter.queue.as_deref())
+        .bind(filter.state.map(JobState::as_str))
+        .bind(filter.kind.as_deref())
+        .bind(i64::from(limit))
+        .bind(filter.since.map(|t| ts(support::now_at(t))))
+        .bind(filter.until.map(|t| ts(support::now_at(t))))
+        .bind(filter.after.map(|(t, _)| ts(support::now_at(t))))
+        .bind(filter.after.map(|(_, id)| id.hyphenated().to_string()))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         rows.into_iter().map(Job::try_from).collect()
+    }
+
+    async fn count_jobs(
+        &self,
+        tenant: Option<TenantId>,
+        filter: &JobFilter,
+    ) -> Result<u64, StoreError> {
+        let mut tx = match tenant {
+            Some(tenant) => self.read_tenant(tenant).await?,
+            None => self.begin_read().await?,
+        };
+        let scope = match tenant {
+            Some(_) => "tenant_id = ?1",
+            None => "?1 is null",
+        };
+        let sql = format!(
+            "select count(*) from jobs where {scope}
+               and (?2 is null or queue = ?2)
+               and (?3 is null or state = ?3)
+               and (?4 is null or kind = ?4)
+               and (?5 is null or created_at >= ?5)
+               and (?6 is null or created_at < ?6)"
+        );
+        let (n,): (i64,) = sqlx::query_as(
+            // Built from fixed fragments: the scope is one of two literals.
+            sqlx::AssertSqlSafe(sql),
+        )
+        .bind(tenant.map(tid))
+        .bind(filter.queue.as_deref())
+        .bind(filter.state.map(JobState::as_str))
+        .bind(filter.kind.as_deref())
+        .bind(filter.since.map(|t| ts(support::now_at(t))))
+        .bind(filter.until.map(|t| ts(support::now_at(t))))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(u64::try_from(n).unwrap_or_default())
     }
 
     async fn cancel_job(

@@ -9,6 +9,7 @@
 //! `UPDATE` and `DELETE` on those tables.
 
 use crate::StoreError;
+use crate::listing::{Cursor, Listed, Order, page_limit, probe_after};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
@@ -22,7 +23,7 @@ pub use revos_audit::{AuditEntry, Checkpoint, NewAuditEntry};
 pub const MAX_AUDIT_PAGE: u32 = 1000;
 
 /// The entries [`AuditStore::list_audit`] returns: every filter that is set
-/// must match, ordered by `seq`.
+/// must match, ordered by `seq`, newest first unless `order` says otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct AuditFilter {
@@ -38,14 +39,19 @@ pub struct AuditFilter {
     pub from: Option<DateTime<Utc>>,
     /// Only entries that occurred before this time.
     pub to: Option<DateTime<Utc>>,
-    /// Only entries after this `seq` (for paging: the last `seq` seen).
+    /// Only entries after this `seq` (whatever the order).
     pub after_seq: Option<u64>,
+    /// Newest or oldest first.
+    pub order: Order,
+    /// Keyset paging: only entries past this `seq` in `order` (below it
+    /// newest first, above it oldest first).
+    pub past_seq: Option<u64>,
     /// At most this many entries, capped at [`MAX_AUDIT_PAGE`].
     pub limit: u32,
 }
 
 impl Default for AuditFilter {
-    /// No filter, the first 100 entries.
+    /// No filter, the newest 100 entries.
     fn default() -> Self {
         AuditFilter {
             actor: None,
@@ -55,6 +61,8 @@ impl Default for AuditFilter {
             from: None,
             to: None,
             after_seq: None,
+            order: Order::NewestFirst,
+            past_seq: None,
             limit: 100,
         }
     }
@@ -78,12 +86,42 @@ pub trait AuditStore: Send + Sync {
         entry: NewAuditEntry,
     ) -> Result<AuditEntry, StoreError>;
 
-    /// Entries matching `filter`, ordered by `seq`.
+    /// Entries matching `filter`, ordered by `seq` in its order.
     async fn list_audit(
         &self,
         tenant: TenantId,
         filter: &AuditFilter,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// How many entries match the filter's conditions (its order,
+    /// `past_seq` and `limit` aside).
+    async fn count_audit(&self, tenant: TenantId, filter: &AuditFilter) -> Result<u64, StoreError>;
+
+    /// A page of [`AuditStore::list_audit`] with the cursor to the next.
+    async fn page_audit(
+        &self,
+        tenant: TenantId,
+        filter: &AuditFilter,
+    ) -> Result<Listed<AuditEntry>, StoreError> {
+        let limit = page_limit(Some(filter.limit), 100, MAX_AUDIT_PAGE);
+        let filter = AuditFilter {
+            limit,
+            ..filter.clone()
+        };
+        let items = self.list_audit(tenant, &filter).await?;
+        let more = match probe_after(&items, limit) {
+            Some(last) => {
+                let probe = AuditFilter {
+                    past_seq: Some(last.seq),
+                    limit: 1,
+                    ..filter
+                };
+                !self.list_audit(tenant, &probe).await?.is_empty()
+            }
+            None => false,
+        };
+        Ok(Listed::new(items, more, |e| Cursor::Seq(e.seq)))
+    }
 
     /// The chain after `after_seq` (0 for the start), at most `limit`
     /// entries (capped at [`MAX_AUDIT_PAGE`]), ordered by `seq`: the pages

@@ -10,6 +10,7 @@
 
 use crate::StoreError;
 use crate::audit::NewAuditEntry;
+use crate::listing::{Cursor, Listed, Order, page_limit, probe_after};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
@@ -17,6 +18,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+/// The most cycles one listing returns.
+pub const MAX_CYCLE_LIST: u32 = 1000;
+
+/// Which cycles [`CycleStore::cycles_matching`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleFilter {
+    /// Newest (the default) or oldest first.
+    pub order: Order,
+    /// Keyset paging: only cycles past this (`created_at`, id) in `order`.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    /// At most this many (default 100, at most [`MAX_CYCLE_LIST`]).
+    pub limit: Option<u32>,
+}
 
 /// How a cycle ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -231,7 +246,49 @@ pub trait CycleStore: Send + Sync {
 
     /// The tenant's cycles, newest first (at most `limit`, capped at 1000;
     /// a `limit` of 0 means 1000).
-    async fn list_cycles(&self, tenant: TenantId, limit: u32) -> Result<Vec<Cycle>, StoreError>;
+    async fn list_cycles(&self, tenant: TenantId, limit: u32) -> Result<Vec<Cycle>, StoreError> {
+        let filter = CycleFilter {
+            limit: Some(if limit == 0 { MAX_CYCLE_LIST } else { limit }),
+            ..CycleFilter::default()
+        };
+        self.cycles_matching(tenant, &filter).await
+    }
+
+    /// The tenant's cycles by creation time, then id, in the filter's order.
+    async fn cycles_matching(
+        &self,
+        tenant: TenantId,
+        filter: &CycleFilter,
+    ) -> Result<Vec<Cycle>, StoreError>;
+
+    /// How many cycles the tenant has.
+    async fn count_cycles(&self, tenant: TenantId) -> Result<u64, StoreError>;
+
+    /// A page of [`CycleStore::cycles_matching`] with the cursor to the next.
+    async fn page_cycles(
+        &self,
+        tenant: TenantId,
+        filter: &CycleFilter,
+    ) -> Result<Listed<Cycle>, StoreError> {
+        let limit = page_limit(filter.limit, 100, MAX_CYCLE_LIST);
+        let filter = CycleFilter {
+            limit: Some(limit),
+            ..filter.clone()
+        };
+        let items = self.cycles_matching(tenant, &filter).await?;
+        let more = match probe_after(&items, limit) {
+            Some(last) => {
+                let probe = CycleFilter {
+                    after: Some((last.created_at, last.id)),
+                    limit: Some(1),
+                    ..filter
+                };
+                !self.cycles_matching(tenant, &probe).await?.is_empty()
+            }
+            None => false,
+        };
+        Ok(Listed::new(items, more, |c| Cursor::At(c.created_at, c.id)))
+    }
 
     /// One cycle.
     async fn get_cycle(&self, tenant: TenantId, id: Uuid) -> Result<Option<Cycle>, StoreError>;

@@ -15,6 +15,7 @@
 //! [`TenantTx::insert_event`]: crate::queue::TenantTx::insert_event
 
 use crate::StoreError;
+use crate::listing::{Cursor, Listed, Order, page_limit, probe_after};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
@@ -30,6 +31,9 @@ use uuid::Uuid;
 
 /// The most records one listing returns.
 pub const MAX_EVENT_PAGE: u32 = 1000;
+
+/// The records one listing returns when the filter names no limit.
+pub const DEFAULT_PAGE: u32 = 100;
 
 /// A stored event and the hash of the body it was ingested with (what a
 /// second ingest of the same key is compared against).
@@ -242,8 +246,8 @@ pub struct Task {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-/// Which tasks [`EventStore::list_tasks`] returns, by due time (tasks
-/// without one last), then creation.
+/// Which tasks [`EventStore::list_tasks`] returns, by creation time, then
+/// id, newest first unless `order` says otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct TaskFilter {
@@ -251,12 +255,16 @@ pub struct TaskFilter {
     pub owner: Option<String>,
     /// Only this status.
     pub status: Option<TaskStatus>,
+    /// Newest or oldest first.
+    pub order: Order,
+    /// Keyset paging: only tasks past this (`created_at`, id) in `order`.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
     /// At most this many (default 100, at most [`MAX_EVENT_PAGE`]).
     pub limit: Option<u32>,
 }
 
-/// Which events [`EventStore::list_events`] returns, oldest first (by
-/// `recorded_at`, then id).
+/// Which events [`EventStore::list_events`] returns, by `recorded_at`, then
+/// id, newest first unless `order` says otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct EventFilter {
@@ -268,7 +276,9 @@ pub struct EventFilter {
     pub r#type: Option<String>,
     /// Only this source.
     pub source: Option<String>,
-    /// Keyset paging: only events after this (`recorded_at`, id).
+    /// Newest or oldest first.
+    pub order: Order,
+    /// Keyset paging: only events past this (`recorded_at`, id) in `order`.
     pub after: Option<(DateTime<Utc>, Uuid)>,
     /// At most this many (default 100, at most [`MAX_EVENT_PAGE`]).
     pub limit: Option<u32>,
@@ -379,12 +389,45 @@ pub trait EventStore: Send + Sync {
         keys: &[String],
     ) -> Result<std::collections::HashSet<String>, StoreError>;
 
-    /// Events matching the filter, oldest first.
+    /// Events matching the filter, in its order.
     async fn list_events(
         &self,
         tenant: TenantId,
         filter: &EventFilter,
     ) -> Result<Vec<KernelEvent>, StoreError>;
+
+    /// How many events match the filter's conditions (its order, `after`
+    /// and `limit` aside).
+    async fn count_events(&self, tenant: TenantId, filter: &EventFilter)
+    -> Result<u64, StoreError>;
+
+    /// A page of [`EventStore::list_events`] with the cursor to the next.
+    async fn page_events(
+        &self,
+        tenant: TenantId,
+        filter: &EventFilter,
+    ) -> Result<Listed<KernelEvent>, StoreError> {
+        let limit = page_limit(filter.limit, DEFAULT_PAGE, MAX_EVENT_PAGE);
+        let filter = EventFilter {
+            limit: Some(limit),
+            ..filter.clone()
+        };
+        let items = self.list_events(tenant, &filter).await?;
+        let more = match probe_after(&items, limit) {
+            Some(last) => {
+                let probe = EventFilter {
+                    after: Some((last.recorded_at, last.id)),
+                    limit: Some(1),
+                    ..filter
+                };
+                !self.list_events(tenant, &probe).await?.is_empty()
+            }
+            None => false,
+        };
+        Ok(Listed::new(items, more, |e| {
+            Cursor::At(e.recorded_at, e.id)
+        }))
+    }
 
     /// Every event with this correlation id, oldest first (at most
     /// [`MAX_EVENT_PAGE`]).
@@ -483,12 +526,42 @@ pub trait EventStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<OutboxEmail>, StoreError>;
 
-    /// Tasks matching the filter.
+    /// Tasks matching the filter, in its order.
     async fn list_tasks(
         &self,
         tenant: TenantId,
         filter: &TaskFilter,
     ) -> Result<Vec<Task>, StoreError>;
+
+    /// How many tasks match the filter's conditions (its order, `after` and
+    /// `limit` aside).
+    async fn count_tasks(&self, tenant: TenantId, filter: &TaskFilter) -> Result<u64, StoreError>;
+
+    /// A page of [`EventStore::list_tasks`] with the cursor to the next.
+    async fn page_tasks(
+        &self,
+        tenant: TenantId,
+        filter: &TaskFilter,
+    ) -> Result<Listed<Task>, StoreError> {
+        let limit = page_limit(filter.limit, DEFAULT_PAGE, MAX_EVENT_PAGE);
+        let filter = TaskFilter {
+            limit: Some(limit),
+            ..filter.clone()
+        };
+        let items = self.list_tasks(tenant, &filter).await?;
+        let more = match probe_after(&items, limit) {
+            Some(last) => {
+                let probe = TaskFilter {
+                    after: Some((last.created_at, last.id)),
+                    limit: Some(1),
+                    ..filter
+                };
+                !self.list_tasks(tenant, &probe).await?.is_empty()
+            }
+            None => false,
+        };
+        Ok(Listed::new(items, more, |t| Cursor::At(t.created_at, t.id)))
+    }
 
     /// The tasks these actions created.
     async fn tasks_for_actions(

@@ -16,6 +16,7 @@ pub mod cycles;
 pub mod error;
 pub mod events;
 pub mod identity;
+pub mod listing;
 pub mod queue;
 pub mod records;
 pub mod support;

@@ -37,6 +37,7 @@ pub use revos_queue::{EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueSta
 use crate::StoreError;
 use crate::audit::{AuditEntry, NewAuditEntry};
 use crate::events::{EventInsert, NewTask, OutboxEmail, Task};
+use crate::listing::{Cursor, Listed, page_limit, probe_after};
 use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
 
 /// An open transaction of one tenant, in which an ingest writes its event,
@@ -216,12 +217,47 @@ pub trait QueueStore: Send + Sync {
     /// One job of a tenant (any tenant's for `None`, the service role).
     async fn get_job(&self, tenant: Option<TenantId>, id: Uuid) -> Result<Option<Job>, StoreError>;
 
-    /// Jobs of a tenant (or of all tenants for `None`), newest first.
+    /// Jobs of a tenant (or of all tenants for `None`), by creation time,
+    /// then id, in the filter's order (newest first by default).
     async fn list_jobs(
         &self,
         tenant: Option<TenantId>,
         filter: &JobFilter,
     ) -> Result<Vec<Job>, StoreError>;
+
+    /// How many jobs match the filter's conditions (its order, `after` and
+    /// `limit` aside).
+    async fn count_jobs(
+        &self,
+        tenant: Option<TenantId>,
+        filter: &JobFilter,
+    ) -> Result<u64, StoreError>;
+
+    /// A page of [`QueueStore::list_jobs`] with the cursor to the next.
+    async fn page_jobs(
+        &self,
+        tenant: Option<TenantId>,
+        filter: &JobFilter,
+    ) -> Result<Listed<Job>, StoreError> {
+        let limit = page_limit(filter.limit, 100, 1000);
+        let filter = JobFilter {
+            limit: Some(limit),
+            ..filter.clone()
+        };
+        let items = self.list_jobs(tenant, &filter).await?;
+        let more = match probe_after(&items, limit) {
+            Some(last) => {
+                let probe = JobFilter {
+                    after: Some((last.created_at, last.id)),
+                    limit: Some(1),
+                    ..filter
+                };
+                !self.list_jobs(tenant, &probe).await?.is_empty()
+            }
+            None => false,
+        };
+        Ok(Listed::new(items, more, |j| Cursor::At(j.created_at, j.id)))
+    }
 
     /// Cancels a job that is not active or finished; the job after the
     /// change, or `None` when there is no such job. A job that cannot be

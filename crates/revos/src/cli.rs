@@ -3,6 +3,58 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// How a list is paged: newest first unless `--oldest-first`, continued
+/// with the `--cursor` the previous page printed.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PageArgs {
+    /// List the oldest first (default: the newest first).
+    #[arg(long)]
+    pub oldest_first: bool,
+    /// Continue after the page that printed this cursor.
+    #[arg(long, value_name = "C")]
+    pub cursor: Option<String>,
+}
+
+impl PageArgs {
+    /// The order asked for.
+    pub fn order(&self) -> revos_store::listing::Order {
+        revos_store::listing::Order::oldest_first_if(self.oldest_first)
+    }
+
+    /// The cursor read back, or a failure naming `--cursor`.
+    fn decoded(&self) -> Result<Option<revos_store::listing::Cursor>, revos_kernel::Failure> {
+        self.cursor
+            .as_deref()
+            .map(|text| {
+                revos_store::listing::Cursor::decode(text)
+                    .map_err(|err| revos_kernel::Failure::bad_cursor("--cursor", &err))
+            })
+            .transpose()
+    }
+
+    /// The (time, id) key of the cursor of a list keyed by time.
+    pub fn after(
+        &self,
+    ) -> Result<Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>, revos_kernel::Failure> {
+        self.decoded()?
+            .map(|c| {
+                c.at()
+                    .map_err(|err| revos_kernel::Failure::bad_cursor("--cursor", &err))
+            })
+            .transpose()
+    }
+
+    /// The sequence number of the cursor of the audit log.
+    pub fn past_seq(&self) -> Result<Option<u64>, revos_kernel::Failure> {
+        self.decoded()?
+            .map(|c| {
+                c.seq()
+                    .map_err(|err| revos_kernel::Failure::bad_cursor("--cursor", &err))
+            })
+            .transpose()
+    }
+}
+
 /// revos — the Revenue OS kernel.
 ///
 /// Serves the kernel's HTTP API and administers its database. With no
@@ -205,14 +257,16 @@ pub enum KernelCommand {
         #[arg(long, default_value_t = 30)]
         window_days: u32,
     },
-    /// A tenant's cycles, newest first.
+    /// A tenant's cycles, newest first (`--oldest-first` reverses).
     Cycles {
         /// The tenant.
         #[arg(long, value_name = "UUID")]
         tenant: String,
-        /// At most this many.
+        /// At most this many (1–1000).
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// One cycle with its actions and their results (`--json`: the
     /// cycle, its actions and results as stored).
@@ -276,7 +330,7 @@ pub enum EventsCommand {
         #[command(flatten)]
         how: IngestHow,
     },
-    /// List events, oldest first.
+    /// List events, newest first (`--oldest-first` reverses).
     List {
         /// The tenant.
         #[arg(long, value_name = "UUID")]
@@ -287,9 +341,11 @@ pub enum EventsCommand {
         /// Recorded at or after (RFC 3339 or YYYY-MM-DD).
         #[arg(long)]
         since: Option<String>,
-        /// At most this many.
+        /// At most this many (1–1000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// An event with its decisions, actions, jobs, e-mails and tasks.
     Show {
@@ -398,7 +454,7 @@ pub struct GuardArgs {
 /// `revos tasks …`.
 #[derive(Debug, Subcommand)]
 pub enum TasksCommand {
-    /// Tasks by due time.
+    /// Tasks, newest first (`--oldest-first` reverses).
     List {
         /// The tenant.
         #[arg(long, value_name = "UUID")]
@@ -409,6 +465,11 @@ pub enum TasksCommand {
         /// Only open or done tasks.
         #[arg(long)]
         status: Option<String>,
+        /// At most this many (1–1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Mark a task done.
     Done {
@@ -541,7 +602,7 @@ pub enum AuditCommand {
     },
     /// Sign a checkpoint over the head of every chain (needs `audit_signing_key`).
     Checkpoint,
-    /// List a tenant's audit entries, oldest first.
+    /// List a tenant's audit entries, newest first (`--oldest-first` reverses).
     List {
         /// The tenant (absent: the platform chain).
         #[arg(long, value_name = "UUID")]
@@ -558,6 +619,8 @@ pub enum AuditCommand {
         /// At most this many (1–1000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Print a new Ed25519 key for `audit_signing_key`.
     Keygen,
@@ -725,7 +788,7 @@ pub enum QueuesCommand {
 /// `revos jobs …`.
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
-    /// List jobs, newest first.
+    /// List jobs, newest first (`--oldest-first` reverses).
     List {
         /// Only this tenant.
         #[arg(long, value_name = "UUID")]
@@ -736,9 +799,11 @@ pub enum JobsCommand {
         /// Only this state (waiting, delayed, active, completed, failed, dead, awaiting_approval, cancelled).
         #[arg(long)]
         state: Option<String>,
-        /// At most this many.
+        /// At most this many (1–1000).
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Show one job.
     Show {

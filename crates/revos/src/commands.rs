@@ -993,6 +993,7 @@ async fn audit(kernel: &Kernel, cmd: AuditCommand, as_json: bool) -> Result<(), 
             action,
             after,
             limit,
+            page,
         } => {
             let tenant = tenant
                 .as_deref()
@@ -1003,17 +1004,21 @@ async fn audit(kernel: &Kernel, cmd: AuditCommand, as_json: bool) -> Result<(), 
                 actor,
                 action,
                 after_seq: after,
+                order: page.order(),
+                past_seq: page.past_seq().map_err(fail)?,
                 limit: limit.clamp(1, 1000),
                 ..Default::default()
             };
+            let by = revos_kernel::auth::Principal::Service;
             let entries = kernel
-                .audit_entries(&revos_kernel::auth::Principal::Service, tenant, &filter)
+                .audit_entries(&by, tenant, &filter)
                 .await
                 .map_err(fail)?;
             if as_json {
-                output::json(&entries);
+                output::page_json(&entries);
             } else {
                 let rows: Vec<Vec<String>> = entries
+                    .items
                     .iter()
                     .map(|e| {
                         vec![
@@ -1030,12 +1035,12 @@ async fn audit(kernel: &Kernel, cmd: AuditCommand, as_json: bool) -> Result<(), 
                     })
                     .collect();
                 output::table(&["SEQ", "AT (UTC)", "ACTOR", "ACTION", "RESOURCE"], &rows);
-                if let Some(last) = entries.last() {
-                    output::more(
-                        entries.len(),
-                        limit.clamp(1, 1000),
-                        &format!("the next ones: --after {}", last.seq),
-                    );
+                if entries.has_more {
+                    let total = kernel
+                        .audit_count(&by, tenant, &filter)
+                        .await
+                        .map_err(fail)?;
+                    output::print_page_footer(&entries, total);
                 }
             }
             Ok(())
@@ -1420,6 +1425,7 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
             queue,
             state,
             limit,
+            page,
         } => {
             let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
             let state = state
@@ -1432,14 +1438,17 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
             let filter = revos_queue::JobFilter {
                 queue,
                 state,
+                order: page.order(),
+                after: page.after()?,
                 limit: Some(limit.clamp(1, 1000)),
                 ..revos_queue::JobFilter::default()
             };
             let list = kernel.job_views(&operator, tenant, &filter).await?;
             if as_json {
-                output::json(&list);
+                output::page_json(&list);
             } else {
                 let rows: Vec<Vec<String>> = list
+                    .items
                     .iter()
                     .map(|v| {
                         let j = &v.job;
@@ -1466,6 +1475,10 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
                     ],
                     &rows,
                 );
+                if list.has_more {
+                    let total = kernel.job_count(&operator, tenant, &filter).await?;
+                    output::print_page_footer(&list, total);
+                }
             }
         }
         JobsCommand::Show { id } => {

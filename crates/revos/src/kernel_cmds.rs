@@ -86,13 +86,23 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
                 print!("{}", kernel_summary::cycle(&view));
             }
         }
-        KernelCommand::Cycles { tenant, limit } => {
+        KernelCommand::Cycles {
+            tenant,
+            limit,
+            page,
+        } => {
             let tenant = parse_tenant(&tenant)?;
-            let list = kernel.cycles(&operator, tenant, limit).await?;
+            let filter = revos_store::cycles::CycleFilter {
+                order: page.order(),
+                after: page.after()?,
+                limit: Some(limit.clamp(1, revos_store::cycles::MAX_CYCLE_LIST)),
+            };
+            let list = kernel.cycles(&operator, tenant, &filter).await?;
             if as_json {
-                output::json(&list);
+                output::page_json(&list);
             } else {
                 let rows: Vec<Vec<String>> = list
+                    .items
                     .iter()
                     .map(|c| {
                         vec![
@@ -116,10 +126,11 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
                     ],
                     &rows,
                 );
-                // The store reads 0 as, and caps any limit at, 1000.
-                let cap = if limit == 0 { 1000 } else { limit.min(1000) };
-                output::more(list.len(), cap, "older ones: raise --limit");
-                if list.is_empty() {
+                if list.has_more {
+                    let total = kernel.cycle_count(&operator, tenant).await?;
+                    output::print_page_footer(&list, total);
+                }
+                if list.items.is_empty() && page.cursor.is_none() {
                     println!("no cycles yet; `revos kernel run --tenant {tenant}` runs one");
                 }
             }

@@ -2,6 +2,7 @@
 //! `KernelError` of a failure.
 
 use revos_kernel::Failure;
+use revos_store::listing::{Cursor, Listed};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -39,6 +40,44 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
 pub fn more(shown: usize, limit: u32, hint: &str) {
     if shown > 0 && shown as u64 >= u64::from(limit) {
         println!("(showing the first {shown}; there may be more — {hint})");
+    }
+}
+
+/// A page of a list as `--json` prints it: the API's shape.
+#[derive(Serialize)]
+struct PageJson<'a, T> {
+    items: &'a [T],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+    has_more: bool,
+}
+
+/// Prints a page of a list as the API answers it:
+/// `{items, next_cursor, has_more}`.
+pub fn page_json<T: Serialize>(page: &Listed<T>) {
+    json(&PageJson {
+        items: &page.items,
+        next_cursor: page.next_cursor.map(Cursor::encode),
+        has_more: page.has_more,
+    });
+}
+
+/// The line under a page that more records follow:
+/// `showing 100 of 2,044 (use --limit / --cursor <C> for more)`; `None`
+/// when the page is the last.
+pub fn page_footer<T>(page: &Listed<T>, total: u64) -> Option<String> {
+    let cursor = page.next_cursor?.encode();
+    Some(format!(
+        "showing {} of {} (use --limit / --cursor {cursor} for more)",
+        count(page.items.len() as u64),
+        count(total),
+    ))
+}
+
+/// Prints [`page_footer`], if any.
+pub fn print_page_footer<T>(page: &Listed<T>, total: u64) {
+    if let Some(line) = page_footer(page, total) {
+        println!("{line}");
     }
 }
 
@@ -102,5 +141,24 @@ mod count_tests {
         assert_eq!(super::count(999), "999");
         assert_eq!(super::count(3_004), "3,004");
         assert_eq!(super::count(1_234_567), "1,234,567");
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use revos_store::listing::{Cursor, Listed};
+
+    #[test]
+    fn a_page_with_more_names_the_count_and_the_cursor() {
+        let page = Listed::new((1..=100u64).collect(), true, |n| Cursor::Seq(*n));
+        let cursor = Cursor::Seq(100).encode();
+        assert_eq!(
+            super::page_footer(&page, 2_044).as_deref(),
+            Some(
+                format!("showing 100 of 2,044 (use --limit / --cursor {cursor} for more)").as_str()
+            )
+        );
+        let last = Listed::new(vec![1u64, 2], false, |n| Cursor::Seq(*n));
+        assert_eq!(super::page_footer(&last, 2), None);
     }
 }

@@ -228,19 +228,23 @@ pub async fn events(kernel: &Kernel, cmd: EventsCommand, as_json: bool) -> Resul
             event_type,
             since,
             limit,
+            page,
         } => {
             let tenant = parse_tenant(&tenant)?;
             let filter = EventFilter {
                 since: since.as_deref().map(parse_time).transpose()?,
                 r#type: event_type,
-                limit: Some(limit),
+                order: page.order(),
+                after: page.after()?,
+                limit: Some(limit.clamp(1, revos_store::events::MAX_EVENT_PAGE)),
                 ..EventFilter::default()
             };
             let list = kernel.events(&OPERATOR, Some(tenant), &filter).await?;
             if as_json {
-                output::json(&list);
+                output::page_json(&list);
             } else {
                 let rows: Vec<Vec<String>> = list
+                    .items
                     .iter()
                     .map(|e| {
                         vec![
@@ -257,11 +261,10 @@ pub async fn events(kernel: &Kernel, cmd: EventsCommand, as_json: bool) -> Resul
                     &["ID", "RECORDED", "TYPE", "SOURCE", "SUBJECT", "CORRELATION"],
                     &rows,
                 );
-                output::more(
-                    list.len(),
-                    limit.min(revos_store::events::MAX_EVENT_PAGE),
-                    "later ones: raise --limit (at most 1000) or narrow --since",
-                );
+                if list.has_more {
+                    let total = kernel.event_count(&OPERATOR, Some(tenant), &filter).await?;
+                    output::print_page_footer(&list, total);
+                }
             }
         }
         EventsCommand::Show { id, tenant } => {
@@ -848,6 +851,8 @@ pub async fn tasks(kernel: &Kernel, cmd: TasksCommand, as_json: bool) -> Result<
             tenant,
             owner,
             status,
+            limit,
+            page,
         } => {
             let tenant = parse_tenant(&tenant)?;
             let status = status
@@ -861,13 +866,16 @@ pub async fn tasks(kernel: &Kernel, cmd: TasksCommand, as_json: bool) -> Result<
             let filter = TaskFilter {
                 owner,
                 status,
-                limit: Some(1000),
+                order: page.order(),
+                after: page.after()?,
+                limit: Some(limit.clamp(1, revos_store::events::MAX_EVENT_PAGE)),
             };
             let list = kernel.tasks(&OPERATOR, tenant, &filter).await?;
             if as_json {
-                output::json(&list);
+                output::page_json(&list);
             } else {
                 let rows: Vec<Vec<String>> = list
+                    .items
                     .iter()
                     .map(|t| {
                         vec![
@@ -882,7 +890,10 @@ pub async fn tasks(kernel: &Kernel, cmd: TasksCommand, as_json: bool) -> Result<
                     })
                     .collect();
                 output::table(&["ID", "STATUS", "DUE", "OWNER", "SUBJECT"], &rows);
-                output::more(list.len(), 1000, "narrow it with --owner or --status");
+                if list.has_more {
+                    let total = kernel.task_count(&OPERATOR, tenant, &filter).await?;
+                    output::print_page_footer(&list, total);
+                }
             }
         }
         TasksCommand::Done { id, tenant } => {

@@ -238,8 +238,17 @@ async fn keys_webhooks_and_audit(db: Db) {
     assert!(out.status.success(), "{}", stderr(&out));
 
     // The audit trail of all that verifies; with a key, checkpoints are signed and checked.
-    let out = db.revos(&["--json", "audit", "list", "--tenant", tenant]);
-    let actions: Vec<String> = json(&out)
+    let out = db.revos(&[
+        "--json",
+        "audit",
+        "list",
+        "--tenant",
+        tenant,
+        "--oldest-first",
+    ]);
+    let listed = json(&out);
+    assert_eq!(listed["has_more"], false, "{listed}");
+    let actions: Vec<String> = listed["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -624,7 +633,7 @@ async fn events_policies_and_replay(db: Db) {
 
     // Tasks: the follow-ups of both leads; one is done.
     let out = db.revos(&["--json", "tasks", "list", "--tenant", tenant]);
-    let tasks = json(&out);
+    let tasks = json(&out)["items"].clone();
     assert_eq!(tasks.as_array().unwrap().len(), 2, "{tasks}");
     let task = tasks[0]["id"].as_str().unwrap();
     let out = db.revos(&["tasks", "done", task, "--tenant", tenant]);
@@ -632,7 +641,7 @@ async fn events_policies_and_replay(db: Db) {
     let out = db.revos(&[
         "--json", "tasks", "list", "--tenant", tenant, "--status", "open",
     ]);
-    assert_eq!(json(&out).as_array().unwrap().len(), 1);
+    assert_eq!(json(&out)["items"].as_array().unwrap().len(), 1);
 
     // A guard from the command line; the exit status tells the verdict.
     let guard = |name: &str, body: &str| {
@@ -878,6 +887,130 @@ async fn sqlite_replay_summary_prints_the_counts_only() {
 #[tokio::test]
 async fn postgres_replay_summary_prints_the_counts_only() {
     replay_summary_prints_the_counts_only(Db::postgres().await).await;
+}
+
+/// `revos events list` and `revos audit list`: newest first; a page that
+/// leaves records out ends with "showing N of M (use --limit / --cursor C
+/// for more)", and that cursor continues; `--oldest-first` reverses;
+/// `--json` is the API's `{items, next_cursor, has_more}`.
+async fn lists_page_newest_first(db: Db) {
+    let tenant = "cccccccc-cccc-cccc-cccc-cccccccccccc";
+    let out = db.revos(&["tenants", "create", "--name", "Pager", "--id", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let ndjson: String = (1..=5)
+        .map(|n| {
+            format!(
+                r#"{{"type": "page_test", "source": "cli", "idempotency_key": "page-{n}", "payload": {{"n": {n}}}}}"#
+            ) + "\n"
+        })
+        .collect();
+    let file = write(dir.path(), "pages.ndjson", &ndjson);
+    let out = db.revos(&["events", "import", &file, "--tenant", tenant]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+
+    let ids = |out: &Output| -> Vec<String> {
+        json(out)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let list = |extra: &[&str]| {
+        let mut args = vec!["--json", "events", "list", "--tenant", tenant];
+        args.extend_from_slice(extra);
+        db.revos(&args)
+    };
+    let out = list(&[]);
+    let whole = json(&out);
+    assert_eq!(whole["has_more"], false, "{whole}");
+    assert!(whole.get("next_cursor").is_none(), "{whole}");
+    let newest = ids(&out);
+    assert_eq!(newest.len(), 5);
+    let recorded: Vec<String> = whole["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["recorded_at"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        recorded.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {recorded:?}"
+    );
+    let mut oldest = newest.clone();
+    oldest.reverse();
+    assert_eq!(ids(&list(&["--oldest-first"])), oldest);
+
+    // In words, page by page: the footer names the count and the cursor.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 0..3 {
+        let mut args = vec!["events", "list", "--tenant", tenant, "--limit", "2"];
+        if let Some(c) = &cursor {
+            args.extend_from_slice(&["--cursor", c]);
+        }
+        let out = db.revos(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        seen.extend(
+            newest
+                .iter()
+                .filter(|id| text.contains(id.as_str()))
+                .cloned(),
+        );
+        let footer = text.lines().last().unwrap_or_default().to_owned();
+        if page < 2 {
+            let prefix = "showing 2 of 5 (use --limit / --cursor ";
+            assert!(
+                footer.starts_with(prefix) && footer.ends_with(" for more)"),
+                "{text}"
+            );
+            cursor = Some(footer[prefix.len()..footer.len() - " for more)".len()].to_owned());
+        } else {
+            assert!(!text.contains("showing "), "the last page: {text}");
+        }
+    }
+    assert_eq!(
+        seen, newest,
+        "the pages hold every event once, newest first"
+    );
+
+    // The same through --json, oldest first.
+    let out = list(&["--oldest-first", "--limit", "3"]);
+    let first = json(&out);
+    assert_eq!(first["has_more"], true, "{first}");
+    let next = first["next_cursor"].as_str().unwrap().to_owned();
+    let out = list(&["--oldest-first", "--limit", "3", "--cursor", &next]);
+    let mut both = ids(&list(&["--oldest-first", "--limit", "3"]));
+    both.extend(ids(&out));
+    assert_eq!(both, oldest);
+    assert_eq!(json(&out)["has_more"], false);
+
+    // A cursor that is not one is refused, naming the flag.
+    let out = db.revos(&["events", "list", "--tenant", tenant, "--cursor", "nonsense"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--cursor"), "{}", stderr(&out));
+
+    // The audit log reads newest first too.
+    let out = db.revos(&["--json", "audit", "list", "--tenant", tenant]);
+    let seqs: Vec<u64> = json(&out)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "{seqs:?}");
+}
+
+#[tokio::test]
+async fn sqlite_lists_page_newest_first() {
+    lists_page_newest_first(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_lists_page_newest_first() {
+    lists_page_newest_first(Db::postgres().await).await;
 }
 
 #[tokio::test]
@@ -1238,7 +1371,7 @@ async fn validation_loop_passes(db: Db) {
         "--tenant",
         "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb",
     ]);
-    assert!(json(&out).as_array().unwrap().len() >= 4);
+    assert!(json(&out)["items"].as_array().unwrap().len() >= 4);
 
     // A and B are simulated tenants (shadow mode, skipped by the scheduler).
     let listed = json(&db.revos(&["--json", "tenants", "list"]));
@@ -1284,7 +1417,7 @@ async fn validation_loop_passes(db: Db) {
     // The executed cycle: a summary with its actions' statuses and
     // results; --json is the stored cycle.
     let out = db.revos(&["--json", "kernel", "cycles", "--tenant", b]);
-    let cycle = json(&out)[0]["id"].as_str().unwrap().to_owned();
+    let cycle = json(&out)["items"][0]["id"].as_str().unwrap().to_owned();
     let out = db.revos(&["kernel", "show", &cycle, "--tenant", b]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -1325,8 +1458,7 @@ async fn validation_loop_passes(db: Db) {
     assert_eq!(keys(&json(&out)), ["cycle", "actions", "results"]);
     let out = db.revos(&["kernel", "cycles", "--tenant", b, "--limit", "2"]);
     assert!(
-        stdout(&out)
-            .contains("(showing the first 2; there may be more — older ones: raise --limit)"),
+        stdout(&out).contains("showing 2 of ") && stdout(&out).contains("(use --limit / --cursor "),
         "{}",
         stdout(&out)
     );

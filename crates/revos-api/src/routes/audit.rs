@@ -9,8 +9,10 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use revos_contracts::{KernelError, TenantId};
+use revos_kernel::Failure;
 use revos_store::audit::{AuditEntry, AuditFilter};
 use revos_store::identity::Scope;
+use revos_store::listing::Order;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -34,16 +36,23 @@ pub struct AuditParams {
     pub from: Option<DateTime<Utc>>,
     /// Before this time (RFC 3339).
     pub to: Option<DateTime<Utc>>,
-    /// After this sequence number (paging).
+    /// Only entries after this sequence number (whatever the order).
     pub after_seq: Option<u64>,
+    /// `newest_first` (default) or `oldest_first`, by sequence number.
+    #[param(value_type = Option<Order>)]
+    pub order: Option<Order>,
+    /// Continue after the page that answered this `next_cursor`.
+    pub cursor: Option<String>,
     /// At most this many (1–1000, default 100).
     pub limit: Option<u32>,
 }
 
-/// Audit entries, oldest first. Needs the `admin` scope.
+/// Audit entries, newest first (`order=oldest_first` reverses); page on
+/// with `cursor`. Needs the `admin` scope.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditParams),
     responses(
-        (status = 200, description = "Entries; page on with `after_seq`", body = List<AuditEntry>),
+        (status = 200, description = "Entries; `next_cursor` and `has_more` say whether more follow", body = List<AuditEntry>),
+        (status = 400, description = "INVALID_INPUT (e.g. a bad `cursor`)", body = KernelError),
         (status = 403, description = "Needs the admin scope", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
@@ -60,13 +69,20 @@ pub async fn list(
         from: params.from,
         to: params.to,
         after_seq: params.after_seq,
+        order: params.order.unwrap_or_default(),
+        past_seq: crate::routes::cursor(params.cursor.as_deref())?
+            .map(|c| {
+                c.seq()
+                    .map_err(|err| ApiError(Failure::bad_cursor("query.cursor", &err)))
+            })
+            .transpose()?,
         limit: params.limit.unwrap_or(100).clamp(1, 1000),
     };
     let items = state
         .kernel
         .audit_entries(&caller, params.tenant_id, &filter)
         .await?;
-    Ok(Json(List::all(items)))
+    Ok(Json(List::paged(items)))
 }
 
 /// Which chain to verify.

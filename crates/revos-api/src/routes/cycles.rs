@@ -5,7 +5,7 @@ use crate::AppState;
 use crate::auth::{Caller, TenantRead, TenantWrite};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
-use crate::routes::List;
+use crate::routes::{List, cursor_at};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,7 +13,8 @@ use revos_contracts::KernelError;
 use revos_contracts::kernel_io::{KernelInput, KernelOutput};
 use revos_kernel::cycles::{CycleRequest, CycleView};
 use revos_kernel::executor::{ExecutionReport, MeasureReport};
-use revos_store::cycles::Cycle;
+use revos_store::cycles::{Cycle, CycleFilter};
+use revos_store::listing::Order;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -82,23 +83,36 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CycleParams {
-    /// At most this many (1–1000, default 50), newest first.
+    /// `newest_first` (default) or `oldest_first`, by creation time, then id.
+    #[param(value_type = Option<Order>)]
+    pub order: Option<Order>,
+    /// Continue after the page that answered this `next_cursor`.
+    pub cursor: Option<String>,
+    /// At most this many (1–1000, default 50).
     pub limit: Option<u32>,
 }
 
-/// The tenant's cycles, newest first.
+/// The tenant's cycles, newest first (`order=oldest_first` reverses); page
+/// on with `cursor`.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/cycles", tag = "kernel", params(CycleParams),
-    responses((status = 200, description = "Cycles", body = List<Cycle>)))]
+    responses(
+        (status = 200, description = "Cycles; `next_cursor` and `has_more` say whether more follow", body = List<Cycle>),
+        (status = 400, description = "INVALID_INPUT (e.g. a bad `cursor`)", body = KernelError),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     scoped: TenantRead,
     ApiQuery(params): ApiQuery<CycleParams>,
 ) -> Result<Json<List<Cycle>>, ApiError> {
-    let limit = params.limit.unwrap_or(50).clamp(1, 1000);
-    Ok(Json(List::all(
+    let filter = CycleFilter {
+        order: params.order.unwrap_or_default(),
+        after: cursor_at(params.cursor.as_deref())?,
+        limit: Some(params.limit.unwrap_or(50).clamp(1, 1000)),
+    };
+    Ok(Json(List::paged(
         state
             .kernel
-            .cycles(&scoped.principal, scoped.tenant, limit)
+            .cycles(&scoped.principal, scoped.tenant, &filter)
             .await?,
     )))
 }

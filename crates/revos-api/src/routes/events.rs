@@ -11,7 +11,7 @@ use crate::AppState;
 use crate::auth::{Caller, TenantAdmin, TenantRead};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiJsonRaw, ApiQuery, FormFields};
-use crate::routes::List;
+use crate::routes::{List, cursor_at};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -28,6 +28,7 @@ use revos_kernel::replay::{ReplayReport, ReplayRequest};
 use revos_kernel::runtime::{EventInput, IngestReceipt, RuntimeModes};
 use revos_kernel::timeline::{Correlation, Timeline};
 use revos_store::events::{EventFilter, Task, TaskFilter, TaskStatus, WebhookEndpoint};
+use revos_store::listing::Order;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -420,13 +421,22 @@ pub struct EventParams {
     pub r#type: Option<String>,
     /// Only this source.
     pub source: Option<String>,
-    /// At most this many (1–1000, default 100), oldest first.
+    /// `newest_first` (default) or `oldest_first`, by recording time, then id.
+    #[param(value_type = Option<Order>)]
+    pub order: Option<Order>,
+    /// Continue after the page that answered this `next_cursor`.
+    pub cursor: Option<String>,
+    /// At most this many (1–1000, default 100).
     pub limit: Option<u32>,
 }
 
-/// Events, oldest first.
+/// Events, newest first (`order=oldest_first` reverses); page on with
+/// `cursor`.
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(EventParams),
-    responses((status = 200, description = "Events", body = List<KernelEvent>)))]
+    responses(
+        (status = 200, description = "Events; `next_cursor` and `has_more` say whether more follow", body = List<KernelEvent>),
+        (status = 400, description = "INVALID_INPUT (e.g. a bad `cursor`)", body = KernelError),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -437,14 +447,15 @@ pub async fn list(
         until: params.until,
         r#type: params.r#type,
         source: params.source,
-        after: None,
+        order: params.order.unwrap_or_default(),
+        after: cursor_at(params.cursor.as_deref())?,
         limit: params.limit,
     };
     let events = state
         .kernel
         .events(&caller, params.tenant_id, &filter)
         .await?;
-    Ok(Json(List::all(events)))
+    Ok(Json(List::paged(events)))
 }
 
 /// An event with its decisions, actions, jobs, e-mails and tasks.
@@ -500,6 +511,11 @@ pub struct TaskParams {
     /// Only `open` or `done` tasks.
     #[param(value_type = Option<TaskStatus>)]
     pub status: Option<TaskStatus>,
+    /// `newest_first` (default) or `oldest_first`, by creation time, then id.
+    #[param(value_type = Option<Order>)]
+    pub order: Option<Order>,
+    /// Continue after the page that answered this `next_cursor`.
+    pub cursor: Option<String>,
     /// At most this many (1–1000, default 100).
     pub limit: Option<u32>,
 }
@@ -514,9 +530,13 @@ fn tenant_of(caller: &Principal, named: Option<TenantId>) -> Result<TenantId, Ap
     })
 }
 
-/// Tasks, by due time.
+/// Tasks, newest first (`order=oldest_first` reverses); page on with
+/// `cursor`.
 #[utoipa::path(get, path = "/v1/tasks", tag = "events", params(TaskParams),
-    responses((status = 200, description = "Tasks", body = List<Task>)))]
+    responses(
+        (status = 200, description = "Tasks; `next_cursor` and `has_more` say whether more follow", body = List<Task>),
+        (status = 400, description = "INVALID_INPUT (e.g. a bad `cursor`)", body = KernelError),
+    ))]
 pub async fn tasks(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -526,9 +546,11 @@ pub async fn tasks(
     let filter = TaskFilter {
         owner: params.owner,
         status: params.status,
+        order: params.order.unwrap_or_default(),
+        after: cursor_at(params.cursor.as_deref())?,
         limit: params.limit,
     };
-    Ok(Json(List::all(
+    Ok(Json(List::paged(
         state.kernel.tasks(&caller, tenant, &filter).await?,
     )))
 }

@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use revos_contracts::{KernelError, TenantId};
 use revos_kernel::jobs::{BulkOutcome, BulkSelection, JobStep, JobView, PauseOutcome};
 use revos_queue::{Job, JobFilter, JobState, QueueStats};
+use revos_store::listing::Order;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -59,14 +60,21 @@ pub struct JobParams {
     pub state: Option<JobState>,
     /// Only this handler.
     pub kind: Option<String>,
-    /// At most this many (1–1000, default 100), newest first.
+    /// `newest_first` (default) or `oldest_first`, by creation time, then id.
+    #[param(value_type = Option<Order>)]
+    pub order: Option<Order>,
+    /// Continue after the page that answered this `next_cursor`.
+    pub cursor: Option<String>,
+    /// At most this many (1–1000, default 100).
     pub limit: Option<u32>,
 }
 
-/// Jobs, newest first.
+/// Jobs, newest first (`order=oldest_first` reverses); page on with
+/// `cursor`.
 #[utoipa::path(get, path = "/v1/jobs", tag = "queues", params(JobParams),
     responses(
-        (status = 200, description = "Jobs, each with `what` it will do (recipient and subject of an e-mail, URL and event type of a webhook)", body = List<JobView>),
+        (status = 200, description = "Jobs, each with `what` it will do (recipient and subject of an e-mail, URL and event type of a webhook); `next_cursor` and `has_more` say whether more follow", body = List<JobView>),
+        (status = 400, description = "INVALID_INPUT (e.g. a bad `cursor`)", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
 pub async fn list(
@@ -78,6 +86,8 @@ pub async fn list(
         queue: params.queue,
         state: params.state,
         kind: params.kind,
+        order: params.order.unwrap_or_default(),
+        after: crate::routes::cursor_at(params.cursor.as_deref())?,
         limit: params.limit.map(|l| l.clamp(1, 1000)),
         ..JobFilter::default()
     };
@@ -85,7 +95,7 @@ pub async fn list(
         .kernel
         .job_views(&caller, params.tenant_id, &filter)
         .await?;
-    Ok(Json(List::all(items)))
+    Ok(Json(List::paged(items)))
 }
 
 /// One job.

@@ -11,10 +11,19 @@ pub mod system;
 pub mod tenants;
 pub mod webhooks;
 
+use crate::error::ApiError;
+use chrono::{DateTime, Utc};
+use revos_kernel::Failure;
+use revos_store::listing::{Cursor, Listed};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 /// A page of records.
+///
+/// Lists that grow over time (events, audit entries, jobs, cycles, tasks)
+/// page by `next_cursor`: pass it back as `cursor` for the next page. Other
+/// lists page by `next_offset`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct List<T> {
     /// The records.
@@ -22,6 +31,12 @@ pub struct List<T> {
     /// The `offset` of the next page, absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_offset: Option<u32>,
+    /// The opaque `cursor` of the next page, absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Whether more records follow this page.
+    #[serde(default)]
+    pub has_more: bool,
 }
 
 impl<T> List<T> {
@@ -30,17 +45,52 @@ impl<T> List<T> {
         List {
             items,
             next_offset: None,
+            next_cursor: None,
+            has_more: false,
         }
     }
 
     /// Wraps a page of records fetched with `page`.
     pub fn new(items: Vec<T>, page: revos_store::Page) -> Self {
         let full = items.len() as u32 == page.limit;
+        let next_offset = full.then(|| page.offset + page.limit);
         List {
-            next_offset: full.then(|| page.offset + page.limit),
+            has_more: next_offset.is_some(),
+            next_offset,
+            next_cursor: None,
             items,
         }
     }
+
+    /// Wraps a page read by cursor.
+    pub fn paged(page: Listed<T>) -> Self {
+        List {
+            items: page.items,
+            next_offset: None,
+            next_cursor: page.next_cursor.map(Cursor::encode),
+            has_more: page.has_more,
+        }
+    }
+}
+
+/// The `cursor` query parameter, read back; a text that is not a cursor
+/// this server handed out is `INVALID_INPUT` naming `query.cursor`.
+pub(crate) fn cursor(raw: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+    raw.map(|text| {
+        Cursor::decode(text).map_err(|err| ApiError(Failure::bad_cursor("query.cursor", &err)))
+    })
+    .transpose()
+}
+
+/// The (time, id) key of a `cursor` query parameter of a list keyed by
+/// time.
+pub(crate) fn cursor_at(raw: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid)>, ApiError> {
+    cursor(raw)?
+        .map(|c| {
+            c.at()
+                .map_err(|err| ApiError(Failure::bad_cursor("query.cursor", &err)))
+        })
+        .transpose()
 }
 
 /// Paging parameters of list endpoints.

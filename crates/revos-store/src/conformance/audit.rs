@@ -27,7 +27,7 @@ fn base_time() -> DateTime<Utc> {
     }
 }
 
-fn event(i: u32) -> NewAuditEntry {
+pub(super) fn event(i: u32) -> NewAuditEntry {
     NewAuditEntry {
         occurred_at: base_time() + Duration::minutes(i64::from(i)),
         actor: format!("user:u{}", i % 3),
@@ -178,13 +178,26 @@ pub async fn checkpoints_must_name_a_stored_entry_once(store: &dyn Store) {
 }
 
 /// Listing filters by actor, action, resource, time range and seq, and
-/// honours the limit.
+/// honours the limit (read oldest first here; the order has cases of its
+/// own in `listing`).
 pub async fn list_filters(store: &dyn Store) {
     let tenant = tenant(store, "Audited").await;
     append_n(store, tenant, 9).await;
     let seqs = |entries: Vec<AuditEntry>| entries.iter().map(|e| e.seq).collect::<Vec<_>>();
-    let list =
-        |filter: AuditFilter| async move { seqs(store.list_audit(tenant, &filter).await.unwrap()) };
+    let newest = seqs(
+        store
+            .list_audit(tenant, &AuditFilter::default())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(newest, (1..=9).rev().collect::<Vec<_>>());
+    let list = |filter: AuditFilter| async move {
+        let filter = AuditFilter {
+            order: crate::listing::Order::OldestFirst,
+            ..filter
+        };
+        seqs(store.list_audit(tenant, &filter).await.unwrap())
+    };
     assert_eq!(
         list(AuditFilter::default()).await,
         (1..=9).collect::<Vec<_>>()

@@ -25,7 +25,7 @@ fn minutes(n: i64) -> Duration {
 }
 
 /// A completed cycle of `tenant` created at `t0 + n` minutes.
-fn completed(tenant: TenantId, n: i64) -> Cycle {
+pub(super) fn completed(tenant: TenantId, n: i64) -> Cycle {
     let created = t0() + minutes(n);
     Cycle {
         tenant_id: tenant,
@@ -130,7 +130,7 @@ fn assert_invalid<T: Debug>(result: Result<T, StoreError>, call: &str) {
 }
 
 /// Records `cycle` with its actions, no audit entry and no gap.
-async fn record(store: &dyn Store, cycle: &Cycle, actions: &[OptimizationAction]) {
+pub(super) async fn record(store: &dyn Store, cycle: &Cycle, actions: &[OptimizationAction]) {
     ok(
         store.record_cycle(cycle, actions, None, None).await,
         "record_cycle",

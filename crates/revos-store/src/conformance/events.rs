@@ -38,7 +38,7 @@ fn minutes(n: i64) -> Duration {
 }
 
 /// An event of `tenant` recorded at `t0 + n` seconds.
-fn event(tenant: TenantId, key: &str, n: i64) -> KernelEvent {
+pub(super) fn event(tenant: TenantId, key: &str, n: i64) -> KernelEvent {
     KernelEvent {
         id: Uuid::new_v4(),
         tenant_id: tenant,
@@ -113,7 +113,7 @@ fn email(action: &KernelAction) -> OutboxEmail {
     }
 }
 
-fn new_task(owner: &str, due: Option<i64>, action: Option<Uuid>) -> NewTask {
+pub(super) fn new_task(owner: &str, due: Option<i64>, action: Option<Uuid>) -> NewTask {
     NewTask {
         id: Uuid::new_v4(),
         action_id: action,
@@ -139,7 +139,7 @@ fn entry(n: i64) -> NewAuditEntry {
 
 /// An event with its decision and its actions, written and committed in
 /// one tenant transaction.
-async fn ingest(
+pub(super) async fn ingest(
     store: &dyn Store,
     event: &KernelEvent,
     decisions: &[KernelDecision],
@@ -157,7 +157,13 @@ async fn stored(store: &dyn Store, tenant: TenantId, id: Uuid) -> Option<StoredE
     ok(store.get_event(tenant, id).await, "get_event")
 }
 
+/// The ids of the events the filter lists, read oldest first (the order
+/// has cases of its own in `listing`).
 async fn listed(store: &dyn Store, tenant: TenantId, filter: EventFilter) -> Vec<Uuid> {
+    let filter = EventFilter {
+        order: crate::listing::Order::OldestFirst,
+        ..filter
+    };
     let events = ok(store.list_events(tenant, &filter).await, "list_events");
     events.iter().map(|e| e.id).collect()
 }
@@ -466,10 +472,11 @@ pub async fn events_list_with_filters_and_keyset_paging(store: &dyn Store) {
     let ids = |events: &[&KernelEvent]| events.iter().map(|e| e.id).collect::<Vec<_>>();
     let every: Vec<&KernelEvent> = all.iter().collect();
 
-    let listed_all = ok(
-        store.list_events(t, &EventFilter::default()).await,
-        "list_events",
-    );
+    let oldest_first = EventFilter {
+        order: crate::listing::Order::OldestFirst,
+        ..EventFilter::default()
+    };
+    let listed_all = ok(store.list_events(t, &oldest_first).await, "list_events");
     assert_eq!(listed_all, all, "events read back equal, in order");
 
     let bookings: Vec<&KernelEvent> = every
@@ -516,7 +523,7 @@ pub async fn events_list_with_filters_and_keyset_paging(store: &dyn Store) {
         let filter = EventFilter {
             after,
             limit: Some(2),
-            ..EventFilter::default()
+            ..oldest_first.clone()
         };
         let page = ok(store.list_events(t, &filter).await, "list_events");
         assert!(page.len() <= 2);
@@ -911,23 +918,25 @@ pub async fn tasks_are_created_listed_and_completed(store: &dyn Store) {
 
     let list =
         |filter: TaskFilter| async move { ok(store.list_tasks(t, &filter).await, "list_tasks") };
-    assert_eq!(
-        list(TaskFilter::default()).await,
-        [sooner_t.clone(), later_t.clone(), undated_t.clone()]
-    );
+    // Created at one time: newest first is by id, descending.
+    let mut newest = vec![later_t.clone(), sooner_t.clone(), undated_t.clone()];
+    newest.sort_by_key(|task| std::cmp::Reverse(task.id));
+    assert_eq!(list(TaskFilter::default()).await, newest);
     let alice = TaskFilter {
         owner: Some("alice".into()),
         ..TaskFilter::default()
     };
-    assert_eq!(
-        list(alice.clone()).await,
-        [later_t.clone(), undated_t.clone()]
-    );
+    let alices: Vec<_> = newest
+        .iter()
+        .filter(|task| task.owner == "alice")
+        .cloned()
+        .collect();
+    assert_eq!(list(alice.clone()).await, alices);
     let one = TaskFilter {
         limit: Some(1),
         ..TaskFilter::default()
     };
-    assert_eq!(list(one).await, std::slice::from_ref(&sooner_t));
+    assert_eq!(list(one).await, newest[..1].to_vec());
 
     let done_at = t0() + minutes(5);
     let done = ok(
@@ -966,7 +975,12 @@ pub async fn tasks_are_created_listed_and_completed(store: &dyn Store) {
         status: Some(TaskStatus::Open),
         ..TaskFilter::default()
     };
-    assert_eq!(list(open).await, [sooner_t, undated_t.clone()]);
+    let still_open: Vec<_> = newest
+        .iter()
+        .filter(|task| task.id != later_t.id)
+        .cloned()
+        .collect();
+    assert_eq!(list(open).await, still_open);
 
     let by_action = ok(
         store.tasks_for_actions(t, &[action_id]).await,

@@ -17,8 +17,9 @@
 //! migrations before the case starts.
 //!
 //! The audit log, optimization cycles, the event runtime, memberships, job
-//! queues and webhook storage have sub-modules of their own ([`audit`],
-//! [`cycles`], [`events`], [`memberships`], [`queue`], [`webhooks`]); their
+//! queues, webhook storage and the paging of lists have sub-modules of their
+//! own ([`audit`], [`cycles`], [`events`], [`memberships`], [`queue`],
+//! [`webhooks`], [`listing`]); their
 //! cases run as test modules of the same names. [`audit`] also holds the halves of the
 //! tamper-detection tests that do not depend on the backend: the backend
 //! supplies the raw SQL that tampers behind the store's back.
@@ -40,6 +41,7 @@ use std::fmt::Debug;
 pub mod audit;
 pub mod cycles;
 pub mod events;
+pub mod listing;
 pub mod memberships;
 pub mod queue;
 pub mod webhooks;
@@ -128,6 +130,13 @@ macro_rules! conformance_tests {
             the_ingest_context_matches_its_parts,
             tenants_are_isolated,
             a_missing_tenant_is_reported,
+        );
+        $crate::conformance_tests!(@module $make_store; listing;
+            events_page_newest_first_by_cursor,
+            audit_pages_newest_first_by_cursor,
+            jobs_page_newest_first_by_cursor,
+            cycles_page_newest_first_by_cursor,
+            tasks_page_newest_first_by_cursor,
         );
         $crate::conformance_tests!(@module $make_store; memberships;
             grant_replace_list_and_remove,

@@ -75,7 +75,12 @@ fn priority(queue: &str, class: &str) -> i32 {
 }
 
 /// Enqueues a job the case expects to be new.
-async fn enqueue(store: &dyn Store, tenant: TenantId, job: &NewJob, now: DateTime<Utc>) -> Job {
+pub(super) async fn enqueue(
+    store: &dyn Store,
+    tenant: TenantId,
+    job: &NewJob,
+    now: DateTime<Utc>,
+) -> Job {
     match ok(store.enqueue(tenant, job, now).await, "enqueue") {
         EnqueueOutcome::Created { job } => *job,
         other => panic!("expected a new job, got {other:?}"),
