@@ -236,6 +236,7 @@ pub fn conform(doc: &mut Value) {
                 continue;
             };
             declare_path_params(op, &names);
+            declare_cursor_form(op, path);
             forbid_nul_in_text_params(op);
             if let Some(example) = request_example(method, path)
                 && let Some(content) = op
@@ -325,6 +326,29 @@ fn forbid_nul_in_text_params(op: &mut Map<String, Value>) {
             .any(|k| schema.contains_key(*k));
         if is_text && !constrained {
             schema.insert("pattern".to_owned(), json!(NO_NUL_PATTERN));
+        }
+    }
+}
+
+/// States the exact form of a `cursor` query parameter: every text of
+/// that form is a position the list can continue from, anything else is a
+/// 400 (`revos_store::listing`).
+fn declare_cursor_form(op: &mut Map<String, Value>, path: &str) {
+    use revos_store::listing::{CURSOR_AT_PATTERN, CURSOR_SEQ_PATTERN};
+    let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let pattern = if path == "/v1/audit" {
+        CURSOR_SEQ_PATTERN
+    } else {
+        CURSOR_AT_PATTERN
+    };
+    for param in params {
+        if param["in"] == "query"
+            && param["name"] == "cursor"
+            && let Some(schema) = param.get_mut("schema").and_then(Value::as_object_mut)
+        {
+            schema.insert("pattern".to_owned(), json!(pattern));
         }
     }
 }

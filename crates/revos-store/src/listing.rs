@@ -10,17 +10,24 @@
 //! not shift the pages, and records with equal times are neither skipped
 //! nor repeated, because the id breaks the tie.
 //!
-//! The cursor travels as base64url of a small JSON object (`{"t":…,"id":…}`
-//! or `{"seq":…}`): opaque to clients, checked when it comes back. The
-//! rules live here once; the backends only differ in their SQL.
+//! The cursor travels as a short text clients pass back unchanged:
+//! `<microseconds since 1970>.<id as 32 hex digits>` for a list keyed by
+//! time ([`CURSOR_AT_PATTERN`]), `s<sequence number>` for the audit log
+//! ([`CURSOR_SEQ_PATTERN`]). Every text the pattern allows is a position
+//! (it need not be a record's), so the API document can state the exact
+//! form; anything else is refused when it comes back. The rules live here
+//! once; the backends only differ in their SQL.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use revos_contracts::Order;
+
+/// The form of a cursor of a list keyed by time, then id.
+pub const CURSOR_AT_PATTERN: &str = "^[0-9]{1,16}\\.[0-9a-f]{32}$";
+/// The form of a cursor of the audit log.
+pub const CURSOR_SEQ_PATTERN: &str = "^s[0-9]{1,18}$";
 
 /// Where a page ended: the sort key of its last record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,32 +38,23 @@ pub enum Cursor {
     Seq(u64),
 }
 
-/// The JSON inside a cursor's base64.
-#[derive(Serialize, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
-enum Wire {
-    At { t: DateTime<Utc>, id: Uuid },
-    Seq { seq: u64 },
-}
-
 /// A cursor that is not one this server handed out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct CursorError(String);
 
 impl Cursor {
-    /// The opaque text handed to clients.
+    /// The text handed to clients.
     pub fn encode(self) -> String {
-        let wire = match self {
-            Cursor::At(t, id) => Wire::At { t, id },
-            Cursor::Seq(seq) => Wire::Seq { seq },
-        };
-        // Serializing a struct of a time, a uuid or an integer cannot fail.
-        let json = serde_json::to_vec(&wire).unwrap_or_default();
-        URL_SAFE_NO_PAD.encode(json)
+        match self {
+            Cursor::At(t, id) => format!("{}.{}", t.timestamp_micros().max(0), id.simple()),
+            Cursor::Seq(seq) => format!("s{seq}"),
+        }
     }
 
-    /// Reads a cursor back; any text that is not one is a [`CursorError`].
+    /// Reads a cursor back; any text not of the form
+    /// [`CURSOR_AT_PATTERN`] or [`CURSOR_SEQ_PATTERN`] is a
+    /// [`CursorError`].
     pub fn decode(text: &str) -> Result<Cursor, CursorError> {
         let bad = || {
             CursorError(
@@ -64,11 +62,24 @@ impl Cursor {
                     .to_owned(),
             )
         };
-        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| bad())?;
-        match serde_json::from_slice::<Wire>(&bytes).map_err(|_| bad())? {
-            Wire::At { t, id } => Ok(Cursor::At(t, id)),
-            Wire::Seq { seq } => Ok(Cursor::Seq(seq)),
+        let digits = |d: &str, max: usize| {
+            !d.is_empty() && d.len() <= max && d.bytes().all(|b| b.is_ascii_digit())
+        };
+        if let Some(seq) = text.strip_prefix('s') {
+            if !digits(seq, 18) {
+                return Err(bad());
+            }
+            return seq.parse().map(Cursor::Seq).map_err(|_| bad());
         }
+        let (micros, id) = text.split_once('.').ok_or_else(bad)?;
+        let hex = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !digits(micros, 16) || !hex {
+            return Err(bad());
+        }
+        let micros: i64 = micros.parse().map_err(|_| bad())?;
+        let t = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+        let id = Uuid::parse_str(id).map_err(|_| bad())?;
+        Ok(Cursor::At(t, id))
     }
 
     /// The (time, id) key of a list keyed by time; a sequence cursor is an
@@ -171,16 +182,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursors_round_trip_and_are_url_safe() {
+    fn cursors_round_trip_and_need_no_escaping_in_a_url() {
         let t = DateTime::parse_from_rfc3339("2026-03-01T10:00:00.123456Z")
             .unwrap()
             .with_timezone(&Utc);
         let at = Cursor::At(t, Uuid::from_u128(7));
         let text = at.encode();
-        assert!(
-            text.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        );
+        assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
         assert_eq!(Cursor::decode(&text).unwrap(), at);
         let seq = Cursor::Seq(42);
         assert_eq!(Cursor::decode(&seq.encode()).unwrap(), seq);
@@ -191,11 +199,26 @@ mod tests {
 
     #[test]
     fn anything_else_is_refused() {
-        for bad in ["", "x", "!!!", &URL_SAFE_NO_PAD.encode(b"{\"t\":1}")] {
-            assert!(Cursor::decode(bad).is_err(), "{bad:?}");
+        let id = "0".repeat(32);
+        for bad in [
+            String::new(),
+            "x".into(),
+            "!!!".into(),
+            "s".into(),
+            "s-1".into(),
+            format!("s{}", "9".repeat(19)),
+            format!("1.{}", "A".repeat(32)),
+            format!(".{id}"),
+            format!("{}.{id}", "1".repeat(17)),
+            format!("12.{id}.3"),
+            format!(" 12.{id}"),
+        ] {
+            assert!(Cursor::decode(&bad).is_err(), "{bad:?}");
         }
-        let extra = URL_SAFE_NO_PAD.encode(b"{\"seq\":1,\"more\":2}");
-        assert!(Cursor::decode(&extra).is_err());
+        // Every text of the documented forms is a position.
+        assert!(Cursor::decode(&format!("{}.{id}", "9".repeat(16))).is_ok());
+        assert!(Cursor::decode(&format!("0.{}", "f".repeat(32))).is_ok());
+        assert!(Cursor::decode(&format!("s{}", "9".repeat(18))).is_ok());
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub struct List<T> {
     /// The `offset` of the next page, absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_offset: Option<u32>,
-    /// The opaque `cursor` of the next page, absent on the last page.
+    /// The `cursor` of the next page (pass it back unchanged), absent on the
+    /// last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
     /// Whether more records follow this page.
