@@ -19,7 +19,6 @@
 //! once; the backends only differ in their SQL.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use revos_contracts::Order;
