@@ -228,24 +228,7 @@ impl Kernel {
         by: &Principal,
         tenant: Option<TenantId>,
     ) -> Result<Option<TenantId>, Failure> {
-        match tenant.or(by.tenant()) {
-            Some(t) => {
-                by.authorize_tenant(t, Scope::Read)?;
-                Ok(Some(t))
-            }
-            None => {
-                if by.platform_scope().is_none() {
-                    // A user sees the jobs of one of their tenants at a time.
-                    return Err(Failure::input(
-                        400,
-                        "validation",
-                        "name the tenant (tenant_id) whose jobs to show",
-                    ));
-                }
-                by.authorize_platform(Scope::Read)?;
-                Ok(None)
-            }
-        }
+        scope_of(by, tenant, (Scope::Read, Scope::Read), "whose jobs to show")
     }
 
     /// Jobs the caller may see, newest first.
@@ -687,23 +670,12 @@ impl Kernel {
         by: &Principal,
         tenant: Option<TenantId>,
     ) -> Result<Option<TenantId>, Failure> {
-        match tenant.or(by.tenant()) {
-            Some(t) => {
-                by.authorize_tenant(t, Scope::Write)?;
-                Ok(Some(t))
-            }
-            None => {
-                if by.platform_scope().is_none() {
-                    return Err(Failure::input(
-                        400,
-                        "validation",
-                        "name the tenant (tenant_id) whose queue to act on",
-                    ));
-                }
-                by.authorize_platform(Scope::Admin)?;
-                Ok(None)
-            }
-        }
+        scope_of(
+            by,
+            tenant,
+            (Scope::Write, Scope::Admin),
+            "whose queue to act on",
+        )
     }
 
     /// A configured queue's name, or a 400 naming `$.queue`.
@@ -877,6 +849,35 @@ pub struct PauseOutcome {
     pub paused: bool,
     /// `false` when it already was (or was not) paused.
     pub changed: bool,
+}
+
+/// The tenant a call on jobs concerns: the one named (with `scopes.0`
+/// there) or the caller's own, or every tenant (`None`) for a platform
+/// principal with `scopes.1`; a user must name one (`what` says why).
+fn scope_of(
+    by: &Principal,
+    tenant: Option<TenantId>,
+    scopes: (Scope, Scope),
+    what: &str,
+) -> Result<Option<TenantId>, Failure> {
+    match tenant.or(by.tenant()) {
+        Some(t) => {
+            by.authorize_tenant(t, scopes.0)?;
+            Ok(Some(t))
+        }
+        None => {
+            if by.platform_scope().is_none() {
+                // A user acts on one of their tenants at a time.
+                return Err(Failure::input(
+                    400,
+                    "validation",
+                    format!("name the tenant (tenant_id) {what}"),
+                ));
+            }
+            by.authorize_platform(scopes.1)?;
+            Ok(None)
+        }
+    }
 }
 
 /// May `by` approve or reject a job of `tenant`? A person: a user whose

@@ -427,14 +427,8 @@ pub(crate) fn number(v: f64) -> String {
     }
     if v.abs() >= 1000.0 {
         let rounded = v.round();
-        let digits = format!("{:.0}", rounded.abs());
-        let mut grouped = String::new();
-        for (i, ch) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                grouped.push(',');
-            }
-            grouped.push(ch);
-        }
+        // `as` saturates at u64::MAX, far beyond any amount shown here.
+        let grouped = crate::output::count(rounded.abs() as u64);
         return if rounded < 0.0 {
             format!("-{grouped}")
         } else {
