@@ -57,6 +57,28 @@ fn lead(key: &str, email: &str, occurred_at: Option<&str>) -> Value {
     event
 }
 
+/// Ingests a fresh lead for `to` with `writer`; its event id and its
+/// e-mail action.
+async fn send_lead(app: &App, writer: &str, key: &str, to: &str) -> (String, Value) {
+    let (status, receipt) = app
+        .call_as(
+            writer,
+            Method::POST,
+            "/v1/events",
+            Some(lead(key, to, None)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{receipt}");
+    let email = receipt["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["type"] == "OUTBOUND_EMAIL")
+        .unwrap_or_else(|| panic!("no e-mail action in {receipt}"))
+        .clone();
+    (receipt["event_id"].as_str().unwrap().to_owned(), email)
+}
+
 /// A webhook receiver that counts what it gets, at `http://addr/hooks`.
 async fn receiver() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
     let got: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -191,27 +213,8 @@ async fn an_smtp_outage_ends_with_one_bulk_redrive(db: Db) {
     let writer = key(&app, &t, "write").await;
     let mut actions = Vec::new();
     for i in 0..4 {
-        let (status, receipt) = app
-            .call_as(
-                &writer,
-                Method::POST,
-                "/v1/events",
-                Some(lead(
-                    &format!("lead-{i}"),
-                    &format!("p{i}@client.example"),
-                    None,
-                )),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{receipt}");
-        let email = receipt["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["type"] == "OUTBOUND_EMAIL")
-            .unwrap()
-            .clone();
-        actions.push((receipt["event_id"].as_str().unwrap().to_owned(), email));
+        let to = format!("p{i}@client.example");
+        actions.push(send_lead(&app, &writer, &format!("lead-{i}"), &to).await);
     }
     // Three attempts each, every one refused.
     assert_eq!(drain(&app, "email").await, 12);
@@ -495,30 +498,10 @@ async fn approvers_see_what_they_approve(db: Db) {
     let t = app.tenant().await;
     let writer = key(&app, &t, "write").await;
     let approver = key(&app, &t, "admin").await;
-    let mut emails = Vec::new();
     for i in 0..2 {
-        let (status, receipt) = app
-            .call_as(
-                &writer,
-                Method::POST,
-                "/v1/events",
-                Some(lead(
-                    &format!("a-{i}"),
-                    &format!("a{i}@client.example"),
-                    None,
-                )),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{receipt}");
-        let email = receipt["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["type"] == "OUTBOUND_EMAIL")
-            .unwrap()
-            .clone();
+        let to = format!("a{i}@client.example");
+        let (_, email) = send_lead(&app, &writer, &format!("a-{i}"), &to).await;
         assert_eq!(email["status"], "awaiting_approval");
-        emails.push(email);
     }
     let (status, waiting) = app
         .call_as(
