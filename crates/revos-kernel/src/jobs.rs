@@ -576,17 +576,13 @@ impl Kernel {
         };
         // Pages of the newest matching jobs, each continuing after the last
         // of the page before (keyset: a changed job has left the state, a
-        // refused one stays behind the cursor), until a page is not full.
-        let mut seen = std::collections::HashSet::new();
+        // refused one stays behind the cursor), until a page is not full;
+        // an empty page ends with no cursor.
         loop {
             let page = self.store.list_jobs(scope, &filter).await?;
             let full = page.len() >= BULK_PAGE as usize;
             let last = page.last().map(|j| (j.created_at, j.id));
-            let fresh: Vec<Job> = page.into_iter().filter(|j| seen.insert(j.id)).collect();
-            if fresh.is_empty() {
-                break;
-            }
-            for job in fresh {
+            for job in page {
                 outcome.matched += 1;
                 match self.steer_one(&job, step, now).await {
                     Ok(_) => outcome.changed += 1,
