@@ -14,8 +14,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use revos_contracts::TenantId;
-use revos_kernel::auth::{Principal, Refused, unauthorized};
-use revos_kernel::rejections::Rejection;
+use revos_kernel::identity::auth::{Principal, Refused, unauthorized};
+use revos_kernel::identity::rejections::Rejection;
 use revos_store::identity::Scope;
 use std::marker::PhantomData;
 
@@ -28,7 +28,7 @@ impl FromRequestParts<AppState> for Caller {
     /// Authenticates, then throttles: an authenticated principal spends its
     /// own budget; a failed attempt spends only the TCP peer's
     /// unauthenticated budget, and only an attempt inside that budget is
-    /// audited (at a bounded rate, see `revos_kernel::rejections`). A
+    /// audited (at a bounded rate, see `revos_kernel::identity::rejections`). A
     /// throttled request writes nothing.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match authenticate(parts, state).await {

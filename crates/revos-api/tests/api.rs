@@ -1039,10 +1039,10 @@ async fn audit_trail_records_and_verifies(app: App) {
 }
 
 async fn queues_and_jobs_can_be_seen_and_steered(app: App) {
-    use revos_kernel::jobs::JobRequest;
+    use revos_kernel::delivery::jobs::JobRequest;
     let a = app.tenant().await;
     let b = app.tenant().await;
-    let service = revos_kernel::auth::Principal::Service;
+    let service = revos_kernel::identity::auth::Principal::Service;
     let now = chrono::Utc::now();
     let job = |queue: &str| JobRequest {
         queue: queue.into(),

@@ -11,7 +11,7 @@ use common::{App, Db, kernel_error, key};
 use reqwest::{Method, StatusCode};
 use revos_contracts::runtime::KernelMode;
 use revos_kernel::Config;
-use revos_kernel::worker::{Worker, WorkerOptions, builtin_handlers};
+use revos_kernel::delivery::worker::{Worker, WorkerOptions, builtin_handlers};
 use revos_smtp_sink::SmtpSink;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

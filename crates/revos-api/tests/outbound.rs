@@ -9,7 +9,7 @@ mod common;
 use common::{App, Db, kernel_error};
 use reqwest::{Method, StatusCode};
 use revos_contracts::runtime::KernelMode;
-use revos_kernel::worker::{Worker, WorkerOptions, builtin_handlers};
+use revos_kernel::delivery::worker::{Worker, WorkerOptions, builtin_handlers};
 use revos_kernel::{Config, Kernel};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -252,7 +252,9 @@ async fn a_target_refused_at_delivery_is_never_contacted(db: Db) {
     }
     let mut config = app.kernel.config().clone();
     config.outbound.allow = vec!["192.0.2.0/24".into()];
-    let strict = Kernel::start(config).await.unwrap();
+    let strict = Kernel::start(common::open_store(&config.database_url).await, config)
+        .await
+        .unwrap();
     assert_eq!(drain(&strict).await, 3);
     assert_eq!(
         hits.load(Ordering::SeqCst),

@@ -14,7 +14,7 @@ use revos_contracts::runtime::{
     DecisionOutcome, EventSubject, KernelDecision, KernelEvent, KernelMode,
 };
 use revos_kernel::Config;
-use revos_kernel::worker::{Worker, WorkerOptions, builtin_handlers};
+use revos_kernel::delivery::worker::{Worker, WorkerOptions, builtin_handlers};
 use revos_smtp_sink::SmtpSink;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -11,6 +11,8 @@ use revos_contracts::runtime::KernelMode;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+pub use crate::outbound_http::redact_url;
+
 /// The database used when nothing else is configured: a file next to where
 /// revos runs, created on first use.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://revos.db";
@@ -61,7 +63,7 @@ pub struct Config {
     /// How users' JSON Web Tokens are verified; without it only API keys
     /// authenticate.
     #[serde(default)]
-    pub jwt: Option<crate::jwt::JwtConfig>,
+    pub jwt: Option<crate::identity::jwt::JwtConfig>,
     /// Changes to the queues' settings (`[queues.email] concurrency = 5`)
     /// and extra queues; six queues are built in.
     #[serde(default)]
@@ -71,14 +73,14 @@ pub struct Config {
     pub serve_workers: bool,
     /// Whether `revos serve` runs the cycle triggers every five minutes
     /// (the daily schedule and metric deviations, see
-    /// [`crate::scheduler`]); turn it off where another process schedules
+    /// [`crate::optimize::scheduler`]); turn it off where another process schedules
     /// cycles, or in tests.
     pub serve_scheduler: bool,
     /// How outbox e-mails are sent (`[email] smtp_url = "smtp://…"`); the
     /// environment's `REVOS_SMTP_URL` and `REVOS_EMAIL_FROM` set the two
     /// most used fields.
     #[serde(default)]
-    pub email: crate::email::EmailConfig,
+    pub email: crate::delivery::email::EmailConfig,
     /// Hours an `Idempotency-Key` and its stored response are kept.
     pub idempotency_hours: u32,
     /// Where outbound HTTP requests (webhooks, JWKS) may go:
@@ -138,7 +140,7 @@ impl Default for Config {
             queues: serde_json::Map::new(),
             serve_workers: true,
             serve_scheduler: true,
-            email: crate::email::EmailConfig::default(),
+            email: crate::delivery::email::EmailConfig::default(),
             idempotency_hours: 24,
             outbound: crate::outbound_http::OutboundConfig::default(),
             templates: TemplatesConfig::default(),
@@ -292,7 +294,8 @@ impl Config {
                 self.idempotency_hours
             )));
         }
-        crate::email::Mailer::new(&self.email).map_err(|e| ConfigError(format!("email: {e}")))?;
+        crate::delivery::email::Mailer::new(&self.email)
+            .map_err(|e| ConfigError(format!("email: {e}")))?;
         crate::outbound_http::OutboundPolicy::new(&self.outbound).map_err(ConfigError)?;
         if !(1024..=16 * 1024 * 1024).contains(&self.templates.max_rendered_bytes) {
             return Err(ConfigError(format!(
@@ -314,7 +317,7 @@ impl Config {
         Config {
             database_url: redact_url(&self.database_url),
             audit_signing_key: self.audit_signing_key.as_ref().map(|_| "***".to_owned()),
-            email: crate::email::EmailConfig {
+            email: crate::delivery::email::EmailConfig {
                 // No URL (e-mail off) stays empty rather than "unparseable".
                 smtp_url: if self.email.smtp_url.is_empty() {
                     String::new()
@@ -323,7 +326,7 @@ impl Config {
                 },
                 ..self.email.clone()
             },
-            jwt: self.jwt.clone().map(|jwt| crate::jwt::JwtConfig {
+            jwt: self.jwt.clone().map(|jwt| crate::identity::jwt::JwtConfig {
                 secret: jwt.secret.map(|_| "***".to_owned()),
                 jwks_url: jwt.jwks_url.as_deref().map(redact_url),
                 ..jwt
@@ -338,22 +341,6 @@ fn lookup<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
         .filter(|v| !v.is_empty())
-}
-
-/// A URL with its password replaced by `***`.
-pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // set_password fails only for URLs that cannot carry one.
-            if parsed.set_password(Some("***")).is_ok() {
-                parsed.to_string()
-            } else {
-                "<redacted>".to_owned()
-            }
-        }
-        Ok(_) => raw.to_owned(),
-        Err(_) => "<unparseable URL>".to_owned(),
-    }
 }
 
 /// Default sustained rate of read requests per principal, per minute.

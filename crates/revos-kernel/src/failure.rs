@@ -97,6 +97,22 @@ impl Failure {
         )
     }
 
+    /// The database could not be opened or migrated: 503 when it cannot
+    /// be reached or fails underneath, the store's own answer otherwise.
+    pub fn opening(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(cause) | StoreError::Backend(cause) => Failure {
+                status: 503,
+                body: KernelError::new(
+                    ErrorCode::InternalError,
+                    format!("cannot open the database: {cause}"),
+                )
+                .with_detail("kind", "unavailable"),
+            },
+            other => other.into(),
+        }
+    }
+
     /// The database cannot be reached (503, `INTERNAL_ERROR`).
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "database unavailable");

@@ -1,40 +1,40 @@
 //! The revos kernel service: the shell around the pure core.
 //!
-//! The HTTP API and the CLI both drive revos through [`Kernel`]. It opens
-//! the store named by a database URL ([`open_store`]), checks what clients
-//! send ([`validate`]), calls the store, and turns every failure into a
+//! The HTTP API and the CLI both drive revos through [`Kernel`], built over
+//! a [`Store`] the program picked. It checks what clients send
+//! ([`validate`]), calls the store, and turns every failure into a
 //! [`Failure`]: the contract's `KernelError` with its HTTP status. Keeping
 //! these use cases here means the API and the CLI cannot drift apart.
+//!
+//! The kernel has rooms by capability, each a folder; a room imports only
+//! the rooms listed before it (a test keeps it so), and this file, the
+//! composition root, wires them together:
+//!
+//! 1. [`identity`]: keys, tokens, memberships, principals;
+//! 2. [`audit`]: the tamper-evident log's use cases;
+//! 3. [`delivery`]: queues, workers, e-mail and outbound webhooks;
+//! 4. [`runtime`]: events → decisions → actions, entry points, guards,
+//!    replay, timelines;
+//! 5. [`optimize`]: the optimizer's shell: analytics, cycles, executor,
+//!    scheduler, lifecycle triggers.
+//!
+//! Beside them, shared by all: [`failure`], [`validate`] and
+//! [`outbound_http`] (the one client for outbound HTTP). At the root:
+//! [`config`] and [`settings`] (tenant settings that span rooms). The
+//! operations kernel for agents and the business modules get rooms of
+//! their own (`ops/`, `modules/`) on the same rule; see
+//! `docs/ARCHITECTURE.md`.
 
-pub mod analytics;
 pub mod audit;
-pub mod auth;
-pub mod chart;
 pub mod config;
-pub mod cycles;
-pub mod demo;
-pub mod dispatch;
-pub mod email;
-pub mod entry;
-pub mod executor;
-pub mod experiments;
+pub mod delivery;
 pub mod failure;
-pub mod guards;
-pub mod jobs;
-pub mod jwt;
-pub mod lifecycle;
-pub mod members;
-pub mod outbound;
+pub mod identity;
+pub mod optimize;
 pub mod outbound_http;
-pub mod rejections;
-pub mod replay;
 pub mod runtime;
-pub mod scheduler;
-pub mod timeline;
+pub mod settings;
 pub mod validate;
-pub mod validation;
-pub mod webhooks;
-pub mod worker;
 
 pub use config::Config;
 pub use failure::Failure;
@@ -43,86 +43,23 @@ use revos_contracts::TenantId;
 use revos_store::{
     Account, Campaign, CrmActivity, DateRange, MetricPoint, MetricQuery, MetricSnapshot, NewTenant,
     Opportunity, OpportunityStatus, OptimizerConfig, Page, RevenueEvent, SnapshotSource, Store,
-    StoreError, Tenant, Workspace, WriteSummary,
+    Tenant, Workspace, WriteSummary,
 };
 use std::sync::Arc;
-
-/// Opens the store a database URL names, picked by its scheme:
-/// `sqlite:` (the embedded default) or `postgres:`/`postgresql:`.
-pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, Failure> {
-    let scheme = url
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    match scheme.as_str() {
-        "sqlite" => Ok(Arc::new(
-            revos_store_sqlite::SqliteStore::connect(url)
-                .await
-                .map_err(open_failure)?,
-        )),
-        "postgres" | "postgresql" => Ok(Arc::new(
-            revos_store_postgres::PostgresStore::connect(url)
-                .await
-                .map_err(open_failure)?,
-        )),
-        _ => Err(Failure::input(
-            400,
-            "configuration",
-            format!(
-                "unsupported database URL `{}`: use sqlite://FILE (default sqlite://revos.db) \
-                 or postgres://USER@HOST:PORT/DB",
-                config::redact_url(url)
-            ),
-        )),
-    }
-}
-
-fn open_failure(err: StoreError) -> Failure {
-    match err {
-        StoreError::Unavailable(cause) | StoreError::Backend(cause) => Failure {
-            status: 503,
-            body: revos_contracts::KernelError::new(
-                revos_contracts::ErrorCode::InternalError,
-                format!("cannot open the database: {cause}"),
-            )
-            .with_detail("kind", "unavailable"),
-        },
-        other => other.into(),
-    }
-}
-
-fn check(
-    violations: Vec<revos_contracts::validation::Violation>,
-    what: &str,
-) -> Result<(), Failure> {
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        let n = violations.len();
-        Err(Failure::invalid(
-            format!(
-                "{what}: {n} problem{} found, nothing was written",
-                if n == 1 { "" } else { "s" }
-            ),
-            &violations,
-        ))
-    }
-}
 
 /// The kernel service: every use case the API and the CLI share.
 #[derive(Clone)]
 pub struct Kernel {
     store: Arc<dyn Store>,
     config: Arc<Config>,
-    jwt: Option<Arc<jwt::JwtVerifier>>,
+    jwt: Option<Arc<identity::jwt::JwtVerifier>>,
     queues: Arc<revos_queue::QueueSettings>,
-    worker_stats: Arc<worker::WorkerStats>,
+    worker_stats: Arc<delivery::worker::WorkerStats>,
     policies: Arc<revos_policy::Registry>,
     guards: Arc<revos_policy::guards::GuardRegistry>,
-    mailer: email::Mailer,
-    webhook_sender: outbound::WebhookSender,
-    rejections: Arc<rejections::RejectionLog>,
+    mailer: delivery::email::Mailer,
+    webhook_sender: delivery::outbound::WebhookSender,
+    rejections: Arc<identity::rejections::RejectionLog>,
     outbound: outbound_http::OutboundPolicy,
 }
 
@@ -130,28 +67,29 @@ impl Kernel {
     /// A kernel over an opened store. Fails when the `[jwt]` settings
     /// cannot verify tokens (unknown algorithm, unreadable JWKS, …).
     pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, Failure> {
-        jwt::install_tls_provider();
+        outbound_http::install_tls_provider();
         let outbound = outbound_http::OutboundPolicy::new(&config.outbound)
             .map_err(|e| Failure::input(400, "configuration", e))?;
         let jwt = config
             .jwt
             .as_ref()
-            .map(|jwt| jwt::JwtVerifier::new(jwt, &outbound))
+            .map(|jwt| identity::jwt::JwtVerifier::new(jwt, &outbound))
             .transpose()?
             .map(Arc::new);
         let queues = revos_queue::QueueSettings::default()
             .merged(&serde_json::Value::Object(config.queues.clone()))
             .map_err(|e| Failure::input(400, "configuration", format!("queues: {e}")))?;
-        let mailer = email::Mailer::new(&config.email)
+        let mailer = delivery::email::Mailer::new(&config.email)
             .map_err(|e| Failure::input(400, "configuration", format!("email: {e}")))?;
-        let webhook_sender = outbound::WebhookSender::new(outbound::DEFAULT_TIMEOUT, &outbound)
-            .map_err(|e| Failure::input(400, "configuration", format!("webhooks: {e}")))?;
+        let webhook_sender =
+            delivery::outbound::WebhookSender::new(delivery::outbound::DEFAULT_TIMEOUT, &outbound)
+                .map_err(|e| Failure::input(400, "configuration", format!("webhooks: {e}")))?;
         Ok(Kernel {
             store,
             config: Arc::new(config),
             jwt,
             queues: Arc::new(queues),
-            worker_stats: Arc::new(worker::WorkerStats::default()),
+            worker_stats: Arc::new(delivery::worker::WorkerStats::default()),
             policies: Arc::new(revos_policy::Registry::builtin()),
             guards: Arc::new(revos_policy::guards::GuardRegistry::builtin()),
             mailer,
@@ -161,10 +99,11 @@ impl Kernel {
         })
     }
 
-    /// Opens the configured database and applies its migrations.
-    pub async fn start(config: Config) -> Result<Self, Failure> {
-        let store = open_store(&config.database_url).await?;
-        store.migrate().await.map_err(open_failure)?;
+    /// Applies the store's migrations and builds the kernel over it. The
+    /// program that ships picks and opens the store (`revos`'s
+    /// `open_store`); the kernel knows only the [`Store`] trait.
+    pub async fn start(store: Arc<dyn Store>, config: Config) -> Result<Self, Failure> {
+        store.migrate().await.map_err(Failure::opening)?;
         Kernel::new(store, config)
     }
 
@@ -179,12 +118,12 @@ impl Kernel {
     }
 
     /// The SMTP sender of outbox e-mails.
-    pub fn mailer(&self) -> &email::Mailer {
+    pub fn mailer(&self) -> &delivery::email::Mailer {
         &self.mailer
     }
 
     /// The sender of outbound webhooks.
-    pub fn webhook_sender(&self) -> &outbound::WebhookSender {
+    pub fn webhook_sender(&self) -> &delivery::outbound::WebhookSender {
         &self.webhook_sender
     }
 
@@ -199,7 +138,7 @@ impl Kernel {
     }
 
     /// The counters of the workers running in this process.
-    pub fn worker_stats(&self) -> &Arc<worker::WorkerStats> {
+    pub fn worker_stats(&self) -> &Arc<delivery::worker::WorkerStats> {
         &self.worker_stats
     }
 
@@ -224,10 +163,10 @@ impl Kernel {
     /// Creates a tenant (with its default workspace) on behalf of `by`.
     pub async fn create_tenant(
         &self,
-        by: &auth::Principal,
+        by: &identity::auth::Principal,
         tenant: NewTenant,
     ) -> Result<Tenant, Failure> {
-        check(validate::new_tenant(&tenant), "invalid tenant")?;
+        validate::check(validate::new_tenant(&tenant), "invalid tenant")?;
         let tenant = NewTenant {
             name: tenant.name.trim().to_owned(),
             ..tenant
@@ -276,7 +215,7 @@ impl Kernel {
     /// next cycle runs; an empty object means "not configured yet".
     pub async fn set_optimizer_config(
         &self,
-        by: &auth::Principal,
+        by: &identity::auth::Principal,
         tenant: TenantId,
         config: OptimizerConfig,
     ) -> Result<OptimizerConfig, Failure> {
@@ -294,7 +233,7 @@ impl Kernel {
             violations.extend(validate_guardrails(&g, "$.guardrails"));
         }
         validate::config_part::<KernelConfig>("config", &config.config, &mut violations);
-        check(violations, "invalid optimizer configuration")?;
+        validate::check(violations, "invalid optimizer configuration")?;
         let stored = self.store.put_optimizer_config(tenant, &config).await?;
         self.audit(
             tenant,
@@ -314,7 +253,7 @@ impl Kernel {
         tenant: TenantId,
         points: &[MetricPoint],
     ) -> Result<WriteSummary, Failure> {
-        check(validate::metric_points(points), "invalid metric values")?;
+        validate::check(validate::metric_points(points), "invalid metric values")?;
         Ok(self
             .store
             .upsert_metric_snapshots(tenant, points, SnapshotSource::Imported)
@@ -338,7 +277,7 @@ impl Kernel {
         tenant: TenantId,
         items: &[Campaign],
     ) -> Result<WriteSummary, Failure> {
-        check(validate::campaigns(items), "invalid campaigns")?;
+        validate::check(validate::campaigns(items), "invalid campaigns")?;
         Ok(self.store.upsert_campaigns(tenant, items).await?)
     }
 
@@ -361,7 +300,7 @@ impl Kernel {
         tenant: TenantId,
         items: &[Opportunity],
     ) -> Result<WriteSummary, Failure> {
-        check(validate::opportunities(items), "invalid opportunities")?;
+        validate::check(validate::opportunities(items), "invalid opportunities")?;
         Ok(self.store.upsert_opportunities(tenant, items).await?)
     }
 
@@ -381,7 +320,7 @@ impl Kernel {
         tenant: TenantId,
         items: &[Account],
     ) -> Result<WriteSummary, Failure> {
-        check(validate::accounts(items), "invalid accounts")?;
+        validate::check(validate::accounts(items), "invalid accounts")?;
         Ok(self.store.upsert_accounts(tenant, items).await?)
     }
 
@@ -396,7 +335,7 @@ impl Kernel {
         tenant: TenantId,
         items: &[RevenueEvent],
     ) -> Result<WriteSummary, Failure> {
-        check(validate::revenue_events(items), "invalid revenue events")?;
+        validate::check(validate::revenue_events(items), "invalid revenue events")?;
         Ok(self.store.upsert_revenue_events(tenant, items).await?)
     }
 
@@ -416,7 +355,7 @@ impl Kernel {
         tenant: TenantId,
         items: &[CrmActivity],
     ) -> Result<WriteSummary, Failure> {
-        check(validate::crm_activities(items), "invalid CRM activities")?;
+        validate::check(validate::crm_activities(items), "invalid CRM activities")?;
         Ok(self.store.upsert_crm_activities(tenant, items).await?)
     }
 

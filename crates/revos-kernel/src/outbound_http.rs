@@ -1,7 +1,7 @@
 //! Where revos may send HTTP requests, and the one client that sends them.
 //!
-//! Every outbound call — tenants' webhooks ([`crate::outbound`]), the JWKS
-//! of the identity provider ([`crate::jwt`]), anything added later — goes
+//! Every outbound call — tenants' webhooks ([`crate::delivery::outbound`]), the JWKS
+//! of the identity provider ([`crate::identity::jwt`]), anything added later — goes
 //! through an [`OutboundClient`] built by [`OutboundPolicy::client`], so a
 //! tenant admin cannot turn revos into a probe of the network it runs in
 //! (server-side request forgery).
@@ -308,7 +308,7 @@ impl OutboundPolicy {
 
     /// The HTTP client for outbound requests under this policy.
     pub fn client(&self, options: ClientOptions) -> Result<OutboundClient, String> {
-        crate::jwt::install_tls_provider();
+        install_tls_provider();
         let build = |plain_http: bool| {
             reqwest::Client::builder()
                 .timeout(options.timeout)
@@ -478,6 +478,31 @@ pub async fn drain(mut response: reqwest::Response, limit: usize) {
             Ok(Some(chunk)) => read += chunk.len(),
             _ => break,
         }
+    }
+}
+
+/// Makes ring the process's rustls crypto provider (a no-op once one is
+/// installed). reqwest is built with `rustls-no-provider` — in every crate
+/// of the workspace, through feature unification — and panics when a
+/// client is built before a provider is installed, so `Kernel::new` calls
+/// this too, not only the JWKS fetcher.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A URL with its password replaced by `***`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // set_password fails only for URLs that cannot carry one.
+            if parsed.set_password(Some("***")).is_ok() {
+                parsed.to_string()
+            } else {
+                "<redacted>".to_owned()
+            }
+        }
+        Ok(_) => raw.to_owned(),
+        Err(_) => "<unparseable URL>".to_owned(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! fixes all of its mistakes in one round trip. Nothing is written when any
 //! check fails.
 
+use crate::Failure;
 use revos_contracts::ErrorCode;
 use revos_contracts::metrics::MetricId;
 use revos_contracts::validation::Violation;
@@ -235,6 +236,26 @@ pub fn config_part<T: serde::de::DeserializeOwned>(
             violations.push(v);
             None
         }
+    }
+}
+
+/// `Ok` when there are no violations, else `INVALID_INPUT` listing them all
+/// under `what`, with nothing written.
+pub(crate) fn check(
+    violations: Vec<revos_contracts::validation::Violation>,
+    what: &str,
+) -> Result<(), Failure> {
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        let n = violations.len();
+        Err(Failure::invalid(
+            format!(
+                "{what}: {n} problem{} found, nothing was written",
+                if n == 1 { "" } else { "s" }
+            ),
+            &violations,
+        ))
     }
 }
 

@@ -3,49 +3,25 @@
 
 use chrono::{Duration, NaiveDate};
 use revos_contracts::TenantId;
-use revos_kernel::auth::Principal;
+use revos_kernel::identity::auth::Principal;
 use revos_kernel::{Config, Kernel};
 use revos_store::{
     MetricPoint, MetricQuery, MetricSnapshot, NewTenant, Opportunity, OpportunityStatus, Page,
     RevenueEvent, SnapshotSource,
 };
 
-#[derive(Clone, Copy)]
-enum Db {
-    Sqlite,
-    Postgres,
-}
-
-struct Harness {
-    kernel: Kernel,
-    _sqlite: Option<tempfile::TempDir>,
-    _postgres: Option<revos_store_postgres::testing::TestDatabase>,
-}
+mod common;
+use common::{Db, Harness};
 
 async fn harness(db: Db) -> Harness {
-    let (url, sqlite, postgres) = match db {
-        Db::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("x.db").display());
-            (url, Some(dir), None)
-        }
-        Db::Postgres => {
-            let pg = revos_store_postgres::testing::TestDatabase::create().await;
-            (pg.url().to_owned(), None, Some(pg))
-        }
-    };
-    let kernel = Kernel::start(Config {
-        database_url: url,
-        serve_scheduler: false,
-        ..Config::default()
-    })
+    common::start(
+        db,
+        Config {
+            serve_scheduler: false,
+            ..Config::default()
+        },
+    )
     .await
-    .unwrap();
-    Harness {
-        kernel,
-        _sqlite: sqlite,
-        _postgres: postgres,
-    }
 }
 
 fn day() -> NaiveDate {

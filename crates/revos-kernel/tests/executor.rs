@@ -11,49 +11,18 @@ use revos_contracts::kernel_io::{
     AbortCondition, Action, ActionGuardrails, ActionType, ComparisonOperator, ExpectedImpact,
     ImpactDirection, OwnerSubsystem, ProposedChange, TargetEntity, TargetEntityType,
 };
-use revos_kernel::auth::Principal;
+use revos_kernel::identity::auth::Principal;
 use revos_kernel::{Config, Kernel};
 use revos_store::cycles::{Cycle, CycleStatus, OptimizationAction, OptimizationActionStatus};
 use revos_store::{Campaign, MetricPoint, NewTenant, SnapshotSource, support};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-#[derive(Clone, Copy)]
-enum Db {
-    Sqlite,
-    Postgres,
-}
-
-/// A kernel over a fresh database, and what keeps the database alive.
-struct Harness {
-    kernel: Kernel,
-    _sqlite: Option<tempfile::TempDir>,
-    _postgres: Option<revos_store_postgres::testing::TestDatabase>,
-}
+mod common;
+use common::{Db, Harness};
 
 async fn harness(db: Db) -> Harness {
-    let (url, sqlite, postgres) = match db {
-        Db::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("x.db").display());
-            (url, Some(dir), None)
-        }
-        Db::Postgres => {
-            let pg = revos_store_postgres::testing::TestDatabase::create().await;
-            (pg.url().to_owned(), None, Some(pg))
-        }
-    };
-    let kernel = Kernel::start(Config {
-        database_url: url,
-        ..Config::default()
-    })
-    .await
-    .unwrap();
-    Harness {
-        kernel,
-        _sqlite: sqlite,
-        _postgres: postgres,
-    }
+    common::start(db, Config::default()).await
 }
 
 fn today() -> NaiveDate {
@@ -659,7 +628,11 @@ async fn cycle_story(db: Db) {
     }
     k.import_metrics(t, &points).await.unwrap();
     let (output, view) = match k
-        .run_tenant_cycle(&by, t, &revos_kernel::cycles::CycleRequest::default())
+        .run_tenant_cycle(
+            &by,
+            t,
+            &revos_kernel::optimize::cycles::CycleRequest::default(),
+        )
         .await
     {
         Ok(x) => x,

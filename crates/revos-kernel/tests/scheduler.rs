@@ -6,9 +6,9 @@
 use chrono::{Duration, Utc};
 use revos_contracts::TenantId;
 use revos_contracts::runtime::EventSubject;
-use revos_kernel::auth::Principal;
+use revos_kernel::identity::auth::Principal;
+use revos_kernel::optimize::scheduler::{SCHEDULE_SETTINGS_ID, TriggerReport};
 use revos_kernel::runtime::EventInput;
-use revos_kernel::scheduler::{SCHEDULE_SETTINGS_ID, TriggerReport};
 use revos_kernel::{Config, Kernel};
 use revos_store::cycles::{Cycle, CycleStatus};
 use revos_store::events::EventFilter;
@@ -16,42 +16,18 @@ use revos_store::{Campaign, MetricPoint, NewTenant, OptimizerConfig, SnapshotSou
 use serde_json::json;
 use uuid::Uuid;
 
-#[derive(Clone, Copy)]
-enum Db {
-    Sqlite,
-    Postgres,
-}
-
-struct Harness {
-    kernel: Kernel,
-    _sqlite: Option<tempfile::TempDir>,
-    _postgres: Option<revos_store_postgres::testing::TestDatabase>,
-}
+mod common;
+use common::{Db, Harness};
 
 async fn harness(db: Db) -> Harness {
-    let (url, sqlite, postgres) = match db {
-        Db::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("x.db").display());
-            (url, Some(dir), None)
-        }
-        Db::Postgres => {
-            let pg = revos_store_postgres::testing::TestDatabase::create().await;
-            (pg.url().to_owned(), None, Some(pg))
-        }
-    };
-    let kernel = Kernel::start(Config {
-        database_url: url,
-        serve_scheduler: false,
-        ..Config::default()
-    })
+    common::start(
+        db,
+        Config {
+            serve_scheduler: false,
+            ..Config::default()
+        },
+    )
     .await
-    .unwrap();
-    Harness {
-        kernel,
-        _sqlite: sqlite,
-        _postgres: postgres,
-    }
 }
 
 /// A tenant with targets, levers, a campaign, eight steady days of the

@@ -71,6 +71,7 @@
 
 mod candidates;
 mod diagnosis;
+pub mod experiments;
 mod learning;
 mod select;
 mod settings;
@@ -136,6 +137,20 @@ pub struct Plan {
     /// Candidates dropped for levers, blocked actions, learning or spend,
     /// one human-readable note each.
     pub skipped: Vec<String>,
+    /// Actions that repeat a change whose last result failed, allowed
+    /// because the evidence moved since.
+    pub reproposed: Vec<Reproposal>,
+}
+
+/// An action that repeats a failed change, and why that is allowed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reproposal {
+    /// The new action.
+    pub action_id: String,
+    /// The earlier action whose result failed.
+    pub failed_action_id: String,
+    /// What moved since, e.g. "win_rate has moved from 0.2 to 0.3 since …".
+    pub evidence: String,
 }
 
 /// Plans one cycle for `input`.
@@ -216,10 +231,24 @@ pub fn plan(input: &KernelInput, ctx: &PlanContext) -> Result<Plan, KernelError>
         actions,
     };
     check_output(&output, &OutputContext::default())?;
+    let reproposed = output
+        .actions
+        .iter()
+        .filter_map(|a| {
+            let key = learning::parse_action_id(&a.action_id)?;
+            let (_, failed, evidence) = sel.retried.iter().find(|(k, _, _)| *k == key)?;
+            Some(Reproposal {
+                action_id: a.action_id.clone(),
+                failed_action_id: failed.clone(),
+                evidence: evidence.clone(),
+            })
+        })
+        .collect();
     Ok(Plan {
         output,
         gated,
         skipped: sel.skipped.into_iter().map(|s| s.reason).collect(),
+        reproposed,
     })
 }
 

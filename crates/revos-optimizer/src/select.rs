@@ -22,7 +22,7 @@ use revos_contracts::kernel_io::{
 use crate::GatedCandidate;
 use crate::candidates::{Candidate, reallocation};
 use crate::diagnosis::Diagnosis;
-use crate::learning::{Past, type_str};
+use crate::learning::{ChangeKey, Past, type_str};
 use crate::settings::Settings;
 use crate::snapshot::{campaign_stats, num};
 
@@ -72,6 +72,9 @@ pub(crate) struct Selection {
     pub gated: Vec<(GatedCandidate, Option<usize>)>,
     /// Dropped candidates, each with what dropped it.
     pub skipped: Vec<Skip>,
+    /// Changes proposed again although they failed, because the evidence
+    /// moved since: the change, the failed result's action id, the evidence.
+    pub retried: Vec<(ChangeKey, String, String)>,
 }
 
 /// The lever a candidate's owner needs (see the crate docs).
@@ -120,6 +123,7 @@ fn apply_learning(
     pool: Vec<Candidate>,
     past: &[Past<'_>],
     skipped: &mut Vec<Skip>,
+    retried: &mut Vec<(ChangeKey, String, String)>,
 ) -> Vec<Candidate> {
     let mut ranked: Vec<(u8, Candidate)> = Vec::new();
     for mut c in pool {
@@ -182,10 +186,13 @@ fn apply_learning(
                     ));
                     continue;
                 }
-                Some(evidence) => Some(format!(
-                    " Re-proposed although {} failed: {evidence}.",
-                    r.action_id
-                )),
+                Some(evidence) => {
+                    retried.push((key.clone(), r.action_id.clone(), evidence.clone()));
+                    Some(format!(
+                        " Re-proposed although {} failed: {evidence}.",
+                        r.action_id
+                    ))
+                }
             },
             (Outcome::Failed, false) if decisive.new_evidence.is_none() => {
                 rank = 2;
@@ -403,7 +410,7 @@ pub(crate) fn select(
     past: &[Past<'_>],
 ) -> Selection {
     let mut sel = Selection::default();
-    let pool = apply_learning(pool, past, &mut sel.skipped);
+    let pool = apply_learning(pool, past, &mut sel.skipped, &mut sel.retried);
     let mut selector = Selector {
         input,
         diag,

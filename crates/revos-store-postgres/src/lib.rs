@@ -49,6 +49,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
+pub mod scratch;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -10,30 +10,21 @@
 //! saying how to start the server: it never skips silently.
 
 use crate::PostgresStore;
+pub use crate::scratch::DEFAULT_ADMIN_URL;
+use crate::scratch::ScratchDatabase;
 use revos_store::Store;
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use sqlx::{Connection, PgConnection};
 use std::time::Duration;
 
 /// The environment variable naming the server's admin URL.
 pub const ADMIN_URL_ENV: &str = "REVOS_TEST_POSTGRES_URL";
 
-/// The admin URL used when [`ADMIN_URL_ENV`] is not set: the local
-/// server's `postgres` database, as the `postgres` user (trust auth).
-pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// How long creating or dropping a test database may take to connect.
+/// How long reaching the server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A database that exists for as long as this guard does.
-///
-/// Dropping the guard drops the database `with (force)`, ending any
-/// connection still open to it (a store's pool, for instance).
+/// A test's own database, dropped with the guard.
 #[derive(Debug)]
-pub struct TestDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
+pub struct TestDatabase(ScratchDatabase);
 
 impl TestDatabase {
     /// Creates a new, empty database `revos_test_<uuid>`.
@@ -53,54 +44,20 @@ impl TestDatabase {
             Ok(Err(err)) => unreachable_server(&admin_url, &err.to_string()),
             Err(_) => unreachable_server(&admin_url, "timed out"),
         }
-        match TestDatabase::create_on(&admin_url, "revos_test").await {
-            Ok(db) => db,
+        match ScratchDatabase::create_on(&admin_url, "revos_test").await {
+            Ok(db) => TestDatabase(db),
             Err(err) => panic!("{err}"),
         }
     }
 
-    /// Creates a new, empty database `<prefix>_<uuid>` on the server of
-    /// `admin_url` (a role allowed to create databases), dropped with the
-    /// guard; `prefix` must be letters, digits and `_`. Used by the tests
-    /// and by `revos bench`.
-    pub async fn create_on(admin_url: &str, prefix: &str) -> Result<TestDatabase, String> {
-        if prefix.is_empty()
-            || !prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(format!("`{prefix}` is not a database name prefix"));
-        }
-        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-        let mut url =
-            url::Url::parse(admin_url).map_err(|e| format!("`{admin_url}` is not a URL: {e}"))?;
-        url.set_path(&name);
-        let mut admin = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(admin_url))
-            .await
-            .map_err(|_| format!("PostgreSQL at {admin_url} did not answer"))?
-            .map_err(|e| format!("cannot connect to PostgreSQL at {admin_url}: {e}"))?;
-        // The name is generated above (letters, digits and `_`), never input.
-        let create = format!("create database {name}");
-        admin
-            .execute(AssertSqlSafe(create))
-            .await
-            .map_err(|e| format!("cannot create database {name}: {e}"))?;
-        let _ = admin.close().await;
-        Ok(TestDatabase {
-            admin_url: admin_url.to_owned(),
-            name,
-            url: url.to_string(),
-        })
-    }
-
     /// The URL of the test database.
     pub fn url(&self) -> &str {
-        &self.url
+        self.0.url()
     }
 
     /// The database's name (`revos_test_…`).
     pub fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     /// A migrated [`PostgresStore`] on the test database.
@@ -109,50 +66,14 @@ impl TestDatabase {
     ///
     /// When connecting or migrating fails.
     pub async fn store(&self) -> PostgresStore {
-        let store = match PostgresStore::connect(&self.url).await {
+        let store = match PostgresStore::connect(self.url()).await {
             Ok(store) => store,
-            Err(err) => panic!("cannot connect to test database {}: {err}", self.name),
+            Err(err) => panic!("cannot connect to test database {}: {err}", self.name()),
         };
         if let Err(err) = store.migrate().await {
-            panic!("cannot migrate test database {}: {err}", self.name);
+            panic!("cannot migrate test database {}: {err}", self.name());
         }
         store
-    }
-}
-
-impl Drop for TestDatabase {
-    /// Drops the database from a thread of its own with its own runtime, so
-    /// that this works at the end of a `#[tokio::test]` (whose runtime may
-    /// be single-threaded and cannot be blocked on from inside).
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        let dropper = std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(err) => {
-                    eprintln!("cannot drop test database {name}: no runtime: {err}");
-                    return;
-                }
-            };
-            runtime.block_on(async {
-                let Ok(Ok(mut admin)) =
-                    tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(&admin_url)).await
-                else {
-                    eprintln!("cannot drop test database {name}: server unreachable");
-                    return;
-                };
-                let drop = format!("drop database if exists {name} with (force)");
-                if let Err(err) = admin.execute(AssertSqlSafe(drop)).await {
-                    eprintln!("cannot drop test database {name}: {err}");
-                }
-                let _ = admin.close().await;
-            });
-        });
-        let _ = dropper.join();
     }
 }
 

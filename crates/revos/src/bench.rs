@@ -12,7 +12,7 @@
 //! completion gives the percentiles — figures, never assertions.
 
 use crate::cli::BenchBackend;
-use revos_kernel::jobs::JobRequest;
+use revos_kernel::delivery::jobs::JobRequest;
 use revos_kernel::{Config, Failure, Kernel};
 use revos_store::NewTenant;
 use std::sync::Arc;
@@ -79,7 +79,7 @@ pub struct ScratchDatabase {
     /// Its URL.
     pub url: String,
     _sqlite: Option<tempfile::TempDir>,
-    _postgres: Option<revos_store_postgres::testing::TestDatabase>,
+    _postgres: Option<revos_store_postgres::scratch::ScratchDatabase>,
 }
 
 impl ScratchDatabase {
@@ -95,7 +95,7 @@ impl ScratchDatabase {
                 })
             }
             BenchBackend::Postgres => {
-                let db = revos_store_postgres::testing::TestDatabase::create_on(
+                let db = revos_store_postgres::scratch::ScratchDatabase::create_on(
                     admin_url,
                     "revos_bench",
                 )
@@ -118,7 +118,7 @@ pub async fn run(bench: QueueBench, as_json: bool) -> Result<(), Failure> {
         database_url: scratch.url.clone(),
         ..Config::default()
     };
-    let kernel = Kernel::start(config).await?;
+    let kernel = crate::backend::start(config).await?;
     let store = kernel.store().clone();
     let mut tenants = Vec::new();
     for i in 0..bench.tenants.max(1) {

@@ -157,7 +157,13 @@ pub enum Command {
     /// configured: `--database URL` on the command line runs it on a named
     /// one instead, where A and B are simulated tenants in shadow mode that
     /// the scheduler skips.
-    Validate,
+    Validate {
+        /// The day the loop runs on (YYYY-MM-DD; default today, UTC): the
+        /// simulated history ends the day before, so a fixed day gives the
+        /// same run every time.
+        #[arg(long)]
+        today: Option<chrono::NaiveDate>,
+    },
     /// Experiment statistics (GrowthBook gbstats' computations), in words
     /// (`--json`: the numbers).
     #[command(subcommand)]
@@ -171,9 +177,13 @@ pub enum Command {
     /// one instead, where A and B are simulated tenants in shadow mode that
     /// the scheduler skips.
     Demo {
-        /// Simulated days (1-365), the last one today.
+        /// Simulated days (1-365), the last one `--today`.
         #[arg(long, default_value_t = 30)]
         days: u32,
+        /// The last simulated day (YYYY-MM-DD; default today, UTC): a fixed
+        /// day gives the same run every time.
+        #[arg(long)]
+        today: Option<chrono::NaiveDate>,
         /// Directory for the charts (tenant_a.svg, tenant_b.svg).
         #[arg(long, default_value = "revos-demo")]
         output: PathBuf,

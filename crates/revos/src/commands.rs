@@ -47,7 +47,7 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
     // `validate` and `demo` create test tenants: on a scratch database,
     // unless a named one is asked for on the command line.
     let _scratch = match &cli.command {
-        Command::Validate | Command::Demo { .. } if !explicit_database => {
+        Command::Validate { .. } | Command::Demo { .. } if !explicit_database => {
             Some(scratch_database(&mut config, as_json).map_err(fail)?)
         }
         _ => None,
@@ -96,14 +96,20 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
                 .await
                 .map_err(fail)
         }
-        Command::Validate => {
+        Command::Validate { today } => {
             let kernel = open(config).await.map_err(fail)?;
-            crate::kernel_cmds::validate(&kernel, as_json).await
+            let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            crate::kernel_cmds::validate(&kernel, today, as_json).await
         }
-        Command::Demo { days, output } => {
+        Command::Demo {
+            days,
+            output,
+            today,
+        } => {
             crate::demo_cmd::check_days(days).map_err(fail)?;
             let kernel = open(config).await.map_err(fail)?;
-            crate::demo_cmd::run(&kernel, days, &output, as_json).await
+            let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            crate::demo_cmd::run(&kernel, days, today, &output, as_json).await
         }
         Command::Stats(cmd) => crate::stats_cmd::run(cmd, as_json).map_err(fail),
         Command::Kernel(KernelCommand::Plan {
@@ -322,7 +328,7 @@ fn scratch_database(config: &mut Config, as_json: bool) -> Result<tempfile::Temp
 
 async fn open(config: Config) -> Result<Kernel, Failure> {
     init_logging(&config, false);
-    Kernel::start(config).await
+    crate::backend::start(config).await
 }
 
 fn init_logging(config: &Config, serving: bool) {
@@ -347,7 +353,7 @@ fn init_logging(config: &Config, serving: bool) {
 async fn serve(config: Config) -> Result<(), Failure> {
     init_logging(&config, true);
     let listen = config.listen.clone();
-    let kernel = Kernel::start(config).await?;
+    let kernel = crate::backend::start(config).await?;
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
         Failure::input(
             400,
@@ -390,10 +396,10 @@ async fn serve(config: Config) -> Result<(), Failure> {
     // with it, finishing (or releasing) their jobs.
     let (stop_workers, workers_stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = kernel.config().serve_workers.then(|| {
-        let worker = revos_kernel::worker::Worker::new(
+        let worker = revos_kernel::delivery::worker::Worker::new(
             kernel.clone(),
-            revos_kernel::worker::builtin_handlers(&kernel),
-            revos_kernel::worker::WorkerOptions::new(worker_id()),
+            revos_kernel::delivery::worker::builtin_handlers(&kernel),
+            revos_kernel::delivery::worker::WorkerOptions::new(worker_id()),
         );
         tokio::spawn(worker.run(async {
             let _ = workers_stopped.await;
@@ -427,7 +433,7 @@ async fn serve(config: Config) -> Result<(), Failure> {
 fn bench_admin_url(database: Option<&str>) -> String {
     database
         .filter(|u| u.starts_with("postgres"))
-        .unwrap_or(revos_store_postgres::testing::DEFAULT_ADMIN_URL)
+        .unwrap_or(revos_store_postgres::scratch::DEFAULT_ADMIN_URL)
         .to_owned()
 }
 
@@ -468,7 +474,7 @@ async fn tenants(kernel: &Kernel, cmd: TenantsCommand, as_json: bool) -> Result<
             let id = id.as_deref().map(parse_tenant).transpose()?;
             let tenant = kernel
                 .create_tenant(
-                    &revos_kernel::auth::Principal::Service,
+                    &revos_kernel::identity::auth::Principal::Service,
                     NewTenant { id, name },
                 )
                 .await?;
@@ -609,7 +615,7 @@ async fn import_metrics(
         ));
     }
 
-    let kernel = Kernel::start(config).await?;
+    let kernel = crate::backend::start(config).await?;
     let spinner = ProgressBar::new_spinner().with_message(format!(
         "writing {} values in one transaction",
         parsed.points.len()
@@ -659,7 +665,7 @@ async fn compute_metrics(
     if !as_json {
         println!("computing metrics of tenant {tenant} for {from} to {to}");
     }
-    let mut show = |p: &revos_kernel::analytics::MetricProgress| {
+    let mut show = |p: &revos_kernel::optimize::analytics::MetricProgress| {
         if !as_json {
             println!(
                 "  {:<22} {:>4} written  {:>4} kept (imported)  {:>4} undefined",
@@ -669,7 +675,7 @@ async fn compute_metrics(
     };
     let report = kernel
         .compute_metrics_with_progress(
-            &revos_kernel::auth::Principal::Service,
+            &revos_kernel::identity::auth::Principal::Service,
             tenant,
             from,
             to,
@@ -693,7 +699,7 @@ async fn compute_metrics(
 }
 
 async fn keys(kernel: &Kernel, cmd: KeysCommand, as_json: bool) -> Result<(), Failure> {
-    use revos_kernel::auth::{NewApiKey, Principal};
+    use revos_kernel::identity::auth::{NewApiKey, Principal};
     use revos_store::identity::Scope;
     let operator = Principal::Service;
     let now = chrono::Utc::now();
@@ -810,7 +816,7 @@ async fn keys(kernel: &Kernel, cmd: KeysCommand, as_json: bool) -> Result<(), Fa
 }
 
 /// Inside `revos serve`: every minute, writes the summaries of refused
-/// requests whose audit window is over (see `revos_kernel::rejections`).
+/// requests whose audit window is over (see `revos_kernel::identity::rejections`).
 async fn settle_rejections(kernel: Kernel) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -839,7 +845,7 @@ async fn purge_idempotency_keys(kernel: Kernel) {
 /// Inside `revos serve` (unless `serve_scheduler = false`): every five
 /// minutes, runs the cycles the tenants' triggers call for (the daily
 /// schedule, campaign launches, metric deviations; see
-/// `revos_kernel::scheduler`).
+/// `revos_kernel::optimize::scheduler`).
 async fn run_cycle_triggers(kernel: Kernel) {
     let mut every = tokio::time::interval(Duration::from_secs(300));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1009,7 +1015,7 @@ async fn audit(kernel: &Kernel, cmd: AuditCommand, as_json: bool) -> Result<(), 
                 limit: limit.clamp(1, 1000),
                 ..Default::default()
             };
-            let by = revos_kernel::auth::Principal::Service;
+            let by = revos_kernel::identity::auth::Principal::Service;
             let entries = kernel
                 .audit_entries(&by, tenant, &filter)
                 .await
@@ -1054,7 +1060,7 @@ async fn webhook_secrets(
     cmd: SecretsCommand,
     as_json: bool,
 ) -> Result<(), Failure> {
-    let operator = revos_kernel::auth::Principal::Service;
+    let operator = revos_kernel::identity::auth::Principal::Service;
     let now = chrono::Utc::now();
     match cmd {
         SecretsCommand::Create {
@@ -1129,7 +1135,7 @@ async fn webhook_secrets(
 
 async fn members(kernel: &Kernel, cmd: MembersCommand, as_json: bool) -> Result<(), Failure> {
     use revos_store::identity::Role;
-    let operator = revos_kernel::auth::Principal::Service;
+    let operator = revos_kernel::identity::auth::Principal::Service;
     match cmd {
         MembersCommand::Add {
             tenant,
@@ -1208,8 +1214,9 @@ fn worker_id() -> String {
 
 async fn worker(config: Config, args: WorkerArgs) -> Result<(), Failure> {
     init_logging(&config, true);
-    let kernel = Kernel::start(config).await?;
-    let mut options = revos_kernel::worker::WorkerOptions::new(args.id.unwrap_or_else(worker_id));
+    let kernel = crate::backend::start(config).await?;
+    let mut options =
+        revos_kernel::delivery::worker::WorkerOptions::new(args.id.unwrap_or_else(worker_id));
     options.queues = args.queues;
     options.lease = Duration::from_secs(args.lease_seconds.max(5));
     println!(
@@ -1222,8 +1229,8 @@ async fn worker(config: Config, args: WorkerArgs) -> Result<(), Failure> {
         },
         kernel.config().redacted().database_url
     );
-    let handlers = revos_kernel::worker::builtin_handlers(&kernel);
-    let worker = revos_kernel::worker::Worker::new(kernel, handlers, options);
+    let handlers = revos_kernel::delivery::worker::builtin_handlers(&kernel);
+    let worker = revos_kernel::delivery::worker::Worker::new(kernel, handlers, options);
     worker.run(shutdown_signal()).await?;
     println!("revos worker stopped");
     Ok(())
@@ -1237,7 +1244,7 @@ async fn queue_stats(
     let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
     let stats = kernel
         .queue_stats(
-            &revos_kernel::auth::Principal::Service,
+            &revos_kernel::identity::auth::Principal::Service,
             tenant,
             chrono::Utc::now(),
         )
@@ -1295,7 +1302,7 @@ async fn pause_queue(
     let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
     let outcome = kernel
         .pause_queue(
-            &revos_kernel::auth::Principal::Service,
+            &revos_kernel::identity::auth::Principal::Service,
             tenant,
             queue,
             pause,
@@ -1320,7 +1327,7 @@ async fn pause_queue(
 }
 
 /// The human form of a bulk step's answer.
-fn print_bulk(outcome: &revos_kernel::jobs::BulkOutcome) {
+fn print_bulk(outcome: &revos_kernel::delivery::jobs::BulkOutcome) {
     let whose = match outcome.tenant_id {
         Some(t) => format!("tenant {t}"),
         None => "every tenant".to_owned(),
@@ -1360,8 +1367,8 @@ fn parse_job_id(raw: &str) -> Result<uuid::Uuid, Failure> {
 }
 
 async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Failure> {
-    use revos_kernel::jobs::JobStep;
-    let operator = revos_kernel::auth::Principal::Service;
+    use revos_kernel::delivery::jobs::JobStep;
+    let operator = revos_kernel::identity::auth::Principal::Service;
     let now = chrono::Utc::now();
     let bulk = match &cmd {
         JobsCommand::Retry { id: None, bulk } => Some((bulk, JobStep::Retry)),
@@ -1376,7 +1383,7 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
                 "give a job id, or --queue and --state to select jobs in bulk",
             ));
         };
-        let selection = revos_kernel::jobs::BulkSelection {
+        let selection = revos_kernel::delivery::jobs::BulkSelection {
             queue: queue.clone(),
             state: state.clone(),
             since: bulk
@@ -1499,7 +1506,7 @@ async fn optimizer_config(
     cmd: OptimizerConfigCommand,
     as_json: bool,
 ) -> Result<(), Failure> {
-    let operator = revos_kernel::auth::Principal::Service;
+    let operator = revos_kernel::identity::auth::Principal::Service;
     let (tenant, stored) = match cmd {
         OptimizerConfigCommand::Show { tenant } => {
             let tenant = parse_tenant(&tenant)?;
@@ -1554,7 +1561,7 @@ async fn optimizer_config(
 }
 
 /// A readable summary of one job.
-fn print_job(view: &revos_kernel::jobs::JobView) {
+fn print_job(view: &revos_kernel::delivery::jobs::JobView) {
     let j = &view.job;
     let w = &view.what;
     println!("job {} — {}", j.id, w.summary);
@@ -1601,7 +1608,7 @@ async fn tenant_queue_settings(
     as_json: bool,
 ) -> Result<(), Failure> {
     let tenant = parse_tenant(tenant)?;
-    let operator = revos_kernel::auth::Principal::Service;
+    let operator = revos_kernel::identity::auth::Principal::Service;
     let shown = match set {
         Some(text) => {
             let settings: serde_json::Map<String, serde_json::Value> =

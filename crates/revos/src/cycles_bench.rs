@@ -16,9 +16,9 @@ use crate::bench::{ScratchDatabase, percentile};
 use crate::cli::BenchBackend;
 use chrono::{Duration, NaiveDate, Utc};
 use revos_contracts::metrics::{self, MetricUnit, REQUIRED_METRICS};
-use revos_kernel::auth::Principal;
-use revos_kernel::cycles::CycleRequest;
-use revos_kernel::{Config, Failure, Kernel};
+use revos_kernel::identity::auth::Principal;
+use revos_kernel::optimize::cycles::CycleRequest;
+use revos_kernel::{Config, Failure};
 use revos_store::{
     Campaign, MetricPoint, NewTenant, Opportunity, OpportunityStatus, OptimizerConfig,
     SnapshotSource,
@@ -84,7 +84,7 @@ pub async fn run(bench: CyclesBench, as_json: bool) -> Result<(), Failure> {
         ..Config::default()
     };
     config.rate_limits.enabled = false;
-    let kernel = Kernel::start(config).await?;
+    let kernel = crate::backend::start(config).await?;
     let store = kernel.store().clone();
 
     let mut ids: Vec<&'static str> = REQUIRED_METRICS.to_vec();

@@ -2,9 +2,10 @@
 //! report per cycle as it goes, and writes one SVG chart per tenant.
 
 use crate::output;
-use revos_kernel::auth::Principal;
-use revos_kernel::demo::{DemoCycle, DemoProgress, DemoResult, MAX_DAYS};
-use revos_kernel::{Failure, Kernel, chart};
+use revos_kernel::identity::auth::Principal;
+use revos_kernel::{Failure, Kernel};
+use revos_lab::chart;
+use revos_lab::demo::{DemoCycle, DemoProgress, DemoResult, MAX_DAYS};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ pub fn check_days(days: u32) -> Result<(), Failure> {
 pub async fn run(
     kernel: &Kernel,
     days: u32,
+    today: chrono::NaiveDate,
     output_dir: &Path,
     as_json: bool,
 ) -> Result<(), ExitCode> {
@@ -41,16 +43,21 @@ pub async fn run(
     if !as_json {
         eprintln!("simulating {days} days on tenants A and B (30 days of history first) …");
     }
-    let report = kernel
-        .demo(&Principal::Service, days, |event| match event {
+    let report = revos_lab::demo::demo(
+        kernel,
+        &Principal::Service,
+        days,
+        today,
+        |event| match event {
             DemoProgress::Day { day, of } if !as_json && (day == of || day.is_multiple_of(10)) => {
                 eprintln!("  day {day}/{of}");
             }
             DemoProgress::Cycle(cycle) if !as_json => print_cycle(cycle),
             _ => {}
-        })
-        .await
-        .map_err(fail)?;
+        },
+    )
+    .await
+    .map_err(fail)?;
     let mut paths: Vec<PathBuf> = Vec::new();
     for (tenant, file) in report.tenants.iter().zip(["tenant_a.svg", "tenant_b.svg"]) {
         let path = output_dir.join(file);

@@ -13,8 +13,8 @@
 use crate::bench::{ScratchDatabase, percentile};
 use crate::cli::BenchBackend;
 use revos_contracts::runtime::KernelMode;
-use revos_kernel::auth::{NewApiKey, Principal};
-use revos_kernel::{Config, Failure, Kernel};
+use revos_kernel::identity::auth::{NewApiKey, Principal};
+use revos_kernel::{Config, Failure};
 use revos_store::NewTenant;
 use revos_store::identity::Scope;
 use std::sync::Arc;
@@ -48,7 +48,7 @@ pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
         ..Config::default()
     };
     config.rate_limits.enabled = false;
-    let kernel = Kernel::start(config).await?;
+    let kernel = crate::backend::start(config).await?;
     let mut tokens = Vec::new();
     for i in 0..bench.tenants.max(1) {
         let tenant = kernel

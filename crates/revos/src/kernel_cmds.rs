@@ -5,8 +5,8 @@ use crate::commands::parse_tenant;
 use crate::kernel_summary;
 use crate::output;
 use crate::runtime_cmds::parse_time;
-use revos_kernel::auth::Principal;
-use revos_kernel::cycles::CycleRequest;
+use revos_kernel::identity::auth::Principal;
+use revos_kernel::optimize::cycles::CycleRequest;
 use revos_kernel::{Config, Failure, Kernel};
 use std::io::Read;
 use std::process::ExitCode;
@@ -36,7 +36,7 @@ pub fn plan(
             .map_err(|e| format!("cannot read stdin: {e}")),
     };
     read.map_err(|e| fail(Failure::input(400, "io", e)))?;
-    let plan = revos_kernel::cycles::plan_offline(&bytes, now)
+    let plan = revos_kernel::optimize::cycles::plan_offline(&bytes, now)
         .map_err(|error| fail(Failure::from_error(error)))?;
     match (as_json, explain) {
         (true, true) => output::json(&plan),
@@ -59,7 +59,7 @@ pub fn example(now: Option<&str>) -> Result<(), Failure> {
 
 /// `revos kernel run|cycles|show|execute|measure|tick`.
 pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> Result<(), Failure> {
-    let kernel = Kernel::start(config).await?;
+    let kernel = crate::backend::start(config).await?;
     let operator = Principal::Service;
     match cmd {
         // Dispatched to [`plan`] and [`example`] before a database is opened.
@@ -257,8 +257,12 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
 
 /// `revos validate`: the five steps of the validation loop, with progress,
 /// then the table of criteria. Exit 0 only when every criterion holds.
-pub async fn validate(kernel: &Kernel, as_json: bool) -> Result<(), ExitCode> {
-    use revos_kernel::validation::ValidationOp;
+pub async fn validate(
+    kernel: &Kernel,
+    today: chrono::NaiveDate,
+    as_json: bool,
+) -> Result<(), ExitCode> {
+    use revos_lab::validation::ValidationOp;
     let fail = |f: Failure| output::failure(&f, as_json);
     let mut reports = Vec::new();
     for (i, op) in ValidationOp::ALL.into_iter().enumerate() {
@@ -266,8 +270,7 @@ pub async fn validate(kernel: &Kernel, as_json: bool) -> Result<(), ExitCode> {
             eprint!("[{}/5] {} … ", i + 1, op.as_str());
         }
         let started = std::time::Instant::now();
-        let report = kernel
-            .validation(&Principal::Service, op)
+        let report = revos_lab::validation::validation(kernel, &Principal::Service, op, today)
             .await
             .map_err(|f| {
                 if !as_json {

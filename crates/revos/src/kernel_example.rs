@@ -140,7 +140,7 @@ mod tests {
         assert!(!input.campaigns.is_empty());
         // What `kernel example` prints is what `kernel plan` reads.
         let text = serde_json::to_vec_pretty(&input).unwrap();
-        let plan = revos_kernel::cycles::plan_offline(&text, now).unwrap();
+        let plan = revos_kernel::optimize::cycles::plan_offline(&text, now).unwrap();
         assert!(!plan.output.actions.is_empty());
         // The same clock gives the same sample.
         assert_eq!(
@@ -148,7 +148,7 @@ mod tests {
             text
         );
         // A day later, the trigger is too old for the contract.
-        let stale = revos_kernel::cycles::plan_offline(&text, now + Duration::hours(25));
+        let stale = revos_kernel::optimize::cycles::plan_offline(&text, now + Duration::hours(25));
         assert!(stale.is_err());
     }
 }

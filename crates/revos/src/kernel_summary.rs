@@ -14,7 +14,7 @@ use revos_contracts::kernel_io::{
     AbortCondition, Action, ActionGuardrails, DataQualityAction, ExpectedImpact, ImpactDirection,
     KernelOutput, OutcomeDirection,
 };
-use revos_kernel::cycles::CycleView;
+use revos_kernel::optimize::cycles::CycleView;
 use revos_optimizer::{GatedCandidate, Plan};
 use revos_store::cycles::{
     ActionResultRecord, CycleStatus, OptimizationAction, OptimizationActionStatus,
@@ -512,6 +512,7 @@ mod tests {
                 replaced_by: Some("act_01".into()),
             }],
             skipped: vec!["pricing is not an allowed lever".into()],
+            reproposed: Vec::new(),
         };
         let text = super::plan(&plan, true);
         let order = [

@@ -5,6 +5,7 @@
 //! kernel service or the HTTP API. Failures are printed as the contract's
 //! `KernelError` and end the process with a non-zero status.
 
+mod backend;
 mod bench;
 mod cli;
 mod commands;

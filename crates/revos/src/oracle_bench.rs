@@ -13,7 +13,7 @@
 use crate::bench::{ScratchDatabase, percentile};
 use crate::cli::BenchBackend;
 use revos_contracts::TenantId;
-use revos_kernel::{Config, Failure, Kernel};
+use revos_kernel::{Config, Failure};
 use revos_store::NewTenant;
 use std::time::Instant;
 
@@ -32,7 +32,7 @@ pub async fn run(
         ..Config::default()
     };
     config.rate_limits.enabled = false;
-    let kernel = Kernel::start(config).await?;
+    let kernel = crate::backend::start(config).await?;
     let known = kernel
         .store()
         .create_tenant(NewTenant {

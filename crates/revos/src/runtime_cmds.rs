@@ -11,10 +11,10 @@ use crate::output;
 use chrono::{DateTime, NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use revos_contracts::runtime::KernelMode;
-use revos_kernel::auth::Principal;
-use revos_kernel::replay::{Change, ReplayCounts, ReplayRequest, UnavailableBaseline};
+use revos_kernel::identity::auth::Principal;
+use revos_kernel::runtime::replay::{Change, ReplayCounts, ReplayRequest, UnavailableBaseline};
+use revos_kernel::runtime::timeline::Timeline;
 use revos_kernel::runtime::{EventInput, IngestReceipt};
-use revos_kernel::timeline::Timeline;
 use revos_kernel::{Failure, Kernel};
 use revos_store::events::{EventFilter, TaskFilter, TaskStatus};
 use serde_json::Value;
@@ -356,12 +356,12 @@ fn print_timeline(t: &Timeline) {
     }
 }
 
-fn print_action(a: &revos_kernel::timeline::ActionView) {
+fn print_action(a: &revos_kernel::runtime::timeline::ActionView) {
     println!(
         "    action {} → {} ({}) {}",
         a.action.r#type,
         a.action.status,
-        revos_kernel::runtime::action_key(&a.action),
+        revos_kernel::runtime::ingest::action_key(&a.action),
         a.action.id
     );
     if let Some(email) = &a.email {
@@ -800,8 +800,8 @@ fn print_settings(id: &str, settings: &Value) {
 /// The exit status of `revos guard` for a verdict (after any override):
 /// 0 for ALLOW, 3 for ALLOW_WITH_OVERRIDE, 4 for BLOCK. An error (bad
 /// input, an unknown guard or tenant) exits 1, as every command does.
-pub fn guard_exit_code(verdict: revos_kernel::guards::Verdict) -> u8 {
-    use revos_kernel::guards::Verdict;
+pub fn guard_exit_code(verdict: revos_kernel::runtime::guards::Verdict) -> u8 {
+    use revos_kernel::runtime::guards::Verdict;
     match verdict {
         Verdict::Allow => 0,
         Verdict::AllowWithOverride => 3,
@@ -814,11 +814,11 @@ pub async fn guard(
     kernel: &Kernel,
     args: GuardArgs,
     as_json: bool,
-) -> Result<revos_kernel::guards::Verdict, Failure> {
+) -> Result<revos_kernel::runtime::guards::Verdict, Failure> {
     let tenant = parse_tenant(&args.tenant)?;
     // The file is read as the HTTP body is: the guard's fields plus the
     // request's own (`correlation_id`, …); the flags take precedence.
-    let mut request: revos_kernel::guards::GuardRequest = read_json(&args.input)?;
+    let mut request: revos_kernel::runtime::guards::GuardRequest = read_json(&args.input)?;
     if request.tenant_id.is_some_and(|t| t != tenant) {
         return Err(Failure::input(
             400,

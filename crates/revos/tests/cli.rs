@@ -28,6 +28,18 @@ impl Db {
         }
     }
 
+    /// The store itself, opened as the program opens it.
+    async fn store(&self) -> std::sync::Arc<dyn revos_store::Store> {
+        match self {
+            Db::Sqlite(_) => std::sync::Arc::new(
+                revos_store_sqlite::SqliteStore::connect(&self.url())
+                    .await
+                    .unwrap(),
+            ),
+            Db::Postgres(db) => std::sync::Arc::new(db.store().await),
+        }
+    }
+
     /// Runs `revos ARGS` with this database in `DATABASE_URL`, in a scratch
     /// directory so no `revos.toml` or `revos.db` of the caller is touched.
     fn revos(&self, args: &[&str]) -> Output {
@@ -170,7 +182,7 @@ async fn tenants_and_import(db: Db) {
     assert_eq!(json(&out)["written"], 1);
 
     // What the database holds: the good file and the NDJSON line, not the bad file.
-    let store = revos_kernel::open_store(&db.url()).await.unwrap();
+    let store = db.store().await;
     let stored = store
         .list_metric_snapshots(tenant.parse().unwrap(), &Default::default())
         .await
@@ -401,14 +413,16 @@ async fn metrics_list_and_config() {
 /// once its lease expires, and completes exactly once; enqueueing it again
 /// under the same idempotency key creates nothing.
 async fn a_killed_worker_loses_its_job_to_the_next(db: Db) {
-    use revos_kernel::jobs::JobRequest;
+    use revos_kernel::delivery::jobs::JobRequest;
     use std::process::Stdio;
     let store = {
         let config = revos_kernel::Config {
             database_url: db.url(),
             ..revos_kernel::Config::default()
         };
-        revos_kernel::Kernel::start(config).await.unwrap()
+        revos_kernel::Kernel::start(db.store().await, config)
+            .await
+            .unwrap()
     };
     let tenant = store
         .store()
@@ -428,7 +442,7 @@ async fn a_killed_worker_loses_its_job_to_the_next(db: Db) {
         idempotency_key: Some(revos_queue::idempotency_id("notify_crm", "deal-7", 1)),
         action_id: Some(uuid::Uuid::new_v4()),
     };
-    let service = revos_kernel::auth::Principal::Service;
+    let service = revos_kernel::identity::auth::Principal::Service;
     let id = store
         .enqueue(&service, tenant, &request, chrono::Utc::now())
         .await
@@ -1079,7 +1093,10 @@ fn kernel_plan_is_pure_and_deterministic() {
         "same input and clock, same output"
     );
     let explained = plan(&[&args[..], &["--explain"]].concat());
-    assert_eq!(keys(&json(&explained)), ["output", "gated", "skipped"]);
+    assert_eq!(
+        keys(&json(&explained)),
+        ["output", "gated", "skipped", "reproposed"]
+    );
 
     // Without --json: the summary a person reads, one line per action.
     let human = plan(&args[1..]);
@@ -1338,7 +1355,7 @@ fn kernel_example_plans() {
 async fn validation_loop_passes(db: Db) {
     // A named database must be asked for on the command line.
     let url = db.url();
-    let out = db.revos(&["--database", &url, "validate"]);
+    let out = db.revos(&["--database", &url, "validate", "--today", "2026-11-18"]);
     assert!(
         out.status.success(),
         "validate failed:\n{}\n{}",
@@ -1358,7 +1375,14 @@ async fn validation_loop_passes(db: Db) {
     ] {
         assert!(progress.contains(step), "{progress}");
     }
-    let again = db.revos(&["--json", "--database", &url, "validate"]);
+    let again = db.revos(&[
+        "--json",
+        "--database",
+        &url,
+        "validate",
+        "--today",
+        "2026-11-18",
+    ]);
     assert!(again.status.success(), "{}", stderr(&again));
     let reports = json(&again);
     assert_eq!(reports.as_array().unwrap().len(), 5);
@@ -1479,7 +1503,15 @@ async fn postgres_validation_loop_passes() {
 async fn demo_reports_cycles_and_draws_charts(db: Db) {
     let charts = tempfile::tempdir().unwrap();
     let dir = charts.path().join("charts");
-    let out = db.revos(&["demo", "--days", "8", "--output", dir.to_str().unwrap()]);
+    let out = db.revos(&[
+        "demo",
+        "--days",
+        "8",
+        "--today",
+        "2026-11-18",
+        "--output",
+        dir.to_str().unwrap(),
+    ]);
     assert!(
         out.status.success(),
         "demo failed:\n{}\n{}",

@@ -11,8 +11,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use revos_contracts::KernelError;
 use revos_contracts::kernel_io::{KernelInput, KernelOutput};
-use revos_kernel::cycles::{CycleRequest, CycleView};
-use revos_kernel::executor::{ExecutionReport, MeasureReport};
+use revos_kernel::optimize::cycles::{CycleRequest, CycleView};
+use revos_kernel::optimize::executor::{ExecutionReport, MeasureReport};
 use revos_store::cycles::{Cycle, CycleFilter};
 use revos_store::listing::Order;
 use serde::Deserialize;
@@ -198,7 +198,11 @@ pub async fn measure(
 #[serde(deny_unknown_fields)]
 pub struct ValidationBody {
     /// `run_cycle_1`, `execute_actions`, `record_results`, `run_cycle_2` or `verify_all`.
-    pub operation: revos_kernel::validation::ValidationOp,
+    pub operation: revos_lab::validation::ValidationOp,
+    /// The day the loop runs on (default today, UTC); the simulated history
+    /// ends the day before. Give the same day to every operation of a run.
+    #[serde(default)]
+    pub today: Option<chrono::NaiveDate>,
 }
 
 /// Runs one operation of the optimizer's validation loop on test tenants A and
@@ -207,15 +211,22 @@ pub struct ValidationBody {
 #[utoipa::path(post, path = "/v1/validation", tag = "kernel",
     request_body = ValidationBody,
     responses(
-        (status = 200, description = "The operation's criteria, passed or not", body = revos_kernel::validation::StepReport),
+        (status = 200, description = "The operation's criteria, passed or not", body = revos_lab::validation::StepReport),
         (status = 409, description = "An earlier operation has not run", body = KernelError),
     ))]
 pub async fn validation(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<ValidationBody>,
-) -> Result<Json<revos_kernel::validation::StepReport>, ApiError> {
+) -> Result<Json<revos_lab::validation::StepReport>, ApiError> {
     Ok(Json(
-        state.kernel.validation(&caller, body.operation).await?,
+        revos_lab::validation::validation(
+            &state.kernel,
+            &caller,
+            body.operation,
+            body.today
+                .unwrap_or_else(|| chrono::Utc::now().date_naive()),
+        )
+        .await?,
     ))
 }

@@ -21,12 +21,13 @@ use chrono::{DateTime, Utc};
 use revos_contracts::runtime::{KernelEvent, KernelMode};
 use revos_contracts::{KernelError, TenantId};
 use revos_kernel::Failure;
-use revos_kernel::auth::Principal;
-use revos_kernel::entry::{LeadOrigin, request_hash};
-use revos_kernel::guards::{GuardRequest, GuardResponse};
-use revos_kernel::replay::{ReplayReport, ReplayRequest};
-use revos_kernel::runtime::{EventInput, IngestReceipt, RuntimeModes};
-use revos_kernel::timeline::{Correlation, Timeline};
+use revos_kernel::identity::auth::Principal;
+use revos_kernel::runtime::entry::{LeadOrigin, request_hash};
+use revos_kernel::runtime::guards::{GuardRequest, GuardResponse};
+use revos_kernel::runtime::ingest::RuntimeModes;
+use revos_kernel::runtime::replay::{ReplayReport, ReplayRequest};
+use revos_kernel::runtime::timeline::{Correlation, Timeline};
+use revos_kernel::runtime::{EventInput, IngestReceipt};
 use revos_store::events::{EventFilter, Task, TaskFilter, TaskStatus, WebhookEndpoint};
 use revos_store::listing::Order;
 use serde::{Deserialize, Serialize};
@@ -653,7 +654,7 @@ pub async fn guards(
         .map(|g| GuardInfo {
             name: g.name().to_owned(),
             event_type: g.event_type().to_owned(),
-            settings_id: revos_kernel::guards::settings_id(g),
+            settings_id: revos_kernel::runtime::guards::settings_id(g),
             default_rules: g.default_rules().to_owned(),
             fields: g
                 .input_fields()

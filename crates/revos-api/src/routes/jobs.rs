@@ -10,7 +10,7 @@ use crate::routes::List;
 use axum::Json;
 use axum::extract::{Path, State};
 use revos_contracts::{KernelError, TenantId};
-use revos_kernel::jobs::{BulkOutcome, BulkSelection, JobStep, JobView, PauseOutcome};
+use revos_kernel::delivery::jobs::{BulkOutcome, BulkSelection, JobStep, JobView, PauseOutcome};
 use revos_queue::{Job, JobFilter, JobState, QueueStats};
 use revos_store::listing::Order;
 use serde::Deserialize;
@@ -121,7 +121,7 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
 
 async fn steer(
     state: AppState,
-    caller: revos_kernel::auth::Principal,
+    caller: revos_kernel::identity::auth::Principal,
     job_id: String,
     step: JobStep,
     reason: Option<&str>,
@@ -253,7 +253,7 @@ pub struct BulkBody {
 
 async fn bulk(
     state: AppState,
-    caller: revos_kernel::auth::Principal,
+    caller: revos_kernel::identity::auth::Principal,
     body: BulkBody,
     step: JobStep,
 ) -> Result<Json<BulkOutcome>, ApiError> {

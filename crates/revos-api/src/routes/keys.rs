@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use revos_contracts::{KernelError, TenantId};
-use revos_kernel::auth::{IssuedApiKey, NewApiKey};
+use revos_kernel::identity::auth::{IssuedApiKey, NewApiKey};
 use revos_store::identity::ApiKey;
 use serde::Deserialize;
 use utoipa::IntoParams;

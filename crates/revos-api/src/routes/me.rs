@@ -4,7 +4,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use axum::Json;
 use revos_contracts::TenantId;
-use revos_kernel::auth::Principal;
+use revos_kernel::identity::auth::Principal;
 use revos_store::identity::{Role, Scope};
 use serde::Serialize;
 use utoipa::ToSchema;

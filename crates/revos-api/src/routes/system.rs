@@ -73,7 +73,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<axum::response::Re
     let stats = state
         .kernel
         .queue_stats(
-            &revos_kernel::auth::Principal::Service,
+            &revos_kernel::identity::auth::Principal::Service,
             None,
             chrono::Utc::now(),
         )

@@ -98,7 +98,9 @@ impl App {
             ..Config::default()
         };
         configure(&mut config);
-        let kernel = Kernel::start(config).await.unwrap();
+        let kernel = Kernel::start(open_store(&config.database_url).await, config)
+            .await
+            .unwrap();
         let token = kernel
             .bootstrap_admin_key(chrono::Utc::now())
             .await
@@ -227,7 +229,7 @@ pub fn user_token(sub: &str, aud: &str) -> String {
 
 /// Makes the server accept the test identity provider's tokens.
 pub fn with_jwt(config: &mut Config) {
-    config.jwt = Some(revos_kernel::jwt::JwtConfig {
+    config.jwt = Some(revos_kernel::identity::jwt::JwtConfig {
         issuer: "https://id.example.com/".into(),
         audience: "revos".into(),
         algorithm: "HS256".into(),
@@ -248,4 +250,18 @@ pub async fn key(app: &App, tenant: &str, scope: &str) -> String {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body["token"].as_str().unwrap().to_owned()
+}
+
+/// The store at `url`, of the backend its scheme names (the program does
+/// the same in `revos`'s `backend` module).
+pub async fn open_store(url: &str) -> std::sync::Arc<dyn revos_store::Store> {
+    if url.starts_with("sqlite:") {
+        std::sync::Arc::new(revos_store_sqlite::SqliteStore::connect(url).await.unwrap())
+    } else {
+        std::sync::Arc::new(
+            revos_store_postgres::PostgresStore::connect(url)
+                .await
+                .unwrap(),
+        )
+    }
 }

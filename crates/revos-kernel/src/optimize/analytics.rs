@@ -44,7 +44,7 @@
 //! the range's imported values and never writes over one: those days are
 //! left as they are and reported in [`ComputeReport::skipped`].
 
-use crate::auth::Principal;
+use crate::identity::auth::Principal;
 use crate::{Failure, Kernel};
 use chrono::{Duration, NaiveDate};
 use revos_contracts::TenantId;

@@ -62,11 +62,11 @@ impl Handler for Noop {
 }
 
 /// The handlers revos ships, by job kind: `noop`, and the adapters'
-/// (`email.send`, `webhook.deliver`; see [`crate::dispatch`]).
+/// (`email.send`, `webhook.deliver`; see [`crate::delivery::dispatch`]).
 pub fn builtin_handlers(kernel: &Kernel) -> HashMap<String, Arc<dyn Handler>> {
     let mut handlers: HashMap<String, Arc<dyn Handler>> = HashMap::new();
     handlers.insert("noop".to_owned(), Arc::new(Noop));
-    for (kind, handler) in crate::dispatch::handlers(kernel) {
+    for (kind, handler) in crate::delivery::dispatch::handlers(kernel) {
         handlers.insert(kind.to_owned(), handler);
     }
     handlers
@@ -489,7 +489,7 @@ mod tests {
 
     use super::*;
     use crate::Config;
-    use crate::jobs::JobRequest;
+    use crate::delivery::jobs::JobRequest;
     use revos_store::NewTenant;
     use std::sync::atomic::AtomicU32;
 
@@ -541,7 +541,12 @@ mod tests {
             "webhook".into(),
             serde_json::json!({"backoff": {"kind": "none", "delay_ms": 0}, "timeout_ms": 50}),
         );
-        let kernel = Kernel::start(config).await.unwrap();
+        let store = revos_store_sqlite::SqliteStore::connect(&config.database_url)
+            .await
+            .unwrap();
+        let kernel = Kernel::start(std::sync::Arc::new(store), config)
+            .await
+            .unwrap();
         let tenant = kernel
             .store()
             .create_tenant(NewTenant {
@@ -580,7 +585,7 @@ mod tests {
         handlers.insert("fatal".into(), Arc::new(Fatal));
         handlers.insert("slow".into(), Arc::new(Slow));
         let worker = Worker::new(kernel.clone(), handlers, WorkerOptions::new("test"));
-        let service = crate::auth::Principal::Service;
+        let service = crate::identity::auth::Principal::Service;
         let action = uuid::Uuid::new_v4();
         let mut ids = HashMap::new();
         for kind in ["flaky", "fatal", "slow", "unknown"] {
@@ -648,7 +653,12 @@ mod tests {
         let mut job = request("slow", None);
         job.queue = "email".into();
         let id = kernel
-            .enqueue(&crate::auth::Principal::Service, tenant, &job, Utc::now())
+            .enqueue(
+                &crate::identity::auth::Principal::Service,
+                tenant,
+                &job,
+                Utc::now(),
+            )
             .await
             .unwrap()
             .job_id();

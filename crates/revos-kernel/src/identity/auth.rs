@@ -12,7 +12,7 @@
 //! are answered as not found, never as forbidden, so their existence does
 //! not leak), and each route needs a scope (`read`, `write`, `admin`).
 
-use crate::rejections::Rejection;
+use crate::identity::rejections::Rejection;
 use crate::{Failure, Kernel};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -310,7 +310,7 @@ impl Kernel {
                 }))
             }
             Err(reason) => Err(refused(
-                invalid_token(crate::jwt::public_reason(&reason)),
+                invalid_token(crate::identity::jwt::public_reason(&reason)),
                 TenantId::PLATFORM,
                 None,
                 &format!("jwt: {reason}"),

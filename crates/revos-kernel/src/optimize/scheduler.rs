@@ -9,7 +9,7 @@
 //!   already tried a scheduled cycle today (a failed one is not retried
 //!   every five minutes);
 //! - otherwise **lifecycle_event** (`campaign_launch`): when a campaign
-//!   launched (a `campaign_launched` event, see [`crate::lifecycle`]) after
+//!   launched (a `campaign_launched` event, see [`crate::optimize::lifecycle`]) after
 //!   the tenant's last completed cycle and after the last lifecycle attempt,
 //!   so each launch is looked at once (a cycle that fails is not retried
 //!   for the same launch; a launch seen while a cycle is too recent waits
@@ -29,9 +29,9 @@
 //! skipped. A tenant whose cycle fails is logged and reported; the others
 //! go on.
 
-use crate::auth::Principal;
-use crate::cycles::{CYCLE_MIN_GAP, CycleRequest};
-use crate::lifecycle::CAMPAIGN_LAUNCHED;
+use crate::identity::auth::Principal;
+use crate::optimize::cycles::{CYCLE_MIN_GAP, CycleRequest};
+use crate::optimize::lifecycle::CAMPAIGN_LAUNCHED;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use revos_contracts::TenantId;

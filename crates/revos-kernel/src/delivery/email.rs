@@ -167,7 +167,7 @@ impl Mailer {
         if raw.is_empty() {
             return Ok(Mailer { inner: None });
         }
-        install_tls_provider();
+        crate::outbound_http::install_tls_provider();
         let url = url::Url::parse(raw)
             .map_err(|e| format!("email.smtp_url `{}` is not a URL: {e}", redact(raw)))?;
         let redacted_url = redact_url(&url);
@@ -358,13 +358,6 @@ fn mailbox(field: &str, text: &str) -> Result<Mailbox, SendError> {
     text.trim()
         .parse()
         .map_err(|e| SendError::Permanent(format!("{field} `{text}` is not an address: {e}")))
-}
-
-/// Installs the process-wide rustls crypto provider (`ring`) once, as
-/// `jwt::install_tls_provider` does; `lettre` itself picks `ring` through
-/// its features, this keeps every TLS user in the process consistent.
-fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Decodes `%XX` escapes (user and password in a URL).

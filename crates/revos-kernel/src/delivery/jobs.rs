@@ -2,7 +2,7 @@
 //! queue's settings, and looking at and steering jobs with authorization
 //! and an audit trail.
 
-use crate::auth::Principal;
+use crate::identity::auth::Principal;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
@@ -325,7 +325,7 @@ impl Kernel {
                 what.to = Some(email.to);
                 what.subject = Some(email.subject);
                 what.outbox_status = Some(email.status);
-            } else if job.kind == crate::runtime::WEBHOOK_JOB {
+            } else if job.kind == crate::delivery::WEBHOOK_JOB {
                 let endpoint = text("endpoint").unwrap_or_default();
                 let key = (job.tenant_id, endpoint.clone());
                 let url = match endpoints.get(&key) {
@@ -428,7 +428,7 @@ impl Kernel {
             && let Principal::Key(key) = by
             && key.agent.is_some()
         {
-            return Err(crate::auth::forbidden(
+            return Err(crate::identity::auth::forbidden(
                 "agent keys can never approve or reject: a person decides",
             ));
         }
@@ -458,7 +458,7 @@ impl Kernel {
             if let Some(requester) = self.job_requester(&job).await?
                 && requester == by.actor()
             {
-                return Err(crate::auth::forbidden(
+                return Err(crate::identity::auth::forbidden(
                     "the principal whose request created this job cannot decide it: \
                      another person must",
                 ));
@@ -885,15 +885,17 @@ pub fn check_decider(by: &Principal, tenant: TenantId) -> Result<(), Failure> {
     by.authorize_tenant(tenant, Scope::Read)?;
     match by {
         Principal::Service => Ok(()),
-        Principal::Key(key) if key.agent.is_some() => Err(crate::auth::forbidden(
+        Principal::Key(key) if key.agent.is_some() => Err(crate::identity::auth::forbidden(
             "agent keys can never approve or reject: a person decides",
         )),
         Principal::Key(_) => by.authorize_tenant(tenant, Scope::Admin).map_err(|_| {
-            crate::auth::forbidden("deciding an approval with an API key needs the `admin` scope")
+            crate::identity::auth::forbidden(
+                "deciding an approval with an API key needs the `admin` scope",
+            )
         }),
         Principal::User(user) => match user.role_in(tenant) {
             Some(Role::Approver | Role::Admin | Role::Owner) => Ok(()),
-            _ => Err(crate::auth::forbidden(
+            _ => Err(crate::identity::auth::forbidden(
                 "deciding an approval needs the approver, admin or owner role",
             )),
         },

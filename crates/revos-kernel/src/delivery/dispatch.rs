@@ -19,10 +19,10 @@
 //! `Kernel::record_event`, and, if it does I/O, a handler here.
 
 use crate::Kernel;
-use crate::email::{OutgoingEmail, SendError};
-use crate::outbound::{DeliveryError, OutboundWebhook};
-use crate::runtime::{EMAIL_JOB, WEBHOOK_JOB};
-use crate::worker::{Handler, JobError};
+use crate::delivery::email::{OutgoingEmail, SendError};
+use crate::delivery::outbound::{DeliveryError, OutboundWebhook};
+use crate::delivery::worker::{Handler, JobError};
+use crate::delivery::{EMAIL_JOB, WEBHOOK_JOB};
 use async_trait::async_trait;
 use chrono::Utc;
 use revos_queue::Job;

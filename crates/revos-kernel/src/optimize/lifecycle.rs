@@ -18,12 +18,13 @@
 //! campaign again records nothing new, and a campaign relaunched with a new
 //! start date is a new launch.
 //!
-//! The scheduler ([`crate::scheduler`]) turns a launch that no cycle has
+//! The scheduler ([`crate::optimize::scheduler`]) turns a launch that no cycle has
 //! seen yet into a `lifecycle_event` cycle (source `campaign_launch`).
 
-use crate::auth::Principal;
+use crate::identity::auth::Principal;
 use crate::runtime::EventInput;
-use crate::{Failure, Kernel, check, validate};
+use crate::validate::{self, check};
+use crate::{Failure, Kernel};
 use revos_contracts::TenantId;
 use revos_contracts::runtime::EventSubject;
 use revos_store::{Campaign, WriteSummary};

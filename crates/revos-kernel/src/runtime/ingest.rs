@@ -24,8 +24,10 @@
 //! [`Kernel::emit`] records an event without running policies: a fact to
 //! keep (guard verdicts use it).
 
-use crate::auth::Principal;
-use crate::jobs::JobRequest;
+use crate::delivery::jobs::JobRequest;
+use crate::delivery::{EMAIL_JOB, WEBHOOK_JOB};
+use crate::identity::auth::Principal;
+use crate::runtime::EventInput;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Utc};
 use revos_contracts::runtime::{
@@ -48,56 +50,6 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-/// The job kind that sends an outbox e-mail.
-pub const EMAIL_JOB: &str = "email.send";
-/// The job kind that delivers an outbound webhook.
-pub const WEBHOOK_JOB: &str = "webhook.deliver";
-
-/// An event as a backend sends it. The kernel fills in what is missing:
-/// the tenant (from the credential), the id, the correlation id (the
-/// event's id), the subject, `occurred_at` (now) and `recorded_at`
-/// (always the kernel's own clock).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventInput {
-    /// The event's id (default: a new one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<Uuid>,
-    /// The tenant; must be the credential's own when given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, format = Uuid)]
-    pub tenant_id: Option<TenantId>,
-    /// What happened, e.g. `lead_captured`.
-    pub r#type: String,
-    /// Who emitted it, e.g. `cmo_campaigns`.
-    pub source: String,
-    /// Makes ingestion idempotent (required, unless the request carries an
-    /// `Idempotency-Key` header, which is then used).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_key: Option<String>,
-    /// Ties the event to its decisions and actions (default: the event id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correlation_id: Option<String>,
-    /// What the event is about (default: `{"type": "event", "id": <id>}`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<EventSubject>,
-    /// Event-specific data; a JSON object (default `{}`).
-    #[serde(default = "empty_object")]
-    #[schema(value_type = Object)]
-    pub payload: Value,
-    /// When it happened (default: now).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub occurred_at: Option<DateTime<Utc>>,
-    /// Accepted for symmetry with `KernelEvent` and ignored: the kernel
-    /// records its own time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recorded_at: Option<DateTime<Utc>>,
-}
-
-fn empty_object() -> Value {
-    Value::Object(serde_json::Map::new())
-}
 
 /// What ingesting (or emitting) an event did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -407,8 +359,8 @@ impl Kernel {
                 ));
             }
         }
-        violations.extend(crate::experiments::event_violations(&event));
-        crate::check(violations, "invalid event")?;
+        violations.extend(revos_optimizer::experiments::event_violations(&event));
+        crate::validate::check(violations, "invalid event")?;
         Ok(event)
     }
 
@@ -524,59 +476,6 @@ impl Kernel {
             .collect();
         ids.dedup();
         ids
-    }
-
-    /// The tenant's settings of policies and guards.
-    pub async fn policy_settings(
-        &self,
-        by: &Principal,
-        tenant: TenantId,
-    ) -> Result<BTreeMap<String, Value>, Failure> {
-        by.authorize_tenant(tenant, Scope::Read)?;
-        Ok(self.store().policy_settings(tenant).await?)
-    }
-
-    /// Sets (or with `None` removes) the tenant's settings of one policy
-    /// or guard, after the policy (or guard) has checked them. Needs
-    /// `admin`; audited.
-    pub async fn set_policy_settings(
-        &self,
-        by: &Principal,
-        tenant: TenantId,
-        id: &str,
-        settings: Option<&Value>,
-    ) -> Result<(), Failure> {
-        by.authorize_tenant(tenant, Scope::Admin)?;
-        if let Some(settings) = settings {
-            if let Some(policy) = self.policies().active(id) {
-                policy
-                    .check_settings(settings, &self.config().templates.limits())
-                    .map_err(|e| Failure::input(400, "validation", format!("{id}: {e}")))?;
-            } else if let Some(guard) = crate::guards::guard_by_policy_id(self, id) {
-                crate::guards::check_guard_settings(guard, settings)?;
-            } else if id == crate::scheduler::SCHEDULE_SETTINGS_ID {
-                crate::scheduler::Schedule::from_settings(Some(settings))
-                    .map_err(|e| Failure::input(400, "validation", format!("{id}: {e}")))?;
-            } else {
-                return Err(Failure::input(
-                    404,
-                    "not_found",
-                    format!("there is no policy or guard `{id}`"),
-                ));
-            }
-        }
-        self.store()
-            .put_policy_settings(tenant, id, settings, Utc::now())
-            .await?;
-        self.audit(
-            tenant,
-            &by.actor(),
-            "policy.settings.set",
-            Some(("policy", id)),
-            json!({"settings": settings}),
-        )
-        .await;
-        Ok(())
     }
 
     /// Runs the engine over `event`: one decision (of the routed policy, or
@@ -881,7 +780,7 @@ impl Kernel {
                             subject: p.subject.clone(),
                             text: p.text.clone(),
                             html: p.html.clone(),
-                            message_id: crate::email::message_id_for(
+                            message_id: crate::delivery::email::message_id_for(
                                 action.id,
                                 &self.config().email.message_id_domain,
                             ),
@@ -1157,5 +1056,5 @@ impl Kernel {
 
 /// A URL as audited: without credentials.
 fn config_url(url: &str) -> String {
-    crate::config::redact_url(url)
+    crate::outbound_http::redact_url(url)
 }

@@ -2,7 +2,7 @@
 //! the jobs, the outbox e-mail and the task that carried it out. Also all
 //! events sharing a correlation id.
 
-use crate::auth::Principal;
+use crate::identity::auth::Principal;
 use crate::{Failure, Kernel};
 use revos_contracts::TenantId;
 use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};

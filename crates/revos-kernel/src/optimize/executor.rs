@@ -23,20 +23,19 @@
 //!
 //! An `experiment` action is judged on its own per-variant results, not on
 //! the tenant-wide metric: the latest `experiment.results` event about the
-//! action (see [`crate::experiments`] for the format and the rule: SRM
+//! action (see [`revos_optimizer::experiments`] for the format and the rule: SRM
 //! check, minimum sample, t-test and chance to win). Without a usable one
 //! it falls back to the threshold rule below, and the reason says so.
 //!
 //! The rules that judge an action (outcome, abort streaks, confidence) are
 //! the small pure functions at the bottom of this file and in
-//! [`crate::experiments`]; the rest is I/O.
+//! [`revos_optimizer::experiments`]; the rest is I/O.
 //!
 //! The executor's clock is the `today` it is given: an action starts on the
 //! day it was executed (its `updated_at`, set to `today` at the current time
 //! of day), and its observation window counts days from there.
 
-use crate::auth::Principal;
-use crate::experiments::{self, Design, Judgement, RESULTS_EVENT, SUBJECT_TYPE};
+use crate::identity::auth::Principal;
 use crate::runtime::EventInput;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -45,6 +44,7 @@ use revos_contracts::kernel_io::{
 };
 use revos_contracts::runtime::{EventSubject, KernelEvent};
 use revos_contracts::{KernelMode, TenantId};
+use revos_optimizer::experiments::{self, Design, Judgement, RESULTS_EVENT, SUBJECT_TYPE};
 use revos_store::cycles::{ActionResultRecord, OptimizationAction, OptimizationActionStatus};
 use revos_store::events::{EventFilter, MAX_EVENT_PAGE};
 use revos_store::identity::Scope;

@@ -17,7 +17,7 @@
 //! between completed cycles (a `manual` trigger may force past it). A cycle
 //! that fails with a contract error is stored as failed, for the record.
 
-use crate::auth::Principal;
+use crate::identity::auth::Principal;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use revos_contracts::kernel_io::{
@@ -229,7 +229,11 @@ impl Kernel {
             binding_constraint: Some(output.cycle_summary.binding_constraint.as_str().to_owned()),
             priority_metric: Some(output.cycle_summary.priority_metric.clone()),
             output: Some(serde_json::to_value(&output).unwrap_or(Value::Null)),
-            notes: json!({"gated": plan.gated, "skipped": plan.skipped}),
+            notes: json!({
+                "gated": plan.gated,
+                "skipped": plan.skipped,
+                "reproposed": plan.reproposed,
+            }),
             ..base
         };
         let actions: Vec<OptimizationAction> = output
@@ -430,7 +434,7 @@ impl Kernel {
         // change it applied).
         let keys: Vec<String> = all
             .iter()
-            .map(|r| crate::executor::change_key("applied", r.action_id))
+            .map(|r| crate::optimize::executor::change_key("applied", r.action_id))
             .collect();
         let applied = store.taken_event_keys(tenant, &keys).await?;
         let measured: Vec<_> = all

@@ -239,7 +239,7 @@ impl crate::Kernel {
         headers: &WebhookHeaders,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<NewRawEvent, crate::auth::Refused> {
+    ) -> Result<NewRawEvent, crate::identity::auth::Refused> {
         verify(self.store().as_ref(), tenant, source, headers, body, now)
             .await
             .map_err(|failure| {
@@ -251,7 +251,7 @@ impl crate::Kernel {
                         .chars()
                         .take(64)
                         .collect();
-                    crate::rejections::Rejection {
+                    crate::identity::rejections::Rejection {
                         chain: tenant,
                         action: "webhook.reject",
                         actor: format!("webhook:{source}"),
@@ -265,7 +265,7 @@ impl crate::Kernel {
                         }),
                     }
                 });
-                crate::auth::Refused { failure, rejection }
+                crate::identity::auth::Refused { failure, rejection }
             })
     }
 
@@ -298,7 +298,7 @@ impl crate::Kernel {
     /// the secret text is returned to be shown once. Needs `admin`.
     pub async fn create_webhook_secret(
         &self,
-        by: &crate::auth::Principal,
+        by: &crate::identity::auth::Principal,
         tenant: TenantId,
         source: &str,
         secret: Option<&str>,
@@ -330,7 +330,7 @@ impl crate::Kernel {
     /// A tenant's webhook secrets (never their text). Needs `admin`.
     pub async fn webhook_secrets(
         &self,
-        by: &crate::auth::Principal,
+        by: &crate::identity::auth::Principal,
         tenant: TenantId,
     ) -> Result<Vec<WebhookSecretInfo>, Failure> {
         by.authorize_tenant(tenant, revos_store::identity::Scope::Admin)?;
@@ -340,7 +340,7 @@ impl crate::Kernel {
     /// Revokes a webhook secret. Needs `admin`.
     pub async fn revoke_webhook_secret(
         &self,
-        by: &crate::auth::Principal,
+        by: &crate::identity::auth::Principal,
         tenant: TenantId,
         id: Uuid,
         now: DateTime<Utc>,
@@ -361,7 +361,7 @@ impl crate::Kernel {
     /// Verified deliveries as stored, newest first. Needs `read`.
     pub async fn raw_events(
         &self,
-        by: &crate::auth::Principal,
+        by: &crate::identity::auth::Principal,
         tenant: TenantId,
         source: Option<&str>,
         limit: u32,

@@ -3,7 +3,7 @@
 //! booking webhook (`booking_created` from `fts_marketplace`), and the
 //! HTTP `Idempotency-Key` bookkeeping every ingesting route shares.
 
-use crate::auth::Principal;
+use crate::identity::auth::Principal;
 use crate::runtime::{EventInput, IngestReceipt};
 use crate::{Failure, Kernel};
 use chrono::Utc;

@@ -14,7 +14,7 @@
 //! `{"rules": "<Cedar>", "override_roles": ["owner", …],
 //! "duplicate_window_hours": 24}`, every field optional.
 
-use crate::auth::Principal;
+use crate::identity::auth::Principal;
 use crate::runtime::EventInput;
 use crate::{Failure, Kernel};
 use chrono::Utc;
@@ -373,7 +373,7 @@ impl Kernel {
                                 .collect()
                         });
                     if !can_override(&role, &allowed) {
-                        return Err(crate::auth::forbidden(&format!(
+                        return Err(crate::identity::auth::forbidden(&format!(
                             "role `{role}` may not override guard `{name}`; roles that may: {}",
                             allowed.join(", ")
                         )));

@@ -3,11 +3,11 @@
 //! This is the `user_belongs_to_tenant` check of the original system: a
 //! user's token says who they are, and their membership here says whether
 //! they may see a tenant at all and with which scope (see
-//! [`crate::auth::Principal::authorize_tenant`]). Only an owner (or a
+//! [`crate::identity::auth::Principal::authorize_tenant`]). Only an owner (or a
 //! platform key, or the operator's CLI) may make or remove owners, and the
 //! last owner of a tenant cannot be removed or demoted.
 
-use crate::auth::Principal;
+use crate::identity::auth::Principal;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
@@ -52,7 +52,7 @@ impl Kernel {
             .map(|m| m.role);
         let touches_owner = role == Role::Owner || previous == Some(Role::Owner);
         if touches_owner && !may_manage_owners(by, tenant) {
-            return Err(crate::auth::forbidden(
+            return Err(crate::identity::auth::forbidden(
                 "only an owner may make or change an owner",
             ));
         }
@@ -97,7 +97,9 @@ impl Kernel {
         };
         if previous == Role::Owner {
             if !may_manage_owners(by, tenant) {
-                return Err(crate::auth::forbidden("only an owner may remove an owner"));
+                return Err(crate::identity::auth::forbidden(
+                    "only an owner may remove an owner",
+                ));
             }
             if owners(&current) == 1 {
                 return Err(last_owner());

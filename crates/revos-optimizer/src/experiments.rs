@@ -344,7 +344,7 @@ pub fn parse(payload: &Value) -> Result<ExperimentResults, Vec<Problem>> {
 /// The problems with an ingested event if it is an `experiment.results`
 /// event (its subject must be an optimization action, by UUID, and its
 /// payload [`parse`]); nothing for any other event type.
-pub(crate) fn event_violations(event: &KernelEvent) -> Vec<Violation> {
+pub fn event_violations(event: &KernelEvent) -> Vec<Violation> {
     if event.r#type != RESULTS_EVENT {
         return Vec::new();
     }

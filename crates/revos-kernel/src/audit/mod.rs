@@ -125,7 +125,7 @@ impl crate::Kernel {
     /// filter says otherwise. Needs the `admin` scope.
     pub async fn audit_entries(
         &self,
-        by: &crate::auth::Principal,
+        by: &crate::identity::auth::Principal,
         tenant: Option<TenantId>,
         filter: &revos_store::audit::AuditFilter,
     ) -> Result<revos_store::listing::Listed<AuditEntry>, Failure> {
@@ -136,7 +136,7 @@ impl crate::Kernel {
     /// How many entries [`Kernel::audit_entries`] would page through.
     pub async fn audit_count(
         &self,
-        by: &crate::auth::Principal,
+        by: &crate::identity::auth::Principal,
         tenant: Option<TenantId>,
         filter: &revos_store::audit::AuditFilter,
     ) -> Result<u64, Failure> {
@@ -147,7 +147,7 @@ impl crate::Kernel {
     /// The chain a caller reads: the tenant asked for (or the caller's
     /// own), else the platform chain for a platform admin.
     fn audit_scope(
-        by: &crate::auth::Principal,
+        by: &crate::identity::auth::Principal,
         tenant: Option<TenantId>,
     ) -> Result<TenantId, Failure> {
         use revos_store::identity::Scope;

@@ -20,8 +20,8 @@
 //! recorded version is no longer registered, and the report names those
 //! versions. Nothing is written: no decision, action, job or audit entry.
 
-use crate::auth::Principal;
-use crate::runtime::settle;
+use crate::identity::auth::Principal;
+use crate::runtime::ingest::settle;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Utc};
 use revos_contracts::ErrorCode;

@@ -381,15 +381,6 @@ impl RemoteJwks {
     }
 }
 
-/// Makes ring the process's rustls crypto provider (a no-op once one is
-/// installed). reqwest is built with `rustls-no-provider` — in every crate
-/// of the workspace, through feature unification — and panics when a
-/// client is built before a provider is installed, so `Kernel::new` calls
-/// this too, not only the JWKS fetcher.
-pub(crate) fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 #[cfg(test)]
 mod tests {
     //! The attack set: every token here but the good ones must be refused.

@@ -1,0 +1,25 @@
+//! The event runtime (seed 000): events in, decisions and actions out.
+//!
+//! - [`input`]: an event as a backend sends it.
+//! - [`ingest`]: events → policies → decisions → actions, in one
+//!   transaction with the adapters' rows and the audit entry.
+//! - [`entry`]: lead forms and booking webhooks turned into events.
+//! - [`webhooks`]: inbound webhook deliveries, verified and kept raw.
+//! - [`guards`]: `ALLOW` / `ALLOW_WITH_OVERRIDE` / `BLOCK` before a sensitive
+//!   change.
+//! - [`replay`]: what another policy version would have decided.
+//! - [`timeline`]: what became of an event.
+//!
+//! The runtime hands its actions' work to [`crate::delivery`] as jobs; it
+//! does not know the optimizer.
+
+pub mod entry;
+pub mod guards;
+pub mod ingest;
+pub mod input;
+pub mod replay;
+pub mod timeline;
+pub mod webhooks;
+
+pub use ingest::{IngestReceipt, body_hash};
+pub use input::EventInput;
