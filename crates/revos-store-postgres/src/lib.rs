@@ -36,9 +36,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_store::{
-    Account, Backend, Campaign, CampaignChannel, CrmActivity, DateRange, MAX_PAGE, MetricPoint,
-    MetricQuery, MetricSnapshot, NewTenant, Opportunity, OpportunityStatus, OptimizerConfig, Page,
-    RevenueEvent, SnapshotSource, Store, StoreError, Tenant, Workspace, WriteSummary, support,
+    Account, Backend, Campaign, CampaignChannel, CrmActivity, DateRange, MetricPoint, MetricQuery,
+    MetricSnapshot, NewTenant, Opportunity, OpportunityStatus, OptimizerConfig, Page, RevenueEvent,
+    SnapshotSource, Store, StoreError, Tenant, Workspace, WriteSummary, support,
 };
 use revos_store_sql::records::{
     AccountRow, CampaignRow, ChannelRow, CrmActivityRow, OpportunityRow, OptimizerConfigRow,
@@ -47,7 +47,6 @@ use revos_store_sql::records::{
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -187,19 +186,10 @@ pub(crate) async fn set_tenant(
     Ok(())
 }
 
-/// `LIMIT` and `OFFSET` of a page, the limit capped at [`MAX_PAGE`].
-fn limit_offset(page: Page) -> (i64, i64) {
-    (i64::from(page.limit.min(MAX_PAGE)), i64::from(page.offset))
-}
-
+use revos_store::support::json_text;
+use revos_store::support::{limit_offset, written};
 /// A stored value that this code did not write (or a newer version did).
 pub(crate) use revos_store_sql::corrupt;
-
-fn written(count: usize) -> WriteSummary {
-    WriteSummary {
-        written: count as u64,
-    }
-}
 
 /// Translates a driver error into the store's terms, without SQL text.
 fn store_error(err: sqlx::Error) -> StoreError {
@@ -245,12 +235,6 @@ fn store_error(err: sqlx::Error) -> StoreError {
 /// Whether a driver error is a unique violation (an id or key taken).
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
-}
-
-/// Compact JSON of a dimension map.
-fn json_text(value: &BTreeMap<String, String>) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
 }
 
 // ---- rows ------------------------------------------------------------------

@@ -53,7 +53,7 @@ use revos_store::queue::{
 };
 use revos_store::rules::{self, JobStep};
 use revos_store::support;
-use revos_store_sql::queue::{JobRow, jobs};
+use revos_store_sql::queue::{JobRow, claimed_jobs, jobs};
 use serde_json::{Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::types::Json;
@@ -744,11 +744,7 @@ impl QueueStore for PostgresStore {
             .map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)?;
-
-        // `returning` follows no order: put the jobs back in claim order.
-        let mut rows = rows;
-        rows.sort_by(|a, b| a.claim_key().cmp(&b.claim_key()));
-        jobs(rows)
+        claimed_jobs(rows)
     }
 
     async fn extend_lease(

@@ -59,7 +59,7 @@ impl JobRow {
     }
 
     /// The order claims take jobs in: priority, fair share, creation, id.
-    pub fn claim_key(&self) -> (i64, i64, DateTime<Utc>, uuid::Uuid) {
+    fn claim_key(&self) -> (i64, i64, DateTime<Utc>, uuid::Uuid) {
         (
             self.priority.0,
             self.fair_seq.0,
@@ -106,4 +106,11 @@ impl TryFrom<JobRow> for Job {
 /// The jobs of the rows, in their order.
 pub fn jobs(rows: Vec<JobRow>) -> Result<Vec<Job>, StoreError> {
     rows.into_iter().map(Job::try_from).collect()
+}
+
+/// The jobs of a claim, in claim order (priority, fair share, creation,
+/// id): an `update … returning` gives its rows in no particular order.
+pub fn claimed_jobs(mut rows: Vec<JobRow>) -> Result<Vec<Job>, StoreError> {
+    rows.sort_by_key(JobRow::claim_key);
+    jobs(rows)
 }

@@ -30,23 +30,17 @@ use revos_store::cycles::{
     OptimizationActionStatus,
 };
 use revos_store::listing::{keyset_cmp, sql_direction};
+use revos_store::support::json_text;
 use revos_store::{StoreError, rules, support};
 use revos_store_sql::cycles::{ActionRow, CycleRow, ResultRow, actions, cycles};
 use revos_store_sql::{
     cycle_columns, optimization_action_columns as action_columns, result_columns,
 };
-use serde_json::Value;
 use sqlx::sqlite::SqliteConnection;
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
 // ---- encoding ----------------------------------------------------------------
-
-/// Compact JSON text of a document, for a TEXT column.
-fn json_text(value: &Value) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
-}
 
 // ---- reads on a connection -----------------------------------------------------
 

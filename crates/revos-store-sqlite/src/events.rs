@@ -30,6 +30,7 @@ use revos_store::events::{
 };
 use revos_store::listing::{keyset_cmp, sql_direction};
 use revos_store::queue::Job;
+use revos_store::support::json_text;
 use revos_store::{StoreError, rules, support};
 use revos_store_sql::events::{
     ActionRow, DecisionRow, EndpointRow, EventRow, IdempotencyRow, OutboxRow, TaskRow, events,
@@ -46,12 +47,6 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 // ---- encoding ----------------------------------------------------------------
-
-/// Compact JSON text of a document, for a TEXT column.
-fn json_text(value: &Value) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
-}
 
 /// Strings as one JSON array, for a TEXT column or `json_each(?)`.
 fn text_list<S: AsRef<str>>(items: &[S]) -> Result<String, StoreError> {

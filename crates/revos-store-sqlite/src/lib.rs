@@ -26,9 +26,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_store::{
-    Account, Backend, Campaign, CrmActivity, DateRange, MAX_PAGE, MetricPoint, MetricQuery,
-    MetricSnapshot, NewTenant, Opportunity, OpportunityStatus, OptimizerConfig, Page, RevenueEvent,
-    SnapshotSource, Store, StoreError, Tenant, Workspace, WriteSummary, support,
+    Account, Backend, Campaign, CrmActivity, DateRange, MetricPoint, MetricQuery, MetricSnapshot,
+    NewTenant, Opportunity, OpportunityStatus, OptimizerConfig, Page, RevenueEvent, SnapshotSource,
+    Store, StoreError, Tenant, Workspace, WriteSummary, support,
 };
 use revos_store_sql::records::{
     AccountRow, CampaignRow, ChannelRow, CrmActivityRow, OpportunityRow, OptimizerConfigRow,
@@ -207,11 +207,7 @@ fn ts(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-/// `LIMIT` and `OFFSET` of a page, the limit capped at [`MAX_PAGE`].
-fn limit_offset(page: Page) -> (i64, i64) {
-    (i64::from(page.limit.min(MAX_PAGE)), i64::from(page.offset))
-}
-
+use revos_store::support::{limit_offset, written};
 /// A stored value that this code did not write (or a newer version did).
 pub(crate) use revos_store_sql::corrupt;
 
@@ -270,12 +266,6 @@ async fn require_tenant(conn: &mut SqliteConnection, tenant: TenantId) -> Result
     match found {
         Some(_) => Ok(()),
         None => Err(StoreError::TenantNotFound(tenant)),
-    }
-}
-
-fn written(count: usize) -> WriteSummary {
-    WriteSummary {
-        written: count as u64,
     }
 }
 

@@ -44,7 +44,7 @@ use revos_store::queue::{
 use revos_store::rules::{self, JobStep};
 use revos_store::{StoreError, support};
 use revos_store_sql::job_columns;
-use revos_store_sql::queue::JobRow;
+use revos_store_sql::queue::{JobRow, claimed_jobs};
 use serde_json::{Map, Value};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::types::Json;
@@ -503,9 +503,7 @@ impl QueueStore for SqliteStore {
             .map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)?;
-        let mut rows = rows;
-        rows.sort_by(|a, b| a.claim_key().cmp(&b.claim_key()));
-        rows.into_iter().map(Job::try_from).collect()
+        claimed_jobs(rows)
     }
 
     async fn extend_lease(

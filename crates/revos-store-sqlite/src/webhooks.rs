@@ -5,21 +5,15 @@ use crate::{SqliteStore, store_error, tid, ts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
+use revos_store::support::json_text;
 use revos_store::webhooks::{
     NewRawEvent, RawEvent, RawEventReceipt, WebhookSecretInfo, WebhookStore, check_secret_text,
     secret_fingerprint,
 };
 use revos_store::{MAX_PAGE, StoreError, support};
 use revos_store_sql::webhooks::{RawEventRow, SecretInfoRow};
-use serde_json::Value;
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
-
-/// Compact JSON text of a document, for a TEXT column.
-fn json_text(value: &Value) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
-}
 
 #[async_trait]
 impl WebhookStore for SqliteStore {

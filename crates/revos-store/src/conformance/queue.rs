@@ -1063,7 +1063,7 @@ pub async fn refused_steps_read_the_same_everywhere(store: &dyn Store) {
     assert_eq!(ids(&claimed), [job.id]);
     let now = start + secs(1);
     let id = job.id;
-    let cases: [(&str, Result<Option<Job>, StoreError>, String); 3] = [
+    let cases = [
         (
             "cancel_job",
             store.cancel_job(t, id, now).await,
