@@ -26,18 +26,21 @@
 //! status = $from`: of two concurrent moves from the same status, the
 //! second waits for the first's row lock, then finds the row moved.
 
-use crate::{PostgresStore, corrupt, store_error};
+use crate::{PostgresStore, store_error};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_store::audit::NewAuditEntry;
 use revos_store::cycles::{
-    ActionResultRecord, Cycle, CycleFilter, CycleStatus, CycleStore, OptimizationAction,
+    ActionResultRecord, Cycle, CycleFilter, CycleStore, OptimizationAction,
     OptimizationActionStatus,
 };
 use revos_store::listing::{keyset_cmp, sql_direction};
-use revos_store::{StoreError, support};
-use serde_json::Value;
+use revos_store::{StoreError, rules, support};
+use revos_store_sql::cycles::{ActionRow, CycleRow, ResultRow, actions, cycles};
+use revos_store_sql::{
+    cycle_columns, optimization_action_columns as action_columns, result_columns,
+};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -46,205 +49,11 @@ use uuid::Uuid;
 /// collide with the audit log's or other advisory locks.
 const CYCLE_LOCK_CLASS: i32 = 0x4359_434C;
 
-/// The most records one listing returns, and what a limit of 0 means.
-const MAX_CYCLE_PAGE: u32 = 1000;
-
-/// The columns of a cycle, in [`CycleRow`]'s order (a macro, so that
-/// `concat!` builds each statement as one static string).
-macro_rules! cycle_columns {
-    () => {
-        "id, trigger_type, trigger_source, triggered_at, status, binding_constraint, \
-         priority_metric, input, output, error, notes, created_at, completed_at"
-    };
-}
-
-/// The columns of an action, in [`ActionRow`]'s order.
-macro_rules! action_columns {
-    () => {
-        "id, cycle_id, action_id, priority, owner_subsystem, action_type, target_metric, \
-         target_entity_type, target_entity_id, proposed_change, spec, status, created_at, \
-         updated_at"
-    };
-}
-
-/// The columns of an action result, in [`ResultRow`]'s order.
-macro_rules! result_columns {
-    () => {
-        "id, action_id, cycle_id, target_metric, baseline_value, observed_value, delta, \
-         confidence, outcome, baseline_recorded_at, measured_at"
-    };
-}
-
 // ---- encoding ----------------------------------------------------------------
-
-/// The limit of a listing: [`MAX_CYCLE_PAGE`] for 0, at most that.
-fn list_limit(limit: u32) -> i64 {
-    i64::from(if limit == 0 {
-        MAX_CYCLE_PAGE
-    } else {
-        limit.min(MAX_CYCLE_PAGE)
-    })
-}
 
 /// A priority to store, [`StoreError::Invalid`] beyond an `integer`.
 fn priority_db(n: u32) -> Result<i32, StoreError> {
     i32::try_from(n).map_err(|_| StoreError::Invalid(format!("action priority {n} is too large")))
-}
-
-/// A stored priority as `u32`.
-fn priority_u32(n: i32) -> Result<u32, StoreError> {
-    u32::try_from(n).map_err(|_| corrupt("action priority", &n.to_string()))
-}
-
-/// Checks a cycle and its actions before anything is written.
-fn checked_cycle(cycle: &Cycle, actions: &[OptimizationAction]) -> Result<(), StoreError> {
-    if !cycle.notes.is_object() {
-        return Err(StoreError::Invalid(format!(
-            "the notes of cycle {} are not a JSON object",
-            cycle.id
-        )));
-    }
-    if cycle.status == CycleStatus::Failed && !actions.is_empty() {
-        return Err(StoreError::Invalid(format!(
-            "cycle {} failed: it has no actions",
-            cycle.id
-        )));
-    }
-    for a in actions {
-        if a.tenant_id != cycle.tenant_id || a.cycle_id != cycle.id {
-            return Err(StoreError::Invalid(format!(
-                "action {} (tenant {}, cycle {}) does not belong to cycle {} of tenant {}",
-                a.id, a.tenant_id, a.cycle_id, cycle.id, cycle.tenant_id
-            )));
-        }
-    }
-    Ok(())
-}
-
-// ---- rows --------------------------------------------------------------------
-
-#[derive(sqlx::FromRow)]
-struct CycleRow {
-    id: Uuid,
-    trigger_type: String,
-    trigger_source: String,
-    triggered_at: DateTime<Utc>,
-    status: String,
-    binding_constraint: Option<String>,
-    priority_metric: Option<String>,
-    input: Json<Value>,
-    output: Option<Json<Value>>,
-    error: Option<Json<Value>>,
-    notes: Json<Value>,
-    created_at: DateTime<Utc>,
-    completed_at: Option<DateTime<Utc>>,
-}
-
-impl CycleRow {
-    fn into_cycle(self, tenant: TenantId) -> Result<Cycle, StoreError> {
-        Ok(Cycle {
-            tenant_id: tenant,
-            id: self.id,
-            trigger_type: self.trigger_type,
-            trigger_source: self.trigger_source,
-            triggered_at: self.triggered_at,
-            status: CycleStatus::parse(&self.status)
-                .ok_or_else(|| corrupt("cycle status", &self.status))?,
-            binding_constraint: self.binding_constraint,
-            priority_metric: self.priority_metric,
-            input: self.input.0,
-            output: self.output.map(|j| j.0),
-            error: self.error.map(|j| j.0),
-            notes: self.notes.0,
-            created_at: self.created_at,
-            completed_at: self.completed_at,
-        })
-    }
-}
-
-fn cycles(rows: Vec<CycleRow>, tenant: TenantId) -> Result<Vec<Cycle>, StoreError> {
-    rows.into_iter().map(|row| row.into_cycle(tenant)).collect()
-}
-
-#[derive(sqlx::FromRow)]
-struct ActionRow {
-    id: Uuid,
-    cycle_id: Uuid,
-    action_id: String,
-    priority: i32,
-    owner_subsystem: String,
-    action_type: String,
-    target_metric: String,
-    target_entity_type: Option<String>,
-    target_entity_id: Option<String>,
-    proposed_change: Json<Value>,
-    spec: Json<Value>,
-    status: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl ActionRow {
-    fn into_action(self, tenant: TenantId) -> Result<OptimizationAction, StoreError> {
-        Ok(OptimizationAction {
-            tenant_id: tenant,
-            id: self.id,
-            cycle_id: self.cycle_id,
-            action_id: self.action_id,
-            priority: priority_u32(self.priority)?,
-            owner_subsystem: self.owner_subsystem,
-            action_type: self.action_type,
-            target_metric: self.target_metric,
-            target_entity_type: self.target_entity_type,
-            target_entity_id: self.target_entity_id,
-            proposed_change: self.proposed_change.0,
-            spec: self.spec.0,
-            status: OptimizationActionStatus::parse(&self.status)
-                .ok_or_else(|| corrupt("optimization action status", &self.status))?,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
-
-fn actions(rows: Vec<ActionRow>, tenant: TenantId) -> Result<Vec<OptimizationAction>, StoreError> {
-    rows.into_iter()
-        .map(|row| row.into_action(tenant))
-        .collect()
-}
-
-#[derive(sqlx::FromRow)]
-struct ResultRow {
-    id: Uuid,
-    action_id: Uuid,
-    cycle_id: Uuid,
-    target_metric: String,
-    baseline_value: f64,
-    observed_value: Option<f64>,
-    delta: Option<f64>,
-    confidence: Option<f64>,
-    outcome: Option<String>,
-    baseline_recorded_at: DateTime<Utc>,
-    measured_at: Option<DateTime<Utc>>,
-}
-
-impl ResultRow {
-    fn into_result(self, tenant: TenantId) -> ActionResultRecord {
-        ActionResultRecord {
-            tenant_id: tenant,
-            id: self.id,
-            action_id: self.action_id,
-            cycle_id: self.cycle_id,
-            target_metric: self.target_metric,
-            baseline_value: self.baseline_value,
-            observed_value: self.observed_value,
-            delta: self.delta,
-            confidence: self.confidence,
-            outcome: self.outcome,
-            baseline_recorded_at: self.baseline_recorded_at,
-            measured_at: self.measured_at,
-        }
-    }
 }
 
 // ---- reads on a connection -----------------------------------------------------
@@ -279,7 +88,7 @@ impl CycleStore for PostgresStore {
         min_gap: Option<chrono::Duration>,
     ) -> Result<(), StoreError> {
         let tenant = cycle.tenant_id;
-        checked_cycle(cycle, actions)?;
+        rules::check_cycle(cycle, actions)?;
         let mut tx = self.begin_tenant(tenant).await?;
         // Held until the transaction ends, and taken by every recording (with
         // or without `min_gap`), before the audit lock: no other cycle of the
@@ -290,19 +99,11 @@ impl CycleStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
-        if let Some(gap) = min_gap
-            && let Some(last) = last_completed(&mut tx, tenant).await?
-        {
-            let since = cycle
-                .created_at
-                .checked_sub_signed(gap)
-                .unwrap_or(DateTime::<Utc>::MIN_UTC);
-            if last.created_at > since {
+        if min_gap.is_some() {
+            let last = last_completed(&mut tx, tenant).await?;
+            if let Err(refused) = rules::check_cycle_gap(cycle, last.as_ref(), min_gap) {
                 tx.rollback().await.map_err(store_error)?;
-                return Err(StoreError::Conflict {
-                    entity: "cycle",
-                    id: last.id.to_string(),
-                });
+                return Err(refused);
             }
         }
         sqlx::query(
@@ -388,7 +189,9 @@ impl CycleStore for PostgresStore {
             sqlx::AssertSqlSafe(sql),
         )
         .bind(tenant.as_uuid())
-        .bind(list_limit(filter.limit.unwrap_or(100)))
+        .bind(i64::from(rules::cycle_page_limit(
+            filter.limit.unwrap_or(100),
+        )))
         .bind(filter.after.map(|(at, _)| at))
         .bind(filter.after.map(|(_, id)| id))
         .fetch_all(&mut *tx)
@@ -462,7 +265,7 @@ impl CycleStore for PostgresStore {
         ))
         .bind(tenant.as_uuid())
         .bind(status.as_str())
-        .bind(list_limit(limit))
+        .bind(i64::from(rules::cycle_page_limit(limit)))
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
@@ -573,7 +376,7 @@ impl CycleStore for PostgresStore {
         ))
         .bind(tenant.as_uuid())
         .bind(measured_since)
-        .bind(list_limit(limit))
+        .bind(i64::from(rules::cycle_page_limit(limit)))
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;

@@ -33,18 +33,20 @@ mod queue;
 mod webhooks;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_store::{
-    Account, Backend, Campaign, CampaignChannel, CrmActivity, DateRange, MAX_PAGE, MetricPoint,
-    MetricQuery, MetricSnapshot, NewTenant, Opportunity, OpportunityStatus, OptimizerConfig, Page,
-    RevenueEvent, SnapshotSource, Store, StoreError, Tenant, Workspace, WriteSummary, support,
+    Account, Backend, Campaign, CampaignChannel, CrmActivity, DateRange, MetricPoint, MetricQuery,
+    MetricSnapshot, NewTenant, Opportunity, OpportunityStatus, OptimizerConfig, Page, RevenueEvent,
+    SnapshotSource, Store, StoreError, Tenant, Workspace, WriteSummary, support,
 };
-use serde_json::Value;
+use revos_store_sql::records::{
+    AccountRow, CampaignRow, ChannelRow, CrmActivityRow, OpportunityRow, OptimizerConfigRow,
+    RevenueEventRow, SnapshotRow, TenantRow, WorkspaceRow, campaigns as assemble_campaigns,
+};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -185,21 +187,10 @@ pub(crate) async fn set_tenant(
     Ok(())
 }
 
-/// `LIMIT` and `OFFSET` of a page, the limit capped at [`MAX_PAGE`].
-fn limit_offset(page: Page) -> (i64, i64) {
-    (i64::from(page.limit.min(MAX_PAGE)), i64::from(page.offset))
-}
-
+use revos_store::support::json_text;
+use revos_store::support::{limit_offset, written};
 /// A stored value that this code did not write (or a newer version did).
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Backend(format!("unexpected stored {what} `{value}`"))
-}
-
-fn written(count: usize) -> WriteSummary {
-    WriteSummary {
-        written: count as u64,
-    }
-}
+pub(crate) use revos_store_sql::corrupt;
 
 /// Translates a driver error into the store's terms, without SQL text.
 fn store_error(err: sqlx::Error) -> StoreError {
@@ -247,241 +238,7 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
-/// Compact JSON of a dimension map.
-fn json_text(value: &BTreeMap<String, String>) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
-}
-
 // ---- rows ------------------------------------------------------------------
-
-#[derive(sqlx::FromRow)]
-struct TenantRow {
-    id: Uuid,
-    name: String,
-    created_at: DateTime<Utc>,
-    simulation: bool,
-}
-
-impl From<TenantRow> for Tenant {
-    fn from(row: TenantRow) -> Self {
-        Tenant {
-            id: TenantId::from_uuid(row.id),
-            name: row.name,
-            created_at: row.created_at,
-            simulation: row.simulation,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct WorkspaceRow {
-    id: Uuid,
-    name: String,
-    created_at: DateTime<Utc>,
-}
-
-#[derive(sqlx::FromRow)]
-struct OptimizerConfigRow {
-    targets: Json<Value>,
-    guardrails: Json<Value>,
-    config: Json<Value>,
-}
-
-#[derive(sqlx::FromRow)]
-struct SnapshotRow {
-    metric_id: String,
-    date: NaiveDate,
-    dimension: Json<BTreeMap<String, String>>,
-    value: f64,
-    source: String,
-    updated_at: DateTime<Utc>,
-}
-
-impl TryFrom<SnapshotRow> for MetricSnapshot {
-    type Error = StoreError;
-
-    fn try_from(row: SnapshotRow) -> Result<Self, StoreError> {
-        Ok(MetricSnapshot {
-            source: SnapshotSource::parse(&row.source)
-                .ok_or_else(|| corrupt("snapshot source", &row.source))?,
-            metric_id: row.metric_id,
-            date: row.date,
-            value: row.value,
-            dimension: row.dimension.0,
-            updated_at: row.updated_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct CampaignRow {
-    id: String,
-    name: String,
-    status: String,
-    objective: String,
-    budget_total: f64,
-    budget_spent: f64,
-    start_date: NaiveDate,
-    end_date: Option<NaiveDate>,
-}
-
-#[derive(sqlx::FromRow)]
-struct ChannelRow {
-    campaign_id: String,
-    channel: String,
-    status: String,
-    budget_total: f64,
-    budget_spent: f64,
-}
-
-#[derive(sqlx::FromRow)]
-struct OpportunityRow {
-    id: String,
-    account_id: Option<String>,
-    name: Option<String>,
-    stage: String,
-    status: String,
-    amount: f64,
-    expected_close_date: NaiveDate,
-    win_probability: f64,
-    source_campaign_id: Option<String>,
-    owner: Option<String>,
-    created_date: Option<NaiveDate>,
-    closed_date: Option<NaiveDate>,
-}
-
-impl TryFrom<OpportunityRow> for Opportunity {
-    type Error = StoreError;
-
-    fn try_from(row: OpportunityRow) -> Result<Self, StoreError> {
-        Ok(Opportunity {
-            status: OpportunityStatus::parse(&row.status)
-                .ok_or_else(|| corrupt("opportunity status", &row.status))?,
-            id: row.id,
-            account_id: row.account_id,
-            name: row.name,
-            stage: row.stage,
-            amount: row.amount,
-            expected_close_date: row.expected_close_date,
-            win_probability: row.win_probability,
-            source_campaign_id: row.source_campaign_id,
-            owner: row.owner,
-            created_date: row.created_date,
-            closed_date: row.closed_date,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct AccountRow {
-    id: String,
-    name: String,
-    domain: Option<String>,
-    industry: Option<String>,
-    segment: Option<String>,
-    status: Option<String>,
-    owner: Option<String>,
-    arr: Option<f64>,
-}
-
-impl From<AccountRow> for Account {
-    fn from(row: AccountRow) -> Self {
-        Account {
-            id: row.id,
-            name: row.name,
-            domain: row.domain,
-            industry: row.industry,
-            segment: row.segment,
-            status: row.status,
-            owner: row.owner,
-            arr: row.arr,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct RevenueEventRow {
-    id: String,
-    event_type: String,
-    amount: f64,
-    effective_date: NaiveDate,
-    attributed_campaign_id: Option<String>,
-    attributed_channel: Option<String>,
-    account_id: Option<String>,
-    opportunity_id: Option<String>,
-}
-
-impl From<RevenueEventRow> for RevenueEvent {
-    fn from(row: RevenueEventRow) -> Self {
-        RevenueEvent {
-            id: row.id,
-            event_type: row.event_type,
-            amount: row.amount,
-            effective_date: row.effective_date,
-            attributed_campaign_id: row.attributed_campaign_id,
-            attributed_channel: row.attributed_channel,
-            account_id: row.account_id,
-            opportunity_id: row.opportunity_id,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct CrmActivityRow {
-    id: String,
-    activity_type: String,
-    occurred_at: DateTime<Utc>,
-    account_id: Option<String>,
-    opportunity_id: Option<String>,
-    owner: Option<String>,
-    subject: Option<String>,
-}
-
-impl From<CrmActivityRow> for CrmActivity {
-    fn from(row: CrmActivityRow) -> Self {
-        CrmActivity {
-            id: row.id,
-            activity_type: row.activity_type,
-            occurred_at: row.occurred_at,
-            account_id: row.account_id,
-            opportunity_id: row.opportunity_id,
-            owner: row.owner,
-            subject: row.subject,
-        }
-    }
-}
-
-/// Attaches channel rows (ordered by campaign, then channel) to their
-/// campaigns.
-fn assemble_campaigns(campaigns: Vec<CampaignRow>, channels: Vec<ChannelRow>) -> Vec<Campaign> {
-    let mut by_campaign: HashMap<String, Vec<CampaignChannel>> = HashMap::new();
-    for row in channels {
-        by_campaign
-            .entry(row.campaign_id)
-            .or_default()
-            .push(CampaignChannel {
-                channel: row.channel,
-                status: row.status,
-                budget_total: row.budget_total,
-                budget_spent: row.budget_spent,
-            });
-    }
-    campaigns
-        .into_iter()
-        .map(|row| Campaign {
-            channels: by_campaign.remove(&row.id).unwrap_or_default(),
-            id: row.id,
-            name: row.name,
-            status: row.status,
-            objective: row.objective,
-            budget_total: row.budget_total,
-            budget_spent: row.budget_spent,
-            start_date: row.start_date,
-            end_date: row.end_date,
-        })
-        .collect()
-}
 
 // ---- batch writers -----------------------------------------------------------
 //
@@ -1037,12 +794,7 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(store_error)?;
         Ok(rows
             .into_iter()
-            .map(|row| Workspace {
-                tenant_id: tenant,
-                id: row.id,
-                name: row.name,
-                created_at: row.created_at,
-            })
+            .map(|row| row.into_workspace(tenant))
             .collect())
     }
 
@@ -1058,13 +810,7 @@ impl Store for PostgresStore {
         .await
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
-        Ok(
-            row.map_or_else(OptimizerConfig::default, |row| OptimizerConfig {
-                targets: row.targets.0,
-                guardrails: row.guardrails.0,
-                config: row.config.0,
-            }),
-        )
+        Ok(row.map_or_else(OptimizerConfig::default, OptimizerConfig::from))
     }
 
     async fn put_optimizer_config(
@@ -1180,7 +926,7 @@ impl Store for PostgresStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
-        let ids: Vec<&str> = campaigns.iter().map(|c| c.id.as_str()).collect();
+        let ids: Vec<&str> = campaigns.iter().map(CampaignRow::id).collect();
         let channels: Vec<ChannelRow> = sqlx::query_as(
             "select campaign_id, channel, status, budget_total, budget_spent
              from spine_campaign_channels

@@ -8,35 +8,14 @@
 //! name one: it goes through the SECURITY DEFINER function
 //! `revos_memberships_of` of migration 0007, which reads nothing else.
 
-use crate::{PostgresStore, corrupt, store_error};
+use crate::{PostgresStore, store_error};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_store::StoreError;
 use revos_store::identity::{Membership, MembershipStore, Role};
 use revos_store::support;
-use uuid::Uuid;
-
-#[derive(sqlx::FromRow)]
-struct MembershipRow {
-    tenant_id: Uuid,
-    subject: String,
-    role: String,
-    granted_at: DateTime<Utc>,
-}
-
-impl TryFrom<MembershipRow> for Membership {
-    type Error = StoreError;
-
-    fn try_from(row: MembershipRow) -> Result<Self, StoreError> {
-        Ok(Membership {
-            role: Role::parse(&row.role).ok_or_else(|| corrupt("membership role", &row.role))?,
-            tenant_id: TenantId::from_uuid(row.tenant_id),
-            subject: row.subject,
-            granted_at: row.granted_at,
-        })
-    }
-}
+use revos_store_sql::identity::MembershipRow;
 
 #[async_trait]
 impl MembershipStore for PostgresStore {

@@ -44,7 +44,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
-use revos_queue::Backoff;
 use revos_store::StoreError;
 use revos_store::audit::{AuditEntry, NewAuditEntry};
 use revos_store::events::{EventInsert, NewTask, OutboxEmail, Task};
@@ -52,7 +51,9 @@ use revos_store::listing::{keyset_cmp, sql_direction};
 use revos_store::queue::{
     EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueuePause, QueueStats, QueueStore, TenantTx,
 };
+use revos_store::rules::{self, JobStep};
 use revos_store::support;
+use revos_store_sql::queue::{JobRow, claimed_jobs, jobs};
 use serde_json::{Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::types::Json;
@@ -71,12 +72,6 @@ const WORKER_ROLE_SQL: &str = "set local role revos_worker";
 /// The `NOTIFY` channel; each notification's payload is a queue name.
 const CHANNEL: &str = "revos_jobs";
 
-/// Jobs listed when the filter names no limit.
-const DEFAULT_LIST_LIMIT: u32 = 100;
-
-/// The most jobs one listing returns.
-const MAX_LIST_LIMIT: u32 = 1000;
-
 /// The longest stored error message, in characters.
 const MAX_ERROR_CHARS: usize = 2000;
 
@@ -88,78 +83,6 @@ const LISTEN_RETRY: Duration = Duration::from_secs(30);
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
 // ---- rows ----------------------------------------------------------------------
-
-#[derive(sqlx::FromRow)]
-struct JobRow {
-    tenant_id: Uuid,
-    id: Uuid,
-    queue: String,
-    kind: String,
-    payload: Json<Value>,
-    priority: i32,
-    state: String,
-    attempts: i32,
-    claims: i32,
-    max_attempts: i32,
-    backoff: Json<Value>,
-    timeout_ms: Option<i64>,
-    remove_on_complete: bool,
-    run_at: DateTime<Utc>,
-    fair_seq: i64,
-    worker: Option<String>,
-    lease_until: Option<DateTime<Utc>>,
-    idempotency_key: Option<String>,
-    action_id: Option<Uuid>,
-    last_error: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
-}
-
-impl TryFrom<JobRow> for Job {
-    type Error = StoreError;
-
-    fn try_from(row: JobRow) -> Result<Self, StoreError> {
-        let count =
-            |what: &str, n: i32| u32::try_from(n).map_err(|_| corrupt(what, &n.to_string()));
-        let backoff: Backoff = serde_json::from_value(row.backoff.0)
-            .map_err(|e| corrupt("job backoff", &e.to_string()))?;
-        let timeout_ms = match row.timeout_ms {
-            Some(ms) => {
-                Some(u64::try_from(ms).map_err(|_| corrupt("job timeout", &ms.to_string()))?)
-            }
-            None => None,
-        };
-        Ok(Job {
-            state: JobState::parse(&row.state).ok_or_else(|| corrupt("job state", &row.state))?,
-            attempts: count("job attempts", row.attempts)?,
-            claims: count("job claims", row.claims)?,
-            max_attempts: count("job max_attempts", row.max_attempts)?,
-            backoff,
-            timeout_ms,
-            id: row.id,
-            tenant_id: TenantId::from_uuid(row.tenant_id),
-            queue: row.queue,
-            kind: row.kind,
-            payload: row.payload.0,
-            priority: row.priority,
-            remove_on_complete: row.remove_on_complete,
-            run_at: row.run_at,
-            worker: row.worker,
-            lease_until: row.lease_until,
-            idempotency_key: row.idempotency_key,
-            action_id: row.action_id,
-            last_error: row.last_error,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            finished_at: row.finished_at,
-        })
-    }
-}
-
-fn jobs(rows: Vec<JobRow>) -> Result<Vec<Job>, StoreError> {
-    rows.into_iter().map(Job::try_from).collect()
-}
 
 /// The jobs of `tenant` that carry one of `actions`, oldest first
 /// ([`revos_store::events::EventStore::jobs_for_actions`]), on a tenant
@@ -554,7 +477,7 @@ impl TenantTx for PgTenantTx {
             .fetch_all(&mut *conn)
             .await
             .map_err(store_error)?;
-            rows = inserted.into_iter().map(|row| (row.id, row)).collect();
+            rows = inserted.into_iter().map(|row| (row.id(), row)).collect();
         }
 
         // One notification per queue that got a ready job.
@@ -689,16 +612,15 @@ impl PostgresStore {
             .transpose()
     }
 
-    /// Moves a job of `tenant` from one of `from` to another state with
-    /// `set` (SQL; `$3` is `now`), under a tenant transaction; `verb` names
-    /// the change in the refusal.
+    /// Takes `step` on a job of `tenant` (refused unless its state allows
+    /// the step, [`rules::check_job_step`]) by `set` (SQL; `$3` is `now`),
+    /// under a tenant transaction.
     async fn change_job(
         &self,
         tenant: TenantId,
         id: Uuid,
         now: DateTime<Utc>,
-        from: &[JobState],
-        verb: &str,
+        step: JobStep,
         set: &str,
     ) -> Result<Option<Job>, StoreError> {
         let now = support::now_at(now);
@@ -706,9 +628,7 @@ impl PostgresStore {
         let Some(state) = Self::lock_state(&mut tx, tenant, id).await? else {
             return Ok(None);
         };
-        if !from.contains(&state) {
-            return Err(StoreError::Invalid(state.refusal(id, from, verb)));
-        }
+        rules::check_job_step(step, state, id)?;
         let sql = format!("update jobs set {set} where tenant_id = $1 and id = $2 returning *");
         let row: JobRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tenant.as_uuid())
@@ -811,7 +731,7 @@ impl QueueStore for PostgresStore {
         .map_err(store_error)?;
 
         // The queue's virtual time moves up to the last start tag served.
-        if let Some(vtime) = rows.iter().map(|r| r.fair_seq).max() {
+        if let Some(vtime) = rows.iter().map(JobRow::fair_seq).max() {
             sqlx::query(
                 "insert into queue_clock (queue, vtime) values ($1, $2)
                  on conflict (queue) do update set
@@ -824,18 +744,7 @@ impl QueueStore for PostgresStore {
             .map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)?;
-
-        // `returning` follows no order: put the jobs back in claim order.
-        let mut rows = rows;
-        rows.sort_by(|a, b| {
-            (a.priority, a.fair_seq, a.created_at, a.id).cmp(&(
-                b.priority,
-                b.fair_seq,
-                b.created_at,
-                b.id,
-            ))
-        });
-        jobs(rows)
+        claimed_jobs(rows)
     }
 
     async fn extend_lease(
@@ -1045,10 +954,7 @@ impl QueueStore for PostgresStore {
         tenant: Option<TenantId>,
         filter: &JobFilter,
     ) -> Result<Vec<Job>, StoreError> {
-        let limit = filter
-            .limit
-            .unwrap_or(DEFAULT_LIST_LIMIT)
-            .min(MAX_LIST_LIMIT);
+        let limit = revos_store::rules::job_page_limit(filter.limit);
         let mut tx = self.begin_scope(tenant).await?;
         let dir = sql_direction(filter.order);
         let sql = format!(
@@ -1122,8 +1028,7 @@ impl QueueStore for PostgresStore {
             tenant,
             id,
             now,
-            &JobState::CANCELLABLE,
-            "cancelled",
+            JobStep::Cancel,
             "state = 'cancelled', worker = null, lease_until = null, finished_at = $3,
              updated_at = $3",
         )
@@ -1140,8 +1045,7 @@ impl QueueStore for PostgresStore {
             tenant,
             id,
             now,
-            &JobState::RETRYABLE,
-            "retried",
+            JobStep::Retry,
             "state = 'waiting', attempts = 0, run_at = $3, finished_at = null, updated_at = $3",
         )
         .await
@@ -1159,15 +1063,7 @@ impl QueueStore for PostgresStore {
         } else {
             "state = 'cancelled', finished_at = $3, updated_at = $3"
         };
-        self.change_job(
-            tenant,
-            id,
-            now,
-            &[JobState::AwaitingApproval],
-            "decided",
-            set,
-        )
-        .await
+        self.change_job(tenant, id, now, JobStep::Decide, set).await
     }
 
     async fn queue_stats(

@@ -10,55 +10,9 @@ use revos_store::webhooks::{
     secret_fingerprint,
 };
 use revos_store::{MAX_PAGE, StoreError, support};
-use serde_json::Value;
+use revos_store_sql::webhooks::{RawEventRow, SecretInfoRow};
 use sqlx::types::Json;
 use uuid::Uuid;
-
-#[derive(sqlx::FromRow)]
-struct SecretInfoRow {
-    id: Uuid,
-    source: String,
-    fingerprint: String,
-    created_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<SecretInfoRow> for WebhookSecretInfo {
-    fn from(row: SecretInfoRow) -> Self {
-        WebhookSecretInfo {
-            id: row.id,
-            source: row.source,
-            fingerprint: row.fingerprint,
-            created_at: row.created_at,
-            revoked_at: row.revoked_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct RawEventRow {
-    id: Uuid,
-    source: String,
-    webhook_id: Option<String>,
-    received_at: DateTime<Utc>,
-    headers: Json<Value>,
-    payload: Json<Value>,
-    processed_at: Option<DateTime<Utc>>,
-}
-
-impl From<RawEventRow> for RawEvent {
-    fn from(row: RawEventRow) -> Self {
-        RawEvent {
-            id: row.id,
-            source: row.source,
-            webhook_id: row.webhook_id,
-            received_at: row.received_at,
-            headers: row.headers.0,
-            payload: row.payload.0,
-            processed_at: row.processed_at,
-        }
-    }
-}
 
 #[async_trait]
 impl WebhookStore for PostgresStore {

@@ -20,224 +20,27 @@
 //! IMMEDIATE` transaction, which is what makes
 //! [`CycleStore::set_optimization_action_status`] a compare-and-set.
 
-use crate::{SqliteStore, corrupt, store_error, tid, ts};
+use crate::{SqliteStore, store_error, tid, ts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_store::audit::NewAuditEntry;
 use revos_store::cycles::{
-    ActionResultRecord, Cycle, CycleFilter, CycleStatus, CycleStore, OptimizationAction,
+    ActionResultRecord, Cycle, CycleFilter, CycleStore, OptimizationAction,
     OptimizationActionStatus,
 };
 use revos_store::listing::{keyset_cmp, sql_direction};
-use revos_store::{StoreError, support};
-use serde_json::Value;
+use revos_store::support::json_text;
+use revos_store::{StoreError, rules, support};
+use revos_store_sql::cycles::{ActionRow, CycleRow, ResultRow, actions, cycles};
+use revos_store_sql::{
+    cycle_columns, optimization_action_columns as action_columns, result_columns,
+};
 use sqlx::sqlite::SqliteConnection;
-use sqlx::types::Json;
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
-/// The most records one listing returns, and what a limit of 0 means.
-const MAX_CYCLE_PAGE: u32 = 1000;
-
-/// The columns of a cycle, in [`CycleRow`]'s order (a macro, so that
-/// `concat!` builds each statement as one static string).
-macro_rules! cycle_columns {
-    () => {
-        "id, trigger_type, trigger_source, triggered_at, status, binding_constraint, \
-         priority_metric, input, output, error, notes, created_at, completed_at"
-    };
-}
-
-/// The columns of an action, in [`ActionRow`]'s order.
-macro_rules! action_columns {
-    () => {
-        "id, cycle_id, action_id, priority, owner_subsystem, action_type, target_metric, \
-         target_entity_type, target_entity_id, proposed_change, spec, status, created_at, \
-         updated_at"
-    };
-}
-
-/// The columns of an action result, in [`ResultRow`]'s order.
-macro_rules! result_columns {
-    () => {
-        "id, action_id, cycle_id, target_metric, baseline_value, observed_value, delta, \
-         confidence, outcome, baseline_recorded_at, measured_at"
-    };
-}
-
 // ---- encoding ----------------------------------------------------------------
-
-/// Compact JSON text of a document, for a TEXT column.
-fn json_text(value: &Value) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
-}
-
-/// The limit of a listing: [`MAX_CYCLE_PAGE`] for 0, at most that.
-fn list_limit(limit: u32) -> i64 {
-    i64::from(if limit == 0 {
-        MAX_CYCLE_PAGE
-    } else {
-        limit.min(MAX_CYCLE_PAGE)
-    })
-}
-
-/// A stored priority as `u32`.
-fn priority_u32(n: i64) -> Result<u32, StoreError> {
-    u32::try_from(n).map_err(|_| corrupt("action priority", &n.to_string()))
-}
-
-/// Checks a cycle and its actions before anything is written.
-fn checked_cycle(cycle: &Cycle, actions: &[OptimizationAction]) -> Result<(), StoreError> {
-    if !cycle.notes.is_object() {
-        return Err(StoreError::Invalid(format!(
-            "the notes of cycle {} are not a JSON object",
-            cycle.id
-        )));
-    }
-    if cycle.status == CycleStatus::Failed && !actions.is_empty() {
-        return Err(StoreError::Invalid(format!(
-            "cycle {} failed: it has no actions",
-            cycle.id
-        )));
-    }
-    for a in actions {
-        if a.tenant_id != cycle.tenant_id || a.cycle_id != cycle.id {
-            return Err(StoreError::Invalid(format!(
-                "action {} (tenant {}, cycle {}) does not belong to cycle {} of tenant {}",
-                a.id, a.tenant_id, a.cycle_id, cycle.id, cycle.tenant_id
-            )));
-        }
-    }
-    Ok(())
-}
-
-// ---- rows --------------------------------------------------------------------
-
-#[derive(sqlx::FromRow)]
-struct CycleRow {
-    id: Hyphenated,
-    trigger_type: String,
-    trigger_source: String,
-    triggered_at: DateTime<Utc>,
-    status: String,
-    binding_constraint: Option<String>,
-    priority_metric: Option<String>,
-    input: Json<Value>,
-    output: Option<Json<Value>>,
-    error: Option<Json<Value>>,
-    notes: Json<Value>,
-    created_at: DateTime<Utc>,
-    completed_at: Option<DateTime<Utc>>,
-}
-
-impl CycleRow {
-    fn into_cycle(self, tenant: TenantId) -> Result<Cycle, StoreError> {
-        Ok(Cycle {
-            tenant_id: tenant,
-            id: self.id.into_uuid(),
-            trigger_type: self.trigger_type,
-            trigger_source: self.trigger_source,
-            triggered_at: self.triggered_at,
-            status: CycleStatus::parse(&self.status)
-                .ok_or_else(|| corrupt("cycle status", &self.status))?,
-            binding_constraint: self.binding_constraint,
-            priority_metric: self.priority_metric,
-            input: self.input.0,
-            output: self.output.map(|j| j.0),
-            error: self.error.map(|j| j.0),
-            notes: self.notes.0,
-            created_at: self.created_at,
-            completed_at: self.completed_at,
-        })
-    }
-}
-
-fn cycles(rows: Vec<CycleRow>, tenant: TenantId) -> Result<Vec<Cycle>, StoreError> {
-    rows.into_iter().map(|row| row.into_cycle(tenant)).collect()
-}
-
-#[derive(sqlx::FromRow)]
-struct ActionRow {
-    id: Hyphenated,
-    cycle_id: Hyphenated,
-    action_id: String,
-    priority: i64,
-    owner_subsystem: String,
-    action_type: String,
-    target_metric: String,
-    target_entity_type: Option<String>,
-    target_entity_id: Option<String>,
-    proposed_change: Json<Value>,
-    spec: Json<Value>,
-    status: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl ActionRow {
-    fn into_action(self, tenant: TenantId) -> Result<OptimizationAction, StoreError> {
-        Ok(OptimizationAction {
-            tenant_id: tenant,
-            id: self.id.into_uuid(),
-            cycle_id: self.cycle_id.into_uuid(),
-            action_id: self.action_id,
-            priority: priority_u32(self.priority)?,
-            owner_subsystem: self.owner_subsystem,
-            action_type: self.action_type,
-            target_metric: self.target_metric,
-            target_entity_type: self.target_entity_type,
-            target_entity_id: self.target_entity_id,
-            proposed_change: self.proposed_change.0,
-            spec: self.spec.0,
-            status: OptimizationActionStatus::parse(&self.status)
-                .ok_or_else(|| corrupt("optimization action status", &self.status))?,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
-
-fn actions(rows: Vec<ActionRow>, tenant: TenantId) -> Result<Vec<OptimizationAction>, StoreError> {
-    rows.into_iter()
-        .map(|row| row.into_action(tenant))
-        .collect()
-}
-
-#[derive(sqlx::FromRow)]
-struct ResultRow {
-    id: Hyphenated,
-    action_id: Hyphenated,
-    cycle_id: Hyphenated,
-    target_metric: String,
-    baseline_value: f64,
-    observed_value: Option<f64>,
-    delta: Option<f64>,
-    confidence: Option<f64>,
-    outcome: Option<String>,
-    baseline_recorded_at: DateTime<Utc>,
-    measured_at: Option<DateTime<Utc>>,
-}
-
-impl ResultRow {
-    fn into_result(self, tenant: TenantId) -> ActionResultRecord {
-        ActionResultRecord {
-            tenant_id: tenant,
-            id: self.id.into_uuid(),
-            action_id: self.action_id.into_uuid(),
-            cycle_id: self.cycle_id.into_uuid(),
-            target_metric: self.target_metric,
-            baseline_value: self.baseline_value,
-            observed_value: self.observed_value,
-            delta: self.delta,
-            confidence: self.confidence,
-            outcome: self.outcome,
-            baseline_recorded_at: self.baseline_recorded_at,
-            measured_at: self.measured_at,
-        }
-    }
-}
 
 // ---- reads on a connection -----------------------------------------------------
 
@@ -271,23 +74,15 @@ impl CycleStore for SqliteStore {
         min_gap: Option<chrono::Duration>,
     ) -> Result<(), StoreError> {
         let tenant = cycle.tenant_id;
-        checked_cycle(cycle, actions)?;
+        rules::check_cycle(cycle, actions)?;
         let mut tx = self.write_tenant(tenant).await?;
-        if let Some(gap) = min_gap {
+        if min_gap.is_some() {
             // The write lock is held: no other cycle can be written between
             // this read and the insert below.
-            if let Some(last) = last_completed(&mut tx, tenant).await? {
-                let since = cycle
-                    .created_at
-                    .checked_sub_signed(gap)
-                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
-                if last.created_at > since {
-                    tx.rollback().await.map_err(store_error)?;
-                    return Err(StoreError::Conflict {
-                        entity: "cycle",
-                        id: last.id.to_string(),
-                    });
-                }
+            let last = last_completed(&mut tx, tenant).await?;
+            if let Err(refused) = rules::check_cycle_gap(cycle, last.as_ref(), min_gap) {
+                tx.rollback().await.map_err(store_error)?;
+                return Err(refused);
             }
         }
         sqlx::query(
@@ -373,7 +168,9 @@ impl CycleStore for SqliteStore {
             sqlx::AssertSqlSafe(sql),
         )
         .bind(tid(tenant))
-        .bind(list_limit(filter.limit.unwrap_or(100)))
+        .bind(i64::from(rules::cycle_page_limit(
+            filter.limit.unwrap_or(100),
+        )))
         .bind(filter.after.map(|(at, _)| ts(at)))
         .bind(filter.after.map(|(_, id)| id.hyphenated()))
         .fetch_all(&mut *tx)
@@ -447,7 +244,7 @@ impl CycleStore for SqliteStore {
         ))
         .bind(tid(tenant))
         .bind(status.as_str())
-        .bind(list_limit(limit))
+        .bind(i64::from(rules::cycle_page_limit(limit)))
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
@@ -558,7 +355,7 @@ impl CycleStore for SqliteStore {
         ))
         .bind(tid(tenant))
         .bind(measured_since.map(ts))
-        .bind(list_limit(limit))
+        .bind(i64::from(rules::cycle_page_limit(limit)))
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;

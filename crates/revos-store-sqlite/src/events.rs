@@ -21,91 +21,32 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_contracts::runtime::{
-    ActionKind, ActionStatus, DecisionOutcome, EventSubject, KernelAction, KernelDecision,
-    KernelEvent, KernelMode,
+    ActionStatus, KernelAction, KernelDecision, KernelEvent, KernelMode,
 };
 use revos_store::events::{
-    ActionTransition, EventFilter, EventInsert, EventStore, IdempotencyBegin, IdempotencyRecord,
-    IngestContext, MAX_EVENT_PAGE, NewTask, OutboxEmail, OutboxStatus, StoredEvent, Task,
-    TaskFilter, TaskStatus, WebhookEndpoint,
+    ActionTransition, EventFilter, EventInsert, EventStore, IdempotencyBegin, IngestContext,
+    MAX_EVENT_PAGE, NewTask, OutboxEmail, OutboxStatus, StoredEvent, Task, TaskFilter, TaskStatus,
+    WebhookEndpoint,
 };
 use revos_store::listing::{keyset_cmp, sql_direction};
 use revos_store::queue::Job;
-use revos_store::{StoreError, support};
+use revos_store::support::json_text;
+use revos_store::{StoreError, rules, support};
+use revos_store_sql::events::{
+    ActionRow, DecisionRow, EndpointRow, EventRow, IdempotencyRow, OutboxRow, TaskRow, events,
+    parse_mode,
+};
+use revos_store_sql::{
+    decision_columns, event_columns, kernel_action_columns as action_columns, outbox_columns,
+    task_columns,
+};
 use serde_json::Value;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::types::Json;
 use std::collections::BTreeMap;
 use uuid::Uuid;
-use uuid::fmt::Hyphenated;
-
-/// Records listed when a filter names no limit.
-const DEFAULT_LIMIT: u32 = 100;
-
-/// The columns of an event, in [`EventRow`]'s order (a macro, so that
-/// `concat!` builds each statement as one static string).
-macro_rules! event_columns {
-    () => {
-        "id, type, source, idempotency_key, correlation_id, subject_type, subject_id, payload, \
-         occurred_at, created_at, body_hash"
-    };
-}
-
-/// The columns of a decision, in [`DecisionRow`]'s order.
-macro_rules! decision_columns {
-    () => {
-        "id, event_id, policy_id, policy_version, outcome, reasons, correlation_id, mode, \
-         created_at"
-    };
-}
-
-/// The columns of an action, in [`ActionRow`]'s order.
-macro_rules! action_columns {
-    () => {
-        "id, decision_id, event_id, type, params, status, idempotency_key, correlation_id, mode, \
-         created_at, updated_at"
-    };
-}
-
-/// The columns of an outbox e-mail, in [`OutboxRow`]'s order.
-macro_rules! outbox_columns {
-    () => {
-        "id, action_id, to_addr, from_addr, reply_to, subject, text_body, html_body, message_id, \
-         status, attempts, last_error, sent_at, created_at"
-    };
-}
-
-/// The columns of a task, in [`TaskRow`]'s order.
-macro_rules! task_columns {
-    () => {
-        "id, action_id, owner, subject, details, due_at, entity_type, entity_id, status, \
-         created_at, completed_at"
-    };
-}
 
 // ---- encoding ----------------------------------------------------------------
-
-fn parse_outcome(s: &str) -> Result<DecisionOutcome, StoreError> {
-    DecisionOutcome::parse(s).ok_or_else(|| corrupt("decision outcome", s))
-}
-
-fn parse_mode(s: &str) -> Result<KernelMode, StoreError> {
-    KernelMode::parse_exact(s).ok_or_else(|| corrupt("kernel mode", s))
-}
-
-fn parse_kind(s: &str) -> Result<ActionKind, StoreError> {
-    ActionKind::parse(s).ok_or_else(|| corrupt("action type", s))
-}
-
-fn parse_status(s: &str) -> Result<ActionStatus, StoreError> {
-    ActionStatus::parse(s).ok_or_else(|| corrupt("action status", s))
-}
-
-/// Compact JSON text of a document, for a TEXT column.
-fn json_text(value: &Value) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
-}
 
 /// Strings as one JSON array, for a TEXT column or `json_each(?)`.
 fn text_list<S: AsRef<str>>(items: &[S]) -> Result<String, StoreError> {
@@ -118,249 +59,6 @@ fn text_list<S: AsRef<str>>(items: &[S]) -> Result<String, StoreError> {
 fn id_list(ids: &[Uuid]) -> Result<String, StoreError> {
     let ids: Vec<String> = ids.iter().map(|id| id.hyphenated().to_string()).collect();
     text_list(&ids)
-}
-
-/// A stored count as `u32`.
-fn count_u32(what: &str, n: i64) -> Result<u32, StoreError> {
-    u32::try_from(n).map_err(|_| corrupt(what, &n.to_string()))
-}
-
-/// The limit of a listing: 100 unless given, at most [`MAX_EVENT_PAGE`].
-fn list_limit(limit: Option<u32>) -> i64 {
-    i64::from(limit.unwrap_or(DEFAULT_LIMIT).min(MAX_EVENT_PAGE))
-}
-
-/// Refuses a record of another tenant than the transaction's.
-fn same_tenant(record: TenantId, tenant: TenantId, what: &str) -> Result<(), StoreError> {
-    if record == tenant {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(format!(
-            "{what} of tenant {record} written in a transaction of tenant {tenant}"
-        )))
-    }
-}
-
-// ---- rows --------------------------------------------------------------------
-
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    id: Hyphenated,
-    r#type: String,
-    source: String,
-    idempotency_key: String,
-    correlation_id: String,
-    subject_type: Option<String>,
-    subject_id: Option<String>,
-    payload: Json<Value>,
-    occurred_at: DateTime<Utc>,
-    created_at: DateTime<Utc>,
-    body_hash: String,
-}
-
-impl EventRow {
-    fn into_stored(self, tenant: TenantId) -> Result<StoredEvent, StoreError> {
-        let (Some(subject_type), Some(subject_id)) = (self.subject_type, self.subject_id) else {
-            return Err(corrupt("event subject", "null"));
-        };
-        Ok(StoredEvent {
-            event: KernelEvent {
-                id: self.id.into_uuid(),
-                tenant_id: tenant,
-                r#type: self.r#type,
-                source: self.source,
-                idempotency_key: self.idempotency_key,
-                correlation_id: self.correlation_id,
-                subject: EventSubject {
-                    r#type: subject_type,
-                    id: subject_id,
-                },
-                payload: self.payload.0,
-                occurred_at: self.occurred_at,
-                recorded_at: self.created_at,
-            },
-            body_hash: self.body_hash,
-        })
-    }
-}
-
-fn events(rows: Vec<EventRow>, tenant: TenantId) -> Result<Vec<KernelEvent>, StoreError> {
-    rows.into_iter()
-        .map(|row| row.into_stored(tenant).map(|stored| stored.event))
-        .collect()
-}
-
-#[derive(sqlx::FromRow)]
-struct DecisionRow {
-    id: Hyphenated,
-    event_id: Hyphenated,
-    policy_id: String,
-    policy_version: i64,
-    outcome: String,
-    reasons: Json<Vec<String>>,
-    correlation_id: String,
-    mode: String,
-    created_at: DateTime<Utc>,
-}
-
-impl DecisionRow {
-    fn into_decision(self, tenant: TenantId) -> Result<KernelDecision, StoreError> {
-        Ok(KernelDecision {
-            id: self.id.into_uuid(),
-            tenant_id: tenant,
-            event_id: self.event_id.into_uuid(),
-            policy_version: count_u32("policy version", self.policy_version)?,
-            policy_id: self.policy_id,
-            outcome: parse_outcome(&self.outcome)?,
-            reasons: self.reasons.0,
-            correlation_id: self.correlation_id,
-            mode: parse_mode(&self.mode)?,
-            decided_at: self.created_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct ActionRow {
-    id: Hyphenated,
-    decision_id: Hyphenated,
-    event_id: Hyphenated,
-    r#type: String,
-    params: Json<Value>,
-    status: String,
-    idempotency_key: String,
-    correlation_id: String,
-    mode: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl ActionRow {
-    fn into_action(self, tenant: TenantId) -> Result<KernelAction, StoreError> {
-        Ok(KernelAction {
-            id: self.id.into_uuid(),
-            tenant_id: tenant,
-            decision_id: self.decision_id.into_uuid(),
-            event_id: self.event_id.into_uuid(),
-            r#type: parse_kind(&self.r#type)?,
-            params: self.params.0,
-            status: parse_status(&self.status)?,
-            idempotency_key: self.idempotency_key,
-            correlation_id: self.correlation_id,
-            mode: parse_mode(&self.mode)?,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct OutboxRow {
-    id: Hyphenated,
-    action_id: Hyphenated,
-    to_addr: String,
-    from_addr: String,
-    reply_to: Option<String>,
-    subject: String,
-    text_body: String,
-    html_body: Option<String>,
-    message_id: String,
-    status: String,
-    attempts: i64,
-    last_error: Option<String>,
-    sent_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-}
-
-impl OutboxRow {
-    fn into_email(self, tenant: TenantId) -> Result<OutboxEmail, StoreError> {
-        Ok(OutboxEmail {
-            tenant_id: tenant,
-            id: self.id.into_uuid(),
-            action_id: self.action_id.into_uuid(),
-            to: self.to_addr,
-            from: self.from_addr,
-            reply_to: self.reply_to,
-            subject: self.subject,
-            text: self.text_body,
-            html: self.html_body,
-            message_id: self.message_id,
-            status: OutboxStatus::parse(&self.status)
-                .ok_or_else(|| corrupt("outbox status", &self.status))?,
-            attempts: count_u32("outbox attempts", self.attempts)?,
-            last_error: self.last_error,
-            sent_at: self.sent_at,
-            created_at: self.created_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct TaskRow {
-    id: Hyphenated,
-    action_id: Option<Hyphenated>,
-    owner: String,
-    subject: String,
-    details: Option<String>,
-    due_at: Option<DateTime<Utc>>,
-    entity_type: Option<String>,
-    entity_id: Option<String>,
-    status: String,
-    created_at: DateTime<Utc>,
-    completed_at: Option<DateTime<Utc>>,
-}
-
-impl TaskRow {
-    fn into_task(self, tenant: TenantId) -> Result<Task, StoreError> {
-        Ok(Task {
-            tenant_id: tenant,
-            id: self.id.into_uuid(),
-            action_id: self.action_id.map(Hyphenated::into_uuid),
-            owner: self.owner,
-            subject: self.subject,
-            details: self.details,
-            due_at: self.due_at,
-            entity_type: self.entity_type,
-            entity_id: self.entity_id,
-            status: TaskStatus::parse(&self.status)
-                .ok_or_else(|| corrupt("task status", &self.status))?,
-            created_at: self.created_at,
-            completed_at: self.completed_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct EndpointRow {
-    id: Hyphenated,
-    name: String,
-    url: String,
-    secret: Option<String>,
-    active: bool,
-    created_at: DateTime<Utc>,
-}
-
-impl EndpointRow {
-    fn into_endpoint(self, tenant: TenantId) -> WebhookEndpoint {
-        WebhookEndpoint {
-            tenant_id: tenant,
-            id: self.id.into_uuid(),
-            name: self.name,
-            url: self.url,
-            secret: self.secret,
-            active: self.active,
-            created_at: self.created_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct IdempotencyRow {
-    request_hash: String,
-    status_code: Option<i64>,
-    response: Option<Json<Value>>,
-    created_at: DateTime<Utc>,
-    expires_at: Option<DateTime<Utc>>,
 }
 
 // ---- the writes of an ingest (on the tenant transaction) -----------------------
@@ -391,7 +89,7 @@ pub(crate) async fn insert_event(
     event: &KernelEvent,
     body_hash: &str,
 ) -> Result<EventInsert, StoreError> {
-    same_tenant(event.tenant_id, tenant, "an event")?;
+    rules::same_tenant(event.tenant_id, tenant, "an event")?;
     let inserted = sqlx::query(
         "insert into kernel_events
              (tenant_id, id, type, source, idempotency_key, correlation_id, subject_type,
@@ -444,7 +142,7 @@ pub(crate) async fn insert_decisions(
     decisions: &[KernelDecision],
 ) -> Result<(), StoreError> {
     for d in decisions {
-        same_tenant(d.tenant_id, tenant, "a decision")?;
+        rules::same_tenant(d.tenant_id, tenant, "a decision")?;
     }
     for d in decisions {
         sqlx::query(
@@ -477,7 +175,7 @@ pub(crate) async fn insert_actions(
     actions: &[KernelAction],
 ) -> Result<(), StoreError> {
     for a in actions {
-        same_tenant(a.tenant_id, tenant, "an action")?;
+        rules::same_tenant(a.tenant_id, tenant, "an action")?;
     }
     for a in actions {
         sqlx::query(
@@ -511,7 +209,7 @@ pub(crate) async fn insert_outbox(
     tenant: TenantId,
     email: &OutboxEmail,
 ) -> Result<(), StoreError> {
-    same_tenant(email.tenant_id, tenant, "an outbox e-mail")?;
+    rules::same_tenant(email.tenant_id, tenant, "an outbox e-mail")?;
     sqlx::query(
         "insert into channel_outbox
              (tenant_id, id, action_id, to_addr, from_addr, reply_to, subject, text_body,
@@ -712,7 +410,7 @@ impl EventStore for SqliteStore {
         .bind(&filter.source)
         .bind(filter.after.map(|(at, _)| ts(at)))
         .bind(filter.after.map(|(_, id)| id.hyphenated()))
-        .bind(list_limit(filter.limit))
+        .bind(i64::from(rules::event_page_limit(filter.limit)))
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
@@ -1048,7 +746,7 @@ impl EventStore for SqliteStore {
         .bind(tid(tenant))
         .bind(&filter.owner)
         .bind(filter.status.map(TaskStatus::as_str))
-        .bind(list_limit(filter.limit))
+        .bind(i64::from(rules::event_page_limit(filter.limit)))
         .bind(filter.after.map(|(at, _)| ts(at)))
         .bind(filter.after.map(|(_, id)| id.hyphenated()))
         .fetch_all(&mut *tx)
@@ -1358,28 +1056,11 @@ impl EventStore for SqliteStore {
         // The write lock is held from the first statement: two begins of
         // one key run one after the other, and the second sees the first.
         let mut tx = self.write_tenant(tenant).await?;
-        if let Some(row) = idempotency_row(&mut tx, tenant, key).await? {
-            let expired = row.expires_at.is_some_and(|at| at < now);
-            let abandoned = row.status_code.is_none()
-                && now
-                    .checked_sub_signed(stale_after)
-                    .is_some_and(|stale| row.created_at < stale);
-            if !(expired || abandoned) {
-                tx.commit().await.map_err(store_error)?;
-                let response = match (row.status_code, row.response) {
-                    (Some(code), Some(body)) => Some((
-                        u16::try_from(code)
-                            .map_err(|_| corrupt("status code", &code.to_string()))?,
-                        body.0,
-                    )),
-                    _ => None,
-                };
-                return Ok(IdempotencyBegin::Existing(IdempotencyRecord {
-                    request_hash: row.request_hash,
-                    response,
-                    created_at: row.created_at,
-                }));
-            }
+        if let Some(row) = idempotency_row(&mut tx, tenant, key).await?
+            && let Some(record) = row.into_holding(now, stale_after)?
+        {
+            tx.commit().await.map_err(store_error)?;
+            return Ok(IdempotencyBegin::Existing(record));
         }
         sqlx::query(
             "insert into idempotency_keys

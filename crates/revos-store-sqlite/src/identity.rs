@@ -5,47 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_store::StoreError;
-use revos_store::identity::{ApiKey, IdentityStore, Scope, StoredApiKey};
+use revos_store::identity::{ApiKey, IdentityStore, StoredApiKey};
+use revos_store_sql::identity::KeyRow;
+use revos_store_sql::key_columns;
 use sqlx::types::Json;
-use uuid::fmt::Hyphenated;
-
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    id: String,
-    tenant_id: Option<Hyphenated>,
-    name: String,
-    secret_hash: String,
-    scopes: Json<Vec<Scope>>,
-    agent: Option<String>,
-    created_at: DateTime<Utc>,
-    last_used_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<KeyRow> for StoredApiKey {
-    fn from(row: KeyRow) -> Self {
-        StoredApiKey {
-            key: ApiKey {
-                id: row.id,
-                name: row.name,
-                tenant_id: row.tenant_id.map(|t| TenantId::from_uuid(t.into_uuid())),
-                scopes: row.scopes.0,
-                agent: row.agent,
-                created_at: row.created_at,
-                last_used_at: row.last_used_at,
-                revoked_at: row.revoked_at,
-            },
-            secret_hash: row.secret_hash,
-        }
-    }
-}
-
-/// The columns of [`KeyRow`], as a macro so queries stay `&'static str`.
-macro_rules! key_columns {
-    () => {
-        "id, tenant_id, name, secret_hash, scopes, agent, created_at, last_used_at, revoked_at"
-    };
-}
 
 #[async_trait]
 impl IdentityStore for SqliteStore {

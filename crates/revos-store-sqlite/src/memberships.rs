@@ -6,35 +6,14 @@
 //! subject's tenants, made when a user authenticates and before any tenant
 //! is known, is a plain query on the `(subject, tenant_id)` index.
 
-use crate::{SqliteStore, corrupt, store_error, tid, ts};
+use crate::{SqliteStore, store_error, tid, ts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_store::StoreError;
 use revos_store::identity::{Membership, MembershipStore, Role};
 use revos_store::support;
-use uuid::fmt::Hyphenated;
-
-#[derive(sqlx::FromRow)]
-struct MembershipRow {
-    tenant_id: Hyphenated,
-    subject: String,
-    role: String,
-    granted_at: DateTime<Utc>,
-}
-
-impl TryFrom<MembershipRow> for Membership {
-    type Error = StoreError;
-
-    fn try_from(row: MembershipRow) -> Result<Self, StoreError> {
-        Ok(Membership {
-            role: Role::parse(&row.role).ok_or_else(|| corrupt("membership role", &row.role))?,
-            tenant_id: TenantId::from_uuid(row.tenant_id.into_uuid()),
-            subject: row.subject,
-            granted_at: row.granted_at,
-        })
-    }
-}
+use revos_store_sql::identity::MembershipRow;
 
 #[async_trait]
 impl MembershipStore for SqliteStore {

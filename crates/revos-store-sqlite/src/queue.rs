@@ -35,14 +35,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
-use revos_queue::Backoff;
 use revos_store::audit::{AuditEntry, NewAuditEntry};
 use revos_store::events::{EventInsert, NewTask, OutboxEmail, Task};
 use revos_store::listing::{keyset_cmp, sql_direction};
 use revos_store::queue::{
     EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueuePause, QueueStats, QueueStore, TenantTx,
 };
+use revos_store::rules::{self, JobStep};
 use revos_store::{StoreError, support};
+use revos_store_sql::job_columns;
+use revos_store_sql::queue::{JobRow, claimed_jobs};
 use serde_json::{Map, Value};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::types::Json;
@@ -55,22 +57,6 @@ use uuid::fmt::Hyphenated;
 
 /// The longest stored failure message, in characters (longer ones are cut).
 const MAX_ERROR_CHARS: usize = 2000;
-
-/// Jobs listed when the filter names no limit.
-const DEFAULT_LIST_LIMIT: u32 = 100;
-
-/// The most jobs one listing returns.
-const MAX_LIST_LIMIT: u32 = 1000;
-
-/// The columns of a job, in [`JobRow`]'s order (a macro, so that `concat!`
-/// builds each statement as one static string).
-macro_rules! job_columns {
-    () => {
-        "tenant_id, id, queue, kind, payload, priority, state, attempts, claims, max_attempts, \
-         backoff, timeout_ms, remove_on_complete, run_at, fair_seq, worker, lease_until, \
-         idempotency_key, action_id, last_error, created_at, updated_at, finished_at"
-    };
-}
 
 /// The next `?5` ready jobs of queue `?4` at time `?3`, in claim order (a
 /// macro, for `concat!`; the claim index `jobs_claim` serves it).
@@ -94,69 +80,6 @@ macro_rules! fenced {
     () => {
         " where tenant_id = ?1 and id = ?2 and state = 'active' and claims = ?3"
     };
-}
-
-#[derive(sqlx::FromRow)]
-struct JobRow {
-    tenant_id: Hyphenated,
-    id: Hyphenated,
-    queue: String,
-    kind: String,
-    payload: Json<Value>,
-    priority: i64,
-    state: String,
-    attempts: i64,
-    claims: i64,
-    max_attempts: i64,
-    backoff: Json<Backoff>,
-    timeout_ms: Option<i64>,
-    remove_on_complete: bool,
-    run_at: DateTime<Utc>,
-    fair_seq: i64,
-    worker: Option<String>,
-    lease_until: Option<DateTime<Utc>>,
-    idempotency_key: Option<String>,
-    action_id: Option<Hyphenated>,
-    last_error: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
-}
-
-impl TryFrom<JobRow> for Job {
-    type Error = StoreError;
-
-    fn try_from(row: JobRow) -> Result<Self, StoreError> {
-        let int = |what: &str, value: i64| corrupt(what, &value.to_string());
-        Ok(Job {
-            id: row.id.into_uuid(),
-            tenant_id: TenantId::from_uuid(row.tenant_id.into_uuid()),
-            queue: row.queue,
-            kind: row.kind,
-            payload: row.payload.0,
-            priority: i32::try_from(row.priority).map_err(|_| int("priority", row.priority))?,
-            state: JobState::parse(&row.state).ok_or_else(|| corrupt("job state", &row.state))?,
-            attempts: u32::try_from(row.attempts).map_err(|_| int("attempts", row.attempts))?,
-            claims: u32::try_from(row.claims).map_err(|_| int("claims", row.claims))?,
-            max_attempts: u32::try_from(row.max_attempts)
-                .map_err(|_| int("max_attempts", row.max_attempts))?,
-            backoff: row.backoff.0,
-            timeout_ms: row
-                .timeout_ms
-                .map(|ms| u64::try_from(ms).map_err(|_| int("timeout_ms", ms)))
-                .transpose()?,
-            remove_on_complete: row.remove_on_complete,
-            run_at: row.run_at,
-            worker: row.worker,
-            lease_until: row.lease_until,
-            idempotency_key: row.idempotency_key,
-            action_id: row.action_id.map(Hyphenated::into_uuid),
-            last_error: row.last_error,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            finished_at: row.finished_at,
-        })
-    }
 }
 
 // ---- waking workers --------------------------------------------------------
@@ -568,7 +491,7 @@ impl QueueStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
-        if let Some(vtime) = rows.iter().map(|r| r.fair_seq).max() {
+        if let Some(vtime) = rows.iter().map(JobRow::fair_seq).max() {
             sqlx::query(
                 "insert into queue_clock (queue, vtime) values (?1, ?2)
                  on conflict (queue) do update set vtime = max(vtime, excluded.vtime)",
@@ -580,12 +503,7 @@ impl QueueStore for SqliteStore {
             .map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)?;
-        let mut rows = rows;
-        rows.sort_by(|a, b| {
-            let key = |r: &JobRow| (r.priority, r.fair_seq, r.created_at, *r.id.as_uuid());
-            key(a).cmp(&key(b))
-        });
-        rows.into_iter().map(Job::try_from).collect()
+        claimed_jobs(rows)
     }
 
     async fn extend_lease(
@@ -795,10 +713,7 @@ impl QueueStore for SqliteStore {
         tenant: Option<TenantId>,
         filter: &JobFilter,
     ) -> Result<Vec<Job>, StoreError> {
-        let limit = filter
-            .limit
-            .unwrap_or(DEFAULT_LIST_LIMIT)
-            .min(MAX_LIST_LIMIT);
+        let limit = revos_store::rules::job_page_limit(filter.limit);
         let mut tx = match tenant {
             Some(tenant) => self.read_tenant(tenant).await?,
             None => self.begin_read().await?,
@@ -890,13 +805,7 @@ impl QueueStore for SqliteStore {
         let Some(state) = job_state(&mut tx, tenant, id).await? else {
             return Ok(None);
         };
-        if !JobState::CANCELLABLE.contains(&state) {
-            return Err(StoreError::Invalid(state.refusal(
-                id,
-                &JobState::CANCELLABLE,
-                "cancelled",
-            )));
-        }
+        rules::check_job_step(JobStep::Cancel, state, id)?;
         let row: JobRow = sqlx::query_as(concat!(
             "update jobs set state = 'cancelled', worker = null, lease_until = null,
                  finished_at = ?3, updated_at = ?3
@@ -925,13 +834,7 @@ impl QueueStore for SqliteStore {
         let Some(state) = job_state(&mut tx, tenant, id).await? else {
             return Ok(None);
         };
-        if !JobState::RETRYABLE.contains(&state) {
-            return Err(StoreError::Invalid(state.refusal(
-                id,
-                &JobState::RETRYABLE,
-                "retried",
-            )));
-        }
+        rules::check_job_step(JobStep::Retry, state, id)?;
         // The job keeps its place (`fair_seq`) in its tenant's line.
         let row: JobRow = sqlx::query_as(concat!(
             "update jobs set state = 'waiting', attempts = 0, run_at = ?3, worker = null,
@@ -964,13 +867,7 @@ impl QueueStore for SqliteStore {
         let Some(state) = job_state(&mut tx, tenant, id).await? else {
             return Ok(None);
         };
-        if state != JobState::AwaitingApproval {
-            return Err(StoreError::Invalid(state.refusal(
-                id,
-                &[JobState::AwaitingApproval],
-                "decided",
-            )));
-        }
+        rules::check_job_step(JobStep::Decide, state, id)?;
         // An approved job is claimed once its `run_at` has come, in the
         // place (`fair_seq`) it was given when it was enqueued.
         let row: JobRow = sqlx::query_as(concat!(
@@ -1198,6 +1095,7 @@ mod tests {
     //! `revos_store::conformance::queue`.
 
     use super::*;
+    use revos_queue::Backoff;
     use revos_store::{NewTenant, Store};
     use std::collections::HashSet;
     use tempfile::TempDir;

@@ -5,67 +5,15 @@ use crate::{SqliteStore, store_error, tid, ts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
+use revos_store::support::json_text;
 use revos_store::webhooks::{
     NewRawEvent, RawEvent, RawEventReceipt, WebhookSecretInfo, WebhookStore, check_secret_text,
     secret_fingerprint,
 };
 use revos_store::{MAX_PAGE, StoreError, support};
-use serde_json::Value;
-use sqlx::types::Json;
+use revos_store_sql::webhooks::{RawEventRow, SecretInfoRow};
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
-
-#[derive(sqlx::FromRow)]
-struct SecretInfoRow {
-    id: Hyphenated,
-    source: String,
-    fingerprint: String,
-    created_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<SecretInfoRow> for WebhookSecretInfo {
-    fn from(row: SecretInfoRow) -> Self {
-        WebhookSecretInfo {
-            id: row.id.into_uuid(),
-            source: row.source,
-            fingerprint: row.fingerprint,
-            created_at: row.created_at,
-            revoked_at: row.revoked_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct RawEventRow {
-    id: Hyphenated,
-    source: String,
-    webhook_id: Option<String>,
-    received_at: DateTime<Utc>,
-    headers: Json<Value>,
-    payload: Json<Value>,
-    processed_at: Option<DateTime<Utc>>,
-}
-
-impl From<RawEventRow> for RawEvent {
-    fn from(row: RawEventRow) -> Self {
-        RawEvent {
-            id: row.id.into_uuid(),
-            source: row.source,
-            webhook_id: row.webhook_id,
-            received_at: row.received_at,
-            headers: row.headers.0,
-            payload: row.payload.0,
-            processed_at: row.processed_at,
-        }
-    }
-}
-
-/// Compact JSON text of a document, for a TEXT column.
-fn json_text(value: &Value) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
-}
 
 #[async_trait]
 impl WebhookStore for SqliteStore {

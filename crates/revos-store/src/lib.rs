@@ -19,6 +19,7 @@ pub mod identity;
 pub mod listing;
 pub mod queue;
 pub mod records;
+pub mod rules;
 pub mod support;
 pub mod webhooks;
 

@@ -5,7 +5,7 @@
 //! one record twice, taking the write time). Callers of [`crate::Store`]
 //! have no need for them.
 
-use crate::StoreError;
+use crate::{MAX_PAGE, Page, StoreError, WriteSummary};
 use chrono::{DateTime, SubsecRound, Utc};
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -108,6 +108,25 @@ pub fn check_subject(subject: &str) -> Result<(), StoreError> {
         ));
     }
     Ok(())
+}
+
+/// The limit and offset of a page as the databases bind them, the limit
+/// at most [`MAX_PAGE`].
+pub fn limit_offset(page: Page) -> (i64, i64) {
+    (i64::from(page.limit.min(MAX_PAGE)), i64::from(page.offset))
+}
+
+/// The summary of a batch that wrote `count` records.
+pub fn written(count: usize) -> WriteSummary {
+    WriteSummary {
+        written: count as u64,
+    }
+}
+
+/// Compact JSON text of a value, for a TEXT column or a `jsonb` cast.
+pub fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
 }
 
 #[cfg(test)]

@@ -157,6 +157,7 @@ macro_rules! conformance_tests {
             delayed_jobs_wait_for_run_at,
             jobs_awaiting_approval_are_never_claimed,
             cancel_stops_jobs_that_have_not_started,
+            refused_steps_read_the_same_everywhere,
             tenants_are_isolated,
             stats_count_jobs_per_state,
             a_released_job_is_claimable_again,

@@ -1053,6 +1053,47 @@ pub async fn cancel_stops_jobs_that_have_not_started(store: &dyn Store) {
     assert_eq!(ids(&claimed), [waiting.id]);
 }
 
+/// A refused cancel, retry or decision is [`StoreError::Invalid`] with the
+/// same sentence on every backend.
+pub async fn refused_steps_read_the_same_everywhere(store: &dyn Store) {
+    let t = tenant(store, "Acme").await;
+    let start = t0();
+    let job = enqueue(store, t, &new_job(EMAIL, 1), start).await;
+    let claimed = claim(store, EMAIL, "worker", 1, 300, start).await;
+    assert_eq!(ids(&claimed), [job.id]);
+    let now = start + secs(1);
+    let id = job.id;
+    let cases = [
+        (
+            "cancel_job",
+            store.cancel_job(t, id, now).await,
+            format!(
+                "job {id} is active; only a job that is waiting, delayed, failed, \
+                 awaiting_approval, dead can be cancelled"
+            ),
+        ),
+        (
+            "retry_job",
+            store.retry_job(t, id, now).await,
+            format!(
+                "job {id} is active; only a job that is dead, failed, cancelled can be retried"
+            ),
+        ),
+        (
+            "decide_job",
+            store.decide_job(t, id, true, now).await,
+            format!("job {id} is active; only a job that is awaiting_approval can be decided"),
+        ),
+    ];
+    for (call, result, expected) in cases {
+        match result {
+            Err(StoreError::Invalid(text)) => assert_eq!(text, expected, "{call}"),
+            other => panic!("{call}: expected Invalid, got {other:?}"),
+        }
+    }
+    assert_eq!(get(store, id).await.state, JobState::Active);
+}
+
 /// A tenant never sees, changes or finishes another tenant's jobs; the
 /// service role (`None`) sees all; listings filter and come newest first.
 pub async fn tenants_are_isolated(store: &dyn Store) {

@@ -1,0 +1,34 @@
+//! The row layer both SQL backends of the revos store share.
+//!
+//! `revos-store-sqlite` and `revos-store-postgres` write their own SQL (the
+//! dialects differ in placeholders, `SKIP LOCKED`, `unnest`, `json_each`,
+//! advisory locks and notifications), but what a query returns is the same
+//! record on both. This crate holds, once, the row structs those queries
+//! decode into (`#[derive(sqlx::FromRow)]` is generic over the database's
+//! row type, so one struct serves both) and one conversion from each row to
+//! its [`revos_store`] record. Where the schemas store a value in different
+//! column types, the row uses [`DbId`] or [`DbInt`], which read either form;
+//! where that is not enough, the backend's SQL casts the column.
+//!
+//! The column lists of the rows are exported as macros (`event_columns!()`
+//! and the like) so each backend builds its statements with `concat!` as
+//! one static string, in the row's order.
+
+pub mod cycles;
+pub mod events;
+pub mod identity;
+pub mod queue;
+pub mod records;
+pub mod types;
+pub mod webhooks;
+
+pub use types::{DbId, DbInt};
+
+use revos_store::StoreError;
+
+/// The error for a stored value this code cannot read back (a status it
+/// does not know, a count out of range): the data, not the caller, is at
+/// fault.
+pub fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Backend(format!("unexpected stored {what} `{value}`"))
+}
