@@ -28,6 +28,7 @@ use crate::auth::Principal;
 use crate::chart::LineChart;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_contracts::kernel_io::{Action, Targets, Trigger, TriggerType};
 use revos_sim::{Profile, Sim, SplitCounts, SplitTest};
@@ -246,9 +247,8 @@ impl Kernel {
     ) -> Result<DemoReport, Failure> {
         by.authorize_platform(Scope::Admin)?;
         if !(1..=MAX_DAYS).contains(&days) {
-            return Err(Failure::input(
-                400,
-                "validation",
+            return Err(Failure::of(
+                ErrorKind::Validation,
                 format!("--days must be between 1 and {MAX_DAYS}, got {days}"),
             ));
         }

@@ -39,6 +39,7 @@ pub mod worker;
 pub use config::Config;
 pub use failure::Failure;
 
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_store::{
     Account, Campaign, CrmActivity, DateRange, MetricPoint, MetricQuery, MetricSnapshot, NewTenant,
@@ -66,9 +67,8 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, Failure> {
                 .await
                 .map_err(open_failure)?,
         )),
-        _ => Err(Failure::input(
-            400,
-            "configuration",
+        _ => Err(Failure::of(
+            ErrorKind::Configuration,
             format!(
                 "unsupported database URL `{}`: use sqlite://FILE (default sqlite://revos.db) \
                  or postgres://USER@HOST:PORT/DB",
@@ -80,14 +80,10 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, Failure> {
 
 fn open_failure(err: StoreError) -> Failure {
     match err {
-        StoreError::Unavailable(cause) | StoreError::Backend(cause) => Failure {
-            status: 503,
-            body: revos_contracts::KernelError::new(
-                revos_contracts::ErrorCode::InternalError,
-                format!("cannot open the database: {cause}"),
-            )
-            .with_detail("kind", "unavailable"),
-        },
+        StoreError::Unavailable(cause) | StoreError::Backend(cause) => Failure::of(
+            ErrorKind::Unavailable,
+            format!("cannot open the database: {cause}"),
+        ),
         other => other.into(),
     }
 }
@@ -132,7 +128,7 @@ impl Kernel {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, Failure> {
         jwt::install_tls_provider();
         let outbound = outbound_http::OutboundPolicy::new(&config.outbound)
-            .map_err(|e| Failure::input(400, "configuration", e))?;
+            .map_err(|e| Failure::of(ErrorKind::Configuration, e))?;
         let jwt = config
             .jwt
             .as_ref()
@@ -141,11 +137,11 @@ impl Kernel {
             .map(Arc::new);
         let queues = revos_queue::QueueSettings::default()
             .merged(&serde_json::Value::Object(config.queues.clone()))
-            .map_err(|e| Failure::input(400, "configuration", format!("queues: {e}")))?;
+            .map_err(|e| Failure::of(ErrorKind::Configuration, format!("queues: {e}")))?;
         let mailer = email::Mailer::new(&config.email)
-            .map_err(|e| Failure::input(400, "configuration", format!("email: {e}")))?;
+            .map_err(|e| Failure::of(ErrorKind::Configuration, format!("email: {e}")))?;
         let webhook_sender = outbound::WebhookSender::new(outbound::DEFAULT_TIMEOUT, &outbound)
-            .map_err(|e| Failure::input(400, "configuration", format!("webhooks: {e}")))?;
+            .map_err(|e| Failure::of(ErrorKind::Configuration, format!("webhooks: {e}")))?;
         Ok(Kernel {
             store,
             config: Arc::new(config),

@@ -27,6 +27,7 @@ use crate::auth::Principal;
 use crate::cycles::CycleRequest;
 use crate::{Failure, Kernel};
 use chrono::{Duration, NaiveDate, Utc};
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_contracts::kernel_io::{Action, ActionType, ImpactDirection, TriggerType};
 use revos_contracts::runtime::EventSubject;
@@ -381,9 +382,8 @@ impl Kernel {
         op: ValidationOp,
     ) -> Result<Cycle, Failure> {
         self.validation_cycle(tenant, source).await?.ok_or_else(|| {
-            Failure::input(
-                409,
-                "conflict",
+            Failure::of(
+                ErrorKind::Conflict,
                 format!(
                     "{} needs {} to have run for tenant {tenant}: run the operations in order",
                     op.as_str(),
@@ -742,9 +742,8 @@ impl Kernel {
         let store = self.store();
         match store.get_tenant(id).await? {
             Some(t) if !t.simulation => {
-                return Err(Failure::input(
-                    409,
-                    "conflict",
+                return Err(Failure::of(
+                    ErrorKind::Conflict,
                     format!(
                         "tenant {id} ({}) exists in this database and is not a simulated \
                          tenant: it is left untouched; run against a scratch database \

@@ -9,6 +9,7 @@ use crate::import::{self, RowError};
 use crate::output;
 use crate::runtime_cmds;
 use indicatif::{ProgressBar, ProgressStyle};
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_contracts::metrics;
 use revos_contracts::runtime::KernelMode;
@@ -34,16 +35,15 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
         overrides.listen = listen.clone();
         if let Some(mode) = mode {
             overrides.kernel_mode = Some(mode.parse::<KernelMode>().map_err(|_| {
-                fail(Failure::input(
-                    400,
-                    "configuration",
+                fail(Failure::of(
+                    ErrorKind::Configuration,
                     format!("--mode must be shadow or enforce, got `{mode}`"),
                 ))
             })?);
         }
     }
     let mut config = Config::from_process(cli.config.as_deref(), &overrides)
-        .map_err(|e| fail(Failure::input(400, "configuration", e.to_string())))?;
+        .map_err(|e| fail(Failure::of(ErrorKind::Configuration, e.to_string())))?;
     // `validate` and `demo` create test tenants: on a scratch database,
     // unless a named one is asked for on the command line.
     let _scratch = match &cli.command {
@@ -199,7 +199,7 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
             let admin_url = bench_admin_url(cli.database.as_deref());
             let mode = mode
                 .parse::<KernelMode>()
-                .map_err(|e| fail(Failure::input(400, "validation", e.to_string())))?;
+                .map_err(|e| fail(Failure::of(ErrorKind::Validation, e.to_string())))?;
             crate::ingest_bench::run(
                 crate::ingest_bench::IngestBench {
                     backend,
@@ -306,7 +306,12 @@ fn scratch_database(config: &mut Config, as_json: bool) -> Result<tempfile::Temp
     let dir = tempfile::Builder::new()
         .prefix("revos-scratch-")
         .tempdir()
-        .map_err(|e| Failure::input(500, "io", format!("cannot make a scratch directory: {e}")))?;
+        .map_err(|e| {
+            Failure::of(
+                ErrorKind::ScratchIo,
+                format!("cannot make a scratch directory: {e}"),
+            )
+        })?;
     let file = dir.path().join("revos.db");
     config.database_url = format!("sqlite://{}", file.display());
     if !as_json {
@@ -349,9 +354,8 @@ async fn serve(config: Config) -> Result<(), Failure> {
     let listen = config.listen.clone();
     let kernel = Kernel::start(config).await?;
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
-        Failure::input(
-            400,
-            "configuration",
+        Failure::of(
+            ErrorKind::Configuration,
             format!("cannot listen on {listen}: {e}"),
         )
     })?;
@@ -459,7 +463,7 @@ async fn shutdown_signal() {
 /// A tenant id given on the command line.
 pub(crate) fn parse_tenant(raw: &str) -> Result<TenantId, Failure> {
     raw.parse::<TenantId>()
-        .map_err(|e| Failure::input(400, "validation", e.to_string()))
+        .map_err(|e| Failure::of(ErrorKind::Validation, e.to_string()))
 }
 
 async fn tenants(kernel: &Kernel, cmd: TenantsCommand, as_json: bool) -> Result<(), Failure> {
@@ -552,7 +556,10 @@ async fn import_metrics(
         (Box::new(std::io::stdin().lock()), 0)
     } else {
         let handle = std::fs::File::open(file).map_err(|e| {
-            Failure::input(400, "io", format!("cannot open {}: {e}", file.display()))
+            Failure::of(
+                ErrorKind::Io,
+                format!("cannot open {}: {e}", file.display()),
+            )
         })?;
         let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
         (Box::new(std::io::BufReader::new(handle)), size)
@@ -565,8 +572,13 @@ async fn import_metrics(
     } else {
         ProgressBar::new_spinner()
     };
-    let parsed = import::read(reader, format, &|bytes| bar.set_position(bytes.min(size)))
-        .map_err(|e| Failure::input(400, "io", format!("cannot read {}: {e}", file.display())))?;
+    let parsed =
+        import::read(reader, format, &|bytes| bar.set_position(bytes.min(size))).map_err(|e| {
+            Failure::of(
+                ErrorKind::Io,
+                format!("cannot read {}: {e}", file.display()),
+            )
+        })?;
     bar.finish_and_clear();
 
     let mut errors: Vec<RowError> = parsed.errors.clone();
@@ -602,9 +614,8 @@ async fn import_metrics(
         ));
     }
     if parsed.points.is_empty() {
-        return Err(Failure::input(
-            400,
-            "validation",
+        return Err(Failure::of(
+            ErrorKind::Validation,
             format!("{} holds no metric values", file.display()),
         ));
     }
@@ -708,9 +719,8 @@ async fn keys(kernel: &Kernel, cmd: KeysCommand, as_json: bool) -> Result<(), Fa
                 .iter()
                 .map(|s| {
                     Scope::parse(s).ok_or_else(|| {
-                        Failure::input(
-                            400,
-                            "validation",
+                        Failure::of(
+                            ErrorKind::Validation,
                             format!("unknown scope `{s}`: use read, write or admin"),
                         )
                     })
@@ -971,9 +981,8 @@ async fn audit(kernel: &Kernel, cmd: AuditCommand, as_json: bool) -> Result<(), 
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| {
-                    fail(Failure::input(
-                        400,
-                        "configuration",
+                    fail(Failure::of(
+                        ErrorKind::Configuration,
                         "no audit_signing_key is configured; `revos audit keygen` makes one",
                     ))
                 })?;
@@ -1108,9 +1117,8 @@ async fn webhook_secrets(
         SecretsCommand::Revoke { tenant, id } => {
             let tenant = parse_tenant(&tenant)?;
             let id = id.parse::<uuid::Uuid>().map_err(|_| {
-                Failure::input(
-                    400,
-                    "validation",
+                Failure::of(
+                    ErrorKind::Validation,
                     format!("`{id}` is not a secret id (a UUID)"),
                 )
             })?;
@@ -1138,9 +1146,8 @@ async fn members(kernel: &Kernel, cmd: MembersCommand, as_json: bool) -> Result<
         } => {
             let tenant = parse_tenant(&tenant)?;
             let role = Role::parse(&role).ok_or_else(|| {
-                Failure::input(
-                    400,
-                    "validation",
+                Failure::of(
+                    ErrorKind::Validation,
                     format!(
                         "unknown role `{role}`: use viewer, approver, operator, admin or owner"
                     ),
@@ -1351,9 +1358,8 @@ fn print_bulk(outcome: &revos_kernel::jobs::BulkOutcome) {
 
 fn parse_job_id(raw: &str) -> Result<uuid::Uuid, Failure> {
     raw.parse().map_err(|_| {
-        Failure::input(
-            400,
-            "validation",
+        Failure::of(
+            ErrorKind::Validation,
             format!("`{raw}` is not a job id (a UUID)"),
         )
     })
@@ -1370,9 +1376,8 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
     };
     if let Some((bulk, step)) = bulk {
         let (Some(queue), Some(state)) = (&bulk.queue, &bulk.state) else {
-            return Err(Failure::input(
-                400,
-                "validation",
+            return Err(Failure::of(
+                ErrorKind::Validation,
                 "give a job id, or --queue and --state to select jobs in bulk",
             ));
         };
@@ -1431,7 +1436,7 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
             let state = state
                 .map(|s| {
                     revos_queue::JobState::parse(&s).ok_or_else(|| {
-                        Failure::input(400, "validation", format!("unknown job state `{s}`"))
+                        Failure::of(ErrorKind::Validation, format!("unknown job state `{s}`"))
                     })
                 })
                 .transpose()?;
@@ -1513,11 +1518,14 @@ async fn optimizer_config(
             let text = if file.as_os_str() == "-" {
                 let mut text = String::new();
                 std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                    .map_err(|e| Failure::input(400, "io", format!("cannot read stdin: {e}")))?;
+                    .map_err(|e| Failure::of(ErrorKind::Io, format!("cannot read stdin: {e}")))?;
                 text
             } else {
                 std::fs::read_to_string(&file).map_err(|e| {
-                    Failure::input(400, "io", format!("cannot read {}: {e}", file.display()))
+                    Failure::of(
+                        ErrorKind::Io,
+                        format!("cannot read {}: {e}", file.display()),
+                    )
                 })?
             };
             let parsed: revos_store::OptimizerConfig =
@@ -1606,9 +1614,8 @@ async fn tenant_queue_settings(
         Some(text) => {
             let settings: serde_json::Map<String, serde_json::Value> =
                 revos_contracts::validation::parse_json(text.as_bytes()).map_err(|v| {
-                    Failure::input(
-                        400,
-                        "validation",
+                    Failure::of(
+                        ErrorKind::Validation,
                         format!("--set is not a JSON object: {}", v.message),
                     )
                 })?;
