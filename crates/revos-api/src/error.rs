@@ -4,11 +4,13 @@
 //! [`Failure`] and renders as the contract's `KernelError` JSON with the
 //! failure's HTTP status. Rejections of axum's extractors, unknown routes,
 //! wrong methods and panics are turned into the same shape, so a client
-//! never has to parse anything else.
+//! never has to parse anything else. Every status comes from the error
+//! table ([`ErrorKind`]), except that a response another layer already
+//! answered keeps its status when it is given the shape.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use revos_contracts::{ErrorCode, KernelError};
+use revos_contracts::{ErrorKind, KernelError};
 use revos_kernel::Failure;
 
 /// An error answered to an HTTP client.
@@ -22,9 +24,16 @@ impl From<Failure> for ApiError {
 }
 
 impl ApiError {
-    /// `INVALID_INPUT` with a finer kind and status.
-    pub fn input(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
-        ApiError(Failure::input(status.as_u16(), kind, message))
+    /// A failure of `kind`, with the code and status of its row in the
+    /// error table.
+    pub fn of(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError(Failure::of(kind, message))
+    }
+
+    /// The failure the server answers on its own for `kind` (an unknown
+    /// route, a panic), with the sentence [`for_status`] gives it.
+    pub(crate) fn canned(kind: ErrorKind) -> Self {
+        ApiError(Failure::of(kind, canned_message(kind)))
     }
 }
 
@@ -77,48 +86,76 @@ pub fn render(status: u16, body: &KernelError) -> Response {
     response
 }
 
+/// The kind of a bare status produced outside the handlers (an axum or
+/// tower layer answering 405, 408, 413, …).
+fn kind_of_status(status: StatusCode) -> ErrorKind {
+    match status {
+        StatusCode::NOT_FOUND => ErrorKind::RouteNotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
+        StatusCode::REQUEST_TIMEOUT => ErrorKind::Timeout,
+        s if s.is_server_error() => ErrorKind::Internal,
+        _ => ErrorKind::Http,
+    }
+}
+
+/// The sentence the server answers on its own for `kind`.
+fn canned_message(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::RouteNotFound => "no such endpoint; see /docs for the API",
+        ErrorKind::MethodNotAllowed => "this endpoint does not accept that HTTP method",
+        ErrorKind::PayloadTooLarge => "the request body is larger than the server accepts",
+        ErrorKind::UnsupportedMediaType => {
+            "send the body as JSON with `Content-Type: application/json`"
+        }
+        ErrorKind::Timeout => "the request took too long",
+        _ => "an unexpected error occurred; it has been logged",
+    }
+}
+
 /// The `KernelError` for a bare status produced outside the handlers (an
-/// axum or tower layer answering 405, 408, 413, …).
+/// axum or tower layer answering 405, 408, 413, …). The response keeps the
+/// layer's status: for the kinds named here it is the status of their row
+/// in the error table; any other 4xx is `http`, any 5xx `internal`.
 pub fn for_status(status: StatusCode) -> KernelError {
-    let (code, kind, message) = match status {
-        StatusCode::NOT_FOUND => (
-            ErrorCode::InvalidInput,
-            "route_not_found",
-            "no such endpoint; see /docs for the API".to_owned(),
-        ),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            ErrorCode::InvalidInput,
-            "method_not_allowed",
-            "this endpoint does not accept that HTTP method".to_owned(),
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            ErrorCode::InvalidInput,
-            "payload_too_large",
-            "the request body is larger than the server accepts".to_owned(),
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            ErrorCode::InvalidInput,
-            "unsupported_media_type",
-            "send the body as JSON with `Content-Type: application/json`".to_owned(),
-        ),
-        StatusCode::REQUEST_TIMEOUT => (
-            ErrorCode::InvalidInput,
-            "timeout",
-            "the request took too long".to_owned(),
-        ),
-        s if s.is_server_error() => (
-            ErrorCode::InternalError,
-            "internal",
-            "an unexpected error occurred; it has been logged".to_owned(),
-        ),
-        s => (
-            ErrorCode::InvalidInput,
-            "http",
+    match kind_of_status(status) {
+        ErrorKind::Http => KernelError::of(
+            ErrorKind::Http,
             format!(
                 "request rejected: {}",
-                s.canonical_reason().unwrap_or("client error")
+                status.canonical_reason().unwrap_or("client error")
             ),
         ),
-    };
-    KernelError::new(code, message).with_detail("kind", kind)
+        kind => KernelError::of(kind, canned_message(kind)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_statuses_agree_with_the_table() {
+        for status in [
+            StatusCode::NOT_FOUND,
+            StatusCode::METHOD_NOT_ALLOWED,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ] {
+            let kind = kind_of_status(status);
+            assert_ne!(kind, ErrorKind::Http, "{status}");
+            assert_eq!(kind.http_status(), status.as_u16(), "{kind:?}");
+            let body = for_status(status);
+            assert_eq!(body.code, kind.code());
+            assert_eq!(body.message, canned_message(kind));
+        }
+        let other = for_status(StatusCode::URI_TOO_LONG);
+        assert_eq!(other.code, ErrorKind::Http.code());
+        assert_eq!(other.message, "request rejected: URI Too Long");
+        let details = other.details.unwrap_or_default();
+        assert_eq!(details["kind"], "http");
+    }
 }

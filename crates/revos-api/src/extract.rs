@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use revos_contracts::ErrorKind;
 use revos_contracts::validation::Violation;
 use revos_contracts::{ErrorCode, TenantId};
 use revos_kernel::Failure;
@@ -42,24 +43,20 @@ async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
         })
         .unwrap_or(false);
     if !is_json {
-        return Err(ApiError::input(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+        return Err(ApiError::of(
+            ErrorKind::UnsupportedMediaType,
             "send the body as JSON with `Content-Type: application/json`",
         ));
     }
     Bytes::from_request(req, state).await.map_err(|rejection| {
-        let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::input(
-                status,
-                "payload_too_large",
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::of(
+                ErrorKind::PayloadTooLarge,
                 "the request body is larger than the server accepts (see max_body_bytes)",
             )
         } else {
-            ApiError::input(
-                StatusCode::BAD_REQUEST,
-                "body",
+            ApiError::of(
+                ErrorKind::Body,
                 format!("could not read the request body: {}", rejection.body_text()),
             )
         }
@@ -125,9 +122,12 @@ impl<S: Send + Sync> FromRequest<S> for FormFields {
             return Ok(FormFields(map, bytes));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            ApiError::input(
-                rejection.status(),
-                "body",
+            ApiError::of(
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ErrorKind::FormTooLarge
+                } else {
+                    ErrorKind::Body
+                },
                 format!("could not read the form: {}", rejection.body_text()),
             )
         })?;
@@ -217,7 +217,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let params = axum::extract::RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|r| ApiError::input(StatusCode::BAD_REQUEST, "path", r.body_text()))?;
+            .map_err(|r| ApiError::of(ErrorKind::Path, r.body_text()))?;
         let raw = params
             .iter()
             .find(|(name, _)| *name == "tenant_id")
@@ -251,9 +251,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
 fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     axum::extract::Query::<T>::try_from_uri(
-        &format!("/?{query}").parse().map_err(|_| {
-            ApiError::input(StatusCode::BAD_REQUEST, "query", "malformed query string")
-        })?,
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| ApiError::of(ErrorKind::Query, "malformed query string"))?,
     )
     .map(|q| q.0)
     .map_err(|r| {

@@ -19,10 +19,11 @@ pub mod routes;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::http::{HeaderValue, Request, Response, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::routing::{delete, post, put};
+use revos_contracts::ErrorKind;
 use revos_kernel::Kernel;
 use routes::{audit, cycles, data, events, jobs, keys, me, system, tenants, webhooks};
 use std::future::Future;
@@ -185,7 +186,7 @@ pub fn router(kernel: Kernel) -> Router {
             delete(events::remove_endpoint),
         )
         .route_layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
-        .fallback(|| async { error::render(404, &error::for_status(StatusCode::NOT_FOUND)) })
+        .fallback(|| async { error::ApiError::canned(ErrorKind::RouteNotFound).into_response() })
         .with_state(state)
         .layer(axum::middleware::map_response(kernel_error_shape))
         .layer(DefaultBodyLimit::max(max_body))
@@ -230,7 +231,7 @@ where
 
 fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     tracing::error!("a request handler panicked");
-    let mut response = error::render(500, &error::for_status(StatusCode::INTERNAL_SERVER_ERROR));
+    let mut response = error::ApiError::canned(ErrorKind::Internal).into_response();
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));

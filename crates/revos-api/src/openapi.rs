@@ -21,9 +21,8 @@ use utoipa::{Modify, OpenApi};
         description = "The Revenue OS kernel. Every error is a `KernelError`: \
             `{\"error\": true, \"code\": \"INVALID_INPUT\" | \"TENANT_NOT_FOUND\" | \
             \"INSUFFICIENT_DATA\" | \"CYCLE_TOO_RECENT\" | \"INTERNAL_ERROR\", \"message\": …, \
-            \"details\"?: {…}}`; `details.kind` names finer classes (`validation`, `not_found`, \
-            `conflict`, `payload_too_large`, …) and `details.violations` lists every problem \
-            with its JSON path."
+            \"details\"?: {…}}`; `details.violations` lists every problem with its JSON path, \
+            and `details.kind` names finer classes (each listed below, as in docs/ERRORS.md)."
     ),
     paths(
         system::healthz,
@@ -159,7 +158,29 @@ impl Modify for BearerAuth {
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     conform(&mut doc);
+    describe_error_kinds(&mut doc);
     doc
+}
+
+/// Appends every `details.kind` of the error table, with its code, HTTP
+/// status and meaning, to the document's description.
+fn describe_error_kinds(doc: &mut Value) {
+    let Some(description) = doc.pointer_mut("/info/description") else {
+        return;
+    };
+    let mut text = description.as_str().unwrap_or_default().to_owned();
+    text.push_str("\n\n`details.kind` values:\n");
+    for kind in revos_contracts::ErrorKind::ALL {
+        let spec = kind.spec();
+        text.push_str(&format!(
+            "\n- `{}` ({}, {}): {}",
+            spec.kind,
+            spec.code.as_str(),
+            spec.status,
+            spec.description
+        ));
+    }
+    *description = Value::String(text);
 }
 
 /// How the server reads a `{param}` of a path.

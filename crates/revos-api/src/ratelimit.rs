@@ -45,7 +45,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{NotUntil, Quota};
-use revos_contracts::{ErrorCode, KernelError};
+use revos_contracts::ErrorKind;
 use revos_kernel::Failure;
 use serde::{Deserialize, Serialize};
 
@@ -145,13 +145,9 @@ impl Limited {
     /// the class and the seconds to wait.
     fn failure(&self) -> Failure {
         let seconds = self.retry_after_seconds();
-        Failure {
-            status: 429,
-            body: KernelError::new(ErrorCode::InvalidInput, self.to_string())
-                .with_detail("kind", "rate_limited")
-                .with_detail("class", self.class.as_str())
-                .with_detail("retry_after_seconds", seconds),
-        }
+        Failure::of(ErrorKind::RateLimited, self.to_string())
+            .with_detail("class", self.class.as_str())
+            .with_detail("retry_after_seconds", seconds)
     }
 }
 
@@ -177,7 +173,8 @@ impl From<Limited> for ApiError {
 impl IntoResponse for Limited {
     /// 429 with the `KernelError` body and `Retry-After: <seconds>`.
     fn into_response(self) -> Response {
-        let mut response = render(429, &self.failure().body);
+        let failure = self.failure();
+        let mut response = render(failure.status, &failure.body);
         response.headers_mut().insert(
             header::RETRY_AFTER,
             HeaderValue::from(self.retry_after_seconds()),
@@ -344,6 +341,7 @@ mod tests {
     use super::*;
     use axum::http::StatusCode;
     use governor::clock::FakeRelativeClock;
+    use revos_contracts::{ErrorCode, KernelError};
 
     /// Small budgets so a burst is quick to exhaust: writes 60/min (one per
     /// second) with a burst of 5, reads 600/min with a burst of 10.

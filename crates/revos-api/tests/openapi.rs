@@ -89,6 +89,21 @@ fn the_handlers_that_parse_a_uuid_say_so() {
 }
 
 #[test]
+fn every_error_kind_is_described() {
+    let doc = document();
+    let description = doc["info"]["description"].as_str().unwrap();
+    for kind in revos_contracts::ErrorKind::ALL {
+        let line = format!(
+            "- `{}` ({}, {}): ",
+            kind.as_str(),
+            kind.code(),
+            kind.http_status()
+        );
+        assert!(description.contains(&line), "{line}");
+    }
+}
+
+#[test]
 fn shared_statuses_and_examples_are_documented() {
     let doc = document();
     for (method, path, op) in operations(&doc) {

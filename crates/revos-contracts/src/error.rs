@@ -4,8 +4,9 @@
 //! [`KernelError`]: `{"error": true, "code": …, "message": …, "details"?: {…}}`.
 //! The five codes and their HTTP statuses are the contract's and are not
 //! extended; finer distinctions (a route that does not exist, a body that is
-//! too large) travel in `details.kind` and in the HTTP status the API layer
-//! picks, so a client that switches on `code` never meets an unknown value.
+//! too large) travel in `details.kind` and in the HTTP status of their
+//! [`ErrorKind`](crate::ErrorKind), so a client that switches on `code` never
+//! meets an unknown value.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

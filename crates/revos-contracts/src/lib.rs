@@ -13,9 +13,12 @@
 //! - [`metrics`]: the canonical metric dictionary and [`MetricId`];
 //! - [`order`]: which end of a list comes first;
 //! - [`schema`]: the JSON Schemas checked in under `schemas/`;
-//! - [`error`] and [`ids`]: the error shape and identifier newtypes.
+//! - [`error`] and [`ids`]: the error shape and identifier newtypes;
+//! - [`error_kinds`]: the table of error kinds, each with its code, HTTP
+//!   status and `details.kind` (listed in `docs/ERRORS.md`).
 
 pub mod error;
+pub mod error_kinds;
 pub mod ids;
 pub mod kernel_io;
 pub mod metrics;
@@ -26,6 +29,7 @@ pub mod text;
 pub mod validation;
 
 pub use error::{ErrorCode, KernelError};
+pub use error_kinds::{ErrorKind, KindSpec};
 pub use ids::TenantId;
 pub use kernel_io::{
     Action, ActionType, BindingConstraint, DataQualityAction, KernelInput, KernelOutput,

@@ -2,12 +2,14 @@
 //!
 //! The contract fixes five error codes with their statuses. Some failures
 //! the API meets are finer than that (a conflict, a body that is too large, a
-//! route that does not exist): they keep one of the five codes, carry the
-//! precise class in `details.kind`, and pick the fitting HTTP status here.
-//! The CLI prints the same body and maps the failure to an exit code.
+//! route that does not exist): each is an [`ErrorKind`], which keeps one of
+//! the five codes, carries the precise class in `details.kind`, and gives the
+//! HTTP status from the table in `revos_contracts::error_kinds`; nothing here
+//! picks a status by hand. The CLI prints the same body and maps the failure
+//! to an exit code.
 
 use revos_contracts::validation::{Violation, violations_json};
-use revos_contracts::{ErrorCode, KernelError, TenantId};
+use revos_contracts::{ErrorCode, ErrorKind, KernelError, TenantId};
 use revos_store::StoreError;
 
 /// An error ready to be answered: the contract's body and an HTTP status.
@@ -28,21 +30,26 @@ impl Failure {
         }
     }
 
-    /// `INVALID_INPUT` (400) listing every violation with its JSON path.
-    pub fn invalid(message: impl Into<String>, violations: &[Violation]) -> Self {
-        Failure::from_error(
-            KernelError::new(ErrorCode::InvalidInput, message)
-                .with_detail("kind", "validation")
-                .with_detail("violations", violations_json(violations)),
-        )
+    /// A failure of `kind`: its code, `details.kind` and HTTP status all
+    /// come from the kind's row of the error table.
+    pub fn of(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Failure {
+            status: kind.http_status(),
+            body: KernelError::of(kind, message),
+        }
     }
 
-    /// `INVALID_INPUT` with a finer `kind` and a chosen HTTP status.
-    pub fn input(status: u16, kind: &str, message: impl Into<String>) -> Self {
-        Failure {
-            status,
-            body: KernelError::new(ErrorCode::InvalidInput, message).with_detail("kind", kind),
-        }
+    /// Adds (or replaces) one entry of the body's `details`.
+    pub fn with_detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.body = self.body.with_detail(key, value);
+        self
+    }
+
+    /// `INVALID_INPUT` (400, `kind: validation`) listing every violation
+    /// with its JSON path.
+    pub fn invalid(message: impl Into<String>, violations: &[Violation]) -> Self {
+        Failure::of(ErrorKind::Validation, message)
+            .with_detail("violations", violations_json(violations))
     }
 
     /// `INVALID_INPUT` (400) for a paging cursor that is not one this
@@ -73,27 +80,20 @@ impl Failure {
 
     /// A record of the tenant that does not exist (404, `kind: not_found`).
     pub fn not_found(resource: &str, id: &str) -> Self {
-        Failure {
-            status: 404,
-            body: KernelError::new(
-                ErrorCode::InvalidInput,
-                format!("{resource} `{id}` does not exist"),
-            )
-            .with_detail("kind", "not_found")
-            .with_detail("resource", resource)
-            .with_detail("id", id),
-        }
+        Failure::of(
+            ErrorKind::NotFound,
+            format!("{resource} `{id}` does not exist"),
+        )
+        .with_detail("resource", resource)
+        .with_detail("id", id)
     }
 
     /// `INTERNAL_ERROR` (500). The cause is logged, never sent to the client.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Failure::from_error(
-            KernelError::new(
-                ErrorCode::InternalError,
-                "an unexpected error occurred; it has been logged",
-            )
-            .with_detail("kind", "internal"),
+        Failure::of(
+            ErrorKind::Internal,
+            "an unexpected error occurred; it has been logged",
         )
     }
 
@@ -101,14 +101,10 @@ impl Failure {
     /// be reached or fails underneath, the store's own answer otherwise.
     pub fn opening(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(cause) | StoreError::Backend(cause) => Failure {
-                status: 503,
-                body: KernelError::new(
-                    ErrorCode::InternalError,
-                    format!("cannot open the database: {cause}"),
-                )
-                .with_detail("kind", "unavailable"),
-            },
+            StoreError::Unavailable(cause) | StoreError::Backend(cause) => Failure::of(
+                ErrorKind::Unavailable,
+                format!("cannot open the database: {cause}"),
+            ),
             other => other.into(),
         }
     }
@@ -116,14 +112,10 @@ impl Failure {
     /// The database cannot be reached (503, `INTERNAL_ERROR`).
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "database unavailable");
-        Failure {
-            status: 503,
-            body: KernelError::new(
-                ErrorCode::InternalError,
-                "the database is not available; try again shortly",
-            )
-            .with_detail("kind", "unavailable"),
-        }
+        Failure::of(
+            ErrorKind::Unavailable,
+            "the database is not available; try again shortly",
+        )
     }
 }
 
@@ -131,23 +123,15 @@ impl From<StoreError> for Failure {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::TenantNotFound(tenant) => Failure::tenant_not_found(tenant),
-            StoreError::Conflict { entity, id } => Failure {
-                status: 409,
-                body: KernelError::new(
-                    ErrorCode::InvalidInput,
-                    format!("{entity} `{id}` already exists"),
-                )
-                .with_detail("kind", "conflict")
-                .with_detail("resource", entity)
-                .with_detail("id", id),
-            },
+            StoreError::Conflict { entity, id } => Failure::of(
+                ErrorKind::Conflict,
+                format!("{entity} `{id}` already exists"),
+            )
+            .with_detail("resource", entity)
+            .with_detail("id", id),
             // Backends put no driver text here (they log it and say a
             // fixed sentence), so the message is safe to answer.
-            StoreError::Invalid(message) => Failure {
-                status: 400,
-                body: KernelError::new(ErrorCode::InvalidInput, message)
-                    .with_detail("kind", "validation"),
-            },
+            StoreError::Invalid(message) => Failure::of(ErrorKind::Validation, message),
             StoreError::Unavailable(cause) => Failure::unavailable(&cause),
             StoreError::Backend(cause) => Failure::internal(&cause),
         }

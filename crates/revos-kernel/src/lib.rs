@@ -39,6 +39,7 @@ pub mod validate;
 pub use config::Config;
 pub use failure::Failure;
 
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_store::{
     Account, Campaign, CrmActivity, DateRange, MetricPoint, MetricQuery, MetricSnapshot, NewTenant,
@@ -69,7 +70,7 @@ impl Kernel {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, Failure> {
         outbound_http::install_tls_provider();
         let outbound = outbound_http::OutboundPolicy::new(&config.outbound)
-            .map_err(|e| Failure::input(400, "configuration", e))?;
+            .map_err(|e| Failure::of(ErrorKind::Configuration, e))?;
         let jwt = config
             .jwt
             .as_ref()
@@ -78,12 +79,12 @@ impl Kernel {
             .map(Arc::new);
         let queues = revos_queue::QueueSettings::default()
             .merged(&serde_json::Value::Object(config.queues.clone()))
-            .map_err(|e| Failure::input(400, "configuration", format!("queues: {e}")))?;
+            .map_err(|e| Failure::of(ErrorKind::Configuration, format!("queues: {e}")))?;
         let mailer = delivery::email::Mailer::new(&config.email)
-            .map_err(|e| Failure::input(400, "configuration", format!("email: {e}")))?;
+            .map_err(|e| Failure::of(ErrorKind::Configuration, format!("email: {e}")))?;
         let webhook_sender =
             delivery::outbound::WebhookSender::new(delivery::outbound::DEFAULT_TIMEOUT, &outbound)
-                .map_err(|e| Failure::input(400, "configuration", format!("webhooks: {e}")))?;
+                .map_err(|e| Failure::of(ErrorKind::Configuration, format!("webhooks: {e}")))?;
         Ok(Kernel {
             store,
             config: Arc::new(config),

@@ -7,7 +7,7 @@ use crate::optimize::scheduler::{SCHEDULE_SETTINGS_ID, Schedule};
 use crate::runtime::guards;
 use crate::{Failure, Kernel};
 use chrono::Utc;
-use revos_contracts::TenantId;
+use revos_contracts::{ErrorKind, TenantId};
 use revos_store::identity::Scope;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -38,16 +38,15 @@ impl Kernel {
             if let Some(policy) = self.policies().active(id) {
                 policy
                     .check_settings(settings, &self.config().templates.limits())
-                    .map_err(|e| Failure::input(400, "validation", format!("{id}: {e}")))?;
+                    .map_err(|e| Failure::of(ErrorKind::Validation, format!("{id}: {e}")))?;
             } else if let Some(guard) = guards::guard_by_policy_id(self, id) {
                 guards::check_guard_settings(guard, settings)?;
             } else if id == SCHEDULE_SETTINGS_ID {
                 Schedule::from_settings(Some(settings))
-                    .map_err(|e| Failure::input(400, "validation", format!("{id}: {e}")))?;
+                    .map_err(|e| Failure::of(ErrorKind::Validation, format!("{id}: {e}")))?;
             } else {
-                return Err(Failure::input(
-                    404,
-                    "not_found",
+                return Err(Failure::of(
+                    ErrorKind::NotFound,
                     format!("there is no policy or guard `{id}`"),
                 ));
             }

@@ -26,8 +26,8 @@
 
 use crate::chart::LineChart;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use revos_contracts::TenantId;
 use revos_contracts::kernel_io::{Action, Targets, Trigger, TriggerType};
+use revos_contracts::{ErrorKind, TenantId};
 use revos_kernel::identity::auth::Principal;
 use revos_kernel::{Failure, Kernel};
 use revos_sim::{Profile, Sim, SplitCounts, SplitTest};
@@ -248,9 +248,8 @@ pub async fn demo(
 ) -> Result<DemoReport, Failure> {
     by.authorize_platform(Scope::Admin)?;
     if !(1..=MAX_DAYS).contains(&days) {
-        return Err(Failure::input(
-            400,
-            "validation",
+        return Err(Failure::of(
+            ErrorKind::Validation,
             format!("--days must be between 1 and {MAX_DAYS}, got {days}"),
         ));
     }

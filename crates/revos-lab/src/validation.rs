@@ -24,11 +24,11 @@
 //! within minutes, which `CYCLE_TOO_RECENT` would otherwise refuse.
 
 use chrono::{Duration, NaiveDate, Utc};
-use revos_contracts::TenantId;
 use revos_contracts::kernel_io::{
     Action, ActionType, ImpactDirection, KernelOutput, Trigger, TriggerType,
 };
 use revos_contracts::runtime::EventSubject;
+use revos_contracts::{ErrorKind, TenantId};
 use revos_kernel::identity::auth::Principal;
 use revos_kernel::optimize::cycles::CycleRequest;
 use revos_kernel::{Failure, Kernel};
@@ -384,9 +384,8 @@ async fn need_cycle(
     validation_cycle(kernel, tenant, source)
         .await?
         .ok_or_else(|| {
-            Failure::input(
-                409,
-                "conflict",
+            Failure::of(
+                ErrorKind::Conflict,
                 format!(
                     "{} needs {} to have run for tenant {tenant}: run the operations in order",
                     op.as_str(),
@@ -789,9 +788,8 @@ pub(crate) async fn simulated_tenant(
     let store = kernel.store();
     match store.get_tenant(id).await? {
         Some(t) if !t.simulation => {
-            return Err(Failure::input(
-                409,
-                "conflict",
+            return Err(Failure::of(
+                ErrorKind::Conflict,
                 format!(
                     "tenant {id} ({}) exists in this database and is not a simulated \
                      tenant: it is left untouched; run against a scratch database \

@@ -2,6 +2,7 @@
 //! `Store` trait, and this module is the one place that names the two
 //! backends, by the scheme of the database URL.
 
+use revos_contracts::ErrorKind;
 use revos_kernel::config::redact_url;
 use revos_kernel::{Config, Failure, Kernel};
 use revos_store::Store;
@@ -26,9 +27,8 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, Failure> {
                 .await
                 .map_err(Failure::opening)?,
         )),
-        _ => Err(Failure::input(
-            400,
-            "configuration",
+        _ => Err(Failure::of(
+            ErrorKind::Configuration,
             format!(
                 "unsupported database URL `{}`: use sqlite://FILE (default sqlite://revos.db) \
                  or postgres://USER@HOST:PORT/DB",

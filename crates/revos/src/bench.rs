@@ -12,6 +12,7 @@
 //! completion gives the percentiles — figures, never assertions.
 
 use crate::cli::BenchBackend;
+use revos_contracts::ErrorKind;
 use revos_kernel::delivery::jobs::JobRequest;
 use revos_kernel::{Config, Failure, Kernel};
 use revos_store::NewTenant;
@@ -100,7 +101,7 @@ impl ScratchDatabase {
                     "revos_bench",
                 )
                 .await
-                .map_err(|e| Failure::input(400, "configuration", e))?;
+                .map_err(|e| Failure::of(ErrorKind::Configuration, e))?;
                 Ok(ScratchDatabase {
                     url: db.url().to_owned(),
                     _sqlite: None,

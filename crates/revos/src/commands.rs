@@ -9,6 +9,7 @@ use crate::import::{self, RowError};
 use crate::output;
 use crate::runtime_cmds;
 use indicatif::{ProgressBar, ProgressStyle};
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_contracts::metrics;
 use revos_contracts::runtime::KernelMode;
@@ -34,16 +35,15 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
         overrides.listen = listen.clone();
         if let Some(mode) = mode {
             overrides.kernel_mode = Some(mode.parse::<KernelMode>().map_err(|_| {
-                fail(Failure::input(
-                    400,
-                    "configuration",
+                fail(Failure::of(
+                    ErrorKind::Configuration,
                     format!("--mode must be shadow or enforce, got `{mode}`"),
                 ))
             })?);
         }
     }
     let mut config = Config::from_process(cli.config.as_deref(), &overrides)
-        .map_err(|e| fail(Failure::input(400, "configuration", e.to_string())))?;
+        .map_err(|e| fail(Failure::of(ErrorKind::Configuration, e.to_string())))?;
     // `validate` and `demo` create test tenants: on a scratch database,
     // unless a named one is asked for on the command line.
     let _scratch = match &cli.command {
@@ -205,7 +205,7 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
             let admin_url = bench_admin_url(cli.database.as_deref());
             let mode = mode
                 .parse::<KernelMode>()
-                .map_err(|e| fail(Failure::input(400, "validation", e.to_string())))?;
+                .map_err(|e| fail(Failure::of(ErrorKind::Validation, e.to_string())))?;
             crate::ingest_bench::run(
                 crate::ingest_bench::IngestBench {
                     backend,
@@ -312,7 +312,12 @@ fn scratch_database(config: &mut Config, as_json: bool) -> Result<tempfile::Temp
     let dir = tempfile::Builder::new()
         .prefix("revos-scratch-")
         .tempdir()
-        .map_err(|e| Failure::input(500, "io", format!("cannot make a scratch directory: {e}")))?;
+        .map_err(|e| {
+            Failure::of(
+                ErrorKind::ScratchIo,
+                format!("cannot make a scratch directory: {e}"),
+            )
+        })?;
     let file = dir.path().join("revos.db");
     config.database_url = format!("sqlite://{}", file.display());
     if !as_json {
@@ -355,9 +360,8 @@ async fn serve(config: Config) -> Result<(), Failure> {
     let listen = config.listen.clone();
     let kernel = crate::backend::start(config).await?;
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
-        Failure::input(
-            400,
-            "configuration",
+        Failure::of(
+            ErrorKind::Configuration,
             format!("cannot listen on {listen}: {e}"),
         )
     })?;
@@ -465,7 +469,7 @@ async fn shutdown_signal() {
 /// A tenant id given on the command line.
 pub(crate) fn parse_tenant(raw: &str) -> Result<TenantId, Failure> {
     raw.parse::<TenantId>()
-        .map_err(|e| Failure::input(400, "validation", e.to_string()))
+        .map_err(|e| Failure::of(ErrorKind::Validation, e.to_string()))
 }
 
 async fn tenants(kernel: &Kernel, cmd: TenantsCommand, as_json: bool) -> Result<(), Failure> {
@@ -558,7 +562,10 @@ async fn import_metrics(
         (Box::new(std::io::stdin().lock()), 0)
     } else {
         let handle = std::fs::File::open(file).map_err(|e| {
-            Failure::input(400, "io", format!("cannot open {}: {e}", file.display()))
+            Failure::of(
+                ErrorKind::Io,
+                format!("cannot open {}: {e}", file.display()),
+            )
         })?;
         let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
         (Box::new(std::io::BufReader::new(handle)), size)
@@ -571,8 +578,13 @@ async fn import_metrics(
     } else {
         ProgressBar::new_spinner()
     };
-    let parsed = import::read(reader, format, &|bytes| bar.set_position(bytes.min(size)))
-        .map_err(|e| Failure::input(400, "io", format!("cannot read {}: {e}", file.display())))?;
+    let parsed =
+        import::read(reader, format, &|bytes| bar.set_position(bytes.min(size))).map_err(|e| {
+            Failure::of(
+                ErrorKind::Io,
+                format!("cannot read {}: {e}", file.display()),
+            )
+        })?;
     bar.finish_and_clear();
 
     let mut errors: Vec<RowError> = parsed.errors.clone();
@@ -608,9 +620,8 @@ async fn import_metrics(
         ));
     }
     if parsed.points.is_empty() {
-        return Err(Failure::input(
-            400,
-            "validation",
+        return Err(Failure::of(
+            ErrorKind::Validation,
             format!("{} holds no metric values", file.display()),
         ));
     }
@@ -714,9 +725,8 @@ async fn keys(kernel: &Kernel, cmd: KeysCommand, as_json: bool) -> Result<(), Fa
                 .iter()
                 .map(|s| {
                     Scope::parse(s).ok_or_else(|| {
-                        Failure::input(
-                            400,
-                            "validation",
+                        Failure::of(
+                            ErrorKind::Validation,
                             format!("unknown scope `{s}`: use read, write or admin"),
                         )
                     })
@@ -977,9 +987,8 @@ async fn audit(kernel: &Kernel, cmd: AuditCommand, as_json: bool) -> Result<(), 
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| {
-                    fail(Failure::input(
-                        400,
-                        "configuration",
+                    fail(Failure::of(
+                        ErrorKind::Configuration,
                         "no audit_signing_key is configured; `revos audit keygen` makes one",
                     ))
                 })?;
@@ -1114,9 +1123,8 @@ async fn webhook_secrets(
         SecretsCommand::Revoke { tenant, id } => {
             let tenant = parse_tenant(&tenant)?;
             let id = id.parse::<uuid::Uuid>().map_err(|_| {
-                Failure::input(
-                    400,
-                    "validation",
+                Failure::of(
+                    ErrorKind::Validation,
                     format!("`{id}` is not a secret id (a UUID)"),
                 )
             })?;
@@ -1144,9 +1152,8 @@ async fn members(kernel: &Kernel, cmd: MembersCommand, as_json: bool) -> Result<
         } => {
             let tenant = parse_tenant(&tenant)?;
             let role = Role::parse(&role).ok_or_else(|| {
-                Failure::input(
-                    400,
-                    "validation",
+                Failure::of(
+                    ErrorKind::Validation,
                     format!(
                         "unknown role `{role}`: use viewer, approver, operator, admin or owner"
                     ),
@@ -1358,9 +1365,8 @@ fn print_bulk(outcome: &revos_kernel::delivery::jobs::BulkOutcome) {
 
 fn parse_job_id(raw: &str) -> Result<uuid::Uuid, Failure> {
     raw.parse().map_err(|_| {
-        Failure::input(
-            400,
-            "validation",
+        Failure::of(
+            ErrorKind::Validation,
             format!("`{raw}` is not a job id (a UUID)"),
         )
     })
@@ -1377,9 +1383,8 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
     };
     if let Some((bulk, step)) = bulk {
         let (Some(queue), Some(state)) = (&bulk.queue, &bulk.state) else {
-            return Err(Failure::input(
-                400,
-                "validation",
+            return Err(Failure::of(
+                ErrorKind::Validation,
                 "give a job id, or --queue and --state to select jobs in bulk",
             ));
         };
@@ -1438,7 +1443,7 @@ async fn jobs(kernel: &Kernel, cmd: JobsCommand, as_json: bool) -> Result<(), Fa
             let state = state
                 .map(|s| {
                     revos_queue::JobState::parse(&s).ok_or_else(|| {
-                        Failure::input(400, "validation", format!("unknown job state `{s}`"))
+                        Failure::of(ErrorKind::Validation, format!("unknown job state `{s}`"))
                     })
                 })
                 .transpose()?;
@@ -1520,11 +1525,14 @@ async fn optimizer_config(
             let text = if file.as_os_str() == "-" {
                 let mut text = String::new();
                 std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                    .map_err(|e| Failure::input(400, "io", format!("cannot read stdin: {e}")))?;
+                    .map_err(|e| Failure::of(ErrorKind::Io, format!("cannot read stdin: {e}")))?;
                 text
             } else {
                 std::fs::read_to_string(&file).map_err(|e| {
-                    Failure::input(400, "io", format!("cannot read {}: {e}", file.display()))
+                    Failure::of(
+                        ErrorKind::Io,
+                        format!("cannot read {}: {e}", file.display()),
+                    )
                 })?
             };
             let parsed: revos_store::OptimizerConfig =
@@ -1613,9 +1621,8 @@ async fn tenant_queue_settings(
         Some(text) => {
             let settings: serde_json::Map<String, serde_json::Value> =
                 revos_contracts::validation::parse_json(text.as_bytes()).map_err(|v| {
-                    Failure::input(
-                        400,
-                        "validation",
+                    Failure::of(
+                        ErrorKind::Validation,
                         format!("--set is not a JSON object: {}", v.message),
                     )
                 })?;

@@ -15,6 +15,7 @@
 use crate::bench::{ScratchDatabase, percentile};
 use crate::cli::BenchBackend;
 use chrono::{Duration, NaiveDate, Utc};
+use revos_contracts::ErrorKind;
 use revos_contracts::metrics::{self, MetricUnit, REQUIRED_METRICS};
 use revos_kernel::identity::auth::Principal;
 use revos_kernel::optimize::cycles::CycleRequest;
@@ -71,9 +72,8 @@ fn value(id: &str, unit: MetricUnit, tenant: u32, day: u32) -> f64 {
 /// Runs the benchmark and prints its figures.
 pub async fn run(bench: CyclesBench, as_json: bool) -> Result<(), Failure> {
     if bench.tenants == 0 || bench.days == 0 || bench.metrics < 3 {
-        return Err(Failure::input(
-            400,
-            "validation",
+        return Err(Failure::of(
+            ErrorKind::Validation,
             "--tenants and --days must be at least 1, --metrics at least 3",
         ));
     }

@@ -2,6 +2,7 @@
 //! report per cycle as it goes, and writes one SVG chart per tenant.
 
 use crate::output;
+use revos_contracts::ErrorKind;
 use revos_kernel::identity::auth::Principal;
 use revos_kernel::{Failure, Kernel};
 use revos_lab::chart;
@@ -14,9 +15,8 @@ pub fn check_days(days: u32) -> Result<(), Failure> {
     if (1..=MAX_DAYS).contains(&days) {
         Ok(())
     } else {
-        Err(Failure::input(
-            400,
-            "validation",
+        Err(Failure::of(
+            ErrorKind::Validation,
             format!("--days must be between 1 and {MAX_DAYS}, got {days}"),
         ))
     }
@@ -34,9 +34,8 @@ pub async fn run(
     let fail = |f: Failure| output::failure(&f, as_json);
     check_days(days).map_err(fail)?;
     std::fs::create_dir_all(output_dir).map_err(|e| {
-        fail(Failure::input(
-            400,
-            "io",
+        fail(Failure::of(
+            ErrorKind::Io,
             format!("cannot create {}: {e}", output_dir.display()),
         ))
     })?;
@@ -62,9 +61,8 @@ pub async fn run(
     for (tenant, file) in report.tenants.iter().zip(["tenant_a.svg", "tenant_b.svg"]) {
         let path = output_dir.join(file);
         std::fs::write(&path, chart::render(&tenant.line_chart())).map_err(|e| {
-            fail(Failure::input(
-                400,
-                "io",
+            fail(Failure::of(
+                ErrorKind::Io,
                 format!("cannot write {}: {e}", path.display()),
             ))
         })?;

@@ -5,6 +5,7 @@ use crate::commands::parse_tenant;
 use crate::kernel_summary;
 use crate::output;
 use crate::runtime_cmds::parse_time;
+use revos_contracts::ErrorKind;
 use revos_kernel::identity::auth::Principal;
 use revos_kernel::optimize::cycles::CycleRequest;
 use revos_kernel::{Config, Failure, Kernel};
@@ -35,7 +36,7 @@ pub fn plan(
             .map(|_| ())
             .map_err(|e| format!("cannot read stdin: {e}")),
     };
-    read.map_err(|e| fail(Failure::input(400, "io", e)))?;
+    read.map_err(|e| fail(Failure::of(ErrorKind::Io, e)))?;
     let plan = revos_kernel::optimize::cycles::plan_offline(&bytes, now)
         .map_err(|error| fail(Failure::from_error(error)))?;
     match (as_json, explain) {
@@ -138,9 +139,8 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
         KernelCommand::Show { id, tenant } => {
             let tenant = parse_tenant(&tenant)?;
             let id = id.parse().map_err(|_| {
-                Failure::input(
-                    400,
-                    "validation",
+                Failure::of(
+                    ErrorKind::Validation,
                     format!("`{id}` is not a cycle id (a UUID)"),
                 )
             })?;

@@ -10,6 +10,7 @@ use crate::commands::parse_tenant;
 use crate::output;
 use chrono::{DateTime, NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
+use revos_contracts::ErrorKind;
 use revos_contracts::runtime::KernelMode;
 use revos_kernel::identity::auth::Principal;
 use revos_kernel::runtime::replay::{Change, ReplayCounts, ReplayRequest, UnavailableBaseline};
@@ -25,9 +26,8 @@ const OPERATOR: Principal = Principal::Service;
 
 fn uuid_arg(what: &str, raw: &str) -> Result<uuid::Uuid, Failure> {
     raw.parse().map_err(|_| {
-        Failure::input(
-            400,
-            "validation",
+        Failure::of(
+            ErrorKind::Validation,
             format!("`{raw}` is not {what} id (a UUID)"),
         )
     })
@@ -43,9 +43,8 @@ pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, Failure> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
         .ok_or_else(|| {
-            Failure::input(
-                400,
-                "validation",
+            Failure::of(
+                ErrorKind::Validation,
                 format!("`{raw}` is not a time: use YYYY-MM-DD or RFC 3339"),
             )
         })
@@ -56,10 +55,13 @@ fn read_text(file: &Path) -> Result<String, Failure> {
     if file.as_os_str() == "-" {
         std::io::stdin()
             .read_to_string(&mut text)
-            .map_err(|e| Failure::input(400, "io", format!("cannot read stdin: {e}")))?;
+            .map_err(|e| Failure::of(ErrorKind::Io, format!("cannot read stdin: {e}")))?;
     } else {
         text = std::fs::read_to_string(file).map_err(|e| {
-            Failure::input(400, "io", format!("cannot read {}: {e}", file.display()))
+            Failure::of(
+                ErrorKind::Io,
+                format!("cannot read {}: {e}", file.display()),
+            )
         })?;
     }
     Ok(text)
@@ -420,7 +422,10 @@ async fn import(
         (Box::new(std::io::stdin().lock()), 0)
     } else {
         let handle = std::fs::File::open(file).map_err(|e| {
-            Failure::input(400, "io", format!("cannot open {}: {e}", file.display()))
+            Failure::of(
+                ErrorKind::Io,
+                format!("cannot open {}: {e}", file.display()),
+            )
         })?;
         let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
         (Box::new(std::io::BufReader::new(handle)), size)
@@ -440,9 +445,8 @@ async fn import(
     for (n, line) in reader.lines().enumerate() {
         let line_no = n + 1;
         let line = line.map_err(|e| {
-            Failure::input(
-                400,
-                "io",
+            Failure::of(
+                ErrorKind::Io,
                 format!("cannot read {} at line {line_no}: {e}", file.display()),
             )
         })?;
@@ -541,9 +545,8 @@ async fn import(
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(Failure::input(
-            400,
-            "validation",
+        Err(Failure::of(
+            ErrorKind::Validation,
             format!(
                 "{} of the file's events were not ingested (see above); the others were, \
                  and sending the file again is safe",
@@ -681,7 +684,7 @@ pub async fn policies(kernel: &Kernel, cmd: PoliciesCommand, as_json: bool) -> R
                         None
                     } else {
                         Some(raw.parse::<KernelMode>().map_err(|e| {
-                            Failure::input(400, "validation", format!("{e} (or `inherit`)"))
+                            Failure::of(ErrorKind::Validation, format!("{e} (or `inherit`)"))
                         })?)
                     };
                     kernel
@@ -772,9 +775,8 @@ pub async fn policies(kernel: &Kernel, cmd: PoliciesCommand, as_json: bool) -> R
                     }
                 }
                 (None, _, _) => {
-                    return Err(Failure::input(
-                        400,
-                        "validation",
+                    return Err(Failure::of(
+                        ErrorKind::Validation,
                         "name the policy or guard whose settings to change",
                     ));
                 }
@@ -820,9 +822,8 @@ pub async fn guard(
     // request's own (`correlation_id`, …); the flags take precedence.
     let mut request: revos_kernel::runtime::guards::GuardRequest = read_json(&args.input)?;
     if request.tenant_id.is_some_and(|t| t != tenant) {
-        return Err(Failure::input(
-            400,
-            "validation",
+        return Err(Failure::of(
+            ErrorKind::Validation,
             "the input's tenant_id differs from --tenant; give the tenant once",
         ));
     }
@@ -859,7 +860,7 @@ pub async fn tasks(kernel: &Kernel, cmd: TasksCommand, as_json: bool) -> Result<
                 .as_deref()
                 .map(|s| {
                     TaskStatus::parse(s).ok_or_else(|| {
-                        Failure::input(400, "validation", format!("`{s}` is not open or done"))
+                        Failure::of(ErrorKind::Validation, format!("`{s}` is not open or done"))
                     })
                 })
                 .transpose()?;

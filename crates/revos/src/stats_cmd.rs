@@ -3,10 +3,11 @@
 //! database or configuration. People get the result in words — the effect
 //! with its interval, the p-value, the chance to beat control and the
 //! sample-ratio check; `--json` prints gbstats' numbers for analysts'
-//! scripts and notebooks. Bad input is a `Failure::input(400, "validation",
+//! scripts and notebooks. Bad input is a `Failure::of(ErrorKind::Validation,
 //! …)`.
 
 use clap::{Args, Subcommand};
+use revos_contracts::ErrorKind;
 use revos_kernel::Failure;
 use revos_stats::{
     Alpha, BayesResult, Difference, Proportion, ResultError, SampleMean, Statistic, StatsError,
@@ -135,7 +136,7 @@ struct SrmOutput {
 }
 
 fn invalid(message: impl Into<String>) -> Failure {
-    Failure::input(400, "validation", message)
+    Failure::of(ErrorKind::Validation, message)
 }
 
 fn arm_error(arm: &str) -> impl Fn(StatsError) -> Failure + '_ {

@@ -18,6 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use revos_contracts::ErrorKind;
 use revos_contracts::runtime::{KernelEvent, KernelMode};
 use revos_contracts::{KernelError, TenantId};
 use revos_kernel::Failure;
@@ -42,9 +43,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         None => Ok(None),
         Some(v) => {
             let text = v.to_str().map_err(|_| {
-                ApiError::input(
-                    StatusCode::BAD_REQUEST,
-                    "validation",
+                ApiError::of(
+                    ErrorKind::Validation,
                     "Idempotency-Key must be visible ASCII",
                 )
             })?;
@@ -245,9 +245,8 @@ pub async fn batch(
         BatchBody::Events(e) | BatchBody::Wrapped { events: e } => e,
     };
     if events.len() > MAX_BATCH {
-        return Err(ApiError::input(
-            StatusCode::BAD_REQUEST,
-            "validation",
+        return Err(ApiError::of(
+            ErrorKind::Validation,
             format!(
                 "a batch holds at most {MAX_BATCH} events; this one has {}",
                 events.len()
@@ -523,9 +522,8 @@ pub struct TaskParams {
 
 fn tenant_of(caller: &Principal, named: Option<TenantId>) -> Result<TenantId, ApiError> {
     named.or(caller.tenant()).ok_or_else(|| {
-        ApiError::input(
-            StatusCode::BAD_REQUEST,
-            "validation",
+        ApiError::of(
+            ErrorKind::Validation,
             "this credential is not bound to one tenant: name it with `tenant_id`",
         )
     })

@@ -9,6 +9,7 @@
 
 use crate::Failure;
 use chrono::{DateTime, Utc};
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_store::Store;
 use revos_store::StoreError;
@@ -190,9 +191,8 @@ impl crate::Kernel {
             Some(text) => revos_audit::signing_key_from_text(text)
                 .map(Some)
                 .map_err(|e| {
-                    Failure::input(
-                        400,
-                        "configuration",
+                    Failure::of(
+                        ErrorKind::Configuration,
                         format!("audit_signing_key is not a usable Ed25519 key: {e}"),
                     )
                 }),

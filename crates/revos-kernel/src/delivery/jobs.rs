@@ -5,6 +5,7 @@
 use crate::identity::auth::Principal;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Utc};
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_queue::{EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats};
 use revos_store::identity::Scope;
@@ -91,7 +92,7 @@ impl Kernel {
         }
         self.queue_settings()
             .merged(&serde_json::Value::Object(settings.clone()))
-            .map_err(|e| Failure::input(400, "validation", e))
+            .map_err(|e| Failure::of(ErrorKind::Validation, e))
     }
 
     /// A tenant's queue overrides. Needs `read`.
@@ -165,9 +166,8 @@ fn job_under(
 ) -> Result<NewJob, Failure> {
     {
         let config = settings.get(&request.queue).ok_or_else(|| {
-            Failure::input(
-                400,
-                "validation",
+            Failure::of(
+                ErrorKind::Validation,
                 format!(
                     "there is no queue `{}`; queues: {}",
                     request.queue,
@@ -177,7 +177,7 @@ fn job_under(
         })?;
         let priority = config
             .priority_of(request.priority.as_deref())
-            .map_err(|e| Failure::input(400, "validation", e))?;
+            .map_err(|e| Failure::of(ErrorKind::Validation, e))?;
         Ok(NewJob {
             queue: request.queue.clone(),
             kind: request.kind.clone(),
@@ -449,9 +449,8 @@ impl Kernel {
                 ));
             };
             if reason.chars().count() > 2000 {
-                return Err(Failure::input(
-                    400,
-                    "validation",
+                return Err(Failure::of(
+                    ErrorKind::Validation,
                     "`reason` holds at most 2,000 characters",
                 ));
             }
@@ -864,9 +863,8 @@ fn scope_of(
         None => {
             if by.platform_scope().is_none() {
                 // A user acts on one of their tenants at a time.
-                return Err(Failure::input(
-                    400,
-                    "validation",
+                return Err(Failure::of(
+                    ErrorKind::Validation,
                     format!("name the tenant (tenant_id) {what}"),
                 ));
             }
@@ -911,17 +909,13 @@ impl Kernel {
             return Ok(());
         };
         match self.store.get_action(job.tenant_id, action_id).await? {
-            Some(action) if action.status == ActionStatus::Rejected => Err(Failure {
-                status: 409,
-                body: revos_contracts::KernelError::new(
-                    revos_contracts::ErrorCode::InvalidInput,
-                    format!(
-                        "job {} cannot be redriven: an approver rejected its action {action_id}",
-                        job.id
-                    ),
-                )
-                .with_detail("kind", "rejected"),
-            }),
+            Some(action) if action.status == ActionStatus::Rejected => Err(Failure::of(
+                ErrorKind::Rejected,
+                format!(
+                    "job {} cannot be redriven: an approver rejected its action {action_id}",
+                    job.id
+                ),
+            )),
             _ => Ok(()),
         }
     }

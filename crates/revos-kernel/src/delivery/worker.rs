@@ -18,6 +18,7 @@
 use crate::{Failure, Kernel};
 use async_trait::async_trait;
 use chrono::Utc;
+use revos_contracts::ErrorKind;
 use revos_queue::{Job, JobState, QueueConfig};
 use std::collections::HashMap;
 use std::future::Future;
@@ -171,7 +172,10 @@ impl Worker {
                     .cloned()
                     .map(|config| (name.clone(), config))
                     .ok_or_else(|| {
-                        Failure::input(400, "configuration", format!("there is no queue `{name}`"))
+                        Failure::of(
+                            ErrorKind::Configuration,
+                            format!("there is no queue `{name}`"),
+                        )
                     })
             })
             .collect()
@@ -187,7 +191,10 @@ impl Worker {
             .get(queue)
             .cloned()
             .ok_or_else(|| {
-                Failure::input(400, "configuration", format!("there is no queue `{queue}`"))
+                Failure::of(
+                    ErrorKind::Configuration,
+                    format!("there is no queue `{queue}`"),
+                )
             })?;
         let (_keep, release) = watch::channel(false);
         let mut ran = 0;

@@ -16,7 +16,7 @@ use crate::identity::rejections::Rejection;
 use crate::{Failure, Kernel};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use revos_contracts::{ErrorCode, KernelError, TenantId};
+use revos_contracts::{ErrorCode, ErrorKind, TenantId};
 use revos_store::identity::{ApiKey, Membership, Role, Scope};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -148,11 +148,7 @@ fn missing_scope(needed: Scope, held: Scope) -> Failure {
 
 /// 401: no credential, or one that does not authenticate.
 pub fn unauthorized(message: &str) -> Failure {
-    Failure {
-        status: 401,
-        body: KernelError::new(ErrorCode::InvalidInput, message)
-            .with_detail("kind", "unauthorized"),
-    }
+    Failure::of(ErrorKind::Unauthorized, message)
 }
 
 /// 401 for a refused user token, saying why (RFC 6750): the message and
@@ -169,10 +165,7 @@ pub fn invalid_token(why: &'static str) -> Failure {
 
 /// 403: authenticated, but not allowed.
 pub fn forbidden(message: &str) -> Failure {
-    Failure {
-        status: 403,
-        body: KernelError::new(ErrorCode::InvalidInput, message).with_detail("kind", "forbidden"),
-    }
+    Failure::of(ErrorKind::Forbidden, message)
 }
 
 /// A key to create.

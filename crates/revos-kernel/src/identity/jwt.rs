@@ -25,6 +25,7 @@ use crate::Failure;
 use crate::outbound_http::{ClientOptions, OutboundClient, OutboundPolicy, TargetError};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use revos_contracts::ErrorKind;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -67,7 +68,7 @@ fn default_leeway() -> u64 {
 
 /// Why a configuration cannot verify tokens.
 fn config_error(message: String) -> Failure {
-    Failure::input(400, "configuration", format!("[jwt]: {message}"))
+    Failure::of(ErrorKind::Configuration, format!("[jwt]: {message}"))
 }
 
 /// What revos reads from a verified token.

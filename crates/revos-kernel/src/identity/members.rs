@@ -10,6 +10,7 @@
 use crate::identity::auth::Principal;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Utc};
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_store::identity::{Membership, Role, Scope};
 
@@ -123,9 +124,8 @@ fn owners(members: &[Membership]) -> usize {
 }
 
 fn last_owner() -> Failure {
-    Failure::input(
-        409,
-        "conflict",
+    Failure::of(
+        ErrorKind::Conflict,
         "a tenant keeps at least one owner: make someone else owner first",
     )
 }

@@ -47,6 +47,7 @@
 use crate::identity::auth::Principal;
 use crate::{Failure, Kernel};
 use chrono::{Duration, NaiveDate};
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_contracts::metrics::lookup;
 use revos_store::identity::Scope;
@@ -291,16 +292,14 @@ impl Kernel {
         by.authorize_tenant(tenant, Scope::Write)?;
         self.tenant(tenant).await?;
         if from > to {
-            return Err(Failure::input(
-                400,
-                "validation",
+            return Err(Failure::of(
+                ErrorKind::Validation,
                 format!("--from ({from}) is after --to ({to})"),
             ));
         }
         if (to - from).num_days() >= MAX_RANGE_DAYS {
-            return Err(Failure::input(
-                400,
-                "validation",
+            return Err(Failure::of(
+                ErrorKind::Validation,
                 format!("a run computes at most {MAX_RANGE_DAYS} days; split {from}..{to}"),
             ));
         }

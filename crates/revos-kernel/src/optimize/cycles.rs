@@ -20,6 +20,7 @@
 use crate::identity::auth::Principal;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use revos_contracts::ErrorKind;
 use revos_contracts::kernel_io::{
     ActionResult, AnalysisWindow, CampaignInput, Guardrails, KernelConfig, KernelInput,
     KernelOutput, MetricValue, OpportunityInput, Outcome, RevenueEventInput, Targets, Trigger,
@@ -170,9 +171,8 @@ impl Kernel {
         .map_err(Failure::from_error)?;
         let forced = force && input.trigger.r#type == TriggerType::Manual;
         if force && !forced {
-            return Err(Failure::input(
-                400,
-                "validation",
+            return Err(Failure::of(
+                ErrorKind::Validation,
                 "only a manual trigger may force a cycle",
             ));
         }
@@ -299,9 +299,8 @@ impl Kernel {
         let store = self.store();
         let config = store.get_optimizer_config(tenant).await?;
         let parse = |name: &str, value: Value| {
-            Failure::input(
-                400,
-                "validation",
+            Failure::of(
+                ErrorKind::Validation,
                 format!(
                     "the tenant's optimizer config has invalid {name} ({value}); fix it with \
                      PUT /v1/tenants/{tenant}/optimizer-config"
@@ -522,9 +521,8 @@ impl Kernel {
         };
         let days = i64::from(request.window_days.unwrap_or(DEFAULT_WINDOW_DAYS as u32));
         if !(1..=366).contains(&days) {
-            return Err(Failure::input(
-                400,
-                "validation",
+            return Err(Failure::of(
+                ErrorKind::Validation,
                 format!("window_days must be between 1 and 366, got {days}"),
             ));
         }

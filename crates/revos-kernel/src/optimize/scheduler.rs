@@ -34,6 +34,7 @@ use crate::optimize::cycles::{CYCLE_MIN_GAP, CycleRequest};
 use crate::optimize::lifecycle::CAMPAIGN_LAUNCHED;
 use crate::{Failure, Kernel};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_contracts::kernel_io::TriggerType;
 use revos_contracts::metrics::REQUIRED_METRICS;
@@ -310,7 +311,7 @@ impl Kernel {
         let store = self.store();
         let settings = store.policy_settings(tenant).await?;
         let schedule = Schedule::from_settings(settings.get(SCHEDULE_SETTINGS_ID))
-            .map_err(|m| Failure::input(400, "validation", m))?;
+            .map_err(|m| Failure::of(ErrorKind::Validation, m))?;
         let recent = store.list_cycles(tenant, 50).await?;
         if schedule_due(&schedule, now, &recent) {
             return Ok(Decision::Run(

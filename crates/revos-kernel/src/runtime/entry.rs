@@ -8,7 +8,7 @@ use crate::runtime::{EventInput, IngestReceipt};
 use crate::{Failure, Kernel};
 use chrono::Utc;
 use revos_contracts::runtime::EventSubject;
-use revos_contracts::{ErrorCode, KernelError, TenantId};
+use revos_contracts::{ErrorKind, TenantId};
 use revos_store::audit::revos_audit::canonical_json;
 use revos_store::events::IdempotencyBegin;
 use serde_json::{Map, Value, json};
@@ -74,9 +74,8 @@ pub fn lead_event(origin: LeadOrigin, body: &Map<String, Value>) -> Result<Event
     }
     if let Some(nested) = body.get("fields") {
         let Some(nested) = nested.as_object() else {
-            return Err(Failure::input(
-                400,
-                "validation",
+            return Err(Failure::of(
+                ErrorKind::Validation,
                 "`fields` must be an object of form fields",
             ));
         };
@@ -89,17 +88,15 @@ pub fn lead_event(origin: LeadOrigin, body: &Map<String, Value>) -> Result<Event
         &["email", "email_address", "e_mail", "work_email", "mail"],
     )
     .ok_or_else(|| {
-        Failure::input(
-            400,
-            "validation",
+        Failure::of(
+            ErrorKind::Validation,
             "the form has no e-mail address (a field named `email`, `email_address` or \
              `work_email`)",
         )
     })?;
     if email.parse::<lettre::Address>().is_err() {
-        return Err(Failure::input(
-            400,
-            "validation",
+        return Err(Failure::of(
+            ErrorKind::Validation,
             format!("`{email}` is not an e-mail address"),
         ));
     }
@@ -225,9 +222,8 @@ pub fn booking_event(webhook_source: &str, webhook_id: &str, body: &Value) -> Op
 /// characters.
 pub fn check_idempotency_key(key: &str) -> Result<(), Failure> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Failure::input(
-            400,
-            "validation",
+        return Err(Failure::of(
+            ErrorKind::Validation,
             "Idempotency-Key must be 1 to 255 visible ASCII characters",
         ));
     }
@@ -299,30 +295,22 @@ impl Kernel {
             .await?;
         match begun {
             IdempotencyBegin::Started => Ok(None),
-            IdempotencyBegin::Existing(record) if record.request_hash != hash => Err(Failure {
-                status: 422,
-                body: KernelError::new(
-                    ErrorCode::InvalidInput,
-                    format!(
-                        "Idempotency-Key `{key}` was used for a different request; use a new \
-                         key for a new request"
-                    ),
-                )
-                .with_detail("kind", "idempotency_conflict"),
-            }),
+            IdempotencyBegin::Existing(record) if record.request_hash != hash => Err(Failure::of(
+                ErrorKind::IdempotencyConflict,
+                format!(
+                    "Idempotency-Key `{key}` was used for a different request; use a new \
+                     key for a new request"
+                ),
+            )),
             IdempotencyBegin::Existing(record) => match record.response {
                 Some(response) => Ok(Some(response)),
-                None => Err(Failure {
-                    status: 409,
-                    body: KernelError::new(
-                        ErrorCode::InvalidInput,
-                        format!(
-                            "a request with Idempotency-Key `{key}` is still being processed; \
-                             retry later"
-                        ),
-                    )
-                    .with_detail("kind", "idempotency_in_flight"),
-                }),
+                None => Err(Failure::of(
+                    ErrorKind::IdempotencyInFlight,
+                    format!(
+                        "a request with Idempotency-Key `{key}` is still being processed; \
+                         retry later"
+                    ),
+                )),
             },
         }
     }

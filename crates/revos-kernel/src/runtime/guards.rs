@@ -18,6 +18,7 @@ use crate::identity::auth::Principal;
 use crate::runtime::EventInput;
 use crate::{Failure, Kernel};
 use chrono::Utc;
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_contracts::runtime::EventSubject;
 /// A guard's verdict: `ALLOW`, `ALLOW_WITH_OVERRIDE` or `BLOCK`.
@@ -60,7 +61,7 @@ pub struct GuardSettings {
 /// Checks a guard's settings: the Cedar rules parse and validate against
 /// the guard's Cedar schema, the roles exist.
 pub fn check_guard_settings(guard: &dyn Guard, settings: &Value) -> Result<(), Failure> {
-    let invalid = |msg: String| Failure::input(400, "validation", msg);
+    let invalid = |msg: String| Failure::of(ErrorKind::Validation, msg);
     let parsed: GuardSettings = serde_json::from_value(settings.clone())
         .map_err(|e| invalid(format!("{}: {e}", settings_id(guard))))?;
     if let Some(rules) = &parsed.rules {
@@ -318,9 +319,8 @@ impl Kernel {
         request: &GuardRequest,
     ) -> Result<GuardResponse, Failure> {
         let guard = self.guards().get(name).ok_or_else(|| {
-            Failure::input(
-                404,
-                "not_found",
+            Failure::of(
+                ErrorKind::NotFound,
                 format!(
                     "there is no guard `{name}`; guards: {}",
                     self.guards().names().join(", ")
@@ -342,7 +342,7 @@ impl Kernel {
         };
         let resource = guard
             .resource(&input)
-            .map_err(|e| Failure::input(400, "validation", format!("guard `{name}`: {e}")))?;
+            .map_err(|e| Failure::of(ErrorKind::Validation, format!("guard `{name}`: {e}")))?;
         let facts = self.guard_facts(tenant, guard, &input, &settings).await?;
         let actor = by.actor();
         let role = role_of(by, tenant);
@@ -351,7 +351,7 @@ impl Kernel {
             role: &role,
         };
         let outcome = evaluate(guard, settings.rules.as_deref(), &principal, &input, &facts)
-            .map_err(|e| Failure::input(400, "validation", format!("guard `{name}`: {e}")))?;
+            .map_err(|e| Failure::of(ErrorKind::Validation, format!("guard `{name}`: {e}")))?;
 
         let mut verdict = outcome.verdict;
         let mut reasons = outcome.reasons.clone();

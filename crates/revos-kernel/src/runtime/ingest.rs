@@ -34,7 +34,7 @@ use revos_contracts::runtime::{
     ActionKind, ActionStatus, DecisionOutcome, EventSubject, KernelAction, KernelDecision,
     KernelEvent, KernelMode, validate_event,
 };
-use revos_contracts::{ErrorCode, KernelError, TenantId};
+use revos_contracts::{ErrorCode, ErrorKind, TenantId};
 use revos_policy::{NO_POLICY_ID, Policy, PolicyContext, PolicyOutput, ProposedAction};
 use revos_queue::{EnqueueOutcome, Job, JobState};
 use revos_store::audit::NewAuditEntry;
@@ -287,9 +287,8 @@ impl Kernel {
             (Some(own), _) => own,
             (None, Some(named)) => named,
             (None, None) => {
-                return Err(Failure::input(
-                    400,
-                    "validation",
+                return Err(Failure::of(
+                    ErrorKind::Validation,
                     "this credential is not bound to one tenant: name it in `tenant_id`",
                 ));
             }
@@ -310,9 +309,8 @@ impl Kernel {
             (Some(key), _) => key.clone(),
             (None, Some(key)) => key.to_owned(),
             (None, None) => {
-                return Err(Failure::input(
-                    400,
-                    "validation",
+                return Err(Failure::of(
+                    ErrorKind::Validation,
                     "the event has no `idempotency_key` (and the request no `Idempotency-Key` \
                      header): give one, so a retried send is not taken for a new event",
                 ));
@@ -372,19 +370,15 @@ impl Kernel {
         hash: &str,
     ) -> Result<IngestReceipt, Failure> {
         if stored.body_hash != hash {
-            return Err(Failure {
-                status: 422,
-                body: KernelError::new(
-                    ErrorCode::InvalidInput,
-                    format!(
-                        "idempotency key `{}` was used for a different event ({}); \
-                         use a new key for a new event",
-                        stored.event.idempotency_key, stored.event.id
-                    ),
-                )
-                .with_detail("kind", "idempotency_conflict")
-                .with_detail("event_id", stored.event.id.to_string()),
-            });
+            return Err(Failure::of(
+                ErrorKind::IdempotencyConflict,
+                format!(
+                    "idempotency key `{}` was used for a different event ({}); \
+                     use a new key for a new event",
+                    stored.event.idempotency_key, stored.event.id
+                ),
+            )
+            .with_detail("event_id", stored.event.id.to_string()));
         }
         let tenant = stored.event.tenant_id;
         let ids = [stored.event.id];
@@ -441,9 +435,8 @@ impl Kernel {
         match policy {
             Some(id) => {
                 if self.policies().active(id).is_none() {
-                    return Err(Failure::input(
-                        404,
-                        "not_found",
+                    return Err(Failure::of(
+                        ErrorKind::NotFound,
                         format!(
                             "there is no policy `{id}`; policies: {}",
                             self.policy_ids().join(", ")
@@ -960,7 +953,7 @@ impl Kernel {
         secret: Option<&str>,
     ) -> Result<WebhookEndpoint, Failure> {
         by.authorize_tenant(tenant, Scope::Admin)?;
-        let invalid = |msg: String| Failure::input(400, "validation", msg);
+        let invalid = |msg: String| Failure::of(ErrorKind::Validation, msg);
         if !revos_contracts::runtime::is_valid_event_name(name) {
             return Err(invalid(format!(
                 "endpoint name `{name}` must start with a lower-case letter and contain only \

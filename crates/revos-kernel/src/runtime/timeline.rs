@@ -4,6 +4,7 @@
 
 use crate::identity::auth::Principal;
 use crate::{Failure, Kernel};
+use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
 use revos_queue::Job;
@@ -59,9 +60,8 @@ impl Kernel {
         named: Option<TenantId>,
     ) -> Result<TenantId, Failure> {
         let tenant = named.or(by.tenant()).ok_or_else(|| {
-            Failure::input(
-                400,
-                "validation",
+            Failure::of(
+                ErrorKind::Validation,
                 "this credential is not bound to one tenant: name it with `tenant_id`",
             )
         })?;

@@ -15,7 +15,7 @@
 
 use crate::Failure;
 use chrono::{DateTime, Utc};
-use revos_contracts::{ErrorCode, KernelError, TenantId};
+use revos_contracts::{ErrorKind, TenantId};
 use revos_store::webhooks::{NewRawEvent, RawEventReceipt, WebhookSecretInfo};
 use revos_store::{Store, StoreError};
 use revos_webhooks::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret, WebhookHeaders};
@@ -93,9 +93,8 @@ pub async fn verify(
 
     // Only a verified body is parsed.
     let payload: Value = serde_json::from_slice(body).map_err(|err| {
-        Failure::input(
-            400,
-            "validation",
+        Failure::of(
+            ErrorKind::Validation,
             format!("the webhook body is not valid JSON: {err}"),
         )
     })?;
@@ -149,7 +148,10 @@ pub async fn import_secret(
 ) -> Result<WebhookSecretInfo, Failure> {
     check_source(source)?;
     let secret = Secret::parse(secret).map_err(|err| {
-        Failure::input(400, "validation", format!("invalid webhook secret: {err}"))
+        Failure::of(
+            ErrorKind::Validation,
+            format!("invalid webhook secret: {err}"),
+        )
     })?;
     Ok(store
         .add_webhook_secret(tenant, source, &secret.to_whsec(), now)
@@ -188,9 +190,8 @@ pub fn check_source(source: &str) -> Result<(), Failure> {
     if first_ok && rest_ok && source.len() <= MAX_SOURCE_LEN {
         Ok(())
     } else {
-        Err(Failure::input(
-            400,
-            "validation",
+        Err(Failure::of(
+            ErrorKind::Validation,
             format!(
                 "invalid webhook source `{source}`: a lower-case letter, then up to 63 \
                  lower-case letters, digits, `_`, `.` or `-`"
@@ -201,12 +202,7 @@ pub fn check_source(source: &str) -> Result<(), Failure> {
 
 /// A delivery that cannot be trusted: 401 with the reason.
 fn unverified(reason: &str, message: String) -> Failure {
-    Failure {
-        status: 401,
-        body: KernelError::new(ErrorCode::InvalidInput, message)
-            .with_detail("kind", "webhook_signature")
-            .with_detail("reason", reason),
-    }
+    Failure::of(ErrorKind::WebhookSignature, message).with_detail("reason", reason)
 }
 
 /// The headers stored with an event: the three Standard Webhooks ones.
@@ -374,6 +370,7 @@ impl crate::Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use revos_contracts::ErrorCode;
     use revos_store::NewTenant;
     use revos_store::webhooks::WebhookStore;
     use revos_store_sqlite::SqliteStore;
