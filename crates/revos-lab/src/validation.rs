@@ -433,13 +433,16 @@ pub async fn validation(
             ValidationOp::RunCycle2 => {
                 let one = need_cycle(kernel, tenant, CYCLE_1, op).await?;
                 // Learning from this run's results only: an earlier run
-                // on the same database measured the same changes.
+                // on the same database measured the same changes. Results
+                // are stamped on `today` at the clock's time of day (the
+                // executor's measuring day), so this run's come after the
+                // time of day cycle 1 ran.
                 let request = CycleRequest {
                     trigger_type: Some(TriggerType::Manual),
                     source: Some(CYCLE_2.to_owned()),
                     force: true,
                     window_days: Some(HISTORY_DAYS),
-                    results_since: Some(one.created_at),
+                    results_since: Some(today.and_time(one.created_at.time()).and_utc()),
                 };
                 cycle_on(kernel, by, tenant, &request, today).await?;
                 criteria.push(check_cycle_2(kernel, tenant).await?);

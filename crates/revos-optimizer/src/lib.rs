@@ -139,6 +139,7 @@ pub struct Plan {
     pub skipped: Vec<String>,
     /// Actions that repeat a change whose last result failed, allowed
     /// because the evidence moved since.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reproposed: Vec<Reproposal>,
 }
 

@@ -446,7 +446,16 @@ pub(crate) fn select(
                 };
                 let mut reason =
                     format!("CFO gate: {breach}, so no action may add spend ({adds}).");
-                let replaced = match selector.replacement(&c).map(|r| selector.screen(r)) {
+                // A replacement is a change like any other: what was
+                // learned about it applies (a failed reallocation is not
+                // made again unless the evidence moved).
+                let replacement = selector
+                    .replacement(&c)
+                    .and_then(|r| {
+                        apply_learning(vec![r], past, &mut sel.skipped, &mut sel.retried).pop()
+                    })
+                    .map(|r| selector.screen(r));
+                let replaced = match replacement {
                     Some(Screen::Accept(r)) => {
                         reason.push_str(" Turned into a budget reallocation with no net spend.");
                         Some(selector.accept(r, &mut sel))

@@ -1093,10 +1093,7 @@ fn kernel_plan_is_pure_and_deterministic() {
         "same input and clock, same output"
     );
     let explained = plan(&[&args[..], &["--explain"]].concat());
-    assert_eq!(
-        keys(&json(&explained)),
-        ["output", "gated", "skipped", "reproposed"]
-    );
+    assert_eq!(keys(&json(&explained)), ["output", "gated", "skipped"]);
 
     // Without --json: the summary a person reads, one line per action.
     let human = plan(&args[1..]);
