@@ -305,6 +305,7 @@ impl crate::Kernel {
 mod tests {
     use super::*;
     use revos_store::NewTenant;
+    use revos_store::queue::QueueStore;
     use revos_store_sqlite::SqliteStore;
     use serde_json::json;
 
@@ -405,6 +406,41 @@ mod tests {
             VerifyReport::Ok {
                 entries: total,
                 last_seq: total,
+                checkpoints_checked: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn the_sequencer_chains_what_transactions_recorded() {
+        let (store, tenant) = store_with_tenant().await;
+        for i in 1..=3 {
+            let mut tx = store.begin(tenant).await.unwrap();
+            tx.append_audit(event(i)).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        assert_eq!(backlog(&store, tenant).await.unwrap(), 3);
+        assert_eq!(sequence_pending(&store).await.unwrap(), 3);
+        assert_eq!(backlog(&store, tenant).await.unwrap(), 0);
+        assert_eq!(sequence_pending(&store).await.unwrap(), 0);
+
+        // The background loop: a last pass on shutdown chains the rest.
+        let mut tx = store.begin(tenant).await.unwrap();
+        tx.append_audit(event(4)).await.unwrap();
+        tx.commit().await.unwrap();
+        let shared: std::sync::Arc<dyn Store> = std::sync::Arc::new(store);
+        run_sequencer(
+            shared.clone(),
+            std::time::Duration::from_secs(3600),
+            std::future::ready(()),
+        )
+        .await;
+        assert_eq!(backlog(shared.as_ref(), tenant).await.unwrap(), 0);
+        assert_eq!(
+            verify_tenant(shared.as_ref(), tenant, None).await.unwrap(),
+            VerifyReport::Ok {
+                entries: 4,
+                last_seq: 4,
                 checkpoints_checked: 0
             }
         );
