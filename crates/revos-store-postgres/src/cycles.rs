@@ -5,17 +5,15 @@
 //! and the `(tenant_id, status, created_at)` index of migration 0011.
 //!
 //! [`CycleStore::record_cycle`] writes the cycle, its actions and its audit
-//! entry (through `audit::append_entry`, the append of the tenant
-//! transaction) in one tenant transaction. Every recording first takes a
+//! entry (through `audit::append_entry`, the unsequenced append of the
+//! tenant transaction) in one tenant transaction. Every recording first takes a
 //! transaction-scoped advisory lock on the tenant (`pg_advisory_xact_lock`,
 //! keyed by [`CYCLE_LOCK_CLASS`] and the tenant id's hash, as the audit log
 //! does with its own class), and the `min_gap` check runs under it: of two
 //! cycles recorded at the same moment, the second waits for the first to end,
 //! then reads the last completed cycle with a new statement (READ
-//! COMMITTED), so it sees the first's. The cycle lock is always taken
-//! before the audit lock that `append_entry` takes later in the same
-//! transaction, and nothing takes them the other way round, so the two
-//! cannot deadlock.
+//! COMMITTED), so it sees the first's. The audit entry takes no lock
+//! here: the audit sequencer chains it after the commit.
 //!
 //! The rules the tables do not enforce are kept here, identically on both
 //! backends: a cycle's `status` is `completed` or `failed` (the column is
@@ -91,7 +89,7 @@ impl CycleStore for PostgresStore {
         rules::check_cycle(cycle, actions)?;
         let mut tx = self.begin_tenant(tenant).await?;
         // Held until the transaction ends, and taken by every recording (with
-        // or without `min_gap`), before the audit lock: no other cycle of the
+        // or without `min_gap`): no other cycle of the
         // tenant is written between the check below and this commit.
         sqlx::query("select pg_advisory_xact_lock($1, hashtext($2))")
             .bind(CYCLE_LOCK_CLASS)

@@ -45,7 +45,7 @@ use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
 use revos_store::StoreError;
-use revos_store::audit::{AuditEntry, NewAuditEntry};
+use revos_store::audit::NewAuditEntry;
 use revos_store::events::{EventInsert, NewTask, OutboxEmail, Task};
 use revos_store::listing::{keyset_cmp, sql_direction};
 use revos_store::queue::{
@@ -541,10 +541,9 @@ impl TenantTx for PgTenantTx {
         events::insert_task(&mut self.tx, self.tenant, task, now).await
     }
 
-    /// Takes the tenant's audit lock, as
-    /// [`revos_store::audit::AuditStore::append_audit`] does, and holds it
-    /// until this transaction ends.
-    async fn append_audit(&mut self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+    /// One insert into `audit_pending`, no lock: the sequencer chains it
+    /// after the commit.
+    async fn append_audit(&mut self, entry: NewAuditEntry) -> Result<(), StoreError> {
         audit::append_entry(&mut self.tx, self.tenant, entry).await
     }
 

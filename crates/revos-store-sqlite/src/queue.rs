@@ -35,7 +35,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
-use revos_store::audit::{AuditEntry, NewAuditEntry};
+use revos_store::audit::NewAuditEntry;
 use revos_store::events::{EventInsert, NewTask, OutboxEmail, Task};
 use revos_store::listing::{keyset_cmp, sql_direction};
 use revos_store::queue::{
@@ -402,9 +402,9 @@ impl TenantTx for SqliteTenantTx {
         events::insert_task(&mut self.tx, self.tenant, task, now).await
     }
 
-    /// This transaction already holds the write lock an append of
-    /// [`revos_store::audit::AuditStore::append_audit`] takes.
-    async fn append_audit(&mut self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+    /// One insert into `audit_pending`: the sequencer chains it after the
+    /// commit.
+    async fn append_audit(&mut self, entry: NewAuditEntry) -> Result<(), StoreError> {
         audit::append_entry(&mut self.tx, self.tenant, entry).await
     }
 

@@ -2,11 +2,24 @@
 //!
 //! The chain itself (hashing, checkpoints, verification) is the pure
 //! `revos-audit` crate, re-exported here as [`revos_audit`]; this module is
-//! what a backend must offer to keep it: appending under the tenant's write
-//! lock, so that concurrent appends queue instead of forking the chain, and
-//! reading it back in `seq` order. There is deliberately no call to change
-//! or remove an entry or a checkpoint, and both backends' schemas refuse
-//! `UPDATE` and `DELETE` on those tables.
+//! what a backend must offer to keep it.
+//!
+//! Entries reach the chain in two steps, the way Certificate Transparency
+//! logs integrate queued leaves. A writer's transaction records its entry
+//! *unsequenced* (no `seq`, no hashes, no lock: the tenant transaction's
+//! `append_audit`), atomically with the change it describes, so writers of
+//! one tenant commit side by side. A *sequencer*
+//! ([`AuditStore::sequence_audit`], one per tenant at a time under the
+//! tenant's chain lock) then takes the pending entries in insertion order,
+//! gives them consecutive `seq`s, chains their hashes and moves them to the
+//! append-only log in one transaction. `serve` and `worker` run it in the
+//! background, and every read of the chain (list, count, chain, head,
+//! checkpoint) first sequences the tenant's backlog, so a reader never sees
+//! a log older than what was committed before the read.
+//!
+//! There is deliberately no call to change or remove a sequenced entry or
+//! a checkpoint, and both backends' schemas refuse `UPDATE` and `DELETE` on
+//! those tables.
 
 use crate::StoreError;
 use crate::listing::{Cursor, Listed, Order, page_limit, probe_after};
@@ -68,23 +81,59 @@ impl Default for AuditFilter {
     }
 }
 
+/// Pending entries one [`AuditStore::sequence_audit`] call of a read takes
+/// at a time when it catches a tenant's backlog up.
+pub const SEQUENCE_BATCH: u32 = 500;
+
 /// Storage of the tamper-evident, per-tenant audit log; part of [`crate::Store`].
 ///
 /// Every call on a tenant that does not exist answers
 /// [`StoreError::TenantNotFound`].
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    /// Appends an entry to the tenant's chain and returns it with its
-    /// `seq`, `prev_hash` and `hash`. The head is read and the entry
-    /// written in one write transaction that holds the tenant's lock, so
-    /// concurrent appends get consecutive `seq`s in one chain.
-    /// [`StoreError::Invalid`] if the entry breaks
+    /// Appends an entry to the tenant's chain at once and returns it with
+    /// its `seq`, `prev_hash` and `hash`: in one write transaction that
+    /// holds the tenant's chain lock, the pending backlog is sequenced
+    /// first (so entries keep their order), then the entry is chained after
+    /// it. For callers outside a tenant transaction that want the sequenced
+    /// entry back. [`StoreError::Invalid`] if the entry breaks
     /// [`NewAuditEntry::check`].
     async fn append_audit(
         &self,
         tenant: TenantId,
         entry: NewAuditEntry,
     ) -> Result<AuditEntry, StoreError>;
+
+    /// Sequences up to `max_batch` of the tenant's pending entries, oldest
+    /// first, in one transaction under the tenant's chain lock: each gets
+    /// the next `seq` and is chained to its predecessor, written to the
+    /// log and removed from the pending entries. Returns how many were
+    /// sequenced (fewer than `max_batch`: the backlog committed before the
+    /// call is empty now). Concurrent calls for one tenant queue on the
+    /// lock; for different tenants they do not.
+    async fn sequence_audit(&self, tenant: TenantId, max_batch: u32) -> Result<u64, StoreError>;
+
+    /// Sequences the tenant's whole backlog, [`SEQUENCE_BATCH`] entries a
+    /// transaction, until a batch comes back short. Returns how many were
+    /// sequenced.
+    async fn sequence_audit_backlog(&self, tenant: TenantId) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.sequence_audit(tenant, SEQUENCE_BATCH).await?;
+            total += n;
+            if n < u64::from(SEQUENCE_BATCH) {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// How many of the tenant's entries are committed but not sequenced
+    /// yet.
+    async fn audit_backlog(&self, tenant: TenantId) -> Result<u64, StoreError>;
+
+    /// The tenants that have pending (unsequenced) entries, ordered by id:
+    /// what the background sequencer visits.
+    async fn pending_audit_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
 
     /// Entries matching `filter`, ordered by `seq` in its order.
     async fn list_audit(
@@ -145,7 +194,8 @@ pub trait AuditStore: Send + Sync {
     /// The tenant's checkpoints, ordered by `seq`.
     async fn checkpoints(&self, tenant: TenantId) -> Result<Vec<Checkpoint>, StoreError>;
 
-    /// The tenants that have at least one audit entry, ordered by id.
+    /// The tenants that have at least one audit entry (sequenced or not),
+    /// ordered by id.
     async fn audited_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
 }
 

@@ -35,7 +35,7 @@ use uuid::Uuid;
 pub use revos_queue::{EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats};
 
 use crate::StoreError;
-use crate::audit::{AuditEntry, NewAuditEntry};
+use crate::audit::NewAuditEntry;
 use crate::events::{EventInsert, NewTask, OutboxEmail, Task};
 use crate::listing::{Cursor, Listed, page_limit, probe_after};
 use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
@@ -103,9 +103,12 @@ pub trait TenantTx: Send {
     async fn insert_task(&mut self, task: &NewTask, now: DateTime<Utc>)
     -> Result<Task, StoreError>;
 
-    /// Appends to the tenant's audit chain as part of this transaction
-    /// (under the same chain lock as [`crate::audit::AuditStore::append_audit`]).
-    async fn append_audit(&mut self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError>;
+    /// Records an audit entry as part of this transaction, unsequenced: it
+    /// commits or rolls back with the change it describes, takes no chain
+    /// lock, and joins the tenant's chain when a sequencer
+    /// ([`crate::audit::AuditStore::sequence_audit`]) integrates it.
+    /// [`StoreError::Invalid`] if the entry breaks [`NewAuditEntry::check`].
+    async fn append_audit(&mut self, entry: NewAuditEntry) -> Result<(), StoreError>;
 
     /// Commits everything written in the transaction.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -410,6 +410,7 @@ async fn serve(config: Config) -> Result<(), Failure> {
         }))
     });
     let rejections = tokio::spawn(settle_rejections(kernel.clone()));
+    let (stop_sequencer, sequencer) = spawn_sequencer(&kernel);
     let served = revos_api::serve(kernel.clone(), listener, shutdown_signal()).await;
     rejections.abort();
     // Counted refusals of the open windows are written before we go.
@@ -422,6 +423,8 @@ async fn serve(config: Config) -> Result<(), Failure> {
             Ok(Ok(())) => {}
         }
     }
+    // Last: what the requests and workers recorded is chained before we go.
+    stop_sequencer_and_wait(stop_sequencer, sequencer).await;
     checkpoints.abort();
     idempotency.abort();
     if let Some(triggers) = triggers {
@@ -935,19 +938,26 @@ async fn audit(kernel: &Kernel, cmd: AuditCommand, as_json: bool) -> Result<(), 
                 .map_err(fail)?;
             let keyed = kernel.audit_signing_key().map_err(fail)?.is_some();
             let reports = kernel.verify_audit(tenant).await.map_err(fail)?;
-            let broken = reports.iter().filter(|(_, r)| !r.is_ok()).count();
+            let broken = reports.iter().filter(|(_, r, _)| !r.is_ok()).count();
             if as_json {
                 let list: Vec<serde_json::Value> = reports
                     .iter()
-                    .map(|(t, r)| serde_json::json!({"tenant_id": t, "report": r}))
+                    .map(|(t, r, pending)| {
+                        serde_json::json!({"tenant_id": t, "report": r, "unsequenced": pending})
+                    })
                     .collect();
                 output::json(&list);
             } else {
-                for (t, report) in &reports {
+                for (t, report, pending) in &reports {
                     let name = if t.is_platform() {
                         "platform".to_owned()
                     } else {
                         t.to_string()
+                    };
+                    let waiting = if *pending > 0 {
+                        format!(" ({pending} unsequenced, not yet covered)")
+                    } else {
+                        String::new()
                     };
                     match report {
                         revos_store::audit::revos_audit::VerifyReport::Ok {
@@ -955,14 +965,14 @@ async fn audit(kernel: &Kernel, cmd: AuditCommand, as_json: bool) -> Result<(), 
                             checkpoints_checked,
                             ..
                         } => println!(
-                            "OK      {name}: {entries} entries, {checkpoints_checked} checkpoints checked"
+                            "OK      {name}: {entries} entries, {checkpoints_checked} checkpoints checked{waiting}"
                         ),
                         revos_store::audit::revos_audit::VerifyReport::Broken {
                             seq,
                             message,
                             ..
                         } => {
-                            println!("BROKEN  {name}: at seq {seq}: {message}")
+                            println!("BROKEN  {name}: at seq {seq}: {message}{waiting}")
                         }
                     }
                 }
@@ -1209,6 +1219,36 @@ async fn members(kernel: &Kernel, cmd: MembersCommand, as_json: bool) -> Result<
     Ok(())
 }
 
+/// Starts the background audit sequencer; it stops (after a last pass)
+/// when the returned sender is used or dropped.
+fn spawn_sequencer(
+    kernel: &Kernel,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(revos_kernel::audit::run_sequencer(
+        kernel.store().clone(),
+        revos_kernel::audit::SEQUENCE_INTERVAL,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (stop, handle)
+}
+
+/// Stops the audit sequencer and waits for its last pass.
+async fn stop_sequencer_and_wait(
+    stop: tokio::sync::oneshot::Sender<()>,
+    sequencer: tokio::task::JoinHandle<()>,
+) {
+    let _ = stop.send(());
+    if let Err(e) = sequencer.await {
+        tracing::error!(error = %e, "the audit sequencer panicked");
+    }
+}
+
 /// A worker's name: host and process id.
 fn worker_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
@@ -1237,8 +1277,11 @@ async fn worker(config: Config, args: WorkerArgs) -> Result<(), Failure> {
         kernel.config().redacted().database_url
     );
     let handlers = revos_kernel::delivery::worker::builtin_handlers(&kernel);
+    let (stop_sequencer, sequencer) = spawn_sequencer(&kernel);
     let worker = revos_kernel::delivery::worker::Worker::new(kernel, handlers, options);
-    worker.run(shutdown_signal()).await?;
+    let ran = worker.run(shutdown_signal()).await;
+    stop_sequencer_and_wait(stop_sequencer, sequencer).await;
+    ran?;
     println!("revos worker stopped");
     Ok(())
 }

@@ -7,8 +7,11 @@
 //! over keep-alive connections. Each request runs the whole path: auth,
 //! validation, the policy, and the one transaction that writes the event,
 //! its decision, its actions and the audit entry (plus outbox rows, tasks
-//! and jobs in enforce mode; no worker runs, so nothing is sent). It
-//! prints events/s and latency percentiles: figures, never assertions.
+//! and jobs in enforce mode; no worker runs, so nothing is sent). The
+//! audit sequencer runs beside the server as it does in `revos serve`; the
+//! entries still pending when the last answer arrives are counted and
+//! chained before the figures are printed. It prints events/s and latency
+//! percentiles: figures, never assertions.
 
 use crate::bench::{ScratchDatabase, percentile};
 use crate::cli::BenchBackend;
@@ -89,6 +92,14 @@ pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
     let endpoint = format!("http://{addr}/v1/events");
     let next = Arc::new(AtomicU32::new(0));
     let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let (stop_sequencer, sequencer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sequencer = tokio::spawn(revos_kernel::audit::run_sequencer(
+        kernel.store().clone(),
+        revos_kernel::audit::SEQUENCE_INTERVAL,
+        async {
+            let _ = sequencer_stopped.await;
+        },
+    ));
     let started = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..bench.concurrency.max(1) {
@@ -159,6 +170,23 @@ pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     server.stop().await;
+    let mut backlog = 0;
+    for tenant in kernel
+        .store()
+        .pending_audit_tenants()
+        .await
+        .map_err(Failure::from)?
+    {
+        backlog += kernel
+            .store()
+            .audit_backlog(tenant)
+            .await
+            .map_err(Failure::from)?;
+    }
+    let draining = Instant::now();
+    let _ = stop_sequencer.send(());
+    sequencer.await.map_err(|e| Failure::internal(&e))?;
+    let drain_ms = draining.elapsed().as_secs_f64() * 1000.0;
     latencies.sort_by(f64::total_cmp);
     let ok = latencies.len();
     let figures = serde_json::json!({
@@ -171,6 +199,8 @@ pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
         "errors": errors,
         "seconds": elapsed,
         "events_per_second": ok as f64 / elapsed,
+        "audit_backlog_at_end": backlog,
+        "audit_drain_ms": drain_ms,
         "latency_ms": {
             "p50": percentile(&latencies, 50.0),
             "p90": percentile(&latencies, 90.0),
@@ -192,6 +222,7 @@ pub async fn run(bench: IngestBench, as_json: bool) -> Result<(), Failure> {
             percentile(&latencies, 99.0),
             latencies.last().copied().unwrap_or(0.0)
         );
+        println!("audit: {backlog} entries pending at the end, chained in {drain_ms:.0} ms");
     }
     Ok(())
 }

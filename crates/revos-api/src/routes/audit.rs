@@ -104,6 +104,9 @@ pub struct VerifyResult {
     /// `{"status": "ok", …}` or `{"status": "broken", "seq": …, "problem": …, "message": …}`.
     #[schema(value_type = Object)]
     pub report: serde_json::Value,
+    /// Entries committed but not yet sequenced when the walk ended: the
+    /// report does not cover them yet.
+    pub unsequenced: u64,
 }
 
 /// Verifies a tenant's audit chain (and its signed checkpoints when a key
@@ -133,8 +136,10 @@ pub async fn verify(
     let report =
         revos_kernel::audit::verify_tenant(state.kernel.store().as_ref(), tenant, key.as_ref())
             .await?;
+    let unsequenced = revos_kernel::audit::backlog(state.kernel.store().as_ref(), tenant).await?;
     Ok(Json(VerifyResult {
         tenant_id: tenant,
         report: serde_json::to_value(report).unwrap_or_default(),
+        unsequenced,
     }))
 }

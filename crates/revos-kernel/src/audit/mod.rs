@@ -1,11 +1,13 @@
 //! The audit log's use cases: recording an event, verifying a tenant's
-//! chain, signing a checkpoint over its head.
+//! chain, signing a checkpoint over its head, and the background sequencer
+//! that chains the entries writers record unsequenced.
 //!
 //! The API and the CLI call these free functions with the kernel's store
 //! (`revos audit verify`, `GET /v1/audit`, the handlers that record what
 //! they did). The chain rules live in the pure `revos-audit` crate
 //! (re-exported as `revos_store::audit::revos_audit`); the keys come from
-//! the configuration and are passed in, as is the time.
+//! the configuration and are passed in, as is the time. `revos serve` and
+//! `revos worker` run [`run_sequencer`] beside their other loops.
 
 use crate::Failure;
 use chrono::{DateTime, Utc};
@@ -19,6 +21,58 @@ use revos_store::audit::{AuditEntry, Checkpoint, MAX_AUDIT_PAGE, NewAuditEntry};
 /// Entries read per page while verifying a chain.
 pub const VERIFY_PAGE: u32 = MAX_AUDIT_PAGE;
 
+/// How long the background sequencer waits between two passes over the
+/// tenants with pending entries.
+pub const SEQUENCE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// One pass of the sequencer: sequences the backlog of every tenant that
+/// has pending entries. Returns how many entries it chained. A tenant that
+/// fails is logged and skipped, so one cannot hold up the others.
+pub async fn sequence_pending(store: &dyn Store) -> Result<u64, Failure> {
+    let mut total = 0;
+    for tenant in store.pending_audit_tenants().await? {
+        match store.sequence_audit_backlog(tenant).await {
+            Ok(n) => total += n,
+            // Deleted since it was listed: nothing left to chain.
+            Err(StoreError::TenantNotFound(_)) => {}
+            Err(err) => {
+                tracing::error!(%tenant, error = %err, "could not sequence audit entries");
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Runs the sequencer until `shutdown` resolves: a pass every `interval`
+/// (sequencers of one tenant queue on the store's chain lock, so several
+/// processes may run one), then a last pass so that what was committed
+/// before the stop is chained.
+pub async fn run_sequencer(
+    store: std::sync::Arc<dyn Store>,
+    interval: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(interval) => {}
+        }
+        if let Err(err) = sequence_pending(store.as_ref()).await {
+            tracing::error!(error = %err.body, "the audit sequencer could not list pending tenants");
+        }
+    }
+    if let Err(err) = sequence_pending(store.as_ref()).await {
+        tracing::error!(error = %err.body, "the audit sequencer could not list pending tenants");
+    }
+}
+
+/// How many of the tenant's entries are committed but not yet sequenced:
+/// what `revos audit verify` reports beside its verdict.
+pub async fn backlog(store: &dyn Store, tenant: TenantId) -> Result<u64, Failure> {
+    Ok(store.audit_backlog(tenant).await?)
+}
+
 /// Appends `entry` to the tenant's chain.
 pub async fn record(
     store: &dyn Store,
@@ -31,6 +85,10 @@ pub async fn record(
 /// Verifies the tenant's whole chain, streamed in pages of
 /// [`VERIFY_PAGE`] entries, and, given the checkpoint key, its signed
 /// checkpoints.
+///
+/// It covers the sequenced entries: each page's read first sequences the
+/// tenant's committed backlog, and entries committed during the walk are
+/// left for [`backlog`] to count.
 ///
 /// Without a key only the hash chain is checked: that catches any change
 /// not followed by re-hashing the rest of the chain, but neither a
@@ -200,11 +258,12 @@ impl crate::Kernel {
     }
 
     /// Verifies one tenant's chain, or every chain; with a configured key
-    /// the signed checkpoints are checked too.
+    /// the signed checkpoints are checked too. Each verdict comes with the
+    /// tenant's unsequenced backlog, counted after the walk.
     pub async fn verify_audit(
         &self,
         tenant: Option<TenantId>,
-    ) -> Result<Vec<(TenantId, VerifyReport)>, Failure> {
+    ) -> Result<Vec<(TenantId, VerifyReport, u64)>, Failure> {
         let key = self.audit_signing_key()?.map(|k| k.verifying_key());
         let tenants = match tenant {
             Some(t) => {
@@ -217,10 +276,8 @@ impl crate::Kernel {
         };
         let mut reports = Vec::with_capacity(tenants.len());
         for t in tenants {
-            reports.push((
-                t,
-                verify_tenant(self.store.as_ref(), t, key.as_ref()).await?,
-            ));
+            let report = verify_tenant(self.store.as_ref(), t, key.as_ref()).await?;
+            reports.push((t, report, backlog(self.store.as_ref(), t).await?));
         }
         Ok(reports)
     }
@@ -248,6 +305,7 @@ impl crate::Kernel {
 mod tests {
     use super::*;
     use revos_store::NewTenant;
+    use revos_store::queue::QueueStore;
     use revos_store_sqlite::SqliteStore;
     use serde_json::json;
 
@@ -348,6 +406,41 @@ mod tests {
             VerifyReport::Ok {
                 entries: total,
                 last_seq: total,
+                checkpoints_checked: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn the_sequencer_chains_what_transactions_recorded() {
+        let (store, tenant) = store_with_tenant().await;
+        for i in 1..=3 {
+            let mut tx = store.begin(tenant).await.unwrap();
+            tx.append_audit(event(i)).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        assert_eq!(backlog(&store, tenant).await.unwrap(), 3);
+        assert_eq!(sequence_pending(&store).await.unwrap(), 3);
+        assert_eq!(backlog(&store, tenant).await.unwrap(), 0);
+        assert_eq!(sequence_pending(&store).await.unwrap(), 0);
+
+        // The background loop: a last pass on shutdown chains the rest.
+        let mut tx = store.begin(tenant).await.unwrap();
+        tx.append_audit(event(4)).await.unwrap();
+        tx.commit().await.unwrap();
+        let shared: std::sync::Arc<dyn Store> = std::sync::Arc::new(store);
+        run_sequencer(
+            shared.clone(),
+            std::time::Duration::from_secs(3600),
+            std::future::ready(()),
+        )
+        .await;
+        assert_eq!(backlog(shared.as_ref(), tenant).await.unwrap(), 0);
+        assert_eq!(
+            verify_tenant(shared.as_ref(), tenant, None).await.unwrap(),
+            VerifyReport::Ok {
+                entries: 4,
+                last_seq: 4,
                 checkpoints_checked: 0
             }
         );

@@ -1,5 +1,6 @@
 //! The audit log: chains that verify, concurrent writers that queue into
-//! one chain, checkpoints, listing filters, tenant isolation, invalid
+//! one chain, pending entries that a sequencer integrates (and that vanish
+//! with a rollback), checkpoints, listing filters, tenant isolation, invalid
 //! entries and missing tenants.
 //!
 //! Also the backend-independent halves of the tamper-detection tests: each
@@ -146,6 +147,127 @@ pub async fn concurrent_writers_produce_one_chain(store: &dyn Store) {
         (1..=200).collect::<Vec<_>>()
     );
     assert!(verify(store, tenant).await.is_ok());
+}
+
+/// Entries recorded in a tenant transaction wait unsequenced until a
+/// sequencer (or a read of the chain) integrates them; those of a
+/// transaction rolled back or dropped never appear, not even as backlog.
+pub async fn pending_entries_of_a_rolled_back_transaction_never_appear(store: &dyn Store) {
+    let tenant = tenant(store, "Audited").await;
+    let mut tx = ok(store.begin(tenant).await, "begin");
+    ok(tx.append_audit(event(1)).await, "append_audit");
+    ok(tx.rollback().await, "rollback");
+    {
+        let mut tx = ok(store.begin(tenant).await, "begin");
+        ok(tx.append_audit(event(2)).await, "append_audit");
+        // Dropped without a commit.
+    }
+    assert_eq!(ok(store.audit_backlog(tenant).await, "audit_backlog"), 0);
+    assert_eq!(ok(store.sequence_audit(tenant, 10).await, "sequence"), 0);
+    assert_eq!(ok(store.audit_head(tenant).await, "audit_head"), None);
+
+    for i in 3..=7 {
+        let mut tx = ok(store.begin(tenant).await, "begin");
+        ok(tx.append_audit(event(i)).await, "append_audit");
+        ok(tx.commit().await, "commit");
+    }
+    let mut tx = ok(store.begin(tenant).await, "begin");
+    ok(tx.append_audit(event(8)).await, "append_audit");
+    ok(tx.rollback().await, "rollback");
+    assert_eq!(ok(store.audit_backlog(tenant).await, "audit_backlog"), 5);
+    assert_eq!(
+        ok(store.pending_audit_tenants().await, "pending tenants"),
+        [tenant]
+    );
+    // In batches, oldest first.
+    assert_eq!(ok(store.sequence_audit(tenant, 2).await, "sequence"), 2);
+    assert_eq!(ok(store.audit_backlog(tenant).await, "audit_backlog"), 3);
+    // A read sequences the rest first.
+    let chain = ok(store.audit_chain(tenant, 0, 100).await, "audit_chain");
+    assert_eq!(ok(store.audit_backlog(tenant).await, "audit_backlog"), 0);
+    assert!(
+        ok(store.pending_audit_tenants().await, "pending tenants").is_empty(),
+        "no pending tenant left"
+    );
+    assert_eq!(
+        chain.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        chain
+            .iter()
+            .map(|e| e.resource_id.clone().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["k3", "k4", "k5", "k6", "k7"],
+        "in the order they were committed, none of the rolled-back ones"
+    );
+    // Details round-trip the wait exactly.
+    assert_eq!(chain[0].details, event(3).details);
+    assert_eq!(chain[0].occurred_at, event(3).occurred_at);
+    assert_eq!(ok(store.sequence_audit(tenant, 10).await, "sequence"), 0);
+    assert!(verify(store, tenant).await.is_ok());
+    // An append outside a transaction still answers its sequenced entry.
+    let next = ok(store.append_audit(tenant, event(9)).await, "append_audit");
+    assert_eq!(next.seq, 6);
+    assert_eq!(next.prev_hash, chain[4].hash);
+}
+
+/// Eight writers recording entries in their own transactions while three
+/// sequencers integrate them make one gap-free chain that verifies, holding
+/// every committed entry once and each writer's in its order.
+pub async fn concurrent_writers_and_sequencers_produce_one_chain(store: &dyn Store) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const WRITERS: u32 = 8;
+    const PER_WRITER: u32 = 25;
+    let tenant = tenant(store, "Audited").await;
+    let writing = AtomicUsize::new(WRITERS as usize);
+    let writing = &writing;
+    let tasks = (0..WRITERS + 3).map(|role| async move {
+        if role < WRITERS {
+            for i in 0..PER_WRITER {
+                let mut tx = ok(store.begin(tenant).await, "begin");
+                ok(tx.append_audit(event(role * 100 + i)).await, "append_audit");
+                ok(tx.commit().await, "commit");
+            }
+            writing.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            while writing.load(Ordering::SeqCst) > 0 {
+                ok(store.sequence_audit(tenant, 7).await, "sequence_audit");
+            }
+        }
+    });
+    join_all(tasks.collect()).await;
+    ok(
+        store.sequence_audit_backlog(tenant).await,
+        "sequence backlog",
+    );
+    let total = u64::from(WRITERS * PER_WRITER);
+    let chain = ok(store.audit_chain(tenant, 0, 1000).await, "audit_chain");
+    assert_eq!(
+        chain.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=total).collect::<Vec<_>>()
+    );
+    let mut seen = std::collections::BTreeMap::<u64, Vec<u64>>::new();
+    for entry in &chain {
+        let i = entry.details["i"].as_u64().unwrap_or(u64::MAX);
+        seen.entry(i / 100).or_default().push(i % 100);
+    }
+    for writer in 0..u64::from(WRITERS) {
+        assert_eq!(
+            seen.get(&writer).cloned().unwrap_or_default(),
+            (0..u64::from(PER_WRITER)).collect::<Vec<_>>(),
+            "writer {writer}'s entries, once each, in order"
+        );
+    }
+    assert_eq!(ok(store.audit_backlog(tenant).await, "audit_backlog"), 0);
+    assert_eq!(
+        verify(store, tenant).await,
+        VerifyReport::Ok {
+            entries: total,
+            last_seq: total,
+            checkpoints_checked: 0
+        }
+    );
 }
 
 /// A checkpoint is stored once, and only for a stored entry with its hash.
@@ -311,6 +433,8 @@ pub async fn a_missing_tenant_is_refused(store: &dyn Store) {
     not_found(store.audit_chain(missing, 0, 10).await.map(drop));
     not_found(store.audit_head(missing).await.map(drop));
     not_found(store.checkpoints(missing).await.map(drop));
+    not_found(store.sequence_audit(missing, 10).await.map(drop));
+    not_found(store.audit_backlog(missing).await.map(drop));
     let entry = store.append_audit(tenant, event(1)).await.unwrap();
     let mut cp = revos_audit::sign_checkpoint(&signing_key(), &entry, base_time());
     cp.tenant_id = missing;

@@ -94,6 +94,8 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@module $make_store; audit;
             appends_form_a_gap_free_chain_that_verifies,
             concurrent_writers_produce_one_chain(flavor = "multi_thread", worker_threads = 4),
+            pending_entries_of_a_rolled_back_transaction_never_appear,
+            concurrent_writers_and_sequencers_produce_one_chain(flavor = "multi_thread", worker_threads = 4),
             checkpoints_must_name_a_stored_entry_once,
             list_filters,
             tenants_have_separate_chains,
