@@ -212,8 +212,15 @@ async fn failures_are_throttled_first_and_audited_at_a_bounded_rate(db: Db) {
     );
 }
 
+/// The default budget without credentials (a burst of 20), refilled at one
+/// request a minute: no token comes back while the test runs, however slow
+/// the machine, so the counts below are exact.
+fn slow_refill(c: &mut revos_kernel::Config) {
+    c.rate_limits.unauthenticated_per_minute = 1;
+}
+
 async fn outsiders_cannot_grow_an_audit_chain(db: Db) {
-    let app = App::start(db).await;
+    let app = App::start_with(db, slow_refill).await;
     let _a = app.tenant().await;
     let before = audit_count(&app, None, "auth.failure").await;
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
@@ -238,7 +245,7 @@ async fn outsiders_cannot_grow_an_audit_chain(db: Db) {
 
     // A's public key id with a wrong secret lands in A's chain, bounded
     // (a fresh server: a fresh budget for the same peer).
-    let app = App::start(db).await;
+    let app = App::start_with(db, slow_refill).await;
     let a = app.tenant().await;
     let token = key(&app, Some(&a), &["read"], None).await;
     let id2 = token.split('_').nth(1).unwrap();
