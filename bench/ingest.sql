@@ -68,14 +68,30 @@ values ('00000000-0000-4000-8000-00000000000:t',
         ':ev' || '/revenue_os.growth.lead_response_v1@1/response_email', ':job', ':at')
 on conflict (tenant_id, idempotency_key) do nothing
 returning job_id;
+-- The start tag, as the store reserves it: the transaction that can lock the
+-- tenant's counter at once advances it; one that finds it held shares the last
+-- committed number (revos-store-postgres `reserve_fair`).
+insert into queue_fair (tenant_id, queue, last_seq)
+values ('00000000-0000-4000-8000-00000000000:t', 'email', 0)
+on conflict (tenant_id, queue) do nothing;
 with clock as (
     select coalesce((select vtime from queue_clock where queue = 'email'), 0) as vtime
+),
+mine as (
+    select last_seq from queue_fair
+     where tenant_id = '00000000-0000-4000-8000-00000000000:t' and queue = 'email'
+     for update skip locked
+),
+bumped as (
+    update queue_fair f set last_seq = greatest(mine.last_seq, clock.vtime) + 1
+      from mine, clock
+     where f.tenant_id = '00000000-0000-4000-8000-00000000000:t' and f.queue = 'email'
+    returning f.last_seq
 )
-insert into queue_fair (tenant_id, queue, last_seq)
-select '00000000-0000-4000-8000-00000000000:t', 'email', clock.vtime + 1 from clock
-on conflict (tenant_id, queue) do update set
-    last_seq = greatest(queue_fair.last_seq, (select vtime from clock)) + 1
-returning last_seq
+select coalesce(
+    (select last_seq from bumped),
+    (select greatest(f.last_seq, (select vtime from clock)) + 1
+       from queue_fair f where f.tenant_id = '00000000-0000-4000-8000-00000000000:t' and f.queue = 'email')) as last_seq
 \gset fair_
 insert into jobs
     (tenant_id, id, queue, kind, payload, priority, state, attempts, max_attempts,

@@ -192,23 +192,8 @@ impl TenantTx for PgTenantTx {
         }
 
         // The job's start tag: after the tenant's last job in the queue, and
-        // not before the queue's virtual time (a missing row counts as 0).
-        let fair_seq: i64 = sqlx::query_scalar(
-            "with clock as (
-                 select coalesce((select vtime from queue_clock where queue = $2), 0) as vtime
-             )
-             insert into queue_fair (tenant_id, queue, last_seq)
-             select $1, $2, clock.vtime + 1 from clock
-             on conflict (tenant_id, queue) do update set
-                 last_seq = greatest(queue_fair.last_seq,
-                                     (select vtime from clock)) + 1
-             returning last_seq",
-        )
-        .bind(tenant)
-        .bind(&job.queue)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(store_error)?;
+        // not before the queue's virtual time.
+        let fair_seq = reserve_fair(conn, tenant, &job.queue, 1).await?;
 
         let state = if job.awaiting_approval {
             JobState::AwaitingApproval
@@ -358,23 +343,7 @@ impl TenantTx for PgTenantTx {
         for (queue, members) in &per_queue {
             let n = i64::try_from(members.len())
                 .map_err(|_| StoreError::Invalid("too many jobs in one batch".into()))?;
-            let last: i64 = sqlx::query_scalar(
-                "with clock as (
-                     select coalesce((select vtime from queue_clock where queue = $2), 0) as vtime
-                 )
-                 insert into queue_fair (tenant_id, queue, last_seq)
-                 select $1, $2, clock.vtime + $3 from clock
-                 on conflict (tenant_id, queue) do update set
-                     last_seq = greatest(queue_fair.last_seq,
-                                         (select vtime from clock)) + $3
-                 returning last_seq",
-            )
-            .bind(tenant)
-            .bind(*queue)
-            .bind(n)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(store_error)?;
+            let last = reserve_fair(conn, tenant, queue, n).await?;
             for (seq, &i) in (last - n + 1..).zip(members) {
                 fair_seqs[i] = seq;
             }
@@ -1424,4 +1393,79 @@ async fn listen_task(wakeups: Weak<Wakeups>, owner: PgConnectOptions) {
             }
         }
     }
+}
+
+/// Reserves `n` start tags for the tenant's new jobs in `queue` and returns
+/// the last: `max(tenant's last tag, queue's virtual time) + 1 ..= + n`.
+///
+/// The tenant's `queue_fair` row is only updated by the transaction that
+/// can lock it at once (`for update skip locked`). A concurrent enqueue of
+/// the same tenant, which would otherwise wait for that transaction's
+/// commit, takes its tags from the last committed value instead: it shares
+/// them with the transaction holding the row, and equal tags are claimed
+/// in creation order. So one tenant's ingests commit side by side; enqueues
+/// one after another still get consecutive tags, and concurrent ones count
+/// as one round of the tenant's, never more than it had in flight. Only a
+/// tenant's first job in a queue (no row yet) inserts it, waiting for a
+/// concurrent insert of the same row if there is one.
+async fn reserve_fair(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    queue: &str,
+    n: i64,
+) -> Result<i64, StoreError> {
+    let locked: Option<i64> = sqlx::query_scalar(
+        "with clock as (
+             select coalesce((select vtime from queue_clock where queue = $2), 0) as vtime
+         ),
+         mine as (
+             select last_seq from queue_fair
+              where tenant_id = $1 and queue = $2
+              for update skip locked
+         )
+         update queue_fair f set last_seq = greatest(mine.last_seq, clock.vtime) + $3
+           from mine, clock
+          where f.tenant_id = $1 and f.queue = $2
+         returning f.last_seq",
+    )
+    .bind(tenant)
+    .bind(queue)
+    .bind(n)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    if let Some(last) = locked {
+        return Ok(last);
+    }
+    let shared: Option<i64> = sqlx::query_scalar(
+        "select greatest(f.last_seq,
+                         coalesce((select vtime from queue_clock where queue = $2), 0)) + $3
+           from queue_fair f
+          where f.tenant_id = $1 and f.queue = $2",
+    )
+    .bind(tenant)
+    .bind(queue)
+    .bind(n)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    if let Some(last) = shared {
+        return Ok(last);
+    }
+    sqlx::query_scalar(
+        "with clock as (
+             select coalesce((select vtime from queue_clock where queue = $2), 0) as vtime
+         )
+         insert into queue_fair (tenant_id, queue, last_seq)
+         select $1, $2, clock.vtime + $3 from clock
+         on conflict (tenant_id, queue) do update set
+             last_seq = greatest(queue_fair.last_seq, (select vtime from clock)) + $3
+         returning last_seq",
+    )
+    .bind(tenant)
+    .bind(queue)
+    .bind(n)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(store_error)
 }
