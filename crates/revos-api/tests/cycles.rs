@@ -366,6 +366,18 @@ async fn validation_loop_over_http(app: App) {
         assert_eq!(report["passed"], true, "{name}: {report}");
         assert_eq!(report["criteria"].as_array().unwrap().len(), 2, "{report}");
     }
+    // A run has one day: another day for a later step is refused, not mixed in.
+    let (status, err) = app
+        .post(
+            "/v1/validation",
+            json!({"operation": "run_cycle_2", "today": "2000-01-01"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("2026-11-18"),
+        "{err}"
+    );
     let (_, verified) = app.post("/v1/validation", op("verify_all")).await;
     assert_eq!(verified["passed"], true, "{verified}");
     assert_eq!(

@@ -375,6 +375,33 @@ async fn validation_cycle(
         .find(|c| c.trigger_source == source && c.status == CycleStatus::Completed))
 }
 
+/// The day of the current run: the last day of its cycle 1's analysis
+/// window (`None` before any run). A `given` day other than it is refused.
+async fn run_day(
+    kernel: &Kernel,
+    tenant: TenantId,
+    given: Option<NaiveDate>,
+) -> Result<Option<NaiveDate>, Failure> {
+    let Some(one) = validation_cycle(kernel, tenant, CYCLE_1).await? else {
+        return Ok(None);
+    };
+    let day: NaiveDate = serde_json::from_value(one.input["analysis_window"]["end_date"].clone())
+        .map_err(|e| {
+        Failure::internal(&format!("cycle {} has no analysis window: {e}", one.id))
+    })?;
+    match given {
+        Some(other) if other != day => Err(Failure::of(
+            ErrorKind::Conflict,
+            format!(
+                "this validation run is on {day} (the day its run_cycle_1 ran on), not {other}: \
+                 give the same today to every operation of a run, or run run_cycle_1 with \
+                 today {other} to start a run on that day"
+            ),
+        )),
+        _ => Ok(Some(day)),
+    }
+}
+
 async fn need_cycle(
     kernel: &Kernel,
     tenant: TenantId,
@@ -399,18 +426,26 @@ async fn need_cycle(
         })
 }
 
-/// Runs one operation of the loop (see the module docs) as of `today`
-/// (the simulated history ends the day before; the calendar matters, the
-/// simulator has weekend effects). Needs a platform admin (it creates
-/// tenants A and B).
+/// Runs one operation of the loop (see the module docs). A run has one
+/// day: `run_cycle_1` starts it on `today` (default: today, UTC; the
+/// simulated history ends the day before, and the calendar matters, the
+/// simulator has weekend effects); the later operations run on that same
+/// day, and a different `today` for them is refused (409) rather than mixed
+/// into the run. Needs a platform admin (it creates tenants A and B).
 pub async fn validation(
     kernel: &Kernel,
     by: &Principal,
     op: ValidationOp,
-    today: NaiveDate,
+    today: Option<NaiveDate>,
 ) -> Result<StepReport, Failure> {
     by.authorize_platform(Scope::Admin)?;
     let profiles = [Profile::tenant_a(), Profile::tenant_b()];
+    let today = match op {
+        ValidationOp::RunCycle1 => today.unwrap_or_else(|| Utc::now().date_naive()),
+        _ => run_day(kernel, profiles[0].tenant_id, today)
+            .await?
+            .unwrap_or_else(|| Utc::now().date_naive()),
+    };
     let mut criteria = Vec::new();
     for profile in &profiles {
         let tenant = profile.tenant_id;

@@ -23,10 +23,10 @@ use revos_contracts::TenantId;
 use revos_store::StoreError;
 use revos_store::audit::{
     AuditEntry, AuditFilter, AuditStore, Checkpoint, MAX_AUDIT_PAGE, NewAuditEntry, SEQUENCE_BATCH,
-    checked, revos_audit, seq_from_db, seq_to_db,
+    checked, revos_audit, seq_to_db,
 };
 use revos_store::listing::{keyset_cmp, sql_direction};
-use serde_json::Value;
+use revos_store_sql::audit::{CheckpointRow, EntryRow, PendingRow};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -41,73 +41,6 @@ macro_rules! entry_columns {
         "seq, occurred_at, actor, action, resource_type, resource_id, details::text as details, \
          prev_hash, hash"
     };
-}
-
-#[derive(sqlx::FromRow)]
-struct EntryRow {
-    seq: i64,
-    occurred_at: DateTime<Utc>,
-    actor: String,
-    action: String,
-    resource_type: Option<String>,
-    resource_id: Option<String>,
-    details: String,
-    prev_hash: String,
-    hash: String,
-}
-
-impl EntryRow {
-    fn into_entry(self, tenant: TenantId) -> Result<AuditEntry, StoreError> {
-        Ok(AuditEntry {
-            tenant_id: tenant,
-            seq: seq_from_db(self.seq)?,
-            occurred_at: self.occurred_at,
-            actor: self.actor,
-            action: self.action,
-            resource_type: self.resource_type,
-            resource_id: self.resource_id,
-            // The column only holds JSON; should it not parse anyway, keep
-            // the text so verification reports the entry as changed.
-            details: serde_json::from_str(&self.details).unwrap_or(Value::String(self.details)),
-            prev_hash: self.prev_hash,
-            hash: self.hash,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct CheckpointRow {
-    seq: i64,
-    hash: String,
-    signed_at: DateTime<Utc>,
-    signature: String,
-    key_id: String,
-}
-
-#[derive(sqlx::FromRow)]
-struct PendingRow {
-    id: i64,
-    occurred_at: DateTime<Utc>,
-    actor: String,
-    action: String,
-    resource_type: Option<String>,
-    resource_id: Option<String>,
-    details: String,
-}
-
-impl PendingRow {
-    fn into_new_entry(self) -> NewAuditEntry {
-        NewAuditEntry {
-            occurred_at: self.occurred_at,
-            actor: self.actor,
-            action: self.action,
-            resource_type: self.resource_type,
-            resource_id: self.resource_id,
-            // Written by `append_entry` from a JSON value; should it not
-            // parse anyway, keep the text (the hash then covers it as is).
-            details: serde_json::from_str(&self.details).unwrap_or(Value::String(self.details)),
-        }
-    }
 }
 
 /// Records `entry` for `tenant`, unsequenced, on an open tenant
@@ -186,7 +119,7 @@ async fn sequence_on(
     if pending.is_empty() {
         return Ok((head, 0));
     }
-    let ids: Vec<i64> = pending.iter().map(|row| row.id).collect();
+    let ids: Vec<i64> = pending.iter().map(PendingRow::id).collect();
     let mut entries = Vec::with_capacity(pending.len());
     for row in pending {
         let entry = revos_audit::chain(head.as_ref(), row.into_new_entry(), tenant);
@@ -517,16 +450,7 @@ impl AuditStore for PostgresStore {
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         rows.into_iter()
-            .map(|row| {
-                Ok(Checkpoint {
-                    tenant_id: tenant,
-                    seq: seq_from_db(row.seq)?,
-                    hash: row.hash,
-                    signed_at: row.signed_at,
-                    signature: row.signature,
-                    key_id: row.key_id,
-                })
-            })
+            .map(|row| row.into_checkpoint(tenant))
             .collect()
     }
 

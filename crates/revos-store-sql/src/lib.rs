@@ -14,6 +14,7 @@
 //! and the like) so each backend builds its statements with `concat!` as
 //! one static string, in the row's order.
 
+pub mod audit;
 pub mod cycles;
 pub mod events;
 pub mod identity;

@@ -14,15 +14,14 @@
 
 use crate::{SqliteStore, store_error, tid, ts};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_store::StoreError;
 use revos_store::audit::{
     AuditEntry, AuditFilter, AuditStore, Checkpoint, MAX_AUDIT_PAGE, NewAuditEntry, SEQUENCE_BATCH,
-    checked, revos_audit, seq_from_db, seq_to_db,
+    checked, revos_audit, seq_to_db,
 };
 use revos_store::listing::{keyset_cmp, sql_direction};
-use serde_json::Value;
+use revos_store_sql::audit::{CheckpointRow, EntryRow, PendingRow};
 use sqlx::sqlite::SqliteConnection;
 use uuid::fmt::Hyphenated;
 
@@ -32,74 +31,6 @@ macro_rules! entry_columns {
     () => {
         "seq, occurred_at, actor, action, resource_type, resource_id, details, prev_hash, hash"
     };
-}
-
-#[derive(sqlx::FromRow)]
-struct EntryRow {
-    seq: i64,
-    occurred_at: DateTime<Utc>,
-    actor: String,
-    action: String,
-    resource_type: Option<String>,
-    resource_id: Option<String>,
-    details: String,
-    prev_hash: String,
-    hash: String,
-}
-
-impl EntryRow {
-    fn into_entry(self, tenant: TenantId) -> Result<AuditEntry, StoreError> {
-        Ok(AuditEntry {
-            tenant_id: tenant,
-            seq: seq_from_db(self.seq)?,
-            occurred_at: self.occurred_at,
-            actor: self.actor,
-            action: self.action,
-            resource_type: self.resource_type,
-            resource_id: self.resource_id,
-            // Text that is not JSON was not written by this code: keep it
-            // as a string, so verification reports the entry as changed
-            // instead of failing to read it.
-            details: serde_json::from_str(&self.details).unwrap_or(Value::String(self.details)),
-            prev_hash: self.prev_hash,
-            hash: self.hash,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct CheckpointRow {
-    seq: i64,
-    hash: String,
-    signed_at: DateTime<Utc>,
-    signature: String,
-    key_id: String,
-}
-
-#[derive(sqlx::FromRow)]
-struct PendingRow {
-    id: i64,
-    occurred_at: DateTime<Utc>,
-    actor: String,
-    action: String,
-    resource_type: Option<String>,
-    resource_id: Option<String>,
-    details: String,
-}
-
-impl PendingRow {
-    fn into_new_entry(self) -> NewAuditEntry {
-        NewAuditEntry {
-            occurred_at: self.occurred_at,
-            actor: self.actor,
-            action: self.action,
-            resource_type: self.resource_type,
-            resource_id: self.resource_id,
-            // Written by `append_entry` from a JSON value; should it not
-            // parse anyway, keep the text (the hash then covers it as is).
-            details: serde_json::from_str(&self.details).unwrap_or(Value::String(self.details)),
-        }
-    }
 }
 
 /// Records `entry` for `tenant`, unsequenced, on an open write
@@ -166,7 +97,7 @@ async fn sequence_on(
     .map_err(store_error)?;
     let mut n = 0;
     for row in pending {
-        let id = row.id;
+        let id = row.id();
         let entry = revos_audit::chain(head.as_ref(), row.into_new_entry(), tenant);
         insert_entry(conn, tenant, &entry).await?;
         sqlx::query("delete from audit_pending where id = ?1")
@@ -455,16 +386,7 @@ impl AuditStore for SqliteStore {
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         rows.into_iter()
-            .map(|row| {
-                Ok(Checkpoint {
-                    tenant_id: tenant,
-                    seq: seq_from_db(row.seq)?,
-                    hash: row.hash,
-                    signed_at: row.signed_at,
-                    signature: row.signature,
-                    key_id: row.key_id,
-                })
-            })
+            .map(|row| row.into_checkpoint(tenant))
             .collect()
     }
 

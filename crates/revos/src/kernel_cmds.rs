@@ -270,14 +270,15 @@ pub async fn validate(
             eprint!("[{}/5] {} … ", i + 1, op.as_str());
         }
         let started = std::time::Instant::now();
-        let report = revos_lab::validation::validation(kernel, &Principal::Service, op, today)
-            .await
-            .map_err(|f| {
-                if !as_json {
-                    eprintln!("error");
-                }
-                fail(f)
-            })?;
+        let report =
+            revos_lab::validation::validation(kernel, &Principal::Service, op, Some(today))
+                .await
+                .map_err(|f| {
+                    if !as_json {
+                        eprintln!("error");
+                    }
+                    fail(f)
+                })?;
         if !as_json {
             eprintln!(
                 "{} ({:.1} s)",

@@ -199,8 +199,9 @@ pub async fn measure(
 pub struct ValidationBody {
     /// `run_cycle_1`, `execute_actions`, `record_results`, `run_cycle_2` or `verify_all`.
     pub operation: revos_lab::validation::ValidationOp,
-    /// The day the loop runs on (default today, UTC); the simulated history
-    /// ends the day before. Give the same day to every operation of a run.
+    /// The day of the run (default today, UTC): `run_cycle_1` starts a run on
+    /// it (the simulated history ends the day before); the later operations
+    /// run on the run's day, and another day for them is refused (409).
     #[serde(default)]
     pub today: Option<chrono::NaiveDate>,
 }
@@ -220,13 +221,7 @@ pub async fn validation(
     ApiJson(body): ApiJson<ValidationBody>,
 ) -> Result<Json<revos_lab::validation::StepReport>, ApiError> {
     Ok(Json(
-        revos_lab::validation::validation(
-            &state.kernel,
-            &caller,
-            body.operation,
-            body.today
-                .unwrap_or_else(|| chrono::Utc::now().date_naive()),
-        )
-        .await?,
+        revos_lab::validation::validation(&state.kernel, &caller, body.operation, body.today)
+            .await?,
     ))
 }
