@@ -31,9 +31,8 @@ use revos_contracts::{ErrorKind, TenantId};
 use revos_kernel::identity::auth::Principal;
 use revos_kernel::{Failure, Kernel};
 use revos_sim::{Profile, Sim, SplitCounts, SplitTest};
-use revos_store::cycles::{OptimizationAction, OptimizationActionStatus};
+use revos_store::cycles::OptimizationAction;
 use revos_store::identity::Scope;
-use revos_store::{DateRange, MetricQuery, Page};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -319,21 +318,7 @@ async fn seed_demo(
     let targets: Targets =
         serde_json::from_value(parsed.targets.clone()).map_err(|e| Failure::internal(&e))?;
     store.put_optimizer_config(tenant, &parsed).await?;
-    let now = Utc::now();
-    for left in store
-        .actions_in_status(tenant, OptimizationActionStatus::Pending, 1000)
-        .await?
-    {
-        store
-            .set_optimization_action_status(
-                tenant,
-                left.id,
-                OptimizationActionStatus::Pending,
-                OptimizationActionStatus::Cancelled,
-                now,
-            )
-            .await?;
-    }
+    crate::validation::cancel_left_pending(kernel, tenant).await?;
     let mut sim = Sim::new(&profile, history_start);
     for day in sim.run(HISTORY_DAYS) {
         crate::validation::write_day(kernel, tenant, &day).await?;
@@ -519,40 +504,11 @@ async fn daily(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<BTreeMap<NaiveDate, f64>, Failure> {
-    const PAGE: u32 = 1000;
-    let mut by_day: BTreeMap<NaiveDate, (DateTime<Utc>, f64)> = BTreeMap::new();
-    let mut offset = 0;
-    loop {
-        let page = kernel
-            .store()
-            .list_metric_snapshots(
-                tenant,
-                &MetricQuery {
-                    metric_id: Some(metric.to_owned()),
-                    range: DateRange {
-                        from: Some(from),
-                        to: Some(to),
-                    },
-                    source: None,
-                    page: Page::new(PAGE, offset),
-                },
-            )
-            .await?;
-        let full = page.len() as u32 >= PAGE;
-        for s in page.into_iter().filter(|s| s.dimension.is_empty()) {
-            let keep = by_day
-                .get(&s.date)
-                .is_none_or(|(at, _)| *at <= s.updated_at);
-            if keep && s.value.is_finite() {
-                by_day.insert(s.date, (s.updated_at, s.value));
-            }
-        }
-        if !full {
-            break;
-        }
-        offset += PAGE;
-    }
-    Ok(by_day.into_iter().map(|(d, (_, v))| (d, v)).collect())
+    Ok(kernel
+        .metric_series(tenant, metric, from.pred_opt(), to)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 #[cfg(test)]

@@ -505,23 +505,7 @@ async fn run_cycle_1(
     let parsed: revos_store::OptimizerConfig =
         serde_json::from_value(config).map_err(|e| Failure::internal(&e))?;
     store.put_optimizer_config(tenant, &parsed).await?;
-    // A new run starts clean: actions an earlier run left pending are
-    // cancelled, so they are not executed with this run's.
-    let now = Utc::now();
-    for left in store
-        .actions_in_status(tenant, OptimizationActionStatus::Pending, 1000)
-        .await?
-    {
-        store
-            .set_optimization_action_status(
-                tenant,
-                left.id,
-                OptimizationActionStatus::Pending,
-                OptimizationActionStatus::Cancelled,
-                now,
-            )
-            .await?;
-    }
+    cancel_left_pending(kernel, tenant).await?;
     let mut sim = Sim::new(profile, sim_start(today));
     for day in sim.run(HISTORY_DAYS) {
         write_day(kernel, tenant, &day).await?;
@@ -575,6 +559,28 @@ async fn check_executed(
             actions.len()
         ),
     ))
+}
+
+/// A new run starts clean: the optimization actions an earlier run left
+/// pending are cancelled, so they are not executed with this run's.
+pub(crate) async fn cancel_left_pending(kernel: &Kernel, tenant: TenantId) -> Result<(), Failure> {
+    let store = kernel.store();
+    let now = Utc::now();
+    for left in store
+        .actions_in_status(tenant, OptimizationActionStatus::Pending, 1000)
+        .await?
+    {
+        store
+            .set_optimization_action_status(
+                tenant,
+                left.id,
+                OptimizationActionStatus::Pending,
+                OptimizationActionStatus::Cancelled,
+                now,
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// Runs a cycle of the tenant on its data as of `today`: the input is

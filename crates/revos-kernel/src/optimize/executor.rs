@@ -411,7 +411,7 @@ impl Kernel {
             }
         }
         let baseline = self
-            .series(tenant, &action.target_metric, None, today)
+            .metric_series(tenant, &action.target_metric, None, today)
             .await?
             .last()
             .map(|(_, v)| *v);
@@ -542,8 +542,10 @@ impl Kernel {
     }
 
     /// The tenant-wide daily values of `metric` after `after` (when given) up to
-    /// `to` (inclusive), oldest first, one per day.
-    async fn series(
+    /// `to` (inclusive), oldest first, one per day; of an imported and a
+    /// computed value for one day, the newer. A read of the store for the
+    /// shell's own use: the caller has authorized it.
+    pub async fn metric_series(
         &self,
         tenant: TenantId,
         metric: &str,
@@ -686,7 +688,7 @@ impl Kernel {
         let mut breach: Option<(NaiveDate, String)> = None;
         for condition in &spec.guardrails.abort_conditions {
             let days = self
-                .series(tenant, &condition.metric_id, Some(start), today)
+                .metric_series(tenant, &condition.metric_id, Some(start), today)
                 .await?;
             if let Some(day) = abort_streak(
                 &days,
@@ -726,7 +728,9 @@ impl Kernel {
         };
 
         // The measurement: baseline, latest value since the start, noise.
-        let after = self.series(tenant, &metric, Some(start), today).await?;
+        let after = self
+            .metric_series(tenant, &metric, Some(start), today)
+            .await?;
         let baseline = match &existing {
             Some(r) => Some(r.baseline_value),
             // No snapshot at execution: the first one since is the baseline.
