@@ -110,7 +110,7 @@ impl Failure {
     }
 
     /// The database cannot be reached (503, `INTERNAL_ERROR`).
-    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+    pub(crate) fn unavailable(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "database unavailable");
         Failure::of(
             ErrorKind::Unavailable,

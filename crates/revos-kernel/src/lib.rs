@@ -24,16 +24,22 @@
 //! operations kernel for agents and the business modules get rooms of
 //! their own (`ops/`, `modules/`) on the same rule; see
 //! `docs/ARCHITECTURE.md`.
+//!
+//! Items are crate-private unless another crate uses them: a `pub` item
+//! is a promise to `revos-api`, `revos-lab` and the binary, and
+//! `unreachable_pub` flags one that no path outside the crate reaches.
+
+#![warn(unreachable_pub)]
 
 pub mod audit;
 pub mod config;
 pub mod delivery;
-pub mod failure;
+pub(crate) mod failure;
 pub mod identity;
 pub mod optimize;
-pub mod outbound_http;
+pub(crate) mod outbound_http;
 pub mod runtime;
-pub mod settings;
+pub(crate) mod settings;
 pub mod validate;
 
 pub use config::Config;
@@ -67,7 +73,7 @@ pub struct Kernel {
 impl Kernel {
     /// A kernel over an opened store. Fails when the `[jwt]` settings
     /// cannot verify tokens (unknown algorithm, unreadable JWKS, …).
-    pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, Failure> {
+    pub(crate) fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, Failure> {
         outbound_http::install_tls_provider();
         let outbound = outbound_http::OutboundPolicy::new(&config.outbound)
             .map_err(|e| Failure::of(ErrorKind::Configuration, e))?;
@@ -124,12 +130,12 @@ impl Kernel {
     }
 
     /// The sender of outbound webhooks.
-    pub fn webhook_sender(&self) -> &delivery::outbound::WebhookSender {
+    pub(crate) fn webhook_sender(&self) -> &delivery::outbound::WebhookSender {
         &self.webhook_sender
     }
 
     /// Where outbound HTTP requests may go (`[outbound]`).
-    pub fn outbound_policy(&self) -> &outbound_http::OutboundPolicy {
+    pub(crate) fn outbound_policy(&self) -> &outbound_http::OutboundPolicy {
         &self.outbound
     }
 

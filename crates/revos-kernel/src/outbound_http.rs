@@ -52,9 +52,9 @@ pub struct OutboundConfig {
 /// A target the outbound policy refuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("refused by the outbound policy: {reason}")]
-pub struct Refused {
+pub(crate) struct Refused {
     /// Why, e.g. `169.254.169.254 is a link-local address (169.254.0.0/16)`.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 impl Refused {
@@ -67,7 +67,7 @@ impl Refused {
 
 /// Why a URL cannot be a target.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TargetError {
+pub(crate) enum TargetError {
     /// Not an `http(s)://` URL with a host.
     #[error("{0}")]
     Invalid(String),
@@ -78,11 +78,11 @@ pub enum TargetError {
 
 /// A range of addresses the policy refuses by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RefusedRange {
+pub(crate) struct RefusedRange {
     /// What the range is, as in "127.0.0.1 is a loopback address".
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The range, in CIDR notation.
-    pub cidr: &'static str,
+    pub(crate) cidr: &'static str,
 }
 
 /// The default-refused IPv4 ranges, most specific first where they nest.
@@ -128,7 +128,7 @@ const V6_REFUSED: &[(&str, &str)] = &[
 /// that may be reached. An IPv6 address that carries an IPv4 one
 /// (IPv4-mapped `::ffff:a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`, 6to4
 /// `2002:aabb:ccdd::`) is judged by the IPv4 address it carries.
-pub fn refused_range(ip: IpAddr) -> Option<RefusedRange> {
+pub(crate) fn refused_range(ip: IpAddr) -> Option<RefusedRange> {
     let ip = match ip {
         IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => IpAddr::V4(v4),
@@ -169,14 +169,14 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
 /// The address policy for outbound requests: the default refusals and the
 /// configured allow list. Cheap to clone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OutboundPolicy {
+pub(crate) struct OutboundPolicy {
     allow: Arc<[IpNet]>,
 }
 
 impl OutboundPolicy {
     /// The policy of a configuration; fails on an entry of `allow` that is
     /// neither a CIDR range nor an address, naming it.
-    pub fn new(config: &OutboundConfig) -> Result<Self, String> {
+    pub(crate) fn new(config: &OutboundConfig) -> Result<Self, String> {
         let allow = config
             .allow
             .iter()
@@ -189,7 +189,7 @@ impl OutboundPolicy {
 
     /// Whether `ip` is in the allow list (an IPv4-mapped IPv6 address also
     /// when the IPv4 address it carries is).
-    pub fn is_listed(&self, ip: IpAddr) -> bool {
+    pub(crate) fn is_listed(&self, ip: IpAddr) -> bool {
         let canonical = ip.to_canonical();
         self.allow
             .iter()
@@ -198,7 +198,7 @@ impl OutboundPolicy {
 
     /// Whether a request may go to `ip`; `plain_http` for an `http://` URL,
     /// which only listed addresses accept.
-    pub fn check_address(&self, ip: IpAddr, plain_http: bool) -> Result<(), Refused> {
+    pub(crate) fn check_address(&self, ip: IpAddr, plain_http: bool) -> Result<(), Refused> {
         match self.problem(ip, plain_http) {
             Some(problem) => Err(Refused::new(format!("{ip} is {problem}"))),
             None => Ok(()),
@@ -231,7 +231,7 @@ impl OutboundPolicy {
 
     /// Whether a request may go to `host`, which resolved to `addrs`:
     /// every one of them must be allowed.
-    pub fn check_addresses(
+    pub(crate) fn check_addresses(
         &self,
         host: &str,
         addrs: &[IpAddr],
@@ -257,7 +257,7 @@ impl OutboundPolicy {
     /// must be allowed; `http://` needs a non-empty allow list. A host
     /// name's addresses are checked by [`OutboundPolicy::check_url`] and at
     /// connect time.
-    pub fn check_url_syntax(&self, raw: &str) -> Result<url::Url, TargetError> {
+    pub(crate) fn check_url_syntax(&self, raw: &str) -> Result<url::Url, TargetError> {
         let url = url::Url::parse(raw.trim())
             .map_err(|e| TargetError::Invalid(format!("not a URL: {e}")))?;
         let plain_http = match url.scheme() {
@@ -294,7 +294,7 @@ impl OutboundPolicy {
     /// [`OutboundPolicy::check_url_syntax`], then a host name is resolved
     /// and every address it has must be allowed. Used where a URL is
     /// stored, to refuse early what would be refused at delivery.
-    pub async fn check_url(&self, raw: &str) -> Result<url::Url, TargetError> {
+    pub(crate) async fn check_url(&self, raw: &str) -> Result<url::Url, TargetError> {
         let url = self.check_url_syntax(raw)?;
         if let Some(url::Host::Domain(name)) = url.host() {
             let addrs = resolve(name).await.map_err(|e| {
@@ -307,7 +307,7 @@ impl OutboundPolicy {
     }
 
     /// The HTTP client for outbound requests under this policy.
-    pub fn client(&self, options: ClientOptions) -> Result<OutboundClient, String> {
+    pub(crate) fn client(&self, options: ClientOptions) -> Result<OutboundClient, String> {
         install_tls_provider();
         let build = |plain_http: bool| {
             reqwest::Client::builder()
@@ -393,18 +393,18 @@ impl reqwest::dns::Resolve for PolicyResolver {
 
 /// How an [`OutboundClient`] behaves.
 #[derive(Debug, Clone)]
-pub struct ClientOptions {
+pub(crate) struct ClientOptions {
     /// The most a request may take, connecting and reading the answer
     /// included.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// The `User-Agent` header.
-    pub user_agent: String,
+    pub(crate) user_agent: String,
 }
 
 /// The HTTP client of every outbound request; see the module
 /// documentation for what it refuses.
 #[derive(Debug, Clone)]
-pub struct OutboundClient {
+pub(crate) struct OutboundClient {
     policy: OutboundPolicy,
     /// For `https://` URLs: public and allowed addresses.
     https: reqwest::Client,
@@ -413,15 +413,10 @@ pub struct OutboundClient {
 }
 
 impl OutboundClient {
-    /// The policy it enforces.
-    pub fn policy(&self) -> &OutboundPolicy {
-        &self.policy
-    }
-
     /// A request to `url`, once the URL itself passes the policy
     /// ([`OutboundPolicy::check_url_syntax`]); a host name is checked when
     /// the request connects.
-    pub fn request(
+    pub(crate) fn request(
         &self,
         method: reqwest::Method,
         url: &str,
@@ -438,7 +433,7 @@ impl OutboundClient {
 
 /// The policy's refusal inside a request error, when that is why the
 /// request failed.
-pub fn refusal(err: &reqwest::Error) -> Option<&Refused> {
+pub(crate) fn refusal(err: &reqwest::Error) -> Option<&Refused> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(cause) = source {
         if let Some(refused) = cause.downcast_ref::<Refused>() {
@@ -451,7 +446,7 @@ pub fn refusal(err: &reqwest::Error) -> Option<&Refused> {
 
 /// Reads a response body of at most `limit` bytes; a longer one is an
 /// error, and is not read further.
-pub async fn read_limited(
+pub(crate) async fn read_limited(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, String> {
@@ -471,7 +466,7 @@ pub async fn read_limited(
 
 /// Reads and drops at most `limit` bytes of a response body (so a short
 /// answer's connection can be reused), ignoring errors.
-pub async fn drain(mut response: reqwest::Response, limit: usize) {
+pub(crate) async fn drain(mut response: reqwest::Response, limit: usize) {
     let mut read = 0;
     while read < limit {
         match response.chunk().await {
@@ -486,7 +481,7 @@ pub async fn drain(mut response: reqwest::Response, limit: usize) {
 /// of the workspace, through feature unification — and panics when a
 /// client is built before a provider is installed, so `Kernel::new` calls
 /// this too, not only the JWKS fetcher.
-pub fn install_tls_provider() {
+pub(crate) fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 

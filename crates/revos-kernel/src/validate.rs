@@ -15,7 +15,7 @@ use revos_store::{
 use std::collections::HashSet;
 
 /// The longest id a client may give a spine record.
-pub const MAX_ID_LEN: usize = 200;
+pub(crate) const MAX_ID_LEN: usize = 200;
 
 /// Collects violations under a JSON path prefix.
 #[derive(Default)]
@@ -79,7 +79,7 @@ impl Checker {
 }
 
 /// A tenant to create: a name of 1 to 200 characters.
-pub fn new_tenant(tenant: &NewTenant) -> Vec<Violation> {
+pub(crate) fn new_tenant(tenant: &NewTenant) -> Vec<Violation> {
     let mut c = Checker::default();
     c.text("$.name".to_owned(), &tenant.name, 200);
     c.finish()
@@ -112,7 +112,7 @@ pub fn metric_points(points: &[MetricPoint]) -> Vec<Violation> {
 }
 
 /// Campaigns and their channels.
-pub fn campaigns(items: &[Campaign]) -> Vec<Violation> {
+pub(crate) fn campaigns(items: &[Campaign]) -> Vec<Violation> {
     let mut c = Checker::default();
     c.unique_ids(items.iter().map(|x| x.id.as_str()));
     for (i, x) in items.iter().enumerate() {
@@ -149,7 +149,7 @@ pub fn campaigns(items: &[Campaign]) -> Vec<Violation> {
 }
 
 /// Opportunities.
-pub fn opportunities(items: &[Opportunity]) -> Vec<Violation> {
+pub(crate) fn opportunities(items: &[Opportunity]) -> Vec<Violation> {
     let mut c = Checker::default();
     c.unique_ids(items.iter().map(|x| x.id.as_str()));
     for (i, x) in items.iter().enumerate() {
@@ -172,7 +172,7 @@ pub fn opportunities(items: &[Opportunity]) -> Vec<Violation> {
 }
 
 /// Accounts.
-pub fn accounts(items: &[Account]) -> Vec<Violation> {
+pub(crate) fn accounts(items: &[Account]) -> Vec<Violation> {
     let mut c = Checker::default();
     c.unique_ids(items.iter().map(|x| x.id.as_str()));
     for (i, x) in items.iter().enumerate() {
@@ -186,7 +186,7 @@ pub fn accounts(items: &[Account]) -> Vec<Violation> {
 }
 
 /// Revenue events. Amounts may be negative (churn, refunds).
-pub fn revenue_events(items: &[RevenueEvent]) -> Vec<Violation> {
+pub(crate) fn revenue_events(items: &[RevenueEvent]) -> Vec<Violation> {
     let mut c = Checker::default();
     c.unique_ids(items.iter().map(|x| x.id.as_str()));
     for (i, x) in items.iter().enumerate() {
@@ -198,7 +198,7 @@ pub fn revenue_events(items: &[RevenueEvent]) -> Vec<Violation> {
 }
 
 /// CRM activities.
-pub fn crm_activities(items: &[CrmActivity]) -> Vec<Violation> {
+pub(crate) fn crm_activities(items: &[CrmActivity]) -> Vec<Violation> {
     let mut c = Checker::default();
     c.unique_ids(items.iter().map(|x| x.id.as_str()));
     for (i, x) in items.iter().enumerate() {
@@ -210,7 +210,7 @@ pub fn crm_activities(items: &[CrmActivity]) -> Vec<Violation> {
 
 /// One part of an optimizer configuration: a JSON object that, unless
 /// empty, reads as the contract type `T`. Returns the part when it reads.
-pub fn config_part<T: serde::de::DeserializeOwned>(
+pub(crate) fn config_part<T: serde::de::DeserializeOwned>(
     name: &str,
     value: &serde_json::Value,
     violations: &mut Vec<Violation>,

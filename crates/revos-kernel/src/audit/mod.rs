@@ -19,7 +19,7 @@ use revos_store::audit::revos_audit::{self, SigningKey, Verifier, VerifyReport, 
 use revos_store::audit::{AuditEntry, Checkpoint, MAX_AUDIT_PAGE, NewAuditEntry};
 
 /// Entries read per page while verifying a chain.
-pub const VERIFY_PAGE: u32 = MAX_AUDIT_PAGE;
+pub(crate) const VERIFY_PAGE: u32 = MAX_AUDIT_PAGE;
 
 /// How long the background sequencer waits between two passes over the
 /// tenants with pending entries.
@@ -28,7 +28,7 @@ pub const SEQUENCE_INTERVAL: std::time::Duration = std::time::Duration::from_mil
 /// One pass of the sequencer: sequences the backlog of every tenant that
 /// has pending entries. Returns how many entries it chained. A tenant that
 /// fails is logged and skipped, so one cannot hold up the others.
-pub async fn sequence_pending(store: &dyn Store) -> Result<u64, Failure> {
+pub(crate) async fn sequence_pending(store: &dyn Store) -> Result<u64, Failure> {
     let mut total = 0;
     for tenant in store.pending_audit_tenants().await? {
         match store.sequence_audit_backlog(tenant).await {
@@ -71,15 +71,6 @@ pub async fn run_sequencer(
 /// what `revos audit verify` reports beside its verdict.
 pub async fn backlog(store: &dyn Store, tenant: TenantId) -> Result<u64, Failure> {
     Ok(store.audit_backlog(tenant).await?)
-}
-
-/// Appends `entry` to the tenant's chain.
-pub async fn record(
-    store: &dyn Store,
-    tenant: TenantId,
-    entry: NewAuditEntry,
-) -> Result<AuditEntry, Failure> {
-    Ok(store.append_audit(tenant, entry).await?)
 }
 
 /// Verifies the tenant's whole chain, streamed in pages of
@@ -127,7 +118,7 @@ pub async fn verify_tenant(
 /// head is checkpointed already (by this call's predecessor or by a
 /// concurrent one). The head is signed as stored; run [`verify_tenant`]
 /// first to avoid blessing a chain that was tampered with.
-pub async fn checkpoint(
+pub(crate) async fn checkpoint(
     store: &dyn Store,
     tenant: TenantId,
     signing_key: &SigningKey,
@@ -158,7 +149,7 @@ impl crate::Kernel {
     /// failure here cannot undo it: it is logged as an error rather than
     /// answered to the client, and `revos audit verify` still vouches for
     /// every entry that was written.
-    pub async fn audit(
+    pub(crate) async fn audit(
         &self,
         tenant: TenantId,
         actor: &str,
@@ -224,7 +215,7 @@ impl crate::Kernel {
 
     /// Every tenant whose chain `revos audit` looks at: the platform, then
     /// each tenant, oldest first.
-    pub async fn audit_tenants(&self) -> Result<Vec<TenantId>, Failure> {
+    pub(crate) async fn audit_tenants(&self) -> Result<Vec<TenantId>, Failure> {
         let mut all = vec![TenantId::PLATFORM];
         let mut offset = 0;
         loop {
@@ -321,6 +312,18 @@ mod tests {
             .unwrap()
             .id;
         (store, tenant)
+    }
+
+    /// Appends `entry` to the tenant's chain, as [`Kernel::audit`] does
+    /// (which logs a failure instead of answering it).
+    ///
+    /// [`Kernel::audit`]: crate::Kernel::audit
+    async fn record(
+        store: &dyn Store,
+        tenant: TenantId,
+        entry: NewAuditEntry,
+    ) -> Result<AuditEntry, Failure> {
+        Ok(store.append_audit(tenant, entry).await?)
     }
 
     fn event(i: u64) -> NewAuditEntry {

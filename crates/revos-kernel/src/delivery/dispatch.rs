@@ -39,7 +39,7 @@ fn field_uuid(job: &Job, field: &str) -> Result<Uuid, JobError> {
 }
 
 /// Sends outbox e-mails (`email.send`).
-pub struct EmailHandler {
+pub(crate) struct EmailHandler {
     kernel: Kernel,
 }
 
@@ -145,7 +145,7 @@ fn settled(email: &OutboxEmail) -> Option<Result<(), JobError>> {
 }
 
 /// Delivers outbound webhooks (`webhook.deliver`).
-pub struct WebhookHandler {
+pub(crate) struct WebhookHandler {
     kernel: Kernel,
 }
 
@@ -193,7 +193,7 @@ impl Handler for WebhookHandler {
 }
 
 /// The adapters' handlers by job kind.
-pub fn handlers(kernel: &Kernel) -> Vec<(&'static str, Arc<dyn Handler>)> {
+pub(crate) fn handlers(kernel: &Kernel) -> Vec<(&'static str, Arc<dyn Handler>)> {
     vec![
         (
             EMAIL_JOB,

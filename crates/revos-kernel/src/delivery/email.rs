@@ -3,7 +3,7 @@
 //! [`Mailer::new`] checks an [`EmailConfig`] once (the SMTP URL, the sender
 //! address) and builds one pooled `lettre` transport that every
 //! [`Mailer::send`] reuses. An empty `smtp_url` gives a disabled mailer:
-//! [`Mailer::is_enabled`] says so and sending fails with a permanent error.
+//! sending fails with a permanent error.
 //!
 //! Every message carries the `Message-ID` its caller chose, so a retried
 //! action sends the same id again ([`message_id_for`] makes one stable per
@@ -40,9 +40,9 @@ pub struct EmailConfig {
     pub from: String,
     /// The host part of generated `Message-ID`s (and the name given in
     /// `EHLO`).
-    pub message_id_domain: String,
+    pub(crate) message_id_domain: String,
     /// How long one send may take, in seconds.
-    pub timeout_seconds: u64,
+    pub(crate) timeout_seconds: u64,
 }
 
 impl Default for EmailConfig {
@@ -91,23 +91,9 @@ pub enum SendError {
     Transient(String),
 }
 
-impl SendError {
-    /// Whether a retry may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, SendError::Transient(_))
-    }
-
-    /// The message, whatever the kind.
-    pub fn message(&self) -> &str {
-        match self {
-            SendError::Permanent(m) | SendError::Transient(m) => m,
-        }
-    }
-}
-
 /// The `Message-ID` (without angle brackets) of the e-mail an action sends:
 /// `<action id>@<domain>`, the same on every retry of that action.
-pub fn message_id_for(action_id: uuid::Uuid, domain: &str) -> String {
+pub(crate) fn message_id_for(action_id: uuid::Uuid, domain: &str) -> String {
     format!("{action_id}@{domain}")
 }
 
@@ -162,7 +148,7 @@ impl Mailer {
     /// yet; the connection pool starts with the first send, so this may
     /// run outside a tokio runtime). The error says what is wrong, without
     /// the password.
-    pub fn new(config: &EmailConfig) -> Result<Mailer, String> {
+    pub(crate) fn new(config: &EmailConfig) -> Result<Mailer, String> {
         let raw = config.smtp_url.trim();
         if raw.is_empty() {
             return Ok(Mailer { inner: None });
@@ -246,11 +232,6 @@ impl Mailer {
                 password: password.filter(|p| !p.is_empty()),
             })),
         })
-    }
-
-    /// Whether an SMTP server is configured.
-    pub fn is_enabled(&self) -> bool {
-        self.inner.is_some()
     }
 
     /// Sends one message, waiting for the server to accept it.
@@ -409,6 +390,24 @@ fn redact(raw: &str) -> String {
 mod tests {
     use super::*;
     use revos_smtp_sink::SmtpSink;
+
+    impl SendError {
+        fn is_transient(&self) -> bool {
+            matches!(self, SendError::Transient(_))
+        }
+
+        fn message(&self) -> &str {
+            match self {
+                SendError::Permanent(m) | SendError::Transient(m) => m,
+            }
+        }
+    }
+
+    impl Mailer {
+        fn is_enabled(&self) -> bool {
+            self.inner.is_some()
+        }
+    }
 
     fn config(url: &str) -> EmailConfig {
         EmailConfig {

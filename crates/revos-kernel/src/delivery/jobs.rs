@@ -10,7 +10,6 @@ use revos_contracts::TenantId;
 use revos_queue::{EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueueStats};
 use revos_store::identity::Scope;
 use revos_store::listing::Listed;
-use revos_store::queue::TenantTx;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -43,12 +42,12 @@ pub struct JobRequest {
 
 /// The settings a tenant may override for its own jobs. Concurrency, rate
 /// and priorities belong to the worker processes and stay global.
-pub const TENANT_QUEUE_FIELDS: [&str; 4] = ["max_attempts", "backoff", "timeout_ms", "retention"];
+pub(crate) const TENANT_QUEUE_FIELDS: [&str; 4] = ["max_attempts", "backoff", "timeout_ms", "retention"];
 
 impl Kernel {
     /// Checks a tenant's queue overrides: known queues, only the fields of
     /// [`TENANT_QUEUE_FIELDS`], values that make a valid queue.
-    pub fn check_tenant_queue_settings(
+    pub(crate) fn check_tenant_queue_settings(
         &self,
         settings: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<revos_queue::QueueSettings, Failure> {
@@ -131,7 +130,7 @@ impl Kernel {
 
     /// Turns a request into a job under the queue's settings, with the
     /// tenant's overrides applied.
-    pub async fn job_for_tenant(
+    pub(crate) async fn job_for_tenant(
         &self,
         tenant: TenantId,
         request: &JobRequest,
@@ -142,7 +141,7 @@ impl Kernel {
 
     /// Turns a request into a job under the queue's settings with a
     /// tenant's overrides (already read) applied.
-    pub fn job_with_overrides(
+    pub(crate) fn job_with_overrides(
         &self,
         overrides: &serde_json::Map<String, serde_json::Value>,
         request: &JobRequest,
@@ -196,18 +195,6 @@ fn job_under(
 }
 
 impl Kernel {
-    /// Enqueues inside the caller's open transaction: the job exists only
-    /// if the transaction commits.
-    pub async fn enqueue_in(
-        &self,
-        tx: &mut dyn TenantTx,
-        request: &JobRequest,
-        now: DateTime<Utc>,
-    ) -> Result<EnqueueOutcome, Failure> {
-        let job = self.job_for_tenant(tx.tenant(), request).await?;
-        Ok(tx.enqueue(&job, now).await?)
-    }
-
     /// Enqueues a job for `tenant` in its own transaction. Needs `write`.
     pub async fn enqueue(
         &self,
@@ -229,17 +216,6 @@ impl Kernel {
         tenant: Option<TenantId>,
     ) -> Result<Option<TenantId>, Failure> {
         scope_of(by, tenant, (Scope::Read, Scope::Read), "whose jobs to show")
-    }
-
-    /// Jobs the caller may see, newest first.
-    pub async fn jobs(
-        &self,
-        by: &Principal,
-        tenant: Option<TenantId>,
-        filter: &JobFilter,
-    ) -> Result<Vec<Job>, Failure> {
-        let scope = self.job_scope(by, tenant)?;
-        Ok(self.store.list_jobs(scope, filter).await?)
     }
 
     /// A page of the jobs the caller may see, newest first unless the
@@ -358,7 +334,7 @@ impl Kernel {
     }
 
     /// One job the caller may see.
-    pub async fn job(&self, by: &Principal, id: Uuid) -> Result<Job, Failure> {
+    pub(crate) async fn job(&self, by: &Principal, id: Uuid) -> Result<Job, Failure> {
         let scope = match by.platform_scope() {
             Some(_) => None,
             None => by.tenant(),
@@ -752,19 +728,19 @@ pub struct JobWhat {
     pub summary: String,
     /// An e-mail's recipient.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     /// An e-mail's subject.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
+    pub(crate) subject: Option<String>,
     /// The URL a webhook posts to (absent when its endpoint is not configured).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// The name of the webhook endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     /// A webhook's event type.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_type: Option<String>,
+    pub(crate) event_type: Option<String>,
     /// The status of the action the job carries out.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
@@ -827,7 +803,7 @@ pub struct BulkRefusal {
     pub job_id: Uuid,
     /// Its tenant.
     #[schema(value_type = String, format = Uuid)]
-    pub tenant_id: TenantId,
+    pub(crate) tenant_id: TenantId,
     /// Why.
     pub reason: String,
 }
@@ -836,12 +812,12 @@ pub struct BulkRefusal {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PauseOutcome {
     /// The queue.
-    pub queue: String,
+    pub(crate) queue: String,
     /// The tenant; absent for every tenant.
     #[schema(value_type = Option<String>, format = Uuid)]
     pub tenant_id: Option<TenantId>,
     /// Whether it is paused now.
-    pub paused: bool,
+    pub(crate) paused: bool,
     /// `false` when it already was (or was not) paused.
     pub changed: bool,
 }
@@ -878,7 +854,7 @@ fn scope_of(
 /// membership there is `approver`, `admin` or `owner`, a key that is not
 /// an agent's with `admin` scope there, or the operator at the server's
 /// machine (the CLI). A tenant the caller cannot see answers not found.
-pub fn check_decider(by: &Principal, tenant: TenantId) -> Result<(), Failure> {
+pub(crate) fn check_decider(by: &Principal, tenant: TenantId) -> Result<(), Failure> {
     use revos_store::identity::Role;
     by.authorize_tenant(tenant, Scope::Read)?;
     match by {
@@ -962,7 +938,7 @@ pub enum JobStep {
 
 impl JobStep {
     /// Its name in routes, commands and the audit log.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             JobStep::Retry => "retry",
             JobStep::Cancel => "cancel",

@@ -11,13 +11,13 @@
 //! Delivery knows identity and audit; it does not know the event runtime
 //! that enqueues its jobs, only the job kinds below.
 
-pub mod dispatch;
+pub(crate) mod dispatch;
 pub mod email;
 pub mod jobs;
-pub mod outbound;
+pub(crate) mod outbound;
 pub mod worker;
 
 /// The job kind that sends an outbox e-mail.
-pub const EMAIL_JOB: &str = "email.send";
+pub(crate) const EMAIL_JOB: &str = "email.send";
 /// The job kind that delivers an outbound webhook.
-pub const WEBHOOK_JOB: &str = "webhook.deliver";
+pub(crate) const WEBHOOK_JOB: &str = "webhook.deliver";

@@ -28,32 +28,32 @@ use crate::outbound_http::{ClientOptions, OutboundClient, OutboundPolicy, Target
 use serde::Serialize;
 
 /// The timeout [`WebhookSender::default`] uses.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How much of a response body is read before the rest is dropped.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// One delivery to make.
 #[derive(Debug, Clone, Copy)]
-pub struct OutboundWebhook<'a> {
+pub(crate) struct OutboundWebhook<'a> {
     /// Where to POST: `http://` or `https://`.
-    pub url: &'a str,
+    pub(crate) url: &'a str,
     /// The endpoint's signing secret, `whsec_…`.
-    pub secret: &'a str,
+    pub(crate) secret: &'a str,
     /// The `webhook-id`: the same on every retry of one action.
-    pub msg_id: &'a str,
+    pub(crate) msg_id: &'a str,
     /// The event's `type`, e.g. `action.executed`.
-    pub event_type: &'a str,
+    pub(crate) event_type: &'a str,
     /// The event's `data`.
-    pub body: &'a serde_json::Value,
+    pub(crate) body: &'a serde_json::Value,
     /// The signing time, seconds since the epoch (also the `timestamp`
     /// of the payload).
-    pub timestamp: i64,
+    pub(crate) timestamp: i64,
 }
 
 /// Why a delivery failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeliveryError {
+pub(crate) enum DeliveryError {
     /// Retrying will not help: a `4xx` answer (but 408/409/425/429), a
     /// redirect, a bad URL or secret.
     #[error("{0}")]
@@ -62,13 +62,6 @@ pub enum DeliveryError {
     /// connection.
     #[error("{0}")]
     Transient(String),
-}
-
-impl DeliveryError {
-    /// Whether a retry may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, DeliveryError::Transient(_))
-    }
 }
 
 /// The JSON sent: field order as in the Standard Webhooks examples.
@@ -82,7 +75,7 @@ struct Payload<'a> {
 
 /// Sends webhooks through one HTTP client (connections are pooled).
 #[derive(Debug, Clone)]
-pub struct WebhookSender {
+pub(crate) struct WebhookSender {
     client: OutboundClient,
 }
 
@@ -90,7 +83,7 @@ impl WebhookSender {
     /// A sender under the outbound `policy` whose requests time out after
     /// `timeout`, following no redirect, with the user agent
     /// `revos-webhooks/<version>`.
-    pub fn new(timeout: Duration, policy: &OutboundPolicy) -> Result<Self, String> {
+    pub(crate) fn new(timeout: Duration, policy: &OutboundPolicy) -> Result<Self, String> {
         let client = policy.client(ClientOptions {
             timeout,
             user_agent: concat!("revos-webhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -99,7 +92,7 @@ impl WebhookSender {
     }
 
     /// POSTs one signed event; `Ok` holds the `2xx` status.
-    pub async fn deliver(&self, hook: &OutboundWebhook<'_>) -> Result<u16, DeliveryError> {
+    pub(crate) async fn deliver(&self, hook: &OutboundWebhook<'_>) -> Result<u16, DeliveryError> {
         let target = shown(hook.url);
         let request = self
             .client
@@ -225,6 +218,12 @@ mod tests {
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::post;
     use std::sync::{Arc, Mutex};
+
+    impl DeliveryError {
+        fn is_transient(&self) -> bool {
+            matches!(self, DeliveryError::Transient(_))
+        }
+    }
 
     /// One request the test server received, and whether it verified.
     type Delivery = (HeaderMap, Vec<u8>, Result<(), String>);

@@ -50,7 +50,7 @@ pub trait Handler: Send + Sync + 'static {
 /// A handler that does nothing, for benchmarks and smoke tests; with
 /// `{"sleep_ms": N}` in its payload (at most a minute) it takes that long,
 /// to stand in for slow work.
-pub struct Noop;
+pub(crate) struct Noop;
 
 #[async_trait]
 impl Handler for Noop {
@@ -85,7 +85,7 @@ pub struct WorkerStats {
     /// Sum of attempt durations, in microseconds.
     pub busy_micros: AtomicU64,
     /// Attempts started.
-    pub runs: AtomicU64,
+    pub(crate) runs: AtomicU64,
     /// Sum over attempts of the wait from `run_at` to the start, in
     /// microseconds (divide by `runs` for the mean queue latency).
     pub wait_micros: AtomicU64,
@@ -101,9 +101,9 @@ pub struct WorkerOptions {
     /// How long a claim holds a job before another worker may take it.
     pub lease: Duration,
     /// How long it waits for new jobs before looking again.
-    pub poll: Duration,
+    pub(crate) poll: Duration,
     /// How long in-flight jobs may finish after shutdown is asked for.
-    pub grace: Duration,
+    pub(crate) grace: Duration,
 }
 
 impl WorkerOptions {
@@ -150,11 +150,6 @@ impl Worker {
             options,
             stats,
         }
-    }
-
-    /// The worker's counters.
-    pub fn stats(&self) -> Arc<WorkerStats> {
-        self.stats.clone()
     }
 
     fn queues(&self) -> Result<Vec<(String, QueueConfig)>, Failure> {

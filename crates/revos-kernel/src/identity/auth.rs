@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 /// The prefix of every revos API key.
-pub const KEY_PREFIX: &str = "rvs_";
+pub(crate) const KEY_PREFIX: &str = "rvs_";
 /// How often `last_used_at` is refreshed at most.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
 
@@ -52,7 +52,7 @@ pub struct User {
 
 impl User {
     /// Their role in `tenant`, if they belong to it.
-    pub fn role_in(&self, tenant: TenantId) -> Option<Role> {
+    pub(crate) fn role_in(&self, tenant: TenantId) -> Option<Role> {
         self.memberships
             .iter()
             .find(|m| m.tenant_id == tenant)
@@ -154,7 +154,7 @@ pub fn unauthorized(message: &str) -> Failure {
 /// 401 for a refused user token, saying why (RFC 6750): the message and
 /// `details.www_authenticate` carry `error="invalid_token"` and a
 /// description that reveals no secret.
-pub fn invalid_token(why: &'static str) -> Failure {
+pub(crate) fn invalid_token(why: &'static str) -> Failure {
     let mut failure = unauthorized(&format!("the token is not valid: {why}"));
     failure.body = failure.body.with_detail("reason", why).with_detail(
         "www_authenticate",
@@ -164,7 +164,7 @@ pub fn invalid_token(why: &'static str) -> Failure {
 }
 
 /// 403: authenticated, but not allowed.
-pub fn forbidden(message: &str) -> Failure {
+pub(crate) fn forbidden(message: &str) -> Failure {
     Failure::of(ErrorKind::Forbidden, message)
 }
 
@@ -203,7 +203,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], Failure> {
 }
 
 /// Hex SHA-256 of a key's secret part.
-pub fn hash_secret(secret: &str) -> String {
+pub(crate) fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 

@@ -73,16 +73,16 @@ fn config_error(message: String) -> Failure {
 
 /// What revos reads from a verified token.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct UserClaims {
+pub(crate) struct UserClaims {
     /// The user's stable id at the identity provider.
-    pub sub: String,
+    pub(crate) sub: String,
     /// Their e-mail address, when the provider sends it.
     #[serde(default)]
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
 }
 
 /// Verifies tokens under one configuration.
-pub struct JwtVerifier {
+pub(crate) struct JwtVerifier {
     validation: Validation,
     keys: Keys,
 }
@@ -107,7 +107,7 @@ impl JwtVerifier {
     /// file now; a JWKS URL is only checked here (against `outbound`, as
     /// far as that is possible without resolving its host) and fetched on
     /// first use (this runs in the synchronous `Kernel::new`).
-    pub fn new(config: &JwtConfig, outbound: &OutboundPolicy) -> Result<JwtVerifier, Failure> {
+    pub(crate) fn new(config: &JwtConfig, outbound: &OutboundPolicy) -> Result<JwtVerifier, Failure> {
         let algorithm = Algorithm::from_str(config.algorithm.trim()).map_err(|_| {
             config_error(format!(
                 "unknown algorithm `{}`; use one of HS256, RS256, ES256, EdDSA, …",
@@ -169,7 +169,7 @@ impl JwtVerifier {
     /// Verifies a token; the error is a short reason for the logs and the
     /// audit trail (never echoed in detail to the client). Async because
     /// keys from a `jwks_url` may have to be fetched first.
-    pub async fn verify(&self, token: &str) -> Result<UserClaims, String> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<UserClaims, String> {
         self.verify_at(token, Instant::now()).await
     }
 
@@ -209,7 +209,7 @@ impl JwtVerifier {
 /// `error_description`): why, in words, from the reason
 /// [`JwtVerifier::verify`] gave, and never a key, a claim value or the
 /// token itself.
-pub fn public_reason(reason: &str) -> &'static str {
+pub(crate) fn public_reason(reason: &str) -> &'static str {
     match reason {
         "ExpiredSignature" => "the token has expired",
         "ImmatureSignature" => "the token is not valid yet",

@@ -12,5 +12,5 @@
 
 pub mod auth;
 pub mod jwt;
-pub mod members;
+pub(crate) mod members;
 pub mod rejections;

@@ -30,7 +30,7 @@ use std::sync::{Mutex, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 /// How long one aggregation window lasts.
-pub const WINDOW: Duration = Duration::seconds(60);
+pub(crate) const WINDOW: Duration = Duration::seconds(60);
 /// The most (chain, action, peer) windows held at once; past it, new
 /// peers of a chain share one window (`peer: "*"`), so memory stays
 /// bounded too.
@@ -69,7 +69,7 @@ enum Write {
 
 /// The windows and the writer behind [`Kernel::note_rejection`].
 #[derive(Default)]
-pub struct RejectionLog {
+pub(crate) struct RejectionLog {
     windows: Mutex<HashMap<WindowKey, Window>>,
     writer: OnceLock<mpsc::UnboundedSender<Write>>,
 }

@@ -42,10 +42,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The least time between two completed cycles of a tenant.
-pub const CYCLE_MIN_GAP: Duration = Duration::hours(12);
+pub(crate) const CYCLE_MIN_GAP: Duration = Duration::hours(12);
 
 /// Days of data a stored cycle looks at (the analysis window).
-pub const DEFAULT_WINDOW_DAYS: i64 = 30;
+pub(crate) const DEFAULT_WINDOW_DAYS: i64 = 30;
 
 /// The records a page of the store holds at most.
 const PAGE: u32 = 1000;

@@ -57,7 +57,7 @@ use uuid::Uuid;
 /// The idempotency key of the `optimization.change_{what}` event about a
 /// stored action (`applied`, `planned`, `reverted`): one event per action
 /// and kind. An `applied` one exists only for a change that was made.
-pub fn change_key(what: &str, action: Uuid) -> String {
+pub(crate) fn change_key(what: &str, action: Uuid) -> String {
     format!("optimization.change_{what}:{action}")
 }
 
@@ -75,7 +75,7 @@ const BUDGET_EPSILON: f64 = 0.005;
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Executed {
     /// The stored action's id.
-    pub action: Uuid,
+    pub(crate) action: Uuid,
     /// The output's `action_id`.
     pub action_id: String,
     /// The subsystem whose executor carried it out.
@@ -85,7 +85,7 @@ pub struct Executed {
     pub applied: bool,
     /// The `proposed_change` (`field`, `current_value`, `new_value`).
     #[schema(value_type = Object)]
-    pub change: Value,
+    pub(crate) change: Value,
     /// The target metric's baseline (`None` when the tenant has no snapshot
     /// of it yet).
     pub baseline: Option<f64>,
@@ -98,7 +98,7 @@ pub struct Executed {
 pub struct ExecutionReport {
     /// The tenant.
     #[schema(value_type = String, format = Uuid)]
-    pub tenant_id: TenantId,
+    pub(crate) tenant_id: TenantId,
     /// The mode the actions ran in.
     #[schema(value_type = String)]
     pub mode: KernelMode,
@@ -139,7 +139,7 @@ pub struct Measured {
 pub struct MeasureReport {
     /// The tenant.
     #[schema(value_type = String, format = Uuid)]
-    pub tenant_id: TenantId,
+    pub(crate) tenant_id: TenantId,
     /// The actions judged.
     pub measured: Vec<Measured>,
     /// Executing actions still inside their observation window.
@@ -1055,7 +1055,7 @@ fn noise_window(baseline: Option<f64>, after: &[(NaiveDate, f64)]) -> Vec<f64> {
 /// How far the metric moved from `baseline` to `observed`, in percent of
 /// the baseline, signed so that a move in the expected `direction` is
 /// positive. From a zero baseline any move is infinitely large.
-pub fn signed_move_pct(direction: ImpactDirection, baseline: f64, observed: f64) -> f64 {
+pub(crate) fn signed_move_pct(direction: ImpactDirection, baseline: f64, observed: f64) -> f64 {
     let delta = observed - baseline;
     let pct = if baseline == 0.0 {
         if delta == 0.0 {
@@ -1077,7 +1077,7 @@ pub fn signed_move_pct(direction: ImpactDirection, baseline: f64, observed: f64)
 /// `magnitude_pct` percent: `successful` when it moved the expected way by
 /// at least half of that, `failed` when it moved the other way by more than
 /// half of that, `inconclusive` otherwise (including no move at all).
-pub fn classify(
+pub(crate) fn classify(
     direction: ImpactDirection,
     baseline: f64,
     observed: f64,
@@ -1098,7 +1098,7 @@ pub fn classify(
 /// `consecutive_days` calendar days in a row (at least 1), scanning the
 /// daily values oldest first; `None` if it never did. A day without a value
 /// breaks the streak: the condition must be seen to hold.
-pub fn abort_streak(
+pub(crate) fn abort_streak(
     days: &[(NaiveDate, f64)],
     operator: ComparisonOperator,
     threshold: f64,
@@ -1132,7 +1132,7 @@ pub fn abort_streak(
 /// z = 2 → 0.95, z = 3 → 0.997). With fewer than three values there is no
 /// estimate of the noise and the confidence is 0; with no noise at all it
 /// is 1 for any move and 0 for none. Rounded to 4 decimals.
-pub fn confidence(delta: f64, values: &[f64]) -> f64 {
+pub(crate) fn confidence(delta: f64, values: &[f64]) -> f64 {
     if !delta.is_finite() || values.len() < 3 {
         return 0.0;
     }

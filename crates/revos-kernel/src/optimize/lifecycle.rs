@@ -31,19 +31,19 @@ use revos_store::{Campaign, WriteSummary};
 use serde_json::json;
 
 /// The event type of a campaign launch.
-pub const CAMPAIGN_LAUNCHED: &str = "campaign_launched";
+pub(crate) const CAMPAIGN_LAUNCHED: &str = "campaign_launched";
 
 /// The source of the launch events the kernel records itself.
 const SOURCE: &str = "revos.campaigns";
 
 /// Whether a campaign written with status `now` after being stored with
 /// `before` (`None`: not stored) has launched.
-pub fn is_launch(before: Option<&str>, now: &str) -> bool {
+pub(crate) fn is_launch(before: Option<&str>, now: &str) -> bool {
     now == "active" && !matches!(before, Some("active" | "paused"))
 }
 
 /// The idempotency key of a campaign's launch event.
-pub fn launch_key(campaign: &Campaign) -> String {
+pub(crate) fn launch_key(campaign: &Campaign) -> String {
     format!(
         "{CAMPAIGN_LAUNCHED}:{}:{}",
         campaign.id, campaign.start_date

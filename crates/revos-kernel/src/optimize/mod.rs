@@ -14,5 +14,5 @@
 pub mod analytics;
 pub mod cycles;
 pub mod executor;
-pub mod lifecycle;
+pub(crate) mod lifecycle;
 pub mod scheduler;

@@ -49,11 +49,11 @@ use uuid::Uuid;
 pub const SCHEDULE_SETTINGS_ID: &str = "revenue_os.optimizer.schedule";
 
 /// Days before the latest snapshot whose mean it is compared with.
-pub const DEVIATION_BASELINE_DAYS: i64 = 7;
+pub(crate) const DEVIATION_BASELINE_DAYS: i64 = 7;
 
 /// The fewest earlier values a deviation needs, so one odd day does not
 /// make a baseline.
-pub const DEVIATION_MIN_BASELINE: usize = 3;
+pub(crate) const DEVIATION_MIN_BASELINE: usize = 3;
 
 const PAGE: u32 = 1000;
 
@@ -62,12 +62,12 @@ const LAUNCHES_NAMED: u32 = 20;
 
 /// A tenant's trigger settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     /// The time of day (UTC) after which the daily cycle runs.
-    pub daily_at_utc: NaiveTime,
+    pub(crate) daily_at_utc: NaiveTime,
     /// How far (in percent of the baseline mean) a required metric may move
     /// before it triggers a cycle.
-    pub deviation_threshold_pct: f64,
+    pub(crate) deviation_threshold_pct: f64,
 }
 
 impl Default for Schedule {
@@ -82,7 +82,7 @@ impl Default for Schedule {
 impl Schedule {
     /// Reads the settings stored under [`SCHEDULE_SETTINGS_ID`]; absent
     /// fields take the defaults.
-    pub fn from_settings(value: Option<&Value>) -> Result<Schedule, String> {
+    pub(crate) fn from_settings(value: Option<&Value>) -> Result<Schedule, String> {
         let mut schedule = Schedule::default();
         let Some(value) = value else {
             return Ok(schedule);
@@ -117,7 +117,7 @@ impl Schedule {
 
 /// Whether the daily cycle is due: today's time has passed and neither a
 /// completed cycle nor a scheduled attempt is recorded today.
-pub fn schedule_due(schedule: &Schedule, now: DateTime<Utc>, recent: &[Cycle]) -> bool {
+pub(crate) fn schedule_due(schedule: &Schedule, now: DateTime<Utc>, recent: &[Cycle]) -> bool {
     let today = now.date_naive();
     now.time() >= schedule.daily_at_utc
         && !recent.iter().any(|c| {
@@ -127,7 +127,7 @@ pub fn schedule_due(schedule: &Schedule, now: DateTime<Utc>, recent: &[Cycle]) -
 }
 
 /// Whether a cycle completed less than 12 hours before `now`.
-pub fn too_recent(now: DateTime<Utc>, recent: &[Cycle]) -> bool {
+pub(crate) fn too_recent(now: DateTime<Utc>, recent: &[Cycle]) -> bool {
     recent
         .iter()
         .any(|c| c.status == CycleStatus::Completed && now - c.created_at < CYCLE_MIN_GAP)
@@ -135,15 +135,15 @@ pub fn too_recent(now: DateTime<Utc>, recent: &[Cycle]) -> bool {
 
 /// A metric's move away from its baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Deviation {
+pub(crate) struct Deviation {
     /// The latest value's day.
-    pub date: NaiveDate,
+    pub(crate) date: NaiveDate,
     /// The latest value.
-    pub latest: f64,
+    pub(crate) latest: f64,
     /// The mean of the values of the 7 days before it.
-    pub baseline: f64,
+    pub(crate) baseline: f64,
     /// `(latest − baseline) / |baseline|`, in percent.
-    pub change_pct: f64,
+    pub(crate) change_pct: f64,
 }
 
 /// The deviation of the latest of `values` (tenant-wide daily values, any
@@ -151,7 +151,7 @@ pub struct Deviation {
 /// when it is larger than `threshold_pct`. `None` when it is not, or when
 /// there are fewer than [`DEVIATION_MIN_BASELINE`] earlier values or their
 /// mean is 0.
-pub fn deviation(values: &[(NaiveDate, f64)], threshold_pct: f64) -> Option<Deviation> {
+pub(crate) fn deviation(values: &[(NaiveDate, f64)], threshold_pct: f64) -> Option<Deviation> {
     let &(date, latest) = values.iter().max_by_key(|(d, _)| *d)?;
     let earlier: Vec<f64> = values
         .iter()

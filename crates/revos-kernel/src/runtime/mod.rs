@@ -16,10 +16,10 @@
 pub mod entry;
 pub mod guards;
 pub mod ingest;
-pub mod input;
+pub(crate) mod input;
 pub mod replay;
 pub mod timeline;
-pub mod webhooks;
+pub(crate) mod webhooks;
 
 pub use ingest::{IngestReceipt, body_hash};
 pub use input::EventInput;

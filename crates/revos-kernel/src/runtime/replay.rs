@@ -62,42 +62,42 @@ pub struct ReplayRequest {
 
 /// An action as compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ActionSummary {
+pub(crate) struct ActionSummary {
     /// Its key within the decision.
-    pub key: String,
+    pub(crate) key: String,
     /// Its type.
-    pub r#type: ActionKind,
+    pub(crate) r#type: ActionKind,
     /// Its parameters.
     #[schema(value_type = Object)]
-    pub params: Value,
+    pub(crate) params: Value,
 }
 
 /// A decision as compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct DecisionSummary {
+pub(crate) struct DecisionSummary {
     /// The policy.
-    pub policy_id: String,
+    pub(crate) policy_id: String,
     /// Its version.
-    pub policy_version: u32,
+    pub(crate) policy_version: u32,
     /// The outcome.
-    pub outcome: DecisionOutcome,
+    pub(crate) outcome: DecisionOutcome,
     /// Its reasons.
-    pub reasons: Vec<String>,
+    pub(crate) reasons: Vec<String>,
     /// Its actions.
-    pub actions: Vec<ActionSummary>,
+    pub(crate) actions: Vec<ActionSummary>,
 }
 
 /// One parameter that differs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FieldChange {
     /// The parameter.
-    pub field: String,
+    pub(crate) field: String,
     /// The baseline's value (absent: not there).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<Value>,
+    pub(crate) baseline: Option<Value>,
     /// The candidate's value (absent: not there).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub candidate: Option<Value>,
+    pub(crate) candidate: Option<Value>,
 }
 
 /// One difference between the baseline and the candidate decision.
@@ -166,13 +166,13 @@ pub struct ReplayItem {
     /// Its type.
     pub event_type: String,
     /// When it was recorded.
-    pub recorded_at: DateTime<Utc>,
+    pub(crate) recorded_at: DateTime<Utc>,
     /// When its recorded decision was made: the clock both runs used.
-    pub decided_at: DateTime<Utc>,
+    pub(crate) decided_at: DateTime<Utc>,
     /// The recorded decision's version, re-run.
-    pub baseline: DecisionSummary,
+    pub(crate) baseline: DecisionSummary,
     /// The candidate version's decision.
-    pub candidate: DecisionSummary,
+    pub(crate) candidate: DecisionSummary,
     /// The differences.
     pub changes: Vec<Change>,
 }
@@ -271,7 +271,7 @@ fn diff_params(baseline: &Value, candidate: &Value) -> Vec<FieldChange> {
 /// The differences between the baseline and the candidate decision:
 /// the outcome, then actions (matched by key) removed, changed and added.
 /// Reasons are prose and not compared.
-pub fn compare(baseline: &DecisionSummary, candidate: &DecisionSummary) -> Vec<Change> {
+pub(crate) fn compare(baseline: &DecisionSummary, candidate: &DecisionSummary) -> Vec<Change> {
     let mut changes = Vec::new();
     if baseline.outcome != candidate.outcome {
         changes.push(Change::Outcome {

@@ -1,7 +1,9 @@
 //! Inbound webhooks: verify a delivery, then keep it in `events_raw`.
 //!
 //! The HTTP endpoint `POST /v1/webhooks/{tenant_id}/{source}` hands
-//! [`receive`] the raw body bytes and the three Standard Webhooks headers.
+//! [`Kernel::verify_webhook`](crate::Kernel::verify_webhook) the raw body
+//! bytes and the three Standard Webhooks headers, then stores what verified
+//! with [`Kernel::store_webhook`](crate::Kernel::store_webhook).
 //! The signature is checked against the source's active secrets *before*
 //! the body is parsed, so nothing an unauthenticated sender wrote reaches a
 //! parser; only then is the body read as JSON and stored. A sender's retry
@@ -23,21 +25,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// The longest source name.
-pub const MAX_SOURCE_LEN: usize = 64;
-
-/// Verifies a delivery for `tenant`'s `source` and stores it (see
-/// [`verify`]).
-pub async fn receive(
-    store: &dyn Store,
-    tenant: TenantId,
-    source: &str,
-    headers: &WebhookHeaders,
-    body: &[u8],
-    now: DateTime<Utc>,
-) -> Result<RawEventReceipt, Failure> {
-    let event = verify(store, tenant, source, headers, body, now).await?;
-    Ok(store.record_raw_event(tenant, &event).await?)
-}
+pub(crate) const MAX_SOURCE_LEN: usize = 64;
 
 /// Verifies a delivery for `tenant`'s `source` and answers the raw event
 /// to store.
@@ -47,7 +35,7 @@ pub async fn receive(
 /// `details.reason`) when the source has no active secret (an unknown
 /// tenant included: it is looked up the same way and answered the same)
 /// or the delivery does not verify.
-pub async fn verify(
+pub(crate) async fn verify(
     store: &dyn Store,
     tenant: TenantId,
     source: &str,
@@ -124,7 +112,7 @@ pub async fn verify(
 /// Makes a new random secret for a source and stores it. Answers the
 /// secret's description and its `whsec_…` text, which is shown this once
 /// (listings show only the fingerprint).
-pub async fn create_secret(
+pub(crate) async fn create_secret(
     store: &dyn Store,
     tenant: TenantId,
     source: &str,
@@ -139,7 +127,7 @@ pub async fn create_secret(
 
 /// Stores a secret that the sender generated (`whsec_<base64>`, a key of
 /// 24 to 64 bytes), for providers that issue their own.
-pub async fn import_secret(
+pub(crate) async fn import_secret(
     store: &dyn Store,
     tenant: TenantId,
     source: &str,
@@ -159,7 +147,7 @@ pub async fn import_secret(
 }
 
 /// The tenant's secrets (active and revoked), without the secrets.
-pub async fn list_secrets(
+pub(crate) async fn list_secrets(
     store: &dyn Store,
     tenant: TenantId,
 ) -> Result<Vec<WebhookSecretInfo>, Failure> {
@@ -168,7 +156,7 @@ pub async fn list_secrets(
 
 /// Revokes a secret; 404 (`kind: not_found`) if the tenant has no active
 /// secret with this id.
-pub async fn revoke_secret(
+pub(crate) async fn revoke_secret(
     store: &dyn Store,
     tenant: TenantId,
     id: Uuid,
@@ -182,7 +170,7 @@ pub async fn revoke_secret(
 }
 
 /// Checks a source name: `^[a-z][a-z0-9_.-]{0,63}$`.
-pub fn check_source(source: &str) -> Result<(), Failure> {
+pub(crate) fn check_source(source: &str) -> Result<(), Failure> {
     let mut bytes = source.bytes();
     let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
     let rest_ok = bytes
@@ -388,6 +376,20 @@ mod tests {
             .unwrap()
             .id;
         (store, tenant)
+    }
+
+    /// Verifies a delivery and stores it, as the endpoint does (less the
+    /// audit entry).
+    async fn receive(
+        store: &dyn Store,
+        tenant: TenantId,
+        source: &str,
+        headers: &WebhookHeaders,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<RawEventReceipt, Failure> {
+        let event = verify(store, tenant, source, headers, body, now).await?;
+        Ok(store.record_raw_event(tenant, &event).await?)
     }
 
     fn at(secs: i64) -> DateTime<Utc> {
