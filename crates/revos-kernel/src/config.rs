@@ -15,13 +15,13 @@ pub use crate::outbound_http::redact_url;
 
 /// The database used when nothing else is configured: a file next to where
 /// revos runs, created on first use.
-pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://revos.db";
+const DEFAULT_DATABASE_URL: &str = "sqlite://revos.db";
 /// Where `revos serve` listens by default.
-pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The largest request body accepted by default (2 MiB).
-pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// The configuration file read when it exists.
-pub(crate) const DEFAULT_CONFIG_FILE: &str = "revos.toml";
+const DEFAULT_CONFIG_FILE: &str = "revos.toml";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,7 +171,7 @@ impl Config {
     /// Loads the layers. `file` is the explicit `--config` path (it must
     /// exist); without it `revos.toml` in the current directory is read if
     /// present. `env` is the process environment, passed in for tests.
-    pub(crate) fn load(
+    fn load(
         file: Option<&Path>,
         env: &[(String, String)],
         overrides: &Overrides,
@@ -344,23 +344,23 @@ fn lookup<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// Default sustained rate of read requests per principal, per minute.
-pub(crate) const DEFAULT_READ_PER_MINUTE: u32 = 600;
+const DEFAULT_READ_PER_MINUTE: u32 = 600;
 /// Default burst of read requests per principal.
-pub(crate) const DEFAULT_READ_BURST: u32 = 100;
+const DEFAULT_READ_BURST: u32 = 100;
 /// Default sustained rate of write requests per principal, per minute.
-pub(crate) const DEFAULT_WRITE_PER_MINUTE: u32 = 300;
+const DEFAULT_WRITE_PER_MINUTE: u32 = 300;
 /// Default burst of write requests per principal.
-pub(crate) const DEFAULT_WRITE_BURST: u32 = 50;
+const DEFAULT_WRITE_BURST: u32 = 50;
 /// Default sustained rate of webhook deliveries per tenant and source, per
 /// minute.
-pub(crate) const DEFAULT_WEBHOOK_PER_MINUTE: u32 = 600;
+const DEFAULT_WEBHOOK_PER_MINUTE: u32 = 600;
 /// Default burst of webhook deliveries per tenant and source.
-pub(crate) const DEFAULT_WEBHOOK_BURST: u32 = 100;
+const DEFAULT_WEBHOOK_BURST: u32 = 100;
 /// Default sustained rate of requests without credentials per peer address,
 /// per minute.
-pub(crate) const DEFAULT_UNAUTHENTICATED_PER_MINUTE: u32 = 60;
+const DEFAULT_UNAUTHENTICATED_PER_MINUTE: u32 = 60;
 /// Default burst of requests without credentials per peer address.
-pub(crate) const DEFAULT_UNAUTHENTICATED_BURST: u32 = 20;
+const DEFAULT_UNAUTHENTICATED_BURST: u32 = 20;
 
 /// The rate limits: for each endpoint class (`read`, `write`, `webhook`, `unauthenticated`), a sustained rate per minute
 /// and a burst (how many requests an idle principal may send at once).

@@ -73,7 +73,7 @@ pub struct Kernel {
 impl Kernel {
     /// A kernel over an opened store. Fails when the `[jwt]` settings
     /// cannot verify tokens (unknown algorithm, unreadable JWKS, …).
-    pub(crate) fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, Failure> {
+    fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, Failure> {
         outbound_http::install_tls_provider();
         let outbound = outbound_http::OutboundPolicy::new(&config.outbound)
             .map_err(|e| Failure::of(ErrorKind::Configuration, e))?;

@@ -78,11 +78,11 @@ pub(crate) enum TargetError {
 
 /// A range of addresses the policy refuses by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RefusedRange {
+struct RefusedRange {
     /// What the range is, as in "127.0.0.1 is a loopback address".
-    pub(crate) kind: &'static str,
+    kind: &'static str,
     /// The range, in CIDR notation.
-    pub(crate) cidr: &'static str,
+    cidr: &'static str,
 }
 
 /// The default-refused IPv4 ranges, most specific first where they nest.
@@ -128,7 +128,7 @@ const V6_REFUSED: &[(&str, &str)] = &[
 /// that may be reached. An IPv6 address that carries an IPv4 one
 /// (IPv4-mapped `::ffff:a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`, 6to4
 /// `2002:aabb:ccdd::`) is judged by the IPv4 address it carries.
-pub(crate) fn refused_range(ip: IpAddr) -> Option<RefusedRange> {
+fn refused_range(ip: IpAddr) -> Option<RefusedRange> {
     let ip = match ip {
         IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => IpAddr::V4(v4),
@@ -189,7 +189,7 @@ impl OutboundPolicy {
 
     /// Whether `ip` is in the allow list (an IPv4-mapped IPv6 address also
     /// when the IPv4 address it carries is).
-    pub(crate) fn is_listed(&self, ip: IpAddr) -> bool {
+    fn is_listed(&self, ip: IpAddr) -> bool {
         let canonical = ip.to_canonical();
         self.allow
             .iter()
@@ -198,7 +198,7 @@ impl OutboundPolicy {
 
     /// Whether a request may go to `ip`; `plain_http` for an `http://` URL,
     /// which only listed addresses accept.
-    pub(crate) fn check_address(&self, ip: IpAddr, plain_http: bool) -> Result<(), Refused> {
+    fn check_address(&self, ip: IpAddr, plain_http: bool) -> Result<(), Refused> {
         match self.problem(ip, plain_http) {
             Some(problem) => Err(Refused::new(format!("{ip} is {problem}"))),
             None => Ok(()),
@@ -231,7 +231,7 @@ impl OutboundPolicy {
 
     /// Whether a request may go to `host`, which resolved to `addrs`:
     /// every one of them must be allowed.
-    pub(crate) fn check_addresses(
+    fn check_addresses(
         &self,
         host: &str,
         addrs: &[IpAddr],

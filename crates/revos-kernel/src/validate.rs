@@ -15,11 +15,11 @@ use revos_store::{
 use std::collections::HashSet;
 
 /// The longest id a client may give a spine record.
-pub(crate) const MAX_ID_LEN: usize = 200;
+const MAX_ID_LEN: usize = 200;
 
 /// Collects violations under a JSON path prefix.
 #[derive(Default)]
-pub(crate) struct Checker {
+struct Checker {
     violations: Vec<Violation>,
 }
 

@@ -19,7 +19,7 @@ use revos_store::audit::revos_audit::{self, SigningKey, Verifier, VerifyReport, 
 use revos_store::audit::{AuditEntry, Checkpoint, MAX_AUDIT_PAGE, NewAuditEntry};
 
 /// Entries read per page while verifying a chain.
-pub(crate) const VERIFY_PAGE: u32 = MAX_AUDIT_PAGE;
+const VERIFY_PAGE: u32 = MAX_AUDIT_PAGE;
 
 /// How long the background sequencer waits between two passes over the
 /// tenants with pending entries.
@@ -28,7 +28,7 @@ pub const SEQUENCE_INTERVAL: std::time::Duration = std::time::Duration::from_mil
 /// One pass of the sequencer: sequences the backlog of every tenant that
 /// has pending entries. Returns how many entries it chained. A tenant that
 /// fails is logged and skipped, so one cannot hold up the others.
-pub(crate) async fn sequence_pending(store: &dyn Store) -> Result<u64, Failure> {
+async fn sequence_pending(store: &dyn Store) -> Result<u64, Failure> {
     let mut total = 0;
     for tenant in store.pending_audit_tenants().await? {
         match store.sequence_audit_backlog(tenant).await {
@@ -118,7 +118,7 @@ pub async fn verify_tenant(
 /// head is checkpointed already (by this call's predecessor or by a
 /// concurrent one). The head is signed as stored; run [`verify_tenant`]
 /// first to avoid blessing a chain that was tampered with.
-pub(crate) async fn checkpoint(
+async fn checkpoint(
     store: &dyn Store,
     tenant: TenantId,
     signing_key: &SigningKey,
@@ -215,7 +215,7 @@ impl crate::Kernel {
 
     /// Every tenant whose chain `revos audit` looks at: the platform, then
     /// each tenant, oldest first.
-    pub(crate) async fn audit_tenants(&self) -> Result<Vec<TenantId>, Failure> {
+    async fn audit_tenants(&self) -> Result<Vec<TenantId>, Failure> {
         let mut all = vec![TenantId::PLATFORM];
         let mut offset = 0;
         loop {

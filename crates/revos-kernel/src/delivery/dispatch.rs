@@ -39,7 +39,7 @@ fn field_uuid(job: &Job, field: &str) -> Result<Uuid, JobError> {
 }
 
 /// Sends outbox e-mails (`email.send`).
-pub(crate) struct EmailHandler {
+struct EmailHandler {
     kernel: Kernel,
 }
 
@@ -145,7 +145,7 @@ fn settled(email: &OutboxEmail) -> Option<Result<(), JobError>> {
 }
 
 /// Delivers outbound webhooks (`webhook.deliver`).
-pub(crate) struct WebhookHandler {
+struct WebhookHandler {
     kernel: Kernel,
 }
 

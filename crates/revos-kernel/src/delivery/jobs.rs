@@ -42,12 +42,12 @@ pub struct JobRequest {
 
 /// The settings a tenant may override for its own jobs. Concurrency, rate
 /// and priorities belong to the worker processes and stay global.
-pub(crate) const TENANT_QUEUE_FIELDS: [&str; 4] = ["max_attempts", "backoff", "timeout_ms", "retention"];
+const TENANT_QUEUE_FIELDS: [&str; 4] = ["max_attempts", "backoff", "timeout_ms", "retention"];
 
 impl Kernel {
     /// Checks a tenant's queue overrides: known queues, only the fields of
     /// [`TENANT_QUEUE_FIELDS`], values that make a valid queue.
-    pub(crate) fn check_tenant_queue_settings(
+    fn check_tenant_queue_settings(
         &self,
         settings: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<revos_queue::QueueSettings, Failure> {
@@ -130,7 +130,7 @@ impl Kernel {
 
     /// Turns a request into a job under the queue's settings, with the
     /// tenant's overrides applied.
-    pub(crate) async fn job_for_tenant(
+    async fn job_for_tenant(
         &self,
         tenant: TenantId,
         request: &JobRequest,
@@ -334,7 +334,7 @@ impl Kernel {
     }
 
     /// One job the caller may see.
-    pub(crate) async fn job(&self, by: &Principal, id: Uuid) -> Result<Job, Failure> {
+    async fn job(&self, by: &Principal, id: Uuid) -> Result<Job, Failure> {
         let scope = match by.platform_scope() {
             Some(_) => None,
             None => by.tenant(),
@@ -728,19 +728,19 @@ pub struct JobWhat {
     pub summary: String,
     /// An e-mail's recipient.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) to: Option<String>,
+    to: Option<String>,
     /// An e-mail's subject.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) subject: Option<String>,
+    subject: Option<String>,
     /// The URL a webhook posts to (absent when its endpoint is not configured).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) url: Option<String>,
+    url: Option<String>,
     /// The name of the webhook endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) endpoint: Option<String>,
+    endpoint: Option<String>,
     /// A webhook's event type.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) event_type: Option<String>,
+    event_type: Option<String>,
     /// The status of the action the job carries out.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
@@ -803,7 +803,7 @@ pub struct BulkRefusal {
     pub job_id: Uuid,
     /// Its tenant.
     #[schema(value_type = String, format = Uuid)]
-    pub(crate) tenant_id: TenantId,
+    tenant_id: TenantId,
     /// Why.
     pub reason: String,
 }
@@ -812,12 +812,12 @@ pub struct BulkRefusal {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PauseOutcome {
     /// The queue.
-    pub(crate) queue: String,
+    queue: String,
     /// The tenant; absent for every tenant.
     #[schema(value_type = Option<String>, format = Uuid)]
     pub tenant_id: Option<TenantId>,
     /// Whether it is paused now.
-    pub(crate) paused: bool,
+    paused: bool,
     /// `false` when it already was (or was not) paused.
     pub changed: bool,
 }
@@ -854,7 +854,7 @@ fn scope_of(
 /// membership there is `approver`, `admin` or `owner`, a key that is not
 /// an agent's with `admin` scope there, or the operator at the server's
 /// machine (the CLI). A tenant the caller cannot see answers not found.
-pub(crate) fn check_decider(by: &Principal, tenant: TenantId) -> Result<(), Failure> {
+fn check_decider(by: &Principal, tenant: TenantId) -> Result<(), Failure> {
     use revos_store::identity::Role;
     by.authorize_tenant(tenant, Scope::Read)?;
     match by {
@@ -938,7 +938,7 @@ pub enum JobStep {
 
 impl JobStep {
     /// Its name in routes, commands and the audit log.
-    pub(crate) const fn as_str(self) -> &'static str {
+    const fn as_str(self) -> &'static str {
         match self {
             JobStep::Retry => "retry",
             JobStep::Cancel => "cancel",

@@ -50,7 +50,7 @@ pub trait Handler: Send + Sync + 'static {
 /// A handler that does nothing, for benchmarks and smoke tests; with
 /// `{"sleep_ms": N}` in its payload (at most a minute) it takes that long,
 /// to stand in for slow work.
-pub(crate) struct Noop;
+struct Noop;
 
 #[async_trait]
 impl Handler for Noop {
@@ -85,7 +85,7 @@ pub struct WorkerStats {
     /// Sum of attempt durations, in microseconds.
     pub busy_micros: AtomicU64,
     /// Attempts started.
-    pub(crate) runs: AtomicU64,
+    runs: AtomicU64,
     /// Sum over attempts of the wait from `run_at` to the start, in
     /// microseconds (divide by `runs` for the mean queue latency).
     pub wait_micros: AtomicU64,
@@ -101,9 +101,9 @@ pub struct WorkerOptions {
     /// How long a claim holds a job before another worker may take it.
     pub lease: Duration,
     /// How long it waits for new jobs before looking again.
-    pub(crate) poll: Duration,
+    poll: Duration,
     /// How long in-flight jobs may finish after shutdown is asked for.
-    pub(crate) grace: Duration,
+    grace: Duration,
 }
 
 impl WorkerOptions {

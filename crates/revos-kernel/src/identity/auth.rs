@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 /// The prefix of every revos API key.
-pub(crate) const KEY_PREFIX: &str = "rvs_";
+const KEY_PREFIX: &str = "rvs_";
 /// How often `last_used_at` is refreshed at most.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
 
@@ -154,7 +154,7 @@ pub fn unauthorized(message: &str) -> Failure {
 /// 401 for a refused user token, saying why (RFC 6750): the message and
 /// `details.www_authenticate` carry `error="invalid_token"` and a
 /// description that reveals no secret.
-pub(crate) fn invalid_token(why: &'static str) -> Failure {
+fn invalid_token(why: &'static str) -> Failure {
     let mut failure = unauthorized(&format!("the token is not valid: {why}"));
     failure.body = failure.body.with_detail("reason", why).with_detail(
         "www_authenticate",
@@ -203,7 +203,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], Failure> {
 }
 
 /// Hex SHA-256 of a key's secret part.
-pub(crate) fn hash_secret(secret: &str) -> String {
+fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 

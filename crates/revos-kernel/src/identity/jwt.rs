@@ -78,7 +78,7 @@ pub(crate) struct UserClaims {
     pub(crate) sub: String,
     /// Their e-mail address, when the provider sends it.
     #[serde(default)]
-    pub(crate) email: Option<String>,
+    email: Option<String>,
 }
 
 /// Verifies tokens under one configuration.
@@ -107,7 +107,10 @@ impl JwtVerifier {
     /// file now; a JWKS URL is only checked here (against `outbound`, as
     /// far as that is possible without resolving its host) and fetched on
     /// first use (this runs in the synchronous `Kernel::new`).
-    pub(crate) fn new(config: &JwtConfig, outbound: &OutboundPolicy) -> Result<JwtVerifier, Failure> {
+    pub(crate) fn new(
+        config: &JwtConfig,
+        outbound: &OutboundPolicy,
+    ) -> Result<JwtVerifier, Failure> {
         let algorithm = Algorithm::from_str(config.algorithm.trim()).map_err(|_| {
             config_error(format!(
                 "unknown algorithm `{}`; use one of HS256, RS256, ES256, EdDSA, …",

@@ -30,7 +30,7 @@ use std::sync::{Mutex, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 /// How long one aggregation window lasts.
-pub(crate) const WINDOW: Duration = Duration::seconds(60);
+const WINDOW: Duration = Duration::seconds(60);
 /// The most (chain, action, peer) windows held at once; past it, new
 /// peers of a chain share one window (`peer: "*"`), so memory stays
 /// bounded too.

@@ -59,13 +59,13 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The trailing window of flow metrics, in days (the day included).
-pub(crate) const WINDOW_DAYS: i64 = 30;
+const WINDOW_DAYS: i64 = 30;
 
 /// The longest range one run computes, in days.
-pub(crate) const MAX_RANGE_DAYS: i64 = 366;
+const MAX_RANGE_DAYS: i64 = 366;
 
 /// The metrics this job derives, in the order it writes them.
-pub(crate) const DERIVED: [&str; 15] = [
+const DERIVED: [&str; 15] = [
     "pipeline_total",
     "pipeline_new",
     "opps_new",
@@ -84,7 +84,7 @@ pub(crate) const DERIVED: [&str; 15] = [
 ];
 
 /// `cac_blended` is derived too, when spend is known (see the module docs).
-pub(crate) const CAC: &str = "cac_blended";
+const CAC: &str = "cac_blended";
 
 /// How many of [`DERIVED`], from the first, come from opportunities; the
 /// rest (and [`CAC`]) come from revenue events.
@@ -94,7 +94,7 @@ const FROM_OPPORTUNITIES: usize = 8;
 /// holds nothing of the tenant is not where the tenant keeps that data (it
 /// imports those metrics, or has none yet), so its metrics are unknown,
 /// not zero.
-pub(crate) fn tracked(spine: &Spine<'_>, metric: &str) -> bool {
+fn tracked(spine: &Spine<'_>, metric: &str) -> bool {
     if DERIVED[..FROM_OPPORTUNITIES].contains(&metric) {
         !spine.opportunities.is_empty()
     } else {
@@ -104,14 +104,14 @@ pub(crate) fn tracked(spine: &Spine<'_>, metric: &str) -> bool {
 
 /// What the pure derivation reads.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Spine<'a> {
+struct Spine<'a> {
     /// Every opportunity of the tenant.
-    pub(crate) opportunities: &'a [Opportunity],
+    opportunities: &'a [Opportunity],
     /// The tenant's revenue events up to the last day computed (earlier
     /// ones too: `customers_new` needs each account's first event).
-    pub(crate) revenue_events: &'a [RevenueEvent],
+    revenue_events: &'a [RevenueEvent],
     /// Stored `spend_total` values by day (trailing-window spend).
-    pub(crate) spend_total: &'a BTreeMap<NaiveDate, f64>,
+    spend_total: &'a BTreeMap<NaiveDate, f64>,
 }
 
 fn in_window(date: NaiveDate, day: NaiveDate) -> bool {
@@ -148,7 +148,7 @@ fn customers_new(events: &[RevenueEvent], day: NaiveDate) -> f64 {
 /// One day's derived values, `(metric id, value)`, in [`DERIVED`] order
 /// with `cac_blended` last; undefined values, and the metrics of a spine
 /// table that holds nothing ([`tracked`]), are left out.
-pub(crate) fn derive_day(spine: &Spine<'_>, day: NaiveDate) -> Vec<(&'static str, f64)> {
+fn derive_day(spine: &Spine<'_>, day: NaiveDate) -> Vec<(&'static str, f64)> {
     let opps = spine.opportunities;
     let created: Vec<&Opportunity> = opps
         .iter()
@@ -257,7 +257,7 @@ pub struct ComputeReport {
     /// stored there.
     pub skipped: Vec<String>,
     /// Per metric, in the order they were written.
-    pub(crate) by_metric: Vec<MetricProgress>,
+    by_metric: Vec<MetricProgress>,
     /// The spine tables that hold nothing of the tenant, each with the
     /// metrics that were therefore not computed.
     pub untracked: Vec<String>,

@@ -45,7 +45,7 @@ use uuid::Uuid;
 pub(crate) const CYCLE_MIN_GAP: Duration = Duration::hours(12);
 
 /// Days of data a stored cycle looks at (the analysis window).
-pub(crate) const DEFAULT_WINDOW_DAYS: i64 = 30;
+const DEFAULT_WINDOW_DAYS: i64 = 30;
 
 /// The records a page of the store holds at most.
 const PAGE: u32 = 1000;

@@ -75,7 +75,7 @@ const BUDGET_EPSILON: f64 = 0.005;
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Executed {
     /// The stored action's id.
-    pub(crate) action: Uuid,
+    action: Uuid,
     /// The output's `action_id`.
     pub action_id: String,
     /// The subsystem whose executor carried it out.
@@ -85,7 +85,7 @@ pub struct Executed {
     pub applied: bool,
     /// The `proposed_change` (`field`, `current_value`, `new_value`).
     #[schema(value_type = Object)]
-    pub(crate) change: Value,
+    change: Value,
     /// The target metric's baseline (`None` when the tenant has no snapshot
     /// of it yet).
     pub baseline: Option<f64>,
@@ -98,7 +98,7 @@ pub struct Executed {
 pub struct ExecutionReport {
     /// The tenant.
     #[schema(value_type = String, format = Uuid)]
-    pub(crate) tenant_id: TenantId,
+    tenant_id: TenantId,
     /// The mode the actions ran in.
     #[schema(value_type = String)]
     pub mode: KernelMode,
@@ -139,7 +139,7 @@ pub struct Measured {
 pub struct MeasureReport {
     /// The tenant.
     #[schema(value_type = String, format = Uuid)]
-    pub(crate) tenant_id: TenantId,
+    tenant_id: TenantId,
     /// The actions judged.
     pub measured: Vec<Measured>,
     /// Executing actions still inside their observation window.
@@ -945,11 +945,7 @@ impl Kernel {
 
     /// Whether the change of a stored action was made (its
     /// `optimization.change_applied` event exists; never in shadow mode).
-    pub(crate) async fn was_applied(
-        &self,
-        tenant: TenantId,
-        action: Uuid,
-    ) -> Result<bool, Failure> {
+    async fn was_applied(&self, tenant: TenantId, action: Uuid) -> Result<bool, Failure> {
         let key = change_key("applied", action);
         Ok(self.store().event_by_key(tenant, &key).await?.is_some())
     }
@@ -1055,7 +1051,7 @@ fn noise_window(baseline: Option<f64>, after: &[(NaiveDate, f64)]) -> Vec<f64> {
 /// How far the metric moved from `baseline` to `observed`, in percent of
 /// the baseline, signed so that a move in the expected `direction` is
 /// positive. From a zero baseline any move is infinitely large.
-pub(crate) fn signed_move_pct(direction: ImpactDirection, baseline: f64, observed: f64) -> f64 {
+fn signed_move_pct(direction: ImpactDirection, baseline: f64, observed: f64) -> f64 {
     let delta = observed - baseline;
     let pct = if baseline == 0.0 {
         if delta == 0.0 {
@@ -1077,7 +1073,7 @@ pub(crate) fn signed_move_pct(direction: ImpactDirection, baseline: f64, observe
 /// `magnitude_pct` percent: `successful` when it moved the expected way by
 /// at least half of that, `failed` when it moved the other way by more than
 /// half of that, `inconclusive` otherwise (including no move at all).
-pub(crate) fn classify(
+fn classify(
     direction: ImpactDirection,
     baseline: f64,
     observed: f64,
@@ -1098,7 +1094,7 @@ pub(crate) fn classify(
 /// `consecutive_days` calendar days in a row (at least 1), scanning the
 /// daily values oldest first; `None` if it never did. A day without a value
 /// breaks the streak: the condition must be seen to hold.
-pub(crate) fn abort_streak(
+fn abort_streak(
     days: &[(NaiveDate, f64)],
     operator: ComparisonOperator,
     threshold: f64,
@@ -1132,7 +1128,7 @@ pub(crate) fn abort_streak(
 /// z = 2 → 0.95, z = 3 → 0.997). With fewer than three values there is no
 /// estimate of the noise and the confidence is 0; with no noise at all it
 /// is 1 for any move and 0 for none. Rounded to 4 decimals.
-pub(crate) fn confidence(delta: f64, values: &[f64]) -> f64 {
+fn confidence(delta: f64, values: &[f64]) -> f64 {
     if !delta.is_finite() || values.len() < 3 {
         return 0.0;
     }

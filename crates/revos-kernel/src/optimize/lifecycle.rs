@@ -38,12 +38,12 @@ const SOURCE: &str = "revos.campaigns";
 
 /// Whether a campaign written with status `now` after being stored with
 /// `before` (`None`: not stored) has launched.
-pub(crate) fn is_launch(before: Option<&str>, now: &str) -> bool {
+fn is_launch(before: Option<&str>, now: &str) -> bool {
     now == "active" && !matches!(before, Some("active" | "paused"))
 }
 
 /// The idempotency key of a campaign's launch event.
-pub(crate) fn launch_key(campaign: &Campaign) -> String {
+fn launch_key(campaign: &Campaign) -> String {
     format!(
         "{CAMPAIGN_LAUNCHED}:{}:{}",
         campaign.id, campaign.start_date

@@ -49,11 +49,11 @@ use uuid::Uuid;
 pub const SCHEDULE_SETTINGS_ID: &str = "revenue_os.optimizer.schedule";
 
 /// Days before the latest snapshot whose mean it is compared with.
-pub(crate) const DEVIATION_BASELINE_DAYS: i64 = 7;
+const DEVIATION_BASELINE_DAYS: i64 = 7;
 
 /// The fewest earlier values a deviation needs, so one odd day does not
 /// make a baseline.
-pub(crate) const DEVIATION_MIN_BASELINE: usize = 3;
+const DEVIATION_MIN_BASELINE: usize = 3;
 
 const PAGE: u32 = 1000;
 
@@ -64,10 +64,10 @@ const LAUNCHES_NAMED: u32 = 20;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Schedule {
     /// The time of day (UTC) after which the daily cycle runs.
-    pub(crate) daily_at_utc: NaiveTime,
+    daily_at_utc: NaiveTime,
     /// How far (in percent of the baseline mean) a required metric may move
     /// before it triggers a cycle.
-    pub(crate) deviation_threshold_pct: f64,
+    deviation_threshold_pct: f64,
 }
 
 impl Default for Schedule {
@@ -117,7 +117,7 @@ impl Schedule {
 
 /// Whether the daily cycle is due: today's time has passed and neither a
 /// completed cycle nor a scheduled attempt is recorded today.
-pub(crate) fn schedule_due(schedule: &Schedule, now: DateTime<Utc>, recent: &[Cycle]) -> bool {
+fn schedule_due(schedule: &Schedule, now: DateTime<Utc>, recent: &[Cycle]) -> bool {
     let today = now.date_naive();
     now.time() >= schedule.daily_at_utc
         && !recent.iter().any(|c| {
@@ -127,7 +127,7 @@ pub(crate) fn schedule_due(schedule: &Schedule, now: DateTime<Utc>, recent: &[Cy
 }
 
 /// Whether a cycle completed less than 12 hours before `now`.
-pub(crate) fn too_recent(now: DateTime<Utc>, recent: &[Cycle]) -> bool {
+fn too_recent(now: DateTime<Utc>, recent: &[Cycle]) -> bool {
     recent
         .iter()
         .any(|c| c.status == CycleStatus::Completed && now - c.created_at < CYCLE_MIN_GAP)
@@ -135,15 +135,15 @@ pub(crate) fn too_recent(now: DateTime<Utc>, recent: &[Cycle]) -> bool {
 
 /// A metric's move away from its baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub(crate) struct Deviation {
+struct Deviation {
     /// The latest value's day.
-    pub(crate) date: NaiveDate,
+    date: NaiveDate,
     /// The latest value.
-    pub(crate) latest: f64,
+    latest: f64,
     /// The mean of the values of the 7 days before it.
-    pub(crate) baseline: f64,
+    baseline: f64,
     /// `(latest − baseline) / |baseline|`, in percent.
-    pub(crate) change_pct: f64,
+    change_pct: f64,
 }
 
 /// The deviation of the latest of `values` (tenant-wide daily values, any
@@ -151,7 +151,7 @@ pub(crate) struct Deviation {
 /// when it is larger than `threshold_pct`. `None` when it is not, or when
 /// there are fewer than [`DEVIATION_MIN_BASELINE`] earlier values or their
 /// mean is 0.
-pub(crate) fn deviation(values: &[(NaiveDate, f64)], threshold_pct: f64) -> Option<Deviation> {
+fn deviation(values: &[(NaiveDate, f64)], threshold_pct: f64) -> Option<Deviation> {
     let &(date, latest) = values.iter().max_by_key(|(d, _)| *d)?;
     let earlier: Vec<f64> = values
         .iter()

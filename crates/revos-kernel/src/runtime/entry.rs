@@ -64,7 +64,7 @@ fn short_hash(text: &str) -> String {
 /// The e-mail address is required. The event's idempotency key is the
 /// form's `submission_id` when it has one, else a hash of the form, so a
 /// double-submitted form is one lead.
-pub(crate) fn lead_event(origin: LeadOrigin, body: &Map<String, Value>) -> Result<EventInput, Failure> {
+fn lead_event(origin: LeadOrigin, body: &Map<String, Value>) -> Result<EventInput, Failure> {
     let mut fields: Map<String, Value> = Map::new();
     for (k, v) in body {
         if k == "fields" {
@@ -188,7 +188,7 @@ pub(crate) fn lead_event(origin: LeadOrigin, body: &Map<String, Value>) -> Resul
 /// Turns a verified `booking.created` webhook body
 /// (`{"type": "booking.created", "data": {…}}`) into a `booking_created`
 /// event from `fts_marketplace`; `None` for any other body.
-pub(crate) fn booking_event(webhook_source: &str, webhook_id: &str, body: &Value) -> Option<EventInput> {
+fn booking_event(webhook_source: &str, webhook_id: &str, body: &Value) -> Option<EventInput> {
     if body.get("type").and_then(Value::as_str) != Some("booking.created") {
         return None;
     }
@@ -220,7 +220,7 @@ pub(crate) fn booking_event(webhook_source: &str, webhook_id: &str, body: &Value
 
 /// Checks an `Idempotency-Key` header value: 1–255 visible ASCII
 /// characters.
-pub(crate) fn check_idempotency_key(key: &str) -> Result<(), Failure> {
+fn check_idempotency_key(key: &str) -> Result<(), Failure> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Failure::of(
             ErrorKind::Validation,
@@ -259,7 +259,7 @@ fn scoped_key(by: &Principal, key: &str) -> String {
 /// same request would get again. Anything that depends on who asked or on
 /// the moment (401, 403, 404, 409, 413, 429, 5xx) is not kept, so a
 /// retry runs again.
-pub(crate) fn keeps_response(status: u16) -> bool {
+fn keeps_response(status: u16) -> bool {
     (200..300).contains(&status) || status == 400 || status == 422
 }
 

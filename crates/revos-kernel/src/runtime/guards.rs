@@ -49,13 +49,13 @@ pub(crate) fn guard_by_policy_id<'k>(kernel: &'k Kernel, id: &str) -> Option<&'k
 /// A guard's tenant settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct GuardSettings {
+struct GuardSettings {
     /// The tenant's Cedar rules (default: the guard's built-in rules).
-    pub(crate) rules: Option<String>,
+    rules: Option<String>,
     /// Roles that may override an `ALLOW_WITH_OVERRIDE`.
-    pub(crate) override_roles: Option<Vec<String>>,
+    override_roles: Option<Vec<String>>,
     /// How far back a duplicate counts, in hours (default 24).
-    pub(crate) duplicate_window_hours: Option<u32>,
+    duplicate_window_hours: Option<u32>,
 }
 
 /// Checks a guard's settings: the Cedar rules parse and validate against
@@ -87,7 +87,7 @@ pub(crate) fn check_guard_settings(guard: &dyn Guard, settings: &Value) -> Resul
 }
 
 /// The fields of a guard request besides the guard's own input fields.
-pub(crate) const REQUEST_FIELDS: [&str; 3] = ["tenant_id", "override_reason", "correlation_id"];
+const REQUEST_FIELDS: [&str; 3] = ["tenant_id", "override_reason", "correlation_id"];
 
 /// A guard check as a backend sends it: the guard's input fields, plus
 /// the optional fields below. Any other field is refused (400), see
@@ -103,10 +103,10 @@ pub struct GuardRequest {
     pub override_reason: Option<String>,
     /// Ties the guard event to a flow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) correlation_id: Option<String>,
+    correlation_id: Option<String>,
     /// The guard's own fields (`deal_id`, `discount_pct`, …).
     #[serde(flatten)]
-    pub(crate) input: serde_json::Map<String, Value>,
+    input: serde_json::Map<String, Value>,
 }
 
 /// Checks a request's input against the guard's declared fields: an
@@ -114,7 +114,7 @@ pub struct GuardRequest {
 /// a 400 (`INVALID_INPUT`, `details.kind = "validation"`) whose
 /// `violations` name each field by its JSON path and whose
 /// `accepted_fields` list what the guard reads.
-pub(crate) fn check_guard_input(
+fn check_guard_input(
     guard: &dyn Guard,
     input: &serde_json::Map<String, Value>,
 ) -> Result<(), Failure> {
@@ -187,16 +187,16 @@ pub struct GuardResponse {
     pub verdict: Verdict,
     /// The verdict before an override.
     #[schema(value_type = String)]
-    pub(crate) rules_verdict: Verdict,
+    rules_verdict: Verdict,
     /// Why, one sentence per rule.
     pub reasons: Vec<String>,
     /// The Cedar rules that decided.
-    pub(crate) matched_rules: Vec<String>,
+    matched_rules: Vec<String>,
     /// Whether an override turned `ALLOW_WITH_OVERRIDE` into `ALLOW`.
-    pub(crate) overridden: bool,
+    overridden: bool,
     /// The override's reason.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) override_reason: Option<String>,
+    override_reason: Option<String>,
     /// The guard event recording the verdict.
     pub event_id: Uuid,
 }

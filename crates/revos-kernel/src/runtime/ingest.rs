@@ -59,7 +59,7 @@ pub struct IngestReceipt {
     /// Its idempotency key.
     pub idempotency_key: String,
     /// Its correlation id.
-    pub(crate) correlation_id: String,
+    correlation_id: String,
     /// `true` when the key had been ingested before with the same body:
     /// nothing was written, and this is the stored result.
     pub duplicate: bool,
@@ -84,7 +84,7 @@ pub struct RuntimeModes {
 
 /// The mode a decision of `policy` runs under: the tenant's mode for the
 /// policy, else the tenant's mode, else the global one.
-pub(crate) fn effective_mode(
+fn effective_mode(
     global: KernelMode,
     tenant: Option<KernelMode>,
     policies: &BTreeMap<String, KernelMode>,
@@ -211,7 +211,7 @@ struct Planned {
 }
 
 /// Runs `policy` on `event`, turning a panic into an error (fail closed).
-pub(crate) fn run_policy(
+fn run_policy(
     policy: &dyn Policy,
     event: &KernelEvent,
     ctx: &PolicyContext<'_>,
@@ -676,7 +676,7 @@ impl Kernel {
     }
 
     /// Writes the event (and, with `decide`, its decisions and actions).
-    pub(crate) async fn record_event(
+    async fn record_event(
         &self,
         by: &Principal,
         event: KernelEvent,

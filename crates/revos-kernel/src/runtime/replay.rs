@@ -62,42 +62,42 @@ pub struct ReplayRequest {
 
 /// An action as compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub(crate) struct ActionSummary {
+struct ActionSummary {
     /// Its key within the decision.
-    pub(crate) key: String,
+    key: String,
     /// Its type.
-    pub(crate) r#type: ActionKind,
+    r#type: ActionKind,
     /// Its parameters.
     #[schema(value_type = Object)]
-    pub(crate) params: Value,
+    params: Value,
 }
 
 /// A decision as compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub(crate) struct DecisionSummary {
+struct DecisionSummary {
     /// The policy.
-    pub(crate) policy_id: String,
+    policy_id: String,
     /// Its version.
-    pub(crate) policy_version: u32,
+    policy_version: u32,
     /// The outcome.
-    pub(crate) outcome: DecisionOutcome,
+    outcome: DecisionOutcome,
     /// Its reasons.
-    pub(crate) reasons: Vec<String>,
+    reasons: Vec<String>,
     /// Its actions.
-    pub(crate) actions: Vec<ActionSummary>,
+    actions: Vec<ActionSummary>,
 }
 
 /// One parameter that differs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FieldChange {
     /// The parameter.
-    pub(crate) field: String,
+    field: String,
     /// The baseline's value (absent: not there).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) baseline: Option<Value>,
+    baseline: Option<Value>,
     /// The candidate's value (absent: not there).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) candidate: Option<Value>,
+    candidate: Option<Value>,
 }
 
 /// One difference between the baseline and the candidate decision.
@@ -166,13 +166,13 @@ pub struct ReplayItem {
     /// Its type.
     pub event_type: String,
     /// When it was recorded.
-    pub(crate) recorded_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
     /// When its recorded decision was made: the clock both runs used.
-    pub(crate) decided_at: DateTime<Utc>,
+    decided_at: DateTime<Utc>,
     /// The recorded decision's version, re-run.
-    pub(crate) baseline: DecisionSummary,
+    baseline: DecisionSummary,
     /// The candidate version's decision.
-    pub(crate) candidate: DecisionSummary,
+    candidate: DecisionSummary,
     /// The differences.
     pub changes: Vec<Change>,
 }
@@ -271,7 +271,7 @@ fn diff_params(baseline: &Value, candidate: &Value) -> Vec<FieldChange> {
 /// The differences between the baseline and the candidate decision:
 /// the outcome, then actions (matched by key) removed, changed and added.
 /// Reasons are prose and not compared.
-pub(crate) fn compare(baseline: &DecisionSummary, candidate: &DecisionSummary) -> Vec<Change> {
+fn compare(baseline: &DecisionSummary, candidate: &DecisionSummary) -> Vec<Change> {
     let mut changes = Vec::new();
     if baseline.outcome != candidate.outcome {
         changes.push(Change::Outcome {

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// The longest source name.
-pub(crate) const MAX_SOURCE_LEN: usize = 64;
+const MAX_SOURCE_LEN: usize = 64;
 
 /// Verifies a delivery for `tenant`'s `source` and answers the raw event
 /// to store.
@@ -35,7 +35,7 @@ pub(crate) const MAX_SOURCE_LEN: usize = 64;
 /// `details.reason`) when the source has no active secret (an unknown
 /// tenant included: it is looked up the same way and answered the same)
 /// or the delivery does not verify.
-pub(crate) async fn verify(
+async fn verify(
     store: &dyn Store,
     tenant: TenantId,
     source: &str,
@@ -112,7 +112,7 @@ pub(crate) async fn verify(
 /// Makes a new random secret for a source and stores it. Answers the
 /// secret's description and its `whsec_…` text, which is shown this once
 /// (listings show only the fingerprint).
-pub(crate) async fn create_secret(
+async fn create_secret(
     store: &dyn Store,
     tenant: TenantId,
     source: &str,
@@ -127,7 +127,7 @@ pub(crate) async fn create_secret(
 
 /// Stores a secret that the sender generated (`whsec_<base64>`, a key of
 /// 24 to 64 bytes), for providers that issue their own.
-pub(crate) async fn import_secret(
+async fn import_secret(
     store: &dyn Store,
     tenant: TenantId,
     source: &str,
@@ -147,7 +147,7 @@ pub(crate) async fn import_secret(
 }
 
 /// The tenant's secrets (active and revoked), without the secrets.
-pub(crate) async fn list_secrets(
+async fn list_secrets(
     store: &dyn Store,
     tenant: TenantId,
 ) -> Result<Vec<WebhookSecretInfo>, Failure> {
@@ -156,7 +156,7 @@ pub(crate) async fn list_secrets(
 
 /// Revokes a secret; 404 (`kind: not_found`) if the tenant has no active
 /// secret with this id.
-pub(crate) async fn revoke_secret(
+async fn revoke_secret(
     store: &dyn Store,
     tenant: TenantId,
     id: Uuid,
@@ -170,7 +170,7 @@ pub(crate) async fn revoke_secret(
 }
 
 /// Checks a source name: `^[a-z][a-z0-9_.-]{0,63}$`.
-pub(crate) fn check_source(source: &str) -> Result<(), Failure> {
+fn check_source(source: &str) -> Result<(), Failure> {
     let mut bytes = source.bytes();
     let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
     let rest_ok = bytes
