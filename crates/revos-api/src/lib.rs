@@ -13,6 +13,7 @@ pub mod auth;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub(crate) mod model;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;

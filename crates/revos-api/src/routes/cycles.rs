@@ -5,15 +5,16 @@ use crate::AppState;
 use crate::auth::{Caller, TenantRead, TenantWrite};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::model::cycles::{Cycle, CycleView};
 use crate::routes::{List, cursor_at};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use revos_contracts::KernelError;
 use revos_contracts::kernel_io::{KernelInput, KernelOutput};
-use revos_kernel::optimize::cycles::{CycleRequest, CycleView};
+use revos_kernel::optimize::cycles::CycleRequest;
 use revos_kernel::optimize::executor::{ExecutionReport, MeasureReport};
-use revos_store::cycles::{Cycle, CycleFilter};
+use revos_store::cycles::CycleFilter;
 use revos_store::listing::Order;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -75,7 +76,7 @@ pub async fn create(
         .kernel
         .run_tenant_cycle(&scoped.principal, scoped.tenant, &request)
         .await?;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((StatusCode::CREATED, Json(view.into())))
 }
 
 /// How many cycles to list.
@@ -109,12 +110,15 @@ pub async fn list(
         after: cursor_at(params.cursor.as_deref())?,
         limit: Some(params.limit.unwrap_or(50).clamp(1, 1000)),
     };
-    Ok(Json(List::paged(
-        state
-            .kernel
-            .cycles(&scoped.principal, scoped.tenant, &filter)
-            .await?,
-    )))
+    Ok(Json(
+        List::paged(
+            state
+                .kernel
+                .cycles(&scoped.principal, scoped.tenant, &filter)
+                .await?,
+        )
+        .convert(),
+    ))
 }
 
 /// One cycle with its actions.
@@ -132,7 +136,8 @@ pub async fn get(
         state
             .kernel
             .cycle(&scoped.principal, scoped.tenant, id)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 

@@ -9,16 +9,17 @@ use crate::AppState;
 use crate::auth::{Caller, TenantRead, TenantWrite};
 use crate::error::ApiError;
 use crate::extract::{ApiBatch, ApiQuery};
+use crate::model::data::{
+    Account, Campaign, CrmActivity, MetricPoint, MetricSnapshot, Opportunity, OpportunityStatus,
+    RevenueEvent, SnapshotSource, WriteSummary,
+};
 use crate::routes::{List, PageParams};
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::NaiveDate;
 use revos_contracts::KernelError;
 use revos_contracts::metrics::{self, MetricDefinition};
-use revos_store::{
-    Account, Campaign, CrmActivity, DateRange, MetricPoint, MetricQuery, MetricSnapshot,
-    Opportunity, OpportunityStatus, Page, RevenueEvent, SnapshotSource, WriteSummary,
-};
+use revos_store::{DateRange, MetricQuery, Page};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -44,7 +45,10 @@ pub async fn upsert_metrics(
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(points): ApiBatch<MetricPoint>,
 ) -> Result<Json<WriteSummary>, ApiError> {
-    Ok(Json(state.kernel.import_metrics(tenant, &points).await?))
+    let points = records(points);
+    Ok(Json(
+        state.kernel.import_metrics(tenant, &points).await?.into(),
+    ))
 }
 
 /// Filters of the metric list.
@@ -86,13 +90,12 @@ pub async fn list_metrics(
             from: params.from,
             to: params.to,
         },
-        source: params.source,
+        source: params.source.map(Into::into),
         page,
     };
-    Ok(Json(List::new(
-        state.kernel.metrics(tenant, &query).await?,
-        page,
-    )))
+    Ok(Json(
+        List::new(state.kernel.metrics(tenant, &query).await?, page).convert(),
+    ))
 }
 
 /// Upserts campaigns; each campaign's `channels` replace the stored ones.
@@ -114,11 +117,13 @@ pub async fn upsert_campaigns(
     }: TenantWrite,
     ApiBatch(items): ApiBatch<Campaign>,
 ) -> Result<Json<WriteSummary>, ApiError> {
+    let items = records(items);
     Ok(Json(
         state
             .kernel
             .receive_campaigns(&principal, tenant, &items)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -135,10 +140,9 @@ pub async fn list_campaigns(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<List<Campaign>>, ApiError> {
     let page = params.page();
-    Ok(Json(List::new(
-        state.kernel.campaigns(tenant, page).await?,
-        page,
-    )))
+    Ok(Json(
+        List::new(state.kernel.campaigns(tenant, page).await?, page).convert(),
+    ))
 }
 
 /// One campaign.
@@ -156,7 +160,9 @@ pub async fn get_campaign(
     TenantRead { tenant, .. }: TenantRead,
     Path((_, campaign_id)): Path<(String, String)>,
 ) -> Result<Json<Campaign>, ApiError> {
-    Ok(Json(state.kernel.campaign(tenant, &campaign_id).await?))
+    Ok(Json(
+        state.kernel.campaign(tenant, &campaign_id).await?.into(),
+    ))
 }
 
 /// Upserts opportunities.
@@ -173,8 +179,13 @@ pub async fn upsert_opportunities(
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<Opportunity>,
 ) -> Result<Json<WriteSummary>, ApiError> {
+    let items = records(items);
     Ok(Json(
-        state.kernel.upsert_opportunities(tenant, &items).await?,
+        state
+            .kernel
+            .upsert_opportunities(tenant, &items)
+            .await?
+            .into(),
     ))
 }
 
@@ -207,9 +218,9 @@ pub async fn list_opportunities(
     let page = Page::new(params.limit.unwrap_or(100), params.offset.unwrap_or(0));
     let items = state
         .kernel
-        .opportunities(tenant, params.status, page)
+        .opportunities(tenant, params.status.map(Into::into), page)
         .await?;
-    Ok(Json(List::new(items, page)))
+    Ok(Json(List::new(items, page).convert()))
 }
 
 /// Upserts accounts.
@@ -226,7 +237,10 @@ pub async fn upsert_accounts(
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<Account>,
 ) -> Result<Json<WriteSummary>, ApiError> {
-    Ok(Json(state.kernel.upsert_accounts(tenant, &items).await?))
+    let items = records(items);
+    Ok(Json(
+        state.kernel.upsert_accounts(tenant, &items).await?.into(),
+    ))
 }
 
 /// Accounts.
@@ -242,10 +256,9 @@ pub async fn list_accounts(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<List<Account>>, ApiError> {
     let page = params.page();
-    Ok(Json(List::new(
-        state.kernel.accounts(tenant, page).await?,
-        page,
-    )))
+    Ok(Json(
+        List::new(state.kernel.accounts(tenant, page).await?, page).convert(),
+    ))
 }
 
 /// Upserts revenue events.
@@ -262,8 +275,13 @@ pub async fn upsert_revenue_events(
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<RevenueEvent>,
 ) -> Result<Json<WriteSummary>, ApiError> {
+    let items = records(items);
     Ok(Json(
-        state.kernel.upsert_revenue_events(tenant, &items).await?,
+        state
+            .kernel
+            .upsert_revenue_events(tenant, &items)
+            .await?
+            .into(),
     ))
 }
 
@@ -300,7 +318,7 @@ pub async fn list_revenue_events(
         to: params.to,
     };
     let items = state.kernel.revenue_events(tenant, range, page).await?;
-    Ok(Json(List::new(items, page)))
+    Ok(Json(List::new(items, page).convert()))
 }
 
 /// Upserts CRM activities.
@@ -317,8 +335,13 @@ pub async fn upsert_crm_activities(
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<CrmActivity>,
 ) -> Result<Json<WriteSummary>, ApiError> {
+    let items = records(items);
     Ok(Json(
-        state.kernel.upsert_crm_activities(tenant, &items).await?,
+        state
+            .kernel
+            .upsert_crm_activities(tenant, &items)
+            .await?
+            .into(),
     ))
 }
 
@@ -335,8 +358,12 @@ pub async fn list_crm_activities(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<List<CrmActivity>>, ApiError> {
     let page = params.page();
-    Ok(Json(List::new(
-        state.kernel.crm_activities(tenant, page).await?,
-        page,
-    )))
+    Ok(Json(
+        List::new(state.kernel.crm_activities(tenant, page).await?, page).convert(),
+    ))
+}
+
+/// The store's records of a batch of API bodies.
+fn records<A, R: From<A>>(items: Vec<A>) -> Vec<R> {
+    items.into_iter().map(R::from).collect()
 }

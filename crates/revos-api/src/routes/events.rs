@@ -11,6 +11,7 @@ use crate::AppState;
 use crate::auth::{Caller, TenantAdmin, TenantRead};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiJsonRaw, ApiQuery, FormFields};
+use crate::model::events::{Correlation, Task, TaskStatus, Timeline, WebhookEndpoint};
 use crate::routes::{List, cursor_at};
 use axum::Json;
 use axum::body::Bytes;
@@ -27,9 +28,8 @@ use revos_kernel::runtime::entry::{LeadOrigin, request_hash};
 use revos_kernel::runtime::guards::{GuardRequest, GuardResponse};
 use revos_kernel::runtime::ingest::RuntimeModes;
 use revos_kernel::runtime::replay::{ReplayReport, ReplayRequest};
-use revos_kernel::runtime::timeline::{Correlation, Timeline};
 use revos_kernel::runtime::{EventInput, IngestReceipt};
-use revos_store::events::{EventFilter, Task, TaskFilter, TaskStatus, WebhookEndpoint};
+use revos_store::events::{EventFilter, TaskFilter};
 use revos_store::listing::Order;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -474,7 +474,8 @@ pub async fn get(
         state
             .kernel
             .event_timeline(&caller, params.tenant_id, id)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -494,7 +495,8 @@ pub async fn correlation(
         state
             .kernel
             .correlation(&caller, params.tenant_id, &id)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -544,14 +546,14 @@ pub async fn tasks(
     let tenant = tenant_of(&caller, params.tenant_id)?;
     let filter = TaskFilter {
         owner: params.owner,
-        status: params.status,
+        status: params.status.map(Into::into),
         order: params.order.unwrap_or_default(),
         after: cursor_at(params.cursor.as_deref())?,
         limit: params.limit,
     };
-    Ok(Json(List::paged(
-        state.kernel.tasks(&caller, tenant, &filter).await?,
-    )))
+    Ok(Json(
+        List::paged(state.kernel.tasks(&caller, tenant, &filter).await?).convert(),
+    ))
 }
 
 /// Marks a task done.
@@ -567,7 +569,13 @@ pub async fn complete_task(
     ApiQuery(params): ApiQuery<TenantParam>,
 ) -> Result<Json<Task>, ApiError> {
     let tenant = tenant_of(&caller, params.tenant_id)?;
-    Ok(Json(state.kernel.complete_task(&caller, tenant, id).await?))
+    Ok(Json(
+        state
+            .kernel
+            .complete_task(&caller, tenant, id)
+            .await?
+            .into(),
+    ))
 }
 
 /// Runs a guard: `deal-update`, `send-invoice`, … (`_` or `-`).
@@ -905,7 +913,7 @@ pub async fn add_endpoint(
             body.secret.as_deref(),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(endpoint)))
+    Ok((StatusCode::CREATED, Json(endpoint.into())))
 }
 
 /// The tenant's outbound webhook endpoints (secrets omitted).
@@ -915,12 +923,15 @@ pub async fn list_endpoints(
     State(state): State<AppState>,
     scoped: TenantRead,
 ) -> Result<Json<List<WebhookEndpoint>>, ApiError> {
-    Ok(Json(List::all(
-        state
-            .kernel
-            .webhook_endpoints(&scoped.principal, scoped.tenant)
-            .await?,
-    )))
+    Ok(Json(
+        List::all(
+            state
+                .kernel
+                .webhook_endpoints(&scoped.principal, scoped.tenant)
+                .await?,
+        )
+        .convert(),
+    ))
 }
 
 /// Deactivates an endpoint.

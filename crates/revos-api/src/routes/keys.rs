@@ -4,13 +4,12 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::model::identity::{ApiKey, IssuedApiKey, NewApiKey};
 use crate::routes::List;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use revos_contracts::{KernelError, TenantId};
-use revos_kernel::identity::auth::{IssuedApiKey, NewApiKey};
-use revos_store::identity::ApiKey;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -32,9 +31,9 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<IssuedApiKey>), ApiError> {
     let issued = state
         .kernel
-        .create_api_key(&caller, body, chrono::Utc::now())
+        .create_api_key(&caller, body.into(), chrono::Utc::now())
         .await?;
-    Ok((StatusCode::CREATED, Json(issued)))
+    Ok((StatusCode::CREATED, Json(issued.into())))
 }
 
 /// Filters of the key list.
@@ -59,7 +58,7 @@ pub async fn list(
     ApiQuery(params): ApiQuery<KeyParams>,
 ) -> Result<Json<List<ApiKey>>, ApiError> {
     let items = state.kernel.api_keys(&caller, params.tenant_id).await?;
-    Ok(Json(List::all(items)))
+    Ok(Json(List::all(items).convert()))
 }
 
 /// Revokes an API key; it fails on its next use.
@@ -78,5 +77,5 @@ pub async fn revoke(
         .kernel
         .revoke_api_key(&caller, &key_id, chrono::Utc::now())
         .await?;
-    Ok(Json(key))
+    Ok(Json(key.into()))
 }

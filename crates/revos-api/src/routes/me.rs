@@ -2,10 +2,10 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::model::identity::{Role, Scope};
 use axum::Json;
 use revos_contracts::TenantId;
 use revos_kernel::identity::auth::Principal;
-use revos_store::identity::{Role, Scope};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -54,8 +54,8 @@ pub async fn me(Caller(caller): Caller) -> Result<Json<Me>, ApiError> {
             .iter()
             .map(|m| Access {
                 tenant_id: m.tenant_id,
-                role: Some(m.role),
-                scope: m.role.scope(),
+                role: Some(m.role.into()),
+                scope: m.role.scope().into(),
             })
             .collect(),
         _ => caller
@@ -64,7 +64,7 @@ pub async fn me(Caller(caller): Caller) -> Result<Json<Me>, ApiError> {
                 caller.scope_in(t).map(|scope| Access {
                     tenant_id: t,
                     role: None,
-                    scope,
+                    scope: scope.into(),
                 })
             })
             .into_iter()
@@ -73,7 +73,7 @@ pub async fn me(Caller(caller): Caller) -> Result<Json<Me>, ApiError> {
     Ok(Json(Me {
         kind,
         actor: caller.actor(),
-        platform_scope: caller.platform_scope(),
+        platform_scope: caller.platform_scope().map(Scope::from),
         tenants,
     }))
 }

@@ -63,6 +63,17 @@ impl<T> List<T> {
         }
     }
 
+    /// The same page with every record converted: a store record or a
+    /// kernel result into the API type that shows it.
+    pub(crate) fn convert<U: From<T>>(self) -> List<U> {
+        List {
+            items: self.items.into_iter().map(U::from).collect(),
+            next_offset: self.next_offset,
+            next_cursor: self.next_cursor,
+            has_more: self.has_more,
+        }
+    }
+
     /// Wraps a page read by cursor.
     pub fn paged(page: Listed<T>) -> Self {
         List {

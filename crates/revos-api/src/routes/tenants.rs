@@ -4,13 +4,14 @@ use crate::AppState;
 use crate::auth::{Caller, TenantAdmin, TenantRead};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::model::identity::{Membership, Role};
+use crate::model::tenants::{NewTenant, OptimizerConfig, Tenant, Workspace};
 use crate::routes::{List, PageParams};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use revos_contracts::KernelError;
 use revos_store::identity::Scope;
-use revos_store::{NewTenant, OptimizerConfig, Tenant, Workspace};
 
 /// Creates a tenant with its `default` workspace.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants",
@@ -26,8 +27,8 @@ pub async fn create(
     ApiJson(body): ApiJson<NewTenant>,
 ) -> Result<(StatusCode, Json<Tenant>), ApiError> {
     caller.authorize_platform(Scope::Admin)?;
-    let tenant = state.kernel.create_tenant(&caller, body).await?;
-    Ok((StatusCode::CREATED, Json(tenant)))
+    let tenant = state.kernel.create_tenant(&caller, body.into()).await?;
+    Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
 /// Lists tenants, oldest first.
@@ -49,10 +50,12 @@ pub async fn list(
         {
             items.push(state.kernel.tenant(id).await?);
         }
-        return Ok(Json(List::new(items, page)));
+        return Ok(Json(List::new(items, page).convert()));
     }
     caller.authorize_platform(Scope::Read)?;
-    Ok(Json(List::new(state.kernel.tenants(page).await?, page)))
+    Ok(Json(
+        List::new(state.kernel.tenants(page).await?, page).convert(),
+    ))
 }
 
 /// One tenant.
@@ -66,7 +69,7 @@ pub async fn get(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<Tenant>, ApiError> {
-    Ok(Json(state.kernel.tenant(tenant).await?))
+    Ok(Json(state.kernel.tenant(tenant).await?.into()))
 }
 
 /// The tenant's workspaces.
@@ -81,7 +84,7 @@ pub async fn workspaces(
     TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<List<Workspace>>, ApiError> {
     let items = state.kernel.workspaces(tenant).await?;
-    Ok(Json(List::all(items)))
+    Ok(Json(List::all(items).convert()))
 }
 
 /// The tenant's optimizer configuration (targets, guardrails, settings).
@@ -95,7 +98,7 @@ pub async fn get_optimizer_config(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<OptimizerConfig>, ApiError> {
-    Ok(Json(state.kernel.optimizer_config(tenant).await?))
+    Ok(Json(state.kernel.optimizer_config(tenant).await?.into()))
 }
 
 /// Replaces the tenant's optimizer configuration.
@@ -117,8 +120,9 @@ pub async fn put_optimizer_config(
     Ok(Json(
         state
             .kernel
-            .set_optimizer_config(&principal, tenant, body)
-            .await?,
+            .set_optimizer_config(&principal, tenant, body.into())
+            .await?
+            .into(),
     ))
 }
 
@@ -129,14 +133,14 @@ pub struct NewMember {
     /// The user's `sub` at the identity provider.
     pub subject: String,
     /// Their role: viewer, approver, operator, admin or owner.
-    pub role: revos_store::identity::Role,
+    pub role: Role,
 }
 
 /// The tenant's members. Needs `read`.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/members", tag = "tenants",
     params(("tenant_id" = String, Path, description = "Tenant UUID")),
     responses(
-        (status = 200, description = "Members", body = List<revos_store::identity::Membership>),
+        (status = 200, description = "Members", body = List<Membership>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
 pub async fn members(
@@ -144,9 +148,9 @@ pub async fn members(
     TenantRead {
         tenant, principal, ..
     }: TenantRead,
-) -> Result<Json<List<revos_store::identity::Membership>>, ApiError> {
+) -> Result<Json<List<Membership>>, ApiError> {
     let items = state.kernel.members(&principal, tenant).await?;
-    Ok(Json(List::all(items)))
+    Ok(Json(List::all(items).convert()))
 }
 
 /// Adds a member or changes their role. Needs `admin`; only owners make owners.
@@ -154,7 +158,7 @@ pub async fn members(
     params(("tenant_id" = String, Path, description = "Tenant UUID")),
     request_body = NewMember,
     responses(
-        (status = 200, description = "The membership", body = revos_store::identity::Membership),
+        (status = 200, description = "The membership", body = Membership),
         (status = 403, description = "Not allowed", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
         (status = 409, description = "Would leave the tenant without an owner", body = KernelError),
@@ -165,18 +169,18 @@ pub async fn put_member(
         tenant, principal, ..
     }: TenantAdmin,
     ApiJson(body): ApiJson<NewMember>,
-) -> Result<Json<revos_store::identity::Membership>, ApiError> {
+) -> Result<Json<Membership>, ApiError> {
     let membership = state
         .kernel
         .put_member(
             &principal,
             tenant,
             &body.subject,
-            body.role,
+            body.role.into(),
             chrono::Utc::now(),
         )
         .await?;
-    Ok(Json(membership))
+    Ok(Json(membership.into()))
 }
 
 /// Removes a member. Needs `admin`; never the last owner.

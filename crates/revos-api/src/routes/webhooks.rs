@@ -9,6 +9,7 @@ use crate::AppState;
 use crate::auth::{PeerAddr, TenantAdmin, TenantRead};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, TenantPath};
+use crate::model::webhooks::{RawEvent, WebhookSecretInfo};
 use crate::ratelimit::{EndpointClass, peer_key};
 use crate::routes::List;
 use axum::Json;
@@ -16,7 +17,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use revos_contracts::KernelError;
-use revos_store::webhooks::{RawEvent, WebhookSecretInfo};
 use revos_webhooks::WebhookHeaders;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -160,7 +160,10 @@ pub async fn create_secret(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedWebhookSecret { secret, info }),
+        Json(CreatedWebhookSecret {
+            secret,
+            info: info.into(),
+        }),
     ))
 }
 
@@ -178,7 +181,7 @@ pub async fn list_secrets(
     }: TenantAdmin,
 ) -> Result<Json<List<WebhookSecretInfo>>, ApiError> {
     let items = state.kernel.webhook_secrets(&principal, tenant).await?;
-    Ok(Json(List::all(items)))
+    Ok(Json(List::all(items).convert()))
 }
 
 /// Revokes a webhook secret.
@@ -245,5 +248,5 @@ pub async fn raw_events(
             params.limit.unwrap_or(100).clamp(1, 1000),
         )
         .await?;
-    Ok(Json(List::all(items)))
+    Ok(Json(List::all(items).convert()))
 }
