@@ -12,6 +12,7 @@
 //! runtime's events, decisions and actions) and the kernel's own reports
 //! are the API's already and are used as they are.
 
+pub(crate) mod audit;
 pub(crate) mod cycles;
 pub(crate) mod data;
 pub(crate) mod events;

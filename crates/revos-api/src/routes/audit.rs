@@ -4,13 +4,14 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
+use crate::model::audit::AuditEntry;
 use crate::routes::List;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use revos_contracts::{KernelError, TenantId};
 use revos_kernel::Failure;
-use revos_store::audit::{AuditEntry, AuditFilter};
+use revos_store::audit::AuditFilter;
 use revos_store::identity::Scope;
 use revos_store::listing::Order;
 use serde::{Deserialize, Serialize};
@@ -82,7 +83,7 @@ pub async fn list(
         .kernel
         .audit_entries(&caller, params.tenant_id, &filter)
         .await?;
-    Ok(Json(List::paged(items)))
+    Ok(Json(List::paged(items).convert()))
 }
 
 /// Which chain to verify.
