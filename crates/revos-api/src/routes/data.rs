@@ -26,7 +26,7 @@ use utoipa::IntoParams;
 /// The canonical metric dictionary.
 #[utoipa::path(get, path = "/v1/metrics/dictionary", tag = "metrics",
     responses((status = 200, description = "Every canonical metric", body = List<MetricDefinition>)))]
-pub async fn dictionary(_: Caller) -> Json<List<MetricDefinition>> {
+pub(crate) async fn dictionary(_: Caller) -> Json<List<MetricDefinition>> {
     Json(List::all(metrics::dictionary().to_vec()))
 }
 
@@ -40,7 +40,7 @@ pub async fn dictionary(_: Caller) -> Json<List<MetricDefinition>> {
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
         (status = 413, description = "Body too large", body = KernelError),
     ))]
-pub async fn upsert_metrics(
+pub(crate) async fn upsert_metrics(
     State(state): State<AppState>,
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(points): ApiBatch<MetricPoint>,
@@ -55,20 +55,20 @@ pub async fn upsert_metrics(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct MetricParams {
+pub(crate) struct MetricParams {
     /// Only this metric.
-    pub metric_id: Option<String>,
+    pub(crate) metric_id: Option<String>,
     /// First day (inclusive, YYYY-MM-DD).
-    pub from: Option<NaiveDate>,
+    pub(crate) from: Option<NaiveDate>,
     /// Last day (inclusive, YYYY-MM-DD).
-    pub to: Option<NaiveDate>,
+    pub(crate) to: Option<NaiveDate>,
     /// `imported` or `computed`.
     #[param(value_type = Option<SnapshotSource>)]
-    pub source: Option<SnapshotSource>,
+    pub(crate) source: Option<SnapshotSource>,
     /// At most this many values (1–1000, default 100).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// Values to skip.
-    pub offset: Option<u32>,
+    pub(crate) offset: Option<u32>,
 }
 
 /// Stored daily metric values, by date.
@@ -78,7 +78,7 @@ pub struct MetricParams {
         (status = 200, description = "A page of values", body = List<MetricSnapshot>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_metrics(
+pub(crate) async fn list_metrics(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<MetricParams>,
@@ -110,7 +110,7 @@ pub async fn list_metrics(
         (status = 400, description = "INVALID_INPUT; nothing written", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn upsert_campaigns(
+pub(crate) async fn upsert_campaigns(
     State(state): State<AppState>,
     TenantWrite {
         tenant, principal, ..
@@ -134,7 +134,7 @@ pub async fn upsert_campaigns(
         (status = 200, description = "A page of campaigns", body = List<Campaign>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_campaigns(
+pub(crate) async fn list_campaigns(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<PageParams>,
@@ -155,7 +155,7 @@ pub async fn list_campaigns(
         (status = 200, description = "The campaign", body = Campaign),
         (status = 404, description = "No such tenant or campaign", body = KernelError),
     ))]
-pub async fn get_campaign(
+pub(crate) async fn get_campaign(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     Path((_, campaign_id)): Path<(String, String)>,
@@ -174,7 +174,7 @@ pub async fn get_campaign(
         (status = 400, description = "INVALID_INPUT; nothing written", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn upsert_opportunities(
+pub(crate) async fn upsert_opportunities(
     State(state): State<AppState>,
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<Opportunity>,
@@ -193,14 +193,14 @@ pub async fn upsert_opportunities(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct OpportunityParams {
+pub(crate) struct OpportunityParams {
     /// `open`, `won` or `lost`.
     #[param(value_type = Option<OpportunityStatus>)]
-    pub status: Option<OpportunityStatus>,
+    pub(crate) status: Option<OpportunityStatus>,
     /// At most this many (1–1000, default 100).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// Records to skip.
-    pub offset: Option<u32>,
+    pub(crate) offset: Option<u32>,
 }
 
 /// Opportunities, optionally of one status.
@@ -210,7 +210,7 @@ pub struct OpportunityParams {
         (status = 200, description = "A page of opportunities", body = List<Opportunity>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_opportunities(
+pub(crate) async fn list_opportunities(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<OpportunityParams>,
@@ -232,7 +232,7 @@ pub async fn list_opportunities(
         (status = 400, description = "INVALID_INPUT; nothing written", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn upsert_accounts(
+pub(crate) async fn upsert_accounts(
     State(state): State<AppState>,
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<Account>,
@@ -250,7 +250,7 @@ pub async fn upsert_accounts(
         (status = 200, description = "A page of accounts", body = List<Account>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_accounts(
+pub(crate) async fn list_accounts(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<PageParams>,
@@ -270,7 +270,7 @@ pub async fn list_accounts(
         (status = 400, description = "INVALID_INPUT; nothing written", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn upsert_revenue_events(
+pub(crate) async fn upsert_revenue_events(
     State(state): State<AppState>,
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<RevenueEvent>,
@@ -289,15 +289,15 @@ pub async fn upsert_revenue_events(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct RevenueParams {
+pub(crate) struct RevenueParams {
     /// First effective day (inclusive).
-    pub from: Option<NaiveDate>,
+    pub(crate) from: Option<NaiveDate>,
     /// Last effective day (inclusive).
-    pub to: Option<NaiveDate>,
+    pub(crate) to: Option<NaiveDate>,
     /// At most this many (1–1000, default 100).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// Records to skip.
-    pub offset: Option<u32>,
+    pub(crate) offset: Option<u32>,
 }
 
 /// Revenue events by effective date.
@@ -307,7 +307,7 @@ pub struct RevenueParams {
         (status = 200, description = "A page of revenue events", body = List<RevenueEvent>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_revenue_events(
+pub(crate) async fn list_revenue_events(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<RevenueParams>,
@@ -330,7 +330,7 @@ pub async fn list_revenue_events(
         (status = 400, description = "INVALID_INPUT; nothing written", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn upsert_crm_activities(
+pub(crate) async fn upsert_crm_activities(
     State(state): State<AppState>,
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<CrmActivity>,
@@ -352,7 +352,7 @@ pub async fn upsert_crm_activities(
         (status = 200, description = "A page of activities", body = List<CrmActivity>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_crm_activities(
+pub(crate) async fn list_crm_activities(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<PageParams>,

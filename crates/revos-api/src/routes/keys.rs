@@ -24,7 +24,7 @@ use utoipa::IntoParams;
         (status = 403, description = "Not allowed to grant this", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewApiKey>,
@@ -40,10 +40,10 @@ pub async fn create(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct KeyParams {
+pub(crate) struct KeyParams {
     /// Only this tenant's keys (platform admins; a tenant admin always sees its own).
     #[param(value_type = Option<String>, format = Uuid)]
-    pub tenant_id: Option<TenantId>,
+    pub(crate) tenant_id: Option<TenantId>,
 }
 
 /// Lists API keys (never their secrets).
@@ -52,7 +52,7 @@ pub struct KeyParams {
         (status = 200, description = "Keys", body = List<ApiKey>),
         (status = 403, description = "Needs the admin scope", body = KernelError),
     ))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<KeyParams>,
@@ -68,7 +68,7 @@ pub async fn list(
         (status = 200, description = "The revoked key", body = ApiKey),
         (status = 404, description = "No such key", body = KernelError),
     ))]
-pub async fn revoke(
+pub(crate) async fn revoke(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(key_id): Path<String>,

@@ -21,7 +21,7 @@ use revos_store::identity::Scope;
         (status = 400, description = "Invalid body", body = KernelError),
         (status = 409, description = "The id is taken", body = KernelError),
     ))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewTenant>,
@@ -34,7 +34,7 @@ pub async fn create(
 /// Lists tenants, oldest first.
 #[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(PageParams),
     responses((status = 200, description = "A page of tenants", body = List<Tenant>)))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<PageParams>,
@@ -65,7 +65,7 @@ pub async fn list(
         (status = 200, description = "The tenant", body = Tenant),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<Tenant>, ApiError> {
@@ -79,7 +79,7 @@ pub async fn get(
         (status = 200, description = "Workspaces", body = List<Workspace>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn workspaces(
+pub(crate) async fn workspaces(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<List<Workspace>>, ApiError> {
@@ -94,7 +94,7 @@ pub async fn workspaces(
         (status = 200, description = "The configuration", body = OptimizerConfig),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn get_optimizer_config(
+pub(crate) async fn get_optimizer_config(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<OptimizerConfig>, ApiError> {
@@ -110,7 +110,7 @@ pub async fn get_optimizer_config(
         (status = 400, description = "Invalid body", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn put_optimizer_config(
+pub(crate) async fn put_optimizer_config(
     State(state): State<AppState>,
     TenantAdmin {
         tenant, principal, ..
@@ -129,11 +129,11 @@ pub async fn put_optimizer_config(
 /// A membership to grant.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewMember {
+pub(crate) struct NewMember {
     /// The user's `sub` at the identity provider.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Their role: viewer, approver, operator, admin or owner.
-    pub role: Role,
+    pub(crate) role: Role,
 }
 
 /// The tenant's members. Needs `read`.
@@ -143,7 +143,7 @@ pub struct NewMember {
         (status = 200, description = "Members", body = List<Membership>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn members(
+pub(crate) async fn members(
     State(state): State<AppState>,
     TenantRead {
         tenant, principal, ..
@@ -163,7 +163,7 @@ pub async fn members(
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
         (status = 409, description = "Would leave the tenant without an owner", body = KernelError),
     ))]
-pub async fn put_member(
+pub(crate) async fn put_member(
     State(state): State<AppState>,
     TenantAdmin {
         tenant, principal, ..
@@ -194,7 +194,7 @@ pub async fn put_member(
         (status = 404, description = "No such member", body = KernelError),
         (status = 409, description = "The last owner", body = KernelError),
     ))]
-pub async fn remove_member(
+pub(crate) async fn remove_member(
     State(state): State<AppState>,
     TenantAdmin {
         tenant, principal, ..
