@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 #[cfg(doc)]
 use revos_store::audit::revos_audit::{GENESIS_HASH, hash_entry};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 /// One entry of a tenant's audit chain, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub(crate) struct AuditEntry {
     /// The tenant whose chain this entry belongs to.
     pub(crate) tenant_id: TenantId,

@@ -8,13 +8,13 @@ use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_kernel::optimize::cycles as kernel;
 use revos_store::cycles as store;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// How a cycle ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum CycleStatus {
     /// It produced a valid output.
@@ -34,7 +34,7 @@ impl From<store::CycleStatus> for CycleStatus {
 }
 
 /// A cycle as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub(crate) struct Cycle {
     /// The tenant.
     #[schema(value_type = String, format = Uuid)]
@@ -110,7 +110,7 @@ impl From<store::Cycle> for Cycle {
 }
 
 /// Where an optimization action is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum OptimizationActionStatus {
     /// Proposed, not started.
@@ -142,7 +142,7 @@ impl From<store::OptimizationActionStatus> for OptimizationActionStatus {
 }
 
 /// An action of a cycle, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub(crate) struct OptimizationAction {
     /// The tenant.
     #[schema(value_type = String, format = Uuid)]
@@ -219,7 +219,7 @@ impl From<store::OptimizationAction> for OptimizationAction {
 }
 
 /// The measured result of an executed action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub(crate) struct ActionResultRecord {
     /// The tenant.
     #[schema(value_type = String, format = Uuid)]

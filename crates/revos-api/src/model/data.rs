@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// How many records a write touched.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct WriteSummary {
     /// Records inserted or replaced.
     pub(crate) written: u64,
@@ -54,7 +54,7 @@ impl From<SnapshotSource> for revos_store::SnapshotSource {
 }
 
 /// One daily metric value to write.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MetricPoint {
     /// A metric id from the dictionary.
@@ -87,7 +87,7 @@ impl From<MetricPoint> for revos_store::MetricPoint {
 }
 
 /// A stored daily metric value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub(crate) struct MetricSnapshot {
     /// The metric id.
     pub(crate) metric_id: String,

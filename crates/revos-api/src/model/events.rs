@@ -23,7 +23,7 @@ use uuid::Uuid;
 /// server may or may not have the message, so it is sent again under the
 /// same Message-ID. A failed attempt puts the row back to `pending`, or
 /// `failed` when the job gives up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum OutboxStatus {
     /// Waiting for its job to send it.
@@ -53,7 +53,7 @@ impl From<store::OutboxStatus> for OutboxStatus {
 /// An e-mail in the channel outbox: rendered, addressed, with the
 /// Message-ID it is sent under (stable per action, so a retried job sends
 /// the same message, and a sent one is never sent again).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub(crate) struct OutboxEmail {
     /// The tenant.
     #[schema(value_type = String, format = Uuid)]
@@ -156,7 +156,7 @@ impl From<TaskStatus> for store::TaskStatus {
 }
 
 /// A stored task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub(crate) struct Task {
     /// The tenant.
     #[schema(value_type = String, format = Uuid)]
@@ -220,7 +220,7 @@ impl From<store::Task> for Task {
 
 /// Where a tenant's outbound webhooks go, with the secret they are signed
 /// with (Standard Webhooks `whsec_…`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub(crate) struct WebhookEndpoint {
     /// The tenant.
     #[schema(value_type = String, format = Uuid)]

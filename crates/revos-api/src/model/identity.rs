@@ -89,7 +89,7 @@ impl From<Role> for store::Role {
 }
 
 /// An API key as it is listed: everything but the secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct ApiKey {
     /// The public id (the part after `rvs_` and before the secret).
     pub(crate) id: String,
@@ -141,7 +141,7 @@ impl From<store::ApiKey> for ApiKey {
 }
 
 /// A key to create.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewApiKey {
     /// A name to recognise it by (1–200 characters).
@@ -176,7 +176,7 @@ impl From<NewApiKey> for kernel::NewApiKey {
 }
 
 /// A key just created: the only time its secret is shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct IssuedApiKey {
     /// The full key to present as `Authorization: Bearer …`. Store it now:
     /// it cannot be shown again.
@@ -196,7 +196,7 @@ impl From<kernel::IssuedApiKey> for IssuedApiKey {
 }
 
 /// A user's membership of a tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct Membership {
     /// The tenant.
     #[schema(value_type = String, format = Uuid)]

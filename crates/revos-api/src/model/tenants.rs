@@ -13,7 +13,7 @@ use utoipa::openapi::{Ref, RefOr};
 use uuid::Uuid;
 
 /// A tenant to create.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewTenant {
     /// A chosen id (e.g. the validation loop's test tenants); a random one if absent.
@@ -32,7 +32,7 @@ impl From<NewTenant> for revos_store::NewTenant {
 }
 
 /// A tenant: the root every other record hangs from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct Tenant {
     /// The tenant id.
     #[schema(value_type = String, format = Uuid)]
@@ -65,7 +65,7 @@ impl From<revos_store::Tenant> for Tenant {
 }
 
 /// A workspace inside a tenant (module tables carry its id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct Workspace {
     /// The owning tenant.
     #[schema(value_type = String, format = Uuid)]

@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use revos_store::webhooks as store;
 #[cfg(doc)]
 use revos_store::webhooks::secret_fingerprint;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// What may be shown about a webhook secret: never the secret itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct WebhookSecretInfo {
     /// The secret's id (to revoke it).
     pub(crate) id: Uuid,
@@ -49,7 +49,7 @@ impl From<store::WebhookSecretInfo> for WebhookSecretInfo {
 }
 
 /// A stored delivery from `events_raw`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub(crate) struct RawEvent {
     /// The event id.
     pub(crate) id: Uuid,
