@@ -20,7 +20,7 @@ use revos_store::identity::Scope;
 use std::marker::PhantomData;
 
 /// The authenticated caller.
-pub struct Caller(pub Principal);
+pub(crate) struct Caller(pub(crate) Principal);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -99,7 +99,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, Refu
 /// The address of the TCP peer: the only client address revos trusts.
 /// Headers such as `X-Forwarded-For` are written by the client and are
 /// never used to identify it.
-pub fn peer(parts: &Parts) -> Option<std::net::IpAddr> {
+pub(crate) fn peer(parts: &Parts) -> Option<std::net::IpAddr> {
     parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -107,7 +107,7 @@ pub fn peer(parts: &Parts) -> Option<std::net::IpAddr> {
 }
 
 /// The TCP peer's address, as an extractor (see [`peer`]).
-pub struct PeerAddr(pub Option<std::net::IpAddr>);
+pub(crate) struct PeerAddr(pub(crate) Option<std::net::IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     type Rejection = std::convert::Infallible;
@@ -118,17 +118,17 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
 }
 
 /// A scope a tenant route requires.
-pub trait RequiredScope: Send + Sync {
+pub(crate) trait RequiredScope: Send + Sync {
     /// The scope.
     const SCOPE: Scope;
 }
 
 /// Marker: the route reads.
-pub struct Read;
+pub(crate) struct Read;
 /// Marker: the route writes.
-pub struct Write;
+pub(crate) struct Write;
 /// Marker: the route administers.
-pub struct Admin;
+pub(crate) struct Admin;
 
 impl RequiredScope for Read {
     const SCOPE: Scope = Scope::Read;
@@ -141,20 +141,20 @@ impl RequiredScope for Admin {
 }
 
 /// The `{tenant_id}` of the path, which the caller may act on with `S`.
-pub struct TenantScoped<S> {
+pub(crate) struct TenantScoped<S> {
     /// The tenant.
-    pub tenant: TenantId,
+    pub(crate) tenant: TenantId,
     /// Who is calling.
-    pub principal: Principal,
+    pub(crate) principal: Principal,
     _scope: PhantomData<S>,
 }
 
 /// A tenant route that reads.
-pub type TenantRead = TenantScoped<Read>;
+pub(crate) type TenantRead = TenantScoped<Read>;
 /// A tenant route that writes.
-pub type TenantWrite = TenantScoped<Write>;
+pub(crate) type TenantWrite = TenantScoped<Write>;
 /// A tenant route that administers.
-pub type TenantAdmin = TenantScoped<Admin>;
+pub(crate) type TenantAdmin = TenantScoped<Admin>;
 
 impl<S: RequiredScope> FromRequestParts<AppState> for TenantScoped<S> {
     type Rejection = ApiError;

@@ -54,7 +54,7 @@ fn body_schema(content: Option<&Value>) -> Option<String> {
 }
 
 /// Renders the page.
-pub fn render(doc: &Value) -> String {
+pub(crate) fn render(doc: &Value) -> String {
     let mut html = String::new();
     let title = doc
         .pointer("/info/title")

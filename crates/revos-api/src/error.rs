@@ -15,7 +15,7 @@ use revos_kernel::Failure;
 
 /// An error answered to an HTTP client.
 #[derive(Debug)]
-pub struct ApiError(pub Failure);
+pub(crate) struct ApiError(pub(crate) Failure);
 
 impl From<Failure> for ApiError {
     fn from(f: Failure) -> Self {
@@ -26,7 +26,7 @@ impl From<Failure> for ApiError {
 impl ApiError {
     /// A failure of `kind`, with the code and status of its row in the
     /// error table.
-    pub fn of(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn of(kind: ErrorKind, message: impl Into<String>) -> Self {
         ApiError(Failure::of(kind, message))
     }
 
@@ -73,7 +73,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Renders a `KernelError` body with a status.
-pub fn render(status: u16, body: &KernelError) -> Response {
+pub(crate) fn render(status: u16, body: &KernelError) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| {
         br#"{"error":true,"code":"INTERNAL_ERROR","message":"error rendering failed"}"#.to_vec()
@@ -118,7 +118,7 @@ fn canned_message(kind: ErrorKind) -> &'static str {
 /// axum or tower layer answering 405, 408, 413, …). The response keeps the
 /// layer's status: for the kinds named here it is the status of their row
 /// in the error table; any other 4xx is `http`, any 5xx `internal`.
-pub fn for_status(status: StatusCode) -> KernelError {
+pub(crate) fn for_status(status: StatusCode) -> KernelError {
     match kind_of_status(status) {
         ErrorKind::Http => KernelError::of(
             ErrorKind::Http,

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 /// Parses a JSON body into `T`; a failure is `INVALID_INPUT` naming the
 /// JSON path of the problem.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     revos_contracts::validation::parse_json(bytes).map_err(|violation| {
         let summary = if violation.rule == "syntax" {
             "the body is not valid JSON"
@@ -64,7 +64,7 @@ async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
 }
 
 /// A JSON request body.
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub(crate) T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
@@ -81,7 +81,7 @@ where
 
 /// A JSON request body together with its raw bytes (for an
 /// `Idempotency-Key`'s request hash).
-pub struct ApiJsonRaw<T>(pub T, pub Bytes);
+pub(crate) struct ApiJsonRaw<T>(pub(crate) T, pub(crate) Bytes);
 
 impl<S, T> FromRequest<S> for ApiJsonRaw<T>
 where
@@ -99,7 +99,10 @@ where
 
 /// A form post: `application/x-www-form-urlencoded` (what a plain HTML
 /// form sends) or a JSON object, as a map of fields, with the raw bytes.
-pub struct FormFields(pub serde_json::Map<String, serde_json::Value>, pub Bytes);
+pub(crate) struct FormFields(
+    pub(crate) serde_json::Map<String, serde_json::Value>,
+    pub(crate) Bytes,
+);
 
 impl<S: Send + Sync> FromRequest<S> for FormFields {
     type Rejection = ApiError;
@@ -149,7 +152,7 @@ impl<S: Send + Sync> FromRequest<S> for FormFields {
 /// character (`%00`), naming the parameter: the text rule of
 /// [`revos_contracts::text`], applied before any handler runs. Placed as a
 /// route layer, so the path parameters have their names.
-pub async fn refuse_nul_in_uri(
+pub(crate) async fn refuse_nul_in_uri(
     params: Result<axum::extract::RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
     req: Request,
     next: axum::middleware::Next,
@@ -186,7 +189,7 @@ pub async fn refuse_nul_in_uri(
 
 /// A JSON body that is either one record or an array of records; bulk
 /// endpoints accept both.
-pub struct ApiBatch<T>(pub Vec<T>);
+pub(crate) struct ApiBatch<T>(pub(crate) Vec<T>);
 
 impl<S, T> FromRequest<S> for ApiBatch<T>
 where
@@ -209,7 +212,7 @@ where
 }
 
 /// The `{tenant_id}` path segment, parsed.
-pub struct TenantPath(pub TenantId);
+pub(crate) struct TenantPath(pub(crate) TenantId);
 
 impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
     type Rejection = ApiError;
@@ -238,7 +241,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
 }
 
 /// Query-string parameters.
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;

@@ -1,21 +1,27 @@
 //! The revos HTTP API.
 //!
-//! [`router`] builds the axum application over a [`Kernel`]; [`serve`] runs
+//! `router` builds the axum application over a [`Kernel`]; [`serve`] runs
 //! it on a listener until a shutdown future resolves. `revos serve` calls
-//! both; the integration tests bind port 0 and call them the same way, so
-//! they exercise the real server.
+//! it; the integration tests bind port 0 and call it the same way, so they
+//! exercise the real server.
 //!
-//! Every error leaves as the contract's `KernelError` (see [`error`]): the
-//! handlers' own failures, the extractors' rejections, unknown routes and
-//! methods, oversized bodies and panics alike.
+//! Every error leaves as the contract's `KernelError` (see the `error`
+//! module): the handlers' own failures, the extractors' rejections, unknown
+//! routes and methods, oversized bodies and panics alike.
+//!
+//! Only [`serve`] and the [`openapi`] document are public; everything else
+//! is crate-private, and `unreachable_pub` keeps it so.
 
-pub mod auth;
-pub mod docs;
-pub mod error;
-pub mod extract;
+#![warn(unreachable_pub)]
+
+pub(crate) mod auth;
+pub(crate) mod docs;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod model;
 pub mod openapi;
-pub mod ratelimit;
-pub mod routes;
+pub(crate) mod ratelimit;
+pub(crate) mod routes;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -34,19 +40,19 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// What every handler can reach.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     /// The kernel service.
-    pub kernel: Kernel,
+    pub(crate) kernel: Kernel,
     /// The OpenAPI document, built once.
-    pub openapi: Arc<serde_json::Value>,
+    pub(crate) openapi: Arc<serde_json::Value>,
     /// The docs page, rendered once.
-    pub docs_html: Arc<String>,
+    pub(crate) docs_html: Arc<String>,
     /// Request budgets per principal and endpoint class.
-    pub limiter: Arc<ratelimit::RateLimiter>,
+    pub(crate) limiter: Arc<ratelimit::RateLimiter>,
 }
 
 /// Builds the application.
-pub fn router(kernel: Kernel) -> Router {
+pub(crate) fn router(kernel: Kernel) -> Router {
     let max_body = kernel.config().max_body_bytes;
     let openapi = openapi::document();
     let docs_html = docs::render(&openapi);

@@ -130,7 +130,7 @@ use utoipa::{Modify, OpenApi};
         (name = "spine", description = "Campaigns, opportunities, accounts, revenue events and CRM activities"),
     )
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 /// Declares the `Authorization: Bearer rvs_…` scheme every /v1 route needs.
 struct BearerAuth;
@@ -245,7 +245,7 @@ pub fn path_params(path: &str) -> Vec<&str> {
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
 /// Adds to every operation of `doc` what the server does on every route.
-pub fn conform(doc: &mut Value) {
+pub(crate) fn conform(doc: &mut Value) {
     constrain_schemas(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;

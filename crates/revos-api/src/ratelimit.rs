@@ -49,7 +49,7 @@ use revos_contracts::ErrorKind;
 use revos_kernel::Failure;
 use serde::{Deserialize, Serialize};
 
-pub use revos_kernel::config::RateLimitConfig;
+pub(crate) use revos_kernel::config::RateLimitConfig;
 use std::fmt;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -60,12 +60,12 @@ use std::time::Duration;
 ///
 /// A sweep walks every tracked key once, so its cost is spread over this
 /// many requests; between two sweeps at most this many new keys are added.
-pub const RETAIN_EVERY: u64 = 10_000;
+pub(crate) const RETAIN_EVERY: u64 = 10_000;
 
 /// Which budget a request spends: each class has its own quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum EndpointClass {
+pub(crate) enum EndpointClass {
     /// Requests that change nothing (`GET`, `HEAD`, `OPTIONS`).
     Read,
     /// Requests that create, change or delete.
@@ -79,7 +79,7 @@ pub enum EndpointClass {
 impl EndpointClass {
     /// The class of an authenticated request with this method: `GET`,
     /// `HEAD` and `OPTIONS` read, every other method writes.
-    pub fn for_method(method: &Method) -> EndpointClass {
+    pub(crate) fn for_method(method: &Method) -> EndpointClass {
         if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
             EndpointClass::Read
         } else {
@@ -88,7 +88,7 @@ impl EndpointClass {
     }
 
     /// The class's name as it appears in JSON (`read`, `write`, …).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EndpointClass::Read => "read",
             EndpointClass::Write => "write",
@@ -111,7 +111,7 @@ impl fmt::Display for EndpointClass {
 /// is usually given: keying by the full address would let one client rotate
 /// through 2^64 addresses, each with a fresh budget. An IPv4-mapped IPv6
 /// address is keyed as the IPv4 address it is.
-pub fn peer_key(addr: IpAddr) -> String {
+pub(crate) fn peer_key(addr: IpAddr) -> String {
     match addr.to_canonical() {
         IpAddr::V4(v4) => format!("ip:{v4}"),
         IpAddr::V6(v6) => {
@@ -126,18 +126,18 @@ pub fn peer_key(addr: IpAddr) -> String {
 /// Becomes a 429 either as an [`ApiError`] (`?` in a handler) or directly as
 /// a response ([`IntoResponse`], which also sets `Retry-After`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limited {
+pub(crate) struct Limited {
     /// How long to wait before the next request of this class can pass,
     /// in whole seconds (rounded up, at least 1 s).
-    pub retry_after: Duration,
+    pub(crate) retry_after: Duration,
     /// The class whose budget ran out.
-    pub class: EndpointClass,
+    pub(crate) class: EndpointClass,
 }
 
 impl Limited {
     /// [`retry_after`](Self::retry_after) in seconds, as sent in the
     /// `Retry-After` header.
-    pub fn retry_after_seconds(&self) -> u64 {
+    pub(crate) fn retry_after_seconds(&self) -> u64 {
         self.retry_after.as_secs()
     }
 
@@ -228,7 +228,7 @@ impl<C: Clock> Classes<C> {
 ///
 /// `C` is the clock: the real monotonic clock in the server, governor's
 /// `FakeRelativeClock` in tests, which advance it instead of sleeping.
-pub struct RateLimiter<C: Clock = DefaultClock> {
+pub(crate) struct RateLimiter<C: Clock = DefaultClock> {
     /// `None` when limits are disabled: every check passes.
     classes: Option<Classes<C>>,
     /// The clock the limiters read, to turn a refusal into a wait.
@@ -240,7 +240,7 @@ pub struct RateLimiter<C: Clock = DefaultClock> {
 impl RateLimiter {
     /// A limiter on the real clock. Call [`RateLimitConfig::validate`]
     /// first: a zero rate or burst is read as 1.
-    pub fn new(config: &RateLimitConfig) -> RateLimiter {
+    pub(crate) fn new(config: &RateLimitConfig) -> RateLimiter {
         RateLimiter::with_clock(config, DefaultClock::default())
     }
 }
@@ -248,7 +248,7 @@ impl RateLimiter {
 impl<C: Clock + Clone> RateLimiter<C> {
     /// A limiter on the given clock (tests pass a `FakeRelativeClock` and
     /// keep a clone to advance).
-    pub fn with_clock(config: &RateLimitConfig, clock: C) -> RateLimiter<C> {
+    pub(crate) fn with_clock(config: &RateLimitConfig, clock: C) -> RateLimiter<C> {
         let keyed = |class| Keyed::<C>::dashmap_with_clock(quota(config, class), clock.clone());
         let classes = config.enabled.then(|| Classes {
             read: keyed(EndpointClass::Read),
@@ -270,7 +270,7 @@ impl<C: Clock + Clone> RateLimiter<C> {
     ///
     /// A refused request spends nothing. Every [`RETAIN_EVERY`]th check
     /// also drops the keys whose budget is full again.
-    pub fn check(&self, key: &str, class: EndpointClass) -> Result<(), Limited> {
+    pub(crate) fn check(&self, key: &str, class: EndpointClass) -> Result<(), Limited> {
         let Some(classes) = &self.classes else {
             return Ok(());
         };

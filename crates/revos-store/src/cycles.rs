@@ -16,7 +16,6 @@ use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The most cycles one listing returns.
@@ -34,7 +33,7 @@ pub struct CycleFilter {
 }
 
 /// How a cycle ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CycleStatus {
     /// It produced a valid output.
@@ -62,10 +61,9 @@ impl CycleStatus {
 }
 
 /// A cycle as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cycle {
     /// The tenant.
-    #[schema(value_type = String, format = Uuid)]
     pub tenant_id: TenantId,
     /// The cycle's id (the output's `cycle_id`).
     pub id: Uuid,
@@ -82,17 +80,13 @@ pub struct Cycle {
     /// The output's priority metric.
     pub priority_metric: Option<String>,
     /// The `KernelInput`.
-    #[schema(value_type = Object)]
     pub input: Value,
     /// The `KernelOutput`, for a completed cycle.
-    #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
     /// The `KernelError`, for a failed cycle.
-    #[schema(value_type = Option<Object>)]
     pub error: Option<Value>,
     /// Extra records of the cycle (e.g. the candidates the CFO gate
     /// dropped, with reasons), a JSON object.
-    #[schema(value_type = Object)]
     pub notes: Value,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
@@ -101,7 +95,7 @@ pub struct Cycle {
 }
 
 /// Where an optimization action is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizationActionStatus {
     /// Proposed, not started.
@@ -148,10 +142,9 @@ impl OptimizationActionStatus {
 }
 
 /// An action of a cycle, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptimizationAction {
     /// The tenant.
-    #[schema(value_type = String, format = Uuid)]
     pub tenant_id: TenantId,
     /// The stored action's id.
     pub id: Uuid,
@@ -172,10 +165,8 @@ pub struct OptimizationAction {
     /// The target entity's id, if any.
     pub target_entity_id: Option<String>,
     /// The output's `proposed_change`.
-    #[schema(value_type = Object)]
     pub proposed_change: Value,
     /// The whole output `Action`.
-    #[schema(value_type = Object)]
     pub spec: Value,
     /// Where it is.
     pub status: OptimizationActionStatus,
@@ -186,10 +177,9 @@ pub struct OptimizationAction {
 }
 
 /// The measured result of an executed action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionResultRecord {
     /// The tenant.
-    #[schema(value_type = String, format = Uuid)]
     pub tenant_id: TenantId,
     /// The result's id.
     pub id: Uuid,

@@ -26,7 +26,6 @@ use revos_queue::Job;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The most records one listing returns.
@@ -65,7 +64,7 @@ pub enum EventInsert {
 /// server may or may not have the message, so it is sent again under the
 /// same Message-ID. A failed attempt puts the row back to `pending`, or
 /// `failed` when the job gives up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxStatus {
     /// Waiting for its job to send it.
@@ -133,10 +132,9 @@ impl OutboxStatus {
 /// An e-mail in the channel outbox: rendered, addressed, with the
 /// Message-ID it is sent under (stable per action, so a retried job sends
 /// the same message, and a sent one is never sent again).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEmail {
     /// The tenant.
-    #[schema(value_type = String, format = Uuid)]
     pub tenant_id: TenantId,
     /// The outbox row's id.
     pub id: Uuid,
@@ -169,7 +167,7 @@ pub struct OutboxEmail {
 }
 
 /// Where a task is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     /// To do.
@@ -217,10 +215,9 @@ pub struct NewTask {
 }
 
 /// A stored task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
     /// The tenant.
-    #[schema(value_type = String, format = Uuid)]
     pub tenant_id: TenantId,
     /// The task's id.
     pub id: Uuid,
@@ -319,10 +316,9 @@ pub enum IdempotencyBegin {
 
 /// Where a tenant's outbound webhooks go, with the secret they are signed
 /// with (Standard Webhooks `whsec_…`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookEndpoint {
     /// The tenant.
-    #[schema(value_type = String, format = Uuid)]
     pub tenant_id: TenantId,
     /// The endpoint's id.
     pub id: Uuid,

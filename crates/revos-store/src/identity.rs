@@ -8,15 +8,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::StoreError;
 
 /// What a key may do. Each scope includes the ones before it:
 /// `admin` ⊇ `write` ⊇ `read`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Read a tenant's data.
@@ -49,7 +46,7 @@ impl Scope {
 }
 
 /// An API key as it is listed: everything but the secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKey {
     /// The public id (the part after `rvs_` and before the secret).
     pub id: String,
@@ -58,7 +55,6 @@ pub struct ApiKey {
     /// The tenant it acts for; absent for a platform key, which may act
     /// for every tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, format = Uuid)]
     pub tenant_id: Option<TenantId>,
     /// What it may do.
     pub scopes: Vec<Scope>,
@@ -112,9 +108,7 @@ pub trait IdentityStore: Send + Sync {
 /// `admin`; `operator` and `approver` → `write`; `viewer` → `read`. An
 /// `approver` will also decide approvals; only an `owner` may make or
 /// remove owners.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Looks.
@@ -164,10 +158,9 @@ impl Role {
 }
 
 /// A user's membership of a tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     /// The tenant.
-    #[schema(value_type = String, format = Uuid)]
     pub tenant_id: TenantId,
     /// The user: the `sub` claim of their identity provider's tokens.
     pub subject: String,

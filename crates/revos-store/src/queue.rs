@@ -344,12 +344,11 @@ pub trait QueueStore: Send + Sync {
 }
 
 /// A paused queue.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QueuePause {
     /// The queue.
     pub queue: String,
     /// Whose jobs it holds; the nil UUID for every tenant's.
-    #[schema(value_type = String, format = Uuid)]
     pub tenant_id: TenantId,
     /// Who paused it.
     pub paused_by: String,

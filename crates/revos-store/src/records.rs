@@ -1,16 +1,17 @@
 //! The records the store reads and writes.
 //!
-//! They double as the JSON bodies of the data endpoints (`serde` +
-//! `utoipa::ToSchema`), so their field names follow the contract of seed 001
-//! where the contract names the same thing (`budget_total`,
-//! `expected_close_date`, `attributed_campaign_id`, …).
+//! They are (de)serialized with `serde` (the CLI's imports and outputs, the
+//! kernel's stored JSON), and their field names follow the contract of seed
+//! 001 where the contract names the same thing (`budget_total`,
+//! `expected_close_date`, `attributed_campaign_id`, …). The HTTP API does
+//! not send them as they are: `revos-api` has its own types, converted from
+//! these.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use revos_contracts::TenantId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The largest page a list call returns.
@@ -56,29 +57,27 @@ pub struct DateRange {
 }
 
 /// How many records a write touched.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteSummary {
     /// Records inserted or replaced.
     pub written: u64,
 }
 
 /// A tenant to create.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     /// A chosen id (e.g. the validation loop's test tenants); a random one if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, format = Uuid)]
     pub id: Option<TenantId>,
     /// A display name, 1 to 200 characters.
     pub name: String,
 }
 
 /// A tenant: the root every other record hangs from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tenant {
     /// The tenant id.
-    #[schema(value_type = String, format = Uuid)]
     pub id: TenantId,
     /// Display name.
     pub name: String,
@@ -91,10 +90,9 @@ pub struct Tenant {
 }
 
 /// A workspace inside a tenant (module tables carry its id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workspace {
     /// The owning tenant.
-    #[schema(value_type = String, format = Uuid)]
     pub tenant_id: TenantId,
     /// The workspace id.
     pub id: Uuid,
@@ -106,47 +104,18 @@ pub struct Workspace {
 
 /// A tenant's optimizer settings: the `targets`, `guardrails` and `config`
 /// objects of the kernel input, stored as the contract writes them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerConfig {
     /// `KernelInput.targets`.
     #[serde(default = "empty_object")]
-    #[schema(schema_with = targets_schema)]
     pub targets: Value,
     /// `KernelInput.guardrails`, or `{}` for none yet.
     #[serde(default = "empty_object")]
-    #[schema(schema_with = guardrails_schema)]
     pub guardrails: Value,
     /// `KernelInput.config`.
     #[serde(default = "empty_object")]
-    #[schema(schema_with = kernel_config_schema)]
     pub config: Value,
-}
-
-/// `Targets`: every field is optional, so `{}` is one too.
-fn targets_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    utoipa::openapi::Ref::from_schema_name("Targets").into()
-}
-
-/// `KernelConfig`: every field is optional, so `{}` is one too.
-fn kernel_config_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    utoipa::openapi::Ref::from_schema_name("KernelConfig").into()
-}
-
-/// `Guardrails`, or the empty object of a tenant that has set none.
-fn guardrails_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    use utoipa::openapi::schema::{AnyOf, Object, Schema, Type};
-    let empty = Object::builder()
-        .schema_type(Type::Object)
-        .max_properties(Some(0))
-        .build();
-    Schema::AnyOf(
-        AnyOf::builder()
-            .item(utoipa::openapi::Ref::from_schema_name("Guardrails"))
-            .item(empty)
-            .build(),
-    )
-    .into()
 }
 
 fn empty_object() -> Value {
@@ -164,7 +133,7 @@ impl Default for OptimizerConfig {
 }
 
 /// Where a metric value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotSource {
     /// Sent by a client (API or `revos metrics import`).
@@ -193,7 +162,7 @@ impl SnapshotSource {
 }
 
 /// One daily metric value to write.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricPoint {
     /// A metric id from the dictionary.
@@ -227,7 +196,7 @@ pub fn dimension_key(dimension: &BTreeMap<String, String>) -> String {
 }
 
 /// A stored daily metric value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricSnapshot {
     /// The metric id.
     pub metric_id: String,
@@ -259,7 +228,7 @@ pub struct MetricQuery {
 
 /// A marketing campaign (`spine_campaigns`) with its channels
 /// (`spine_campaign_channels`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Campaign {
     /// The id in the tenant's own system.
@@ -285,7 +254,7 @@ pub struct Campaign {
 }
 
 /// One channel of a campaign.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignChannel {
     /// Channel name (`paid_search`, `linkedin`, `email`, …), unique in the campaign.
@@ -299,7 +268,7 @@ pub struct CampaignChannel {
 }
 
 /// Where an opportunity stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpportunityStatus {
     /// In the pipeline.
@@ -336,7 +305,7 @@ fn default_open() -> OpportunityStatus {
 }
 
 /// A deal in the pipeline (`spine_opportunities`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Opportunity {
     /// The id in the tenant's CRM.
@@ -373,7 +342,7 @@ pub struct Opportunity {
 }
 
 /// A customer or prospect (`spine_accounts`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Account {
     /// The id in the tenant's CRM.
@@ -402,7 +371,7 @@ pub struct Account {
 
 /// A revenue-bearing event (`revenue_events`): a booking, an expansion, a
 /// churn, a refund.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevenueEvent {
     /// The id in the tenant's billing or CRM system.
@@ -429,7 +398,7 @@ pub struct RevenueEvent {
 }
 
 /// A logged CRM activity (`spine_crm_activities`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CrmActivity {
     /// The id in the tenant's CRM.

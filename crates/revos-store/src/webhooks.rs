@@ -14,11 +14,10 @@ use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// What may be shown about a webhook secret: never the secret itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookSecretInfo {
     /// The secret's id (to revoke it).
     pub id: Uuid,
@@ -50,7 +49,7 @@ pub struct NewRawEvent {
 }
 
 /// The answer to storing a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawEventReceipt {
     /// The stored event's id (the earlier one's, for a replay).
     pub id: Uuid,
@@ -60,7 +59,7 @@ pub struct RawEventReceipt {
 }
 
 /// A stored delivery from `events_raw`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RawEvent {
     /// The event id.
     pub id: Uuid,

@@ -4,13 +4,14 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
+use crate::model::audit::AuditEntry;
 use crate::routes::List;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use revos_contracts::{KernelError, TenantId};
 use revos_kernel::Failure;
-use revos_store::audit::{AuditEntry, AuditFilter};
+use revos_store::audit::AuditFilter;
 use revos_store::identity::Scope;
 use revos_store::listing::Order;
 use serde::{Deserialize, Serialize};
@@ -20,31 +21,31 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct AuditParams {
+pub(crate) struct AuditParams {
     /// The tenant (a tenant key: its own; a platform key without it: the platform chain).
     #[param(value_type = Option<String>, format = Uuid)]
-    pub tenant_id: Option<TenantId>,
+    pub(crate) tenant_id: Option<TenantId>,
     /// Only this actor (`key:rvs_…`, `service`, `webhook:stripe`, …).
-    pub actor: Option<String>,
+    pub(crate) actor: Option<String>,
     /// Only this action (`key.create`, `auth.failure`, `webhook.receive`, …).
-    pub action: Option<String>,
+    pub(crate) action: Option<String>,
     /// Only entries about this kind of resource.
-    pub resource_type: Option<String>,
+    pub(crate) resource_type: Option<String>,
     /// Only entries about this resource id.
-    pub resource_id: Option<String>,
+    pub(crate) resource_id: Option<String>,
     /// At or after this time (RFC 3339).
-    pub from: Option<DateTime<Utc>>,
+    pub(crate) from: Option<DateTime<Utc>>,
     /// Before this time (RFC 3339).
-    pub to: Option<DateTime<Utc>>,
+    pub(crate) to: Option<DateTime<Utc>>,
     /// Only entries after this sequence number (whatever the order).
-    pub after_seq: Option<u64>,
+    pub(crate) after_seq: Option<u64>,
     /// `newest_first` (default) or `oldest_first`, by sequence number.
     #[param(value_type = Option<Order>)]
-    pub order: Option<Order>,
+    pub(crate) order: Option<Order>,
     /// Continue after the page that answered this `next_cursor`.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// At most this many (1–1000, default 100).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 /// Audit entries, newest first (`order=oldest_first` reverses); page on
@@ -56,7 +57,7 @@ pub struct AuditParams {
         (status = 403, description = "Needs the admin scope", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<AuditParams>,
@@ -82,31 +83,31 @@ pub async fn list(
         .kernel
         .audit_entries(&caller, params.tenant_id, &filter)
         .await?;
-    Ok(Json(List::paged(items)))
+    Ok(Json(List::paged(items).convert()))
 }
 
 /// Which chain to verify.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct VerifyParams {
+pub(crate) struct VerifyParams {
     /// The tenant (a tenant key: its own).
     #[param(value_type = Option<String>, format = Uuid)]
-    pub tenant_id: Option<TenantId>,
+    pub(crate) tenant_id: Option<TenantId>,
 }
 
 /// The verdict on a chain.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct VerifyResult {
+pub(crate) struct VerifyResult {
     /// The tenant whose chain was checked.
     #[schema(value_type = String, format = Uuid)]
-    pub tenant_id: TenantId,
+    pub(crate) tenant_id: TenantId,
     /// `{"status": "ok", …}` or `{"status": "broken", "seq": …, "problem": …, "message": …}`.
     #[schema(value_type = Object)]
-    pub report: serde_json::Value,
+    pub(crate) report: serde_json::Value,
     /// Entries committed but not yet sequenced when the walk ended: the
     /// report does not cover them yet.
-    pub unsequenced: u64,
+    pub(crate) unsequenced: u64,
 }
 
 /// Verifies a tenant's audit chain (and its signed checkpoints when a key
@@ -117,7 +118,7 @@ pub struct VerifyResult {
         (status = 403, description = "Needs the admin scope", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn verify(
+pub(crate) async fn verify(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<VerifyParams>,

@@ -5,15 +5,16 @@ use crate::AppState;
 use crate::auth::{Caller, TenantRead, TenantWrite};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::model::cycles::{Cycle, CycleView};
 use crate::routes::{List, cursor_at};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use revos_contracts::KernelError;
 use revos_contracts::kernel_io::{KernelInput, KernelOutput};
-use revos_kernel::optimize::cycles::{CycleRequest, CycleView};
+use revos_kernel::optimize::cycles::CycleRequest;
 use revos_kernel::optimize::executor::{ExecutionReport, MeasureReport};
-use revos_store::cycles::{Cycle, CycleFilter};
+use revos_store::cycles::CycleFilter;
 use revos_store::listing::Order;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -23,11 +24,11 @@ use uuid::Uuid;
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct RunParams {
+pub(crate) struct RunParams {
     /// Run even if a cycle completed in the last 12 hours; only with a
     /// `manual` trigger.
     #[serde(default)]
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 /// Runs the kernel on a `KernelInput` (the kernel I/O contract): validates it, plans the
@@ -41,7 +42,7 @@ pub struct RunParams {
         (status = 422, description = "INSUFFICIENT_DATA: required metrics missing", body = KernelError),
         (status = 429, description = "CYCLE_TOO_RECENT: a cycle completed less than 12 hours ago (Retry-After)", body = KernelError),
     ))]
-pub async fn run(
+pub(crate) async fn run(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<RunParams>,
@@ -66,7 +67,7 @@ pub async fn run(
         (status = 422, description = "INSUFFICIENT_DATA", body = KernelError),
         (status = 429, description = "CYCLE_TOO_RECENT", body = KernelError),
     ))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     scoped: TenantWrite,
     ApiJson(request): ApiJson<CycleRequest>,
@@ -75,21 +76,21 @@ pub async fn create(
         .kernel
         .run_tenant_cycle(&scoped.principal, scoped.tenant, &request)
         .await?;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((StatusCode::CREATED, Json(view.into())))
 }
 
 /// How many cycles to list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct CycleParams {
+pub(crate) struct CycleParams {
     /// `newest_first` (default) or `oldest_first`, by creation time, then id.
     #[param(value_type = Option<Order>)]
-    pub order: Option<Order>,
+    pub(crate) order: Option<Order>,
     /// Continue after the page that answered this `next_cursor`.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// At most this many (1–1000, default 50).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 /// The tenant's cycles, newest first (`order=oldest_first` reverses); page
@@ -99,7 +100,7 @@ pub struct CycleParams {
         (status = 200, description = "Cycles; `next_cursor` and `has_more` say whether more follow", body = List<Cycle>),
         (status = 400, description = "INVALID_INPUT (e.g. a bad `cursor`)", body = KernelError),
     ))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     scoped: TenantRead,
     ApiQuery(params): ApiQuery<CycleParams>,
@@ -109,12 +110,15 @@ pub async fn list(
         after: cursor_at(params.cursor.as_deref())?,
         limit: Some(params.limit.unwrap_or(50).clamp(1, 1000)),
     };
-    Ok(Json(List::paged(
-        state
-            .kernel
-            .cycles(&scoped.principal, scoped.tenant, &filter)
-            .await?,
-    )))
+    Ok(Json(
+        List::paged(
+            state
+                .kernel
+                .cycles(&scoped.principal, scoped.tenant, &filter)
+                .await?,
+        )
+        .convert(),
+    ))
 }
 
 /// One cycle with its actions.
@@ -123,7 +127,7 @@ pub async fn list(
         (status = 200, description = "The cycle", body = CycleView),
         (status = 404, description = "No such cycle", body = KernelError),
     ))]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     scoped: TenantRead,
     Path((_, id)): Path<(String, Uuid)>,
@@ -132,7 +136,8 @@ pub async fn get(
         state
             .kernel
             .cycle(&scoped.principal, scoped.tenant, id)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -145,7 +150,7 @@ pub async fn get(
         (status = 200, description = "What was executed, applied or skipped", body = ExecutionReport),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn execute(
+pub(crate) async fn execute(
     State(state): State<AppState>,
     scoped: TenantWrite,
 ) -> Result<Json<ExecutionReport>, ApiError> {
@@ -162,11 +167,11 @@ pub async fn execute(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct MeasureParams {
+pub(crate) struct MeasureParams {
     /// Judge every executing action now, even inside its observation
     /// window.
     #[serde(default)]
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 /// Measures the tenant's executing actions now (the upkeep of `revos serve`
@@ -179,7 +184,7 @@ pub struct MeasureParams {
         (status = 200, description = "The actions judged, and how many are still observed", body = MeasureReport),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn measure(
+pub(crate) async fn measure(
     State(state): State<AppState>,
     scoped: TenantWrite,
     ApiQuery(params): ApiQuery<MeasureParams>,
@@ -196,14 +201,14 @@ pub async fn measure(
 /// An operation of the validation loop.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ValidationBody {
+pub(crate) struct ValidationBody {
     /// `run_cycle_1`, `execute_actions`, `record_results`, `run_cycle_2` or `verify_all`.
-    pub operation: revos_lab::validation::ValidationOp,
+    pub(crate) operation: revos_lab::validation::ValidationOp,
     /// The day of the run (default today, UTC): `run_cycle_1` starts a run on
     /// it (the simulated history ends the day before); the later operations
     /// run on the run's day, and another day for them is refused (409).
     #[serde(default)]
-    pub today: Option<chrono::NaiveDate>,
+    pub(crate) today: Option<chrono::NaiveDate>,
 }
 
 /// Runs one operation of the optimizer's validation loop on test tenants A and
@@ -215,7 +220,7 @@ pub struct ValidationBody {
         (status = 200, description = "The operation's criteria, passed or not", body = revos_lab::validation::StepReport),
         (status = 409, description = "An earlier operation has not run", body = KernelError),
     ))]
-pub async fn validation(
+pub(crate) async fn validation(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<ValidationBody>,

@@ -9,23 +9,24 @@ use crate::AppState;
 use crate::auth::{Caller, TenantRead, TenantWrite};
 use crate::error::ApiError;
 use crate::extract::{ApiBatch, ApiQuery};
+use crate::model::data::{
+    Account, Campaign, CrmActivity, MetricPoint, MetricSnapshot, Opportunity, OpportunityStatus,
+    RevenueEvent, SnapshotSource, WriteSummary,
+};
 use crate::routes::{List, PageParams};
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::NaiveDate;
 use revos_contracts::KernelError;
 use revos_contracts::metrics::{self, MetricDefinition};
-use revos_store::{
-    Account, Campaign, CrmActivity, DateRange, MetricPoint, MetricQuery, MetricSnapshot,
-    Opportunity, OpportunityStatus, Page, RevenueEvent, SnapshotSource, WriteSummary,
-};
+use revos_store::{DateRange, MetricQuery, Page};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 /// The canonical metric dictionary.
 #[utoipa::path(get, path = "/v1/metrics/dictionary", tag = "metrics",
     responses((status = 200, description = "Every canonical metric", body = List<MetricDefinition>)))]
-pub async fn dictionary(_: Caller) -> Json<List<MetricDefinition>> {
+pub(crate) async fn dictionary(_: Caller) -> Json<List<MetricDefinition>> {
     Json(List::all(metrics::dictionary().to_vec()))
 }
 
@@ -39,32 +40,35 @@ pub async fn dictionary(_: Caller) -> Json<List<MetricDefinition>> {
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
         (status = 413, description = "Body too large", body = KernelError),
     ))]
-pub async fn upsert_metrics(
+pub(crate) async fn upsert_metrics(
     State(state): State<AppState>,
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(points): ApiBatch<MetricPoint>,
 ) -> Result<Json<WriteSummary>, ApiError> {
-    Ok(Json(state.kernel.import_metrics(tenant, &points).await?))
+    let points = records(points);
+    Ok(Json(
+        state.kernel.import_metrics(tenant, &points).await?.into(),
+    ))
 }
 
 /// Filters of the metric list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct MetricParams {
+pub(crate) struct MetricParams {
     /// Only this metric.
-    pub metric_id: Option<String>,
+    pub(crate) metric_id: Option<String>,
     /// First day (inclusive, YYYY-MM-DD).
-    pub from: Option<NaiveDate>,
+    pub(crate) from: Option<NaiveDate>,
     /// Last day (inclusive, YYYY-MM-DD).
-    pub to: Option<NaiveDate>,
+    pub(crate) to: Option<NaiveDate>,
     /// `imported` or `computed`.
     #[param(value_type = Option<SnapshotSource>)]
-    pub source: Option<SnapshotSource>,
+    pub(crate) source: Option<SnapshotSource>,
     /// At most this many values (1–1000, default 100).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// Values to skip.
-    pub offset: Option<u32>,
+    pub(crate) offset: Option<u32>,
 }
 
 /// Stored daily metric values, by date.
@@ -74,7 +78,7 @@ pub struct MetricParams {
         (status = 200, description = "A page of values", body = List<MetricSnapshot>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_metrics(
+pub(crate) async fn list_metrics(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<MetricParams>,
@@ -86,13 +90,12 @@ pub async fn list_metrics(
             from: params.from,
             to: params.to,
         },
-        source: params.source,
+        source: params.source.map(Into::into),
         page,
     };
-    Ok(Json(List::new(
-        state.kernel.metrics(tenant, &query).await?,
-        page,
-    )))
+    Ok(Json(
+        List::new(state.kernel.metrics(tenant, &query).await?, page).convert(),
+    ))
 }
 
 /// Upserts campaigns; each campaign's `channels` replace the stored ones.
@@ -107,18 +110,20 @@ pub async fn list_metrics(
         (status = 400, description = "INVALID_INPUT; nothing written", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn upsert_campaigns(
+pub(crate) async fn upsert_campaigns(
     State(state): State<AppState>,
     TenantWrite {
         tenant, principal, ..
     }: TenantWrite,
     ApiBatch(items): ApiBatch<Campaign>,
 ) -> Result<Json<WriteSummary>, ApiError> {
+    let items = records(items);
     Ok(Json(
         state
             .kernel
             .receive_campaigns(&principal, tenant, &items)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -129,16 +134,15 @@ pub async fn upsert_campaigns(
         (status = 200, description = "A page of campaigns", body = List<Campaign>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_campaigns(
+pub(crate) async fn list_campaigns(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<List<Campaign>>, ApiError> {
     let page = params.page();
-    Ok(Json(List::new(
-        state.kernel.campaigns(tenant, page).await?,
-        page,
-    )))
+    Ok(Json(
+        List::new(state.kernel.campaigns(tenant, page).await?, page).convert(),
+    ))
 }
 
 /// One campaign.
@@ -151,12 +155,14 @@ pub async fn list_campaigns(
         (status = 200, description = "The campaign", body = Campaign),
         (status = 404, description = "No such tenant or campaign", body = KernelError),
     ))]
-pub async fn get_campaign(
+pub(crate) async fn get_campaign(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     Path((_, campaign_id)): Path<(String, String)>,
 ) -> Result<Json<Campaign>, ApiError> {
-    Ok(Json(state.kernel.campaign(tenant, &campaign_id).await?))
+    Ok(Json(
+        state.kernel.campaign(tenant, &campaign_id).await?.into(),
+    ))
 }
 
 /// Upserts opportunities.
@@ -168,13 +174,18 @@ pub async fn get_campaign(
         (status = 400, description = "INVALID_INPUT; nothing written", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn upsert_opportunities(
+pub(crate) async fn upsert_opportunities(
     State(state): State<AppState>,
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<Opportunity>,
 ) -> Result<Json<WriteSummary>, ApiError> {
+    let items = records(items);
     Ok(Json(
-        state.kernel.upsert_opportunities(tenant, &items).await?,
+        state
+            .kernel
+            .upsert_opportunities(tenant, &items)
+            .await?
+            .into(),
     ))
 }
 
@@ -182,14 +193,14 @@ pub async fn upsert_opportunities(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct OpportunityParams {
+pub(crate) struct OpportunityParams {
     /// `open`, `won` or `lost`.
     #[param(value_type = Option<OpportunityStatus>)]
-    pub status: Option<OpportunityStatus>,
+    pub(crate) status: Option<OpportunityStatus>,
     /// At most this many (1–1000, default 100).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// Records to skip.
-    pub offset: Option<u32>,
+    pub(crate) offset: Option<u32>,
 }
 
 /// Opportunities, optionally of one status.
@@ -199,7 +210,7 @@ pub struct OpportunityParams {
         (status = 200, description = "A page of opportunities", body = List<Opportunity>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_opportunities(
+pub(crate) async fn list_opportunities(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<OpportunityParams>,
@@ -207,9 +218,9 @@ pub async fn list_opportunities(
     let page = Page::new(params.limit.unwrap_or(100), params.offset.unwrap_or(0));
     let items = state
         .kernel
-        .opportunities(tenant, params.status, page)
+        .opportunities(tenant, params.status.map(Into::into), page)
         .await?;
-    Ok(Json(List::new(items, page)))
+    Ok(Json(List::new(items, page).convert()))
 }
 
 /// Upserts accounts.
@@ -221,12 +232,15 @@ pub async fn list_opportunities(
         (status = 400, description = "INVALID_INPUT; nothing written", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn upsert_accounts(
+pub(crate) async fn upsert_accounts(
     State(state): State<AppState>,
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<Account>,
 ) -> Result<Json<WriteSummary>, ApiError> {
-    Ok(Json(state.kernel.upsert_accounts(tenant, &items).await?))
+    let items = records(items);
+    Ok(Json(
+        state.kernel.upsert_accounts(tenant, &items).await?.into(),
+    ))
 }
 
 /// Accounts.
@@ -236,16 +250,15 @@ pub async fn upsert_accounts(
         (status = 200, description = "A page of accounts", body = List<Account>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_accounts(
+pub(crate) async fn list_accounts(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<List<Account>>, ApiError> {
     let page = params.page();
-    Ok(Json(List::new(
-        state.kernel.accounts(tenant, page).await?,
-        page,
-    )))
+    Ok(Json(
+        List::new(state.kernel.accounts(tenant, page).await?, page).convert(),
+    ))
 }
 
 /// Upserts revenue events.
@@ -257,13 +270,18 @@ pub async fn list_accounts(
         (status = 400, description = "INVALID_INPUT; nothing written", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn upsert_revenue_events(
+pub(crate) async fn upsert_revenue_events(
     State(state): State<AppState>,
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<RevenueEvent>,
 ) -> Result<Json<WriteSummary>, ApiError> {
+    let items = records(items);
     Ok(Json(
-        state.kernel.upsert_revenue_events(tenant, &items).await?,
+        state
+            .kernel
+            .upsert_revenue_events(tenant, &items)
+            .await?
+            .into(),
     ))
 }
 
@@ -271,15 +289,15 @@ pub async fn upsert_revenue_events(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct RevenueParams {
+pub(crate) struct RevenueParams {
     /// First effective day (inclusive).
-    pub from: Option<NaiveDate>,
+    pub(crate) from: Option<NaiveDate>,
     /// Last effective day (inclusive).
-    pub to: Option<NaiveDate>,
+    pub(crate) to: Option<NaiveDate>,
     /// At most this many (1–1000, default 100).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// Records to skip.
-    pub offset: Option<u32>,
+    pub(crate) offset: Option<u32>,
 }
 
 /// Revenue events by effective date.
@@ -289,7 +307,7 @@ pub struct RevenueParams {
         (status = 200, description = "A page of revenue events", body = List<RevenueEvent>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_revenue_events(
+pub(crate) async fn list_revenue_events(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<RevenueParams>,
@@ -300,7 +318,7 @@ pub async fn list_revenue_events(
         to: params.to,
     };
     let items = state.kernel.revenue_events(tenant, range, page).await?;
-    Ok(Json(List::new(items, page)))
+    Ok(Json(List::new(items, page).convert()))
 }
 
 /// Upserts CRM activities.
@@ -312,13 +330,18 @@ pub async fn list_revenue_events(
         (status = 400, description = "INVALID_INPUT; nothing written", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn upsert_crm_activities(
+pub(crate) async fn upsert_crm_activities(
     State(state): State<AppState>,
     TenantWrite { tenant, .. }: TenantWrite,
     ApiBatch(items): ApiBatch<CrmActivity>,
 ) -> Result<Json<WriteSummary>, ApiError> {
+    let items = records(items);
     Ok(Json(
-        state.kernel.upsert_crm_activities(tenant, &items).await?,
+        state
+            .kernel
+            .upsert_crm_activities(tenant, &items)
+            .await?
+            .into(),
     ))
 }
 
@@ -329,14 +352,18 @@ pub async fn upsert_crm_activities(
         (status = 200, description = "A page of activities", body = List<CrmActivity>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_crm_activities(
+pub(crate) async fn list_crm_activities(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<List<CrmActivity>>, ApiError> {
     let page = params.page();
-    Ok(Json(List::new(
-        state.kernel.crm_activities(tenant, page).await?,
-        page,
-    )))
+    Ok(Json(
+        List::new(state.kernel.crm_activities(tenant, page).await?, page).convert(),
+    ))
+}
+
+/// The store's records of a batch of API bodies.
+fn records<A, R: From<A>>(items: Vec<A>) -> Vec<R> {
+    items.into_iter().map(R::from).collect()
 }

@@ -11,6 +11,7 @@ use crate::AppState;
 use crate::auth::{Caller, TenantAdmin, TenantRead};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiJsonRaw, ApiQuery, FormFields};
+use crate::model::events::{Correlation, Task, TaskStatus, Timeline, WebhookEndpoint};
 use crate::routes::{List, cursor_at};
 use axum::Json;
 use axum::body::Bytes;
@@ -27,9 +28,8 @@ use revos_kernel::runtime::entry::{LeadOrigin, request_hash};
 use revos_kernel::runtime::guards::{GuardRequest, GuardResponse};
 use revos_kernel::runtime::ingest::RuntimeModes;
 use revos_kernel::runtime::replay::{ReplayReport, ReplayRequest};
-use revos_kernel::runtime::timeline::{Correlation, Timeline};
 use revos_kernel::runtime::{EventInput, IngestReceipt};
-use revos_store::events::{EventFilter, Task, TaskFilter, TaskStatus, WebhookEndpoint};
+use revos_store::events::{EventFilter, TaskFilter};
 use revos_store::listing::Order;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -136,7 +136,7 @@ fn receipt_response(receipt: IngestReceipt) -> (StatusCode, Value) {
         (status = 409, description = "A request with this Idempotency-Key is in flight, or an event with this `id` exists", body = KernelError),
         (status = 422, description = "The key was used for another event", body = KernelError),
     ))]
-pub async fn ingest(
+pub(crate) async fn ingest(
     State(state): State<AppState>,
     Caller(caller): Caller,
     method: Method,
@@ -170,7 +170,7 @@ pub async fn ingest(
         (status = 409, description = "An event with this `id` already exists (under another key)", body = KernelError),
         (status = 422, description = "The key was used for another event", body = KernelError),
     ))]
-pub async fn emit(
+pub(crate) async fn emit(
     State(state): State<AppState>,
     Caller(caller): Caller,
     headers: HeaderMap,
@@ -185,7 +185,7 @@ pub async fn emit(
 /// A batch of events, as an array or `{"events": [...]}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
-pub enum BatchBody {
+pub(crate) enum BatchBody {
     /// `[event, …]`
     Events(Vec<EventInput>),
     /// `{"events": [event, …]}`
@@ -197,34 +197,34 @@ pub enum BatchBody {
 
 /// One event's result in a batch.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BatchItem {
+pub(crate) struct BatchItem {
     /// Its position in the batch.
-    pub index: usize,
+    pub(crate) index: usize,
     /// The HTTP status it would have had alone.
-    pub status: u16,
+    pub(crate) status: u16,
     /// What was done (when it succeeded).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub receipt: Option<IngestReceipt>,
+    pub(crate) receipt: Option<IngestReceipt>,
     /// Why not (when it failed).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<KernelError>,
+    pub(crate) error: Option<KernelError>,
 }
 
 /// The results of a batch.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BatchResult {
+pub(crate) struct BatchResult {
     /// New events.
-    pub ingested: usize,
+    pub(crate) ingested: usize,
     /// Events already ingested (same key and body).
-    pub duplicates: usize,
+    pub(crate) duplicates: usize,
     /// Events refused.
-    pub failed: usize,
+    pub(crate) failed: usize,
     /// One per event, in order.
-    pub items: Vec<BatchItem>,
+    pub(crate) items: Vec<BatchItem>,
 }
 
 /// The most events in one batch.
-pub const MAX_BATCH: usize = 1000;
+pub(crate) const MAX_BATCH: usize = 1000;
 
 /// Ingests many events, each on its own (its own transaction and result).
 #[utoipa::path(post, path = "/v1/events/batch", tag = "events",
@@ -233,7 +233,7 @@ pub const MAX_BATCH: usize = 1000;
         (status = 200, description = "One result per event", body = BatchResult),
         (status = 400, description = "Not a batch, or too large", body = KernelError),
     ))]
-pub async fn batch(
+pub(crate) async fn batch(
     State(state): State<AppState>,
     Caller(caller): Caller,
     method: Method,
@@ -350,7 +350,7 @@ async fn lead(
         (status = 200, description = "The same submission again", body = IngestReceipt),
         (status = 400, description = "No valid e-mail address", body = KernelError),
     ))]
-pub async fn lead_capture(
+pub(crate) async fn lead_capture(
     State(state): State<AppState>,
     Caller(caller): Caller,
     method: Method,
@@ -377,7 +377,7 @@ pub async fn lead_capture(
         (status = 200, description = "The same submission again", body = IngestReceipt),
         (status = 400, description = "No valid e-mail address", body = KernelError),
     ))]
-pub async fn landing_form_submit(
+pub(crate) async fn landing_form_submit(
     State(state): State<AppState>,
     Caller(caller): Caller,
     method: Method,
@@ -399,35 +399,35 @@ pub async fn landing_form_submit(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct TenantParam {
+pub(crate) struct TenantParam {
     /// The tenant (default: the credential's).
     #[param(value_type = Option<String>, format = Uuid)]
-    pub tenant_id: Option<TenantId>,
+    pub(crate) tenant_id: Option<TenantId>,
 }
 
 /// Filters of the event list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct EventParams {
+pub(crate) struct EventParams {
     /// The tenant (default: the credential's).
     #[param(value_type = Option<String>, format = Uuid)]
-    pub tenant_id: Option<TenantId>,
+    pub(crate) tenant_id: Option<TenantId>,
     /// Recorded at or after.
-    pub since: Option<DateTime<Utc>>,
+    pub(crate) since: Option<DateTime<Utc>>,
     /// Recorded before.
-    pub until: Option<DateTime<Utc>>,
+    pub(crate) until: Option<DateTime<Utc>>,
     /// Only this type.
-    pub r#type: Option<String>,
+    pub(crate) r#type: Option<String>,
     /// Only this source.
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// `newest_first` (default) or `oldest_first`, by recording time, then id.
     #[param(value_type = Option<Order>)]
-    pub order: Option<Order>,
+    pub(crate) order: Option<Order>,
     /// Continue after the page that answered this `next_cursor`.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// At most this many (1–1000, default 100).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 /// Events, newest first (`order=oldest_first` reverses); page on with
@@ -437,7 +437,7 @@ pub struct EventParams {
         (status = 200, description = "Events; `next_cursor` and `has_more` say whether more follow", body = List<KernelEvent>),
         (status = 400, description = "INVALID_INPUT (e.g. a bad `cursor`)", body = KernelError),
     ))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<EventParams>,
@@ -464,7 +464,7 @@ pub async fn list(
         (status = 200, description = "The timeline", body = Timeline),
         (status = 404, description = "No such event", body = KernelError),
     ))]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<Uuid>,
@@ -474,7 +474,8 @@ pub async fn get(
         state
             .kernel
             .event_timeline(&caller, params.tenant_id, id)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -484,7 +485,7 @@ pub async fn get(
         (status = 200, description = "The events", body = Correlation),
         (status = 404, description = "No event has this correlation id", body = KernelError),
     ))]
-pub async fn correlation(
+pub(crate) async fn correlation(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
@@ -494,7 +495,8 @@ pub async fn correlation(
         state
             .kernel
             .correlation(&caller, params.tenant_id, &id)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -502,22 +504,22 @@ pub async fn correlation(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct TaskParams {
+pub(crate) struct TaskParams {
     /// The tenant (default: the credential's).
     #[param(value_type = Option<String>, format = Uuid)]
-    pub tenant_id: Option<TenantId>,
+    pub(crate) tenant_id: Option<TenantId>,
     /// Only this owner.
-    pub owner: Option<String>,
+    pub(crate) owner: Option<String>,
     /// Only `open` or `done` tasks.
     #[param(value_type = Option<TaskStatus>)]
-    pub status: Option<TaskStatus>,
+    pub(crate) status: Option<TaskStatus>,
     /// `newest_first` (default) or `oldest_first`, by creation time, then id.
     #[param(value_type = Option<Order>)]
-    pub order: Option<Order>,
+    pub(crate) order: Option<Order>,
     /// Continue after the page that answered this `next_cursor`.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// At most this many (1–1000, default 100).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 fn tenant_of(caller: &Principal, named: Option<TenantId>) -> Result<TenantId, ApiError> {
@@ -536,7 +538,7 @@ fn tenant_of(caller: &Principal, named: Option<TenantId>) -> Result<TenantId, Ap
         (status = 200, description = "Tasks; `next_cursor` and `has_more` say whether more follow", body = List<Task>),
         (status = 400, description = "INVALID_INPUT (e.g. a bad `cursor`)", body = KernelError),
     ))]
-pub async fn tasks(
+pub(crate) async fn tasks(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<TaskParams>,
@@ -544,14 +546,14 @@ pub async fn tasks(
     let tenant = tenant_of(&caller, params.tenant_id)?;
     let filter = TaskFilter {
         owner: params.owner,
-        status: params.status,
+        status: params.status.map(Into::into),
         order: params.order.unwrap_or_default(),
         after: cursor_at(params.cursor.as_deref())?,
         limit: params.limit,
     };
-    Ok(Json(List::paged(
-        state.kernel.tasks(&caller, tenant, &filter).await?,
-    )))
+    Ok(Json(
+        List::paged(state.kernel.tasks(&caller, tenant, &filter).await?).convert(),
+    ))
 }
 
 /// Marks a task done.
@@ -560,14 +562,20 @@ pub async fn tasks(
         (status = 200, description = "The task", body = Task),
         (status = 404, description = "No such task", body = KernelError),
     ))]
-pub async fn complete_task(
+pub(crate) async fn complete_task(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<Uuid>,
     ApiQuery(params): ApiQuery<TenantParam>,
 ) -> Result<Json<Task>, ApiError> {
     let tenant = tenant_of(&caller, params.tenant_id)?;
-    Ok(Json(state.kernel.complete_task(&caller, tenant, id).await?))
+    Ok(Json(
+        state
+            .kernel
+            .complete_task(&caller, tenant, id)
+            .await?
+            .into(),
+    ))
 }
 
 /// Runs a guard: `deal-update`, `send-invoice`, … (`_` or `-`).
@@ -579,7 +587,7 @@ pub async fn complete_task(
         (status = 403, description = "An override by a role that may not give one", body = KernelError),
         (status = 404, description = "No such guard", body = KernelError),
     ))]
-pub async fn guard(
+pub(crate) async fn guard(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(name): Path<String>,
@@ -591,56 +599,56 @@ pub async fn guard(
 
 /// A guard as listed.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct GuardInfo {
+pub(crate) struct GuardInfo {
     /// Its name (`deal_update`).
-    pub name: String,
+    pub(crate) name: String,
     /// The type of the events recording its verdicts.
-    pub event_type: String,
+    pub(crate) event_type: String,
     /// Its settings id (`revenue_os.guard.deal_update`).
-    pub settings_id: String,
+    pub(crate) settings_id: String,
     /// Its built-in Cedar rules.
-    pub default_rules: String,
+    pub(crate) default_rules: String,
     /// The input fields a request may carry (besides `tenant_id`,
     /// `override_reason` and `correlation_id`); any other is refused.
-    pub fields: Vec<GuardField>,
+    pub(crate) fields: Vec<GuardField>,
     /// The Cedar context its rules read (`context.<name>`); rules are
     /// validated against it when stored.
-    pub context: Vec<GuardContextAttribute>,
+    pub(crate) context: Vec<GuardContextAttribute>,
     /// The Cedar resource type (`Deal`, `Invoice`).
-    pub resource_type: String,
+    pub(crate) resource_type: String,
 }
 
 /// One input field of a guard.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct GuardField {
+pub(crate) struct GuardField {
     /// The field's name.
-    pub name: String,
+    pub(crate) name: String,
     /// `id` (string or integer), `decimal` (number or numeric string),
     /// `date` (`YYYY-MM-DD`) or `string`.
     #[serde(rename = "type")]
-    pub field_type: String,
+    pub(crate) field_type: String,
     /// Whether a request must carry it.
-    pub required: bool,
+    pub(crate) required: bool,
     /// What it means.
-    pub meaning: String,
+    pub(crate) meaning: String,
 }
 
 /// One attribute of a guard's Cedar context.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct GuardContextAttribute {
+pub(crate) struct GuardContextAttribute {
     /// The attribute (`context.<name>`).
-    pub name: String,
+    pub(crate) name: String,
     /// Its Cedar type: `Long`, `String` or `Boolean`.
     #[serde(rename = "type")]
-    pub cedar_type: String,
+    pub(crate) cedar_type: String,
     /// What it holds.
-    pub meaning: String,
+    pub(crate) meaning: String,
 }
 
 /// The guards: their input fields, Cedar context and default rules.
 #[utoipa::path(get, path = "/v1/guards", tag = "guards",
     responses((status = 200, description = "Guards", body = List<GuardInfo>)))]
-pub async fn guards(
+pub(crate) async fn guards(
     State(state): State<AppState>,
     Caller(_caller): Caller,
 ) -> Json<List<GuardInfo>> {
@@ -681,32 +689,32 @@ pub async fn guards(
 
 /// A policy as listed.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PolicyItem {
+pub(crate) struct PolicyItem {
     /// Its id.
-    pub id: String,
+    pub(crate) id: String,
     /// Its version.
-    pub version: u32,
+    pub(crate) version: u32,
     /// What it does.
-    pub description: String,
+    pub(crate) description: String,
     /// The (event type, source) pairs routed to it.
-    pub routes: Vec<PolicyRoute>,
+    pub(crate) routes: Vec<PolicyRoute>,
     /// Whether this version is the one routed.
-    pub active: bool,
+    pub(crate) active: bool,
 }
 
 /// An (event type, source) pair a policy is routed for.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PolicyRoute {
+pub(crate) struct PolicyRoute {
     /// The event type (`lead_captured`).
-    pub r#type: String,
+    pub(crate) r#type: String,
     /// The event source (`cmo_campaigns`).
-    pub source: String,
+    pub(crate) source: String,
 }
 
 /// The registered policies (every version).
 #[utoipa::path(get, path = "/v1/policies", tag = "policies",
     responses((status = 200, description = "Policies", body = List<PolicyItem>)))]
-pub async fn policies(
+pub(crate) async fn policies(
     State(state): State<AppState>,
     Caller(_caller): Caller,
 ) -> Json<List<PolicyItem>> {
@@ -740,7 +748,7 @@ pub async fn policies(
         (status = 200, description = "The counts, the recorded versions that could not be re-run, and each event the candidate decides otherwise", body = ReplayReport),
         (status = 400, description = "Unknown policy version, an empty window or a limit out of range (the field is named)", body = KernelError),
     ))]
-pub async fn replay(
+pub(crate) async fn replay(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<TenantParam>,
@@ -757,7 +765,7 @@ pub async fn replay(
 /// The tenant's runtime modes.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/runtime", tag = "policies",
     responses((status = 200, description = "Modes", body = RuntimeModes)))]
-pub async fn runtime(
+pub(crate) async fn runtime(
     State(state): State<AppState>,
     scoped: TenantRead,
 ) -> Result<Json<RuntimeModes>, ApiError> {
@@ -772,16 +780,16 @@ pub async fn runtime(
 /// A mode to set (`null` clears it).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ModeBody {
+pub(crate) struct ModeBody {
     /// `shadow`, `enforce`, or `null` for the inherited mode.
-    pub mode: Option<KernelMode>,
+    pub(crate) mode: Option<KernelMode>,
 }
 
 /// Sets the tenant's mode.
 #[utoipa::path(put, path = "/v1/tenants/{tenant_id}/runtime/mode", tag = "policies",
     request_body = ModeBody,
     responses((status = 200, description = "Modes", body = RuntimeModes)))]
-pub async fn put_tenant_mode(
+pub(crate) async fn put_tenant_mode(
     State(state): State<AppState>,
     scoped: TenantAdmin,
     ApiJson(body): ApiJson<ModeBody>,
@@ -801,7 +809,7 @@ pub async fn put_tenant_mode(
         (status = 200, description = "Modes", body = RuntimeModes),
         (status = 404, description = "No such policy", body = KernelError),
     ))]
-pub async fn put_policy_mode(
+pub(crate) async fn put_policy_mode(
     State(state): State<AppState>,
     scoped: TenantAdmin,
     Path((_, policy)): Path<(String, String)>,
@@ -818,7 +826,7 @@ pub async fn put_policy_mode(
 /// The tenant's settings of every policy and guard that has some.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/policy-settings", tag = "policies",
     responses((status = 200, description = "Settings by policy id", body = Object)))]
-pub async fn policy_settings(
+pub(crate) async fn policy_settings(
     State(state): State<AppState>,
     scoped: TenantRead,
 ) -> Result<Json<BTreeMap<String, Value>>, ApiError> {
@@ -838,7 +846,7 @@ pub async fn policy_settings(
         (status = 400, description = "Settings the policy refuses", body = KernelError),
         (status = 404, description = "No such policy or guard", body = KernelError),
     ))]
-pub async fn put_policy_settings(
+pub(crate) async fn put_policy_settings(
     State(state): State<AppState>,
     scoped: TenantAdmin,
     Path((_, policy)): Path<(String, String)>,
@@ -855,7 +863,7 @@ pub async fn put_policy_settings(
 /// Removes the tenant's settings of one policy or guard (back to defaults).
 #[utoipa::path(delete, path = "/v1/tenants/{tenant_id}/policy-settings/{policy_id}", tag = "policies",
     responses((status = 204, description = "Removed")))]
-pub async fn delete_policy_settings(
+pub(crate) async fn delete_policy_settings(
     State(state): State<AppState>,
     scoped: TenantAdmin,
     Path((_, policy)): Path<(String, String)>,
@@ -870,15 +878,15 @@ pub async fn delete_policy_settings(
 /// An endpoint to add.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewEndpoint {
+pub(crate) struct NewEndpoint {
     /// The name policies refer to (`crm_sync`).
-    pub name: String,
+    pub(crate) name: String,
     /// The `https://` URL (`http://` only to an address in the server's
     /// `[outbound] allow` list); internal addresses are refused.
-    pub url: String,
+    pub(crate) url: String,
     /// The receiver's own `whsec_…` secret; absent: a new one is made.
     #[serde(default)]
-    pub secret: Option<String>,
+    pub(crate) secret: Option<String>,
 }
 
 /// Adds an outbound webhook endpoint; the answer shows its signing secret
@@ -890,7 +898,7 @@ pub struct NewEndpoint {
         (status = 400, description = "Bad name, URL or secret", body = KernelError),
         (status = 409, description = "The name is taken", body = KernelError),
     ))]
-pub async fn add_endpoint(
+pub(crate) async fn add_endpoint(
     State(state): State<AppState>,
     scoped: TenantAdmin,
     ApiJson(body): ApiJson<NewEndpoint>,
@@ -905,22 +913,25 @@ pub async fn add_endpoint(
             body.secret.as_deref(),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(endpoint)))
+    Ok((StatusCode::CREATED, Json(endpoint.into())))
 }
 
 /// The tenant's outbound webhook endpoints (secrets omitted).
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/webhook-endpoints", tag = "webhooks",
     responses((status = 200, description = "Endpoints", body = List<WebhookEndpoint>)))]
-pub async fn list_endpoints(
+pub(crate) async fn list_endpoints(
     State(state): State<AppState>,
     scoped: TenantRead,
 ) -> Result<Json<List<WebhookEndpoint>>, ApiError> {
-    Ok(Json(List::all(
-        state
-            .kernel
-            .webhook_endpoints(&scoped.principal, scoped.tenant)
-            .await?,
-    )))
+    Ok(Json(
+        List::all(
+            state
+                .kernel
+                .webhook_endpoints(&scoped.principal, scoped.tenant)
+                .await?,
+        )
+        .convert(),
+    ))
 }
 
 /// Deactivates an endpoint.
@@ -929,7 +940,7 @@ pub async fn list_endpoints(
         (status = 204, description = "Deactivated"),
         (status = 404, description = "No such endpoint", body = KernelError),
     ))]
-pub async fn remove_endpoint(
+pub(crate) async fn remove_endpoint(
     State(state): State<AppState>,
     scoped: TenantAdmin,
     Path((_, id)): Path<(String, Uuid)>,

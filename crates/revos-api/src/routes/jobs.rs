@@ -21,10 +21,10 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct QueueParams {
+pub(crate) struct QueueParams {
     /// The tenant (a tenant key: its own; a platform key without it: all tenants).
     #[param(value_type = Option<String>, format = Uuid)]
-    pub tenant_id: Option<TenantId>,
+    pub(crate) tenant_id: Option<TenantId>,
 }
 
 /// Numbers per queue: depth per state, oldest ready job, failures, throughput.
@@ -33,7 +33,7 @@ pub struct QueueParams {
         (status = 200, description = "One entry per queue", body = List<QueueStats>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn stats(
+pub(crate) async fn stats(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<QueueParams>,
@@ -49,24 +49,24 @@ pub async fn stats(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct JobParams {
+pub(crate) struct JobParams {
     /// The tenant (a tenant key: its own; a platform key without it: all tenants).
     #[param(value_type = Option<String>, format = Uuid)]
-    pub tenant_id: Option<TenantId>,
+    pub(crate) tenant_id: Option<TenantId>,
     /// Only this queue.
-    pub queue: Option<String>,
+    pub(crate) queue: Option<String>,
     /// Only this state.
     #[param(value_type = Option<JobState>)]
-    pub state: Option<JobState>,
+    pub(crate) state: Option<JobState>,
     /// Only this handler.
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// `newest_first` (default) or `oldest_first`, by creation time, then id.
     #[param(value_type = Option<Order>)]
-    pub order: Option<Order>,
+    pub(crate) order: Option<Order>,
     /// Continue after the page that answered this `next_cursor`.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// At most this many (1–1000, default 100).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 /// Jobs, newest first (`order=oldest_first` reverses); page on with
@@ -77,7 +77,7 @@ pub struct JobParams {
         (status = 400, description = "INVALID_INPUT (e.g. a bad `cursor`)", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<JobParams>,
@@ -105,7 +105,7 @@ pub async fn list(
         (status = 200, description = "The job, with `what` it will do", body = JobView),
         (status = 404, description = "No such job", body = KernelError),
     ))]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(job_id): Path<String>,
@@ -139,9 +139,9 @@ async fn steer(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "checked the recipient list with sales"}))]
-pub struct Decision {
+pub(crate) struct Decision {
     /// Why (required; kept in the audit log).
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// Redrives a dead, failed or cancelled job with a fresh set of attempts.
@@ -152,7 +152,7 @@ pub struct Decision {
         (status = 400, description = "The job is not dead, failed or cancelled", body = KernelError),
         (status = 404, description = "No such job", body = KernelError),
     ))]
-pub async fn retry(
+pub(crate) async fn retry(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(job_id): Path<String>,
@@ -168,7 +168,7 @@ pub async fn retry(
         (status = 400, description = "The job is active or finished", body = KernelError),
         (status = 404, description = "No such job", body = KernelError),
     ))]
-pub async fn cancel(
+pub(crate) async fn cancel(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(job_id): Path<String>,
@@ -186,7 +186,7 @@ pub async fn cancel(
         (status = 400, description = "The job is not awaiting approval", body = KernelError),
         (status = 404, description = "No such job", body = KernelError),
     ))]
-pub async fn approve(
+pub(crate) async fn approve(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(job_id): Path<String>,
@@ -212,7 +212,7 @@ pub async fn approve(
         (status = 400, description = "The job is not awaiting approval", body = KernelError),
         (status = 404, description = "No such job", body = KernelError),
     ))]
-pub async fn reject(
+pub(crate) async fn reject(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(job_id): Path<String>,
@@ -232,23 +232,23 @@ pub async fn reject(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"queue": "email", "state": "dead", "since": "2026-12-01T00:00:00Z"}))]
-pub struct BulkBody {
+pub(crate) struct BulkBody {
     /// The tenant (a tenant key: its own; a platform admin key without it:
     /// every tenant).
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Uuid)]
-    pub tenant_id: Option<TenantId>,
+    pub(crate) tenant_id: Option<TenantId>,
     /// The queue.
-    pub queue: String,
+    pub(crate) queue: String,
     /// The jobs' state: `dead`, `failed` or `cancelled` to retry;
     /// `waiting`, `delayed`, `failed` or `dead` to cancel.
-    pub state: String,
+    pub(crate) state: String,
     /// Only jobs created at or after this time.
     #[serde(default)]
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) since: Option<chrono::DateTime<chrono::Utc>>,
     /// Only jobs created before this time.
     #[serde(default)]
-    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 async fn bulk(
@@ -288,7 +288,7 @@ async fn bulk(
         (status = 403, description = "Needs write in the tenant (every tenant: a platform admin key)", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn bulk_retry(
+pub(crate) async fn bulk_retry(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<BulkBody>,
@@ -307,7 +307,7 @@ pub async fn bulk_retry(
         (status = 403, description = "Needs write in the tenant (every tenant: a platform admin key)", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn bulk_cancel(
+pub(crate) async fn bulk_cancel(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<BulkBody>,
@@ -325,7 +325,7 @@ pub async fn bulk_cancel(
         (status = 403, description = "Needs write in the tenant (every tenant: a platform admin key)", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn pause(
+pub(crate) async fn pause(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(queue): Path<String>,
@@ -348,7 +348,7 @@ pub async fn pause(
         (status = 403, description = "Needs write in the tenant (every tenant: a platform admin key)", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn resume(
+pub(crate) async fn resume(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(queue): Path<String>,
@@ -370,7 +370,7 @@ pub async fn resume(
         (status = 200, description = "Overrides by queue", body = Object),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn tenant_settings(
+pub(crate) async fn tenant_settings(
     State(state): State<AppState>,
     TenantRead {
         tenant, principal, ..
@@ -394,7 +394,7 @@ pub async fn tenant_settings(
         (status = 400, description = "Unknown queue or a field a tenant may not set", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn put_tenant_settings(
+pub(crate) async fn put_tenant_settings(
     State(state): State<AppState>,
     TenantAdmin {
         tenant, principal, ..

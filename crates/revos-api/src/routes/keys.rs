@@ -4,13 +4,12 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::model::identity::{ApiKey, IssuedApiKey, NewApiKey};
 use crate::routes::List;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use revos_contracts::{KernelError, TenantId};
-use revos_kernel::identity::auth::{IssuedApiKey, NewApiKey};
-use revos_store::identity::ApiKey;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -25,26 +24,26 @@ use utoipa::IntoParams;
         (status = 403, description = "Not allowed to grant this", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewApiKey>,
 ) -> Result<(StatusCode, Json<IssuedApiKey>), ApiError> {
     let issued = state
         .kernel
-        .create_api_key(&caller, body, chrono::Utc::now())
+        .create_api_key(&caller, body.into(), chrono::Utc::now())
         .await?;
-    Ok((StatusCode::CREATED, Json(issued)))
+    Ok((StatusCode::CREATED, Json(issued.into())))
 }
 
 /// Filters of the key list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct KeyParams {
+pub(crate) struct KeyParams {
     /// Only this tenant's keys (platform admins; a tenant admin always sees its own).
     #[param(value_type = Option<String>, format = Uuid)]
-    pub tenant_id: Option<TenantId>,
+    pub(crate) tenant_id: Option<TenantId>,
 }
 
 /// Lists API keys (never their secrets).
@@ -53,13 +52,13 @@ pub struct KeyParams {
         (status = 200, description = "Keys", body = List<ApiKey>),
         (status = 403, description = "Needs the admin scope", body = KernelError),
     ))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<KeyParams>,
 ) -> Result<Json<List<ApiKey>>, ApiError> {
     let items = state.kernel.api_keys(&caller, params.tenant_id).await?;
-    Ok(Json(List::all(items)))
+    Ok(Json(List::all(items).convert()))
 }
 
 /// Revokes an API key; it fails on its next use.
@@ -69,7 +68,7 @@ pub async fn list(
         (status = 200, description = "The revoked key", body = ApiKey),
         (status = 404, description = "No such key", body = KernelError),
     ))]
-pub async fn revoke(
+pub(crate) async fn revoke(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(key_id): Path<String>,
@@ -78,5 +77,5 @@ pub async fn revoke(
         .kernel
         .revoke_api_key(&caller, &key_id, chrono::Utc::now())
         .await?;
-    Ok(Json(key))
+    Ok(Json(key.into()))
 }

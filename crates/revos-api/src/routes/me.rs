@@ -2,38 +2,38 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::model::identity::{Role, Scope};
 use axum::Json;
 use revos_contracts::TenantId;
 use revos_kernel::identity::auth::Principal;
-use revos_store::identity::{Role, Scope};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 /// One tenant the caller may act on.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Access {
+pub(crate) struct Access {
     /// The tenant.
     #[schema(value_type = String, format = Uuid)]
-    pub tenant_id: TenantId,
+    pub(crate) tenant_id: TenantId,
     /// The user's role there (users only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<Role>,
+    pub(crate) role: Option<Role>,
     /// The scope held there.
-    pub scope: Scope,
+    pub(crate) scope: Scope,
 }
 
 /// The caller.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
+pub(crate) struct Me {
     /// `api_key`, `user` or `service`.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// How the caller appears in the audit log.
-    pub actor: String,
+    pub(crate) actor: String,
     /// The scope over every tenant, for platform keys.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub platform_scope: Option<Scope>,
+    pub(crate) platform_scope: Option<Scope>,
     /// The tenants the caller is bound to or a member of.
-    pub tenants: Vec<Access>,
+    pub(crate) tenants: Vec<Access>,
 }
 
 /// Who the caller is: useful to check a key or a token before using it.
@@ -42,7 +42,7 @@ pub struct Me {
         (status = 200, description = "The caller", body = Me),
         (status = 401, description = "No valid credential", body = revos_contracts::KernelError),
     ))]
-pub async fn me(Caller(caller): Caller) -> Result<Json<Me>, ApiError> {
+pub(crate) async fn me(Caller(caller): Caller) -> Result<Json<Me>, ApiError> {
     let kind = match &caller {
         Principal::Key(_) => "api_key",
         Principal::User(_) => "user",
@@ -54,8 +54,8 @@ pub async fn me(Caller(caller): Caller) -> Result<Json<Me>, ApiError> {
             .iter()
             .map(|m| Access {
                 tenant_id: m.tenant_id,
-                role: Some(m.role),
-                scope: m.role.scope(),
+                role: Some(m.role.into()),
+                scope: m.role.scope().into(),
             })
             .collect(),
         _ => caller
@@ -64,7 +64,7 @@ pub async fn me(Caller(caller): Caller) -> Result<Json<Me>, ApiError> {
                 caller.scope_in(t).map(|scope| Access {
                     tenant_id: t,
                     role: None,
-                    scope,
+                    scope: scope.into(),
                 })
             })
             .into_iter()
@@ -73,7 +73,7 @@ pub async fn me(Caller(caller): Caller) -> Result<Json<Me>, ApiError> {
     Ok(Json(Me {
         kind,
         actor: caller.actor(),
-        platform_scope: caller.platform_scope(),
+        platform_scope: caller.platform_scope().map(Scope::from),
         tenants,
     }))
 }

@@ -1,15 +1,15 @@
 //! The HTTP routes, one module per area.
 
-pub mod audit;
-pub mod cycles;
-pub mod data;
-pub mod events;
-pub mod jobs;
-pub mod keys;
-pub mod me;
-pub mod system;
-pub mod tenants;
-pub mod webhooks;
+pub(crate) mod audit;
+pub(crate) mod cycles;
+pub(crate) mod data;
+pub(crate) mod events;
+pub(crate) mod jobs;
+pub(crate) mod keys;
+pub(crate) mod me;
+pub(crate) mod system;
+pub(crate) mod tenants;
+pub(crate) mod webhooks;
 
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
@@ -25,24 +25,24 @@ use uuid::Uuid;
 /// page by `next_cursor`: pass it back as `cursor` for the next page. Other
 /// lists page by `next_offset`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct List<T> {
+pub(crate) struct List<T> {
     /// The records.
-    pub items: Vec<T>,
+    pub(crate) items: Vec<T>,
     /// The `offset` of the next page, absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_offset: Option<u32>,
+    pub(crate) next_offset: Option<u32>,
     /// The `cursor` of the next page (pass it back unchanged), absent on the
     /// last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
     /// Whether more records follow this page.
     #[serde(default)]
-    pub has_more: bool,
+    pub(crate) has_more: bool,
 }
 
 impl<T> List<T> {
     /// Wraps a complete list (no further page).
-    pub fn all(items: Vec<T>) -> Self {
+    pub(crate) fn all(items: Vec<T>) -> Self {
         List {
             items,
             next_offset: None,
@@ -52,7 +52,7 @@ impl<T> List<T> {
     }
 
     /// Wraps a page of records fetched with `page`.
-    pub fn new(items: Vec<T>, page: revos_store::Page) -> Self {
+    pub(crate) fn new(items: Vec<T>, page: revos_store::Page) -> Self {
         let full = items.len() as u32 == page.limit;
         let next_offset = full.then(|| page.offset + page.limit);
         List {
@@ -63,8 +63,19 @@ impl<T> List<T> {
         }
     }
 
+    /// The same page with every record converted: a store record or a
+    /// kernel result into the API type that shows it.
+    pub(crate) fn convert<U: From<T>>(self) -> List<U> {
+        List {
+            items: self.items.into_iter().map(U::from).collect(),
+            next_offset: self.next_offset,
+            next_cursor: self.next_cursor,
+            has_more: self.has_more,
+        }
+    }
+
     /// Wraps a page read by cursor.
-    pub fn paged(page: Listed<T>) -> Self {
+    pub(crate) fn paged(page: Listed<T>) -> Self {
         List {
             items: page.items,
             next_offset: None,
@@ -98,16 +109,16 @@ pub(crate) fn cursor_at(raw: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct PageParams {
+pub(crate) struct PageParams {
     /// At most this many records (1–1000, default 100).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// Records to skip (default 0).
-    pub offset: Option<u32>,
+    pub(crate) offset: Option<u32>,
 }
 
 impl PageParams {
     /// The store's page.
-    pub fn page(&self) -> revos_store::Page {
+    pub(crate) fn page(&self) -> revos_store::Page {
         revos_store::Page::new(self.limit.unwrap_or(100), self.offset.unwrap_or(0))
     }
 }

@@ -11,20 +11,20 @@ use utoipa::ToSchema;
 
 /// The answer of `/healthz` and `/readyz`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
+pub(crate) struct Health {
     /// `ok`.
-    pub status: &'static str,
+    pub(crate) status: &'static str,
     /// The database backend (readiness only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub database: Option<String>,
+    pub(crate) database: Option<String>,
     /// The revos version.
-    pub version: &'static str,
+    pub(crate) version: &'static str,
 }
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "system", security(()),
     responses((status = 200, description = "The server is running", body = Health)))]
-pub async fn healthz() -> Json<Health> {
+pub(crate) async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok",
         database: None,
@@ -38,7 +38,7 @@ pub async fn healthz() -> Json<Health> {
         (status = 200, description = "The database answers", body = Health),
         (status = 503, description = "The database does not answer", body = revos_contracts::KernelError),
     ))]
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.kernel.ready().await?;
     Ok(Json(Health {
         status: "ok",
@@ -48,20 +48,22 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 }
 
 /// The OpenAPI 3.1 document of this API.
-pub async fn openapi_json(State(state): State<AppState>) -> Json<serde_json::Value> {
+pub(crate) async fn openapi_json(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(state.openapi.as_ref().clone())
 }
 
 /// The API reference, readable in a browser, rendered from the OpenAPI
 /// document.
-pub async fn docs(State(state): State<AppState>) -> Html<String> {
+pub(crate) async fn docs(State(state): State<AppState>) -> Html<String> {
     Html(state.docs_html.as_ref().clone())
 }
 
 /// Prometheus metrics: queue depth per state, oldest ready job, failures
 /// and throughput per queue (all tenants together), and the counters of
 /// the workers in this process. Numbers only, no tenant ids.
-pub async fn metrics(State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     use prometheus_client::metrics::counter::Counter;
     use prometheus_client::metrics::family::Family;

@@ -4,13 +4,14 @@ use crate::AppState;
 use crate::auth::{Caller, TenantAdmin, TenantRead};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::model::identity::{Membership, Role};
+use crate::model::tenants::{NewTenant, OptimizerConfig, Tenant, Workspace};
 use crate::routes::{List, PageParams};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use revos_contracts::KernelError;
 use revos_store::identity::Scope;
-use revos_store::{NewTenant, OptimizerConfig, Tenant, Workspace};
 
 /// Creates a tenant with its `default` workspace.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants",
@@ -20,20 +21,20 @@ use revos_store::{NewTenant, OptimizerConfig, Tenant, Workspace};
         (status = 400, description = "Invalid body", body = KernelError),
         (status = 409, description = "The id is taken", body = KernelError),
     ))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewTenant>,
 ) -> Result<(StatusCode, Json<Tenant>), ApiError> {
     caller.authorize_platform(Scope::Admin)?;
-    let tenant = state.kernel.create_tenant(&caller, body).await?;
-    Ok((StatusCode::CREATED, Json(tenant)))
+    let tenant = state.kernel.create_tenant(&caller, body.into()).await?;
+    Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
 /// Lists tenants, oldest first.
 #[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(PageParams),
     responses((status = 200, description = "A page of tenants", body = List<Tenant>)))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<PageParams>,
@@ -49,10 +50,12 @@ pub async fn list(
         {
             items.push(state.kernel.tenant(id).await?);
         }
-        return Ok(Json(List::new(items, page)));
+        return Ok(Json(List::new(items, page).convert()));
     }
     caller.authorize_platform(Scope::Read)?;
-    Ok(Json(List::new(state.kernel.tenants(page).await?, page)))
+    Ok(Json(
+        List::new(state.kernel.tenants(page).await?, page).convert(),
+    ))
 }
 
 /// One tenant.
@@ -62,11 +65,11 @@ pub async fn list(
         (status = 200, description = "The tenant", body = Tenant),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<Tenant>, ApiError> {
-    Ok(Json(state.kernel.tenant(tenant).await?))
+    Ok(Json(state.kernel.tenant(tenant).await?.into()))
 }
 
 /// The tenant's workspaces.
@@ -76,12 +79,12 @@ pub async fn get(
         (status = 200, description = "Workspaces", body = List<Workspace>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn workspaces(
+pub(crate) async fn workspaces(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<List<Workspace>>, ApiError> {
     let items = state.kernel.workspaces(tenant).await?;
-    Ok(Json(List::all(items)))
+    Ok(Json(List::all(items).convert()))
 }
 
 /// The tenant's optimizer configuration (targets, guardrails, settings).
@@ -91,11 +94,11 @@ pub async fn workspaces(
         (status = 200, description = "The configuration", body = OptimizerConfig),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn get_optimizer_config(
+pub(crate) async fn get_optimizer_config(
     State(state): State<AppState>,
     TenantRead { tenant, .. }: TenantRead,
 ) -> Result<Json<OptimizerConfig>, ApiError> {
-    Ok(Json(state.kernel.optimizer_config(tenant).await?))
+    Ok(Json(state.kernel.optimizer_config(tenant).await?.into()))
 }
 
 /// Replaces the tenant's optimizer configuration.
@@ -107,7 +110,7 @@ pub async fn get_optimizer_config(
         (status = 400, description = "Invalid body", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn put_optimizer_config(
+pub(crate) async fn put_optimizer_config(
     State(state): State<AppState>,
     TenantAdmin {
         tenant, principal, ..
@@ -117,36 +120,37 @@ pub async fn put_optimizer_config(
     Ok(Json(
         state
             .kernel
-            .set_optimizer_config(&principal, tenant, body)
-            .await?,
+            .set_optimizer_config(&principal, tenant, body.into())
+            .await?
+            .into(),
     ))
 }
 
 /// A membership to grant.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewMember {
+pub(crate) struct NewMember {
     /// The user's `sub` at the identity provider.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Their role: viewer, approver, operator, admin or owner.
-    pub role: revos_store::identity::Role,
+    pub(crate) role: Role,
 }
 
 /// The tenant's members. Needs `read`.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/members", tag = "tenants",
     params(("tenant_id" = String, Path, description = "Tenant UUID")),
     responses(
-        (status = 200, description = "Members", body = List<revos_store::identity::Membership>),
+        (status = 200, description = "Members", body = List<Membership>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn members(
+pub(crate) async fn members(
     State(state): State<AppState>,
     TenantRead {
         tenant, principal, ..
     }: TenantRead,
-) -> Result<Json<List<revos_store::identity::Membership>>, ApiError> {
+) -> Result<Json<List<Membership>>, ApiError> {
     let items = state.kernel.members(&principal, tenant).await?;
-    Ok(Json(List::all(items)))
+    Ok(Json(List::all(items).convert()))
 }
 
 /// Adds a member or changes their role. Needs `admin`; only owners make owners.
@@ -154,29 +158,29 @@ pub async fn members(
     params(("tenant_id" = String, Path, description = "Tenant UUID")),
     request_body = NewMember,
     responses(
-        (status = 200, description = "The membership", body = revos_store::identity::Membership),
+        (status = 200, description = "The membership", body = Membership),
         (status = 403, description = "Not allowed", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
         (status = 409, description = "Would leave the tenant without an owner", body = KernelError),
     ))]
-pub async fn put_member(
+pub(crate) async fn put_member(
     State(state): State<AppState>,
     TenantAdmin {
         tenant, principal, ..
     }: TenantAdmin,
     ApiJson(body): ApiJson<NewMember>,
-) -> Result<Json<revos_store::identity::Membership>, ApiError> {
+) -> Result<Json<Membership>, ApiError> {
     let membership = state
         .kernel
         .put_member(
             &principal,
             tenant,
             &body.subject,
-            body.role,
+            body.role.into(),
             chrono::Utc::now(),
         )
         .await?;
-    Ok(Json(membership))
+    Ok(Json(membership.into()))
 }
 
 /// Removes a member. Needs `admin`; never the last owner.
@@ -190,7 +194,7 @@ pub async fn put_member(
         (status = 404, description = "No such member", body = KernelError),
         (status = 409, description = "The last owner", body = KernelError),
     ))]
-pub async fn remove_member(
+pub(crate) async fn remove_member(
     State(state): State<AppState>,
     TenantAdmin {
         tenant, principal, ..

@@ -9,6 +9,7 @@ use crate::AppState;
 use crate::auth::{PeerAddr, TenantAdmin, TenantRead};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, TenantPath};
+use crate::model::webhooks::{RawEvent, WebhookSecretInfo};
 use crate::ratelimit::{EndpointClass, peer_key};
 use crate::routes::List;
 use axum::Json;
@@ -16,7 +17,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use revos_contracts::KernelError;
-use revos_store::webhooks::{RawEvent, WebhookSecretInfo};
 use revos_webhooks::WebhookHeaders;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -39,7 +39,7 @@ use uuid::Uuid;
         (status = 401, description = "Missing or invalid signature, stale timestamp, no secret", body = KernelError),
         (status = 429, description = "Too many deliveries for this source, or too many failed ones from this address", body = KernelError),
     ))]
-pub async fn receive(
+pub(crate) async fn receive(
     State(state): State<AppState>,
     PeerAddr(peer): PeerAddr,
     TenantPath(tenant): TenantPath,
@@ -99,36 +99,36 @@ pub async fn receive(
 
 /// What became of a delivery.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WebhookReceipt {
+pub(crate) struct WebhookReceipt {
     /// The stored raw event's id (the earlier one's, for a replay).
-    pub id: Uuid,
+    pub(crate) id: Uuid,
     /// `true` when this `webhook-id` had been stored already.
-    pub duplicate: bool,
+    pub(crate) duplicate: bool,
     /// The kernel event the delivery became (`booking.created` →
     /// `booking_created`), with its decisions and actions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub event: Option<revos_kernel::runtime::IngestReceipt>,
+    pub(crate) event: Option<revos_kernel::runtime::IngestReceipt>,
 }
 
 /// A secret to create.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewWebhookSecret {
+pub(crate) struct NewWebhookSecret {
     /// The source it signs for.
-    pub source: String,
+    pub(crate) source: String,
     /// The sender's own `whsec_…` secret; absent: a new one is generated.
     #[serde(default)]
-    pub secret: Option<String>,
+    pub(crate) secret: Option<String>,
 }
 
 /// A created secret: the only time a generated secret is shown.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedWebhookSecret {
+pub(crate) struct CreatedWebhookSecret {
     /// The generated `whsec_…` secret (absent when the sender's own was stored).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
+    pub(crate) secret: Option<String>,
     /// Its record.
-    pub info: WebhookSecretInfo,
+    pub(crate) info: WebhookSecretInfo,
 }
 
 /// Creates a signing secret for a source. Several may be active at once,
@@ -141,7 +141,7 @@ pub struct CreatedWebhookSecret {
         (status = 400, description = "Invalid source or secret", body = KernelError),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn create_secret(
+pub(crate) async fn create_secret(
     State(state): State<AppState>,
     TenantAdmin {
         tenant, principal, ..
@@ -160,7 +160,10 @@ pub async fn create_secret(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedWebhookSecret { secret, info }),
+        Json(CreatedWebhookSecret {
+            secret,
+            info: info.into(),
+        }),
     ))
 }
 
@@ -171,14 +174,14 @@ pub async fn create_secret(
         (status = 200, description = "Secrets", body = List<WebhookSecretInfo>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn list_secrets(
+pub(crate) async fn list_secrets(
     State(state): State<AppState>,
     TenantAdmin {
         tenant, principal, ..
     }: TenantAdmin,
 ) -> Result<Json<List<WebhookSecretInfo>>, ApiError> {
     let items = state.kernel.webhook_secrets(&principal, tenant).await?;
-    Ok(Json(List::all(items)))
+    Ok(Json(List::all(items).convert()))
 }
 
 /// Revokes a webhook secret.
@@ -191,7 +194,7 @@ pub async fn list_secrets(
         (status = 204, description = "Revoked"),
         (status = 404, description = "No such active secret", body = KernelError),
     ))]
-pub async fn revoke_secret(
+pub(crate) async fn revoke_secret(
     State(state): State<AppState>,
     TenantAdmin {
         tenant, principal, ..
@@ -215,11 +218,11 @@ pub async fn revoke_secret(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct RawEventParams {
+pub(crate) struct RawEventParams {
     /// Only this source.
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// At most this many (1–1000, default 100).
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 /// Verified deliveries as stored in `events_raw`, newest first.
@@ -229,7 +232,7 @@ pub struct RawEventParams {
         (status = 200, description = "Raw events", body = List<RawEvent>),
         (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
     ))]
-pub async fn raw_events(
+pub(crate) async fn raw_events(
     State(state): State<AppState>,
     TenantRead {
         tenant, principal, ..
@@ -245,5 +248,5 @@ pub async fn raw_events(
             params.limit.unwrap_or(100).clamp(1, 1000),
         )
         .await?;
-    Ok(Json(List::all(items)))
+    Ok(Json(List::all(items).convert()))
 }

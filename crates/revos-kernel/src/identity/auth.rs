@@ -21,7 +21,6 @@ use revos_store::identity::{ApiKey, Membership, Role, Scope};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use utoipa::ToSchema;
 
 /// The prefix of every revos API key.
 const KEY_PREFIX: &str = "rvs_";
@@ -169,7 +168,7 @@ pub(crate) fn forbidden(message: &str) -> Failure {
 }
 
 /// A key to create.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     /// A name to recognise it by (1–200 characters).
@@ -177,7 +176,6 @@ pub struct NewApiKey {
     /// The tenant it acts for; absent for a platform key (only a platform
     /// admin may create one). A tenant admin's keys default to its tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, format = Uuid)]
     pub tenant_id: Option<TenantId>,
     /// What it may do; never more than the creator holds.
     pub scopes: Vec<Scope>,
@@ -187,7 +185,7 @@ pub struct NewApiKey {
 }
 
 /// A key just created: the only time its secret is shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuedApiKey {
     /// The full key to present as `Authorization: Bearer …`. Store it now:
     /// it cannot be shown again.

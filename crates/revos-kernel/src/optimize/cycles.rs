@@ -86,7 +86,7 @@ pub fn plan_offline(input: &[u8], now: DateTime<Utc>) -> Result<Plan, KernelErro
 }
 
 /// A cycle with its actions and their results.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CycleView {
     /// The cycle.
     pub cycle: Cycle,

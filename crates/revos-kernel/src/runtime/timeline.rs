@@ -11,11 +11,10 @@ use revos_queue::Job;
 use revos_store::events::{OutboxEmail, Task};
 use revos_store::identity::Scope;
 use serde::Serialize;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// An action with what carried it out.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ActionView {
     /// The action.
     #[serde(flatten)]
@@ -32,7 +31,7 @@ pub struct ActionView {
 }
 
 /// An event and everything that followed from it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Timeline {
     /// The event.
     pub event: KernelEvent,
@@ -43,7 +42,7 @@ pub struct Timeline {
 }
 
 /// Every event sharing a correlation id, oldest first, with what followed.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Correlation {
     /// The correlation id.
     pub correlation_id: String,
