@@ -72,6 +72,7 @@
 mod candidates;
 mod diagnosis;
 pub mod experiments;
+pub mod judge;
 mod learning;
 mod select;
 mod settings;
