@@ -44,8 +44,11 @@ pub(crate) struct Design {
     /// `false`: success is a lift of the minimum detectable effect;
     /// `true`: success is not losing more than it (a guard rail test).
     pub guard: bool,
-    /// Multiplier on the computed sample (2 when extending an inconclusive test).
-    pub sample_factor: u32,
+    /// How many times this test ran before and was inconclusive: each
+    /// extension doubles the window (never the required sample).
+    pub extensions: u32,
+    /// The relative effect the test is powered to detect.
+    pub mde: f64,
 }
 
 /// A change to a campaign's `budget_total`.
@@ -96,6 +99,9 @@ pub(crate) struct Candidate {
     pub notes: String,
     /// Campaign ids whose budget or status the action touches.
     pub campaigns: Vec<String>,
+    /// Its own observation window, when it needs a longer one than the
+    /// cycle's (an experiment sized to reach its sample).
+    pub window_days: Option<u32>,
 }
 
 impl Candidate {
@@ -141,11 +147,24 @@ impl Candidate {
     }
 }
 
+/// How far above its value at the start blended CAC may rise before a
+/// change is stopped (0.15 = 15 %).
+pub(crate) const ABORT_CAC_RISE: f64 = 0.15;
+
+/// An abort condition. Callers state every threshold relative to the
+/// metric's value when the action starts (its baseline), so no condition
+/// already holds when it is proposed.
 fn abort(metric: &str, operator: ComparisonOperator, threshold: f64, days: u32) -> AbortCondition {
     AbortCondition {
         metric_id: metric.to_owned(),
         operator,
-        threshold: round2(threshold),
+        // Rates keep four decimals, amounts two: enough that the threshold
+        // stays the stated share of the baseline.
+        threshold: if threshold.abs() < 10.0 {
+            (threshold * 10_000.0).round() / 10_000.0
+        } else {
+            round2(threshold)
+        },
         consecutive_days: days,
     }
 }
@@ -161,17 +180,25 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Abort when blended CAC runs above the cap (or 20 % above today).
+    /// Abort when blended CAC rises [`ABORT_CAC_RISE`] above today's
+    /// (the cap itself, only when today's CAC is unknown).
     fn cac_abort(&self) -> AbortCondition {
-        let threshold = self
-            .input
-            .targets
-            .cac_max
-            .filter(|c| c.is_finite() && *c > 0.0)
-            .or_else(|| self.snap.get("cac_blended").map(|c| c * 1.2));
-        match threshold {
-            Some(t) => abort("cac_blended", ComparisonOperator::Gt, t, 3),
-            None => self.pipeline_abort(),
+        match self.snap.get("cac_blended") {
+            Some(now) if now > 0.0 => abort(
+                "cac_blended",
+                ComparisonOperator::Gt,
+                now * (1.0 + ABORT_CAC_RISE),
+                3,
+            ),
+            _ => match self
+                .input
+                .targets
+                .cac_max
+                .filter(|c| c.is_finite() && *c > 0.0)
+            {
+                Some(cap) => abort("cac_blended", ComparisonOperator::Gt, cap, 3),
+                None => self.pipeline_abort(),
+            },
         }
     }
 
@@ -202,7 +229,8 @@ impl Ctx<'_> {
             success_metric: metric,
             baseline: self.rate(metric),
             guard,
-            sample_factor: 1,
+            extensions: 0,
+            mde: crate::MIN_DETECTABLE_EFFECT,
         }
     }
 
@@ -267,6 +295,7 @@ fn base(
         impact_confidence: 0.4,
         notes: String::new(),
         campaigns: Vec::new(),
+        window_days: None,
     }
 }
 
@@ -576,13 +605,9 @@ fn late_stage_incentive(cx: &Ctx<'_>) -> Option<Candidate> {
         Value::Null,
         json!(discount),
     );
-    let margin_floor = cx
-        .input
-        .targets
-        .gross_margin_min
-        .or_else(|| cx.snap.get("gross_margin").map(|g| g - 0.05));
-    cand.abort = vec![match margin_floor {
-        Some(f) => abort("gross_margin", ComparisonOperator::Lt, f, 3),
+    // Stop if the discount eats margin: 5 % below today's gross margin.
+    cand.abort = vec![match cx.snap.get("gross_margin").filter(|g| *g > 0.0) {
+        Some(now) => abort("gross_margin", ComparisonOperator::Lt, now * 0.95, 3),
         None => cx.rate_abort("win_rate"),
     }];
     cand.design = Some(cx.design(
@@ -859,8 +884,7 @@ fn price_change(cx: &Ctx<'_>) -> Candidate {
     cand.impact_pct = f64::from(raise);
     cand.impact_confidence = 0.45;
     cand.notes = format!(
-        "Raise list prices {raise}% on new quotes to improve {} without more spend; stop if win \
-         rate falls more than 20%.",
+        "Raise list prices {raise}% on new quotes to improve {} without more spend.",
         metric_phrase(target)
     );
     cand
@@ -982,7 +1006,23 @@ pub(crate) fn measurement(
             .filter(|(o, _)| *o == preferred)
             .collect();
         ordered.extend(owners.iter().copied().filter(|(o, _)| *o != preferred));
-        let Some(&(owner, lever)) = ordered.first() else {
+        // Under the `channels` lever a fix is channel-level (the channel
+        // with the most attributed revenue); without a known channel that
+        // lever cannot carry one.
+        let top_channel = channel_revenue(input).into_iter().next().map(|(c, _)| c);
+        let Some((owner, lever, entity)) = ordered.iter().find_map(|&(o, l)| match l {
+            Lever::Channels => top_channel.clone().map(|c| {
+                (
+                    o,
+                    l,
+                    Some(TargetEntity {
+                        r#type: TargetEntityType::Channel,
+                        id: c,
+                    }),
+                )
+            }),
+            _ => Some((o, l, None)),
+        }) else {
             continue;
         };
         let (field, current, new, notes) = match issue.issue_type {
@@ -1071,7 +1111,7 @@ pub(crate) fn measurement(
             ActionType::ConfigChange,
             lever,
             issue.metric,
-            None,
+            entity,
             &field,
             current,
             new,

@@ -1008,15 +1008,15 @@ impl Sim {
             .collect()
     }
 
-    /// The spend of a weekday at the current budgets: active campaigns at
-    /// the level their budgets head for, plus the fixed spend.
+    /// The campaign spend of a weekday at the current budgets: active
+    /// campaigns at the level their budgets head for (spend outside
+    /// campaigns, which no budget change touches, is not included).
     pub fn planned_daily_spend(&self) -> f64 {
         self.campaigns
             .iter()
             .filter(|c| c.public.status == "active")
             .map(|c| c.level.to.max(0.0))
             .sum::<f64>()
-            + self.tuning.fixed_daily_spend
     }
 
     /// The tenant's own funnel rates before any change, by rate metric

@@ -553,6 +553,11 @@ impl World {
         self.sim.date()
     }
 
+    /// Whether a reporting break is in place today (not fixed yet).
+    pub fn data_broken(&self) -> bool {
+        self.broken_on(self.date())
+    }
+
     /// Whether the data break (if any) is still in place on `day`.
     fn broken_on(&self, day: NaiveDate) -> bool {
         self.truth.data_break.is_some() && self.fixed_on.is_none_or(|f| day < f)

@@ -1055,7 +1055,8 @@ fn noise_window(baseline: Option<f64>, after: &[(NaiveDate, f64)]) -> Vec<f64> {
 mod tests {
     use super::*;
     use revos_contracts::kernel_io::{
-        ActionGuardrails, ActionType, ExpectedImpact, OwnerSubsystem, ProposedChange, TargetEntity,
+        ActionGuardrails, ActionType, ComparisonOperator, ExpectedImpact, OwnerSubsystem,
+        ProposedChange, TargetEntity,
     };
 
     fn day(d: u32) -> NaiveDate {

@@ -2,8 +2,8 @@
 //! from outside the planner: what a tenant's guardrails forbid, checked on
 //! what was actually proposed and what it did to the world.
 //!
-//! - `max_daily_spend`: the planned daily spend after a cycle's changes
-//!   (every active campaign at its new budget, plus the fixed spend) may not
+//! - `max_daily_spend`: the planned daily campaign spend after a cycle's
+//!   changes (every active campaign at its new budget) may not
 //!   exceed the cap when the cycle raised it — current spend plus every
 //!   change, not only the additions;
 //! - `allowed_levers`: every action's lever, read from its owner and entity

@@ -12,6 +12,7 @@ use revos_contracts::kernel_io::{
     ActionResult, AnalysisWindow, CampaignInput, KernelInput, MetricValue, OpportunityInput,
     RevenueEventInput, Trigger, TriggerType,
 };
+use revos_contracts::metrics::REQUIRED_METRICS;
 use revos_sim::SimOpportunity;
 use revos_sim::world::World;
 
@@ -63,7 +64,25 @@ impl Book {
                     dimension: None,
                 })
             })
-            .collect();
+            .collect::<Vec<MetricValue>>();
+        // As the kernel does: a required metric with no value in the window
+        // comes with its last value before it, so it reads as stale.
+        let mut metrics = metrics;
+        for id in REQUIRED_METRICS {
+            if metrics.iter().any(|m| m.metric_id == id) {
+                continue;
+            }
+            let before =
+                world.reported_metric(id, start - Duration::days(365), start - Duration::days(1));
+            if let Some((date, value)) = before.last() {
+                metrics.push(MetricValue {
+                    metric_id: id.to_owned(),
+                    value: *value,
+                    date: *date,
+                    dimension: None,
+                });
+            }
+        }
         let revenue_events = days
             .iter()
             .flat_map(|d| d.revenue_events.iter())

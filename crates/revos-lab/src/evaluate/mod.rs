@@ -95,6 +95,10 @@ pub struct PolicyRun {
     /// The binding constraint the policy named per cycle (the planner only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnoses: Vec<String>,
+    /// The constraint that truly bound at each cycle: the planted one, or,
+    /// in a data-quality world, demand once the reporting is fixed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub binding: Vec<String>,
     /// The executor's tallies (the planner only).
     #[serde(default)]
     pub tally: executor::Tally,
@@ -152,11 +156,17 @@ pub fn run_policy(world: &World, policy: &mut Policy, options: &Options) -> Poli
         actions_per_cycle: Vec::new(),
         violations: Vec::new(),
         diagnoses: Vec::new(),
+        binding: Vec::new(),
         tally: executor::Tally::default(),
         refusals: Vec::new(),
     };
     for cycle in 0..options.cycles {
         let today = world.date();
+        let truly = match world.constraint() {
+            Constraint::DataQuality if !world.data_broken() => Constraint::Demand,
+            kind => kind,
+        };
+        run.binding.push(truly.as_str().to_owned());
         let kernel_input = book.input(&world, today, executor.results(today));
         let decision = policy.decide(&kernel_input, &world, cycle);
         let actions: Vec<Action> = match decision {

@@ -278,7 +278,6 @@ fn budgets(world: &World, out: &mut Vec<Action>, limit: usize, increase_only: bo
         .filter(|c| c.status == "active" && c.daily_level > 0.0)
         .collect();
     let current: f64 = campaigns.iter().map(|c| c.daily_level).sum();
-    let fixed = world.sim().planned_daily_spend() - current;
     let cap = world.guardrails().max_daily_spend.unwrap_or(f64::INFINITY);
     let optimum = |c: &CampaignTruth, hurdle: f64| {
         let b = c.elasticity.clamp(0.01, 0.99);
@@ -288,7 +287,7 @@ fn budgets(world: &World, out: &mut Vec<Action>, limit: usize, increase_only: bo
     let mut hurdle = HURDLE;
     for _ in 0..60 {
         let total: f64 = campaigns.iter().map(|c| optimum(c, hurdle)).sum();
-        if total + fixed <= cap * 0.99 {
+        if total <= cap * 0.99 {
             break;
         }
         hurdle *= 1.15;
@@ -308,7 +307,7 @@ fn budgets(world: &World, out: &mut Vec<Action>, limit: usize, increase_only: bo
             .cmp(&(b.0 > 0.0))
             .then(b.0.abs().total_cmp(&a.0.abs()))
     });
-    let mut planned = current + fixed;
+    let mut planned = current;
     for (delta, c, target) in moves {
         if out.len() >= limit {
             break;

@@ -42,7 +42,8 @@ pub struct KindSummary {
     pub planner_share: f64,
     /// Random's improvement over the oracle's.
     pub random_share: f64,
-    /// Cycles where the planner named the planted constraint, of all cycles.
+    /// Cycles where the planner named the constraint that truly bound, of
+    /// all cycles.
     pub diagnosed_right: f64,
     /// Guardrail violations by the planner.
     pub planner_violations: usize,
@@ -228,7 +229,8 @@ fn summarise<'a>(kind: &str, worlds: impl Iterator<Item = &'a WorldRun>) -> Kind
             .planner
             .diagnoses
             .iter()
-            .filter(|d| **d == w.constraint)
+            .zip(&w.planner.binding)
+            .filter(|(named, truly)| named == truly)
             .count();
         (r + right, c + w.planner.diagnoses.len())
     });
