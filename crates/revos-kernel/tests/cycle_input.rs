@@ -128,7 +128,12 @@ async fn stale_metric_is_data_quality(db: Db) {
         .run_tenant_cycle(&Principal::Service, never, &CycleRequest::default())
         .await
         .expect_err("a metric never reported");
-    assert_eq!(err.body.code, ErrorCode::InsufficientData, "{}", err.body.message);
+    assert_eq!(
+        err.body.code,
+        ErrorCode::InsufficientData,
+        "{}",
+        err.body.message
+    );
 }
 
 #[tokio::test]

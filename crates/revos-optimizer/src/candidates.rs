@@ -774,6 +774,71 @@ fn pause_worst(cx: &Ctx<'_>) -> Option<Candidate> {
     Some(cand)
 }
 
+/// Resume the paused campaign with the best attributed return, when no
+/// economics guardrail is breached any more and that return is at least the
+/// median of the active campaigns: a pause is re-judged every cycle, not
+/// kept for ever. It adds back the campaign's planned daily spend.
+fn resume_paused(cx: &Ctx<'_>) -> Option<Candidate> {
+    if cx.diag.economics_breached() {
+        return None;
+    }
+    let today = cx.input.analysis_window.end_date;
+    let revenue_of = |id: &str| -> f64 {
+        cx.input
+            .revenue_events
+            .iter()
+            .filter(|e| e.attributed_campaign_id.as_deref() == Some(id))
+            .map(|e| e.amount.max(0.0))
+            .sum()
+    };
+    let mut rois: Vec<f64> = cx.stats.iter().map(|s| s.roi).collect();
+    rois.sort_by(f64::total_cmp);
+    let median = rois.get(rois.len() / 2).copied().unwrap_or(0.0);
+    let (c, revenue, roi) = cx
+        .input
+        .campaigns
+        .iter()
+        .filter(|c| c.status.trim().eq_ignore_ascii_case("paused"))
+        .filter(|c| crate::snapshot::campaign_is_sane(c))
+        .filter(|c| c.end_date.is_none_or(|e| e > today))
+        .filter(|c| c.budget_total - c.budget_spent >= 1.0)
+        .map(|c| {
+            let revenue = revenue_of(&c.id);
+            (c, revenue, revenue / c.budget_spent.max(1.0))
+        })
+        .filter(|(_, revenue, roi)| *revenue > 0.0 && *roi >= median)
+        .max_by(|a, b| a.2.total_cmp(&b.2).then_with(|| b.0.id.cmp(&a.0.id)))?;
+    let days_left = c.end_date.map_or(f64::from(cx.settings.window_days), |e| {
+        ((e - today).num_days() + 1).max(1) as f64
+    });
+    let daily = (c.budget_total - c.budget_spent).max(0.0) / days_left;
+    let mut cand = base(
+        OwnerSubsystem::Campaigns,
+        ActionType::ConfigChange,
+        Lever::Campaigns,
+        "pipeline_total",
+        Ctx::campaign_entity(&c.id),
+        "status",
+        json!(c.status),
+        json!("active"),
+    );
+    cand.grows_spend = true;
+    cand.extra_spend = round2(daily * f64::from(cx.settings.window_days));
+    cand.abort = vec![cx.cac_abort()];
+    cand.impact_pct = 5.0;
+    cand.impact_confidence = 0.5;
+    cand.notes = format!(
+        "Resume {}: while paused it still earned {} in attributed revenue, a return of {} per \
+         unit spent, no worse than the median active campaign, and no economics guardrail is \
+         breached now.",
+        c.name,
+        num(revenue),
+        num(roi)
+    );
+    cand.campaigns = vec![c.id.clone()];
+    Some(cand)
+}
+
 /// Cut the budget of the second-worst campaign.
 fn cut_next_worst(cx: &Ctx<'_>) -> Option<Candidate> {
     if cx.stats.len() < 3 {
@@ -915,7 +980,9 @@ pub(crate) fn generate(
     let mut skipped = Vec::new();
     let scale = scale_best(&cx, &mut skipped);
     let routing = priority_routing(&cx, &mut skipped);
+    let resume = resume_paused(&cx);
     let demand: Vec<Candidate> = [
+        resume,
         scale.clone(),
         channel_uplift(&cx, &mut skipped),
         Some(landing_page(&cx)),

@@ -112,6 +112,20 @@ pub(crate) fn describe(c: &Candidate) -> String {
     )
 }
 
+/// Whether a result is about an experiment (its action id names the type).
+fn was_experiment(r: &revos_contracts::kernel_io::ActionResult) -> bool {
+    r.action_id.contains(":experiment:")
+}
+
+/// Whether a candidate moves budget (which may build on a success).
+fn is_budget_change(c: &Candidate) -> bool {
+    c.budget.is_some()
+        || matches!(
+            c.field.as_str(),
+            "budget_reallocation" | "daily_budget_uplift_pct" | "budget_shift_pct" | "status"
+        )
+}
+
 /// How many times an inconclusive experiment is extended before it is
 /// decided on its evidence.
 pub(crate) const MAX_EXTENSIONS: u32 = 2;
@@ -210,7 +224,7 @@ fn apply_learning(
                     r.action_id, r.target_metric
                 ))
             }
-            (Outcome::Successful, true) if r.action_id.contains(":experiment:") => {
+            (Outcome::Successful, true) if was_experiment(r) => {
                 // The experiment won: roll the change out to everyone.
                 rank = 0;
                 c.kind = ActionType::ConfigChange;
@@ -222,6 +236,29 @@ fn apply_learning(
                     r.target_metric,
                     num(r.delta)
                 ))
+            }
+            (Outcome::Successful | Outcome::Inconclusive, true)
+                if !was_experiment(r) && !is_budget_change(&c) =>
+            {
+                // A full change stays in place: making it again would stack
+                // it (another price rise, another discount).
+                let verdict = if r.outcome == Outcome::Successful {
+                    format!("it worked ({} moved by {})", r.target_metric, num(r.delta))
+                } else {
+                    format!(
+                        "its effect on {} was not told apart from noise",
+                        r.target_metric
+                    )
+                };
+                skipped.push(Skip::new(
+                    &c,
+                    "recent_action_results",
+                    &format!(
+                        "not made again: {} made this change and {verdict}; it stays in place",
+                        r.action_id
+                    ),
+                ));
+                continue;
             }
             (Outcome::Successful, true) => {
                 rank = 0;
@@ -246,7 +283,7 @@ fn apply_learning(
                     num(r.delta)
                 ))
             }
-            (Outcome::Inconclusive, true) if c.design.is_some() => {
+            (Outcome::Inconclusive, true) if c.design.is_some() && was_experiment(r) => {
                 // Consecutive inconclusive runs of this change, newest first.
                 let runs = related
                     .iter()

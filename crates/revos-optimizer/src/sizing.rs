@@ -114,7 +114,9 @@ pub(crate) fn size(c: &mut Candidate, input: &KernelInput, snap: &Snapshot, sett
     }
     match chosen {
         Some((d, days)) => {
-            let window = ((days * stretch).ceil() as u32).clamp(settings.window_days, longest);
+            // An extension runs longer than the last run: twice per run.
+            let base = days.max(f64::from(settings.window_days));
+            let window = ((base * stretch).ceil() as u32).clamp(settings.window_days, longest);
             if d.mde > design.mde + 1e-9 {
                 c.notes.push_str(&format!(
                     " Powered to detect a {} change: {} units a day enter this step, too few to \

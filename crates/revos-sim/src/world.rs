@@ -60,6 +60,10 @@ const BREAKABLE: [&str; 3] = ["pipeline_total", "cac_blended", "bookings_new"];
 /// enough that a cycle a month and a half later sees the metric as stale.
 pub const BREAK_AFTER_DAYS: i64 = 5;
 
+/// What a practice gives when made again, relative to the last time: a
+/// tightened SLA or a second nurture sequence adds little to the first.
+pub const REPEAT_FACTOR: f64 = 0.35;
+
 /// Days a measurement fix takes to land.
 const FIX_LAG_DAYS: i64 = 2;
 
@@ -242,6 +246,8 @@ pub struct Applied {
     pub rates: Vec<(String, f64)>,
     /// For an experiment: its trial's key.
     pub trial: Option<String>,
+    /// The practice a full change put in place.
+    pub practice: Option<Practice>,
     /// Whether it fixed the data break.
     pub fixed: bool,
     /// What the world did, for people.
@@ -274,6 +280,9 @@ pub struct World {
     base: BTreeMap<String, f64>,
     trials: Vec<Trial>,
     fixed_on: Option<NaiveDate>,
+    /// Full changes made so far per practice: a practice already in place
+    /// has less left to give.
+    in_place: BTreeMap<Practice, u32>,
     days: Vec<Day>,
     start_ledger: (f64, f64, f64),
 }
@@ -508,6 +517,7 @@ impl World {
             base: BTreeMap::new(),
             trials: Vec::new(),
             fixed_on: None,
+            in_place: BTreeMap::new(),
             days: Vec::new(),
             start_ledger,
         }
@@ -819,6 +829,8 @@ impl World {
                             for (metric, by) in &moves {
                                 *self.base.entry(metric.clone()).or_insert(1.0) += by;
                             }
+                            *self.in_place.entry(practice).or_insert(0) += 1;
+                            applied.practice = Some(practice);
                         }
                     }
                     applied.rates = moves;
@@ -850,6 +862,11 @@ impl World {
                 for (metric, by) in &applied.rates {
                     *self.base.entry(metric.clone()).or_insert(1.0) -= by;
                 }
+                if let Some(p) = applied.practice
+                    && let Some(n) = self.in_place.get_mut(&p)
+                {
+                    *n = n.saturating_sub(1);
+                }
             }
         }
         self.refresh_rates();
@@ -865,10 +882,13 @@ impl World {
     pub fn response(&self, practice: Practice, size: f64) -> Vec<(String, f64)> {
         let reach = self.truth.reach.get(&practice).copied().unwrap_or([0.0; 5]);
         let mut moves = Vec::new();
-        let scale = match practice {
-            Practice::Discount => (size.abs() / 10.0).clamp(0.0, 2.0),
-            _ => 1.0,
-        };
+        // The same practice made again mostly repeats what is in place.
+        let again = REPEAT_FACTOR.powi(self.in_place.get(&practice).copied().unwrap_or(0) as i32);
+        let scale = again
+            * match practice {
+                Practice::Discount => (size.abs() / 10.0).clamp(0.0, 2.0),
+                _ => 1.0,
+            };
         for (k, (metric, _)) in STAGES.iter().enumerate() {
             let now = self.base.get(*metric).copied().unwrap_or(1.0);
             let gap = (self.truth.ceiling[k] - now).max(0.0);

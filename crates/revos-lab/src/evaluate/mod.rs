@@ -90,6 +90,9 @@ pub struct PolicyRun {
     pub value: f64,
     /// Actions per cycle.
     pub actions_per_cycle: Vec<usize>,
+    /// The action ids of each cycle (the planner only; they name the change).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<Vec<String>>,
     /// Guardrail violations.
     pub violations: Vec<Violation>,
     /// The binding constraint the policy named per cycle (the planner only).
@@ -154,6 +157,7 @@ pub fn run_policy(world: &World, policy: &mut Policy, options: &Options) -> Poli
     let mut run = PolicyRun {
         value: 0.0,
         actions_per_cycle: Vec::new(),
+        plans: Vec::new(),
         violations: Vec::new(),
         diagnoses: Vec::new(),
         binding: Vec::new(),
@@ -194,6 +198,10 @@ pub fn run_policy(world: &World, policy: &mut Policy, options: &Options) -> Poli
             run.violations.push(v);
         }
         run.actions_per_cycle.push(actions.len());
+        if watched {
+            run.plans
+                .push(actions.iter().map(|a| a.action_id.clone()).collect());
+        }
         for _ in 0..options.cycle_days {
             world.step();
             book.read(&world);
