@@ -435,7 +435,7 @@ impl Selector<'_> {
                 }
             }
         }
-        if self.diag.economics_breached() && c.adds_spend() {
+        if self.diag.spend_frozen() && c.adds_spend() {
             return Screen::Gate(c);
         }
         if c.campaigns.iter().any(|id| self.touched.contains(id)) {
@@ -620,18 +620,22 @@ pub(crate) fn select(
             }
             Screen::Skip(why) => sel.skipped.push(why),
             Screen::Gate(c) => {
-                let breach = diag
-                    .breaches
-                    .first()
-                    .map(|b| {
-                        format!(
-                            "{} is {} against a limit of {}",
-                            b.metric,
-                            num(b.value),
-                            num(b.limit)
-                        )
-                    })
-                    .unwrap_or_default();
+                let breach = match (diag.breaches.first(), diag.near_limit) {
+                    (Some(b), _) => format!(
+                        "{} is {} against a limit of {}",
+                        b.metric,
+                        num(b.value),
+                        num(b.limit)
+                    ),
+                    (None, Some(n)) => format!(
+                        "{} is {}, within {} of its limit of {}",
+                        n.metric,
+                        num(n.value),
+                        crate::snapshot::pct(crate::diagnosis::NEAR_LIMIT),
+                        num(n.limit)
+                    ),
+                    (None, None) => String::new(),
+                };
                 let adds = match c.additional_spend() {
                     x if x > 0.0 => format!("this one adds up to {}", num(x)),
                     _ => "this one grows spend".to_owned(),

@@ -430,6 +430,13 @@ fn has_channel(input: &KernelInput) -> bool {
     })
 }
 
+/// CAC or payback within 10% under its limit: spend is frozen there too.
+fn near_limit(input: &KernelInput) -> bool {
+    let t = &input.targets;
+    let near = |id: &str, limit: Option<f64>| matches!((latest(input, id), limit), (Some(v), Some(l)) if l > 0.0 && v <= l && v > l * 0.9);
+    near("cac_blended", t.cac_max) || near("payback_months", t.payback_max_months)
+}
+
 fn measurement_possible(input: &KernelInput) -> bool {
     let blocked: Vec<String> = input
         .guardrails
@@ -465,7 +472,7 @@ proptest! {
         match revos_optimizer::plan(&input, &ctx()) {
             Ok(plan) => {
                 assert_invariants(&input, &plan);
-                if economics_breached(&input) {
+                if economics_breached(&input) || near_limit(&input) {
                     for a in &plan.output.actions {
                         prop_assert!(!adds_spend(a), "CFO gate broken by {}", a.action_id);
                     }
