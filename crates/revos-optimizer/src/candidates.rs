@@ -44,8 +44,11 @@ pub(crate) struct Design {
     /// `false`: success is a lift of the minimum detectable effect;
     /// `true`: success is not losing more than it (a guard rail test).
     pub guard: bool,
-    /// Multiplier on the computed sample (2 when extending an inconclusive test).
-    pub sample_factor: u32,
+    /// How many times this test ran before and was inconclusive: each
+    /// extension doubles the window (never the required sample).
+    pub extensions: u32,
+    /// The relative effect the test is powered to detect.
+    pub mde: f64,
 }
 
 /// A change to a campaign's `budget_total`.
@@ -96,6 +99,9 @@ pub(crate) struct Candidate {
     pub notes: String,
     /// Campaign ids whose budget or status the action touches.
     pub campaigns: Vec<String>,
+    /// Its own observation window, when it needs a longer one than the
+    /// cycle's (an experiment sized to reach its sample).
+    pub window_days: Option<u32>,
 }
 
 impl Candidate {
@@ -141,11 +147,24 @@ impl Candidate {
     }
 }
 
+/// How far above its value at the start blended CAC may rise before a
+/// change is stopped (0.15 = 15 %).
+pub(crate) const ABORT_CAC_RISE: f64 = 0.15;
+
+/// An abort condition. Callers state every threshold relative to the
+/// metric's value when the action starts (its baseline), so no condition
+/// already holds when it is proposed.
 fn abort(metric: &str, operator: ComparisonOperator, threshold: f64, days: u32) -> AbortCondition {
     AbortCondition {
         metric_id: metric.to_owned(),
         operator,
-        threshold: round2(threshold),
+        // Rates keep four decimals, amounts two: enough that the threshold
+        // stays the stated share of the baseline.
+        threshold: if threshold.abs() < 10.0 {
+            (threshold * 10_000.0).round() / 10_000.0
+        } else {
+            round2(threshold)
+        },
         consecutive_days: days,
     }
 }
@@ -161,17 +180,25 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Abort when blended CAC runs above the cap (or 20 % above today).
+    /// Abort when blended CAC rises [`ABORT_CAC_RISE`] above today's
+    /// (the cap itself, only when today's CAC is unknown).
     fn cac_abort(&self) -> AbortCondition {
-        let threshold = self
-            .input
-            .targets
-            .cac_max
-            .filter(|c| c.is_finite() && *c > 0.0)
-            .or_else(|| self.snap.get("cac_blended").map(|c| c * 1.2));
-        match threshold {
-            Some(t) => abort("cac_blended", ComparisonOperator::Gt, t, 3),
-            None => self.pipeline_abort(),
+        match self.snap.get("cac_blended") {
+            Some(now) if now > 0.0 => abort(
+                "cac_blended",
+                ComparisonOperator::Gt,
+                now * (1.0 + ABORT_CAC_RISE),
+                3,
+            ),
+            _ => match self
+                .input
+                .targets
+                .cac_max
+                .filter(|c| c.is_finite() && *c > 0.0)
+            {
+                Some(cap) => abort("cac_blended", ComparisonOperator::Gt, cap, 3),
+                None => self.pipeline_abort(),
+            },
         }
     }
 
@@ -202,7 +229,8 @@ impl Ctx<'_> {
             success_metric: metric,
             baseline: self.rate(metric),
             guard,
-            sample_factor: 1,
+            extensions: 0,
+            mde: crate::MIN_DETECTABLE_EFFECT,
         }
     }
 
@@ -267,6 +295,7 @@ fn base(
         impact_confidence: 0.4,
         notes: String::new(),
         campaigns: Vec::new(),
+        window_days: None,
     }
 }
 
@@ -576,13 +605,9 @@ fn late_stage_incentive(cx: &Ctx<'_>) -> Option<Candidate> {
         Value::Null,
         json!(discount),
     );
-    let margin_floor = cx
-        .input
-        .targets
-        .gross_margin_min
-        .or_else(|| cx.snap.get("gross_margin").map(|g| g - 0.05));
-    cand.abort = vec![match margin_floor {
-        Some(f) => abort("gross_margin", ComparisonOperator::Lt, f, 3),
+    // Stop if the discount eats margin: 5 % below today's gross margin.
+    cand.abort = vec![match cx.snap.get("gross_margin").filter(|g| *g > 0.0) {
+        Some(now) => abort("gross_margin", ComparisonOperator::Lt, now * 0.95, 3),
         None => cx.rate_abort("win_rate"),
     }];
     cand.design = Some(cx.design(
@@ -749,6 +774,71 @@ fn pause_worst(cx: &Ctx<'_>) -> Option<Candidate> {
     Some(cand)
 }
 
+/// Resume the paused campaign with the best attributed return, when no
+/// economics guardrail is breached any more and that return is at least the
+/// median of the active campaigns: a pause is re-judged every cycle, not
+/// kept for ever. It adds back the campaign's planned daily spend.
+fn resume_paused(cx: &Ctx<'_>) -> Option<Candidate> {
+    if cx.diag.economics_breached() {
+        return None;
+    }
+    let today = cx.input.analysis_window.end_date;
+    let revenue_of = |id: &str| -> f64 {
+        cx.input
+            .revenue_events
+            .iter()
+            .filter(|e| e.attributed_campaign_id.as_deref() == Some(id))
+            .map(|e| e.amount.max(0.0))
+            .sum()
+    };
+    let mut rois: Vec<f64> = cx.stats.iter().map(|s| s.roi).collect();
+    rois.sort_by(f64::total_cmp);
+    let median = rois.get(rois.len() / 2).copied().unwrap_or(0.0);
+    let (c, revenue, roi) = cx
+        .input
+        .campaigns
+        .iter()
+        .filter(|c| c.status.trim().eq_ignore_ascii_case("paused"))
+        .filter(|c| crate::snapshot::campaign_is_sane(c))
+        .filter(|c| c.end_date.is_none_or(|e| e > today))
+        .filter(|c| c.budget_total - c.budget_spent >= 1.0)
+        .map(|c| {
+            let revenue = revenue_of(&c.id);
+            (c, revenue, revenue / c.budget_spent.max(1.0))
+        })
+        .filter(|(_, revenue, roi)| *revenue > 0.0 && *roi >= median)
+        .max_by(|a, b| a.2.total_cmp(&b.2).then_with(|| b.0.id.cmp(&a.0.id)))?;
+    let days_left = c.end_date.map_or(f64::from(cx.settings.window_days), |e| {
+        ((e - today).num_days() + 1).max(1) as f64
+    });
+    let daily = (c.budget_total - c.budget_spent).max(0.0) / days_left;
+    let mut cand = base(
+        OwnerSubsystem::Campaigns,
+        ActionType::ConfigChange,
+        Lever::Campaigns,
+        "pipeline_total",
+        Ctx::campaign_entity(&c.id),
+        "status",
+        json!(c.status),
+        json!("active"),
+    );
+    cand.grows_spend = true;
+    cand.extra_spend = round2(daily * f64::from(cx.settings.window_days));
+    cand.abort = vec![cx.cac_abort()];
+    cand.impact_pct = 5.0;
+    cand.impact_confidence = 0.5;
+    cand.notes = format!(
+        "Resume {}: while paused it still earned {} in attributed revenue, a return of {} per \
+         unit spent, no worse than the median active campaign, and no economics guardrail is \
+         breached now.",
+        c.name,
+        num(revenue),
+        num(roi)
+    );
+    cand.campaigns = vec![c.id.clone()];
+    Some(cand)
+}
+
 /// Cut the budget of the second-worst campaign.
 fn cut_next_worst(cx: &Ctx<'_>) -> Option<Candidate> {
     if cx.stats.len() < 3 {
@@ -859,8 +949,7 @@ fn price_change(cx: &Ctx<'_>) -> Candidate {
     cand.impact_pct = f64::from(raise);
     cand.impact_confidence = 0.45;
     cand.notes = format!(
-        "Raise list prices {raise}% on new quotes to improve {} without more spend; stop if win \
-         rate falls more than 20%.",
+        "Raise list prices {raise}% on new quotes to improve {} without more spend.",
         metric_phrase(target)
     );
     cand
@@ -891,7 +980,9 @@ pub(crate) fn generate(
     let mut skipped = Vec::new();
     let scale = scale_best(&cx, &mut skipped);
     let routing = priority_routing(&cx, &mut skipped);
+    let resume = resume_paused(&cx);
     let demand: Vec<Candidate> = [
+        resume,
         scale.clone(),
         channel_uplift(&cx, &mut skipped),
         Some(landing_page(&cx)),
@@ -982,7 +1073,23 @@ pub(crate) fn measurement(
             .filter(|(o, _)| *o == preferred)
             .collect();
         ordered.extend(owners.iter().copied().filter(|(o, _)| *o != preferred));
-        let Some(&(owner, lever)) = ordered.first() else {
+        // Under the `channels` lever a fix is channel-level (the channel
+        // with the most attributed revenue); without a known channel that
+        // lever cannot carry one.
+        let top_channel = channel_revenue(input).into_iter().next().map(|(c, _)| c);
+        let Some((owner, lever, entity)) = ordered.iter().find_map(|&(o, l)| match l {
+            Lever::Channels => top_channel.clone().map(|c| {
+                (
+                    o,
+                    l,
+                    Some(TargetEntity {
+                        r#type: TargetEntityType::Channel,
+                        id: c,
+                    }),
+                )
+            }),
+            _ => Some((o, l, None)),
+        }) else {
             continue;
         };
         let (field, current, new, notes) = match issue.issue_type {
@@ -1071,7 +1178,7 @@ pub(crate) fn measurement(
             ActionType::ConfigChange,
             lever,
             issue.metric,
-            None,
+            entity,
             &field,
             current,
             new,

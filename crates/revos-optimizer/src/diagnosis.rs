@@ -110,19 +110,37 @@ pub(crate) struct Diagnosis {
     pub breaches: Vec<Breach>,
     /// The weakest funnel rate against its benchmark, if any rate is known.
     pub weakest_rate: Option<RateGap>,
+    /// An economics guardrail not breached but within [`NEAR_LIMIT`] of its
+    /// limit: spend is not raised until there is room.
+    pub near_limit: Option<Breach>,
 }
 
 impl Diagnosis {
-    /// Whether any economics guardrail is breached (the CFO gate is closed).
+    /// Whether any economics guardrail is breached.
     pub(crate) fn economics_breached(&self) -> bool {
         !self.breaches.is_empty()
     }
+
+    /// Whether the CFO gate is closed: a guardrail is breached, or so close
+    /// to its limit that added spend would breach it again. The margin is
+    /// the hysteresis that keeps one good window from re-opening spend.
+    pub(crate) fn spend_frozen(&self) -> bool {
+        self.economics_breached() || self.near_limit.is_some()
+    }
 }
+
+/// How close to an economics limit (relative) counts as at the limit.
+pub const NEAR_LIMIT: f64 = 0.1;
 
 /// Diagnoses `input` (see the module docs for the rules).
 pub(crate) fn diagnose(input: &KernelInput, snap: &Snapshot) -> Diagnosis {
     let dq_issues = data_quality_issues(input, snap);
     let breaches = economics_breaches(input, snap);
+    let near_limit = if breaches.is_empty() {
+        near_limits(input, snap)
+    } else {
+        None
+    };
     let weakest_rate = weakest_rate(snap);
     let coverage = KEY_METRICS
         .iter()
@@ -158,6 +176,7 @@ pub(crate) fn diagnose(input: &KernelInput, snap: &Snapshot) -> Diagnosis {
             dq_issues,
             breaches,
             weakest_rate,
+            near_limit,
         };
     }
 
@@ -210,6 +229,7 @@ pub(crate) fn diagnose(input: &KernelInput, snap: &Snapshot) -> Diagnosis {
             dq_issues,
             breaches,
             weakest_rate,
+            near_limit,
         };
     }
 
@@ -259,6 +279,7 @@ pub(crate) fn diagnose(input: &KernelInput, snap: &Snapshot) -> Diagnosis {
             dq_issues,
             breaches,
             weakest_rate,
+            near_limit,
         };
     }
 
@@ -289,6 +310,7 @@ pub(crate) fn diagnose(input: &KernelInput, snap: &Snapshot) -> Diagnosis {
         dq_issues,
         breaches,
         weakest_rate,
+        near_limit,
     }
 }
 
@@ -362,6 +384,27 @@ fn economics_breaches(input: &KernelInput, snap: &Snapshot) -> Vec<Breach> {
     }
     out.sort_by(|a, b| b.relative.total_cmp(&a.relative));
     out
+}
+
+/// The cost guardrail (CAC or payback) closest to its limit without
+/// passing it, when within [`NEAR_LIMIT`] of it.
+fn near_limits(input: &KernelInput, snap: &Snapshot) -> Option<Breach> {
+    let t = &input.targets;
+    [
+        ("cac_blended", t.cac_max),
+        ("payback_months", t.payback_max_months),
+    ]
+    .into_iter()
+    .filter_map(|(metric, limit)| {
+        let (value, limit) = (snap.get(metric)?, limit.filter(|l| *l > 0.0)?);
+        (value <= limit && value > limit * (1.0 - NEAR_LIMIT)).then_some(Breach {
+            metric,
+            value,
+            limit,
+            relative: (value - limit) / limit,
+        })
+    })
+    .max_by(|a, b| a.relative.total_cmp(&b.relative))
 }
 
 fn weakest_rate(snap: &Snapshot) -> Option<RateGap> {

@@ -72,9 +72,11 @@
 mod candidates;
 mod diagnosis;
 pub mod experiments;
+pub mod judge;
 mod learning;
 mod select;
 mod settings;
+mod sizing;
 mod snapshot;
 mod stats;
 
@@ -199,11 +201,22 @@ pub fn plan(input: &KernelInput, ctx: &PlanContext) -> Result<Plan, KernelError>
         return Err(blocked_error(&sel));
     }
 
+    for c in &mut sel.chosen {
+        if c.kind == ActionType::Experiment {
+            sizing::size(c, input, &snap, &settings);
+        }
+    }
     let actions: Vec<Action> = sel
         .chosen
         .iter()
         .enumerate()
-        .map(|(i, c)| build_action(i + 1, c, &settings))
+        .map(|(i, c)| {
+            let mut a = build_action(i + 1, c, &settings);
+            for stop in &a.guardrails.abort_conditions {
+                a.notes_for_humans.push_str(&abort_note(stop, &snap));
+            }
+            a
+        })
         .collect();
     let gated = sel
         .gated
@@ -335,7 +348,7 @@ fn build_action(n: usize, c: &Candidate, settings: &Settings) -> Action {
             abort_conditions: c.abort.clone(),
         },
         experiment,
-        observation_window_days: settings.window_days,
+        observation_window_days: c.window_days.unwrap_or(settings.window_days),
         expected_impact: ExpectedImpact {
             metric_id: c.target_metric.to_owned(),
             direction: c.direction(),
@@ -347,26 +360,20 @@ fn build_action(n: usize, c: &Candidate, settings: &Settings) -> Action {
 }
 
 /// The experiment design of an `experiment` candidate: treatment at the
-/// exposure cap, the rest control, and the per-group sample from the
-/// two-proportion power calculation (never below the tenant's minimum).
+/// share [`sizing::size`] chose (the exposure cap), the rest control, and
+/// the per-group sample from the two-proportion power calculation at the
+/// effect the test is powered for (never below the tenant's minimum).
 fn experiment(c: &Candidate, settings: &Settings) -> Experiment {
     let design = c.design.clone().unwrap_or_else(|| candidates::Design {
         hypothesis: format!("The change to {} moves {}.", c.field, c.target_metric),
         success_metric: "win_rate",
         baseline: 0.2,
         guard: false,
-        sample_factor: 1,
+        extensions: 0,
+        mde: MIN_DETECTABLE_EFFECT,
     });
-    let (p1, p2) = if design.guard {
-        let (p1, _) = stats::lift_target(design.baseline, 0.0);
-        (p1, p1 * (1.0 - MIN_DETECTABLE_EFFECT))
-    } else {
-        stats::lift_target(design.baseline, MIN_DETECTABLE_EFFECT)
-    };
-    let n = stats::two_proportion_sample_size(p1, p2)
-        .unwrap_or(settings.min_sample)
-        .max(settings.min_sample)
-        .saturating_mul(design.sample_factor.max(1));
+    let n = sizing::sample_per_group(&design, settings);
+    let (_, p2) = sizing::rates(&design);
     let treatment = settings.exposure_cap;
     Experiment {
         hypothesis: design.hypothesis,
@@ -375,6 +382,38 @@ fn experiment(c: &Candidate, settings: &Settings) -> Experiment {
         min_sample_size: n,
         success_metric: design.success_metric.to_owned(),
         success_threshold: (p2 * 10_000.0).round() / 10_000.0,
+    }
+}
+
+/// The abort condition in words, relative to the metric's value now:
+/// "Stopped and reverted if blended CAC stays more than 15% above its
+/// baseline of 75,200 for 3 days in a row."
+fn abort_note(stop: &revos_contracts::kernel_io::AbortCondition, snap: &Snapshot) -> String {
+    use revos_contracts::kernel_io::ComparisonOperator;
+    let name = diagnosis::metric_phrase(&stop.metric_id);
+    let days = match stop.consecutive_days.max(1) {
+        1 => "on any day".to_owned(),
+        n => format!("for {n} days in a row"),
+    };
+    let rising = matches!(
+        stop.operator,
+        ComparisonOperator::Gt | ComparisonOperator::Ge
+    );
+    match snap.get(&stop.metric_id).filter(|b| *b != 0.0) {
+        Some(baseline) => {
+            let moved = ((stop.threshold / baseline - 1.0).abs() * 100.0).round();
+            format!(
+                " Stopped and reverted if {name} stays more than {moved}% {} its baseline of {} \
+                 {days}.",
+                if rising { "above" } else { "below" },
+                snapshot::num(baseline)
+            )
+        }
+        None => format!(
+            " Stopped and reverted if {name}, not reported now, stays {} the abort threshold \
+             {days}.",
+            if rising { "above" } else { "below" },
+        ),
     }
 }
 
@@ -448,7 +487,11 @@ fn learning_plan(diag: &Diagnosis, actions: &[Action], settings: &Settings) -> L
         .collect();
     LearningPlan {
         metrics_to_monitor,
-        observation_window_days: settings.window_days,
+        observation_window_days: actions
+            .iter()
+            .map(|a| a.observation_window_days)
+            .max()
+            .unwrap_or(settings.window_days),
         expected_outcomes,
     }
 }

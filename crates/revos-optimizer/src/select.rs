@@ -15,8 +15,9 @@
 
 use std::collections::BTreeSet;
 
+use chrono::NaiveDate;
 use revos_contracts::kernel_io::{
-    ActionType, KernelInput, Lever, Outcome, OwnerSubsystem, RiskTolerance,
+    ActionType, CampaignInput, KernelInput, Lever, Outcome, OwnerSubsystem, RiskTolerance,
 };
 
 use crate::GatedCandidate;
@@ -110,6 +111,24 @@ pub(crate) fn describe(c: &Candidate) -> String {
         c.target_metric
     )
 }
+
+/// Whether a result is about an experiment (its action id names the type).
+fn was_experiment(r: &revos_contracts::kernel_io::ActionResult) -> bool {
+    r.action_id.contains(":experiment:")
+}
+
+/// Whether a candidate moves budget (which may build on a success).
+fn is_budget_change(c: &Candidate) -> bool {
+    c.budget.is_some()
+        || matches!(
+            c.field.as_str(),
+            "budget_reallocation" | "daily_budget_uplift_pct" | "budget_shift_pct" | "status"
+        )
+}
+
+/// How many times an inconclusive experiment is extended before it is
+/// decided on its evidence.
+pub(crate) const MAX_EXTENSIONS: u32 = 2;
 
 /// Learning from earlier results: drops, annotates and re-orders `pool`.
 ///
@@ -205,6 +224,42 @@ fn apply_learning(
                     r.action_id, r.target_metric
                 ))
             }
+            (Outcome::Successful, true) if was_experiment(r) => {
+                // The experiment won: roll the change out to everyone.
+                rank = 0;
+                c.kind = ActionType::ConfigChange;
+                c.flexible = false;
+                c.design = None;
+                Some(format!(
+                    " Rolls out the change {} tested, whose treatment won ({} moved by {}).",
+                    r.action_id,
+                    r.target_metric,
+                    num(r.delta)
+                ))
+            }
+            (Outcome::Successful | Outcome::Inconclusive, true)
+                if !was_experiment(r) && !is_budget_change(&c) =>
+            {
+                // A full change stays in place: making it again would stack
+                // it (another price rise, another discount).
+                let verdict = if r.outcome == Outcome::Successful {
+                    format!("it worked ({} moved by {})", r.target_metric, num(r.delta))
+                } else {
+                    format!(
+                        "its effect on {} was not told apart from noise",
+                        r.target_metric
+                    )
+                };
+                skipped.push(Skip::new(
+                    &c,
+                    "recent_action_results",
+                    &format!(
+                        "not made again: {} made this change and {verdict}; it stays in place",
+                        r.action_id
+                    ),
+                ));
+                continue;
+            }
             (Outcome::Successful, true) => {
                 rank = 0;
                 if let Some(b) = c.budget.as_mut()
@@ -228,17 +283,59 @@ fn apply_learning(
                     num(r.delta)
                 ))
             }
-            (Outcome::Inconclusive, true) => c.design.as_mut().map(|d| {
-                d.sample_factor = 2;
-                format!(
-                    " Extends {}, which was inconclusive, with twice the sample.",
+            (Outcome::Inconclusive, true) if c.design.is_some() && was_experiment(r) => {
+                // Consecutive inconclusive runs of this change, newest first.
+                let runs = related
+                    .iter()
+                    .take_while(|p| p.result.outcome == Outcome::Inconclusive)
+                    .count() as u32;
+                if runs > MAX_EXTENSIONS {
+                    // Extended twice: decide on the evidence.
+                    let ahead = match c.direction() {
+                        revos_contracts::kernel_io::ImpactDirection::Increase => r.delta > 0.0,
+                        revos_contracts::kernel_io::ImpactDirection::Decrease => r.delta < 0.0,
+                    };
+                    if !ahead {
+                        skipped.push(Skip::new(
+                            &c,
+                            "recent_action_results",
+                            &format!(
+                                "dropped: {} ran {runs} times without a clear result and its \
+                                 treatment was not ahead ({} moved by {}, confidence {})",
+                                r.action_id,
+                                r.target_metric,
+                                num(r.delta),
+                                num(r.confidence)
+                            ),
+                        ));
+                        continue;
+                    }
+                    c.kind = ActionType::ConfigChange;
+                    c.flexible = false;
+                    c.design = None;
+                    c.notes.push_str(&format!(
+                        " Decided on the evidence after {runs} inconclusive runs of {}: the \
+                         treatment was ahead by {} (confidence {}), so it is rolled out and \
+                         watched by its abort condition.",
+                        r.action_id,
+                        num(r.delta),
+                        num(r.confidence)
+                    ));
+                    ranked.push((1, c));
+                    continue;
+                }
+                if let Some(d) = c.design.as_mut() {
+                    d.extensions = runs;
+                }
+                Some(format!(
+                    " Extends {}, which was inconclusive, with a longer window.",
                     r.action_id
-                )
-            }),
+                ))
+            }
             _ => None,
         };
         if let Some(lesson) = lesson {
-            if r.outcome == Outcome::Inconclusive {
+            if r.outcome == Outcome::Inconclusive && c.design.is_some() {
                 c.kind = ActionType::Experiment;
                 c.flexible = false;
             }
@@ -264,6 +361,29 @@ struct Selector<'a> {
     settings: &'a Settings,
     touched: BTreeSet<String>,
     spent: f64,
+    /// Daily spend the accepted actions add.
+    daily_added: f64,
+}
+
+/// A campaign's planned daily spend on the window's last day: its unspent
+/// budget over the days left to its end, or, without an end date, what it
+/// has spent per day so far. Paused and ended campaigns spend nothing.
+pub(crate) fn daily_pace(c: &CampaignInput, today: NaiveDate) -> f64 {
+    if c.status != "active" || c.end_date.is_some_and(|e| e < today) {
+        return 0.0;
+    }
+    let left = (c.budget_total - c.budget_spent).max(0.0);
+    match c.end_date {
+        Some(end) => left / ((end - today).num_days() + 1).max(1) as f64,
+        None => c.budget_spent.max(0.0) / ((today - c.start_date).num_days() + 1).max(1) as f64,
+    }
+}
+
+/// The planned daily spend of every campaign in the input: the "current
+/// spend" that `max_daily_spend` bounds together with the changes.
+pub(crate) fn daily_spend_now(input: &KernelInput) -> f64 {
+    let today = input.analysis_window.end_date;
+    input.campaigns.iter().map(|c| daily_pace(c, today)).sum()
 }
 
 impl Selector<'_> {
@@ -315,7 +435,7 @@ impl Selector<'_> {
                 }
             }
         }
-        if self.diag.economics_breached() && c.adds_spend() {
+        if self.diag.spend_frozen() && c.adds_spend() {
             return Screen::Gate(c);
         }
         if c.campaigns.iter().any(|id| self.touched.contains(id)) {
@@ -324,6 +444,45 @@ impl Selector<'_> {
                 "one_change_per_campaign",
                 "an earlier action already changes the same campaign",
             ));
+        }
+        // `max_daily_spend` bounds today's daily spend plus every change,
+        // not only the additions.
+        if let Some(cap) = self
+            .input
+            .guardrails
+            .max_daily_spend
+            .filter(|c| c.is_finite())
+            && c.additional_spend() > 0.0
+        {
+            let now = daily_spend_now(self.input);
+            let room = cap - now - self.daily_added;
+            let daily = self.added_daily(&c);
+            if room < 1.0 {
+                let why = format!(
+                    "max_daily_spend is {}; campaigns already plan {} a day{}, so nothing more \
+                     may be added",
+                    num(cap),
+                    num(now),
+                    if self.daily_added > 0.0 {
+                        format!(" and this plan adds {}", num(self.daily_added))
+                    } else {
+                        String::new()
+                    }
+                );
+                return Screen::Skip(Skip::new(&c, "max_daily_spend", &why));
+            }
+            if daily > room {
+                let keep = room / daily;
+                if let Some(b) = c.budget.as_mut() {
+                    b.delta = (b.delta * keep * 100.0).floor() / 100.0;
+                }
+                c.extra_spend = (c.extra_spend * keep * 100.0).floor() / 100.0;
+                c.notes.push_str(&format!(
+                    " Held to {} a day more, so daily spend stays within max_daily_spend ({}).",
+                    num(room),
+                    num(cap)
+                ));
+            }
         }
         let add = c.additional_spend();
         if let Some(cap) = self.settings.spend_cap
@@ -354,7 +513,39 @@ impl Selector<'_> {
         Screen::Accept(c)
     }
 
+    /// The daily spend a candidate adds: a budget raise spread over the
+    /// campaign's days left (or in proportion to its pace, whichever is
+    /// more), extra spend over the observation window.
+    fn added_daily(&self, c: &Candidate) -> f64 {
+        let today = self.input.analysis_window.end_date;
+        let budget = c.budget.map_or(0.0, |b| {
+            let delta = b.delta.max(0.0);
+            let campaign = c
+                .campaigns
+                .first()
+                .and_then(|id| self.input.campaigns.iter().find(|k| &k.id == id));
+            match campaign {
+                Some(k) => {
+                    let days_left = k
+                        .end_date
+                        .map_or(f64::from(self.settings.window_days), |e| {
+                            ((e - today).num_days() + 1).max(1) as f64
+                        });
+                    let by_pace = if k.budget_total > 0.0 {
+                        daily_pace(k, today) * delta / k.budget_total
+                    } else {
+                        0.0
+                    };
+                    (delta / days_left).max(by_pace)
+                }
+                None => delta / f64::from(self.settings.window_days.max(1)),
+            }
+        });
+        budget + c.extra_spend.max(0.0) / f64::from(self.settings.window_days.max(1))
+    }
+
     fn accept(&mut self, c: Candidate, sel: &mut Selection) -> usize {
+        self.daily_added += self.added_daily(&c);
         self.spent += c.additional_spend();
         self.touched.extend(c.campaigns.iter().cloned());
         sel.chosen.push(c);
@@ -417,6 +608,7 @@ pub(crate) fn select(
         settings,
         touched: BTreeSet::new(),
         spent: 0.0,
+        daily_added: 0.0,
     };
     for c in pool {
         if sel.chosen.len() >= settings.max_actions {
@@ -428,18 +620,22 @@ pub(crate) fn select(
             }
             Screen::Skip(why) => sel.skipped.push(why),
             Screen::Gate(c) => {
-                let breach = diag
-                    .breaches
-                    .first()
-                    .map(|b| {
-                        format!(
-                            "{} is {} against a limit of {}",
-                            b.metric,
-                            num(b.value),
-                            num(b.limit)
-                        )
-                    })
-                    .unwrap_or_default();
+                let breach = match (diag.breaches.first(), diag.near_limit) {
+                    (Some(b), _) => format!(
+                        "{} is {} against a limit of {}",
+                        b.metric,
+                        num(b.value),
+                        num(b.limit)
+                    ),
+                    (None, Some(n)) => format!(
+                        "{} is {}, within {} of its limit of {}",
+                        n.metric,
+                        num(n.value),
+                        crate::snapshot::pct(crate::diagnosis::NEAR_LIMIT),
+                        num(n.limit)
+                    ),
+                    (None, None) => String::new(),
+                };
                 let adds = match c.additional_spend() {
                     x if x > 0.0 => format!("this one adds up to {}", num(x)),
                     _ => "this one grows spend".to_owned(),
@@ -512,6 +708,7 @@ pub(crate) fn select_fallback(
         settings,
         touched: BTreeSet::new(),
         spent: 0.0,
+        daily_added: 0.0,
     };
     for c in pool {
         if sel.chosen.len() >= settings.max_actions {
@@ -543,6 +740,16 @@ pub(crate) fn measurement_blocked(
             continue;
         }
         let fixes = crate::candidates::measurement(input, snap, diag, &[(owner, lever)]);
+        if fixes.is_empty() && lever == Lever::Channels {
+            out.push(Skip {
+                candidate: format!("{}:config_change (measurement fix)", owner.as_str()),
+                blocked_by: "allowed_levers",
+                reason: "allowed_levers: the `channels` lever allows only channel-level changes, \
+                         and no revenue is attributed to a channel whose reporting could be fixed"
+                    .to_owned(),
+            });
+            continue;
+        }
         if let Some(c) = fixes.first() {
             let why = format!(
                 "`{}:config_change` is in blocked_actions, so not even a measurement fix can run",

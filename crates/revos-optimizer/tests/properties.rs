@@ -371,6 +371,72 @@ fn economics_breached(input: &KernelInput) -> bool {
         || matches!((latest(input, "gross_margin"), t.gross_margin_min), (Some(v), Some(l)) if v < l)
 }
 
+/// A campaign's planned daily spend on the window's last day, as the
+/// planner's guardrail documents it: unspent budget over the days left, or
+/// spend so far per day without an end date; nothing when not active.
+fn daily_pace(c: &CampaignInput) -> f64 {
+    let today = end();
+    if c.status != "active" || c.end_date.is_some_and(|e| e < today) {
+        return 0.0;
+    }
+    let left = (c.budget_total - c.budget_spent).max(0.0);
+    match c.end_date {
+        Some(e) => left / ((e - today).num_days() + 1).max(1) as f64,
+        None => c.budget_spent.max(0.0) / ((today - c.start_date).num_days() + 1).max(1) as f64,
+    }
+}
+
+fn daily_spend_now(input: &KernelInput) -> f64 {
+    input.campaigns.iter().map(daily_pace).sum()
+}
+
+/// The daily spend an action adds: a campaign budget raise at the larger
+/// of its spread over the days left and its share of the campaign's pace;
+/// other added spend over the observation window.
+fn added_daily(input: &KernelInput, a: &revos_contracts::kernel_io::Action) -> f64 {
+    let add = a.guardrails.max_additional_spend.unwrap_or(0.0);
+    if add <= 0.0 {
+        return 0.0;
+    }
+    let campaign = a
+        .target_entity
+        .as_ref()
+        .filter(|_| a.proposed_change.field == "budget_total")
+        .and_then(|e| input.campaigns.iter().find(|c| c.id == e.id));
+    match campaign {
+        Some(c) => {
+            let days_left = c
+                .end_date
+                .map_or(f64::from(a.observation_window_days), |e| {
+                    ((e - end()).num_days() + 1).max(1) as f64
+                });
+            let by_pace = if c.budget_total > 0.0 {
+                daily_pace(c) * add / c.budget_total
+            } else {
+                0.0
+            };
+            (add / days_left).max(by_pace)
+        }
+        None => add / f64::from(a.observation_window_days.max(1)),
+    }
+}
+
+/// Whether some revenue is attributed to a channel.
+fn has_channel(input: &KernelInput) -> bool {
+    input.revenue_events.iter().any(|e| {
+        e.attributed_channel
+            .as_deref()
+            .is_some_and(|c| !c.trim().is_empty())
+    })
+}
+
+/// CAC or payback within 10% under its limit: spend is frozen there too.
+fn near_limit(input: &KernelInput) -> bool {
+    let t = &input.targets;
+    let near = |id: &str, limit: Option<f64>| matches!((latest(input, id), limit), (Some(v), Some(l)) if l > 0.0 && v <= l && v > l * 0.9);
+    near("cac_blended", t.cac_max) || near("payback_months", t.payback_max_months)
+}
+
 fn measurement_possible(input: &KernelInput) -> bool {
     let blocked: Vec<String> = input
         .guardrails
@@ -383,6 +449,10 @@ fn measurement_possible(input: &KernelInput) -> bool {
         return false;
     }
     input.guardrails.allowed_levers.iter().any(|l| {
+        if *l == Lever::Channels && !has_channel(input) {
+            // A channel-level fix needs a channel to be about.
+            return false;
+        }
         let owner = match l {
             Lever::Campaigns | Lever::Channels => "campaigns",
             Lever::Sequences => "crm",
@@ -402,12 +472,37 @@ proptest! {
         match revos_optimizer::plan(&input, &ctx()) {
             Ok(plan) => {
                 assert_invariants(&input, &plan);
-                if economics_breached(&input) {
+                if economics_breached(&input) || near_limit(&input) {
                     for a in &plan.output.actions {
                         prop_assert!(!adds_spend(a), "CFO gate broken by {}", a.action_id);
                     }
                 } else {
                     prop_assert!(plan.gated.is_empty());
+                }
+                // No abort condition already holds: each is relative to
+                // the metric's value when the action starts.
+                for a in &plan.output.actions {
+                    for stop in &a.guardrails.abort_conditions {
+                        if let Some(now) = latest(&input, &stop.metric_id) {
+                            prop_assert!(
+                                !stop.operator.holds(now, stop.threshold),
+                                "{}: abort {} {} {} already holds at {now}",
+                                a.action_id, stop.metric_id, stop.operator.as_str(), stop.threshold
+                            );
+                        }
+                    }
+                }
+                // max_daily_spend bounds today's daily campaign spend plus
+                // every change, not only the additions.
+                if let Some(cap) = input.guardrails.max_daily_spend {
+                    let now = daily_spend_now(&input);
+                    let added: f64 = plan.output.actions.iter().map(|a| added_daily(&input, a)).sum();
+                    if added > 0.0 {
+                        prop_assert!(
+                            now + added <= cap + 0.05,
+                            "daily spend {now} + {added} exceeds max_daily_spend {cap}"
+                        );
+                    }
                 }
                 // Deterministic.
                 let again = revos_optimizer::plan(&input, &ctx());
@@ -589,7 +684,13 @@ proptest! {
                     .unwrap_or_default();
                 // Nothing is possible only when config_change is blocked for
                 // every allowed subsystem, so blocked_actions is always named.
-                prop_assert!(named.contains(&"blocked_actions"), "{}", err.message);
+                // (or allowed_levers, when the only lever is `channels` and no
+                // revenue names a channel a fix could be about).
+                prop_assert!(
+                    named.contains(&"blocked_actions") || named.contains(&"allowed_levers"),
+                    "{}",
+                    err.message
+                );
                 for g in &named {
                     prop_assert!(GUARDRAILS.contains(g), "{g} is not a guardrail");
                     prop_assert!(
@@ -615,6 +716,9 @@ proptest! {
                 }
                 // Each allowed lever's subsystem is shown blocked for config_change.
                 for lever in &input.guardrails.allowed_levers {
+                    if *lever == Lever::Channels && !has_channel(&input) {
+                        continue;
+                    }
                     let owner = match lever {
                         Lever::Campaigns | Lever::Channels => "campaigns",
                         Lever::Sequences => "crm",

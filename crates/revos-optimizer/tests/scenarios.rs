@@ -425,18 +425,24 @@ fn repeated_results_on_one_change_tell_one_story() {
         result(Outcome::Inconclusive),
     ]);
     let second = plan(&input, &ctx()).expect("cycle 2");
-    let note = &second
+    let again = second
         .output
         .actions
         .iter()
         .find(|a| a.proposed_change.field == "landing_page_variant")
-        .expect("landing page again")
-        .notes_for_humans;
+        .expect("landing page again");
+    let note = &again.notes_for_humans;
     let id = &landing.action_id;
     assert_eq!(note.matches(id.as_str()).count(), 2, "{note}");
-    assert!(note.contains(&format!(
-        "Builds on {id}, which moved visit_to_lead_rate by 0"
-    )));
+    // The test won, so the change is rolled out to everyone.
+    assert!(id.contains(":experiment:"), "{id}");
+    assert_eq!(again.r#type, ActionType::ConfigChange, "{note}");
+    assert!(
+        note.contains(&format!(
+            "Rolls out the change {id} tested, whose treatment won (visit_to_lead_rate moved by 0"
+        )),
+        "{note}"
+    );
     assert!(note.contains(&format!(
         "{id} is the most recent of 5 results on this change, so it decides."
     )));

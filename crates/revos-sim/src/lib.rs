@@ -60,9 +60,10 @@
 mod profile;
 mod rng;
 mod sim;
+pub mod world;
 
 pub use profile::{Profile, TENANT_A, TENANT_B};
-pub use sim::{FunnelRate, Sim};
+pub use sim::{CampaignTruth, FunnelRate, Ledger, Sim};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};

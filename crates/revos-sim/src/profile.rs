@@ -108,6 +108,19 @@ fn tenant(id: &str) -> TenantId {
 }
 
 impl Profile {
+    /// A profile from a generated tuning (targets and guardrails are set by
+    /// whoever generated it, e.g. [`crate::world::World`]).
+    pub(crate) fn custom(tenant_id: TenantId, name: String, seed: u64, tuning: Tuning) -> Profile {
+        Profile {
+            tenant_id,
+            name,
+            seed,
+            tuning,
+            targets: Targets::default(),
+            max_daily_spend: 0.0,
+        }
+    }
+
     /// Test tenant A: healthy and meeting its targets.
     ///
     /// About 38 leads a day from four campaigns and organic traffic, a

@@ -230,6 +230,39 @@ pub struct Sim {
     pub(crate) window: VecDeque<DayTotals>,
     next_id: u64,
     applied: u64,
+    /// Spend and won bookings since the simulation started.
+    #[serde(default)]
+    ledger: Ledger,
+}
+
+/// What a tenant has spent and won since its simulation started (warm-up
+/// included): the running totals a closed-loop evaluation compares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Campaign and fixed spend.
+    pub spend: f64,
+    /// Annual contract value of the deals won.
+    pub won: f64,
+}
+
+/// A campaign as the world knows it, response curve included (what no
+/// planner sees): visits per day = `efficiency · spend^elasticity`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CampaignTruth {
+    /// The campaign's id.
+    pub id: String,
+    /// Its channel.
+    pub channel: String,
+    /// `active`, `paused` or `completed`.
+    pub status: String,
+    /// `a` in visits = a·spend^b.
+    pub efficiency: f64,
+    /// `b` in visits = a·spend^b.
+    pub elasticity: f64,
+    /// The weekday spend it is heading for at its current budget.
+    pub daily_level: f64,
+    /// Its total budget.
+    pub budget_total: f64,
 }
 
 fn add_days(d: NaiveDate, n: i64) -> NaiveDate {
@@ -305,6 +338,7 @@ impl Sim {
             window: VecDeque::new(),
             next_id: 0,
             applied: 0,
+            ledger: Ledger::default(),
         };
         let mut rng = Rng::keyed(sim.seed, day_key(first), Stream::Setup, 0);
         let n_campaigns = sim.campaigns.len();
@@ -594,6 +628,8 @@ impl Sim {
             + 0.01 * self.rng(d, Stream::Margin, 0).normal())
         .min(0.95);
 
+        self.ledger.spend += tot.spend_total;
+        self.ledger.won += tot.won_amount;
         self.window.push_back(tot);
         while self.window.len() > WINDOW_DAYS {
             self.window.pop_front();
@@ -943,6 +979,97 @@ impl Sim {
             total.add(&self.split_test_day(test, name, add_days(from, i64::from(k))));
         }
         total
+    }
+
+    /// Spend and won bookings so far.
+    pub fn ledger(&self) -> Ledger {
+        self.ledger
+    }
+
+    /// The expected bookings of the open pipeline at today's win rate.
+    pub fn open_pipeline_value(&self) -> f64 {
+        let win_rate = (self.tuning.win_rate * self.lever(Lever::WinRate, self.date)).min(0.95);
+        self.opps.iter().map(|o| o.public.amount).sum::<f64>() * win_rate
+    }
+
+    /// The campaigns with their response curves (the world's truth).
+    pub fn campaign_truth(&self) -> Vec<CampaignTruth> {
+        self.campaigns
+            .iter()
+            .map(|c| CampaignTruth {
+                id: c.public.id.clone(),
+                channel: c.public.channel.clone(),
+                status: c.public.status.clone(),
+                efficiency: c.efficiency,
+                elasticity: c.elasticity,
+                daily_level: c.level.to.max(0.0),
+                budget_total: c.public.budget_total,
+            })
+            .collect()
+    }
+
+    /// The campaign spend of a weekday at the current budgets: active
+    /// campaigns at the level their budgets head for (spend outside
+    /// campaigns, which no budget change touches, is not included).
+    pub fn planned_daily_spend(&self) -> f64 {
+        self.campaigns
+            .iter()
+            .filter(|c| c.public.status == "active")
+            .map(|c| c.level.to.max(0.0))
+            .sum::<f64>()
+    }
+
+    /// The tenant's own funnel rates before any change, by rate metric
+    /// (`visit_to_lead_rate`, …, `win_rate`), with deal size and gross
+    /// margin: the base the rate multipliers apply to.
+    pub fn base_rate(&self, metric_id: &str) -> Option<f64> {
+        let t = &self.tuning;
+        Some(match metric_id {
+            "visit_to_lead_rate" => t.visit_to_lead,
+            "lead_to_mql_rate" => t.lead_to_mql,
+            "mql_to_sql_rate" => t.mql_to_sql,
+            "sql_to_opp_rate" => t.sql_to_opp,
+            "win_rate" => t.win_rate,
+            "avg_deal_size" => t.deal_size,
+            "gross_margin" => t.gross_margin,
+            _ => return None,
+        })
+    }
+
+    /// The current multiplier on a rate metric's base (1 when unchanged).
+    pub fn multiplier(&self, metric_id: &str) -> f64 {
+        Lever::for_metric(metric_id).map_or(1.0, |l| self.lever(l, self.date))
+    }
+
+    /// Sets the multiplier on a rate metric's base to exactly `value`
+    /// (no noise), reached over the usual adoption lag: how a world that
+    /// decides its own response to a change applies it.
+    pub fn set_multiplier(&mut self, metric_id: &str, value: f64) -> Result<(), String> {
+        let Some(lever) = Lever::for_metric(metric_id) else {
+            return Err(format!(
+                "metric `{metric_id}` has no lever in the simulator; rate changes accept: {RATE_METRICS}"
+            ));
+        };
+        if !value.is_finite() || value <= 0.0 {
+            return Err(format!("a multiplier must be above 0, got {value}"));
+        }
+        let d = self.date;
+        let now = self.lever(lever, add_days(d, -1));
+        self.levers.insert(
+            lever,
+            Ramp {
+                from: now,
+                to: value,
+                start: d,
+                days: RATE_LAG_DAYS,
+            },
+        );
+        Ok(())
+    }
+
+    /// The tenant's gross margin and yearly churn, for valuing bookings.
+    pub fn unit_economics(&self) -> (f64, f64) {
+        (self.tuning.gross_margin, self.tuning.churn_annual)
     }
 
     fn campaign_mut(&mut self, id: &str) -> Result<&mut CampaignState, String> {

@@ -1,7 +1,7 @@
 //! What each command does.
 
 use crate::cli::{
-    AuditCommand, BenchCommand, Cli, Command, JobsCommand, KernelCommand, KeysCommand,
+    AuditCommand, BenchCommand, Cli, Command, JobsCommand, KernelCommand, KeysCommand, LabCommand,
     MembersCommand, MetricsCommand, OptimizerCommand, OptimizerConfigCommand, QueuesCommand,
     SecretsCommand, ServeArgs, TenantsCommand, WebhooksCommand, WorkerArgs,
 };
@@ -112,6 +112,23 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
             crate::demo_cmd::run(&kernel, days, today, &output, as_json).await
         }
         Command::Stats(cmd) => crate::stats_cmd::run(cmd, as_json).map_err(fail),
+        Command::Lab(LabCommand::Evaluate {
+            worlds,
+            cycles,
+            cycle_days,
+            seed,
+        }) => {
+            lab_evaluate(
+                revos_lab::evaluate::Options {
+                    worlds_per_kind: worlds,
+                    cycles,
+                    cycle_days,
+                    seed,
+                },
+                as_json,
+            );
+            Ok(())
+        }
         Command::Kernel(KernelCommand::Plan {
             input,
             now,
@@ -1695,4 +1712,23 @@ async fn tenant_queue_settings(
         }
     }
     Ok(())
+}
+
+/// `revos lab evaluate`: runs the closed-loop evaluation with a progress
+/// bar on stderr, then prints the report (`--json`: all of it).
+fn lab_evaluate(options: revos_lab::evaluate::Options, as_json: bool) {
+    let total = u64::from(options.worlds_per_kind) * 4;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} worlds ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("evaluating");
+    let report = revos_lab::evaluate::evaluate(&options, |p| bar.set_position(u64::from(p.done)));
+    bar.finish_and_clear();
+    if as_json {
+        output::json(&report);
+    } else {
+        print!("{}", report.to_text());
+    }
 }

@@ -26,6 +26,7 @@ use revos_contracts::kernel_io::{
     KernelOutput, MetricValue, OpportunityInput, Outcome, RevenueEventInput, Targets, Trigger,
     TriggerType,
 };
+use revos_contracts::metrics::REQUIRED_METRICS;
 use revos_contracts::validation::{InputContext, check_input, check_output, parse_input};
 use revos_contracts::{ErrorCode, KernelError, TenantId};
 use revos_optimizer::{Plan, PlanContext};
@@ -49,6 +50,8 @@ const DEFAULT_WINDOW_DAYS: i64 = 30;
 
 /// The records a page of the store holds at most.
 const PAGE: u32 = 1000;
+/// How far before the window a required metric's last value is looked for.
+const STALE_LOOKBACK_DAYS: i64 = 365;
 
 /// A cycle id that depends only on the input and the clock, so the offline
 /// planner prints the same output for the same input and `--now`.
@@ -354,6 +357,40 @@ impl Kernel {
                 break;
             }
             offset += PAGE;
+        }
+        // A required metric with no value in the window is looked for
+        // before it: its latest value tells the planner the metric went
+        // stale (a data-quality problem it can fix) instead of missing.
+        for id in REQUIRED_METRICS {
+            if metrics.iter().any(|m| m.metric_id == id) {
+                continue;
+            }
+            let before = store
+                .list_metric_snapshots(
+                    tenant,
+                    &MetricQuery {
+                        metric_id: Some(id.to_owned()),
+                        range: DateRange {
+                            from: Some(start - Duration::days(STALE_LOOKBACK_DAYS)),
+                            to: Some(start - Duration::days(1)),
+                        },
+                        source: None,
+                        page: Page::new(PAGE, 0),
+                    },
+                )
+                .await?;
+            if let Some(m) = before
+                .into_iter()
+                .filter(|m| m.dimension.is_empty())
+                .max_by_key(|m| m.date)
+            {
+                metrics.push(MetricValue {
+                    metric_id: m.metric_id,
+                    value: m.value,
+                    date: m.date,
+                    dimension: None,
+                });
+            }
         }
         let mut revenue_events = Vec::new();
         let mut offset = 0;

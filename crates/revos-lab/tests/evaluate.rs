@@ -1,0 +1,28 @@
+//! The closed-loop evaluation at a small size: every policy runs in every
+//! kind of world, the report adds up, and a run repeats exactly.
+
+use revos_lab::evaluate::{Options, evaluate};
+
+fn small() -> Options {
+    Options {
+        worlds_per_kind: std::env::var("REVOS_EVAL_WORLDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
+        cycles: 8,
+        cycle_days: 14,
+        seed: 1,
+    }
+}
+
+#[test]
+fn the_evaluation_runs_every_policy_in_every_kind_of_world() {
+    let report = evaluate(&small(), |_| {});
+    println!("{}", report.to_text());
+    assert_eq!(report.summary.len(), 5, "four kinds and `all`");
+    for w in &report.worlds {
+        assert_eq!(w.planner.actions_per_cycle.len(), 8);
+        assert_eq!(w.random.actions_per_cycle, w.planner.actions_per_cycle);
+        assert!(w.nothing.actions_per_cycle.iter().all(|n| *n == 0));
+    }
+}

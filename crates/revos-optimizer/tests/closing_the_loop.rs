@@ -1,0 +1,205 @@
+//! Decisions that close the loop, on the fixtures: experiments sized from
+//! the tenant's volume, inconclusive tests extended and then decided, a
+//! full change not stacked on itself, a pause re-judged.
+
+mod common;
+
+use common::{ctx, fixture};
+use revos_contracts::kernel_io::{
+    Action, ActionResult, ActionType, KernelInput, MetricValue, Outcome,
+};
+use revos_optimizer::{Plan, plan};
+
+fn with_metric(mut input: KernelInput, id: &str, value: f64) -> KernelInput {
+    let date = input.analysis_window.end_date;
+    input.metrics.retain(|m| m.metric_id != id);
+    input.metrics.push(MetricValue {
+        metric_id: id.to_owned(),
+        value,
+        date,
+        dimension: None,
+    });
+    input
+}
+
+fn follow_up(p: &Plan) -> Option<&Action> {
+    p.output
+        .actions
+        .iter()
+        .find(|a| a.proposed_change.field == "first_touch_sla_hours")
+}
+
+/// A conversion tenant at low risk, where the weak stage is tested first.
+fn cautious() -> KernelInput {
+    let mut input = fixture("conversion");
+    if let Some(c) = input.config.as_mut() {
+        c.risk_tolerance = Some(revos_contracts::kernel_io::RiskTolerance::Low);
+    }
+    input
+}
+
+#[test]
+fn an_experiment_runs_long_enough_to_reach_its_sample() {
+    // Plenty of MQLs: the cycle's window is enough.
+    let busy = plan(&with_metric(cautious(), "mqls_new", 60_000.0), &ctx()).expect("plan");
+    let a = follow_up(&busy).expect("follow-up test");
+    assert_eq!(a.r#type, ActionType::Experiment);
+    assert_eq!(a.observation_window_days, 14, "{}", a.notes_for_humans);
+
+    // Fewer: the window grows until the smaller group reaches its sample.
+    let quiet = plan(&with_metric(cautious(), "mqls_new", 6_000.0), &ctx()).expect("plan");
+    let a = follow_up(&quiet).expect("follow-up test");
+    assert_eq!(a.r#type, ActionType::Experiment);
+    let e = a.experiment.as_ref().expect("design");
+    let days = a.observation_window_days;
+    assert!(days > 14 && days <= 42, "{days}: {}", a.notes_for_humans);
+    let per_day = 6_000.0 / 30.0 * e.treatment_group_pct / 100.0;
+    assert!(
+        per_day * f64::from(days) >= f64::from(e.min_sample_size),
+        "{per_day}/day × {days} days < {}",
+        e.min_sample_size
+    );
+    assert!(a.notes_for_humans.contains(&format!("Runs {days} days")));
+    assert_eq!(quiet.output.learning_plan.observation_window_days, days);
+
+    // Too few for any test within three windows: a staged full change.
+    let tiny = plan(&with_metric(cautious(), "mqls_new", 60.0), &ctx()).expect("plan");
+    let a = follow_up(&tiny).expect("follow-up change");
+    assert_eq!(a.r#type, ActionType::ConfigChange);
+    assert!(a.experiment.is_none());
+    assert!(
+        a.notes_for_humans.contains("No experiment")
+            && a.notes_for_humans.contains("staged full change"),
+        "{}",
+        a.notes_for_humans
+    );
+}
+
+fn result(id: &str, delta: f64, outcome: Outcome) -> ActionResult {
+    ActionResult {
+        action_id: id.to_owned(),
+        target_metric: "mql_to_sql_rate".to_owned(),
+        baseline_value: 0.25,
+        observed_value: 0.25 + delta,
+        delta,
+        confidence: 0.4,
+        outcome,
+    }
+}
+
+#[test]
+fn an_inconclusive_test_is_extended_twice_then_decided_on_its_evidence() {
+    let input = with_metric(cautious(), "mqls_new", 60_000.0);
+    let first = plan(&input, &ctx()).expect("plan");
+    let id = follow_up(&first).expect("test").action_id.clone();
+
+    // Once inconclusive: extended with a longer window, same sample.
+    let mut once = input.clone();
+    once.recent_action_results = Some(vec![result(&id, 0.01, Outcome::Inconclusive)]);
+    let p = plan(&once, &ctx()).expect("plan");
+    let a = follow_up(&p).expect("extension");
+    assert_eq!(a.r#type, ActionType::Experiment);
+    assert!(a.observation_window_days > 14, "{}", a.notes_for_humans);
+    assert!(a.notes_for_humans.contains("with a longer window"));
+    assert_eq!(
+        a.experiment.as_ref().map(|e| e.min_sample_size),
+        follow_up(&first).and_then(|f| f.experiment.as_ref().map(|e| e.min_sample_size))
+    );
+
+    // Three inconclusive runs with the treatment ahead: rolled out.
+    let mut thrice = input.clone();
+    thrice.recent_action_results = Some(vec![
+        result(&id, 0.01, Outcome::Inconclusive),
+        result(&id, 0.02, Outcome::Inconclusive),
+        result(&id, -0.01, Outcome::Inconclusive),
+    ]);
+    let p = plan(&thrice, &ctx()).expect("plan");
+    let a = follow_up(&p).expect("decided");
+    assert_eq!(a.r#type, ActionType::ConfigChange);
+    assert!(
+        a.notes_for_humans
+            .contains("Decided on the evidence after 3 inconclusive runs"),
+        "{}",
+        a.notes_for_humans
+    );
+
+    // … with the treatment behind: dropped, and the plan says why.
+    let mut behind = input;
+    behind.recent_action_results = Some(vec![
+        result(&id, -0.01, Outcome::Inconclusive),
+        result(&id, 0.02, Outcome::Inconclusive),
+        result(&id, 0.01, Outcome::Inconclusive),
+    ]);
+    let p = plan(&behind, &ctx()).expect("plan");
+    assert!(follow_up(&p).is_none());
+    assert!(
+        p.skipped
+            .iter()
+            .any(|s| s.contains("without a clear result"))
+    );
+}
+
+#[test]
+fn a_full_change_is_not_made_again_on_top_of_itself() {
+    let input = fixture("conversion");
+    let first = plan(&input, &ctx()).expect("plan");
+    let change = first
+        .output
+        .actions
+        .iter()
+        .find(|a| {
+            a.r#type == ActionType::ConfigChange
+                && !a.proposed_change.field.contains("budget")
+                && a.proposed_change.field != "status"
+        })
+        .expect("a full change that is not a budget");
+    for outcome in [Outcome::Inconclusive, Outcome::Successful] {
+        let mut next = input.clone();
+        next.recent_action_results = Some(vec![ActionResult {
+            action_id: change.action_id.clone(),
+            target_metric: change.target_metric.clone(),
+            baseline_value: 1.0,
+            observed_value: 1.01,
+            delta: 0.01,
+            confidence: 0.3,
+            outcome,
+        }]);
+        let p = plan(&next, &ctx()).expect("plan");
+        assert!(
+            !p.output
+                .actions
+                .iter()
+                .any(|a| a.proposed_change.field == change.proposed_change.field
+                    && a.target_entity == change.target_entity),
+            "{outcome:?}: {} made again",
+            change.action_id
+        );
+        assert!(
+            p.skipped
+                .iter()
+                .any(|s| s.contains("not made again") && s.contains(&change.action_id)),
+            "{:?}",
+            p.skipped
+        );
+    }
+}
+
+#[test]
+fn a_paused_campaign_that_still_earns_is_resumed() {
+    let mut input = fixture("demand");
+    let paused = input.campaigns[0].id.clone();
+    input.campaigns[0].status = "paused".to_owned();
+    let p = plan(&input, &ctx()).expect("plan");
+    let resume = p
+        .output
+        .actions
+        .iter()
+        .find(|a| {
+            a.proposed_change.field == "status"
+                && a.proposed_change.new_value == "active"
+                && a.target_entity.as_ref().is_some_and(|e| e.id == paused)
+        })
+        .unwrap_or_else(|| panic!("{paused} resumed: {:#?}", p.output.actions));
+    assert!(resume.notes_for_humans.starts_with("Resume "));
+    assert!(resume.guardrails.max_additional_spend.unwrap_or(0.0) > 0.0);
+}
