@@ -227,7 +227,7 @@ fn undo_in_sim(sim: &mut Sim, spec: &Action) {
     }
     let mut undo = spec.clone();
     undo.proposed_change.new_value = change.current_value.clone();
-    for c in crate::validation::sim_changes(&undo) {
+    for c in crate::validation::sim_changes(sim, &undo) {
         if let Err(e) = sim.apply(&c) {
             tracing::debug!(action = %spec.action_id, error = %e, "the simulator cannot undo a change");
         }
@@ -390,7 +390,7 @@ async fn demo_cycle(
                 },
             );
         }
-        for change in crate::validation::sim_changes(action) {
+        for change in crate::validation::sim_changes(&run.sim, action) {
             if let Err(e) = run.sim.apply(&change) {
                 tracing::debug!(action = %action.action_id, error = %e, "the simulator cannot apply a change");
             }

@@ -24,14 +24,13 @@
 //! within minutes, which `CYCLE_TOO_RECENT` would otherwise refuse.
 
 use chrono::{Duration, NaiveDate, Utc};
-use revos_contracts::kernel_io::{
-    Action, ActionType, ImpactDirection, KernelOutput, Trigger, TriggerType,
-};
+use revos_contracts::kernel_io::{Action, ActionType, KernelOutput, Trigger, TriggerType};
 use revos_contracts::runtime::EventSubject;
 use revos_contracts::{ErrorKind, TenantId};
 use revos_kernel::identity::auth::Principal;
 use revos_kernel::optimize::cycles::CycleRequest;
 use revos_kernel::{Failure, Kernel};
+use revos_sim::world::typical_moves;
 use revos_sim::{Change, Day, Profile, Sim, SplitCounts, SplitTest};
 use revos_store::cycles::{Cycle, CycleStatus, OptimizationAction, OptimizationActionStatus};
 use revos_store::identity::Scope;
@@ -149,44 +148,40 @@ fn sim_start(cycle_1_day: NaiveDate) -> NaiveDate {
     cycle_1_day - Duration::days(i64::from(HISTORY_DAYS + OBSERVED_DAYS))
 }
 
-/// The relative effect the simulated world gives a change it has no lever
-/// for: half what the action expected, in the expected direction.
-fn planned_effect(action: &Action) -> f64 {
-    let impact = &action.expected_impact;
-    let sign = match impact.direction {
-        ImpactDirection::Increase => 1.0,
-        ImpactDirection::Decrease => -1.0,
-    };
-    sign * impact.magnitude_pct / 100.0 / 2.0
-}
-
 /// The split test the simulated world runs for an executed `experiment`
 /// action: the control arm converts at the world's current rate of the
-/// success metric, the treatment arm at that rate moved by the planned
-/// effect (half the expected impact), split as designed, with the units
-/// that enter that funnel step each day (visits, leads, MQLs, SQLs or
-/// closed deals). `None` for other actions, and for a success metric that
-/// is not a funnel rate of the simulator.
+/// success metric, the treatment arm at the rate the world's response to
+/// the change gives it ([`revos_sim::world::typical_moves`]; the planner's
+/// expected impact plays no part), split as designed, with the units that
+/// enter that funnel step each day (visits, leads, MQLs, SQLs or closed
+/// deals). `None` for other actions, and for a success metric that is not
+/// a funnel rate of the simulator.
 pub fn sim_split(sim: &Sim, action: &Action) -> Option<SplitTest> {
     if action.r#type != ActionType::Experiment {
         return None;
     }
     let design = action.experiment.as_ref()?;
     let rate = sim.funnel_rate(&design.success_metric)?;
+    let change = &action.proposed_change;
+    let effect = typical_moves(sim, &change.field, change.new_value.as_f64().unwrap_or(0.0))
+        .into_iter()
+        .find(|(m, _)| *m == design.success_metric)
+        .map_or(0.0, |(_, r)| r);
     Some(SplitTest {
         control_rate: rate.rate,
-        relative_effect: planned_effect(action),
+        relative_effect: effect,
         control_share: design.control_group_pct,
         treatment_share: design.treatment_group_pct,
         daily_units: rate.daily_units.round().clamp(0.0, f64::from(u32::MAX)) as u32,
     })
 }
 
-/// The simulator's changes for an executed action. A change the world has
-/// no lever for moves its target metric by the planned effect; an
-/// experiment exposes only its treatment arm, so the world-wide move is
-/// that effect times the treatment share.
-pub fn sim_changes(action: &Action) -> Vec<Change> {
+/// The simulator's changes for an executed action: campaign budgets and
+/// statuses as proposed; any other change as the world responds to it
+/// ([`revos_sim::world::typical_moves`]: nothing for a change it has no
+/// practice behind); an experiment exposes only its treatment arm, so the
+/// world-wide move is that response times the treatment share.
+pub fn sim_changes(sim: &Sim, action: &Action) -> Vec<Change> {
     let change = &action.proposed_change;
     let entity = action.target_entity.as_ref().map(|e| e.id.clone());
     let number = |v: &Value| v.as_f64();
@@ -226,10 +221,13 @@ pub fn sim_changes(action: &Action) -> Vec<Change> {
                 }
                 _ => 1.0,
             };
-            vec![Change::Rate {
-                metric_id: action.expected_impact.metric_id.clone(),
-                relative: planned_effect(action) * exposed,
-            }]
+            typical_moves(sim, &change.field, number(&change.new_value).unwrap_or(0.0))
+                .into_iter()
+                .map(|(metric_id, relative)| Change::Rate {
+                    metric_id,
+                    relative: relative * exposed,
+                })
+                .collect()
         }
     }
 }
@@ -634,7 +632,7 @@ async fn simulate_observation(
         {
             splits.push((design.success_metric.clone(), test, action.clone()));
         }
-        for change in sim_changes(&spec) {
+        for change in sim_changes(&sim, &spec) {
             if let Err(e) = sim.apply(&change) {
                 tracing::debug!(action = %action.action_id, error = %e, "the simulator cannot apply a change");
             }

@@ -135,9 +135,14 @@ pub const NEAR_LIMIT: f64 = 0.1;
 /// Diagnoses `input` (see the module docs for the rules).
 pub(crate) fn diagnose(input: &KernelInput, snap: &Snapshot) -> Diagnosis {
     let dq_issues = data_quality_issues(input, snap);
-    let breaches = economics_breaches(input, snap);
+    // A cost breach must exceed the noise of the few customers behind it;
+    // one within the noise freezes spend (as near the limit) without
+    // naming economics the binding constraint.
+    let (breaches, noisy): (Vec<Breach>, Vec<Breach>) = economics_breaches(input, snap)
+        .into_iter()
+        .partition(|b| b.metric == "gross_margin" || b.relative > cost_noise(snap));
     let near_limit = if breaches.is_empty() {
-        near_limits(input, snap)
+        noisy.first().copied().or_else(|| near_limits(input, snap))
     } else {
         None
     };
@@ -214,9 +219,17 @@ pub(crate) fn diagnose(input: &KernelInput, snap: &Snapshot) -> Diagnosis {
         } else {
             String::new()
         };
+        let evidence = match snap.get("customers_new") {
+            Some(n) if worst.metric != "gross_margin" && n >= 1.0 => format!(
+                " (from {} new customers in the window, ±{})",
+                num(n),
+                pct(cost_noise(snap))
+            ),
+            _ => String::new(),
+        };
         let text = format!(
-            "{def_name} is {}, {} {direction} {} {limit_name}{also}, so growth spend is frozen \
-             until unit economics recover{context}.",
+            "{def_name} is {}{evidence}, {} {direction} {} {limit_name}{also}, so growth spend is \
+             frozen until unit economics recover{context}.",
             num(worst.value),
             pct(worst.relative),
             num(worst.limit),
@@ -384,6 +397,17 @@ fn economics_breaches(input: &KernelInput, snap: &Snapshot) -> Vec<Breach> {
     }
     out.sort_by(|a, b| b.relative.total_cmp(&a.relative));
     out
+}
+
+/// The relative noise of a cost per customer (CAC, payback) over the
+/// window: one over the square root of the new customers behind it (a
+/// Poisson count), 0 when the count is not reported.
+pub(crate) fn cost_noise(snap: &Snapshot) -> f64 {
+    match snap.get("customers_new") {
+        Some(n) if n >= 1.0 => 1.0 / n.sqrt(),
+        Some(_) => 1.0,
+        None => 0.0,
+    }
 }
 
 /// The cost guardrail (CAC or payback) closest to its limit without

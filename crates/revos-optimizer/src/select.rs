@@ -627,6 +627,12 @@ pub(crate) fn select(
                         num(b.value),
                         num(b.limit)
                     ),
+                    (None, Some(n)) if n.value > n.limit => format!(
+                        "{} is {}, above its limit of {} by less than its noise",
+                        n.metric,
+                        num(n.value),
+                        num(n.limit)
+                    ),
                     (None, Some(n)) => format!(
                         "{} is {}, within {} of its limit of {}",
                         n.metric,

@@ -203,3 +203,56 @@ fn a_paused_campaign_that_still_earns_is_resumed() {
     assert!(resume.notes_for_humans.starts_with("Resume "));
     assert!(resume.guardrails.max_additional_spend.unwrap_or(0.0) > 0.0);
 }
+
+#[test]
+fn a_cost_breach_within_its_noise_freezes_spend_without_naming_economics() {
+    use revos_contracts::kernel_io::BindingConstraint;
+    // CAC about a quarter above its cap: clear with a hundred new customers
+    // behind it (±10%) …
+    let clear = plan(
+        &with_metric(fixture("economics"), "customers_new", 100.0),
+        &ctx(),
+    )
+    .expect("plan");
+    assert_eq!(
+        clear.output.cycle_summary.binding_constraint,
+        BindingConstraint::Economics
+    );
+    assert!(
+        clear
+            .output
+            .cycle_summary
+            .diagnosis
+            .contains("from 100 new customers in the window, ±10%"),
+        "{}",
+        clear.output.cycle_summary.diagnosis
+    );
+    // … noise with four (±50%): another constraint is named, and still
+    // nothing adds spend.
+    let noisy = plan(
+        &with_metric(fixture("economics"), "customers_new", 4.0),
+        &ctx(),
+    )
+    .expect("plan");
+    assert_ne!(
+        noisy.output.cycle_summary.binding_constraint,
+        BindingConstraint::Economics
+    );
+    for a in &noisy.output.actions {
+        assert_eq!(
+            a.guardrails.max_additional_spend.unwrap_or(0.0),
+            0.0,
+            "{}",
+            a.action_id
+        );
+        assert_ne!(a.r#type, ActionType::Scale, "{}", a.action_id);
+    }
+    assert!(
+        noisy
+            .gated
+            .iter()
+            .any(|g| g.reason.contains("by less than its noise")),
+        "{:?}",
+        noisy.gated
+    );
+}

@@ -1004,3 +1004,49 @@ impl Dice {
         self.0.uniform()
     }
 }
+
+/// Share of the gap to the ceiling a full change closes in a simulation
+/// without a generated truth (see [`typical_moves`]).
+pub const TYPICAL_UPTAKE: f64 = 0.4;
+
+/// The world's response to a full change of `field` (of size `size`, a
+/// percentage for prices and discounts) in a simulation built from a
+/// profile rather than generated with a truth — the validation loop's
+/// tenants A and B: each stage moves by the practice's typical reach times
+/// [`TYPICAL_UPTAKE`] of its gap to a ceiling of 110 % of the stage's
+/// benchmark (at least 5 % above the tenant's own rate). Relative moves per
+/// metric, for [`crate::Change::Rate`]; empty when the world knows no
+/// practice behind the field. The planner's expected impact plays no part.
+pub fn typical_moves(sim: &Sim, field: &str, size: f64) -> Vec<(String, f64)> {
+    let Some(practice) = Practice::of_field(field) else {
+        return Vec::new();
+    };
+    let reach = practice.typical_reach();
+    let mut out = Vec::new();
+    for (k, (metric, benchmark)) in STAGES.iter().enumerate() {
+        let (Some(base), now) = (sim.base_rate(metric), sim.multiplier(metric)) else {
+            continue;
+        };
+        if base <= 0.0 || now <= 0.0 {
+            continue;
+        }
+        let ceiling = (benchmark * 1.1 / base).max(1.05);
+        let scale = match practice {
+            Practice::Discount => (size.abs() / 10.0).clamp(0.0, 2.0),
+            _ => 1.0,
+        };
+        let by = (ceiling - now).max(0.0) * TYPICAL_UPTAKE * reach[k] * scale;
+        if by > 1e-9 {
+            out.push(((*metric).to_owned(), by / now));
+        }
+    }
+    match practice {
+        Practice::Discount => out.push(("avg_deal_size".to_owned(), -size.abs() / 100.0 * 0.6)),
+        Practice::Price => {
+            out.push(("avg_deal_size".to_owned(), size / 100.0));
+            out.push(("win_rate".to_owned(), -size / 100.0 * 1.2));
+        }
+        _ => {}
+    }
+    out
+}
