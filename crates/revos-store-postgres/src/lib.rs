@@ -26,6 +26,7 @@
 
 mod audit;
 mod cycles;
+mod dialect;
 mod events;
 mod identity;
 mod memberships;
@@ -148,6 +149,24 @@ impl PostgresStore {
             Some(_) => Ok(tx),
             None => Err(StoreError::TenantNotFound(tenant)),
         }
+    }
+
+    /// A tenant transaction for reading ([`PostgresStore::begin_tenant`]:
+    /// READ COMMITTED serves reads and writes alike), named as the shared
+    /// statements of `revos_store_sql` call it.
+    async fn read_tenant(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.begin_tenant(tenant).await
+    }
+
+    /// A tenant transaction for writing ([`PostgresStore::begin_tenant`]).
+    async fn write_tenant(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.begin_tenant(tenant).await
     }
 }
 

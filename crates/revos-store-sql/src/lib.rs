@@ -20,6 +20,7 @@ pub mod events;
 pub mod identity;
 pub mod queue;
 pub mod records;
+pub mod statements;
 pub mod types;
 pub mod webhooks;
 

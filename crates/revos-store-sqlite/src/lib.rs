@@ -16,6 +16,7 @@
 
 mod audit;
 mod cycles;
+mod dialect;
 mod events;
 mod identity;
 mod memberships;
@@ -23,7 +24,7 @@ mod queue;
 mod webhooks;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use revos_contracts::TenantId;
 use revos_store::{
     Account, Backend, Campaign, CrmActivity, DateRange, MetricPoint, MetricQuery, MetricSnapshot,
@@ -44,7 +45,6 @@ use sqlx::{Sqlite, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
-use uuid::fmt::Hyphenated;
 
 /// The migrations of this backend, embedded at build time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -194,19 +194,7 @@ impl SqliteStore {
     }
 }
 
-// ---- encoding helpers ----------------------------------------------------
-
-/// The stored form of a tenant id.
-fn tid(tenant: TenantId) -> Hyphenated {
-    tenant.as_uuid().hyphenated()
-}
-
-/// The stored form of a timestamp: fixed-width RFC 3339 in UTC with
-/// microseconds, so that comparing the text compares the times.
-fn ts(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
+use dialect::{tid, ts};
 use revos_store::support::{limit_offset, written};
 /// A stored value that this code did not write (or a newer version did).
 pub(crate) use revos_store_sql::corrupt;

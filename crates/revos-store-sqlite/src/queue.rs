@@ -306,7 +306,7 @@ async fn job_state(
 pub(crate) async fn jobs_for_actions(
     conn: &mut SqliteConnection,
     tenant: TenantId,
-    actions: &str,
+    actions: &[Uuid],
 ) -> Result<Vec<Job>, StoreError> {
     let rows: Vec<JobRow> = sqlx::query_as(concat!(
         "select ",
@@ -316,7 +316,7 @@ pub(crate) async fn jobs_for_actions(
          order by created_at, id"
     ))
     .bind(tid(tenant))
-    .bind(actions)
+    .bind(crate::dialect::id_list(actions)?)
     .fetch_all(&mut *conn)
     .await
     .map_err(store_error)?;
