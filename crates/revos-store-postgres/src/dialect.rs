@@ -57,3 +57,18 @@ macro_rules! in_list {
     };
 }
 pub(crate) use in_list;
+
+/// Which backend this is.
+pub(crate) const BACKEND: revos_store::Backend = revos_store::Backend::Postgres;
+
+/// Records per batch statement ([`crate::CHUNK`]).
+pub(crate) const BATCH: usize = crate::CHUNK;
+
+/// The collation that orders text by its bytes, as SQLite's `binary` does
+/// (whatever the database's locale), as a fragment for `concat!`.
+macro_rules! bytewise {
+    () => {
+        "collate \"C\""
+    };
+}
+pub(crate) use bytewise;

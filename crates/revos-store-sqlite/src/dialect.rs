@@ -60,3 +60,20 @@ macro_rules! in_list {
     };
 }
 pub(crate) use in_list;
+
+/// Which backend this is.
+pub(crate) const BACKEND: revos_store::Backend = revos_store::Backend::Sqlite;
+
+/// Records per batch: all of them. SQLite writes row by row in its one
+/// transaction; a statement costs no round trip, so there is nothing to
+/// gain by chunks.
+pub(crate) const BATCH: usize = usize::MAX;
+
+/// The collation that orders text by its bytes (SQLite's default, named),
+/// as a fragment for `concat!`.
+macro_rules! bytewise {
+    () => {
+        "collate binary"
+    };
+}
+pub(crate) use bytewise;

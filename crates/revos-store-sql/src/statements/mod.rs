@@ -37,3 +37,4 @@
 //! backend, which the shared code calls where it needs it.
 
 pub mod events;
+pub mod store;
