@@ -36,5 +36,7 @@
 //! the upsert forms, how a conditional write is made atomic) stays in the
 //! backend, which the shared code calls where it needs it.
 
+pub mod cycles;
 pub mod events;
 pub mod store;
+pub mod webhooks;
