@@ -38,5 +38,6 @@
 
 pub mod cycles;
 pub mod events;
+pub mod memberships;
 pub mod store;
 pub mod webhooks;
