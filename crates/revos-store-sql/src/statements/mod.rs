@@ -36,6 +36,7 @@
 //! the upsert forms, how a conditional write is made atomic) stays in the
 //! backend, which the shared code calls where it needs it.
 
+pub mod audit;
 pub mod cycles;
 pub mod events;
 pub mod memberships;
