@@ -40,5 +40,6 @@ pub mod audit;
 pub mod cycles;
 pub mod events;
 pub mod memberships;
+pub mod queue;
 pub mod store;
 pub mod webhooks;
