@@ -72,3 +72,11 @@ macro_rules! bytewise {
     };
 }
 pub(crate) use bytewise;
+
+/// A boolean column that is set, as a fragment for `concat!`.
+macro_rules! is_set {
+    ($column:literal) => {
+        $column
+    };
+}
+pub(crate) use is_set;

@@ -77,3 +77,13 @@ macro_rules! bytewise {
     };
 }
 pub(crate) use bytewise;
+
+/// A boolean column that is set, as a fragment for `concat!`: `= 1`, the
+/// form the partial indexes name (SQLite uses such an index only for the
+/// very term of its `where`).
+macro_rules! is_set {
+    ($column:literal) => {
+        concat!($column, " = 1")
+    };
+}
+pub(crate) use is_set;

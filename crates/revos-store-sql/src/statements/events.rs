@@ -25,8 +25,8 @@ macro_rules! event_statements {
         /// (`crate::dialect`).
         mod shared {
             use crate::dialect::{
-                Conn, corrupt, count, doc, id_list, in_list, is_unique_violation, store_error,
-                text_list, tid, ts,
+                Conn, corrupt, count, doc, id_list, in_list, is_set, is_unique_violation,
+                store_error, text_list, tid, ts,
             };
             use $crate::DbId;
             use $crate::events::{
@@ -1017,10 +1017,11 @@ macro_rules! event_statements {
                     name: &str,
                 ) -> Result<Option<WebhookEndpoint>, StoreError> {
                     let mut tx = self.read_tenant(tenant).await?;
-                    let row: Option<EndpointRow> = ::sqlx::query_as(
+                    let row: Option<EndpointRow> = ::sqlx::query_as(concat!(
                         "select id, name, url, secret, active, created_at
-                         from webhook_endpoints where tenant_id = $1 and name = $2 and active",
-                    )
+                         from webhook_endpoints where tenant_id = $1 and name = $2 and ",
+                        is_set!("active")
+                    ))
                     .bind(tid(tenant))
                     .bind(name)
                     .fetch_optional(&mut *tx)

@@ -28,6 +28,9 @@
 //! | `count(what, u32)` | `i64` | `i32`, or [`revos_store::StoreError::Invalid`] beyond it |
 //! | `text_list`, `id_list` | one JSON array | the slice, as an array |
 //! | `in_list!("$N")` | `in (select value from json_each($N))` | `= any($N)` |
+//! | `is_set!("c")` | `c = 1` (the term of the partial indexes) | `c` |
+//! | `bytewise!()` | `collate binary` | `collate "C"` |
+//! | `BACKEND`, `BATCH` | which backend; records per batch statement (all of them) | which backend; `CHUNK` (1000) |
 //! | `store_error`, `is_unique_violation`, `corrupt` | the backend's error mapping | the same |
 //!
 //! and, on the store type, `read_tenant` and `write_tenant` (a transaction
