@@ -15,6 +15,9 @@
 /// Expands to the audit log's shared statements for the store type
 /// `$store` (see the [module](crate::statements::audit)).
 #[macro_export]
+// `crate` is meant: it names the backend crate the macro expands in, whose
+// `dialect` module holds its encodings.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! audit_statements {
     ($store:ty) => {
         /// The audit statements both backends share, expanded from

@@ -11,6 +11,9 @@
 /// Expands to the `CycleStore` implementation for the store type `$store`
 /// (see the [module](crate::statements::cycles)).
 #[macro_export]
+// `crate` is meant: it names the backend crate the macro expands in, whose
+// `dialect` module holds its encodings.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! cycle_statements {
     ($store:ty) => {
         /// The cycle statements both backends share, expanded from

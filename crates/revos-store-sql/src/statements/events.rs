@@ -18,6 +18,9 @@
 /// Expands to the event runtime's shared statements for the store type
 /// `$store` (see the [module](crate::statements::events)).
 #[macro_export]
+// `crate` is meant: it names the backend crate the macro expands in, whose
+// `dialect` module holds its encodings.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! event_statements {
     ($store:ty) => {
         /// The event runtime's statements both backends share, expanded from

@@ -11,6 +11,9 @@
 /// Expands to the `MembershipStore` implementation for the store type
 /// `$store` (see the [module](crate::statements::memberships)).
 #[macro_export]
+// `crate` is meant: it names the backend crate the macro expands in, whose
+// `dialect` module holds its encodings.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! membership_statements {
     ($store:ty) => {
         /// The membership statements both backends share, expanded from

@@ -14,6 +14,9 @@
 /// Expands to the `TenantTx` implementation for the tenant transaction type
 /// `$tx` (see the [module](crate::statements::queue)).
 #[macro_export]
+// `crate` is meant: it names the backend crate the macro expands in, whose
+// `dialect` module holds its encodings.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! tenant_tx_statements {
     ($tx:ty) => {
         #[::async_trait::async_trait]

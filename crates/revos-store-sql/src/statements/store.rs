@@ -16,6 +16,9 @@
 /// Expands to the `Store` implementation for the store type `$store` (see
 /// the [module](crate::statements::store)).
 #[macro_export]
+// `crate` is meant: it names the backend crate the macro expands in, whose
+// `dialect` module holds its encodings.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! store_statements {
     ($store:ty) => {
         /// The `Store` statements both backends share, expanded from

@@ -9,6 +9,9 @@
 /// Expands to the `WebhookStore` implementation for the store type
 /// `$store` (see the [module](crate::statements::webhooks)).
 #[macro_export]
+// `crate` is meant: it names the backend crate the macro expands in, whose
+// `dialect` module holds its encodings.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! webhook_statements {
     ($store:ty) => {
         /// The inbound webhook statements both backends share, expanded
