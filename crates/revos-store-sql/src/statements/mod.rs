@@ -35,6 +35,9 @@
 //!
 //! and, on the store type, `read_tenant` and `write_tenant` (a transaction
 //! in which the tenant is known to exist). Ids bind as [`crate::DbId`].
+//! Each module below names the further hooks its macro calls (a lock, a
+//! statement fragment, a writer); they are the places where the backends
+//! really differ.
 //! What really differs (`SKIP LOCKED`, `unnest`, advisory locks, `NOTIFY`,
 //! the upsert forms, how a conditional write is made atomic) stays in the
 //! backend, which the shared code calls where it needs it.
