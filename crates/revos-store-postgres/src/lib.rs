@@ -26,30 +26,23 @@
 
 mod audit;
 mod cycles;
+mod dialect;
 mod events;
 mod identity;
 mod memberships;
 mod queue;
 mod webhooks;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_store::{
-    Account, Backend, Campaign, CampaignChannel, CrmActivity, DateRange, MetricPoint, MetricQuery,
-    MetricSnapshot, NewTenant, Opportunity, OpportunityStatus, OptimizerConfig, Page, RevenueEvent,
-    SnapshotSource, Store, StoreError, Tenant, Workspace, WriteSummary, support,
-};
-use revos_store_sql::records::{
-    AccountRow, CampaignRow, ChannelRow, CrmActivityRow, OpportunityRow, OptimizerConfigRow,
-    RevenueEventRow, SnapshotRow, TenantRow, WorkspaceRow, campaigns as assemble_campaigns,
+    Account, Campaign, CampaignChannel, CrmActivity, MetricPoint, Opportunity, RevenueEvent,
+    SnapshotSource, StoreError, support,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
-use uuid::Uuid;
 
 pub mod scratch;
 #[cfg(feature = "testing")]
@@ -82,7 +75,7 @@ pub const APP_ROLE: &str = app_role!();
 /// modest in memory.
 pub const CHUNK: usize = 1000;
 
-/// A [`Store`] on a PostgreSQL database.
+/// A [`revos_store::Store`] on a PostgreSQL database.
 ///
 /// Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
@@ -97,7 +90,7 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects to the database named by `url` (`postgres://` or
-    /// `postgresql://`). The schema is not touched: call [`Store::migrate`]
+    /// `postgresql://`). The schema is not touched: call [`revos_store::Store::migrate`]
     /// for that.
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -149,6 +142,56 @@ impl PostgresStore {
             None => Err(StoreError::TenantNotFound(tenant)),
         }
     }
+
+    /// The transaction that creates `tenant`: scoped to it, which does not
+    /// exist yet.
+    async fn begin_new_tenant(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        set_tenant(&mut tx, tenant).await?;
+        Ok(tx)
+    }
+
+    /// A transaction scoped to `tenant` that may find no such tenant.
+    async fn begin_tenant_lookup(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.begin_new_tenant(tenant).await
+    }
+
+    /// Runs the migrations as the URL's own user, who owns the tables,
+    /// on a connection outside the pool (whose connections are
+    /// [`APP_ROLE`], allowed to change no schema).
+    async fn run_migrations(&self) -> Result<(), StoreError> {
+        let owner = owner_connection(&self.owner).await?;
+        let result = MIGRATOR.run(&owner).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => store_error(e),
+            other => StoreError::Backend(format!("migration failed: {other}")),
+        });
+        owner.close().await;
+        result
+    }
+
+    /// A tenant transaction for reading ([`PostgresStore::begin_tenant`]:
+    /// READ COMMITTED serves reads and writes alike), named as the shared
+    /// statements of `revos_store_sql` call it.
+    async fn read_tenant(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.begin_tenant(tenant).await
+    }
+
+    /// A tenant transaction for writing ([`PostgresStore::begin_tenant`]).
+    async fn write_tenant(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.begin_tenant(tenant).await
+    }
 }
 
 // ---- helpers ---------------------------------------------------------------
@@ -188,7 +231,6 @@ pub(crate) async fn set_tenant(
 }
 
 use revos_store::support::json_text;
-use revos_store::support::{limit_offset, written};
 /// A stored value that this code did not write (or a newer version did).
 pub(crate) use revos_store_sql::corrupt;
 
@@ -658,481 +700,4 @@ async fn write_crm_activities(
     Ok(())
 }
 
-#[async_trait]
-impl Store for PostgresStore {
-    async fn ingest_context(
-        &self,
-        tenant: TenantId,
-        key: &str,
-    ) -> Result<revos_store::events::IngestContext, StoreError> {
-        self.read_ingest_context(tenant, key).await
-    }
-
-    fn backend(&self) -> Backend {
-        Backend::Postgres
-    }
-
-    /// Runs the migrations as the URL's own user, who owns the tables,
-    /// on a connection outside the pool (whose connections are
-    /// [`APP_ROLE`], allowed to change no schema).
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let owner = owner_connection(&self.owner).await?;
-        let result = MIGRATOR.run(&owner).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => store_error(e),
-            other => StoreError::Backend(format!("migration failed: {other}")),
-        });
-        owner.close().await;
-        result
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("select 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(store_error)
-    }
-
-    // ---- tenants -----------------------------------------------------------
-
-    async fn create_tenant(&self, tenant: NewTenant) -> Result<Tenant, StoreError> {
-        let name = support::tenant_name(&tenant.name)?;
-        let id = tenant.id.unwrap_or_else(TenantId::new_random);
-        let now = support::now();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        set_tenant(&mut tx, id).await?;
-        let inserted = sqlx::query(
-            "insert into tenants (id, name, created_at) values ($1, $2, $3)
-             on conflict (id) do nothing",
-        )
-        .bind(id.as_uuid())
-        .bind(name)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::Conflict {
-                entity: "tenant",
-                id: id.to_string(),
-            });
-        }
-        sqlx::query(
-            "insert into workspaces (tenant_id, id, name, created_at)
-             values ($1, $2, 'default', $3)",
-        )
-        .bind(id.as_uuid())
-        .bind(Uuid::new_v4())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        sqlx::query("insert into optimizer_configs (tenant_id, updated_at) values ($1, $2)")
-            .bind(id.as_uuid())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(Tenant {
-            id,
-            name: name.to_owned(),
-            created_at: now,
-            simulation: false,
-        })
-    }
-
-    async fn get_tenant(&self, tenant: TenantId) -> Result<Option<Tenant>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        set_tenant(&mut tx, tenant).await?;
-        let row: Option<TenantRow> =
-            sqlx::query_as("select id, name, created_at, simulation from tenants where id = $1")
-                .bind(tenant.as_uuid())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(row.map(Tenant::from))
-    }
-
-    async fn mark_simulation(&self, tenant: TenantId) -> Result<(), StoreError> {
-        let mut tx = self.begin_tenant(tenant).await?;
-        sqlx::query("update tenants set simulation = true where id = $1")
-            .bind(tenant.as_uuid())
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(())
-    }
-
-    async fn list_tenants(&self, page: Page) -> Result<Vec<Tenant>, StoreError> {
-        let (limit, offset) = limit_offset(page);
-        let rows: Vec<TenantRow> = sqlx::query_as(
-            "select id, name, created_at, simulation from tenants
-             where id <> '00000000-0000-0000-0000-000000000000'::uuid
-             order by created_at, id limit $1 offset $2",
-        )
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?;
-        Ok(rows.into_iter().map(Tenant::from).collect())
-    }
-
-    async fn list_workspaces(&self, tenant: TenantId) -> Result<Vec<Workspace>, StoreError> {
-        let mut tx = self.begin_tenant(tenant).await?;
-        let rows: Vec<WorkspaceRow> = sqlx::query_as(
-            "select id, name, created_at from workspaces
-             where tenant_id = $1 order by name collate \"C\", id",
-        )
-        .bind(tenant.as_uuid())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| row.into_workspace(tenant))
-            .collect())
-    }
-
-    // ---- optimizer configuration -----------------------------------------------
-
-    async fn get_optimizer_config(&self, tenant: TenantId) -> Result<OptimizerConfig, StoreError> {
-        let mut tx = self.begin_tenant(tenant).await?;
-        let row: Option<OptimizerConfigRow> = sqlx::query_as(
-            "select targets, guardrails, config from optimizer_configs where tenant_id = $1",
-        )
-        .bind(tenant.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(row.map_or_else(OptimizerConfig::default, OptimizerConfig::from))
-    }
-
-    async fn put_optimizer_config(
-        &self,
-        tenant: TenantId,
-        config: &OptimizerConfig,
-    ) -> Result<OptimizerConfig, StoreError> {
-        let mut tx = self.begin_tenant(tenant).await?;
-        sqlx::query(
-            "insert into optimizer_configs (tenant_id, targets, guardrails, config, updated_at)
-             values ($1, $2, $3, $4, $5)
-             on conflict (tenant_id) do update set
-                 targets = excluded.targets,
-                 guardrails = excluded.guardrails,
-                 config = excluded.config,
-                 updated_at = excluded.updated_at",
-        )
-        .bind(tenant.as_uuid())
-        .bind(Json(&config.targets))
-        .bind(Json(&config.guardrails))
-        .bind(Json(&config.config))
-        .bind(support::now())
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(config.clone())
-    }
-
-    // ---- metric snapshots ------------------------------------------------------
-
-    async fn upsert_metric_snapshots(
-        &self,
-        tenant: TenantId,
-        points: &[MetricPoint],
-        source: SnapshotSource,
-    ) -> Result<WriteSummary, StoreError> {
-        let points =
-            support::last_wins(points, |p| (p.metric_id.clone(), p.date, p.dimension_key()));
-        let now = support::now();
-        let mut tx = self.begin_tenant(tenant).await?;
-        for chunk in points.chunks(CHUNK) {
-            write_snapshots(&mut tx, tenant, chunk, source, now).await?;
-        }
-        tx.commit().await.map_err(store_error)?;
-        Ok(written(points.len()))
-    }
-
-    async fn list_metric_snapshots(
-        &self,
-        tenant: TenantId,
-        query: &MetricQuery,
-    ) -> Result<Vec<MetricSnapshot>, StoreError> {
-        let (limit, offset) = limit_offset(query.page);
-        let mut tx = self.begin_tenant(tenant).await?;
-        let rows: Vec<SnapshotRow> = sqlx::query_as(
-            "select metric_id, date, dimension, value, source, updated_at
-             from metric_snapshots_daily
-             where tenant_id = $1
-               and ($2::text is null or metric_id = $2)
-               and ($3::date is null or date >= $3)
-               and ($4::date is null or date <= $4)
-               and ($5::text is null or source = $5)
-             order by date, metric_id, dimension_key
-             limit $6 offset $7",
-        )
-        .bind(tenant.as_uuid())
-        .bind(query.metric_id.as_deref())
-        .bind(query.range.from)
-        .bind(query.range.to)
-        .bind(query.source.map(SnapshotSource::as_str))
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        rows.into_iter().map(MetricSnapshot::try_from).collect()
-    }
-
-    // ---- spine data --------------------------------------------------------------
-
-    async fn upsert_campaigns(
-        &self,
-        tenant: TenantId,
-        campaigns: &[Campaign],
-    ) -> Result<WriteSummary, StoreError> {
-        let campaigns = support::last_wins(campaigns, |c| c.id.clone());
-        let now = support::now();
-        let mut tx = self.begin_tenant(tenant).await?;
-        for chunk in campaigns.chunks(CHUNK) {
-            write_campaigns(&mut tx, tenant, chunk, now).await?;
-        }
-        tx.commit().await.map_err(store_error)?;
-        Ok(written(campaigns.len()))
-    }
-
-    async fn list_campaigns(
-        &self,
-        tenant: TenantId,
-        page: Page,
-    ) -> Result<Vec<Campaign>, StoreError> {
-        let (limit, offset) = limit_offset(page);
-        let mut tx = self.begin_tenant(tenant).await?;
-        let campaigns: Vec<CampaignRow> = sqlx::query_as(
-            "select id, name, status, objective, budget_total, budget_spent, start_date, end_date
-             from spine_campaigns where tenant_id = $1
-             order by id limit $2 offset $3",
-        )
-        .bind(tenant.as_uuid())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let ids: Vec<&str> = campaigns.iter().map(CampaignRow::id).collect();
-        let channels: Vec<ChannelRow> = sqlx::query_as(
-            "select campaign_id, channel, status, budget_total, budget_spent
-             from spine_campaign_channels
-             where tenant_id = $1 and campaign_id = any($2)
-             order by campaign_id, channel",
-        )
-        .bind(tenant.as_uuid())
-        .bind(ids)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(assemble_campaigns(campaigns, channels))
-    }
-
-    async fn get_campaign(
-        &self,
-        tenant: TenantId,
-        id: &str,
-    ) -> Result<Option<Campaign>, StoreError> {
-        let mut tx = self.begin_tenant(tenant).await?;
-        let campaign: Option<CampaignRow> = sqlx::query_as(
-            "select id, name, status, objective, budget_total, budget_spent, start_date, end_date
-             from spine_campaigns where tenant_id = $1 and id = $2",
-        )
-        .bind(tenant.as_uuid())
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let Some(campaign) = campaign else {
-            tx.commit().await.map_err(store_error)?;
-            return Ok(None);
-        };
-        let channels: Vec<ChannelRow> = sqlx::query_as(
-            "select campaign_id, channel, status, budget_total, budget_spent
-             from spine_campaign_channels
-             where tenant_id = $1 and campaign_id = $2
-             order by channel",
-        )
-        .bind(tenant.as_uuid())
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(assemble_campaigns(vec![campaign], channels).pop())
-    }
-
-    async fn upsert_opportunities(
-        &self,
-        tenant: TenantId,
-        opportunities: &[Opportunity],
-    ) -> Result<WriteSummary, StoreError> {
-        let opportunities = support::last_wins(opportunities, |o| o.id.clone());
-        let now = support::now();
-        let mut tx = self.begin_tenant(tenant).await?;
-        for chunk in opportunities.chunks(CHUNK) {
-            write_opportunities(&mut tx, tenant, chunk, now).await?;
-        }
-        tx.commit().await.map_err(store_error)?;
-        Ok(written(opportunities.len()))
-    }
-
-    async fn list_opportunities(
-        &self,
-        tenant: TenantId,
-        status: Option<OpportunityStatus>,
-        page: Page,
-    ) -> Result<Vec<Opportunity>, StoreError> {
-        let (limit, offset) = limit_offset(page);
-        let mut tx = self.begin_tenant(tenant).await?;
-        let rows: Vec<OpportunityRow> = sqlx::query_as(
-            "select id, account_id, name, stage, status, amount, expected_close_date,
-                    win_probability, source_campaign_id, owner, created_date, closed_date
-             from spine_opportunities
-             where tenant_id = $1 and ($2::text is null or status = $2)
-             order by id limit $3 offset $4",
-        )
-        .bind(tenant.as_uuid())
-        .bind(status.map(OpportunityStatus::as_str))
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        rows.into_iter().map(Opportunity::try_from).collect()
-    }
-
-    async fn upsert_accounts(
-        &self,
-        tenant: TenantId,
-        accounts: &[Account],
-    ) -> Result<WriteSummary, StoreError> {
-        let accounts = support::last_wins(accounts, |a| a.id.clone());
-        let now = support::now();
-        let mut tx = self.begin_tenant(tenant).await?;
-        for chunk in accounts.chunks(CHUNK) {
-            write_accounts(&mut tx, tenant, chunk, now).await?;
-        }
-        tx.commit().await.map_err(store_error)?;
-        Ok(written(accounts.len()))
-    }
-
-    async fn list_accounts(
-        &self,
-        tenant: TenantId,
-        page: Page,
-    ) -> Result<Vec<Account>, StoreError> {
-        let (limit, offset) = limit_offset(page);
-        let mut tx = self.begin_tenant(tenant).await?;
-        let rows: Vec<AccountRow> = sqlx::query_as(
-            "select id, name, domain, industry, segment, status, owner, arr
-             from spine_accounts where tenant_id = $1
-             order by id limit $2 offset $3",
-        )
-        .bind(tenant.as_uuid())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(rows.into_iter().map(Account::from).collect())
-    }
-
-    async fn upsert_revenue_events(
-        &self,
-        tenant: TenantId,
-        events: &[RevenueEvent],
-    ) -> Result<WriteSummary, StoreError> {
-        let events = support::last_wins(events, |e| e.id.clone());
-        let now = support::now();
-        let mut tx = self.begin_tenant(tenant).await?;
-        for chunk in events.chunks(CHUNK) {
-            write_revenue_events(&mut tx, tenant, chunk, now).await?;
-        }
-        tx.commit().await.map_err(store_error)?;
-        Ok(written(events.len()))
-    }
-
-    async fn list_revenue_events(
-        &self,
-        tenant: TenantId,
-        range: DateRange,
-        page: Page,
-    ) -> Result<Vec<RevenueEvent>, StoreError> {
-        let (limit, offset) = limit_offset(page);
-        let mut tx = self.begin_tenant(tenant).await?;
-        let rows: Vec<RevenueEventRow> = sqlx::query_as(
-            "select id, type as event_type, amount, effective_date, attributed_campaign_id,
-                    attributed_channel, account_id, opportunity_id
-             from revenue_events
-             where tenant_id = $1
-               and ($2::date is null or effective_date >= $2)
-               and ($3::date is null or effective_date <= $3)
-             order by effective_date, id limit $4 offset $5",
-        )
-        .bind(tenant.as_uuid())
-        .bind(range.from)
-        .bind(range.to)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(rows.into_iter().map(RevenueEvent::from).collect())
-    }
-
-    async fn upsert_crm_activities(
-        &self,
-        tenant: TenantId,
-        activities: &[CrmActivity],
-    ) -> Result<WriteSummary, StoreError> {
-        let activities = support::last_wins(activities, |a| a.id.clone());
-        let now = support::now();
-        let mut tx = self.begin_tenant(tenant).await?;
-        for chunk in activities.chunks(CHUNK) {
-            write_crm_activities(&mut tx, tenant, chunk, now).await?;
-        }
-        tx.commit().await.map_err(store_error)?;
-        Ok(written(activities.len()))
-    }
-
-    async fn list_crm_activities(
-        &self,
-        tenant: TenantId,
-        page: Page,
-    ) -> Result<Vec<CrmActivity>, StoreError> {
-        let (limit, offset) = limit_offset(page);
-        let mut tx = self.begin_tenant(tenant).await?;
-        let rows: Vec<CrmActivityRow> = sqlx::query_as(
-            "select id, type as activity_type, occurred_at, account_id, opportunity_id, owner,
-                    subject
-             from spine_crm_activities where tenant_id = $1
-             order by occurred_at, id limit $2 offset $3",
-        )
-        .bind(tenant.as_uuid())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(rows.into_iter().map(CrmActivity::from).collect())
-    }
-}
+revos_store_sql::store_statements!(crate::PostgresStore);

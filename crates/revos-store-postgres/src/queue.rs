@@ -39,14 +39,11 @@
 //! and fans the notifications out to the workers waiting in
 //! [`QueueStore::wait_for_jobs`].
 
-use crate::{PostgresStore, audit, corrupt, events, store_error};
+use crate::{PostgresStore, corrupt, store_error};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
-use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
 use revos_store::StoreError;
-use revos_store::audit::NewAuditEntry;
-use revos_store::events::{EventInsert, NewTask, OutboxEmail, Task};
 use revos_store::listing::{keyset_cmp, sql_direction};
 use revos_store::queue::{
     EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueuePause, QueueStats, QueueStore, TenantTx,
@@ -144,13 +141,11 @@ fn check_new_job(job: &NewJob) -> Result<Checked, StoreError> {
     })
 }
 
-#[async_trait]
-impl TenantTx for PgTenantTx {
-    fn tenant(&self) -> TenantId {
-        self.tenant
-    }
-
-    async fn enqueue(
+/// The backend's part of [`TenantTx`]; the rest is
+/// [`revos_store_sql::tenant_tx_statements!`].
+impl PgTenantTx {
+    /// [`TenantTx::enqueue`].
+    async fn enqueue_job(
         &mut self,
         job: &NewJob,
         now: DateTime<Utc>,
@@ -237,7 +232,8 @@ impl TenantTx for PgTenantTx {
         })
     }
 
-    async fn enqueue_many(
+    /// [`TenantTx::enqueue_many`].
+    async fn enqueue_jobs(
         &mut self,
         jobs: &[NewJob],
         now: DateTime<Utc>,
@@ -482,48 +478,13 @@ impl TenantTx for PgTenantTx {
         Ok(outcomes)
     }
 
-    async fn insert_event(
-        &mut self,
-        event: &KernelEvent,
-        body_hash: &str,
-    ) -> Result<EventInsert, StoreError> {
-        events::insert_event(&mut self.tx, self.tenant, event, body_hash).await
-    }
-
-    async fn insert_decisions(&mut self, decisions: &[KernelDecision]) -> Result<(), StoreError> {
-        events::insert_decisions(&mut self.tx, self.tenant, decisions).await
-    }
-
-    async fn insert_actions(&mut self, actions: &[KernelAction]) -> Result<(), StoreError> {
-        events::insert_actions(&mut self.tx, self.tenant, actions).await
-    }
-
-    async fn insert_outbox(&mut self, email: &OutboxEmail) -> Result<(), StoreError> {
-        events::insert_outbox(&mut self.tx, self.tenant, email).await
-    }
-
-    async fn insert_task(
-        &mut self,
-        task: &NewTask,
-        now: DateTime<Utc>,
-    ) -> Result<Task, StoreError> {
-        events::insert_task(&mut self.tx, self.tenant, task, now).await
-    }
-
-    /// One insert into `audit_pending`, no lock: the sequencer chains it
-    /// after the commit.
-    async fn append_audit(&mut self, entry: NewAuditEntry) -> Result<(), StoreError> {
-        audit::append_entry(&mut self.tx, self.tenant, entry).await
-    }
-
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+    /// [`TenantTx::commit`].
+    async fn finish(self: Box<Self>) -> Result<(), StoreError> {
         self.tx.commit().await.map_err(store_error)
     }
-
-    async fn rollback(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx.rollback().await.map_err(store_error)
-    }
 }
+
+revos_store_sql::tenant_tx_statements!(PgTenantTx);
 
 /// Wakes the workers of `queue` once the transaction commits.
 async fn notify(conn: &mut PgConnection, queue: &str) -> Result<(), StoreError> {

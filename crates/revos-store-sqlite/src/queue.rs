@@ -30,13 +30,10 @@
 //! actions, outbox e-mails and tasks (see `events.rs`) and audit entries
 //! (see `audit.rs`), all under that one lock.
 
-use crate::{SqliteStore, audit, corrupt, events, store_error, tid, ts};
+use crate::{SqliteStore, corrupt, store_error, tid, ts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
-use revos_contracts::runtime::{KernelAction, KernelDecision, KernelEvent};
-use revos_store::audit::NewAuditEntry;
-use revos_store::events::{EventInsert, NewTask, OutboxEmail, Task};
 use revos_store::listing::{keyset_cmp, sql_direction};
 use revos_store::queue::{
     EnqueueOutcome, Job, JobFilter, JobState, NewJob, QueuePause, QueueStats, QueueStore, TenantTx,
@@ -306,7 +303,7 @@ async fn job_state(
 pub(crate) async fn jobs_for_actions(
     conn: &mut SqliteConnection,
     tenant: TenantId,
-    actions: &str,
+    actions: &[Uuid],
 ) -> Result<Vec<Job>, StoreError> {
     let rows: Vec<JobRow> = sqlx::query_as(concat!(
         "select ",
@@ -316,7 +313,7 @@ pub(crate) async fn jobs_for_actions(
          order by created_at, id"
     ))
     .bind(tid(tenant))
-    .bind(actions)
+    .bind(crate::dialect::id_list(actions)?)
     .fetch_all(&mut *conn)
     .await
     .map_err(store_error)?;
@@ -335,13 +332,11 @@ struct SqliteTenantTx {
     ready: Vec<String>,
 }
 
-#[async_trait]
-impl TenantTx for SqliteTenantTx {
-    fn tenant(&self) -> TenantId {
-        self.tenant
-    }
-
-    async fn enqueue(
+/// The backend's part of [`TenantTx`]; the rest is
+/// [`revos_store_sql::tenant_tx_statements!`].
+impl SqliteTenantTx {
+    /// [`TenantTx::enqueue`].
+    async fn enqueue_job(
         &mut self,
         job: &NewJob,
         now: DateTime<Utc>,
@@ -356,7 +351,8 @@ impl TenantTx for SqliteTenantTx {
         Ok(outcome)
     }
 
-    async fn enqueue_many(
+    /// [`TenantTx::enqueue_many`].
+    async fn enqueue_jobs(
         &mut self,
         jobs: &[NewJob],
         now: DateTime<Utc>,
@@ -369,46 +365,13 @@ impl TenantTx for SqliteTenantTx {
         }
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
-            outcomes.push(self.enqueue(job, now).await?);
+            outcomes.push(self.enqueue_job(job, now).await?);
         }
         Ok(outcomes)
     }
 
-    async fn insert_event(
-        &mut self,
-        event: &KernelEvent,
-        body_hash: &str,
-    ) -> Result<EventInsert, StoreError> {
-        events::insert_event(&mut self.tx, self.tenant, event, body_hash).await
-    }
-
-    async fn insert_decisions(&mut self, decisions: &[KernelDecision]) -> Result<(), StoreError> {
-        events::insert_decisions(&mut self.tx, self.tenant, decisions).await
-    }
-
-    async fn insert_actions(&mut self, actions: &[KernelAction]) -> Result<(), StoreError> {
-        events::insert_actions(&mut self.tx, self.tenant, actions).await
-    }
-
-    async fn insert_outbox(&mut self, email: &OutboxEmail) -> Result<(), StoreError> {
-        events::insert_outbox(&mut self.tx, self.tenant, email).await
-    }
-
-    async fn insert_task(
-        &mut self,
-        task: &NewTask,
-        now: DateTime<Utc>,
-    ) -> Result<Task, StoreError> {
-        events::insert_task(&mut self.tx, self.tenant, task, now).await
-    }
-
-    /// One insert into `audit_pending`: the sequencer chains it after the
-    /// commit.
-    async fn append_audit(&mut self, entry: NewAuditEntry) -> Result<(), StoreError> {
-        audit::append_entry(&mut self.tx, self.tenant, entry).await
-    }
-
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+    /// [`TenantTx::commit`].
+    async fn finish(self: Box<Self>) -> Result<(), StoreError> {
         let SqliteTenantTx {
             store, tx, ready, ..
         } = *self;
@@ -418,11 +381,9 @@ impl TenantTx for SqliteTenantTx {
         }
         Ok(())
     }
-
-    async fn rollback(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx.rollback().await.map_err(store_error)
-    }
 }
+
+revos_store_sql::tenant_tx_statements!(SqliteTenantTx);
 
 // ---- the store ----------------------------------------------------------------
 

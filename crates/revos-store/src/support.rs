@@ -155,6 +155,19 @@ mod tests {
     }
 
     #[test]
+    fn subjects_are_bounded_trimmed_and_printable() {
+        for good in ["a", "auth0|5f7c8ec7c33c6c004bbafe82", "ü", &"é".repeat(200)] {
+            assert!(check_subject(good).is_ok(), "{good:?}");
+        }
+        for bad in ["", " a", "a ", "a\nb", "a\u{7}", &"x".repeat(201)] {
+            assert!(
+                matches!(check_subject(bad), Err(StoreError::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn now_has_microsecond_precision() {
         assert_eq!(now().timestamp_subsec_nanos() % 1000, 0);
     }
