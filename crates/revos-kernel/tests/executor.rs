@@ -886,3 +886,56 @@ async fn cycle_sqlite() {
 async fn cycle_postgres() {
     cycle_story(Db::Postgres).await;
 }
+
+/// A later cycle proposing a change that is still being observed does not
+/// stack it: the new action is cancelled and the report names the one
+/// observed; the campaign's budget moves once.
+async fn observed_change_is_not_stacked(db: Db) {
+    let h = harness(db).await;
+    let k = &h.kernel;
+    let by = Principal::Service;
+    let t = tenant(k, Some(KernelMode::Enforce)).await;
+    let first = record(k, t, &plan()).await;
+    let report = k.execute_pending(&by, t, today()).await.unwrap();
+    assert_eq!(report.executed.len(), first.len());
+    assert_eq!(budget(k, t, "c1").await, 1200.0);
+
+    // The changes being observed; one of the plan's could not be applied.
+    let mut observed = Vec::new();
+    for (name, id) in &first {
+        if status_of(k, t, *id).await == OptimizationActionStatus::Executing {
+            observed.push(name.clone());
+        }
+    }
+    assert!(observed.len() >= 3, "{observed:?}");
+
+    let again = record(k, t, &plan()).await;
+    let report = k.execute_pending(&by, t, today()).await.unwrap();
+    assert_eq!(report.skipped.len(), observed.len(), "{report:#?}");
+    assert!(
+        report
+            .skipped
+            .iter()
+            .all(|s| s.contains("the same change is still being observed")),
+        "{report:#?}"
+    );
+    for name in &observed {
+        assert_eq!(
+            status_of(k, t, again[name]).await,
+            OptimizationActionStatus::Cancelled,
+            "{name}"
+        );
+        assert!(report.executed.iter().all(|e| &e.action_id != name));
+    }
+    assert_eq!(budget(k, t, "c1").await, 1200.0, "not raised twice");
+}
+
+#[tokio::test]
+async fn observed_change_sqlite() {
+    observed_change_is_not_stacked(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn observed_change_postgres() {
+    observed_change_is_not_stacked(Db::Postgres).await;
+}

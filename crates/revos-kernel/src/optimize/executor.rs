@@ -318,8 +318,40 @@ impl Kernel {
             executed: Vec::new(),
             skipped: Vec::new(),
         };
+        // A change already being observed is not made again on top of
+        // itself (cycles may run daily; observation takes weeks): the new
+        // action is cancelled, and the report says which one is observed.
+        let observing = if pending.is_empty() {
+            Vec::new()
+        } else {
+            self.store()
+                .actions_in_status(tenant, OptimizationActionStatus::Executing, PAGE)
+                .await?
+        };
         for action in pending {
             let now = clock(today);
+            if let Some(other) = observing
+                .iter()
+                .find(|o| same_change(o, &action) && o.id != action.id)
+            {
+                if self
+                    .store()
+                    .set_optimization_action_status(
+                        tenant,
+                        action.id,
+                        OptimizationActionStatus::Pending,
+                        OptimizationActionStatus::Cancelled,
+                        now,
+                    )
+                    .await?
+                {
+                    report.skipped.push(format!(
+                        "{} ({}): cancelled, the same change is still being observed as {} ({})",
+                        action.action_id, action.id, other.action_id, other.id
+                    ));
+                }
+                continue;
+            }
             if !self
                 .store()
                 .set_optimization_action_status(
@@ -1027,6 +1059,21 @@ impl Kernel {
             Err(e) => Ok(Err(format!("nothing to revert ({e})"))),
         }
     }
+}
+
+/// Whether two stored actions make the same change: the same owner, field
+/// and entity (the identity the planner's learning uses).
+fn same_change(a: &OptimizationAction, b: &OptimizationAction) -> bool {
+    let field = |x: &OptimizationAction| {
+        x.proposed_change
+            .get("field")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    a.owner_subsystem == b.owner_subsystem
+        && a.target_entity_id == b.target_entity_id
+        && field(a).is_some()
+        && field(a) == field(b)
 }
 
 /// The wire name of an outcome.

@@ -3,7 +3,8 @@
 //! `Kernel::measure_actions`), done to a [`World`] in memory.
 //!
 //! An action is applied when its cycle runs and its baseline (the target
-//! metric's latest reported value) recorded. Each day its abort conditions
+//! metric's latest reported value) recorded — unless the same change (owner,
+//! field, entity) is still being observed, which the kernel does not stack. Each day its abort conditions
 //! are checked on the reported values since its start; one that held long
 //! enough reverts the change and fails the action. When its observation
 //! window is over it is measured: an experiment on its own arms
@@ -24,6 +25,13 @@ use crate::evaluate::input::series;
 /// Days a measured result stays in the input.
 const RESULTS_DAYS: i64 = 90;
 
+/// Whether two actions make the same change: owner, field and entity.
+fn same_change(a: &Action, b: &Action) -> bool {
+    a.owner_subsystem == b.owner_subsystem
+        && a.proposed_change.field == b.proposed_change.field
+        && a.target_entity.as_ref().map(|e| &e.id) == b.target_entity.as_ref().map(|e| &e.id)
+}
+
 /// Counts of what happened to a policy's actions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
@@ -31,6 +39,10 @@ pub struct Tally {
     pub applied: u32,
     /// Actions the world could not carry out (unknown entity, bad value).
     pub not_applied: u32,
+    /// Actions not carried out because the same change was still being
+    /// observed.
+    #[serde(default)]
+    pub superseded: u32,
     /// Actions reverted by an abort condition.
     pub aborted: u32,
     /// Measured successful.
@@ -75,6 +87,12 @@ impl Executor {
         watched: bool,
         tally: &mut Tally,
     ) {
+        // As the kernel's executor: a change still being observed is not
+        // made again on top of itself.
+        if watched && self.running.iter().any(|r| same_change(&r.action, action)) {
+            tally.superseded += 1;
+            return;
+        }
         let applied = match world.apply(action, key) {
             Ok(applied) => applied,
             Err(_) => {

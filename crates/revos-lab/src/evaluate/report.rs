@@ -149,6 +149,7 @@ impl Report {
                     let p = &w.planner.tally;
                     t.applied += p.applied;
                     t.not_applied += p.not_applied;
+                    t.superseded += p.superseded;
                     t.aborted += p.aborted;
                     t.successful += p.successful;
                     t.failed += p.failed;
@@ -161,11 +162,12 @@ impl Report {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
-            "Planner's actions: {} applied ({} could not be), {} successful, {} failed ({} aborted), \
-             {} inconclusive; experiments: {} measured, {} with an arm below its minimum sample, \
-             {} successful.",
+            "Planner's actions: {} applied ({} could not be, {} not stacked on the same change \
+             still observed), {} successful, {} failed ({} aborted), {} inconclusive; \
+             experiments: {} measured, {} with an arm below its minimum sample, {} successful.",
             tally.applied,
             tally.not_applied,
+            tally.superseded,
             tally.successful,
             tally.failed,
             tally.aborted,
