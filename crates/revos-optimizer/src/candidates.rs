@@ -774,6 +774,24 @@ fn pause_worst(cx: &Ctx<'_>) -> Option<Candidate> {
     Some(cand)
 }
 
+/// Channels no budget buys: revenue credited to them is real, but a budget
+/// change or a shift there acts on nothing.
+const UNBUDGETABLE_CHANNELS: [&str; 7] = [
+    "organic",
+    "direct",
+    "referral",
+    "word_of_mouth",
+    "none",
+    "unknown",
+    "(not set)",
+];
+
+/// Whether a budget can buy more of `channel`.
+fn is_budgetable(channel: &str) -> bool {
+    let c = channel.trim().to_ascii_lowercase();
+    !c.is_empty() && !UNBUDGETABLE_CHANNELS.contains(&c.as_str())
+}
+
 /// Resume the paused campaign with the best attributed return, when no
 /// economics guardrail is breached any more and that return is at least the
 /// median of the active campaigns: a pause is re-judged every cycle, not
@@ -972,7 +990,10 @@ pub(crate) fn generate(
         diag,
         settings,
         stats: campaign_stats(input),
-        channels: channel_revenue(input),
+        channels: channel_revenue(input)
+            .into_iter()
+            .filter(|(c, _)| is_budgetable(c))
+            .collect(),
     };
     if diag.binding == BindingConstraint::DataQuality {
         return (Vec::new(), Vec::new());

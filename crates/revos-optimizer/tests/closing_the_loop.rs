@@ -256,3 +256,24 @@ fn a_cost_breach_within_its_noise_freezes_spend_without_naming_economics() {
         noisy.gated
     );
 }
+
+#[test]
+fn no_budget_is_moved_to_or_from_a_channel_no_budget_buys() {
+    let mut input = fixture("demand");
+    for e in input.revenue_events.iter_mut().step_by(2) {
+        e.attributed_campaign_id = None;
+        e.attributed_channel = Some("organic".to_owned());
+    }
+    let p = plan(&input, &ctx()).expect("plan");
+    for a in &p.output.actions {
+        let on_organic = a.target_entity.as_ref().is_some_and(|e| e.id == "organic")
+            || a.proposed_change.new_value.to_string().contains("organic");
+        assert!(
+            !on_organic
+                || a.r#type == ActionType::ConfigChange
+                    && a.proposed_change.field.starts_with("tracking."),
+            "{} acts on the organic channel",
+            a.action_id
+        );
+    }
+}
