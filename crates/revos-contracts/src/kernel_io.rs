@@ -307,6 +307,18 @@ pub enum Lever {
     Pricing,
 }
 
+impl Lever {
+    /// The wire name (`campaigns`, `channels`, `sequences`, `pricing`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Lever::Campaigns => "campaigns",
+            Lever::Channels => "channels",
+            Lever::Sequences => "sequences",
+            Lever::Pricing => "pricing",
+        }
+    }
+}
+
 /// One metric value from the daily snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]

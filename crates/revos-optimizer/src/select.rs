@@ -391,7 +391,7 @@ impl Selector<'_> {
         if !lever_allowed(self.input, c.lever) {
             let why = format!(
                 "needs the `{}` lever, which is not in allowed_levers",
-                lever_name(c.lever)
+                c.lever.as_str()
             );
             return Screen::Skip(Skip::new(&c, "allowed_levers", &why));
         }
@@ -580,15 +580,6 @@ impl Selector<'_> {
             stop,
             "Replaces a budget increase the CFO gate stopped.",
         ))
-    }
-}
-
-fn lever_name(lever: Lever) -> &'static str {
-    match lever {
-        Lever::Campaigns => "campaigns",
-        Lever::Channels => "channels",
-        Lever::Sequences => "sequences",
-        Lever::Pricing => "pricing",
     }
 }
 

@@ -54,16 +54,6 @@ pub fn lever_of(action: &Action) -> Lever {
     }
 }
 
-/// The contract's name of a lever.
-pub fn lever_name(lever: Lever) -> &'static str {
-    match lever {
-        Lever::Campaigns => "campaigns",
-        Lever::Channels => "channels",
-        Lever::Sequences => "sequences",
-        Lever::Pricing => "pricing",
-    }
-}
-
 /// The checks on the proposed actions themselves.
 pub fn before_applying(input: &KernelInput, actions: &[Action], cycle: u32) -> Vec<Violation> {
     let mut out = Vec::new();
@@ -83,10 +73,10 @@ pub fn before_applying(input: &KernelInput, actions: &[Action], cycle: u32) -> V
                 format!(
                     "{} pulls the {} lever; allowed: {}",
                     a.action_id,
-                    lever_name(lever),
+                    lever.as_str(),
                     g.allowed_levers
                         .iter()
-                        .map(|l| lever_name(*l))
+                        .map(|l| l.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
