@@ -26,3 +26,19 @@ fn the_evaluation_runs_every_policy_in_every_kind_of_world() {
         assert!(w.nothing.actions_per_cycle.iter().all(|n| *n == 0));
     }
 }
+
+#[test]
+fn the_largest_seed_wraps_instead_of_overflowing() {
+    let report = evaluate(
+        &Options {
+            worlds_per_kind: 1,
+            cycles: 1,
+            cycle_days: 1,
+            seed: u64::MAX,
+        },
+        |_| {},
+    );
+    assert_eq!(report.worlds.len(), 4);
+    assert_eq!(report.worlds[0].seed, u64::MAX);
+    assert_eq!(report.worlds[1].seed, 0);
+}

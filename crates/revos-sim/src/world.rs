@@ -314,7 +314,8 @@ impl World {
         let best = rng.below(n_campaigns);
         let worst = (best + 1 + rng.below(n_campaigns - 1)) % n_campaigns;
         for i in 0..n_campaigns {
-            let (channel, label, paid) = CHANNELS[(i + seed as usize) % CHANNELS.len()];
+            let (channel, label, paid) =
+                CHANNELS[(i + (seed % CHANNELS.len() as u64) as usize) % CHANNELS.len()];
             let mut budget = between(&mut rng, 600.0, 2500.0);
             // Cost per visit at the current budget.
             let mut cpv = between(&mut rng, 5.0, 11.0);

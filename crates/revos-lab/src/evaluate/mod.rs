@@ -59,7 +59,8 @@ pub struct Options {
     pub cycles: u32,
     /// Days between cycles.
     pub cycle_days: u32,
-    /// The seed of the first world; world `i` has seed `seed + i`.
+    /// The seed of the first world; the others follow it (wrapping at the
+    /// largest seed).
     pub seed: u64,
 }
 
@@ -118,7 +119,10 @@ pub fn evaluate(options: &Options, mut progress: impl FnMut(Progress)) -> Report
     let mut done = 0;
     for (k, kind) in Constraint::ALL.iter().enumerate() {
         for i in 0..per_kind {
-            let seed = options.seed + u64::from(i) * 4 + k as u64;
+            let seed = options
+                .seed
+                .wrapping_add(u64::from(i) * 4)
+                .wrapping_add(k as u64);
             runs.push(run_world(seed, *kind, options));
             done += 1;
             progress(Progress { done, of: total });
