@@ -299,11 +299,67 @@ fn base(
     }
 }
 
+/// A campaign earning at least this share of the blended return of the
+/// active campaigns is worth more budget when demand binds.
+const SCALE_MIN_RETURN_SHARE: f64 = 0.6;
+
+/// Campaign budget raises a demand cycle proposes at most.
+const MAX_SCALES: usize = 3;
+
+/// The campaigns worth more budget, best return first: the best one, then
+/// every other campaign whose return is at least [`SCALE_MIN_RETURN_SHARE`]
+/// of the blended return (revenue over spend of all active campaigns), up to
+/// [`MAX_SCALES`]. Each step is the risk tolerance's, doubled for a clear
+/// winner ([`clear_winner`]) while the economics guardrails have room.
+fn scale_campaigns(cx: &Ctx<'_>, skipped: &mut Vec<Skip>) -> Vec<Candidate> {
+    let blended = blended_return(&cx.stats);
+    let mut out = Vec::new();
+    for (i, stat) in cx.stats.iter().enumerate() {
+        if out.len() >= MAX_SCALES {
+            break;
+        }
+        if i > 0 && (stat.revenue <= 0.0 || stat.roi < blended * SCALE_MIN_RETURN_SHARE) {
+            continue;
+        }
+        let step = if clear_winner(cx, stat, blended) {
+            (cx.settings.step * 2.0).min(0.5)
+        } else {
+            cx.settings.step
+        };
+        out.extend(scale(cx, stat, step, blended, skipped));
+    }
+    out
+}
+
+/// A campaign beats the blended return even at the low end of its own
+/// noise (its return less one standard error, `1/√wins` of it), and the
+/// tenant's CAC is at least a fifth under its cap: a bigger step is safe.
+fn clear_winner(cx: &Ctx<'_>, stat: &CampaignStat<'_>, blended: f64) -> bool {
+    let wins = stat.wins.max(1) as f64;
+    let low = stat.roi * (1.0 - 1.0 / wins.sqrt());
+    let room = match (cx.snap.get("cac_blended"), cx.input.targets.cac_max) {
+        (Some(cac), Some(cap)) if cap > 0.0 => cac <= cap * 0.8,
+        _ => false,
+    };
+    room && !cx.diag.economics_breached() && low >= blended
+}
+
 /// Scale the campaign with the best attributed return.
 fn scale_best(cx: &Ctx<'_>, skipped: &mut Vec<Skip>) -> Option<Candidate> {
     let best = cx.stats.first()?;
+    scale(cx, best, cx.settings.step, 0.0, skipped)
+}
+
+/// Raise one campaign's budget by `step`.
+fn scale(
+    cx: &Ctx<'_>,
+    best: &CampaignStat<'_>,
+    step: f64,
+    blended: f64,
+    skipped: &mut Vec<Skip>,
+) -> Option<Candidate> {
     let c = best.campaign;
-    let delta = round2(c.budget_total * cx.settings.step);
+    let delta = round2(c.budget_total * step);
     let mut cand = base(
         OwnerSubsystem::Campaigns,
         ActionType::Scale,
@@ -320,15 +376,36 @@ fn scale_best(cx: &Ctx<'_>, skipped: &mut Vec<Skip>) -> Option<Candidate> {
     });
     cand.grows_spend = true;
     cand.abort = vec![cx.cac_abort()];
-    cand.impact_pct = round2(cx.settings.step * 100.0 / 2.0);
+    cand.impact_pct = round2(step * 100.0 / 2.0);
     cand.impact_confidence = if best.revenue > 0.0 { 0.55 } else { 0.35 };
+    let rank = if blended > 0.0 && !std::ptr::eq(best, &cx.stats[0]) {
+        format!(
+            "a return of {}×, {} of the blended return of the active campaigns ({}×)",
+            num(best.roi),
+            pct(best.roi / blended),
+            num(blended)
+        )
+    } else {
+        "the best of the active campaigns".to_owned()
+    };
+    let bigger = if step > cx.settings.step {
+        format!(
+            " The step is twice the usual {}%: over {} attributed wins its return beats the \
+             blended one even one standard error lower, and blended CAC is at least 20% under \
+             its cap.",
+            num(cx.step_pct()),
+            best.wins
+        )
+    } else {
+        String::new()
+    };
     cand.notes = format!(
         "Raise the budget of {} from {} to {} (+{}%): it returned {} in attributed revenue on {} \
-         spent, the best of the active campaigns. Abort if blended CAC runs above the cap.",
+         spent, {rank}.{bigger}",
         c.name,
         num(c.budget_total),
         num(c.budget_total + delta),
-        num(cx.step_pct()),
+        num(round2(step * 100.0)),
         num(best.revenue),
         num(c.budget_spent)
     );
@@ -336,7 +413,7 @@ fn scale_best(cx: &Ctx<'_>, skipped: &mut Vec<Skip>) -> Option<Candidate> {
     if delta < 1.0 {
         let why = format!(
             "a {}% raise of {}'s budget of {} is less than 1, so there is nothing to scale",
-            num(cx.step_pct()),
+            num(round2(step * 100.0)),
             c.name,
             num(c.budget_total)
         );
@@ -525,6 +602,71 @@ fn follow_up(cx: &Ctx<'_>) -> Candidate {
         ),
     };
     cand
+}
+
+/// Nurture the leads and MQLs that are not ready yet with an educational
+/// sequence: the usual lever on the top of the funnel, where speed alone does
+/// not convince.
+fn nurture(cx: &Ctx<'_>) -> Candidate {
+    let stages = ["lead_to_mql_rate", "mql_to_sql_rate"];
+    let metric = cx
+        .diag
+        .weakest_rate
+        .map(|r| r.metric)
+        .filter(|m| stages.contains(m))
+        .unwrap_or("lead_to_mql_rate");
+    let mut cand = base(
+        OwnerSubsystem::Crm,
+        ActionType::Experiment,
+        Lever::Sequences,
+        metric,
+        Some(TargetEntity {
+            r#type: TargetEntityType::Sequence,
+            id: format!("{metric}_nurture"),
+        }),
+        "nurture_sequence_enabled",
+        json!(false),
+        json!(true),
+    );
+    cand.flexible = true;
+    cand.abort = vec![cx.rate_abort(metric)];
+    cand.design = Some(cx.design(
+        metric,
+        format!(
+            "A six-touch educational nurture sequence for leads that are not ready yet raises {} \
+             by at least 20%.",
+            metric_phrase(metric)
+        ),
+        false,
+    ));
+    cand.impact_pct = 10.0;
+    cand.impact_confidence = 0.5;
+    let now = cx
+        .snap
+        .get(metric)
+        .map(|r| format!(" ({} now)", num(r)))
+        .unwrap_or_default();
+    cand.notes = format!(
+        "Enrol leads that are not ready to buy in a nurture sequence (case studies, guides, a \
+         check-in every few days) to raise {}{now}.",
+        metric_phrase(metric)
+    );
+    cand
+}
+
+/// The funnel stages a change of `field` acts on, by the planner's playbook:
+/// speed to lead and nurturing on the top of the funnel, routing and
+/// re-engagement in the middle, proof and price at the close.
+fn stages_of(field: &str) -> &'static [&'static str] {
+    match field {
+        "landing_page_variant" => &["visit_to_lead_rate"],
+        "nurture_sequence_enabled" => &["lead_to_mql_rate", "mql_to_sql_rate"],
+        "first_touch_sla_hours" => &["lead_to_mql_rate", "mql_to_sql_rate", "sql_to_opp_rate"],
+        "reengagement_sequence_enabled" => &["sql_to_opp_rate", "win_rate"],
+        "priority_routing_min_win_probability" => &["sql_to_opp_rate", "win_rate"],
+        "proposal_collateral" | "annual_prepay_discount_pct" => &["win_rate"],
+        _ => &[],
+    }
 }
 
 /// Route the likeliest deals to the strongest closers.
@@ -857,14 +999,35 @@ fn resume_paused(cx: &Ctx<'_>) -> Option<Candidate> {
     Some(cand)
 }
 
-/// Cut the budget of the second-worst campaign.
-fn cut_next_worst(cx: &Ctx<'_>) -> Option<Candidate> {
+/// The blended return of the active campaigns: their attributed revenue
+/// over their spend.
+fn blended_return(stats: &[CampaignStat<'_>]) -> f64 {
+    let (revenue, spent) = stats.iter().fold((0.0, 0.0), |(r, s), c| {
+        (r + c.revenue, s + c.campaign.budget_spent)
+    });
+    revenue / spent.max(1.0)
+}
+
+/// Cut the budget of the weakest campaign after the worst (which is
+/// paused), by the risk tolerance's step, when its return is below the
+/// blended return of the active campaigns: a campaign that returns more than
+/// the average is never cut to fix the average.
+fn cut_weak(cx: &Ctx<'_>) -> Option<Candidate> {
     if cx.stats.len() < 3 {
         return None;
     }
+    let blended = blended_return(&cx.stats);
     let s = &cx.stats[cx.stats.len() - 2];
+    if s.roi >= blended {
+        return None;
+    }
+    cut(cx, s, cx.settings.step, blended)
+}
+
+/// Cut one campaign's budget by `step` (never below what it spent).
+fn cut(cx: &Ctx<'_>, s: &CampaignStat<'_>, step: f64, blended: f64) -> Option<Candidate> {
     let c = s.campaign;
-    let cut = (c.budget_total * cx.settings.step).min((c.budget_total - c.budget_spent).max(0.0));
+    let cut = (c.budget_total * step).min((c.budget_total - c.budget_spent).max(0.0));
     if cut < 1.0 {
         return None;
     }
@@ -884,14 +1047,18 @@ fn cut_next_worst(cx: &Ctx<'_>) -> Option<Candidate> {
         delta: -round2(cut),
     });
     cand.abort = vec![cx.pipeline_abort()];
-    cand.impact_pct = round2(cx.settings.step * 100.0 / 4.0);
+    cand.impact_pct = round2(step * 100.0 / 4.0);
     cand.impact_confidence = 0.5;
     cand.notes = format!(
-        "Cut the budget of {} from {} to {}; its return ({}×) is below the best campaigns'.",
+        "Cut the budget of {} from {} to {} (−{}%); its return ({}× over {} attributed wins) is \
+         below the blended return of the active campaigns ({}×).",
         c.name,
         num(c.budget_total),
         num(c.budget_total - cut),
-        num(s.roi)
+        num(round2(step * 100.0)),
+        num(s.roi),
+        s.wins,
+        num(blended)
     );
     cand.campaigns = vec![c.id.clone()];
     Some(cand)
@@ -1002,19 +1169,25 @@ pub(crate) fn generate(
     let scale = scale_best(&cx, &mut skipped);
     let routing = priority_routing(&cx, &mut skipped);
     let resume = resume_paused(&cx);
-    let demand: Vec<Candidate> = [
-        resume,
-        scale.clone(),
-        channel_uplift(&cx, &mut skipped),
-        Some(landing_page(&cx)),
-        Some(reengage(&cx)),
-        routing.clone(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let conversion: Vec<Candidate> = [
+    let mut demand: Vec<Candidate> = resume.into_iter().collect();
+    if diag.binding == BindingConstraint::Economics {
+        demand.extend(scale.clone());
+    } else {
+        demand.extend(scale_campaigns(&cx, &mut skipped));
+    }
+    demand.extend(
+        [
+            channel_uplift(&cx, &mut skipped),
+            Some(landing_page(&cx)),
+            Some(reengage(&cx)),
+            routing.clone(),
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    let mut conversion: Vec<Candidate> = [
         Some(follow_up(&cx)),
+        Some(nurture(&cx)),
         routing,
         late_stage_incentive(&cx),
         Some(proposal_content(&cx)),
@@ -1023,6 +1196,11 @@ pub(crate) fn generate(
     .into_iter()
     .flatten()
     .collect();
+    // Changes that act on the weakest stage first (stable: the pool's order
+    // decides among them).
+    if let Some(weak) = diag.weakest_rate.map(|r| r.metric) {
+        conversion.sort_by_key(|c| !stages_of(&c.field).contains(&weak));
+    }
     let mut all = match diag.binding {
         BindingConstraint::DataQuality | BindingConstraint::Demand => {
             let mut v = demand;
@@ -1040,7 +1218,7 @@ pub(crate) fn generate(
             // Screened early so the CFO gate's decision is on record: it
             // becomes a reallocation from a weaker campaign when one has room.
             v.extend(scale);
-            v.extend(cut_next_worst(&cx));
+            v.extend(cut_weak(&cx));
             v.extend(channel_shift(&cx));
             v.push(price_change(&cx));
             v.push(follow_up(&cx));

@@ -82,6 +82,9 @@ pub(crate) struct CampaignStat<'a> {
     pub revenue: f64,
     /// Attributed revenue per unit spent (spend floored at 1).
     pub roi: f64,
+    /// The revenue events behind `revenue`: the noise of a return is about
+    /// `1/√wins` of it.
+    pub wins: usize,
 }
 
 /// The active campaigns with sane budgets, best return first (ties by id).
@@ -95,16 +98,19 @@ pub(crate) fn campaign_stats(input: &KernelInput) -> Vec<CampaignStat<'_>> {
         .filter(|c| c.status.trim().eq_ignore_ascii_case("active"))
         .filter(|c| campaign_is_sane(c))
         .map(|c| {
-            let revenue: f64 = input
+            let events: Vec<f64> = input
                 .revenue_events
                 .iter()
                 .filter(|e| e.attributed_campaign_id.as_deref() == Some(c.id.as_str()))
                 .map(|e| e.amount.max(0.0))
-                .sum();
+                .filter(|a| *a > 0.0)
+                .collect();
+            let revenue: f64 = events.iter().sum();
             CampaignStat {
                 campaign: c,
                 revenue,
                 roi: revenue / c.budget_spent.max(1.0),
+                wins: events.len(),
             }
         })
         .collect();

@@ -219,7 +219,29 @@ pub enum LabCommand {
         /// Seed of the first world.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Instead of scoring, follow the planner in the one world of this
+        /// seed, cycle by cycle: its diagnosis, actions with their notes,
+        /// the results it learned from, and each campaign's true marginal
+        /// return. Needs `--kind`.
+        #[arg(long, value_name = "SEED", requires = "kind")]
+        trace: Option<u64>,
+        /// The planted constraint of the traced world.
+        #[arg(long, value_enum, requires = "trace")]
+        kind: Option<ConstraintKind>,
     },
+}
+
+/// A planted binding constraint, for `revos lab evaluate --trace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConstraintKind {
+    /// Efficient campaigns held back by their budgets.
+    Demand,
+    /// One funnel stage far below what the tenant could reach.
+    Conversion,
+    /// Campaigns that waste spend; CAC above its cap.
+    Economics,
+    /// A required metric that stops being reported, or unattributed revenue.
+    DataQuality,
 }
 
 /// `revos optimizer …`.

@@ -117,6 +117,36 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
             cycles,
             cycle_days,
             seed,
+            trace: Some(world),
+            kind: Some(kind),
+        }) => {
+            use revos_sim::world::Constraint;
+            let kind = match kind {
+                crate::cli::ConstraintKind::Demand => Constraint::Demand,
+                crate::cli::ConstraintKind::Conversion => Constraint::Conversion,
+                crate::cli::ConstraintKind::Economics => Constraint::Economics,
+                crate::cli::ConstraintKind::DataQuality => Constraint::DataQuality,
+            };
+            let options = revos_lab::evaluate::Options {
+                worlds_per_kind: worlds,
+                cycles,
+                cycle_days,
+                seed,
+            };
+            let trace = revos_lab::evaluate::trace::trace(world, kind, &options);
+            if as_json {
+                output::json(&trace);
+            } else {
+                print!("{}", trace.to_text());
+            }
+            Ok(())
+        }
+        Command::Lab(LabCommand::Evaluate {
+            worlds,
+            cycles,
+            cycle_days,
+            seed,
+            ..
         }) => {
             lab_evaluate(
                 revos_lab::evaluate::Options {

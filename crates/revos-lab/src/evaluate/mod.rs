@@ -29,6 +29,7 @@ pub mod executor;
 pub mod input;
 pub mod policies;
 pub mod report;
+pub mod trace;
 
 use chrono::NaiveDate;
 use revos_contracts::kernel_io::{Action, BindingConstraint};
@@ -134,11 +135,11 @@ pub fn evaluate(options: &Options, mut progress: impl FnMut(Progress)) -> Report
 /// Runs every policy in the world of `seed`.
 pub fn run_world(seed: u64, kind: Constraint, options: &Options) -> WorldRun {
     let world = World::generate(seed, kind, world_start());
-    let planner = run_policy(&world, &mut Policy::Planner, options);
+    let planner = run_policy(&world, &mut Policy::Planner, options, None);
     let counts = planner.actions_per_cycle.clone();
-    let nothing = run_policy(&world, &mut Policy::Nothing, options);
-    let random = run_policy(&world, &mut Policy::Random { seed, counts }, options);
-    let oracle = run_policy(&world, &mut Policy::Oracle, options);
+    let nothing = run_policy(&world, &mut Policy::Nothing, options, None);
+    let random = run_policy(&world, &mut Policy::Random { seed, counts }, options, None);
+    let oracle = run_policy(&world, &mut Policy::Oracle, options, None);
     WorldRun {
         seed,
         constraint: kind.as_str().to_owned(),
@@ -149,8 +150,14 @@ pub fn run_world(seed: u64, kind: Constraint, options: &Options) -> WorldRun {
     }
 }
 
-/// Runs one policy on a copy of `world`.
-pub fn run_policy(world: &World, policy: &mut Policy, options: &Options) -> PolicyRun {
+/// Runs one policy on a copy of `world`; with `trace`, records what it saw,
+/// decided and learned cycle by cycle.
+pub fn run_policy(
+    world: &World,
+    policy: &mut Policy,
+    options: &Options,
+    mut trace: Option<&mut Vec<trace::CycleTrace>>,
+) -> PolicyRun {
     let mut world = world.clone();
     for _ in 0..HISTORY_DAYS {
         world.step();
@@ -177,11 +184,13 @@ pub fn run_policy(world: &World, policy: &mut Policy, options: &Options) -> Poli
         run.binding.push(truly.as_str().to_owned());
         let kernel_input = book.input(&world, today, executor.results(today));
         let decision = policy.decide(&kernel_input, &world, cycle);
+        let mut summary = None;
         let actions: Vec<Action> = match decision {
             Ok(d) => {
                 if let Some(binding) = d.binding {
                     run.diagnoses.push(binding_name(binding).to_owned());
                 }
+                summary = d.summary;
                 d.actions
             }
             Err(e) => {
@@ -200,6 +209,17 @@ pub fn run_policy(world: &World, policy: &mut Policy, options: &Options) -> Poli
         }
         if let Some(v) = checks::spend_after(&world, spend_before, cycle + 1) {
             run.violations.push(v);
+        }
+        if let Some(t) = trace.as_deref_mut() {
+            t.push(trace::CycleTrace::new(
+                cycle + 1,
+                today,
+                truly,
+                &world,
+                &kernel_input,
+                summary,
+                &actions,
+            ));
         }
         run.actions_per_cycle.push(actions.len());
         if watched {

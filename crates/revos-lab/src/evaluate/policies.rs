@@ -10,8 +10,8 @@
 
 use chrono::Utc;
 use revos_contracts::kernel_io::{
-    Action, ActionGuardrails, ActionType, BindingConstraint, ExpectedImpact, Experiment,
-    ImpactDirection, KernelInput, Lever, OwnerSubsystem, ProposedChange, RiskTolerance,
+    Action, ActionGuardrails, ActionType, BindingConstraint, CycleSummary, ExpectedImpact,
+    Experiment, ImpactDirection, KernelInput, Lever, OwnerSubsystem, ProposedChange, RiskTolerance,
     TargetEntity, TargetEntityType,
 };
 use revos_optimizer::PlanContext;
@@ -49,6 +49,9 @@ pub struct Decision {
     pub actions: Vec<Action>,
     /// The constraint it named (the planner only).
     pub binding: Option<BindingConstraint>,
+    /// Its cycle summary: constraint, priority metric, diagnosis (the
+    /// planner only).
+    pub summary: Option<CycleSummary>,
 }
 
 impl Policy {
@@ -72,6 +75,7 @@ impl Policy {
                 return Ok(Decision {
                     binding: Some(plan.output.cycle_summary.binding_constraint),
                     actions: plan.output.actions,
+                    summary: Some(plan.output.cycle_summary),
                 });
             }
             Policy::Random { seed, counts } => {
@@ -83,6 +87,7 @@ impl Policy {
         Ok(Decision {
             actions,
             binding: None,
+            summary: None,
         })
     }
 }
@@ -220,6 +225,13 @@ fn fix(world: &World, n: usize, metric: &str) -> Option<Action> {
 
 /// The true value of one more website visit: the funnel's current rates,
 /// the deal size, and a booking's worth (margin over its expected life).
+/// What one more unit of daily spend on `c` returns at its current level:
+/// the world's marginal lifetime value per unit spent.
+pub(crate) fn marginal_return(world: &World, c: &CampaignTruth) -> f64 {
+    let b = c.elasticity.clamp(0.01, 0.99);
+    value_per_visit(world) * c.efficiency * b * c.daily_level.max(1e-9).powf(b - 1.0)
+}
+
 fn value_per_visit(world: &World) -> f64 {
     let sim = world.sim();
     let rate = |m: &str| (sim.base_rate(m).unwrap_or(0.0) * sim.multiplier(m)).min(0.95);
