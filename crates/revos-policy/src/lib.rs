@@ -19,10 +19,13 @@
 //! - [`registry`]: the built-in policies, their versions and routing;
 //!   `revenue_os.growth.lead_response_v1` (versions 1 and 2) and
 //!   `revenue_os.fts.booking_confirmation_v1` (version 1);
-//! - [`guards`]: the Cedar guards `deal_update` and `send_invoice`.
+//! - [`guards`]: the Cedar guards `deal_update` and `send_invoice`;
+//! - [`tools`]: the tools agents call, their argument checks, risk
+//!   profiles and the tenant's Cedar tool policies.
 
 pub mod guards;
 pub mod registry;
+pub mod tools;
 
 mod booking_confirmation;
 mod lead_response;
