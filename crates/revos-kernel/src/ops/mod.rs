@@ -1,0 +1,82 @@
+//! The operations kernel for AI agents: tools, their permissions, the
+//! actions agents ask for and the approvals that gate them.
+//!
+//! An agent never touches a sensitive system itself: it asks revos to call
+//! a tool (`POST /v1/agent-actions`). revos then
+//!
+//! 1. checks who is asking and that they may act on the tenant (before
+//!    anything else);
+//! 2. checks the arguments against the tool's declaration
+//!    (`revos_policy::tools`), naming each bad field;
+//! 3. asks the tenant's Cedar tool policies whether this agent may call
+//!    this tool with these arguments now (no permit: blocked);
+//! 4. assesses the risk (low/medium/high, with the factors that raised it);
+//! 5. answers `executed` (the job is queued now), `awaiting_approval` (an
+//!    approval is opened and the job waits on the `approval` queue) or
+//!    `blocked` (nothing runs; the reasons say why), and audits it.
+//!
+//! A call needs approval when a permit that applied carries
+//! `@approval("required")`, or when its risk reaches the tenant's
+//! `approval_from_risk` (default `high`). People decide approvals
+//! ([`approvals`]): only approvers, admins and owners; never the requester;
+//! as many distinct people as the tenant asks for the tool and risk (two
+//! for high risk by default); an approval affecting more entities than
+//! `confirm_count_above` needs the exact count confirmed; a pending approval
+//! expires (expired = rejected). Approved, the job runs; rejected or
+//! expired, it is cancelled and the action says so.
+//!
+//! A tool is carried out by its executor ([`handlers`]): the built-in
+//! e-mail adapter, or a signed webhook to the tenant's webhook endpoint
+//! named after the subsystem (`crm`, `billing`, `pricing`, …), whose HTTP
+//! answer is the result. A tool whose executor revos does not have yet is
+//! blocked, saying so. The agent learns each outcome from a signed webhook
+//! to the tenant's endpoint `agent.<agent name>`, when there is one; new
+//! approvals are announced to the endpoint `approvals` through the
+//! `notification` queue.
+//!
+//! - [`policies`]: the tenant's tool policies and approval settings;
+//! - [`actions`]: agent actions, from request to outcome;
+//! - [`approvals`]: listing and deciding approvals, and their expiry;
+//! - [`handlers`]: the job handlers that carry tools out and report back.
+
+pub mod actions;
+pub mod approvals;
+pub(crate) mod handlers;
+pub mod policies;
+
+/// The job kind that sends a tool's e-mail.
+pub(crate) const EMAIL_TOOL_JOB: &str = "ops.email";
+/// The job kind that calls a tool's subsystem endpoint.
+pub(crate) const ENDPOINT_TOOL_JOB: &str = "ops.webhook";
+/// The webhook endpoint that hears about new approvals.
+pub(crate) const APPROVALS_ENDPOINT: &str = "approvals";
+
+/// The webhook endpoint name where `agent` hears about its actions:
+/// `agent.` and the agent's name in lower case, every character other
+/// than a-z, 0-9 and `_` turned into `_`.
+pub fn agent_endpoint(agent: &str) -> String {
+    let name: String = agent
+        .trim()
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("agent.{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn agent_endpoints_are_valid_endpoint_names() {
+        assert_eq!(super::agent_endpoint("Growth-Bot 2"), "agent.growth_bot_2");
+        assert!(revos_contracts::runtime::is_valid_event_name(
+            &super::agent_endpoint("Growth-Bot 2")
+        ));
+    }
+}
