@@ -8,7 +8,9 @@
 //! or a body (400, 404, 413, 415), and an example for every request body.
 //! `.ci/schemathesis` fuzzes the running server against this document.
 
-use crate::routes::{audit, cycles, data, events, jobs, keys, me, system, tenants, webhooks};
+use crate::routes::{
+    audit, cycles, data, events, jobs, keys, me, ops, system, tenants, webhooks,
+};
 use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -104,6 +106,15 @@ use utoipa::{Modify, OpenApi};
         events::add_endpoint,
         events::list_endpoints,
         events::remove_endpoint,
+        ops::tools,
+        ops::get_policies,
+        ops::put_policies,
+        ops::request_action,
+        ops::get_action,
+        ops::list_approvals,
+        ops::get_approval,
+        ops::approve,
+        ops::reject,
     ),
     components(schemas(
         revos_contracts::KernelError,
@@ -127,6 +138,7 @@ use utoipa::{Modify, OpenApi};
         (name = "policies", description = "Policies, runtime modes (shadow/enforce), settings and replay"),
         (name = "tenants", description = "Tenants, workspaces and optimizer settings"),
         (name = "metrics", description = "The canonical metric dictionary and daily metric values"),
+        (name = "agents", description = "The operations kernel for AI agents: tools, Cedar tool policies, agent actions and approval gates"),
         (name = "spine", description = "Campaigns, opportunities, accounts, revenue events and CRM activities"),
     )
 )]
@@ -197,6 +209,8 @@ pub const PATH_PARAMS: &[(&str, PathParam, &str)] = &[
     ("tenant_id", PathParam::Uuid, "Tenant UUID"),
     ("event_id", PathParam::Uuid, "Event UUID"),
     ("job_id", PathParam::Uuid, "Job UUID"),
+    ("action_id", PathParam::Uuid, "Agent action UUID"),
+    ("approval_id", PathParam::Uuid, "Approval UUID"),
     ("task_id", PathParam::Uuid, "Task UUID"),
     ("cycle_id", PathParam::Uuid, "Cycle UUID"),
     ("endpoint_id", PathParam::Uuid, "Webhook endpoint UUID"),

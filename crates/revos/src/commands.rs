@@ -1325,8 +1325,22 @@ async fn worker(config: Config, args: WorkerArgs) -> Result<(), Failure> {
     );
     let handlers = revos_kernel::delivery::worker::builtin_handlers(&kernel);
     let (stop_sequencer, sequencer) = spawn_sequencer(&kernel);
+    // Pending approvals past their time are expired (rejected) here too,
+    // not only when someone tries to decide them.
+    let (stop_expiry, expiry_stopped) = tokio::sync::oneshot::channel::<()>();
+    let expiry = tokio::spawn(revos_kernel::ops::approvals::run_expiry(
+        kernel.clone(),
+        revos_kernel::ops::approvals::EXPIRY_INTERVAL,
+        async {
+            let _ = expiry_stopped.await;
+        },
+    ));
     let worker = revos_kernel::delivery::worker::Worker::new(kernel, handlers, options);
     let ran = worker.run(shutdown_signal()).await;
+    let _ = stop_expiry.send(());
+    if let Err(e) = expiry.await {
+        tracing::error!(error = %e, "the approval expiry sweep panicked");
+    }
     stop_sequencer_and_wait(stop_sequencer, sequencer).await;
     ran?;
     println!("revos worker stopped");

@@ -106,10 +106,6 @@ pub struct DecisionInput {
     /// For an approval affecting many entities: their exact number.
     #[serde(default)]
     pub confirm_count: Option<u64>,
-    /// The tenant (for a user, who may belong to several).
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = Uuid)]
-    pub tenant_id: Option<TenantId>,
 }
 
 /// Filters of the approval list.
@@ -243,6 +239,7 @@ impl Kernel {
     pub async fn decide_approval(
         &self,
         by: &Principal,
+        tenant: Option<TenantId>,
         id: Uuid,
         decision: Decision,
         input: DecisionInput,
@@ -255,7 +252,7 @@ impl Kernel {
                 "agent keys can never approve or reject: a person decides",
             ));
         }
-        let tenant = resolve_tenant(by, input.tenant_id)?;
+        let tenant = resolve_tenant(by, tenant)?;
         crate::delivery::jobs::check_decider(by, tenant)?;
         let reason = input
             .reason
@@ -517,5 +514,30 @@ impl Kernel {
             created_at: row.created_at,
             expires_at: row.expires_at,
         })
+    }
+}
+
+/// How often a worker process sweeps for expired approvals.
+pub const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Expires pending approvals past their time every `interval` until
+/// `shutdown` resolves (`revos worker` runs it). Several processes may run
+/// it: an approval is expired by the one whose conditional write wins.
+pub async fn run_expiry(
+    kernel: Kernel,
+    interval: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(interval) => {}
+        }
+        match kernel.expire_approvals(Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "expired pending approvals"),
+            Err(err) => tracing::error!(error = %err.body, "the approval expiry sweep failed"),
+        }
     }
 }

@@ -80,3 +80,90 @@ mod tests {
         ));
     }
 }
+
+/// How a tool is carried out, as the catalog shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ExecutorInfo {
+    /// `email` (the built-in adapter), `endpoint` (the tenant's webhook
+    /// endpoint for the subsystem) or `unavailable` (calls are blocked).
+    pub kind: String,
+    /// For `endpoint`: the name of the tenant's webhook endpoint it posts to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Whether revos can carry it out (given the endpoint, for `endpoint`).
+    pub available: bool,
+    /// How, or why not.
+    pub note: String,
+}
+
+/// One tool of the catalog.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ToolInfo {
+    /// The tool's name (the Cedar action).
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// The JSON Schema of its `args`.
+    #[schema(value_type = Object)]
+    pub args_schema: serde_json::Value,
+    /// Its risk profile: `{base, factors: [{name, reads, medium_above, high_above}]}`.
+    #[schema(value_type = Object)]
+    pub risk: serde_json::Value,
+    /// The queue its job runs on.
+    pub queue: String,
+    /// How it is carried out.
+    pub executor: ExecutorInfo,
+}
+
+/// The tool catalog.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ToolCatalog {
+    /// Every tool.
+    pub items: Vec<ToolInfo>,
+    /// The Cedar schema tool policies are validated against (Cedar's JSON
+    /// schema format).
+    #[schema(value_type = Object)]
+    pub cedar_schema: serde_json::Value,
+}
+
+/// Every tool an agent can call, with the Cedar schema of tool policies.
+pub fn catalog() -> ToolCatalog {
+    use revos_policy::tools::{Executor, TOOLS};
+    let items = TOOLS
+        .iter()
+        .map(|t| ToolInfo {
+            name: t.name.to_owned(),
+            description: t.description.to_owned(),
+            args_schema: t.args_schema(),
+            risk: t.risk_json(),
+            queue: t.queue.to_owned(),
+            executor: match t.executor {
+                Executor::Email => ExecutorInfo {
+                    kind: "email".into(),
+                    endpoint: None,
+                    available: true,
+                    note: "sent by revos over the tenant's SMTP server".into(),
+                },
+                Executor::Endpoint(name) => ExecutorInfo {
+                    kind: "endpoint".into(),
+                    endpoint: Some(name.to_owned()),
+                    available: true,
+                    note: format!(
+                        "a signed webhook to the tenant's webhook endpoint `{name}`; its 2xx \
+                         answer is the result (calls are blocked while the tenant has none)"
+                    ),
+                },
+                Executor::Unavailable(why) => ExecutorInfo {
+                    kind: "unavailable".into(),
+                    endpoint: None,
+                    available: false,
+                    note: format!("calls are blocked: {why}"),
+                },
+            },
+        })
+        .collect();
+    ToolCatalog {
+        items,
+        cedar_schema: revos_policy::tools::cedar_schema_json(),
+    }
+}
