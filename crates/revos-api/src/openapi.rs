@@ -800,6 +800,22 @@ fn request_example(method: &str, path: &str) -> Option<Value> {
             json!({"mode": "shadow"})
         }
         ("put", "/policy-settings/{policy_id}") => json!({}),
+        ("put", "/tool-policies") => json!({
+            "policies": "@id(\"small-sends\")\npermit(principal == Agent::\"growth-bot\", action == Action::\"send_email\", resource)\nwhen { context.affected < 500 };",
+            "settings": {"expire_after_minutes": 1440, "approvers": {"high": 2}},
+        }),
+        ("post", "/v1/agent-actions") => json!({
+            "tool": "send_email",
+            "args": {"to": ["ada@example.com"], "subject": "Your demo", "text": "See you Tuesday."},
+            "entity": "lead:ada",
+            "evidence": [{"kind": "note", "text": "asked for a demo"}],
+            "reason_code": "demo_follow_up",
+            "idempotency_key": "follow-up-ada-1",
+        }),
+        ("post", "/v1/approvals/{approval_id}/approve") => {
+            json!({"reason": "checked the evidence", "confirm_count": 1})
+        }
+        ("post", "/v1/approvals/{approval_id}/reject") => json!({"reason": "not now"}),
         ("post", "/webhook-endpoints") => {
             json!({"name": "crm_sync", "url": "https://hooks.example.com/revos"})
         }
