@@ -8,9 +8,7 @@
 //! or a body (400, 404, 413, 415), and an example for every request body.
 //! `.ci/schemathesis` fuzzes the running server against this document.
 
-use crate::routes::{
-    audit, cycles, data, events, jobs, keys, me, ops, system, tenants, webhooks,
-};
+use crate::routes::{audit, cycles, data, events, jobs, keys, me, ops, system, tenants, webhooks};
 use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};

@@ -68,8 +68,10 @@ async fn start(db: Db, sink: Option<&SmtpSink>) -> App {
             c.email.smtp_url = url;
         }
         for q in ["email", "webhook", "notification"] {
-            c.queues
-                .insert(q.into(), json!({"backoff": {"kind": "none", "delay_ms": 0}}));
+            c.queues.insert(
+                q.into(),
+                json!({"backoff": {"kind": "none", "delay_ms": 0}}),
+            );
         }
     })
     .await
@@ -162,7 +164,13 @@ async fn drain(app: &App, queue: &str) -> usize {
     .unwrap()
 }
 
-async fn approve(app: &App, token: &str, tenant: &str, id: &str, body: Value) -> (StatusCode, Value) {
+async fn approve(
+    app: &App,
+    token: &str,
+    tenant: &str,
+    id: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     app.call_as(
         token,
         Method::POST,
@@ -214,7 +222,10 @@ async fn the_catalog_lists_every_tool(db: Db) {
         "update_content",
         "change_campaign_budget",
     ] {
-        let t = items.iter().find(|t| t["name"] == tool).unwrap_or_else(|| panic!("{names:?}"));
+        let t = items
+            .iter()
+            .find(|t| t["name"] == tool)
+            .unwrap_or_else(|| panic!("{names:?}"));
         assert_eq!(t["args_schema"]["type"], "object", "{t}");
         assert!(t["risk"]["base"].is_string(), "{t}");
         assert!(t["queue"].is_string(), "{t}");
@@ -255,8 +266,14 @@ async fn invalid_policies_are_refused_with_cedars_message(db: Db) {
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{text}: {body}");
         kernel_error(&body, "INVALID_INPUT");
-        assert!(body["message"].as_str().unwrap().contains(needle), "{needle}: {body}");
-        assert_eq!(body["details"]["violations"][0]["path"], "$.policies", "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(needle),
+            "{needle}: {body}"
+        );
+        assert_eq!(
+            body["details"]["violations"][0]["path"], "$.policies",
+            "{body}"
+        );
     }
     let (status, body) = app
         .call(
@@ -273,7 +290,11 @@ async fn invalid_policies_are_refused_with_cedars_message(db: Db) {
     let (_, body) = app.get(&path).await;
     assert_eq!(body["policies"], "");
     let (status, _) = app
-        .call(Method::PUT, &path, Some(json!({"policies": "", "polices": ""})))
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"policies": "", "polices": ""})),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
@@ -323,45 +344,144 @@ async fn the_permission_matrix(db: Db) {
 
     set_policies(&app, &t, MATRIX, json!({})).await;
     let deal = |amount: i64| json!({"deal_id": "d1", "stage": "proposal", "amount_cents": amount});
-    let refund = |amount: i64| json!({"invoice_id": "i1", "amount_cents": amount, "currency": "EUR"});
+    let refund =
+        |amount: i64| json!({"invoice_id": "i1", "amount_cents": amount, "currency": "EUR"});
     let cases: Vec<(&str, &str, &str, Value, &str, &str)> = vec![
-        ("m1", "growth", "send_email", emails(2), "executed", "permitted by growth-email"),
-        ("m2", "growth", "send_email", emails(6), "blocked", "no policy permits agent `growth-bot`"),
-        ("m3", "support", "send_email", emails(1), "blocked", "no policy permits agent `support-bot`"),
-        ("m4", "support", "issue_refund", refund(500), "awaiting_approval", "asks for approval"),
-        ("m5", "support", "issue_refund", refund(200_000), "blocked", "no policy permits"),
-        ("m6", "growth", "issue_refund", refund(500), "blocked", "no policy permits"),
-        ("m7", "growth", "update_deal", deal(100), "executed", "permitted by deals"),
-        ("m8", "growth", "update_deal", deal(60_000_000), "blocked", "forbidden by no-huge-deals"),
-        ("m9", "growth", "update_deal", deal(20_000_000), "awaiting_approval", "high risk needs approval"),
-        ("m10", "growth", "send_campaign", json!({"campaign_id": "c", "template_key": "k",
+        (
+            "m1",
+            "growth",
+            "send_email",
+            emails(2),
+            "executed",
+            "permitted by growth-email",
+        ),
+        (
+            "m2",
+            "growth",
+            "send_email",
+            emails(6),
+            "blocked",
+            "no policy permits agent `growth-bot`",
+        ),
+        (
+            "m3",
+            "support",
+            "send_email",
+            emails(1),
+            "blocked",
+            "no policy permits agent `support-bot`",
+        ),
+        (
+            "m4",
+            "support",
+            "issue_refund",
+            refund(500),
+            "awaiting_approval",
+            "asks for approval",
+        ),
+        (
+            "m5",
+            "support",
+            "issue_refund",
+            refund(200_000),
+            "blocked",
+            "no policy permits",
+        ),
+        (
+            "m6",
+            "growth",
+            "issue_refund",
+            refund(500),
+            "blocked",
+            "no policy permits",
+        ),
+        (
+            "m7",
+            "growth",
+            "update_deal",
+            deal(100),
+            "executed",
+            "permitted by deals",
+        ),
+        (
+            "m8",
+            "growth",
+            "update_deal",
+            deal(60_000_000),
+            "blocked",
+            "forbidden by no-huge-deals",
+        ),
+        (
+            "m9",
+            "growth",
+            "update_deal",
+            deal(20_000_000),
+            "awaiting_approval",
+            "high risk needs approval",
+        ),
+        (
+            "m10",
+            "growth",
+            "send_campaign",
+            json!({"campaign_id": "c", "template_key": "k",
             "template_version": 1, "audience_size": 10, "sending_domain": "mail.example"}),
-            "blocked", "safe-send"),
-        ("m11", "growth", "change_price", json!({"product_id": "p", "current_price_cents": 1000,
-            "new_price_cents": 1050, "currency": "EUR"}), "blocked", "no active webhook endpoint named `pricing`"),
-        ("m12", "growth", "update_content", json!({"page_id": "home", "section": "hero", "text": "Hi"}),
-            "executed", "permitted by office-hours-content"),
-        ("m13", "growth", "publish_post", json!({"channel": "blog", "title": "T", "body": "B"}),
-            "blocked", "no policy permits"),
+            "blocked",
+            "safe-send",
+        ),
+        (
+            "m11",
+            "growth",
+            "change_price",
+            json!({"product_id": "p", "current_price_cents": 1000,
+            "new_price_cents": 1050, "currency": "EUR"}),
+            "blocked",
+            "no active webhook endpoint named `pricing`",
+        ),
+        (
+            "m12",
+            "growth",
+            "update_content",
+            json!({"page_id": "home", "section": "hero", "text": "Hi"}),
+            "executed",
+            "permitted by office-hours-content",
+        ),
+        (
+            "m13",
+            "growth",
+            "publish_post",
+            json!({"channel": "blog", "title": "T", "body": "B"}),
+            "blocked",
+            "no policy permits",
+        ),
     ];
     for (key, who, tool, args, status, reason) in cases {
         let token = if who == "growth" { &growth } else { &support };
         let (code, body) = act(&app, token, key, tool, args).await;
         assert_eq!(code, StatusCode::CREATED, "{key}: {body}");
         assert_eq!(body["status"], status, "{key}: {body}");
-        assert!(reasons(&body).contains(reason), "{key}: wanted `{reason}` in {body}");
+        assert!(
+            reasons(&body).contains(reason),
+            "{key}: wanted `{reason}` in {body}"
+        );
         assert!(body["risk"]["level"].is_string(), "{key}: {body}");
         assert_eq!(
             body["approval_id"].is_string(),
             status == "awaiting_approval",
             "{key}: {body}"
         );
-        assert_eq!(body["job_id"].is_string(), status != "blocked", "{key}: {body}");
+        assert_eq!(
+            body["job_id"].is_string(),
+            status != "blocked",
+            "{key}: {body}"
+        );
     }
     // The high-risk deal names its factor.
     let (_, body) = act(&app, &growth, "m9", "update_deal", deal(20_000_000)).await;
     assert_eq!(body["risk"]["level"], "high");
-    assert!(body["risk"]["factors"].to_string().contains("amount"), "{body}");
+    assert!(
+        body["risk"]["factors"].to_string().contains("amount"),
+        "{body}"
+    );
 
     // Bad input: every problem named, nothing recorded.
     let (status, body) = act(
@@ -380,14 +500,19 @@ async fn the_permission_matrix(db: Db) {
     }
     let (status, body) = act(&app, &growth, "bad2", "launch_rocket", json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["details"]["violations"].to_string().contains("$.tool"), "{body}");
+    assert!(
+        body["details"]["violations"].to_string().contains("$.tool"),
+        "{body}"
+    );
     let (status, body) = app
         .call_as(
             &growth,
             Method::POST,
             "/v1/agent-actions",
-            Some(json!({"tool": "send_email", "args": emails(1), "entity": "x",
-                "reason_code": "r", "idempotency_key": "k", "urgent": true})),
+            Some(
+                json!({"tool": "send_email", "args": emails(1), "entity": "x",
+                "reason_code": "r", "idempotency_key": "k", "urgent": true}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -449,10 +574,15 @@ async fn approval_rules(db: Db) {
     assert_eq!(shown["reason_code"], "test");
     assert_eq!(shown["risk"]["affected"], 3);
     assert_eq!(shown["confirm_count_required"], true);
-    assert!(shown["changes"].as_str().unwrap().contains("send_email"), "{shown}");
+    assert!(
+        shown["changes"].as_str().unwrap().contains("send_email"),
+        "{shown}"
+    );
     // … and is listed, newest first, with filters.
     let (_, list) = app
-        .get(&format!("/v1/approvals?tenant_id={t}&status=pending&tool=send_email&agent=growth-bot"))
+        .get(&format!(
+            "/v1/approvals?tenant_id={t}&status=pending&tool=send_email&agent=growth-bot"
+        ))
         .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list["has_more"], false);
@@ -469,23 +599,61 @@ async fn approval_rules(db: Db) {
     // for an approval that does not exist or a body that is not JSON.
     let (status, body) = approve(&app, &growth, &t, &approval, json!({"reason": "ok"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let (status, _) = approve(&app, &growth, &t, &uuid::Uuid::new_v4().to_string(), json!(1)).await;
+    let (status, _) = approve(
+        &app,
+        &growth,
+        &t,
+        &uuid::Uuid::new_v4().to_string(),
+        json!(1),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // A viewer does not decide.
-    let (status, body) = approve(&app, &carol, &t, &approval, json!({"reason": "ok", "confirm_count": 3})).await;
+    let (status, body) = approve(
+        &app,
+        &carol,
+        &t,
+        &approval,
+        json!({"reason": "ok", "confirm_count": 3}),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     // A decision needs a reason, and the exact count.
     let (status, body) = approve(&app, &alice, &t, &approval, json!({"confirm_count": 3})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["details"]["violations"].to_string().contains("$.reason"), "{body}");
+    assert!(
+        body["details"]["violations"]
+            .to_string()
+            .contains("$.reason"),
+        "{body}"
+    );
     let (status, body) = approve(&app, &alice, &t, &approval, json!({"reason": "ok"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["details"]["violations"].to_string().contains("$.confirm_count"), "{body}");
-    let (status, body) = approve(&app, &alice, &t, &approval, json!({"reason": "ok", "confirm_count": 300})).await;
+    assert!(
+        body["details"]["violations"]
+            .to_string()
+            .contains("$.confirm_count"),
+        "{body}"
+    );
+    let (status, body) = approve(
+        &app,
+        &alice,
+        &t,
+        &approval,
+        json!({"reason": "ok", "confirm_count": 300}),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     // Nothing ran meanwhile.
     assert_eq!(drain(&app, "approval").await, 0);
-    let (status, body) = approve(&app, &alice, &t, &approval, json!({"reason": "evidence checks out", "confirm_count": 3})).await;
+    let (status, body) = approve(
+        &app,
+        &alice,
+        &t,
+        &approval,
+        json!({"reason": "evidence checks out", "confirm_count": 3}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "approved", "{body}");
     assert_eq!(body["decisions"][0]["by"], "user:alice");
@@ -524,7 +692,11 @@ async fn approval_rules(db: Db) {
         json!({"page_id": "p", "section": "s", "text": "t"}),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "a user names the tenant: {body}");
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a user names the tenant: {body}"
+    );
     let (status, body) = app
         .call_as(
             &dave,
@@ -540,10 +712,16 @@ async fn approval_rules(db: Db) {
     let job = body["job_id"].as_str().unwrap().to_owned();
     let (status, body) = approve(&app, &dave, &t, &own, json!({"reason": "mine"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("requester"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("requester"),
+        "{body}"
+    );
     // The job waiting for approval cannot be approved around the gate.
     let (status, body) = app
-        .post(&format!("/v1/jobs/{job}/approve"), json!({"reason": "bypass"}))
+        .post(
+            &format!("/v1/jobs/{job}/approve"),
+            json!({"reason": "bypass"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
@@ -575,8 +753,16 @@ async fn two_approvers_rejection_and_expiry(db: Db) {
     assert_eq!(body["status"], "pending", "{body}");
     assert_eq!(body["required_approvals"], 2);
     let (status, body) = approve(&app, &alice, &t, &approval, json!({"reason": "again"})).await;
-    assert_eq!(status, StatusCode::CONFLICT, "one person counts once: {body}");
-    assert_eq!(drain(&app, "approval").await, 0, "one approval is not enough");
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "one person counts once: {body}"
+    );
+    assert_eq!(
+        drain(&app, "approval").await,
+        0,
+        "one approval is not enough"
+    );
     let (status, body) = approve(&app, &bob, &t, &approval, json!({"reason": "agreed"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "approved", "{body}");
@@ -649,7 +835,9 @@ async fn two_approvers_rejection_and_expiry(db: Db) {
     assert_eq!(page["has_more"], true, "{page}");
     let cursor = page["next_cursor"].as_str().unwrap();
     let (_, rest) = app
-        .get(&format!("/v1/approvals?tenant_id={t}&limit=2&cursor={cursor}"))
+        .get(&format!(
+            "/v1/approvals?tenant_id={t}&limit=2&cursor={cursor}"
+        ))
         .await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 2, "{rest}");
     assert_eq!(rest["has_more"], false, "{rest}");

@@ -222,7 +222,12 @@ pub const TOOLS: [Tool; 12] = [
         description: "Send one e-mail to a list of recipients through the tenant's SMTP server.",
         args: &[
             arg("to", ArgKind::Emails { max: 1000 }, true, "the recipients"),
-            arg("subject", ArgKind::Text { max: 300 }, true, "the subject line"),
+            arg(
+                "subject",
+                ArgKind::Text { max: 300 },
+                true,
+                "the subject line",
+            ),
             arg("text", LONG_TEXT, true, "the plain-text body"),
         ],
         risk: RiskProfile {
@@ -392,7 +397,12 @@ pub const TOOLS: [Tool; 12] = [
         description: "Change a product's price.",
         args: &[
             arg("product_id", TEXT, true, "the product"),
-            arg("current_price_cents", CENTS, true, "the price now, in cents"),
+            arg(
+                "current_price_cents",
+                CENTS,
+                true,
+                "the price now, in cents",
+            ),
             arg("new_price_cents", CENTS, true, "the new price, in cents"),
             arg("currency", ArgKind::Text { max: 3 }, true, "ISO 4217 code"),
         ],
@@ -502,7 +512,9 @@ impl Tool {
         let mut required = Vec::new();
         for a in self.args {
             let mut schema = match a.kind {
-                ArgKind::Text { max } => json!({"type": "string", "minLength": 1, "maxLength": max}),
+                ArgKind::Text { max } => {
+                    json!({"type": "string", "minLength": 1, "maxLength": max})
+                }
                 ArgKind::Integer { min, max } => {
                     json!({"type": "integer", "minimum": min, "maximum": max})
                 }
@@ -599,7 +611,10 @@ pub fn check_args(tool: &Tool, args: &Value) -> Result<(), Vec<Violation>> {
         if map.get(a.name).is_none_or(Value::is_null) {
             out.push(v(
                 format!("$.args.{}", a.name),
-                format!("`{}` is required by `{}` ({})", a.name, tool.name, a.meaning),
+                format!(
+                    "`{}` is required by `{}` ({})",
+                    a.name, tool.name, a.meaning
+                ),
             ));
         }
     }
@@ -615,7 +630,9 @@ fn is_email(s: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && s.len() <= 254
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '<')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '<')
 }
 
 fn check_value(a: &Arg, value: &Value) -> Result<(), String> {
@@ -727,7 +744,11 @@ pub struct RiskAssessment {
 /// Assesses a call whose `args` passed [`check_args`].
 pub fn assess(tool: &Tool, args: &Value) -> RiskAssessment {
     let mut level = tool.risk.base;
-    let mut factors = vec![format!("`{}` is {} risk at least", tool.name, level.as_str())];
+    let mut factors = vec![format!(
+        "`{}` is {} risk at least",
+        tool.name,
+        level.as_str()
+    )];
     for f in tool.risk.factors {
         let Some(value) = measure(f.measure, args) else {
             continue;
@@ -834,19 +855,14 @@ pub struct ToolPolicies {
 /// An `@approval` annotation other than `"required"`, or on a forbid, is
 /// refused too.
 pub fn compile_policies(text: &str) -> Result<ToolPolicies, String> {
-    let set = PolicySet::from_str(text).map_err(|errs| {
-        let all: Vec<String> = errs.iter().map(|e| format!("{e:?}")).collect();
-        format!("Cedar could not parse the policies: {}", all.join("; "))
-    })?;
+    let set = PolicySet::from_str(text)
+        .map_err(|errs| format!("Cedar could not parse the policies: {errs}"))?;
     if set.templates().next().is_some() {
         return Err("tool policies must be plain policies, not templates".to_owned());
     }
     let result = Validator::new(schema()?).validate(&set, ValidationMode::Strict);
     if !result.validation_passed() {
-        let errors: Vec<String> = result
-            .validation_errors()
-            .map(|e| format!("{e}: {e:?}"))
-            .collect();
+        let errors: Vec<String> = result.validation_errors().map(|e| e.to_string()).collect();
         return Err(format!(
             "Cedar validation against the tool schema failed: {}",
             errors.join("; ")
@@ -928,7 +944,9 @@ pub fn decide(
     };
     match authorize(policies, tool, args, risk, call) {
         Ok(p) => p,
-        Err(e) => Permission::Deny(vec![format!("the call could not be evaluated (denied): {e}")]),
+        Err(e) => Permission::Deny(vec![format!(
+            "the call could not be evaluated (denied): {e}"
+        )]),
     }
 }
 
@@ -1020,9 +1038,7 @@ mod tests {
         schema().unwrap();
         assert_eq!(tool_names().len(), 12);
         for t in &TOOLS {
-            assert!(
-                ["email", "webhook", "publish", "notification", "approval"].contains(&t.queue)
-            );
+            assert!(["email", "webhook", "publish", "notification", "approval"].contains(&t.queue));
             assert_eq!(t.args_schema()["type"], "object");
         }
     }
@@ -1035,7 +1051,11 @@ mod tests {
         assert!(paths.contains(&"$.args.to"), "{paths:?}");
         assert!(paths.contains(&"$.args.subj"), "{paths:?}");
         assert!(paths.contains(&"$.args.subject"), "{paths:?}");
-        check_args(t, &json!({"to": ["a@x.com"], "subject": "Hi", "text": "Hello"})).unwrap();
+        check_args(
+            t,
+            &json!({"to": ["a@x.com"], "subject": "Hi", "text": "Hello"}),
+        )
+        .unwrap();
     }
 
     #[test]

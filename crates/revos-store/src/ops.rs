@@ -155,8 +155,11 @@ pub trait OpsStore {
     ) -> Result<(), StoreError>;
 
     /// One approval.
-    async fn approval(&self, tenant: TenantId, id: Uuid)
-    -> Result<Option<ApprovalRecord>, StoreError>;
+    async fn approval(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<Option<ApprovalRecord>, StoreError>;
 
     /// Approvals matching the filter, newest first.
     async fn list_approvals(

@@ -298,6 +298,22 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
             let kernel = open(config).await.map_err(fail)?;
             jobs(&kernel, cmd, as_json).await.map_err(fail)
         }
+        Command::Tools(cmd) => {
+            if let crate::cli::ToolsCommand::List = cmd {
+                crate::ops_cmds::list_tools(as_json);
+                return Ok(());
+            }
+            let kernel = open(config).await.map_err(fail)?;
+            crate::ops_cmds::tools(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
+        Command::Approvals(cmd) => {
+            let kernel = open(config).await.map_err(fail)?;
+            crate::ops_cmds::approvals(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
         Command::Bench(BenchCommand::Queue {
             backend,
             jobs,

@@ -247,10 +247,7 @@ pub(crate) async fn get_approval(
 ) -> Result<Json<ApprovalView>, ApiError> {
     let id = parse_id("approval", &approval_id)?;
     Ok(Json(
-        state
-            .kernel
-            .approval(&caller, params.tenant_id, id)
-            .await?,
+        state.kernel.approval(&caller, params.tenant_id, id).await?,
     ))
 }
 

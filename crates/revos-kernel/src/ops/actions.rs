@@ -175,7 +175,10 @@ fn check_request(req: &AgentActionRequest) -> Vec<Violation> {
     }
     let k = req.idempotency_key.chars().count();
     if req.idempotency_key.trim().is_empty() || k > 255 {
-        out.push(violation("$.idempotency_key", "must have 1 to 255 characters"));
+        out.push(violation(
+            "$.idempotency_key",
+            "must have 1 to 255 characters",
+        ));
     }
     out
 }
@@ -215,7 +218,11 @@ impl Kernel {
             return self.repeat(tenant, existing, &fingerprint, now).await;
         }
         let job_key = revos_queue::idempotency_id(tool.name, &req.entity, version);
-        if let Some(existing) = self.store.agent_action_by_key(tenant, &job_key, true).await? {
+        if let Some(existing) = self
+            .store
+            .agent_action_by_key(tenant, &job_key, true)
+            .await?
+        {
             return Err(Failure::of(
                 ErrorKind::Conflict,
                 format!(
@@ -361,7 +368,12 @@ impl Kernel {
                 return Ok(("blocked", reasons));
             }
             Executor::Endpoint(subsystem) => {
-                if self.store.webhook_endpoint(tenant, subsystem).await?.is_none() {
+                if self
+                    .store
+                    .webhook_endpoint(tenant, subsystem)
+                    .await?
+                    .is_none()
+                {
                     reasons.push(format!(
                         "`{}` runs through the tenant's `{subsystem}` endpoint, and the tenant \
                          has no active webhook endpoint named `{subsystem}`",
@@ -585,10 +597,7 @@ impl Kernel {
 
 /// The tenant a call acts on: the one named (checked by the caller's
 /// authorization) or the key's own.
-pub(crate) fn resolve_tenant(
-    by: &Principal,
-    named: Option<TenantId>,
-) -> Result<TenantId, Failure> {
+pub(crate) fn resolve_tenant(by: &Principal, named: Option<TenantId>) -> Result<TenantId, Failure> {
     named.or_else(|| by.tenant()).ok_or_else(|| {
         Failure::invalid(
             "name the tenant",

@@ -259,12 +259,7 @@ impl Kernel {
             .as_deref()
             .map(str::trim)
             .filter(|r| !r.is_empty())
-            .ok_or_else(|| {
-                field(
-                    "$.reason",
-                    format!("say why you {} it", decision.as_str()),
-                )
-            })?
+            .ok_or_else(|| field("$.reason", format!("say why you {} it", decision.as_str())))?
             .to_owned();
         if reason.chars().count() > 2000 {
             return Err(field("$.reason", "holds at most 2,000 characters"));
@@ -284,7 +279,10 @@ impl Kernel {
         if row.status != "pending" {
             return Err(Failure::of(
                 ErrorKind::Conflict,
-                format!("approval {id} is already {}; it cannot be decided again", row.status),
+                format!(
+                    "approval {id} is already {}; it cannot be decided again",
+                    row.status
+                ),
             ));
         }
         let actor = by.actor();
@@ -336,7 +334,8 @@ impl Kernel {
             Decision::Approve if approvals >= required => "approved",
             Decision::Approve => "pending",
         };
-        row.body["decisions"] = serde_json::to_value(&decisions).map_err(|e| Failure::internal(&e))?;
+        row.body["decisions"] =
+            serde_json::to_value(&decisions).map_err(|e| Failure::internal(&e))?;
         row.status = status.to_owned();
         if !self.store.update_approval(tenant, &row).await? {
             return Err(Failure::of(
@@ -457,7 +456,12 @@ impl Kernel {
     }
 
     /// Sends the agent's endpoint `agent.<name>` the action as it stands.
-    pub(crate) async fn tell_agent(&self, tenant: TenantId, action: &AgentActionRecord, event: &str) {
+    pub(crate) async fn tell_agent(
+        &self,
+        tenant: TenantId,
+        action: &AgentActionRecord,
+        event: &str,
+    ) {
         let endpoint = agent_endpoint(&action.agent);
         let body = match self.action_view(tenant, action.clone()).await {
             Ok(view) => serde_json::to_value(view).unwrap_or_default(),
@@ -481,9 +485,7 @@ impl Kernel {
             .await?
             .ok_or_else(|| Failure::not_found("agent action", &row.action_id.to_string()))?;
         let view = self.action_view(tenant, action).await?;
-        let description = tools::tool(&row.tool)
-            .map(|t| t.description)
-            .unwrap_or("");
+        let description = tools::tool(&row.tool).map(|t| t.description).unwrap_or("");
         let changes = format!(
             "{} ({}) on `{}` at version {}, affecting {} {}; runs on the `{}` queue",
             row.tool,
@@ -491,7 +493,11 @@ impl Kernel {
             view.entity,
             view.entity_version,
             view.risk.affected,
-            if view.risk.affected == 1 { "entity" } else { "entities" },
+            if view.risk.affected == 1 {
+                "entity"
+            } else {
+                "entities"
+            },
             row.queue
         );
         Ok(ApprovalView {

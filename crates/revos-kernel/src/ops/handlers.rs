@@ -197,5 +197,8 @@ pub(crate) fn handlers(kernel: &Kernel) -> Vec<(&'static str, Arc<dyn Handler>)>
     let handler: Arc<dyn Handler> = Arc::new(ToolHandler {
         kernel: kernel.clone(),
     });
-    vec![(EMAIL_TOOL_JOB, handler.clone()), (ENDPOINT_TOOL_JOB, handler)]
+    vec![
+        (EMAIL_TOOL_JOB, handler.clone()),
+        (ENDPOINT_TOOL_JOB, handler),
+    ]
 }
