@@ -455,6 +455,12 @@ async fn serve(config: Config) -> Result<(), Failure> {
     }
     let checkpoints = tokio::spawn(sign_checkpoints(kernel.clone()));
     let idempotency = tokio::spawn(purge_idempotency_keys(kernel.clone()));
+    // Pending approvals past their time are expired (rejected) by a sweep.
+    let expiry = tokio::spawn(revos_kernel::ops::approvals::run_expiry(
+        kernel.clone(),
+        revos_kernel::ops::approvals::EXPIRY_INTERVAL,
+        std::future::pending::<()>(),
+    ));
     let triggers = kernel
         .config()
         .serve_scheduler
@@ -490,6 +496,7 @@ async fn serve(config: Config) -> Result<(), Failure> {
     stop_sequencer_and_wait(stop_sequencer, sequencer).await;
     checkpoints.abort();
     idempotency.abort();
+    expiry.abort();
     if let Some(triggers) = triggers {
         triggers.abort();
     }
