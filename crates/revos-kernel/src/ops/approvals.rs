@@ -373,15 +373,8 @@ impl Kernel {
         approve: bool,
         now: DateTime<Utc>,
     ) -> Result<(), Failure> {
-        if let Some(job) = action.job_id {
-            match self.store.decide_job(tenant, job, approve, now).await {
-                Ok(_) => {}
-                Err(e) => tracing::error!(%tenant, %job, error = %e, "deciding an approval's job"),
-            }
-        } else if approve {
-            action.status = "executed".to_owned();
-            self.enqueue_action_job(tenant, &mut action, now).await?;
-        }
+        // The action's new status is written before its job is released,
+        // so a worker that claims the job at once finds it `executed`.
         action.status = if approve {
             "executed".to_owned()
         } else if action.status == "expired" {
@@ -391,6 +384,16 @@ impl Kernel {
         };
         action.updated_at = now;
         self.store.update_agent_action(tenant, &action).await?;
+        match action.job_id {
+            Some(job) => {
+                if let Err(e) = self.store.decide_job(tenant, job, approve, now).await {
+                    tracing::error!(%tenant, %job, error = %e, "deciding an approval's job");
+                }
+            }
+            // An earlier request stopped short of enqueueing: enqueue now.
+            None if approve => self.enqueue_action_job(tenant, &mut action, now).await?,
+            None => {}
+        }
         let event = match action.status.as_str() {
             "executed" => "revos.agent_action.approved",
             "expired" => "revos.agent_action.expired",
