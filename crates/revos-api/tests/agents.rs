@@ -550,7 +550,7 @@ async fn approval_rules(db: Db) {
            permit(principal == Agent::"growth-bot", action == Action::"send_email", resource);
            @id("content") @approval("required")
            permit(principal, action == Action::"update_content", resource);"#,
-        json!({"confirm_count_above": 2}),
+        json!({"confirm_count_above": 2, "notify_emails": ["approvers@acme.example"]}),
     )
     .await;
 
@@ -672,8 +672,22 @@ async fn approval_rules(db: Db) {
     let (status, body) = reject(&app, &dave, &t, &approval).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 
-    // The agent heard the outcome, the approvers heard of the request.
+    // The agent heard the outcome, the approvers heard of the request (by
+    // webhook and by e-mail).
     drain(&app, "notification").await;
+    let mails = sink.wait_for(2, std::time::Duration::from_secs(5)).await;
+    let notice = mails
+        .iter()
+        .find(|m| m.to == ["approvers@acme.example"])
+        .expect("the approvers' e-mail");
+    assert!(
+        notice
+            .header("Subject")
+            .unwrap_or("")
+            .contains("Approval needed"),
+        "{:?}",
+        notice.header("Subject")
+    );
     let seen = types(&got);
     for event in [
         "revos.approval.requested",

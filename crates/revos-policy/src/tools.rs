@@ -621,7 +621,9 @@ pub fn check_args(tool: &Tool, args: &Value) -> Result<(), Vec<Violation>> {
     if out.is_empty() { Ok(()) } else { Err(out) }
 }
 
-fn is_email(s: &str) -> bool {
+/// Whether `s` looks like one e-mail address (`local@domain.tld`, no
+/// spaces, commas or angle brackets).
+pub fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };

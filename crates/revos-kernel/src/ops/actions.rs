@@ -344,7 +344,8 @@ impl Kernel {
             self.enqueue_action_job(tenant, &mut action, now).await?;
         }
         if let Some(approval) = &approval {
-            self.announce_approval(tenant, approval, &action).await;
+            self.announce_approval(tenant, approval, &action, &settings)
+                .await;
         }
         self.action_view(tenant, action).await
     }
@@ -475,7 +476,58 @@ impl Kernel {
         tenant: TenantId,
         approval: &ApprovalRecord,
         action: &AgentActionRecord,
+        settings: &ApprovalSettings,
     ) {
+        if !settings.notify_emails.is_empty() {
+            let text = format!(
+                "{} asks to run `{}` on `{}` ({} risk, affecting {}).\n\nReasons: {}\n\n\
+                 Approval {} expires at {}. Decide with:\n  revos approvals show --tenant {tenant} {}\n  \
+                 POST /v1/approvals/{}/approve or /reject?tenant_id={tenant}\n",
+                approval.requester,
+                approval.tool,
+                action.body["entity"].as_str().unwrap_or(""),
+                approval.risk,
+                action.body["risk"]["affected"],
+                action.body["reasons"],
+                approval.id,
+                approval.expires_at,
+                approval.id,
+                approval.id,
+            );
+            let request = JobRequest {
+                queue: "notification".to_owned(),
+                kind: crate::ops::NOTIFY_EMAIL_JOB.to_owned(),
+                payload: json!({
+                    "to": settings.notify_emails.join(", "),
+                    "subject": format!("Approval needed: {} ({} risk)", approval.tool, approval.risk),
+                    "text": text,
+                    "message_id": message_id(approval.id, "approval.email"),
+                }),
+                priority: Some(
+                    if approval.risk == "high" {
+                        "urgent"
+                    } else {
+                        "alert"
+                    }
+                    .to_owned(),
+                ),
+                run_at: None,
+                idempotency_key: Some(format!("approval-mail:{}", approval.id)),
+                action_id: None,
+            };
+            let result = match self.job_for(&request) {
+                Ok(job) => self
+                    .store
+                    .enqueue(tenant, &job, Utc::now())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = result {
+                tracing::error!(%tenant, error = %e, "could not enqueue an approval e-mail");
+            }
+        }
         let body = json!({
             "approval_id": approval.id, "action_id": action.id, "tool": approval.tool,
             "risk": approval.risk, "requester": approval.requester,

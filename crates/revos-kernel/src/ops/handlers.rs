@@ -10,6 +10,9 @@
 //!   acknowledgement and the result.
 //!
 //! When the job ends (done, or given up), the agent's endpoint is told.
+//!
+//! `ops.notify_email` e-mails the tenant's `notify_emails` about a new
+//! approval.
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -25,7 +28,7 @@ use crate::Kernel;
 use crate::delivery::email::{OutgoingEmail, SendError};
 use crate::delivery::outbound::{DeliveryError, OutboundWebhook};
 use crate::delivery::worker::{Handler, JobError};
-use crate::ops::{EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB};
+use crate::ops::{EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, NOTIFY_EMAIL_JOB};
 
 /// Runs an agent action's job.
 struct ToolHandler {
@@ -192,13 +195,53 @@ impl Handler for ToolHandler {
     }
 }
 
+/// E-mails people about a new approval (`ops.notify_email`).
+struct NotifyEmailHandler {
+    kernel: Kernel,
+}
+
+#[async_trait]
+impl Handler for NotifyEmailHandler {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        let text = |k: &str| {
+            job.payload
+                .get(k)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| JobError::Fatal(format!("the job's payload has no `{k}`")))
+        };
+        let email = OutgoingEmail {
+            from: None,
+            to: text("to")?,
+            reply_to: None,
+            subject: text("subject")?,
+            text: text("text")?,
+            html: None,
+            message_id: format!(
+                "{}@{}",
+                text("message_id")?,
+                self.kernel.config().email.message_id_domain
+            ),
+        };
+        match self.kernel.mailer().send(&email).await {
+            Ok(()) => Ok(()),
+            Err(SendError::Transient(m)) => Err(JobError::Retryable(m)),
+            Err(SendError::Permanent(m)) => Err(JobError::Fatal(m)),
+        }
+    }
+}
+
 /// The handlers of this room, by job kind.
 pub(crate) fn handlers(kernel: &Kernel) -> Vec<(&'static str, Arc<dyn Handler>)> {
     let handler: Arc<dyn Handler> = Arc::new(ToolHandler {
         kernel: kernel.clone(),
     });
+    let notify: Arc<dyn Handler> = Arc::new(NotifyEmailHandler {
+        kernel: kernel.clone(),
+    });
     vec![
         (EMAIL_TOOL_JOB, handler.clone()),
         (ENDPOINT_TOOL_JOB, handler),
+        (NOTIFY_EMAIL_JOB, notify),
     ]
 }

@@ -31,8 +31,8 @@
 //! answer is the result. A tool whose executor revos does not have yet is
 //! blocked, saying so. The agent learns each outcome from a signed webhook
 //! to the tenant's endpoint `agent.<agent name>`, when there is one; new
-//! approvals are announced to the endpoint `approvals` through the
-//! `notification` queue.
+//! approvals are announced through the `notification` queue to the
+//! endpoint `approvals` and by e-mail to the tenant's `notify_emails`.
 //!
 //! - [`policies`]: the tenant's tool policies and approval settings;
 //! - [`actions`]: agent actions, from request to outcome;
@@ -48,6 +48,8 @@ pub mod policies;
 pub(crate) const EMAIL_TOOL_JOB: &str = "ops.email";
 /// The job kind that calls a tool's subsystem endpoint.
 pub(crate) const ENDPOINT_TOOL_JOB: &str = "ops.webhook";
+/// The job kind that e-mails people about a new approval.
+pub(crate) const NOTIFY_EMAIL_JOB: &str = "ops.notify_email";
 /// The webhook endpoint that hears about new approvals.
 pub(crate) const APPROVALS_ENDPOINT: &str = "approvals";
 

@@ -48,6 +48,10 @@ pub struct ApprovalSettings {
     /// `high`); default `high`.
     #[serde(default = "default_from_risk")]
     pub approval_from_risk: String,
+    /// Addresses told of every new approval by e-mail, through the
+    /// `notification` queue (at most 20; default none).
+    #[serde(default)]
+    pub notify_emails: Vec<String>,
 }
 
 fn default_expiry() -> u32 {
@@ -75,6 +79,7 @@ impl Default for ApprovalSettings {
             tool_approvers: BTreeMap::new(),
             confirm_count_above: default_confirm(),
             approval_from_risk: default_from_risk(),
+            notify_emails: Vec::new(),
         }
     }
 }
@@ -119,6 +124,20 @@ impl ApprovalSettings {
                 ));
             }
             counts(&mut out, &format!("$.settings.tool_approvers.{tool}"), map);
+        }
+        if self.notify_emails.len() > 20 {
+            out.push(v(
+                "$.settings.notify_emails".into(),
+                "at most 20 addresses".into(),
+            ));
+        }
+        for (i, email) in self.notify_emails.iter().enumerate() {
+            if !tools::is_email(email) {
+                out.push(v(
+                    format!("$.settings.notify_emails[{i}]"),
+                    "is not an e-mail address".into(),
+                ));
+            }
         }
         if RiskLevel::parse(&self.approval_from_risk).is_none() {
             out.push(v(
