@@ -708,7 +708,7 @@ async fn approval_rules(db: Db) {
     .await;
     assert_eq!(
         status,
-        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
         "a user names the tenant: {body}"
     );
     let (status, body) = app

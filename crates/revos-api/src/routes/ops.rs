@@ -167,10 +167,12 @@ pub(crate) struct ApprovalParams {
     /// The tenant (default: the key's own; a user names it).
     #[param(value_type = Option<String>, format = Uuid)]
     pub(crate) tenant_id: Option<TenantId>,
-    /// `pending`, `approved`, `rejected` or `expired`.
-    pub(crate) status: Option<String>,
-    /// `low`, `medium` or `high`.
-    pub(crate) risk: Option<String>,
+    /// Only this status.
+    #[param(inline)]
+    pub(crate) status: Option<StatusParam>,
+    /// Only this risk.
+    #[param(inline)]
+    pub(crate) risk: Option<RiskParam>,
     /// Only this tool.
     pub(crate) tool: Option<String>,
     /// Only this requester (an agent's name).
@@ -183,6 +185,36 @@ pub(crate) struct ApprovalParams {
     pub(crate) cursor: Option<String>,
     /// At most this many (1–200, default 50).
     pub(crate) limit: Option<u32>,
+}
+
+/// An approval's status, as a filter.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StatusParam {
+    /// Waiting for decisions.
+    Pending,
+    /// Approved: its job ran or runs.
+    Approved,
+    /// Rejected: its job was cancelled.
+    Rejected,
+    /// Not decided in time (rejected).
+    Expired,
+}
+
+/// A risk level, as a filter.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RiskParam {
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+}
+
+fn enum_text<T: std::fmt::Debug>(value: T) -> String {
+    format!("{value:?}").to_lowercase()
 }
 
 /// A page of approvals.
@@ -211,8 +243,8 @@ pub(crate) async fn list_approvals(
     ApiQuery(params): ApiQuery<ApprovalParams>,
 ) -> Result<Json<ApprovalList>, ApiError> {
     let query = ApprovalQuery {
-        status: params.status,
-        risk: params.risk,
+        status: params.status.map(enum_text),
+        risk: params.risk.map(enum_text),
         tool: params.tool,
         agent: params.agent,
         queue: params.queue,

@@ -43,7 +43,7 @@ pub struct AgentActionRequest {
     /// The version of the entity the change applies to (default 1): with
     /// the tool and the entity, it names the job.
     #[serde(default)]
-    pub entity_version: Option<u64>,
+    pub entity_version: Option<u32>,
     /// What the agent saw that led it here (at most 50 entries).
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
@@ -206,7 +206,7 @@ impl Kernel {
         let Some(tool) = tool.filter(|_| violations.is_empty()) else {
             return Err(Failure::invalid("invalid agent action", &violations));
         };
-        let version = req.entity_version.unwrap_or(1);
+        let version = u64::from(req.entity_version.unwrap_or(1));
         let fingerprint = json!({
             "tool": req.tool, "args": req.args, "entity": req.entity, "version": version,
         });
@@ -648,15 +648,14 @@ impl Kernel {
 }
 
 /// The tenant a call acts on: the one named (checked by the caller's
-/// authorization) or the key's own.
+/// authorization) or the key's own; 404 when neither.
 pub(crate) fn resolve_tenant(by: &Principal, named: Option<TenantId>) -> Result<TenantId, Failure> {
+    // Without a tenant there is nothing the caller can reach: not found,
+    // with how to name one.
     named.or_else(|| by.tenant()).ok_or_else(|| {
-        Failure::invalid(
-            "name the tenant",
-            &[violation(
-                "$.tenant_id",
-                "name the tenant (tenant_id): the caller is not bound to one",
-            )],
+        Failure::of(
+            ErrorKind::NotFound,
+            "name the tenant (query `tenant_id`): the caller is not bound to one",
         )
     })
 }

@@ -105,7 +105,7 @@ pub struct DecisionInput {
     pub reason: Option<String>,
     /// For an approval affecting many entities: their exact number.
     #[serde(default)]
-    pub confirm_count: Option<u64>,
+    pub confirm_count: Option<u32>,
 }
 
 /// Filters of the approval list.
@@ -307,7 +307,7 @@ impl Kernel {
         let affected = action.body["risk"]["affected"].as_u64().unwrap_or(0);
         if decision == Decision::Approve
             && row.body["confirm_count_required"].as_bool() == Some(true)
-            && input.confirm_count != Some(affected)
+            && input.confirm_count.map(u64::from) != Some(affected)
         {
             return Err(field(
                 "$.confirm_count",
