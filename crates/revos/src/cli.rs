@@ -1013,7 +1013,7 @@ pub enum ApprovalsCommand {
         reason: String,
         /// The exact number of entities it affects, when it asks for it.
         #[arg(long)]
-        confirm_count: Option<u64>,
+        confirm_count: Option<u32>,
     },
     /// Reject (the job is cancelled).
     Reject {
