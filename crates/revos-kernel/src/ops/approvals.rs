@@ -100,8 +100,9 @@ pub struct ApprovalView {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionInput {
-    /// Why (1–2,000 characters).
+    /// Why (1–2,000 characters, not only spaces).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     pub reason: Option<String>,
     /// For an approval affecting many entities: their exact number.
     #[serde(default)]
