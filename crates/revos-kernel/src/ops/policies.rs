@@ -278,3 +278,49 @@ impl Kernel {
 pub(crate) fn settings_of(rec: &ToolPolicyRecord) -> ApprovalSettings {
     serde_json::from_value(rec.settings.clone()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approvers_default_per_risk_and_per_tool() {
+        let mut s = ApprovalSettings::default();
+        assert_eq!(s.approvers_for("update_deal", RiskLevel::High), 2);
+        assert_eq!(s.approvers_for("update_deal", RiskLevel::Low), 1);
+        s.tool_approvers.insert(
+            "issue_refund".into(),
+            BTreeMap::from([("high".to_owned(), 3)]),
+        );
+        assert_eq!(s.approvers_for("issue_refund", RiskLevel::High), 3);
+        assert_eq!(s.approvers_for("issue_refund", RiskLevel::Medium), 1);
+        assert_eq!(s.approval_from(), RiskLevel::High);
+    }
+
+    #[test]
+    fn bad_settings_name_their_fields() {
+        let s: ApprovalSettings = serde_json::from_value(serde_json::json!({
+            "expire_after_minutes": 0,
+            "approvers": {"severe": 1, "high": 11},
+            "tool_approvers": {"launch": {"low": 1}},
+            "approval_from_risk": "extreme",
+            "notify_emails": ["not an address"],
+        }))
+        .unwrap();
+        let paths: Vec<String> = s.check().into_iter().map(|v| v.path).collect();
+        for p in [
+            "$.settings.expire_after_minutes",
+            "$.settings.approvers.severe",
+            "$.settings.approvers.high",
+            "$.settings.tool_approvers.launch",
+            "$.settings.approval_from_risk",
+            "$.settings.notify_emails[0]",
+        ] {
+            assert!(paths.iter().any(|x| x == p), "{p}: {paths:?}");
+        }
+        assert!(
+            serde_json::from_value::<ApprovalSettings>(serde_json::json!({"aprovers": {}}))
+                .is_err()
+        );
+    }
+}
