@@ -325,6 +325,13 @@ impl Kernel {
                 what.url = url;
                 what.endpoint = Some(endpoint);
                 what.event_type = Some(event_type);
+            } else if let Some(action) = text("agent_action_id") {
+                // A tool call of an agent: its approval, if any, is decided
+                // at /v1/approvals, where the approval rules apply.
+                what.summary = format!(
+                    "agent action {action} (`{}`); see /v1/agent-actions/{action}",
+                    job.kind
+                );
             } else {
                 what.summary = format!("`{}` job on queue `{}`", job.kind, job.queue);
             }
