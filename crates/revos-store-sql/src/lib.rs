@@ -23,6 +23,7 @@ pub mod identity;
 pub mod queue;
 pub mod records;
 pub mod statements;
+pub mod templates;
 pub mod types;
 pub mod webhooks;
 

@@ -21,6 +21,7 @@ mod events;
 mod identity;
 mod memberships;
 mod queue;
+mod templates;
 mod webhooks;
 
 use chrono::{DateTime, Utc};

@@ -21,6 +21,7 @@ pub mod queue;
 pub mod records;
 pub mod rules;
 pub mod support;
+pub mod templates;
 pub mod webhooks;
 
 #[cfg(feature = "conformance")]
@@ -70,6 +71,7 @@ pub trait Store:
     + identity::IdentityStore
     + identity::MembershipStore
     + queue::QueueStore
+    + templates::TemplateStore
     + webhooks::WebhookStore
     + Send
     + Sync

@@ -48,4 +48,5 @@ pub mod events;
 pub mod memberships;
 pub mod queue;
 pub mod store;
+pub mod templates;
 pub mod webhooks;
