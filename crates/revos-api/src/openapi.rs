@@ -8,7 +8,9 @@
 //! or a body (400, 404, 413, 415), and an example for every request body.
 //! `.ci/schemathesis` fuzzes the running server against this document.
 
-use crate::routes::{audit, cycles, data, events, jobs, keys, me, system, tenants, webhooks};
+use crate::routes::{
+    audit, cycles, data, events, jobs, keys, me, system, templates, tenants, webhooks,
+};
 use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -48,6 +50,15 @@ use utoipa::{Modify, OpenApi};
         webhooks::list_secrets,
         webhooks::revoke_secret,
         webhooks::raw_events,
+        templates::save,
+        templates::list,
+        templates::versions,
+        templates::version,
+        templates::preview,
+        templates::reproduce,
+        templates::suppress,
+        templates::suppressions,
+        templates::unsuppress,
         keys::create,
         keys::list,
         keys::revoke,
@@ -120,6 +131,7 @@ use utoipa::{Modify, OpenApi};
         (name = "queues", description = "Durable job queues: numbers, jobs, redrive, cancel, approvals"),
         (name = "audit", description = "The tamper-evident, per-tenant audit log"),
         (name = "webhooks", description = "Inbound webhooks verified with Standard Webhooks signatures"),
+        (name = "templates", description = "Versioned e-mail templates, reproducible renders (render_hash) and the suppression list"),
         (name = "system", description = "Liveness and readiness"),
         (name = "kernel", description = "Optimization cycles: KernelInput → KernelOutput (the kernel I/O contract), cycles on stored data"),
         (name = "events", description = "The event runtime: events → decisions → actions, lead forms, timelines, tasks"),

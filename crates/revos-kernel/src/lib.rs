@@ -36,6 +36,7 @@ pub mod config;
 pub mod delivery;
 pub(crate) mod failure;
 pub mod identity;
+pub mod ops;
 pub mod optimize;
 pub(crate) mod outbound_http;
 pub mod runtime;

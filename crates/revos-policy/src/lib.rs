@@ -23,6 +23,7 @@
 
 pub mod guards;
 pub mod registry;
+pub mod stored;
 
 mod booking_confirmation;
 mod lead_response;
