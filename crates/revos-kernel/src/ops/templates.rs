@@ -13,7 +13,8 @@
 use chrono::Utc;
 use revos_contracts::validation::Violation;
 use revos_contracts::{ErrorCode, TenantId};
-use revos_policy::stored::{self, Rendered, Source};
+pub use revos_policy::stored::Rendered;
+use revos_policy::stored::{self, Source};
 use revos_store::templates::{RenderRecord, Suppression, TemplateRecord};
 use serde_json::{Value, json};
 
