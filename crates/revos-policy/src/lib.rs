@@ -19,10 +19,15 @@
 //! - [`registry`]: the built-in policies, their versions and routing;
 //!   `revenue_os.growth.lead_response_v1` (versions 1 and 2) and
 //!   `revenue_os.fts.booking_confirmation_v1` (version 1);
-//! - [`guards`]: the Cedar guards `deal_update` and `send_invoice`.
+//! - [`guards`]: the Cedar guards `deal_update` and `send_invoice`;
+//! - [`stored`]: stored, versioned e-mail templates: checks, rendering and
+//!   the `render_hash` that reproduces a send;
+//! - [`safe_send`]: the gate in front of marketing sends (send now, wait
+//!   for approval, or block; suppressed recipients removed).
 
 pub mod guards;
 pub mod registry;
+pub mod safe_send;
 pub mod stored;
 
 mod booking_confirmation;
