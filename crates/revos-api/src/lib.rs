@@ -31,7 +31,9 @@ use axum::routing::get;
 use axum::routing::{delete, post, put};
 use revos_contracts::ErrorKind;
 use revos_kernel::Kernel;
-use routes::{audit, cycles, data, events, jobs, keys, me, system, templates, tenants, webhooks};
+use routes::{
+    audit, cycles, data, events, jobs, keys, me, ops, system, templates, tenants, webhooks,
+};
 use std::future::Future;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -85,6 +87,17 @@ pub(crate) fn router(kernel: Kernel) -> Router {
         .route("/v1/jobs/{job_id}/cancel", axum::routing::post(jobs::cancel))
         .route("/v1/jobs/{job_id}/approve", axum::routing::post(jobs::approve))
         .route("/v1/jobs/{job_id}/reject", axum::routing::post(jobs::reject))
+        .route("/v1/tools", get(ops::tools))
+        .route(
+            &format!("{tenant}/tool-policies"),
+            get(ops::get_policies).put(ops::put_policies),
+        )
+        .route("/v1/agent-actions", post(ops::request_action))
+        .route("/v1/agent-actions/{action_id}", get(ops::get_action))
+        .route("/v1/approvals", get(ops::list_approvals))
+        .route("/v1/approvals/{approval_id}", get(ops::get_approval))
+        .route("/v1/approvals/{approval_id}/approve", post(ops::approve))
+        .route("/v1/approvals/{approval_id}/reject", post(ops::reject))
         .route("/metrics", get(system::metrics))
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/verify", get(audit::verify))

@@ -9,7 +9,7 @@
 //! `.ci/schemathesis` fuzzes the running server against this document.
 
 use crate::routes::{
-    audit, cycles, data, events, jobs, keys, me, system, templates, tenants, webhooks,
+    audit, cycles, data, events, jobs, keys, me, ops, system, templates, tenants, webhooks,
 };
 use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -115,6 +115,15 @@ use utoipa::{Modify, OpenApi};
         events::add_endpoint,
         events::list_endpoints,
         events::remove_endpoint,
+        ops::tools,
+        ops::get_policies,
+        ops::put_policies,
+        ops::request_action,
+        ops::get_action,
+        ops::list_approvals,
+        ops::get_approval,
+        ops::approve,
+        ops::reject,
     ),
     components(schemas(
         revos_contracts::KernelError,
@@ -139,6 +148,7 @@ use utoipa::{Modify, OpenApi};
         (name = "policies", description = "Policies, runtime modes (shadow/enforce), settings and replay"),
         (name = "tenants", description = "Tenants, workspaces and optimizer settings"),
         (name = "metrics", description = "The canonical metric dictionary and daily metric values"),
+        (name = "agents", description = "The operations kernel for AI agents: tools, Cedar tool policies, agent actions and approval gates"),
         (name = "spine", description = "Campaigns, opportunities, accounts, revenue events and CRM activities"),
     )
 )]
@@ -209,6 +219,8 @@ pub const PATH_PARAMS: &[(&str, PathParam, &str)] = &[
     ("tenant_id", PathParam::Uuid, "Tenant UUID"),
     ("event_id", PathParam::Uuid, "Event UUID"),
     ("job_id", PathParam::Uuid, "Job UUID"),
+    ("action_id", PathParam::Uuid, "Agent action UUID"),
+    ("approval_id", PathParam::Uuid, "Approval UUID"),
     ("task_id", PathParam::Uuid, "Task UUID"),
     ("cycle_id", PathParam::Uuid, "Cycle UUID"),
     ("endpoint_id", PathParam::Uuid, "Webhook endpoint UUID"),
@@ -798,6 +810,22 @@ fn request_example(method: &str, path: &str) -> Option<Value> {
             json!({"mode": "shadow"})
         }
         ("put", "/policy-settings/{policy_id}") => json!({}),
+        ("put", "/tool-policies") => json!({
+            "policies": "@id(\"small-sends\")\npermit(principal == Agent::\"growth-bot\", action == Action::\"send_email\", resource)\nwhen { context.affected < 500 };",
+            "settings": {"expire_after_minutes": 1440, "approvers": {"high": 2}},
+        }),
+        ("post", "/v1/agent-actions") => json!({
+            "tool": "send_email",
+            "args": {"to": ["ada@example.com"], "subject": "Your demo", "text": "See you Tuesday."},
+            "entity": "lead:ada",
+            "evidence": [{"kind": "note", "text": "asked for a demo"}],
+            "reason_code": "demo_follow_up",
+            "idempotency_key": "follow-up-ada-1",
+        }),
+        ("post", "/v1/approvals/{approval_id}/approve") => {
+            json!({"reason": "checked the evidence", "confirm_count": 1})
+        }
+        ("post", "/v1/approvals/{approval_id}/reject") => json!({"reason": "not now"}),
         ("post", "/webhook-endpoints") => {
             json!({"name": "crm_sync", "url": "https://hooks.example.com/revos"})
         }

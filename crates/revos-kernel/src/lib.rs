@@ -16,14 +16,15 @@
 //! 4. [`runtime`]: events → decisions → actions, entry points, guards,
 //!    replay, timelines;
 //! 5. [`optimize`]: the optimizer's shell: analytics, cycles, executor,
-//!    scheduler, lifecycle triggers.
+//!    scheduler, lifecycle triggers;
+//! 6. [`ops`]: the operations kernel for agents: tools, tool policies,
+//!    agent actions and approval gates.
 //!
 //! Beside them, shared by all: [`failure`], [`validate`] and
 //! [`outbound_http`] (the one client for outbound HTTP). At the root:
 //! [`config`] and [`settings`] (tenant settings that span rooms). The
-//! operations kernel for agents and the business modules get rooms of
-//! their own (`ops/`, `modules/`) on the same rule; see
-//! `docs/ARCHITECTURE.md`.
+//! business modules get a room of their own (`modules/`) on the same rule;
+//! see `docs/ARCHITECTURE.md`.
 //!
 //! Items are crate-private unless another crate uses them: a `pub` item
 //! is a promise to `revos-api`, `revos-lab` and the binary, and
@@ -138,6 +139,12 @@ impl Kernel {
     /// Where outbound HTTP requests may go (`[outbound]`).
     pub(crate) fn outbound_policy(&self) -> &outbound_http::OutboundPolicy {
         &self.outbound
+    }
+
+    /// The job handlers of the rooms above delivery, by job kind (the
+    /// delivery room cannot name them; the composition root can).
+    pub(crate) fn room_handlers(&self) -> Vec<(&'static str, Arc<dyn delivery::worker::Handler>)> {
+        ops::handlers::handlers(self)
     }
 
     /// The store underneath.

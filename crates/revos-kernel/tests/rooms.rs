@@ -1,7 +1,7 @@
 //! The kernel's rooms import only the rooms below them.
 //!
 //! The rooms, lowest first: `identity`, `audit`, `delivery`, `runtime`,
-//! `optimize`. A room may name (`crate::…`, outside comments) itself, the
+//! `optimize`, `ops`. A room may name (`crate::…`, outside comments) itself, the
 //! rooms below it and the shared modules (`failure`, `validate`,
 //! `outbound_http`), plus the composition root's `Kernel`, `Failure` and
 //! `Config` types; the shared modules name no room; the root files
@@ -11,7 +11,9 @@
 
 use std::path::{Path, PathBuf};
 
-const ROOMS: [&str; 5] = ["identity", "audit", "delivery", "runtime", "optimize"];
+const ROOMS: [&str; 6] = [
+    "identity", "audit", "delivery", "runtime", "optimize", "ops",
+];
 const SHARED: [&str; 3] = ["failure", "validate", "outbound_http"];
 const ROOT_TYPES: [&str; 3] = ["Kernel", "Failure", "Config"];
 

@@ -30,6 +30,7 @@ mod dialect;
 mod events;
 mod identity;
 mod memberships;
+mod ops;
 mod queue;
 mod templates;
 mod webhooks;

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod cycles;
 pub mod events;
 pub mod identity;
+pub mod ops;
 pub mod queue;
 pub mod records;
 pub mod statements;

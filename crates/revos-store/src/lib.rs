@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod identity;
 pub mod listing;
+pub mod ops;
 pub mod queue;
 pub mod records;
 pub mod rules;
@@ -70,6 +71,7 @@ pub trait Store:
     + events::EventStore
     + identity::IdentityStore
     + identity::MembershipStore
+    + ops::OpsStore
     + queue::QueueStore
     + templates::TemplateStore
     + webhooks::WebhookStore

@@ -95,6 +95,15 @@ pub enum Command {
     /// Look at and steer jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// The tools AI agents call, and a tenant's Cedar tool policies.
+    #[command(subcommand)]
+    Tools(ToolsCommand),
+    /// Approvals that gate agents' actions: list, show, approve, reject.
+    ///
+    /// The CLI decides as the operator of the server (`service` in the
+    /// audit log): one decider, however many times it runs.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -912,6 +921,113 @@ pub enum JobsCommand {
     /// Reject a job awaiting approval.
     Reject {
         /// The job id.
+        id: String,
+        /// Why (required; kept in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `revos tools …`.
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// List the tools: risk, queue and executor of each (`--json`: with
+    /// the JSON Schema of their arguments and the Cedar schema).
+    List,
+    /// A tenant's tool policies.
+    #[command(subcommand)]
+    Policies(ToolPoliciesCommand),
+}
+
+/// `revos tools policies …`.
+#[derive(Debug, Subcommand)]
+pub enum ToolPoliciesCommand {
+    /// Show the tenant's Cedar tool policies and approval settings.
+    Show {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+    },
+    /// Replace the tenant's tool policies with a Cedar file (validated
+    /// against the tool schema; Cedar's message when it does not).
+    #[command(
+        after_help = "Example:\n  revos tools policies set --tenant UUID --file tools.cedar \
+                            --settings '{\"approvers\": {\"high\": 2}}'"
+    )]
+    Set {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The Cedar policies.
+        #[arg(long, value_name = "PATH")]
+        file: std::path::PathBuf,
+        /// Approval settings as JSON (defaults when absent).
+        #[arg(long, value_name = "JSON")]
+        settings: Option<String>,
+    },
+}
+
+/// `revos approvals …`.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approvals, newest first.
+    List {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// Only this status (pending, approved, rejected, expired).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this risk (low, medium, high).
+        #[arg(long)]
+        risk: Option<String>,
+        /// Only this tool.
+        #[arg(long)]
+        tool: Option<String>,
+        /// Only this agent.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// Only those older than this many minutes.
+        #[arg(long, value_name = "MINUTES")]
+        older_than: Option<u32>,
+        /// At most this many (1–200).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Continue after a page (its `next_cursor`).
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one approval: evidence, arguments, risk, decisions.
+    Show {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The approval id.
+        id: String,
+    },
+    /// Approve (the job runs once enough people approved).
+    Approve {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The approval id.
+        id: String,
+        /// Why (required; kept in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// The exact number of entities it affects, when it asks for it.
+        #[arg(long)]
+        confirm_count: Option<u32>,
+    },
+    /// Reject (the job is cancelled).
+    Reject {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The approval id.
         id: String,
         /// Why (required; kept in the audit log).
         #[arg(long)]

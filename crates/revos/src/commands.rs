@@ -310,6 +310,22 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
             let kernel = open(config).await.map_err(fail)?;
             jobs(&kernel, cmd, as_json).await.map_err(fail)
         }
+        Command::Tools(cmd) => {
+            if let crate::cli::ToolsCommand::List = cmd {
+                crate::ops_cmds::list_tools(as_json);
+                return Ok(());
+            }
+            let kernel = open(config).await.map_err(fail)?;
+            crate::ops_cmds::tools(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
+        Command::Approvals(cmd) => {
+            let kernel = open(config).await.map_err(fail)?;
+            crate::ops_cmds::approvals(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
         Command::Bench(BenchCommand::Queue {
             backend,
             jobs,
@@ -451,6 +467,12 @@ async fn serve(config: Config) -> Result<(), Failure> {
     }
     let checkpoints = tokio::spawn(sign_checkpoints(kernel.clone()));
     let idempotency = tokio::spawn(purge_idempotency_keys(kernel.clone()));
+    // Pending approvals past their time are expired (rejected) by a sweep.
+    let expiry = tokio::spawn(revos_kernel::ops::approvals::run_expiry(
+        kernel.clone(),
+        revos_kernel::ops::approvals::EXPIRY_INTERVAL,
+        std::future::pending::<()>(),
+    ));
     let triggers = kernel
         .config()
         .serve_scheduler
@@ -486,6 +508,7 @@ async fn serve(config: Config) -> Result<(), Failure> {
     stop_sequencer_and_wait(stop_sequencer, sequencer).await;
     checkpoints.abort();
     idempotency.abort();
+    expiry.abort();
     if let Some(triggers) = triggers {
         triggers.abort();
     }
@@ -1337,8 +1360,22 @@ async fn worker(config: Config, args: WorkerArgs) -> Result<(), Failure> {
     );
     let handlers = revos_kernel::delivery::worker::builtin_handlers(&kernel);
     let (stop_sequencer, sequencer) = spawn_sequencer(&kernel);
+    // Pending approvals past their time are expired (rejected) here too,
+    // not only when someone tries to decide them.
+    let (stop_expiry, expiry_stopped) = tokio::sync::oneshot::channel::<()>();
+    let expiry = tokio::spawn(revos_kernel::ops::approvals::run_expiry(
+        kernel.clone(),
+        revos_kernel::ops::approvals::EXPIRY_INTERVAL,
+        async {
+            let _ = expiry_stopped.await;
+        },
+    ));
     let worker = revos_kernel::delivery::worker::Worker::new(kernel, handlers, options);
     let ran = worker.run(shutdown_signal()).await;
+    let _ = stop_expiry.send(());
+    if let Err(e) = expiry.await {
+        tracing::error!(error = %e, "the approval expiry sweep panicked");
+    }
     stop_sequencer_and_wait(stop_sequencer, sequencer).await;
     ran?;
     println!("revos worker stopped");

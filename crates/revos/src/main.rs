@@ -16,6 +16,7 @@ mod ingest_bench;
 mod kernel_cmds;
 mod kernel_example;
 mod kernel_summary;
+mod ops_cmds;
 mod oracle_bench;
 mod output;
 mod runtime_cmds;

@@ -296,6 +296,179 @@ async fn keys_webhooks_and_audit(db: Db) {
     assert!(!out.status.success(), "checkpoints need a key");
 }
 
+/// `revos tools` and `revos approvals`: the catalog, policies that are
+/// validated when set, and an agent's gated action listed, shown and
+/// decided from the command line.
+async fn tools_and_approvals(db: Db) {
+    let tenant = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb";
+    let out = db.revos(&["tenants", "create", "--name", "Tenant B", "--id", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = db.revos(&["tools", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    in_order(
+        &stdout(&out),
+        &[
+            "TOOL",
+            "send_email",
+            "update_deal",
+            "endpoint `crm`",
+            "12 tools",
+        ],
+    );
+    let out = db.revos(&["--json", "tools", "list"]);
+    assert_eq!(json(&out)["items"].as_array().unwrap().len(), 12);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "bad.cedar",
+        "permit(principal, action == Action::\"send_email\", resource) when { context.args.amout < 1 };",
+    );
+    let out = db.revos(&[
+        "tools", "policies", "set", "--tenant", tenant, "--file", &bad,
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("amout"), "{}", stderr(&out));
+    let good = write(
+        dir.path(),
+        "tools.cedar",
+        "@id(\"mail\") @approval(\"required\")\npermit(principal == Agent::\"growth-bot\", action == Action::\"send_email\", resource);",
+    );
+    let out = db.revos(&[
+        "tools",
+        "policies",
+        "set",
+        "--tenant",
+        tenant,
+        "--file",
+        &good,
+        "--settings",
+        "{\"confirm_count_above\": 1}",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = db.revos(&["tools", "policies", "show", "--tenant", tenant]);
+    in_order(
+        &stdout(&out),
+        &["tool policies", "@id(\"mail\")", "exact count above 1"],
+    );
+
+    // The agent asks (through the kernel, as the API would).
+    let out = db.revos(&[
+        "--json",
+        "keys",
+        "create",
+        "--name",
+        "bot",
+        "--scopes",
+        "write",
+        "--tenant",
+        tenant,
+        "--agent",
+        "growth-bot",
+    ]);
+    let token = json(&out)["token"].as_str().unwrap().to_owned();
+    let config = revos_kernel::Config {
+        database_url: db.url(),
+        ..revos_kernel::Config::default()
+    };
+    let kernel = revos_kernel::Kernel::start(db.store().await, config)
+        .await
+        .unwrap();
+    let agent = kernel
+        .authenticate(&token, "test", chrono::Utc::now())
+        .await
+        .unwrap();
+    let request: revos_kernel::ops::actions::AgentActionRequest = serde_json::from_value(serde_json::json!({
+        "tool": "send_email",
+        "args": {"to": ["a@client.example", "b@client.example"], "subject": "Hi", "text": "Hello"},
+        "entity": "lead:a", "reason_code": "follow_up", "idempotency_key": "cli-1",
+    }))
+    .unwrap();
+    let asked = kernel
+        .request_agent_action(&agent, None, request, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(asked.status, "awaiting_approval");
+    let id = asked.approval_id.unwrap().to_string();
+
+    let out = db.revos(&[
+        "approvals",
+        "list",
+        "--tenant",
+        tenant,
+        "--status",
+        "pending",
+    ]);
+    in_order(
+        &stdout(&out),
+        &[
+            "APPROVAL",
+            &id,
+            "pending",
+            "low",
+            "send_email",
+            "growth-bot",
+            "0/1",
+        ],
+    );
+    let out = db.revos(&["approvals", "show", "--tenant", tenant, &id]);
+    in_order(
+        &stdout(&out),
+        &["pending", "growth-bot", "send_email", "--confirm-count 2"],
+    );
+    let out = db.revos(&[
+        "approvals",
+        "approve",
+        "--tenant",
+        tenant,
+        &id,
+        "--reason",
+        "ok",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("confirm_count"), "{}", stderr(&out));
+    let out = db.revos(&[
+        "approvals",
+        "approve",
+        "--tenant",
+        tenant,
+        &id,
+        "--reason",
+        "ok",
+        "--confirm-count",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("is now approved"), "{}", stdout(&out));
+    let out = db.revos(&[
+        "approvals",
+        "reject",
+        "--tenant",
+        tenant,
+        &id,
+        "--reason",
+        "no",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("already approved"),
+        "{}",
+        stderr(&out)
+    );
+    let out = db.revos(&["--json", "approvals", "list", "--tenant", tenant]);
+    assert_eq!(json(&out)["items"][0]["status"], "approved");
+}
+
+#[tokio::test]
+async fn sqlite_tools_and_approvals() {
+    tools_and_approvals(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_tools_and_approvals() {
+    tools_and_approvals(Db::postgres().await).await;
+}
+
 #[tokio::test]
 async fn sqlite_tenants_and_import() {
     tenants_and_import(Db::sqlite().await).await;

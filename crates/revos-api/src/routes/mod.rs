@@ -7,6 +7,7 @@ pub(crate) mod events;
 pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod me;
+pub(crate) mod ops;
 pub(crate) mod system;
 pub(crate) mod templates;
 pub(crate) mod tenants;

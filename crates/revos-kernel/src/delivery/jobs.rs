@@ -413,6 +413,15 @@ impl Kernel {
         let tenant = job.tenant_id;
         if deciding {
             check_decider(by, tenant)?;
+            if job.kind.starts_with("ops.") {
+                return Err(Failure::of(
+                    ErrorKind::Conflict,
+                    format!(
+                        "job {id} carries an agent action: decide its approval at \
+                         /v1/approvals, where the approval rules apply"
+                    ),
+                ));
+            }
             let Some(reason) = reason else {
                 return Err(Failure::invalid(
                     "a decision needs a reason",
@@ -854,7 +863,7 @@ fn scope_of(
 /// membership there is `approver`, `admin` or `owner`, a key that is not
 /// an agent's with `admin` scope there, or the operator at the server's
 /// machine (the CLI). A tenant the caller cannot see answers not found.
-fn check_decider(by: &Principal, tenant: TenantId) -> Result<(), Failure> {
+pub(crate) fn check_decider(by: &Principal, tenant: TenantId) -> Result<(), Failure> {
     use revos_store::identity::Role;
     by.authorize_tenant(tenant, Scope::Read)?;
     match by {

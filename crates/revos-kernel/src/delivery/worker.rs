@@ -62,12 +62,16 @@ impl Handler for Noop {
     }
 }
 
-/// The handlers revos ships, by job kind: `noop`, and the adapters'
-/// (`email.send`, `webhook.deliver`; see [`crate::delivery::dispatch`]).
+/// The handlers revos ships, by job kind: `noop`, the adapters'
+/// (`email.send`, `webhook.deliver`; see [`crate::delivery::dispatch`]) and
+/// those of the rooms above (`Kernel::room_handlers`: the agents' tools).
 pub fn builtin_handlers(kernel: &Kernel) -> HashMap<String, Arc<dyn Handler>> {
     let mut handlers: HashMap<String, Arc<dyn Handler>> = HashMap::new();
     handlers.insert("noop".to_owned(), Arc::new(Noop));
     for (kind, handler) in crate::delivery::dispatch::handlers(kernel) {
+        handlers.insert(kind.to_owned(), handler);
+    }
+    for (kind, handler) in kernel.room_handlers() {
         handlers.insert(kind.to_owned(), handler);
     }
     handlers

@@ -46,6 +46,7 @@ pub mod audit;
 pub mod cycles;
 pub mod events;
 pub mod memberships;
+pub mod ops;
 pub mod queue;
 pub mod store;
 pub mod templates;

@@ -17,8 +17,9 @@
 //! migrations before the case starts.
 //!
 //! The audit log, optimization cycles, the event runtime, memberships, job
-//! queues, webhook storage and the paging of lists have sub-modules of their
-//! own ([`audit`], [`cycles`], [`events`], [`memberships`], [`queue`],
+//! queues, webhook storage, the operations kernel and the paging of lists
+//! have sub-modules of their own ([`audit`], [`cycles`], [`events`],
+//! [`memberships`], [`ops`], [`queue`],
 //! [`webhooks`], [`listing`]); their
 //! cases run as test modules of the same names. [`audit`] also holds the halves of the
 //! tamper-detection tests that do not depend on the backend: the backend
@@ -43,6 +44,7 @@ pub mod cycles;
 pub mod events;
 pub mod listing;
 pub mod memberships;
+pub mod ops;
 pub mod queue;
 pub mod templates;
 pub mod webhooks;
@@ -147,6 +149,13 @@ macro_rules! conformance_tests {
             tenants_are_isolated,
             a_missing_tenant_is_reported,
             invalid_subjects_are_refused,
+        );
+        $crate::conformance_tests!(@module $make_store; ops;
+            actions_and_approvals_read_back_and_keys_are_unique,
+            approval_updates_are_conditional,
+            approvals_are_filtered_and_paged_newest_first,
+            tenants_are_isolated,
+            a_missing_tenant_is_reported,
         );
         $crate::conformance_tests!(@module $make_store; queue;
             each_job_is_claimed_exactly_once_by_concurrent_workers(flavor = "multi_thread", worker_threads = 4),
