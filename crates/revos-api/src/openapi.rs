@@ -248,6 +248,22 @@ pub const PATH_PARAMS: &[(&str, PathParam, &str)] = &[
     ),
     ("subject", PathParam::Text, "The member's `sub`"),
     (
+        "template_key",
+        PathParam::Text,
+        "The template's key (`welcome_investor`)",
+    ),
+    (
+        "version",
+        PathParam::Text,
+        "The template's version: 1, 2, …",
+    ),
+    (
+        "render_hash",
+        PathParam::Text,
+        "A render's SHA-256, 64 lower-case hex digits",
+    ),
+    ("email", PathParam::Text, "An e-mail address"),
+    (
         "queue",
         PathParam::Text,
         "The queue (`email`, `webhook`, …)",
@@ -766,6 +782,18 @@ fn request_example(method: &str, path: &str) -> Option<Value> {
         ("post", "/members") => json!({"subject": "user-123", "role": "approver"}),
         ("put", "/queue-settings") => json!({"email": {"max_attempts": 5}}),
         ("post", "/webhook-secrets") => json!({"source": "billing"}),
+        ("post", "/templates") => json!({
+            "template_key": "welcome_investor", "category": "marketing",
+            "subject": "Welcome, {{ name }}",
+            "text": "Hello {{ name }},\nwelcome aboard.\nUnsubscribe: {{ unsubscribe_url }}\n",
+            "compliance_flags": ["can_spam"], "throttle_ms": 200,
+        }),
+        ("post", "/templates/{template_key}/preview") => json!({
+            "version": 1, "data": {"name": "Ada", "unsubscribe_url": "https://acme.example/u"},
+        }),
+        ("post", "/suppressions") => {
+            json!({"emails": ["ada@example.com"], "reason": "unsubscribed"})
+        }
         ("post", "/metrics") => json!([
             {"metric_id": "pipeline_total", "date": "2026-11-30", "value": 420000.0},
             {"metric_id": "cac_blended", "date": "2026-11-30", "value": 950.0, "dimension": {"channel": "paid_search"}},

@@ -109,6 +109,15 @@ pub trait TemplateStore: Send + Sync {
         render: &RenderRecord,
     ) -> Result<(), StoreError>;
 
+    /// Whether any render of version `version` of `key` was kept (that is,
+    /// the version was sent before).
+    async fn template_version_sent(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        version: u32,
+    ) -> Result<bool, StoreError>;
+
     /// The render kept under `render_hash`.
     async fn render(
         &self,

@@ -114,7 +114,7 @@ pub(crate) async fn versions(
     params(
         ("tenant_id" = String, Path, description = "Tenant UUID"),
         ("template_key" = String, Path, description = "The template's key"),
-        ("version" = u32, Path, description = "The version"),
+        ("version" = String, Path, description = "The version: 1, 2, …"),
     ),
     responses(
         (status = 200, description = "The version", body = Template),
@@ -251,10 +251,12 @@ pub(crate) async fn suppress(
 
 /// How many entries to show.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SuppressionQuery {
     /// At most this many, newest first (1–1000, default 100).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 

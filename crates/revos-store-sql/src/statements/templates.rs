@@ -190,6 +190,28 @@ macro_rules! template_statements {
                     Ok(())
                 }
 
+                async fn template_version_sent(
+                    &self,
+                    tenant: TenantId,
+                    key: &str,
+                    version: u32,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.read_tenant(tenant).await?;
+                    let row: Option<(String,)> = ::sqlx::query_as(
+                        "select render_hash from template_renders
+                         where tenant_id = $1 and template_key = $2 and template_version = $3
+                         limit 1",
+                    )
+                    .bind(tid(tenant))
+                    .bind(key)
+                    .bind(i64::from(version))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(row.is_some())
+                }
+
                 async fn render(
                     &self,
                     tenant: TenantId,

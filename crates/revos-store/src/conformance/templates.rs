@@ -87,7 +87,25 @@ pub async fn renders_are_kept_once_under_their_hash(store: &dyn Store) {
         data: json!({ "name": "Ada", "nested": { "n": 1 } }),
         created_at: t0(),
     };
+    assert!(
+        !store
+            .template_version_sent(acme, "welcome", 1)
+            .await
+            .unwrap()
+    );
     store.record_render(acme, &render).await.unwrap();
+    assert!(
+        store
+            .template_version_sent(acme, "welcome", 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .template_version_sent(acme, "welcome", 2)
+            .await
+            .unwrap()
+    );
     let again = RenderRecord {
         created_at: t0() + Duration::hours(1),
         ..render.clone()
