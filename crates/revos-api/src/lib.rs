@@ -31,7 +31,9 @@ use axum::routing::get;
 use axum::routing::{delete, post, put};
 use revos_contracts::ErrorKind;
 use revos_kernel::Kernel;
-use routes::{audit, cycles, data, events, jobs, keys, me, ops, system, tenants, webhooks};
+use routes::{
+    audit, cycles, data, events, jobs, keys, me, ops, system, templates, tenants, webhooks,
+};
 use std::future::Future;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -112,6 +114,34 @@ pub(crate) fn router(kernel: Kernel) -> Router {
             axum::routing::delete(webhooks::revoke_secret),
         )
         .route(&format!("{tenant}/raw-events"), get(webhooks::raw_events))
+        .route(
+            &format!("{tenant}/templates"),
+            get(templates::list).post(templates::save),
+        )
+        .route(
+            &format!("{tenant}/templates/{{template_key}}"),
+            get(templates::versions),
+        )
+        .route(
+            &format!("{tenant}/templates/{{template_key}}/versions/{{version}}"),
+            get(templates::version),
+        )
+        .route(
+            &format!("{tenant}/templates/{{template_key}}/preview"),
+            axum::routing::post(templates::preview),
+        )
+        .route(
+            &format!("{tenant}/renders/{{render_hash}}"),
+            get(templates::reproduce),
+        )
+        .route(
+            &format!("{tenant}/suppressions"),
+            get(templates::suppressions).post(templates::suppress),
+        )
+        .route(
+            &format!("{tenant}/suppressions/{{email}}"),
+            axum::routing::delete(templates::unsuppress),
+        )
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{key_id}", axum::routing::delete(keys::revoke))
         .route("/v1/tenants", get(tenants::list).post(tenants::create))

@@ -8,7 +8,9 @@
 //! or a body (400, 404, 413, 415), and an example for every request body.
 //! `.ci/schemathesis` fuzzes the running server against this document.
 
-use crate::routes::{audit, cycles, data, events, jobs, keys, me, ops, system, tenants, webhooks};
+use crate::routes::{
+    audit, cycles, data, events, jobs, keys, me, ops, system, templates, tenants, webhooks,
+};
 use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -48,6 +50,15 @@ use utoipa::{Modify, OpenApi};
         webhooks::list_secrets,
         webhooks::revoke_secret,
         webhooks::raw_events,
+        templates::save,
+        templates::list,
+        templates::versions,
+        templates::version,
+        templates::preview,
+        templates::reproduce,
+        templates::suppress,
+        templates::suppressions,
+        templates::unsuppress,
         keys::create,
         keys::list,
         keys::revoke,
@@ -129,6 +140,7 @@ use utoipa::{Modify, OpenApi};
         (name = "queues", description = "Durable job queues: numbers, jobs, redrive, cancel, approvals"),
         (name = "audit", description = "The tamper-evident, per-tenant audit log"),
         (name = "webhooks", description = "Inbound webhooks verified with Standard Webhooks signatures"),
+        (name = "templates", description = "Versioned e-mail templates, reproducible renders (render_hash) and the suppression list"),
         (name = "system", description = "Liveness and readiness"),
         (name = "kernel", description = "Optimization cycles: KernelInput → KernelOutput (the kernel I/O contract), cycles on stored data"),
         (name = "events", description = "The event runtime: events → decisions → actions, lead forms, timelines, tasks"),
@@ -235,6 +247,22 @@ pub const PATH_PARAMS: &[(&str, PathParam, &str)] = &[
         "Policy or guard settings id (`revenue_os.growth.lead_response_v1`)",
     ),
     ("subject", PathParam::Text, "The member's `sub`"),
+    (
+        "template_key",
+        PathParam::Text,
+        "The template's key (`welcome_investor`)",
+    ),
+    (
+        "version",
+        PathParam::Text,
+        "The template's version: 1, 2, …",
+    ),
+    (
+        "render_hash",
+        PathParam::Text,
+        "A render's SHA-256, 64 lower-case hex digits",
+    ),
+    ("email", PathParam::Text, "An e-mail address"),
     (
         "queue",
         PathParam::Text,
@@ -754,6 +782,18 @@ fn request_example(method: &str, path: &str) -> Option<Value> {
         ("post", "/members") => json!({"subject": "user-123", "role": "approver"}),
         ("put", "/queue-settings") => json!({"email": {"max_attempts": 5}}),
         ("post", "/webhook-secrets") => json!({"source": "billing"}),
+        ("post", "/templates") => json!({
+            "template_key": "welcome_investor", "category": "marketing",
+            "subject": "Welcome, {{ name }}",
+            "text": "Hello {{ name }},\nwelcome aboard.\nUnsubscribe: {{ unsubscribe_url }}\n",
+            "compliance_flags": ["can_spam"], "throttle_ms": 200,
+        }),
+        ("post", "/templates/{template_key}/preview") => json!({
+            "version": 1, "data": {"name": "Ada", "unsubscribe_url": "https://acme.example/u"},
+        }),
+        ("post", "/suppressions") => {
+            json!({"emails": ["ada@example.com"], "reason": "unsubscribed"})
+        }
         ("post", "/metrics") => json!([
             {"metric_id": "pipeline_total", "date": "2026-11-30", "value": 420000.0},
             {"metric_id": "cac_blended", "date": "2026-11-30", "value": 950.0, "dimension": {"channel": "paid_search"}},

@@ -232,7 +232,9 @@ async fn the_catalog_lists_every_tool(db: Db) {
         assert!(t["executor"]["kind"].is_string(), "{t}");
     }
     let campaign = items.iter().find(|t| t["name"] == "send_campaign").unwrap();
-    assert_eq!(campaign["executor"]["available"], false);
+    assert_eq!(campaign["executor"]["kind"], "campaign");
+    let post = items.iter().find(|t| t["name"] == "publish_post").unwrap();
+    assert_eq!(post["executor"]["available"], false);
     let deal = items.iter().find(|t| t["name"] == "update_deal").unwrap();
     assert_eq!(deal["executor"]["endpoint"], "crm");
     assert!(body["cedar_schema"][""]["actions"]["send_email"].is_object());
@@ -423,10 +425,11 @@ async fn the_permission_matrix(db: Db) {
             "m10",
             "growth",
             "send_campaign",
-            json!({"campaign_id": "c", "template_key": "k",
-            "template_version": 1, "audience_size": 10, "sending_domain": "mail.example"}),
+            json!({"campaign_id": "c", "template_key": "k", "template_version": 1,
+            "recipients": ["a@example.com"], "sending_domain": "mail.example",
+            "throttle_per_hour": 100}),
             "blocked",
-            "safe-send",
+            "safe-send (no_such_template)",
         ),
         (
             "m11",

@@ -42,3 +42,30 @@ fn the_largest_seed_wraps_instead_of_overflowing() {
     assert_eq!(report.worlds[0].seed, u64::MAX);
     assert_eq!(report.worlds[1].seed, 0);
 }
+
+#[test]
+fn a_trace_follows_the_planner_through_one_world() {
+    use revos_lab::evaluate::trace::trace;
+    use revos_sim::world::Constraint;
+    let options = Options {
+        worlds_per_kind: 1,
+        cycles: 2,
+        cycle_days: 14,
+        seed: 1,
+    };
+    let t = trace(3, Constraint::Economics, &options);
+    assert_eq!(t.cycles.len(), 2);
+    assert!(t.cycles.iter().all(|c| c.summary.is_some()));
+    assert!(t.cycles.iter().all(|c| !c.campaigns.is_empty()));
+    // Every action comes with the notes a person reads.
+    assert!(
+        t.cycles[0]
+            .actions
+            .iter()
+            .all(|(_, notes)| !notes.is_empty())
+    );
+    let text = t.to_text();
+    assert!(text.starts_with("World 3 (economics planted)"), "{text}");
+    assert!(text.contains("Cycle 2 — "), "{text}");
+    assert!(text.contains("marginal return"), "{text}");
+}

@@ -154,7 +154,12 @@ pub(crate) const ABORT_CAC_RISE: f64 = 0.15;
 /// An abort condition. Callers state every threshold relative to the
 /// metric's value when the action starts (its baseline), so no condition
 /// already holds when it is proposed.
-fn abort(metric: &str, operator: ComparisonOperator, threshold: f64, days: u32) -> AbortCondition {
+pub(crate) fn abort(
+    metric: &str,
+    operator: ComparisonOperator,
+    threshold: f64,
+    days: u32,
+) -> AbortCondition {
     AbortCondition {
         metric_id: metric.to_owned(),
         operator,
@@ -183,11 +188,19 @@ impl Ctx<'_> {
     /// Abort when blended CAC rises [`ABORT_CAC_RISE`] above today's
     /// (the cap itself, only when today's CAC is unknown).
     fn cac_abort(&self) -> AbortCondition {
+        self.cac_abort_allowing(0.0)
+    }
+
+    /// As [`Ctx::cac_abort`], allowing also for `spend_rise` (relative):
+    /// more spend raises CAC at once, and the customers it buys arrive a
+    /// sales cycle later, so a budget raise of 20% alone may lift trailing
+    /// CAC by up to 20% without anything going wrong.
+    fn cac_abort_allowing(&self, spend_rise: f64) -> AbortCondition {
         match self.snap.get("cac_blended") {
             Some(now) if now > 0.0 => abort(
                 "cac_blended",
                 ComparisonOperator::Gt,
-                now * (1.0 + ABORT_CAC_RISE),
+                now * (1.0 + ABORT_CAC_RISE + spend_rise.max(0.0)),
                 3,
             ),
             _ => match self
@@ -364,7 +377,7 @@ fn scale(
         OwnerSubsystem::Campaigns,
         ActionType::Scale,
         Lever::Campaigns,
-        "pipeline_total",
+        "leads_new",
         Ctx::campaign_entity(&c.id),
         "budget_total",
         Value::Null,
@@ -375,7 +388,7 @@ fn scale(
         delta,
     });
     cand.grows_spend = true;
-    cand.abort = vec![cx.cac_abort()];
+    cand.abort = vec![cx.cac_abort_allowing(step)];
     cand.impact_pct = round2(step * 100.0 / 2.0);
     cand.impact_confidence = if best.revenue > 0.0 { 0.55 } else { 0.35 };
     let rank = if blended > 0.0 && !std::ptr::eq(best, &cx.stats[0]) {
@@ -852,7 +865,7 @@ fn reallocate_worst_to_best(
     skipped: &mut Vec<Skip>,
 ) -> Option<Candidate> {
     let (best, worst) = (cx.stats.first()?, cx.stats.last()?);
-    if cx.stats.len() < 2 {
+    if cx.stats.len() < 2 || worst.roi * REALLOC_MIN_GAP > best.roi {
         return None;
     }
     let room = (worst.campaign.budget_total - worst.campaign.budget_spent).max(0.0);
@@ -877,11 +890,25 @@ fn reallocate_worst_to_best(
     Some(cand)
 }
 
-/// Pause the active campaign with the worst return.
+/// A reallocation moves budget only to a campaign returning at least this
+/// many times what the source returns.
+pub(crate) const REALLOC_MIN_GAP: f64 = 1.25;
+
+/// The worst campaign is paused only when it returns less than this share
+/// of the blended return: a campaign near the average is not waste, and
+/// pausing it only loses its volume.
+const PAUSE_MAX_RETURN_SHARE: f64 = 0.5;
+
+/// Pause the active campaign with the worst return, when it returns less
+/// than [`PAUSE_MAX_RETURN_SHARE`] of the blended return.
 fn pause_worst(cx: &Ctx<'_>) -> Option<Candidate> {
     let worst = cx.stats.last()?;
     let c = worst.campaign;
     if c.budget_spent <= 0.0 || (cx.stats.len() < 2 && worst.revenue > 0.0) {
+        return None;
+    }
+    let blended = blended_return(&cx.stats);
+    if cx.stats.len() >= 2 && worst.roi >= blended * PAUSE_MAX_RETURN_SHARE {
         return None;
     }
     let spent: f64 = cx.stats.iter().map(|s| s.campaign.budget_spent).sum();

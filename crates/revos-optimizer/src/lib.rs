@@ -16,7 +16,7 @@
 //! 2. `candidates`: every change that could help, ordered for the
 //!    binding constraint;
 //! 3. `select`: levers, learning (`learning`), risk tolerance, exposure,
-//!    blocked actions, the CFO gate, one change per campaign, the spend cap;
+//!    blocked actions, the CFO gate, one change per campaign, `max_daily_spend`;
 //! 4. the output: numbered actions with experiment designs (`stats`),
 //!    data-quality actions and the learning plan.
 //!

@@ -4,8 +4,10 @@
 //! Each candidate passes, in order: the lever check (crate docs), learning
 //! from earlier results ([`crate::learning`]), risk tolerance (experiment or
 //! direct change), experiment exposure, `blocked_actions`, the CFO gate, one
-//! change per campaign, and the cycle's spend cap. Selection stops at the
-//! risk tolerance's number of actions.
+//! change per campaign, and `max_daily_spend` on today's daily spend plus
+//! every change (a budget raise counts at the pace it will be spent, not as
+//! if its whole amount fell in one window). Selection stops at the risk
+//! tolerance's number of actions.
 //!
 //! The CFO gate: while any economics guardrail is breached, no action may
 //! add spend. A budget increase on a campaign becomes a reallocation from
@@ -360,7 +362,6 @@ struct Selector<'a> {
     diag: &'a Diagnosis,
     settings: &'a Settings,
     touched: BTreeSet<String>,
-    spent: f64,
     /// Daily spend the accepted actions add.
     daily_added: f64,
 }
@@ -484,32 +485,6 @@ impl Selector<'_> {
                 ));
             }
         }
-        let add = c.additional_spend();
-        if let Some(cap) = self.settings.spend_cap
-            && add > 0.0
-        {
-            let remaining = ((cap - self.spent) * 100.0).floor() / 100.0;
-            if remaining < 1.0 {
-                let why = format!(
-                    "the cycle's spend cap of {} (max_daily_spend × {} days) is used up",
-                    num(cap),
-                    self.settings.window_days
-                );
-                return Screen::Skip(Skip::new(&c, "max_daily_spend", &why));
-            }
-            if add > remaining {
-                if let Some(b) = c.budget.as_mut() {
-                    b.delta = remaining;
-                    c.extra_spend = 0.0;
-                } else {
-                    c.extra_spend = remaining;
-                }
-                c.notes.push_str(&format!(
-                    " Capped at {} extra spend by max_daily_spend.",
-                    num(remaining)
-                ));
-            }
-        }
         Screen::Accept(c)
     }
 
@@ -546,7 +521,6 @@ impl Selector<'_> {
 
     fn accept(&mut self, c: Candidate, sel: &mut Selection) -> usize {
         self.daily_added += self.added_daily(&c);
-        self.spent += c.additional_spend();
         self.touched.extend(c.campaigns.iter().cloned());
         sel.chosen.push(c);
         sel.chosen.len() - 1
@@ -558,10 +532,13 @@ impl Selector<'_> {
         let to_id = gated.campaigns.first()?;
         let stats = campaign_stats(self.input);
         let to = stats.iter().find(|s| &s.campaign.id == to_id)?;
+        // Only from a campaign that clearly returns less: moving money
+        // between two alike campaigns changes nothing but the risk.
         let from = stats.iter().rev().find(|s| {
             &s.campaign.id != to_id
                 && !self.touched.contains(&s.campaign.id)
                 && s.campaign.budget_total - s.campaign.budget_spent >= 1.0
+                && s.roi * crate::candidates::REALLOC_MIN_GAP <= to.roi
         })?;
         let room = from.campaign.budget_total - from.campaign.budget_spent;
         let metric = self
@@ -571,7 +548,26 @@ impl Selector<'_> {
             .map(|b| b.metric)
             .find(|m| *m != "gross_margin")
             .unwrap_or("cac_blended");
-        let stop = gated.abort.first()?.clone();
+        // Total spend does not change, so CAC gets no allowance for it.
+        let cac_now = self
+            .diag
+            .breaches
+            .iter()
+            .chain(self.diag.near_limit.iter())
+            .find(|b| b.metric == "cac_blended")
+            .map(|b| b.value);
+        let stop = match (gated.abort.first(), cac_now) {
+            (Some(a), Some(now)) if a.metric_id == "cac_blended" && now > 0.0 => {
+                crate::candidates::abort(
+                    "cac_blended",
+                    a.operator,
+                    now * (1.0 + crate::candidates::ABORT_CAC_RISE),
+                    a.consecutive_days,
+                )
+            }
+            (Some(a), _) => a.clone(),
+            (None, _) => return None,
+        };
         Some(reallocation(
             from,
             to,
@@ -598,7 +594,6 @@ pub(crate) fn select(
         diag,
         settings,
         touched: BTreeSet::new(),
-        spent: 0.0,
         daily_added: 0.0,
     };
     for c in pool {
@@ -704,7 +699,6 @@ pub(crate) fn select_fallback(
         diag,
         settings,
         touched: BTreeSet::new(),
-        spent: 0.0,
         daily_added: 0.0,
     };
     for c in pool {

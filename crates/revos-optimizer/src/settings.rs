@@ -5,7 +5,6 @@
 //! |---|---|---|
 //! | observation days | `config.default_observation_window_days` (1–90) | [`DEFAULT_OBSERVATION_DAYS`] |
 //! | experiment exposure | min of `max_experiment_exposure_pct` and the risk cap | risk cap: low 10, medium 20, high 30 % |
-//! | spend cap per cycle | `max_daily_spend` × observation days | none |
 //! | minimum sample | `config.min_sample_size` | [`DEFAULT_MIN_SAMPLE`] |
 //! | budget step | risk | low 10, medium 20, high 30 % |
 //! | actions per cycle | risk | low 4, medium 5, high 6 |
@@ -34,8 +33,6 @@ pub(crate) struct Settings {
     pub window_days: u32,
     /// Largest treatment share of an experiment, in percent (0–100).
     pub exposure_cap: f64,
-    /// Most additional spend over the whole cycle, if capped.
-    pub spend_cap: Option<f64>,
     /// Smallest experiment group.
     pub min_sample: u32,
     /// Relative budget change of a scale or cut.
@@ -65,16 +62,10 @@ impl Settings {
             .map_or(risk_exposure, |p| p.clamp(0.0, 100.0).min(risk_exposure));
         // Two decimals, rounded down so the cap is never exceeded.
         let exposure_cap = (exposure_cap * 100.0).floor() / 100.0;
-        let spend_cap = input
-            .guardrails
-            .max_daily_spend
-            .filter(|d| d.is_finite())
-            .map(|d| d.max(0.0) * f64::from(window_days));
         Settings {
             risk,
             window_days,
             exposure_cap,
-            spend_cap,
             min_sample: config.min_sample_size.unwrap_or(DEFAULT_MIN_SAMPLE),
             step,
             max_actions,

@@ -277,3 +277,168 @@ fn no_budget_is_moved_to_or_from_a_channel_no_budget_buys() {
         );
     }
 }
+
+fn budget_raises(p: &Plan) -> Vec<&Action> {
+    p.output
+        .actions
+        .iter()
+        .filter(|a| a.r#type == ActionType::Scale && a.proposed_change.field == "budget_total")
+        .collect()
+}
+
+fn on_campaign<'a>(actions: &[&'a Action], id: &str) -> Option<&'a Action> {
+    actions
+        .iter()
+        .copied()
+        .find(|a| a.target_entity.as_ref().is_some_and(|e| e.id == id))
+}
+
+/// `n` more wins of `amount` each, attributed to `campaign`.
+fn with_wins(mut input: KernelInput, campaign: &str, n: usize, amount: f64) -> KernelInput {
+    let template = input.revenue_events[0].clone();
+    for i in 0..n {
+        let mut e = template.clone();
+        e.id = format!("extra_{campaign}_{i}");
+        e.amount = amount;
+        e.attributed_campaign_id = Some(campaign.to_owned());
+        input.revenue_events.push(e);
+    }
+    input
+}
+
+#[test]
+fn every_campaign_that_earns_its_budget_is_scaled_not_only_the_best() {
+    // Returns: webinar 2.0, search 0.41, social 0.27; blended 0.61.
+    let p = plan(&fixture("demand"), &ctx()).expect("plan");
+    let raises = budget_raises(&p);
+    assert!(on_campaign(&raises, "cmp_webinar").is_some(), "{raises:#?}");
+    let search = on_campaign(&raises, "cmp_search").expect("search earns 67% of the blend");
+    assert!(
+        search
+            .notes_for_humans
+            .contains("67% of the blended return of the active campaigns (0.61×)"),
+        "{}",
+        search.notes_for_humans
+    );
+    assert!(
+        on_campaign(&raises, "cmp_social").is_none(),
+        "social returns 44% of the blend"
+    );
+    // The CAC stop allows for the step's own spend: 15% + 20% over 7,800.
+    let stop = &search.guardrails.abort_conditions[0];
+    assert_eq!(stop.metric_id, "cac_blended");
+    assert!((stop.threshold - 7_800.0 * 1.35).abs() < 0.01, "{stop:?}");
+    assert_eq!(search.target_metric, "leads_new");
+}
+
+#[test]
+fn a_clear_winner_gets_twice_the_step_and_one_lucky_win_does_not() {
+    let mut input = fixture("demand");
+    input.guardrails.max_daily_spend = None;
+    // One win of 48,000: beats the blend, but one standard error lower it
+    // is nothing.
+    let once = plan(&input, &ctx()).expect("plan");
+    let webinar = on_campaign(&budget_raises(&once), "cmp_webinar").expect("raise");
+    assert_eq!(webinar.proposed_change.new_value, 48_000.0, "+20%");
+
+    // Sixteen wins of 3,000 (the same 48,000 and more): a clear winner, and
+    // CAC (7,800) is more than a fifth under its 9,000 cap... which it is
+    // not, so the step stays; with a 12,000 cap it doubles.
+    input
+        .revenue_events
+        .retain(|e| e.attributed_campaign_id.as_deref() != Some("cmp_webinar"));
+    let input = with_wins(input, "cmp_webinar", 16, 3_000.0);
+    let near_cap = plan(&input, &ctx()).expect("plan");
+    let webinar = on_campaign(&budget_raises(&near_cap), "cmp_webinar").expect("raise");
+    assert_eq!(webinar.proposed_change.new_value, 48_000.0, "+20%");
+
+    let mut roomy = input.clone();
+    roomy.targets.cac_max = Some(12_000.0);
+    let p = plan(&roomy, &ctx()).expect("plan");
+    let webinar = on_campaign(&budget_raises(&p), "cmp_webinar").expect("raise");
+    assert_eq!(webinar.proposed_change.new_value, 56_000.0, "+40%");
+    assert!(
+        webinar.notes_for_humans.contains("twice the usual 20%"),
+        "{}",
+        webinar.notes_for_humans
+    );
+}
+
+fn changes_campaign(p: &Plan, field: &str, id: &str) -> bool {
+    p.output.actions.iter().any(|a| {
+        a.proposed_change.field == field && a.target_entity.as_ref().is_some_and(|e| e.id == id)
+    })
+}
+
+#[test]
+fn economics_pauses_only_waste_and_never_cuts_an_above_average_campaign() {
+    // CAC 11,200 over a 9,000 cap. Social returns 0.27, 44% of the blended
+    // 0.61: waste, paused.
+    // Search (0.41) is below the blend: budget leaves it (a cut, or a move
+    // to the best campaign, one change per campaign).
+    let p = plan(&fixture("economics"), &ctx()).expect("plan");
+    assert!(
+        changes_campaign(&p, "status", "cmp_social"),
+        "{:#?}",
+        p.output.actions
+    );
+    assert!(
+        changes_campaign(&p, "budget_total", "cmp_search")
+            || changes_campaign(&p, "budget_reallocation", "cmp_search"),
+        "{:#?}",
+        p.output.actions
+    );
+
+    // Social at 0.8 (63% of the blended 1.27) is not waste; search at 1.32
+    // is above the blend: neither is paused or cut.
+    let input = with_wins(fixture("economics"), "cmp_social", 1, 24_000.0);
+    let input = with_wins(input, "cmp_search", 1, 80_000.0);
+    let p = plan(&input, &ctx()).expect("plan");
+    for id in ["cmp_social", "cmp_search"] {
+        assert!(!changes_campaign(&p, "status", id), "{id} paused");
+        assert!(!changes_campaign(&p, "budget_total", id), "{id} cut");
+    }
+    assert!(!changes_campaign(&p, "budget_reallocation", "cmp_search"));
+}
+
+#[test]
+fn the_weak_stage_is_worked_first_with_the_practices_that_reach_it() {
+    let input = with_metric(fixture("conversion"), "lead_to_mql_rate", 0.08);
+    let p = plan(&input, &ctx()).expect("plan");
+    assert_eq!(p.output.cycle_summary.priority_metric, "lead_to_mql_rate");
+    let first = &p.output.actions[0];
+    assert_eq!(first.target_metric, "lead_to_mql_rate", "{first:#?}");
+    let nurture = p
+        .output
+        .actions
+        .iter()
+        .find(|a| a.proposed_change.field == "nurture_sequence_enabled")
+        .unwrap_or_else(|| panic!("a nurture sequence: {:#?}", p.output.actions));
+    assert_eq!(nurture.target_metric, "lead_to_mql_rate");
+}
+
+#[test]
+fn no_budget_moves_between_campaigns_that_return_alike() {
+    // Every campaign returns about the same: a reallocation would only add
+    // risk.
+    let mut input = fixture("conversion");
+    for e in &mut input.revenue_events {
+        let spent = input
+            .campaigns
+            .iter()
+            .find(|c| Some(&c.id) == e.attributed_campaign_id.as_ref())
+            .map(|c| c.budget_spent);
+        if let Some(spent) = spent {
+            e.amount = spent * 0.5;
+        }
+    }
+    let p = plan(&input, &ctx()).expect("plan");
+    assert!(
+        p.output
+            .actions
+            .iter()
+            .all(|a| a.proposed_change.field != "budget_reallocation"),
+        "{:#?}",
+        p.output.actions
+    );
+}

@@ -21,10 +21,16 @@
 //!   `revenue_os.fts.booking_confirmation_v1` (version 1);
 //! - [`guards`]: the Cedar guards `deal_update` and `send_invoice`;
 //! - [`tools`]: the tools agents call, their argument checks, risk
-//!   profiles and the tenant's Cedar tool policies.
+//!   profiles and the tenant's Cedar tool policies;
+//! - [`stored`]: stored, versioned e-mail templates: checks, rendering and
+//!   the `render_hash` that reproduces a send;
+//! - [`safe_send`]: the gate in front of marketing sends (send now, wait
+//!   for approval, or block; suppressed recipients removed).
 
 pub mod guards;
 pub mod registry;
+pub mod safe_send;
+pub mod stored;
 pub mod tools;
 
 mod booking_confirmation;

@@ -147,6 +147,26 @@ pub(crate) fn render(
     String::from_utf8(out.out).map_err(|e| format!("{field}: {e}"))
 }
 
+/// Checks that a template stored on its own compiles and is within
+/// [`MAX_TEMPLATE_BYTES`]; its variables come with each send, so they are
+/// checked when it renders.
+pub(crate) fn compile(field: &str, source: &str, format: Format) -> Result<(), String> {
+    let len = source.len();
+    if len > MAX_TEMPLATE_BYTES {
+        return Err(format!(
+            "{field}: the template has {len} bytes; at most {MAX_TEMPLATE_BYTES} are allowed"
+        ));
+    }
+    let name = match format {
+        Format::Text => format!("{field}.txt"),
+        Format::Html => format!("{field}.html"),
+    };
+    environment()
+        .template_from_named_str(&name, source)
+        .map(|_| ())
+        .map_err(|e| format!("{field}: {e}"))
+}
+
 /// Checks a template from settings: its size, that it compiles, that it
 /// renders against a sample context within the limits, and that every
 /// variable it reads exists (so a typo is caught before any event

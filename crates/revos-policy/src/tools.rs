@@ -183,6 +183,10 @@ pub enum Executor {
     /// to the tenant's webhook endpoint of that name; the HTTP answer is
     /// the result.
     Endpoint(&'static str),
+    /// The built-in e-mail adapter behind the safe-send gate: a stored
+    /// template rendered for each recipient, one e-mail job each, spaced by
+    /// the throttle.
+    Campaign,
     /// Nothing carries it out yet: calls are blocked, saying why.
     Unavailable(&'static str),
 }
@@ -245,28 +249,66 @@ pub const TOOLS: [Tool; 12] = [
     },
     Tool {
         name: "send_campaign",
-        description: "Send a marketing campaign (a template to an audience).",
+        description: "Send a marketing campaign: a stored template to a list of recipients, \
+                      behind the safe-send gate.",
         args: &[
-            arg("campaign_id", TEXT, true, "the campaign"),
-            arg("template_key", TEXT, true, "the template"),
-            arg("template_version", COUNT, true, "the template's version"),
-            arg("audience_size", COUNT, true, "recipients in the audience"),
+            arg(
+                "template_key",
+                TEXT,
+                true,
+                "the template (a `marketing` one)",
+            ),
+            arg(
+                "template_version",
+                ArgKind::Integer {
+                    min: 1,
+                    max: 1_000_000,
+                },
+                true,
+                "the template's version",
+            ),
+            arg(
+                "recipients",
+                ArgKind::Emails { max: 10_000 },
+                true,
+                "the audience, as addresses",
+            ),
             arg("sending_domain", TEXT, true, "the domain it is sent from"),
+            arg(
+                "throttle_per_hour",
+                ArgKind::Integer {
+                    min: 1,
+                    max: 100_000,
+                },
+                true,
+                "most e-mails an hour",
+            ),
+            arg(
+                "unsubscribe_url",
+                ArgKind::Text { max: 2_000 },
+                false,
+                "the unsubscribe link (given to the template as `unsubscribe_url`)",
+            ),
+            arg(
+                "compliance_flags",
+                ArgKind::Ids { max: 20 },
+                false,
+                "the compliance flags the send meets",
+            ),
+            arg("campaign_id", TEXT, false, "the campaign it belongs to"),
         ],
         risk: RiskProfile {
             base: RiskLevel::Medium,
             factors: &[RiskFactor {
                 name: "audience_size",
-                measure: Measure::Value("audience_size"),
+                measure: Measure::Count("recipients"),
                 medium_above: None,
                 high_above: Some(1000),
             }],
-            affected: Some(Measure::Value("audience_size")),
+            affected: Some(Measure::Count("recipients")),
         },
         queue: "email",
-        executor: Executor::Unavailable(
-            "marketing sends go through the safe-send gate, which revos does not have yet",
-        ),
+        executor: Executor::Campaign,
     },
     Tool {
         name: "update_deal",

@@ -24,6 +24,7 @@ pub mod ops;
 pub mod queue;
 pub mod records;
 pub mod statements;
+pub mod templates;
 pub mod types;
 pub mod webhooks;
 

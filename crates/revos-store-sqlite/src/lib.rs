@@ -22,6 +22,7 @@ mod identity;
 mod memberships;
 mod ops;
 mod queue;
+mod templates;
 mod webhooks;
 
 use chrono::{DateTime, Utc};

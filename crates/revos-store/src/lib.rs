@@ -22,6 +22,7 @@ pub mod queue;
 pub mod records;
 pub mod rules;
 pub mod support;
+pub mod templates;
 pub mod webhooks;
 
 #[cfg(feature = "conformance")]
@@ -72,6 +73,7 @@ pub trait Store:
     + identity::MembershipStore
     + ops::OpsStore
     + queue::QueueStore
+    + templates::TemplateStore
     + webhooks::WebhookStore
     + Send
     + Sync

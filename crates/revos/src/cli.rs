@@ -128,6 +128,13 @@ pub enum Command {
     /// Inbound webhooks: the secrets senders sign with.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Versioned e-mail templates: save, list, show, preview, and render
+    /// again a sent e-mail from its hash.
+    #[command(subcommand)]
+    Templates(crate::templates_cmd::TemplatesCommand),
+    /// The suppression list: addresses marketing mail never reaches.
+    #[command(subcommand)]
+    Suppressions(crate::templates_cmd::SuppressionsCommand),
     /// Send and look at events: ingest, timelines, correlations.
     #[command(subcommand)]
     Events(EventsCommand),
@@ -1129,4 +1136,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 4)]
         concurrency: u32,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand's arguments are well-formed (unique names, no clash
+    /// with `--help` or `--version`): clap checks this only when a command
+    /// is used, so a mistake would otherwise panic in a user's hands.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

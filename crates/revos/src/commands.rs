@@ -267,6 +267,18 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
             .await
             .map_err(fail)
         }
+        Command::Templates(cmd) => {
+            let kernel = open(config).await.map_err(fail)?;
+            crate::templates_cmd::templates(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
+        Command::Suppressions(cmd) => {
+            let kernel = open(config).await.map_err(fail)?;
+            crate::templates_cmd::suppressions(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
         Command::Webhooks(WebhooksCommand::Secrets(cmd)) => {
             let kernel = open(config).await.map_err(fail)?;
             webhook_secrets(&kernel, cmd, as_json).await.map_err(fail)

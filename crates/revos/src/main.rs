@@ -21,6 +21,7 @@ mod oracle_bench;
 mod output;
 mod runtime_cmds;
 mod stats_cmd;
+mod templates_cmd;
 
 use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;

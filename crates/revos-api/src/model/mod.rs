@@ -17,5 +17,6 @@ pub(crate) mod cycles;
 pub(crate) mod data;
 pub(crate) mod events;
 pub(crate) mod identity;
+pub(crate) mod templates;
 pub(crate) mod tenants;
 pub(crate) mod webhooks;

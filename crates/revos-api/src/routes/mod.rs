@@ -9,6 +9,7 @@ pub(crate) mod keys;
 pub(crate) mod me;
 pub(crate) mod ops;
 pub(crate) mod system;
+pub(crate) mod templates;
 pub(crate) mod tenants;
 pub(crate) mod webhooks;
 

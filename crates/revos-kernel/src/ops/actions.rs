@@ -10,6 +10,7 @@
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use revos_contracts::validation::Violation;
 use revos_contracts::{ErrorCode, ErrorKind, TenantId};
+use revos_policy::safe_send::Verdict;
 use revos_policy::tools::{self, CallContext, Executor, Permission, RiskAssessment, RiskLevel};
 use revos_queue::EnqueueOutcome;
 use revos_store::StoreError;
@@ -23,7 +24,7 @@ use uuid::Uuid;
 use crate::delivery::jobs::JobRequest;
 use crate::identity::auth::Principal;
 use crate::ops::policies::{ApprovalSettings, settings_of};
-use crate::ops::{APPROVALS_ENDPOINT, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB};
+use crate::ops::{APPROVALS_ENDPOINT, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB};
 use crate::{Failure, Kernel};
 
 /// The most evidence entries an action carries.
@@ -257,7 +258,7 @@ impl Kernel {
             },
         );
         let (status, reasons) = self
-            .outcome(tenant, tool, &permission, &risk, &settings)
+            .outcome(tenant, tool, &req.args, &permission, &risk, &settings)
             .await?;
 
         let id = Uuid::new_v4();
@@ -355,11 +356,12 @@ impl Kernel {
         &self,
         tenant: TenantId,
         tool: &tools::Tool,
+        args: &Value,
         permission: &Permission,
         risk: &RiskAssessment,
         settings: &ApprovalSettings,
     ) -> Result<(&'static str, Vec<String>), Failure> {
-        let (approval, mut reasons) = match permission {
+        let (mut approval, mut reasons) = match permission {
             Permission::Deny(reasons) => return Ok(("blocked", reasons.clone())),
             Permission::Permit { approval, reasons } => (*approval, reasons.clone()),
         };
@@ -384,6 +386,19 @@ impl Kernel {
                 }
             }
             Executor::Email => {}
+            Executor::Campaign => {
+                let gate = self.campaign_gate(tenant, args, settings).await?;
+                reasons.extend(
+                    gate.reasons
+                        .iter()
+                        .map(|r| format!("safe-send ({}): {}", r.code, r.message)),
+                );
+                match gate.verdict {
+                    Verdict::Block => return Ok(("blocked", reasons)),
+                    Verdict::NeedsApproval => approval = true,
+                    Verdict::SendNow => {}
+                }
+            }
         }
         let from = settings.approval_from();
         if risk.level >= from {
@@ -414,6 +429,7 @@ impl Kernel {
         };
         let kind = match tool.executor {
             Executor::Email => EMAIL_TOOL_JOB,
+            Executor::Campaign => CAMPAIGN_TOOL_JOB,
             Executor::Endpoint(_) => ENDPOINT_TOOL_JOB,
             Executor::Unavailable(_) => return Ok(()),
         };

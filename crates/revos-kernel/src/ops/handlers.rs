@@ -28,7 +28,9 @@ use crate::Kernel;
 use crate::delivery::email::{OutgoingEmail, SendError};
 use crate::delivery::outbound::{DeliveryError, OutboundWebhook};
 use crate::delivery::worker::{Handler, JobError};
-use crate::ops::{EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, NOTIFY_EMAIL_JOB};
+use crate::ops::{
+    CAMPAIGN_EMAIL_JOB, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, NOTIFY_EMAIL_JOB,
+};
 
 /// Runs an agent action's job.
 struct ToolHandler {
@@ -168,6 +170,7 @@ impl Handler for ToolHandler {
         }
         let outcome = match tool.executor {
             Executor::Email => self.send_email(&action).await,
+            Executor::Campaign => self.kernel.run_campaign(job, &action).await,
             Executor::Endpoint(subsystem) => {
                 self.call_endpoint(job.tenant_id, &action, subsystem).await
             }
@@ -241,6 +244,13 @@ pub(crate) fn handlers(kernel: &Kernel) -> Vec<(&'static str, Arc<dyn Handler>)>
     });
     vec![
         (EMAIL_TOOL_JOB, handler.clone()),
+        (CAMPAIGN_TOOL_JOB, handler.clone()),
+        (
+            CAMPAIGN_EMAIL_JOB,
+            Arc::new(crate::ops::campaigns::CampaignEmailHandler {
+                kernel: kernel.clone(),
+            }),
+        ),
         (ENDPOINT_TOOL_JOB, handler),
         (NOTIFY_EMAIL_JOB, notify),
     ]

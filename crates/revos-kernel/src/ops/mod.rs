@@ -37,15 +37,24 @@
 //! - [`policies`]: the tenant's tool policies and approval settings;
 //! - [`actions`]: agent actions, from request to outcome;
 //! - [`approvals`]: listing and deciding approvals, and their expiry;
-//! - [`handlers`]: the job handlers that carry tools out and report back.
+//! - [`campaigns`]: `send_campaign` behind the safe-send gate;
+//! - [`handlers`]: the job handlers that carry tools out and report back;
+//! - [`templates`]: versioned e-mail templates, their renders kept under a
+//!   reproducible hash, and the suppression list.
 
 pub mod actions;
 pub mod approvals;
+pub(crate) mod campaigns;
 pub(crate) mod handlers;
 pub mod policies;
+pub mod templates;
 
 /// The job kind that sends a tool's e-mail.
 pub(crate) const EMAIL_TOOL_JOB: &str = "ops.email";
+/// The job kind that renders a campaign and queues its e-mails.
+pub(crate) const CAMPAIGN_TOOL_JOB: &str = "ops.campaign";
+/// The job kind that sends one e-mail of a campaign.
+pub(crate) const CAMPAIGN_EMAIL_JOB: &str = "ops.campaign_email";
 /// The job kind that calls a tool's subsystem endpoint.
 pub(crate) const ENDPOINT_TOOL_JOB: &str = "ops.webhook";
 /// The job kind that e-mails people about a new approval.
@@ -154,6 +163,17 @@ pub fn catalog() -> ToolCatalog {
                         "a signed webhook to the tenant's webhook endpoint `{name}`; its 2xx \
                          answer is the result (calls are blocked while the tenant has none)"
                     ),
+                },
+                Executor::Campaign => ExecutorInfo {
+                    kind: "campaign".into(),
+                    endpoint: None,
+                    available: true,
+                    note: "rendered from the tenant's template for each recipient and sent by \
+                           revos over SMTP, behind the safe-send gate (verified domain, \
+                           unsubscribe link, suppression list; approval for large audiences \
+                           and template versions never sent); one e-mail job per recipient, \
+                           spaced by the throttle"
+                        .into(),
                 },
                 Executor::Unavailable(why) => ExecutorInfo {
                     kind: "unavailable".into(),

@@ -52,6 +52,24 @@ pub struct ApprovalSettings {
     /// `notification` queue (at most 20; default none).
     #[serde(default)]
     pub notify_emails: Vec<String>,
+    /// The domains `send_campaign` may send from (lower case; at most 20;
+    /// default none, so every campaign is blocked until one is set).
+    #[serde(default)]
+    pub verified_sending_domains: Vec<String>,
+    /// A campaign to more recipients than this needs approval; default 500.
+    #[serde(default = "default_campaign_approval")]
+    pub campaign_approval_above: u32,
+    /// The highest `throttle_per_hour` a campaign may ask for, 1 to
+    /// 100,000; default 10,000.
+    #[serde(default = "default_max_throttle")]
+    pub max_throttle_per_hour: u32,
+}
+
+fn default_campaign_approval() -> u32 {
+    500
+}
+fn default_max_throttle() -> u32 {
+    10_000
 }
 
 fn default_expiry() -> u32 {
@@ -80,6 +98,9 @@ impl Default for ApprovalSettings {
             confirm_count_above: default_confirm(),
             approval_from_risk: default_from_risk(),
             notify_emails: Vec::new(),
+            verified_sending_domains: Vec::new(),
+            campaign_approval_above: default_campaign_approval(),
+            max_throttle_per_hour: default_max_throttle(),
         }
     }
 }
@@ -138,6 +159,34 @@ impl ApprovalSettings {
                     "is not an e-mail address".into(),
                 ));
             }
+        }
+        if self.verified_sending_domains.len() > 20 {
+            out.push(v(
+                "$.settings.verified_sending_domains".into(),
+                "at most 20 domains".into(),
+            ));
+        }
+        for (i, d) in self.verified_sending_domains.iter().enumerate() {
+            let ok = d.len() <= 253
+                && d.contains('.')
+                && d.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                });
+            if !ok {
+                out.push(v(
+                    format!("$.settings.verified_sending_domains[{i}]"),
+                    format!("`{d}` is not a lower-case domain name"),
+                ));
+            }
+        }
+        if !(1..=100_000).contains(&self.max_throttle_per_hour) {
+            out.push(v(
+                "$.settings.max_throttle_per_hour".into(),
+                "must be between 1 and 100000".into(),
+            ));
         }
         if RiskLevel::parse(&self.approval_from_risk).is_none() {
             out.push(v(

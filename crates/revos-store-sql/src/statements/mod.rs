@@ -49,4 +49,5 @@ pub mod memberships;
 pub mod ops;
 pub mod queue;
 pub mod store;
+pub mod templates;
 pub mod webhooks;

@@ -46,6 +46,7 @@ pub mod listing;
 pub mod memberships;
 pub mod ops;
 pub mod queue;
+pub mod templates;
 pub mod webhooks;
 
 /// A store under test together with what must outlive it.
@@ -188,6 +189,12 @@ macro_rules! conformance_tests {
             raw_events_are_stored_once_per_webhook_id,
             tenants_are_isolated,
             a_missing_tenant_is_reported,
+        );
+        $crate::conformance_tests!(@module $make_store; templates;
+            saves_are_numbered_versions_and_never_change,
+            renders_are_kept_once_under_their_hash,
+            suppressions_add_check_list_remove,
+            tenants_are_isolated,
         );
     };
     (@cases $make_store:expr; $($case:ident),* $(,)?) => {
