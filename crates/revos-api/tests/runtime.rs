@@ -195,6 +195,9 @@ async fn lead_path_in_enforce_sends_one_email_even_when_retried(db: Db) {
         .unwrap()
         .pop()
         .expect("the e-mail's job");
+    // The first reply to a lead is a `welcome`: the e-mail queue's most
+    // urgent class.
+    assert_eq!(job.priority, 0, "{job:?}");
     sink.fail_next_data(1, 451);
     assert_eq!(drain(&app, "email").await, 2);
     let got = sink.wait_for(1, std::time::Duration::from_secs(5)).await;
@@ -334,6 +337,10 @@ async fn booking_path(db: Db, mode: KernelMode) {
                 .unwrap();
             assert_eq!(jobs.len(), 1);
             assert_eq!(jobs[0].state.as_str(), "delayed");
+            // A booking's e-mails are `confirmation`s, the e-mail queue's
+            // second class (welcome, confirmation, notification,
+            // newsletter), not the last one every e-mail used to get.
+            assert_eq!(jobs[0].priority, 1, "{:?}", jobs[0]);
             let expected = Utc::now() + Duration::days(2);
             assert!(
                 (jobs[0].run_at - expected).num_minutes().abs() < 5,

@@ -442,7 +442,17 @@ impl Kernel {
             queue: if gated { "approval" } else { tool.queue }.to_owned(),
             kind: kind.to_owned(),
             payload: json!({"agent_action_id": action.id}),
-            priority: gated.then(|| level.approval_priority().to_owned()),
+            // Held for people: by risk. On the e-mail queue: an agent's
+            // e-mail is a `notification`, a campaign a `newsletter`.
+            priority: if gated {
+                Some(level.approval_priority().to_owned())
+            } else {
+                match tool.executor {
+                    Executor::Email => Some("notification".to_owned()),
+                    Executor::Campaign => Some("newsletter".to_owned()),
+                    _ => None,
+                }
+            },
             run_at: None,
             idempotency_key: Some(action.job_key.clone()),
             action_id: None,

@@ -204,6 +204,21 @@ pub fn action_key(action: &KernelAction) -> &str {
         .unwrap_or(&action.idempotency_key)
 }
 
+/// The `email` queue's priority class (seed 003: `welcome`, `confirmation`,
+/// `notification`, `newsletter`) of the e-mails a policy sends: a booking
+/// confirmation is a `confirmation`, the first reply to a new lead a
+/// `welcome`; any other policy's e-mail a `notification`. Marketing sends
+/// (`send_campaign`) queue as `newsletter`, the least urgent.
+fn email_priority(policy_id: &str) -> &'static str {
+    if policy_id.contains("booking_confirmation") {
+        "confirmation"
+    } else if policy_id.contains("lead_response") {
+        "welcome"
+    } else {
+        "notification"
+    }
+}
+
 /// One decision as the engine made it, with everything it writes.
 struct Planned {
     decision: KernelDecision,
@@ -713,6 +728,7 @@ impl Kernel {
                 if action.status != ActionStatus::Queued {
                     continue;
                 }
+                let email_class = email_priority(&planned.decision.policy_id);
                 let (queue, kind, payload) = match prepared {
                     Some(Prepared::Email(_)) => {
                         ("email", EMAIL_JOB, json!({"action_id": action.id}))
@@ -733,7 +749,7 @@ impl Kernel {
                     queue: queue.to_owned(),
                     kind: kind.to_owned(),
                     payload,
-                    priority: None,
+                    priority: (queue == "email").then(|| email_class.to_owned()),
                     run_at: run_at.filter(|at| *at > now),
                     idempotency_key: Some(action.idempotency_key.clone()),
                     action_id: Some(action.id),
