@@ -255,6 +255,16 @@ impl Ctx<'_> {
         }
     }
 
+    /// The weakest funnel rate when a change of `field` reaches it
+    /// ([`stages_of`]), else `default`.
+    fn weak_stage_for(&self, field: &str, default: &'static str) -> &'static str {
+        self.diag
+            .weakest_rate
+            .map(|r| r.metric)
+            .filter(|m| stages_of(field).contains(m))
+            .unwrap_or(default)
+    }
+
     fn step_pct(&self) -> f64 {
         round2(self.settings.step * 100.0)
     }
@@ -567,13 +577,7 @@ fn reengage(cx: &Ctx<'_>) -> Candidate {
 
 /// Follow up faster on the weakest funnel stage the CRM owns.
 fn follow_up(cx: &Ctx<'_>) -> Candidate {
-    let stages = ["mql_to_sql_rate", "sql_to_opp_rate", "lead_to_mql_rate"];
-    let metric = cx
-        .diag
-        .weakest_rate
-        .map(|r| r.metric)
-        .filter(|m| stages.contains(m))
-        .unwrap_or("mql_to_sql_rate");
+    let metric = cx.weak_stage_for("first_touch_sla_hours", "mql_to_sql_rate");
     let hours = cx.pick(4, 2, 1);
     let mut cand = base(
         OwnerSubsystem::Crm,
@@ -621,13 +625,7 @@ fn follow_up(cx: &Ctx<'_>) -> Candidate {
 /// sequence: the usual lever on the top of the funnel, where speed alone does
 /// not convince.
 fn nurture(cx: &Ctx<'_>) -> Candidate {
-    let stages = ["lead_to_mql_rate", "mql_to_sql_rate"];
-    let metric = cx
-        .diag
-        .weakest_rate
-        .map(|r| r.metric)
-        .filter(|m| stages.contains(m))
-        .unwrap_or("lead_to_mql_rate");
+    let metric = cx.weak_stage_for("nurture_sequence_enabled", "lead_to_mql_rate");
     let mut cand = base(
         OwnerSubsystem::Crm,
         ActionType::Experiment,

@@ -39,6 +39,18 @@ pub enum JobError {
     Fatal(String),
 }
 
+impl From<crate::delivery::email::SendError> for JobError {
+    /// A transient SMTP failure (a `4xx`, a lost connection) is retried; a
+    /// permanent one (a `5xx`, a bad address) ends the job.
+    fn from(e: crate::delivery::email::SendError) -> Self {
+        use crate::delivery::email::SendError;
+        match e {
+            SendError::Transient(m) => JobError::Retryable(m),
+            SendError::Permanent(m) => JobError::Fatal(m),
+        }
+    }
+}
+
 /// Runs the jobs of one kind.
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {

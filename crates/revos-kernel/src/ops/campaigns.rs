@@ -17,7 +17,6 @@
 //! throttle. Each job's idempotency key is the action and the recipient, so
 //! a retried campaign job queues no e-mail twice.
 
-use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use revos_contracts::TenantId;
 use revos_policy::safe_send::{self, Facts, Gate, SendJob, TemplateFacts};
@@ -25,9 +24,8 @@ use revos_queue::{EnqueueOutcome, Job};
 use revos_store::ops::AgentActionRecord;
 use serde_json::{Value, json};
 
-use crate::delivery::email::{OutgoingEmail, SendError};
 use crate::delivery::jobs::JobRequest;
-use crate::delivery::worker::{Handler, JobError};
+use crate::delivery::worker::JobError;
 use crate::ops::CAMPAIGN_EMAIL_JOB;
 use crate::ops::policies::{ApprovalSettings, settings_of};
 use crate::ops::templates::normalise_email;
@@ -158,6 +156,10 @@ impl Kernel {
         let version = args["template_version"]
             .as_u64()
             .and_then(|v| u32::try_from(v).ok());
+        let template = self
+            .template(tenant, key, version)
+            .await
+            .map_err(|e| JobError::Fatal(e.body.message.clone()))?;
         let throttle = args["throttle_per_hour"].as_u64().unwrap_or(1).max(1);
         let spacing_ms = 3_600_000 / throttle;
         let start = Utc::now();
@@ -173,8 +175,8 @@ impl Kernel {
                 "unsubscribe_url": text(args, "unsubscribe_url"),
                 "campaign_id": text(args, "campaign_id"),
             });
-            let (_, rendered) = self
-                .render_for_send(tenant, key, version, &data)
+            let rendered = self
+                .render_for_send(tenant, &template, &data)
                 .await
                 .map_err(|e| JobError::Fatal(e.body.message.clone()))?;
             hashes.insert(rendered.render_hash.clone());
@@ -208,64 +210,10 @@ impl Kernel {
         Ok(json!({
             "queued": n,
             "suppressed": gate.suppressed,
-            "template": format!("{key}@{}", version.unwrap_or(0)),
+            "template": format!("{}@{}", template.key, template.version),
             "render_hashes": hashes.len(),
             "throttle_per_hour": throttle,
             "last_send_not_before": start + Duration::milliseconds((n.saturating_sub(1) as u64 * spacing_ms) as i64),
         }))
-    }
-}
-
-/// Sends one e-mail of a campaign (`ops.campaign_email`), as rendered when
-/// the campaign ran, under a Message-ID made from the action and the
-/// recipient's place, so a retry is recognisable as the same message.
-pub(crate) struct CampaignEmailHandler {
-    pub(crate) kernel: Kernel,
-}
-
-#[async_trait]
-impl Handler for CampaignEmailHandler {
-    async fn run(&self, job: &Job) -> Result<(), JobError> {
-        let field = |k: &str| {
-            job.payload
-                .get(k)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| JobError::Fatal(format!("the job's payload has no `{k}`")))
-        };
-        let to = field("to")?;
-        // Unsubscribed since the campaign was queued: not sent.
-        let suppressed = self
-            .kernel
-            .store()
-            .suppressed(job.tenant_id, std::slice::from_ref(&to))
-            .await
-            .map_err(|e| JobError::Retryable(format!("reading the suppression list: {e}")))?;
-        if !suppressed.is_empty() {
-            tracing::info!(tenant = %job.tenant_id, job = %job.id, "recipient suppressed since the campaign was queued; not sent");
-            return Ok(());
-        }
-        let email = OutgoingEmail {
-            from: None,
-            to,
-            reply_to: None,
-            subject: field("subject")?,
-            text: field("text")?,
-            html: job
-                .payload
-                .get("html")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            message_id: format!(
-                "{}@{}",
-                field("message_id")?,
-                self.kernel.config().email.message_id_domain
-            ),
-        };
-        match self.kernel.mailer().send(&email).await {
-            Ok(()) => Ok(()),
-            Err(SendError::Transient(m)) => Err(JobError::Retryable(m)),
-            Err(SendError::Permanent(m)) => Err(JobError::Fatal(m)),
-        }
     }
 }

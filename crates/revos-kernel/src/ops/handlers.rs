@@ -4,6 +4,8 @@
 //! - `ops.email` sends the tool's e-mail with the built-in SMTP adapter,
 //!   under a Message-ID derived from the action, so a retry is recognisable
 //!   as the same message;
+//! - `ops.campaign` renders a campaign and queues its e-mails
+//!   ([`crate::ops::campaigns`]);
 //! - `ops.webhook` posts the action (tool, arguments, entity, evidence) to
 //!   the tenant's webhook endpoint named after the tool's subsystem, signed
 //!   with Standard Webhooks headers; a 2xx answer is the subsystem's
@@ -12,7 +14,8 @@
 //! When the job ends (done, or given up), the agent's endpoint is told.
 //!
 //! `ops.notify_email` e-mails the tenant's `notify_emails` about a new
-//! approval.
+//! approval; `ops.campaign_email` sends one recipient's e-mail of a
+//! campaign, unless the address was suppressed since.
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -25,7 +28,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::Kernel;
-use crate::delivery::email::{OutgoingEmail, SendError};
+use crate::delivery::email::OutgoingEmail;
 use crate::delivery::outbound::{DeliveryError, OutboundWebhook};
 use crate::delivery::worker::{Handler, JobError};
 use crate::ops::{
@@ -73,11 +76,8 @@ impl ToolHandler {
             html: None,
             message_id: message_id.clone(),
         };
-        match self.kernel.mailer().send(&email).await {
-            Ok(()) => Ok(json!({"recipients": to.len(), "message_id": message_id})),
-            Err(SendError::Transient(m)) => Err(JobError::Retryable(m)),
-            Err(SendError::Permanent(m)) => Err(JobError::Fatal(m)),
-        }
+        self.kernel.mailer().send(&email).await?;
+        Ok(json!({"recipients": to.len(), "message_id": message_id}))
     }
 
     async fn call_endpoint(
@@ -198,13 +198,18 @@ impl Handler for ToolHandler {
     }
 }
 
-/// E-mails people about a new approval (`ops.notify_email`).
-struct NotifyEmailHandler {
+/// Sends an e-mail written into the job's payload (`to`, `subject`,
+/// `text`, `html`?, `message_id`): people told of a new approval
+/// (`ops.notify_email`), and one recipient of a campaign
+/// (`ops.campaign_email`, which first checks the suppression list again:
+/// someone may have unsubscribed since the campaign was queued).
+struct PayloadEmailHandler {
     kernel: Kernel,
+    suppressible: bool,
 }
 
 #[async_trait]
-impl Handler for NotifyEmailHandler {
+impl Handler for PayloadEmailHandler {
     async fn run(&self, job: &Job) -> Result<(), JobError> {
         let text = |k: &str| {
             job.payload
@@ -213,24 +218,37 @@ impl Handler for NotifyEmailHandler {
                 .map(str::to_owned)
                 .ok_or_else(|| JobError::Fatal(format!("the job's payload has no `{k}`")))
         };
+        let to = text("to")?;
+        if self.suppressible {
+            let suppressed = self
+                .kernel
+                .store()
+                .suppressed(job.tenant_id, std::slice::from_ref(&to))
+                .await
+                .map_err(|e| JobError::Retryable(format!("reading the suppression list: {e}")))?;
+            if !suppressed.is_empty() {
+                tracing::info!(tenant = %job.tenant_id, job = %job.id, "recipient suppressed since the campaign was queued; not sent");
+                return Ok(());
+            }
+        }
         let email = OutgoingEmail {
             from: None,
-            to: text("to")?,
+            to,
             reply_to: None,
             subject: text("subject")?,
             text: text("text")?,
-            html: None,
+            html: job
+                .payload
+                .get("html")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             message_id: format!(
                 "{}@{}",
                 text("message_id")?,
                 self.kernel.config().email.message_id_domain
             ),
         };
-        match self.kernel.mailer().send(&email).await {
-            Ok(()) => Ok(()),
-            Err(SendError::Transient(m)) => Err(JobError::Retryable(m)),
-            Err(SendError::Permanent(m)) => Err(JobError::Fatal(m)),
-        }
+        Ok(self.kernel.mailer().send(&email).await?)
     }
 }
 
@@ -239,16 +257,18 @@ pub(crate) fn handlers(kernel: &Kernel) -> Vec<(&'static str, Arc<dyn Handler>)>
     let handler: Arc<dyn Handler> = Arc::new(ToolHandler {
         kernel: kernel.clone(),
     });
-    let notify: Arc<dyn Handler> = Arc::new(NotifyEmailHandler {
+    let notify: Arc<dyn Handler> = Arc::new(PayloadEmailHandler {
         kernel: kernel.clone(),
+        suppressible: false,
     });
     vec![
         (EMAIL_TOOL_JOB, handler.clone()),
         (CAMPAIGN_TOOL_JOB, handler.clone()),
         (
             CAMPAIGN_EMAIL_JOB,
-            Arc::new(crate::ops::campaigns::CampaignEmailHandler {
+            Arc::new(PayloadEmailHandler {
                 kernel: kernel.clone(),
+                suppressible: true,
             }),
         ),
         (ENDPOINT_TOOL_JOB, handler),

@@ -90,18 +90,11 @@ pub fn source_of(t: &TemplateRecord) -> Source<'_> {
     }
 }
 
-/// A normalised e-mail address (trimmed, lower case), or why it is not one.
+/// A normalised e-mail address (trimmed, lower case), or why it is not one
+/// (the same check as the tools' address arguments).
 pub fn normalise_email(raw: &str) -> Result<String, String> {
     let e = raw.trim().to_ascii_lowercase();
-    let parts: Vec<&str> = e.split('@').collect();
-    let ok = parts.len() == 2
-        && !parts[0].is_empty()
-        && parts[1].contains('.')
-        && !parts[1].starts_with('.')
-        && !parts[1].ends_with('.')
-        && e.len() <= 254
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
+    if revos_policy::tools::is_email(&e) {
         Ok(e)
     } else {
         Err(format!("`{raw}` is not an e-mail address"))
@@ -246,15 +239,15 @@ impl Kernel {
         Ok((t, rendered))
     }
 
-    /// Renders a version for a send and keeps the render under its hash.
-    pub async fn render_for_send(
+    /// Renders version `t` for a send and keeps the render under its hash
+    /// (the caller reads the version once for all its recipients).
+    pub(crate) async fn render_for_send(
         &self,
         tenant: TenantId,
-        key: &str,
-        version: Option<u32>,
+        t: &TemplateRecord,
         data: &Value,
-    ) -> Result<(TemplateRecord, Rendered), Failure> {
-        let (t, rendered) = self.preview_template(tenant, key, version, data).await?;
+    ) -> Result<Rendered, Failure> {
+        let rendered = self.render_stored(t, data)?;
         self.store
             .record_render(
                 tenant,
@@ -267,7 +260,7 @@ impl Kernel {
                 },
             )
             .await?;
-        Ok((t, rendered))
+        Ok(rendered)
     }
 
     /// Renders again the e-mail kept under `render_hash` and checks the
