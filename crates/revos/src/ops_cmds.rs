@@ -100,7 +100,10 @@ pub async fn tools(kernel: &Kernel, cmd: ToolsCommand, as_json: bool) -> Result<
     }
     match (&view.updated_by, view.updated_at) {
         (Some(by), Some(at)) => println!("tool policies (stored by {by} at {at}):"),
-        _ => println!("no tool policies stored: every agent call is denied"),
+        _ => println!(
+            "no tool policies stored; the defaults apply (the optimizer's gates; no other \
+             agent is permitted anything):"
+        ),
     }
     if !view.policies.is_empty() {
         println!("{}", view.policies.trim_end());

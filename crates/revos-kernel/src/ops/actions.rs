@@ -24,7 +24,9 @@ use uuid::Uuid;
 use crate::delivery::jobs::JobRequest;
 use crate::identity::auth::Principal;
 use crate::ops::policies::{ApprovalSettings, settings_of};
-use crate::ops::{APPROVALS_ENDPOINT, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB};
+use crate::ops::{
+    APPROVALS_ENDPOINT, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, SPINE_CHANGE_JOB,
+};
 use crate::{Failure, Kernel};
 
 /// The most evidence entries an action carries.
@@ -123,6 +125,32 @@ pub struct AgentActionView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Who calls a tool: the agent (the Cedar principal), the actor audited
+/// and shown as the requester, and for the optimizer the stored
+/// optimization action the call carries out.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// The Cedar principal name.
+    pub agent: String,
+    /// The actor audited, shown as the requester.
+    pub actor: String,
+    /// The optimization action carried out, when the optimizer calls.
+    pub optimization: Option<OptimizerCall>,
+}
+
+/// What an optimizer's tool call carries out.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct OptimizerCall {
+    /// The stored optimization action.
+    pub action: Uuid,
+    /// Its cycle.
+    pub cycle: Uuid,
+    /// Whether revos writes the change to the tenant's campaigns itself
+    /// (a budget or status change of spine campaigns) rather than posting
+    /// it to the tool's subsystem endpoint.
+    pub spine: bool,
+}
+
 /// The Cedar principal name of a caller: an agent key's agent, anyone
 /// else's actor (`user:alice`, `key:rvs_…`).
 pub(crate) fn principal_name(by: &Principal) -> String {
@@ -197,6 +225,24 @@ impl Kernel {
     ) -> Result<AgentActionView, Failure> {
         let tenant = resolve_tenant(by, tenant)?;
         by.authorize_tenant(tenant, Scope::Write)?;
+        let caller = Caller {
+            agent: principal_name(by),
+            actor: by.actor(),
+            optimization: None,
+        };
+        self.submit_action(tenant, &caller, req, now).await
+    }
+
+    /// Takes a tool call from `caller`, who was authorized for `tenant`:
+    /// checks, decides, records and enqueues it (see
+    /// [`Kernel::request_agent_action`]).
+    pub(crate) async fn submit_action(
+        &self,
+        tenant: TenantId,
+        caller: &Caller,
+        req: AgentActionRequest,
+        now: DateTime<Utc>,
+    ) -> Result<AgentActionView, Failure> {
         let mut violations = check_request(&req);
         let tool = tools::tool(&req.tool);
         if let Some(tool) = tool
@@ -236,16 +282,19 @@ impl Kernel {
 
         let stored = self.store.tool_policies(tenant).await?;
         let settings = stored.as_ref().map(settings_of).unwrap_or_default();
-        let compiled = match stored.as_ref().map(|p| tools::compile_policies(&p.text)) {
-            Some(Ok(p)) => Some(p),
-            Some(Err(e)) => {
-                tracing::error!(%tenant, error = %e, "stored tool policies no longer compile");
+        // No policies stored: the defaults (the optimizer's gates only).
+        let text = stored
+            .as_ref()
+            .map_or(tools::DEFAULT_POLICIES, |p| p.text.as_str());
+        let compiled = match tools::compile_policies(text) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!(%tenant, error = %e, "tool policies no longer compile");
                 None
             }
-            None => None,
         };
         let risk = tools::assess(tool, &req.args);
-        let agent = principal_name(by);
+        let agent = caller.agent.clone();
         let permission = tools::decide(
             compiled.as_ref(),
             tool,
@@ -258,7 +307,15 @@ impl Kernel {
             },
         );
         let (status, reasons) = self
-            .outcome(tenant, tool, &req.args, &permission, &risk, &settings)
+            .outcome(
+                tenant,
+                tool,
+                caller,
+                &req.args,
+                &permission,
+                &risk,
+                &settings,
+            )
             .await?;
 
         let id = Uuid::new_v4();
@@ -271,8 +328,9 @@ impl Kernel {
             "reason_code": req.reason_code,
             "risk": RiskView::from(&risk),
             "reasons": reasons,
-            "requester": by.actor(),
+            "requester": caller.actor,
             "fingerprint": fingerprint,
+            "optimization": caller.optimization,
         });
         let mut action = AgentActionRecord {
             id,
@@ -331,7 +389,7 @@ impl Kernel {
         }
         self.audit(
             tenant,
-            &by.actor(),
+            &caller.actor,
             "agent_action.request",
             Some(("agent_action", &id.to_string())),
             json!({
@@ -356,6 +414,7 @@ impl Kernel {
         &self,
         tenant: TenantId,
         tool: &tools::Tool,
+        caller: &Caller,
         args: &Value,
         permission: &Permission,
         risk: &RiskAssessment,
@@ -370,6 +429,8 @@ impl Kernel {
                 reasons.push(format!("`{}` cannot run: {why}", tool.name));
                 return Ok(("blocked", reasons));
             }
+            // The optimizer's spine changes are written by revos itself.
+            Executor::Endpoint(_) if caller.optimization.is_some_and(|o| o.spine) => {}
             Executor::Endpoint(subsystem) => {
                 if self
                     .store
@@ -427,7 +488,9 @@ impl Kernel {
         let Some(tool) = tools::tool(&action.tool) else {
             return Err(Failure::internal(&format!("unknown tool {}", action.tool)));
         };
+        let spine = action.body["optimization"]["spine"].as_bool() == Some(true);
         let kind = match tool.executor {
+            Executor::Endpoint(_) if spine => SPINE_CHANGE_JOB,
             Executor::Email => EMAIL_TOOL_JOB,
             Executor::Campaign => CAMPAIGN_TOOL_JOB,
             Executor::Endpoint(_) => ENDPOINT_TOOL_JOB,

@@ -466,6 +466,16 @@ impl Kernel {
         action: &AgentActionRecord,
         event: &str,
     ) {
+        // The optimizer is an agent whose callback is revos itself.
+        if action
+            .body
+            .get("optimization")
+            .is_some_and(|o| !o.is_null())
+            && let Err(e) = self.optimizer_heard(tenant, action, event).await
+        {
+            tracing::error!(%tenant, action = %action.id, error = %e.body.message,
+                "the optimizer could not take in its tool call's outcome");
+        }
         let endpoint = agent_endpoint(&action.agent);
         let body = match self.action_view(tenant, action.clone()).await {
             Ok(view) => serde_json::to_value(view).unwrap_or_default(),

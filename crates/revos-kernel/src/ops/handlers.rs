@@ -9,7 +9,9 @@
 //! - `ops.webhook` posts the action (tool, arguments, entity, evidence) to
 //!   the tenant's webhook endpoint named after the tool's subsystem, signed
 //!   with Standard Webhooks headers; a 2xx answer is the subsystem's
-//!   acknowledgement and the result.
+//!   acknowledgement and the result;
+//! - `ops.spine_campaigns` writes the optimizer's budget or status change
+//!   to the tenant's campaigns ([`crate::optimize::dispatch`]).
 //!
 //! When the job ends (done, or given up), the agent's endpoint is told.
 //!
@@ -33,6 +35,7 @@ use crate::delivery::outbound::{DeliveryError, OutboundWebhook};
 use crate::delivery::worker::{Handler, JobError};
 use crate::ops::{
     CAMPAIGN_EMAIL_JOB, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, NOTIFY_EMAIL_JOB,
+    SPINE_CHANGE_JOB,
 };
 
 /// Runs an agent action's job.
@@ -171,6 +174,13 @@ impl Handler for ToolHandler {
         let outcome = match tool.executor {
             Executor::Email => self.send_email(&action).await,
             Executor::Campaign => self.kernel.run_campaign(job, &action).await,
+            // The optimizer's budget or status change of the tenant's
+            // campaigns: written by revos.
+            Executor::Endpoint(_) if action.body["optimization"]["spine"] == json!(true) => self
+                .kernel
+                .apply_spine_change(job.tenant_id, &action)
+                .await
+                .map_err(JobError::Fatal),
             Executor::Endpoint(subsystem) => {
                 self.call_endpoint(job.tenant_id, &action, subsystem).await
             }
@@ -271,7 +281,8 @@ pub(crate) fn handlers(kernel: &Kernel) -> Vec<(&'static str, Arc<dyn Handler>)>
                 suppressible: true,
             }),
         ),
-        (ENDPOINT_TOOL_JOB, handler),
+        (ENDPOINT_TOOL_JOB, handler.clone()),
+        (SPINE_CHANGE_JOB, handler),
         (NOTIFY_EMAIL_JOB, notify),
     ]
 }
