@@ -317,6 +317,36 @@ async fn the_optimizer_acts_through_the_gate(db: Db) {
             .is_empty()
     );
 
+    // The optimizer's calls are listed like any agent's, newest first.
+    let (status, listed) = app
+        .get(&format!(
+            "/v1/agent-actions?tenant_id={t}&agent=optimizer&status=awaiting_approval"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{listed}");
+    assert!(items.iter().all(|a| a["tool"] == "change_campaign_budget"));
+    assert!(items[0]["created_at"].as_str() >= items[1]["created_at"].as_str());
+    let (status, page) = app
+        .get(&format!("/v1/agent-actions?tenant_id={t}&limit=3"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    assert_eq!(page["has_more"], true);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, rest) = app
+        .get(&format!(
+            "/v1/agent-actions?tenant_id={t}&limit=3&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["has_more"], false);
+    let (status, bad) = app
+        .get(&format!("/v1/agent-actions?tenant_id={t}&status=done"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+
     // Executing again asks nothing twice: it says what each call waits for.
     let (_, again) = app
         .post(&format!("/v1/tenants/{t}/actions/execute"), json!({}))

@@ -15,7 +15,8 @@ use revos_policy::tools::{self, CallContext, Executor, Permission, RiskAssessmen
 use revos_queue::EnqueueOutcome;
 use revos_store::StoreError;
 use revos_store::identity::Scope;
-use revos_store::ops::{AgentActionRecord, ApprovalRecord};
+use revos_store::listing::{Cursor, Listed};
+use revos_store::ops::{AgentActionFilter, AgentActionRecord, ApprovalRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -123,6 +124,22 @@ pub struct AgentActionView {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// Which agent actions to list.
+#[derive(Debug, Clone, Default)]
+pub struct AgentActionQuery {
+    /// Only this status (`executed`, `awaiting_approval`, `blocked`,
+    /// `rejected`, `expired`).
+    pub status: Option<String>,
+    /// Only this tool.
+    pub tool: Option<String>,
+    /// Only this agent.
+    pub agent: Option<String>,
+    /// Continue after this key.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    /// At most this many (1–200, default 50).
+    pub limit: Option<u32>,
 }
 
 /// Who calls a tool: the agent (the Cedar principal), the actor audited
@@ -676,6 +693,55 @@ impl Kernel {
         if let Err(e) = result {
             tracing::error!(%tenant, endpoint, error = %e, "could not enqueue a notification");
         }
+    }
+
+    /// The tenant's agent actions, newest first, filtered by status, tool
+    /// and agent; `has_more` and the cursor say what the page hides. Needs
+    /// `read`.
+    pub async fn agent_actions(
+        &self,
+        by: &Principal,
+        tenant: Option<TenantId>,
+        query: AgentActionQuery,
+    ) -> Result<Listed<AgentActionView>, Failure> {
+        let tenant = resolve_tenant(by, tenant)?;
+        by.authorize_tenant(tenant, Scope::Read)?;
+        const STATUSES: [&str; 5] = [
+            "executed",
+            "awaiting_approval",
+            "blocked",
+            "rejected",
+            "expired",
+        ];
+        if let Some(status) = &query.status
+            && !STATUSES.contains(&status.as_str())
+        {
+            return Err(Failure::invalid(
+                "invalid filter",
+                &[violation(
+                    "query.status",
+                    format!("must be one of {}", STATUSES.join(", ")),
+                )],
+            ));
+        }
+        let limit = query.limit.unwrap_or(50).clamp(1, 200);
+        let filter = AgentActionFilter {
+            status: query.status,
+            tool: query.tool,
+            agent: query.agent,
+            after: query.after,
+            limit: limit + 1,
+        };
+        let mut rows = self.store.list_agent_actions(tenant, &filter).await?;
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            items.push(self.action_view(tenant, row).await?);
+        }
+        Ok(Listed::new(items, has_more, |v| {
+            Cursor::At(v.created_at, v.id)
+        }))
     }
 
     /// One action, with its job's state. Needs `read` in its tenant.

@@ -419,11 +419,18 @@ impl Kernel {
         now: DateTime<Utc>,
     ) -> Result<Result<Executed, String>, Failure> {
         let tenant = action.tenant_id;
-        if let Some(call) = self
+        if let Some(mut call) = self
             .store()
             .agent_action_by_key(tenant, &super::dispatch::call_key(action.id), false)
             .await?
         {
+            // An earlier execution stopped between recording the call and
+            // queueing its job: queue it now (idempotent by its job key).
+            if call.job_id.is_none()
+                && matches!(call.status.as_str(), "executed" | "awaiting_approval")
+            {
+                self.enqueue_action_job(tenant, &mut call, now).await?;
+            }
             let approval = call
                 .approval_id
                 .map(|a| format!(", approval {a}"))
