@@ -838,6 +838,53 @@ async fn two_approvers_rejection_and_expiry(db: Db) {
         .await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 2, "{rest}");
     assert_eq!(rest["has_more"], false, "{rest}");
+
+    // A decision interrupted after the approval was written (a crash
+    // before its job was released or cancelled) is finished by the sweep.
+    let store = app.kernel.store();
+    for (key, decided, job_state) in [
+        ("h5", "approved", "completed"),
+        ("h6", "rejected", "cancelled"),
+    ] {
+        let (_, body) = act_on(
+            &app,
+            &growth,
+            key,
+            "update_deal",
+            big(key),
+            &format!("deal:{key}"),
+        )
+        .await;
+        let approval: uuid::Uuid = body["approval_id"].as_str().unwrap().parse().unwrap();
+        let id = body["id"].as_str().unwrap().to_owned();
+        let mut row = store.approval(tenant, approval).await.unwrap().unwrap();
+        row.status = decided.into();
+        assert!(store.update_approval(tenant, &row).await.unwrap());
+        assert_eq!(action(&app, &t, &id).await["status"], "awaiting_approval");
+        assert_eq!(
+            app.kernel
+                .reconcile_approvals(chrono::Utc::now())
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            app.kernel
+                .reconcile_approvals(chrono::Utc::now())
+                .await
+                .unwrap(),
+            0
+        );
+        drain(&app, "approval").await;
+        let finished = action(&app, &t, &id).await;
+        let status = if decided == "approved" {
+            "executed"
+        } else {
+            "rejected"
+        };
+        assert_eq!(finished["status"], status, "{finished}");
+        assert_eq!(finished["job_state"], job_state, "{finished}");
+    }
 }
 
 async fn a_repeated_request_is_one_job(db: Db) {
