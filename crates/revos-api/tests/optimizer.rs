@@ -11,7 +11,7 @@
 mod common;
 
 use chrono::{Duration, NaiveDate, Utc};
-use common::{App, Db, drain, receiver, user_token, with_jwt};
+use common::{App, Db, drain, receiver_replying, user_token, with_jwt};
 use reqwest::{Method, StatusCode};
 use revos_contracts::kernel_io::{
     AbortCondition, Action, ActionGuardrails, ActionType, ComparisonOperator, ExpectedImpact,
@@ -185,7 +185,7 @@ async fn the_optimizer_acts_through_the_gate(db: Db) {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.to_string().contains("$.agent"), "{body}");
-    let (crm_url, crm) = receiver().await;
+    let (crm_url, crm) = receiver_replying(r#"{"applied": true, "crm_change": "chg_1"}"#).await;
     let (status, body) = app
         .post(
             &format!("/v1/tenants/{t}/webhook-endpoints"),
@@ -378,6 +378,19 @@ async fn the_optimizer_acts_through_the_gate(db: Db) {
     assert_eq!(
         status_of(&app, tenant, cycle, "act_2").await,
         OptimizationActionStatus::Executing
+    );
+    // The CRM's acknowledgement is kept as the call's result.
+    let crm_call = call("act_2")["tool_call"]["agent_action_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, done) = app
+        .get(&format!("/v1/agent-actions/{crm_call}?tenant_id={t}"))
+        .await;
+    assert_eq!(done["result"]["outcome"], "succeeded", "{done}");
+    assert_eq!(
+        done["result"]["detail"]["reply"]["crm_change"], "chg_1",
+        "{done}"
     );
 
     // A person approves the raise: the job writes the budget; observed from now.

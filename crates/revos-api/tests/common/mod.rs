@@ -272,6 +272,12 @@ pub type Received = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
 /// An HTTP receiver on 127.0.0.1 that records every JSON body it gets and
 /// answers 200.
 pub async fn receiver() -> (String, Received) {
+    receiver_replying("ok").await
+}
+
+/// As [`receiver`], answering `reply` (JSON, for a receiver that
+/// acknowledges with a document).
+pub async fn receiver_replying(reply: &'static str) -> (String, Received) {
     let got: Received = std::sync::Arc::default();
     let keep = got.clone();
     let app = axum::Router::new().fallback(move |body: String| {
@@ -280,7 +286,7 @@ pub async fn receiver() -> (String, Received) {
             keep.lock()
                 .unwrap()
                 .push(serde_json::from_str(&body).unwrap_or(Value::Null));
-            "ok"
+            reply
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -9,7 +9,8 @@
 //! - `ops.webhook` posts the action (tool, arguments, entity, evidence) to
 //!   the tenant's webhook endpoint named after the tool's subsystem, signed
 //!   with Standard Webhooks headers; a 2xx answer is the subsystem's
-//!   acknowledgement and the result;
+//!   acknowledgement, and its JSON reply (at most 16 KiB), if any, is kept
+//!   in the result;
 //! - `ops.spine_campaigns` writes the optimizer's budget or status change
 //!   to the tenant's campaigns ([`crate::optimize::dispatch`]).
 //!
@@ -122,8 +123,14 @@ impl ToolHandler {
             body: &body,
             timestamp: Utc::now().timestamp(),
         };
-        match self.kernel.webhook_sender().deliver(&hook).await {
-            Ok(status) => Ok(json!({"endpoint": subsystem, "http_status": status})),
+        match self.kernel.webhook_sender().deliver_for_reply(&hook).await {
+            Ok((status, reply)) => {
+                let mut detail = json!({"endpoint": subsystem, "http_status": status});
+                if let Some(reply) = reply {
+                    detail["reply"] = reply;
+                }
+                Ok(detail)
+            }
             Err(DeliveryError::Transient(m)) => Err(JobError::Retryable(m)),
             Err(DeliveryError::Permanent(m)) => Err(JobError::Fatal(m)),
         }
