@@ -329,8 +329,7 @@ impl Kernel {
                 tool,
                 caller,
                 &req.args,
-                &permission,
-                &risk,
+                (&permission, &risk),
                 &settings,
             )
             .await?;
@@ -433,8 +432,7 @@ impl Kernel {
         tool: &tools::Tool,
         caller: &Caller,
         args: &Value,
-        permission: &Permission,
-        risk: &RiskAssessment,
+        (permission, risk): (&Permission, &RiskAssessment),
         settings: &ApprovalSettings,
     ) -> Result<(&'static str, Vec<String>), Failure> {
         let (mut approval, mut reasons) = match permission {
