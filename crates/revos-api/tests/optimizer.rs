@@ -479,6 +479,39 @@ async fn the_optimizer_acts_through_the_gate(db: Db) {
         );
     }
 
+    // A later cycle changing the same campaign with the same tool: its
+    // call is the entity's next version, not a conflict.
+    let (_, again_ids) = record(
+        &app,
+        tenant,
+        &[action(
+            1,
+            Campaigns,
+            "budget_total",
+            Some((C, "c2")),
+            (json!(500.0), json!(450.0)),
+            "leads_new",
+        )],
+    )
+    .await;
+    let (status, report) = app
+        .post(&format!("/v1/tenants/{t}/actions/execute"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let cut = &report["executed"][0];
+    assert_eq!(
+        cut["tool_call"]["status"], "executed",
+        "a 10% cut runs alone: {report}"
+    );
+    let id = cut["tool_call"]["agent_action_id"].as_str().unwrap();
+    let (_, call) = app
+        .get(&format!("/v1/agent-actions/{id}?tenant_id={t}"))
+        .await;
+    assert_eq!(call["entity_version"], 2, "{call}");
+    assert_eq!(drain(&app, "webhook").await, 1);
+    assert_eq!(budget(&app, tenant, "c2").await, 450.0);
+    assert_eq!(again_ids.len(), 1);
+
     // The audit trail names the optimizer's calls and their outcomes.
     let (_, audit) = app.get(&format!("/v1/audit?tenant_id={t}&limit=200")).await;
     let text = audit.to_string();

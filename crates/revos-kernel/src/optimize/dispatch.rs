@@ -54,6 +54,10 @@ pub(crate) fn call_key(action: Uuid) -> String {
     format!("optimizer:{action}")
 }
 
+/// The most versions of one entity the optimizer looks through for a
+/// free one (one per earlier change of it by the same tool).
+const MAX_VERSIONS: u32 = 1000;
+
 /// A tool call the optimizer makes for one action.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ToolCall {
@@ -363,7 +367,18 @@ impl Kernel {
                 spine: call.spine,
             }),
         };
-        let view = self.submit_action(tenant, &caller, req, now).await?;
+        // The job of a call is named by tool, entity and version: when an
+        // earlier action already changed this entity with this tool (an
+        // earlier cycle's), this one is the entity's next version.
+        let mut req = req;
+        let mut version = 1;
+        let view = loop {
+            req.entity_version = Some(version);
+            match self.submit_action(tenant, &caller, req.clone(), now).await {
+                Err(f) if f.status == 409 && version < MAX_VERSIONS => version += 1,
+                other => break other?,
+            }
+        };
         if view.status == "blocked" {
             self.store()
                 .set_optimization_action_status(

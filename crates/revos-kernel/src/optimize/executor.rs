@@ -473,9 +473,27 @@ impl Kernel {
                 return Ok(Ok(executed));
             }
         };
-        let outcome = self
+        // A call refused for its own reasons fails this action only.
+        let outcome = match self
             .dispatch_as_tool(by, action, &spec, &change, &campaigns, now)
-            .await?;
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(f) if f.status < 500 => {
+                executed.error = Some(format!("the tool call was refused: {}", f.body.message));
+                self.store()
+                    .set_optimization_action_status(
+                        tenant,
+                        action.id,
+                        OptimizationActionStatus::Pending,
+                        OptimizationActionStatus::Failed,
+                        now,
+                    )
+                    .await?;
+                return Ok(Ok(executed));
+            }
+            Err(f) => return Err(f),
+        };
         if outcome.status == "blocked" {
             executed.error = Some(format!(
                 "the `{}` call was blocked: {}",
