@@ -22,6 +22,7 @@ pub(crate) mod model;
 pub mod openapi;
 pub(crate) mod ratelimit;
 pub(crate) mod routes;
+pub(crate) mod ui;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -235,6 +236,7 @@ pub(crate) fn router(kernel: Kernel) -> Router {
             &format!("{tenant}/webhook-endpoints/{{endpoint_id}}"),
             delete(events::remove_endpoint),
         )
+        .merge(ui::routes())
         .route_layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -299,11 +301,14 @@ where
     B::Error: Into<axum::BoxError>,
 {
     let status = response.status();
-    let is_json = response
+    // JSON is the API's own error; HTML is a dashboard page's.
+    let shaped_already = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if status.as_u16() < 400 || is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if status.as_u16() < 400 || shaped_already {
         return response.map(axum::body::Body::new);
     }
     let (parts, _) = response.into_parts();

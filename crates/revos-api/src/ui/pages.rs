@@ -1,0 +1,714 @@
+//! The dashboard's pages. Each one signs the visitor in from the session
+//! cookie (or sends them to the sign-in page), then calls the same kernel
+//! use case as the API with the visitor's principal.
+
+use axum::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use revos_contracts::TenantId;
+use revos_kernel::Failure;
+use revos_kernel::identity::auth::Principal;
+use revos_kernel::ops::approvals::{ApprovalQuery, Decision, DecisionInput};
+use revos_store::Page;
+use revos_store::listing::Cursor;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::session::{self, Session};
+use crate::AppState;
+
+/// A rendered page with its status.
+fn page(status: StatusCode, template: &str, context: Value) -> Response {
+    let rendered = super::templates()
+        .get_template(template)
+        .and_then(|t| t.render(&context));
+    match rendered {
+        Ok(html) => (
+            status,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(template, error = %e, "rendering a dashboard page");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The error page for a kernel failure, with its status.
+fn failure(session: Option<&Session>, tenant: Option<TenantId>, f: &Failure) -> Response {
+    let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    page(
+        status,
+        "error.html",
+        json!({
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": f.status,
+            "message": f.body.message,
+            "csrf": session.map(|s| s.csrf.clone()),
+            "actor": session.map(|s| s.principal.actor()),
+            "tenant": tenant.map(|t| t.to_string()),
+        }),
+    )
+}
+
+/// Not found, for ids that do not parse (as the API answers them).
+fn not_found(session: &Session, what: &str) -> Response {
+    failure(
+        Some(session),
+        None,
+        &Failure::of(
+            revos_contracts::ErrorKind::NotFound,
+            format!("there is no {what} here"),
+        ),
+    )
+}
+
+/// The visitor's session, or the redirect to sign in.
+async fn signed_in(jar: &CookieJar, path: &str, state: &AppState) -> Result<Session, Response> {
+    session::current(jar, path, state)
+        .await
+        .ok_or_else(|| Redirect::to("/sign-in").into_response())
+}
+
+/// A POST from another site (its `Origin` names another host) is refused:
+/// with SameSite=Strict cookies and the CSRF token this is the third lock.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .split_once("://")
+        .map_or(origin, |(_, rest)| rest)
+        .trim_end_matches('/');
+    origin_host.eq_ignore_ascii_case(host)
+}
+
+fn forbidden(session: Option<&Session>, message: &str) -> Response {
+    failure(
+        session,
+        None,
+        &Failure::of(revos_contracts::ErrorKind::Forbidden, message.to_owned()),
+    )
+}
+
+/// The tenants the visitor can open: their memberships, their key's
+/// tenant, or every tenant for a platform key.
+async fn reachable(state: &AppState, principal: &Principal) -> Result<Vec<Value>, Failure> {
+    let ids: Vec<TenantId> = match principal {
+        Principal::User(user) => user.memberships.iter().map(|m| m.tenant_id).collect(),
+        Principal::Key(key) => match key.tenant_id {
+            Some(t) => vec![t],
+            None => state
+                .kernel
+                .tenants(Page::new(200, 0))
+                .await?
+                .into_iter()
+                .map(|t| t.id)
+                .collect(),
+        },
+        Principal::Service => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        if let Ok(t) = state.kernel.tenant(id).await {
+            out.push(json!({"id": t.id.to_string(), "name": t.name}));
+        }
+    }
+    Ok(out)
+}
+
+/// The frame every signed-in page shares.
+async fn frame(state: &AppState, session: &Session, tenant: Option<TenantId>) -> Value {
+    let tenants = reachable(state, &session.principal)
+        .await
+        .unwrap_or_default();
+    let current = tenant.and_then(|t| tenants.iter().find(|x| x["id"] == t.to_string()).cloned());
+    json!({
+        "csrf": session.csrf,
+        "actor": session.principal.actor(),
+        "tenants": tenants,
+        "tenant": tenant.map(|t| t.to_string()),
+        "tenant_name": current.map(|c| c["name"].clone()),
+    })
+}
+
+fn merge(mut base: Value, more: Value) -> Value {
+    if let (Some(b), Value::Object(m)) = (base.as_object_mut(), more) {
+        b.extend(m);
+    }
+    base
+}
+
+/// JSON for people: indented.
+fn pretty<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+fn parse_tenant(raw: &str) -> Option<TenantId> {
+    raw.parse().ok()
+}
+
+/// What the tenant switcher sends.
+#[derive(Deserialize, Default)]
+pub(super) struct Switch {
+    #[serde(default)]
+    t: Option<String>,
+}
+
+/// `GET /`: the tenant picker (straight to the tenant when there is one,
+/// or when the switcher names one).
+pub(super) async fn home(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    switch: Result<Query<Switch>, QueryRejection>,
+) -> Response {
+    let session = match signed_in(&jar, "/", &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(t) = switch
+        .ok()
+        .and_then(|Query(s)| s.t)
+        .as_deref()
+        .and_then(parse_tenant)
+    {
+        return Redirect::to(&format!("/t/{t}")).into_response();
+    }
+    let base = frame(&state, &session, None).await;
+    let tenants = base["tenants"].as_array().cloned().unwrap_or_default();
+    if let [only] = tenants.as_slice()
+        && let Some(id) = only["id"].as_str()
+    {
+        return Redirect::to(&format!("/t/{id}")).into_response();
+    }
+    page(
+        StatusCode::OK,
+        "home.html",
+        merge(base, json!({"title": "Tenants"})),
+    )
+}
+
+/// `GET /sign-in`.
+pub(super) async fn sign_in_form() -> Response {
+    page(
+        StatusCode::OK,
+        "sign_in.html",
+        json!({"title": "Sign in", "error": null}),
+    )
+}
+
+/// The sign-in form.
+#[derive(Deserialize)]
+pub(super) struct SignIn {
+    credential: String,
+}
+
+/// `POST /sign-in`: checks the credential as the API would, then keeps it
+/// in the session cookie.
+pub(super) async fn sign_in(
+    State(state): State<AppState>,
+    crate::auth::PeerAddr(peer): crate::auth::PeerAddr,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<Form<SignIn>, FormRejection>,
+) -> Response {
+    if !same_origin(&headers) {
+        return forbidden(None, "this form was posted from another site");
+    }
+    // Sign-in attempts spend the peer's unauthenticated budget, as failed
+    // API calls do.
+    if let Some(ip) = peer
+        && let Err(limited) = state.limiter.check(
+            &crate::ratelimit::peer_key(ip),
+            crate::ratelimit::EndpointClass::Unauthenticated,
+        )
+    {
+        return limited.into_response();
+    }
+    let refuse = |message: &str| {
+        page(
+            StatusCode::UNAUTHORIZED,
+            "sign_in.html",
+            json!({"title": "Sign in", "error": message}),
+        )
+    };
+    let Ok(Form(form)) = form else {
+        return refuse("paste an API key or a token");
+    };
+    let credential = form.credential.trim().to_owned();
+    if credential.is_empty() || credential.len() > 8192 {
+        return refuse("paste an API key (rvs_…) or a token from your identity provider");
+    }
+    match state
+        .kernel
+        .authenticate(&credential, "UI sign-in", chrono::Utc::now())
+        .await
+    {
+        Ok(_) => {
+            let secure = session::over_https(&headers, None);
+            (
+                jar.add(session::cookie(credential, secure)),
+                Redirect::to("/"),
+            )
+                .into_response()
+        }
+        Err(refused) => refuse(&refused.failure.body.message),
+    }
+}
+
+/// A form that only carries the CSRF token.
+#[derive(Deserialize)]
+pub(super) struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /sign-out`.
+pub(super) async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Response {
+    let Ok(session) = signed_in(&jar, "/sign-out", &state).await else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    if !same_origin(&headers) || !session::csrf_matches(&session, &token) {
+        return forbidden(
+            Some(&session),
+            "the form's security token is missing or wrong",
+        );
+    }
+    (jar.remove(session::removal()), Redirect::to("/sign-in")).into_response()
+}
+
+/// `GET /t/{tenant_id}`: the tenant's overview.
+pub(super) async fn overview(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(tenant_id): Path<String>,
+) -> Response {
+    let session = match signed_in(&jar, "/t", &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(tenant) = parse_tenant(&tenant_id) else {
+        return not_found(&session, "tenant");
+    };
+    match overview_data(&state, &session, tenant).await {
+        Ok(data) => {
+            let base = frame(&state, &session, Some(tenant)).await;
+            page(StatusCode::OK, "overview.html", merge(base, data))
+        }
+        Err(f) => failure(Some(&session), Some(tenant), &f),
+    }
+}
+
+async fn overview_data(
+    state: &AppState,
+    session: &Session,
+    tenant: TenantId,
+) -> Result<Value, Failure> {
+    let by = &session.principal;
+    let k = &state.kernel;
+    let now = chrono::Utc::now();
+    // Authorization first: the same check as the API's reads.
+    by.authorize_tenant(tenant, revos_store::identity::Scope::Read)?;
+    let t = k.tenant(tenant).await?;
+    let pending = k
+        .approvals(
+            by,
+            Some(tenant),
+            ApprovalQuery {
+                status: Some("pending".to_owned()),
+                limit: Some(10),
+                ..ApprovalQuery::default()
+            },
+            now,
+        )
+        .await?;
+    let since = now.date_naive().and_hms_opt(0, 0, 0).map(|d| d.and_utc());
+    let events = k
+        .events(
+            by,
+            Some(tenant),
+            &revos_store::events::EventFilter {
+                since,
+                limit: Some(10),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let cycles = k
+        .cycles(
+            by,
+            tenant,
+            &revos_store::cycles::CycleFilter {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let queues = k.queue_stats(by, Some(tenant), now).await?;
+    let audit = k.verify_audit(Some(tenant)).await?;
+    let audit_status = audit.first().map(|(_, report, n)| {
+        json!({"entries": n, "ok": report.is_ok(), "summary": format!("{report:?}")})
+    });
+    Ok(json!({
+        "title": format!("{} — overview", t.name),
+        "pending": pending.items,
+        "pending_more": pending.has_more,
+        "events": events.items,
+        "events_more": events.has_more,
+        "cycle": cycles.items.first(),
+        "queues": queues,
+        "audit": audit_status,
+    }))
+}
+
+/// The approvals table's filters.
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct ApprovalFilters {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    risk: Option<String>,
+    #[serde(default)]
+    tool: Option<String>,
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    older_than: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+fn blank_is_none(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// `GET /t/{tenant_id}/approvals`: the table, newest first, with filters.
+pub(super) async fn approvals(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(tenant_id): Path<String>,
+    filters: Result<Query<ApprovalFilters>, QueryRejection>,
+) -> Response {
+    let session = match signed_in(&jar, "/approvals", &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(tenant) = parse_tenant(&tenant_id) else {
+        return not_found(&session, "tenant");
+    };
+    let Ok(Query(f)) = filters else {
+        return failure(
+            Some(&session),
+            Some(tenant),
+            &Failure::of(
+                revos_contracts::ErrorKind::Validation,
+                "the filters could not be read",
+            ),
+        );
+    };
+    let status = blank_is_none(f.status);
+    let risk = blank_is_none(f.risk);
+    let tool = blank_is_none(f.tool);
+    let agent = blank_is_none(f.agent);
+    let older = blank_is_none(f.older_than);
+    let older_minutes = match older.as_deref().map(str::parse::<u32>) {
+        Some(Ok(m)) => Some(m),
+        Some(Err(_)) => {
+            return failure(
+                Some(&session),
+                Some(tenant),
+                &Failure::of(
+                    revos_contracts::ErrorKind::Validation,
+                    "`older than` is a number of minutes",
+                ),
+            );
+        }
+        None => None,
+    };
+    let after = match blank_is_none(f.cursor).map(|c| Cursor::decode(&c).and_then(Cursor::at)) {
+        Some(Ok(at)) => Some(at),
+        Some(Err(e)) => {
+            return failure(
+                Some(&session),
+                Some(tenant),
+                &Failure::of(
+                    revos_contracts::ErrorKind::Validation,
+                    format!("cursor: {e}"),
+                ),
+            );
+        }
+        None => None,
+    };
+    let listed = state
+        .kernel
+        .approvals(
+            &session.principal,
+            Some(tenant),
+            ApprovalQuery {
+                status: status.clone(),
+                risk: risk.clone(),
+                tool: tool.clone(),
+                agent: agent.clone(),
+                queue: None,
+                older_than_minutes: older_minutes,
+                after,
+                limit: Some(50),
+            },
+            chrono::Utc::now(),
+        )
+        .await;
+    match listed {
+        Ok(list) => {
+            let base = frame(&state, &session, Some(tenant)).await;
+            let mut next = None;
+            if let Some(cursor) = list.next_cursor {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in [
+                    ("status", &status),
+                    ("risk", &risk),
+                    ("tool", &tool),
+                    ("agent", &agent),
+                    ("older_than", &older),
+                ] {
+                    if let Some(v) = v {
+                        q.append_pair(k, v);
+                    }
+                }
+                q.append_pair("cursor", &cursor.encode());
+                next = Some(q.finish());
+            }
+            page(
+                StatusCode::OK,
+                "approvals.html",
+                merge(
+                    base,
+                    json!({
+                        "title": "Approvals",
+                        "items": list.items,
+                        "has_more": list.has_more,
+                        "next": next,
+                        "filters": {
+                            "status": status, "risk": risk, "tool": tool,
+                            "agent": agent, "older_than": older,
+                        },
+                    }),
+                ),
+            )
+        }
+        Err(f) => failure(Some(&session), Some(tenant), &f),
+    }
+}
+
+/// `GET /t/{tenant_id}/approvals/{approval_id}`: evidence, the exact
+/// arguments, the decisions so far and the decision form.
+pub(super) async fn approval(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path((tenant_id, approval_id)): Path<(String, String)>,
+) -> Response {
+    let session = match signed_in(&jar, "/approval", &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    show_approval(
+        &state,
+        &session,
+        &tenant_id,
+        &approval_id,
+        StatusCode::OK,
+        None,
+    )
+    .await
+}
+
+async fn show_approval(
+    state: &AppState,
+    session: &Session,
+    tenant_id: &str,
+    approval_id: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let (Some(tenant), Ok(id)) = (parse_tenant(tenant_id), approval_id.parse::<Uuid>()) else {
+        return not_found(session, "approval");
+    };
+    match state
+        .kernel
+        .approval(&session.principal, Some(tenant), id)
+        .await
+    {
+        Ok(view) => {
+            let base = frame(state, session, Some(tenant)).await;
+            let approved = view
+                .decisions
+                .iter()
+                .filter(|d| d.decision == "approve")
+                .count();
+            let requester_is_me = view.requester == session.principal.actor();
+            let may_decide = matches!(&session.principal, Principal::User(_))
+                || matches!(&session.principal, Principal::Key(k) if k.agent.is_none());
+            page(
+                status,
+                "approval.html",
+                merge(
+                    base,
+                    json!({
+                        "changes_json": pretty(&view.changes),
+                        "args_json": pretty(&view.args),
+                        "evidence_json": (!view.evidence.is_empty()).then(|| pretty(&view.evidence)),
+                        "title": format!("Approval: {}", view.tool),
+                        "a": view,
+                        "approved": approved,
+                        "requester_is_me": requester_is_me,
+                        "may_decide": may_decide,
+                        "error": error,
+                    }),
+                ),
+            )
+        }
+        Err(f) => failure(Some(session), Some(tenant), &f),
+    }
+}
+
+/// The decision form.
+#[derive(Deserialize)]
+pub(super) struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    confirm_count: String,
+}
+
+/// `POST /t/{tenant_id}/approvals/{approval_id}/decide`: approves or
+/// rejects under the same rules as the API (people only, never the
+/// requester, one decision each, the exact count when asked).
+pub(super) async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path((tenant_id, approval_id)): Path<(String, String)>,
+    form: Result<Form<DecideForm>, FormRejection>,
+) -> Response {
+    let session = match signed_in(&jar, "/decide", &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(Form(form)) = form else {
+        return forbidden(
+            Some(&session),
+            "the form's security token is missing or wrong",
+        );
+    };
+    if !same_origin(&headers) || !session::csrf_matches(&session, &form.csrf) {
+        return forbidden(
+            Some(&session),
+            "the form's security token is missing or wrong",
+        );
+    }
+    let (Some(tenant), Ok(id)) = (parse_tenant(&tenant_id), approval_id.parse::<Uuid>()) else {
+        return not_found(&session, "approval");
+    };
+    let decision = match form.decision.as_str() {
+        "approve" => Decision::Approve,
+        "reject" => Decision::Reject,
+        _ => {
+            return show_approval(
+                &state,
+                &session,
+                &tenant_id,
+                &approval_id,
+                StatusCode::BAD_REQUEST,
+                Some("choose approve or reject".to_owned()),
+            )
+            .await;
+        }
+    };
+    let confirm_count = match form.confirm_count.trim() {
+        "" => None,
+        n => match n.parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return show_approval(
+                    &state,
+                    &session,
+                    &tenant_id,
+                    &approval_id,
+                    StatusCode::BAD_REQUEST,
+                    Some("the count is a whole number".to_owned()),
+                )
+                .await;
+            }
+        },
+    };
+    let input = DecisionInput {
+        reason: Some(form.reason),
+        confirm_count,
+    };
+    match state
+        .kernel
+        .decide_approval(
+            &session.principal,
+            Some(tenant),
+            id,
+            decision,
+            input,
+            chrono::Utc::now(),
+        )
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/t/{tenant}/approvals/{id}")).into_response(),
+        Err(f) => {
+            let status =
+                StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            show_approval(
+                &state,
+                &session,
+                &tenant_id,
+                &approval_id,
+                status,
+                Some(f.body.message),
+            )
+            .await
+        }
+    }
+}
+
+/// `GET /ui.css`.
+pub(super) async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("templates/ui.css"),
+    )
+        .into_response()
+}

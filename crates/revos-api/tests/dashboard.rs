@@ -1,0 +1,361 @@
+//! The dashboard over HTTP, on SQLite and on PostgreSQL: signing in with
+//! a token (a session cookie that is HttpOnly and SameSite=Strict), the
+//! overview, the approvals table with filters, an approval's detail, a
+//! decision by two people that lets the job run, the CSRF token, the
+//! requester who cannot decide, and another tenant's ids answered as the
+//! API answers them (not found).
+
+#[macro_use]
+mod common;
+
+use common::{App, Db, drain, receiver, user_token, with_jwt};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+on_both!(an_approver_signs_in_filters_and_decides);
+
+/// A browser without JavaScript: no redirects followed, the session
+/// cookie carried by hand.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(app: &App) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            cookie: None,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String, Option<String>) {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, res.text().await.unwrap(), location)
+    }
+
+    async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String, Option<String>) {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        if let Some(set) = res.headers().get("set-cookie") {
+            let set = set.to_str().unwrap().to_owned();
+            let pair = set.split(';').next().unwrap().to_owned();
+            self.cookie = if pair.ends_with('=') {
+                None
+            } else {
+                Some(pair)
+            };
+            if self.cookie.is_some() {
+                assert!(set.contains("HttpOnly"), "{set}");
+                assert!(set.contains("SameSite=Strict"), "{set}");
+            }
+        }
+        let location = res
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, res.text().await.unwrap(), location)
+    }
+
+    async fn sign_in(&mut self, credential: &str) {
+        let (status, body, location) = self.post("/sign-in", &[("credential", credential)]).await;
+        assert!(status.is_redirection(), "{status}: {body}");
+        assert_eq!(location.as_deref(), Some("/"));
+        assert!(self.cookie.is_some());
+    }
+}
+
+/// The page's CSRF token (the value of its hidden `csrf` input).
+fn csrf(html: &str) -> String {
+    let at = html
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a CSRF token");
+    let rest = &html[at + r#"name="csrf" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+async fn an_approver_signs_in_filters_and_decides(db: Db) {
+    let app = App::start_with(db, |c| {
+        with_jwt(c);
+        c.rate_limits.enabled = false;
+        c.outbound.allow = vec!["127.0.0.0/8".into()];
+        for q in ["webhook", "approval", "notification"] {
+            c.queues.insert(
+                q.into(),
+                json!({"backoff": {"kind": "none", "delay_ms": 0}}),
+            );
+        }
+    })
+    .await;
+    let t = app.tenant().await;
+    let (crm, got) = receiver().await;
+    app.post(
+        &format!("/v1/tenants/{t}/webhook-endpoints"),
+        json!({"name": "crm", "url": crm}),
+    )
+    .await;
+    for (who, role) in [
+        ("alice", "approver"),
+        ("bob", "approver"),
+        ("carol", "admin"),
+    ] {
+        let (status, body) = app
+            .post(
+                &format!("/v1/tenants/{t}/members"),
+                json!({"subject": who, "role": role}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+    }
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/tenants/{t}/tool-policies"),
+            Some(json!({"policies": "permit(principal, action == Action::\"update_deal\", resource);"})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (_, key) = app
+        .post(
+            "/v1/keys",
+            json!({"name": "bot", "tenant_id": t, "scopes": ["write"], "agent": "growth-bot"}),
+        )
+        .await;
+    let agent = key["token"].as_str().unwrap().to_owned();
+    // A high-risk change (two approvers) by the agent, and a medium one by carol.
+    let (_, big) = app
+        .call_as(
+            &agent,
+            Method::POST,
+            "/v1/agent-actions",
+            Some(
+                json!({"tool": "update_deal", "args": {"deal_id": "d1", "amount_cents": 20_000_000},
+                        "entity": "deal:d1", "reason_code": "stale", "idempotency_key": "k1",
+                        "evidence": [{"kind": "note", "text": "no reply for 30 days"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(big["status"], "awaiting_approval", "{big}");
+    let approval = big["approval_id"].as_str().unwrap().to_owned();
+    let carol = user_token("carol", "revos");
+    let (_, own) = app
+        .call_as(
+            &carol,
+            Method::POST,
+            &format!("/v1/agent-actions?tenant_id={t}"),
+            Some(
+                json!({"tool": "update_deal", "args": {"deal_id": "d2", "amount_cents": 20_000_000},
+                        "entity": "deal:d2", "reason_code": "stale", "idempotency_key": "k2"}),
+            ),
+        )
+        .await;
+    assert_eq!(own["status"], "awaiting_approval", "{own}");
+    let own_approval = own["approval_id"].as_str().unwrap().to_owned();
+
+    // Not signed in: every page sends to the sign-in page.
+    let mut alice = Browser::new(&app);
+    let (status, _, location) = alice.get(&format!("/t/{t}/approvals")).await;
+    assert!(status.is_redirection());
+    assert_eq!(location.as_deref(), Some("/sign-in"));
+    let (status, html, _) = alice.get("/sign-in").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<form method=\"post\" action=\"/sign-in\""),
+        "{html}"
+    );
+    let (status, html, _) = alice
+        .post("/sign-in", &[("credential", "rvs_nope_nope")])
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(html.contains("role=\"alert\""), "{html}");
+    assert!(alice.cookie.is_none());
+
+    alice.sign_in(&user_token("alice", "revos")).await;
+    // One tenant: straight to its overview.
+    let (status, _, location) = alice.get("/").await;
+    assert!(status.is_redirection());
+    assert_eq!(location, Some(format!("/t/{t}")));
+    let (status, html, _) = alice.get(&format!("/t/{t}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Waiting for approval") && html.contains("update_deal"),
+        "{html}"
+    );
+    assert!(html.contains("Intact"), "{html}");
+
+    // The table, with filters.
+    let (status, html, _) = alice.get(&format!("/t/{t}/approvals?status=pending")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&approval) && html.contains(&own_approval),
+        "{html}"
+    );
+    let (_, html, _) = alice
+        .get(&format!("/t/{t}/approvals?status=pending&agent=growth-bot"))
+        .await;
+    assert!(
+        html.contains(&approval) && !html.contains(&own_approval),
+        "{html}"
+    );
+    let (_, html, _) = alice.get(&format!("/t/{t}/approvals?risk=low")).await;
+    assert!(html.contains("No approvals match"), "{html}");
+
+    // The detail: the exact arguments, the evidence, the rule.
+    let path = format!("/t/{t}/approvals/{approval}");
+    let (status, html, _) = alice.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("20000000") && html.contains("no reply for 30 days"),
+        "{html}"
+    );
+    assert!(html.contains("0 of 2 needed"), "{html}");
+    let token = csrf(&html);
+
+    // Without the CSRF token (or with another): refused, nothing decided.
+    let decide = format!("{path}/decide");
+    let (status, _, _) = alice
+        .post(&decide, &[("decision", "approve"), ("reason", "ok")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = alice
+        .post(
+            &decide,
+            &[("decision", "approve"), ("reason", "ok"), ("csrf", "0000")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, shown) = app
+        .get(&format!("/v1/approvals/{approval}?tenant_id={t}"))
+        .await;
+    assert!(shown["decisions"].as_array().unwrap().is_empty(), "{shown}");
+
+    // Alice approves; one of two.
+    let (status, _, location) = alice
+        .post(
+            &decide,
+            &[
+                ("decision", "approve"),
+                ("reason", "the deal is real"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert!(status.is_redirection(), "{status}");
+    assert_eq!(location.as_deref(), Some(path.as_str()));
+    let (_, html, _) = alice.get(&path).await;
+    assert!(
+        html.contains("1 of 2 needed") && html.contains("the deal is real"),
+        "{html}"
+    );
+    // Deciding twice: the API's answer, on the page.
+    let (status, html, _) = alice
+        .post(
+            &decide,
+            &[
+                ("decision", "approve"),
+                ("reason", "again"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
+    assert!(html.contains("already decided"), "{html}");
+
+    // Bob, the second approver: approved, and the job runs.
+    let mut bob = Browser::new(&app);
+    bob.sign_in(&user_token("bob", "revos")).await;
+    let (_, html, _) = bob.get(&path).await;
+    let bob_token = csrf(&html);
+    assert_ne!(bob_token, token, "each session has its own token");
+    let (status, _, _) = bob
+        .post(
+            &decide,
+            &[
+                ("decision", "approve"),
+                ("reason", "agreed"),
+                ("csrf", &bob_token),
+            ],
+        )
+        .await;
+    assert!(status.is_redirection());
+    assert_eq!(drain(&app, "approval").await, 1);
+    assert_eq!(got.lock().unwrap().len(), 1, "the CRM got the change");
+    let (_, audit) = app
+        .get(&format!("/v1/audit?tenant_id={t}&action=approval.approve"))
+        .await;
+    let by: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert!(
+        by.contains(&"user:alice") && by.contains(&"user:bob"),
+        "{audit}"
+    );
+
+    // Carol cannot decide her own request: no form, and a forced post is refused.
+    let mut carol_ui = Browser::new(&app);
+    carol_ui.sign_in(&carol).await;
+    let own_path = format!("/t/{t}/approvals/{own_approval}");
+    let (_, html, _) = carol_ui.get(&own_path).await;
+    assert!(html.contains("another person must decide"), "{html}");
+    let carol_token = csrf(&html);
+    let (status, html, _) = carol_ui
+        .post(
+            &format!("{own_path}/decide"),
+            &[
+                ("decision", "approve"),
+                ("reason", "mine"),
+                ("csrf", &carol_token),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+
+    // Another tenant's pages and ids: not found, as the API answers.
+    let other = app.tenant().await;
+    let (status, _, _) = alice.get(&format!("/t/{other}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = alice.get(&format!("/t/{other}/approvals/{approval}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = alice.get(&format!("/t/{t}/approvals/not-an-id")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Signing out needs the token too, and ends the session.
+    let (status, _, _) = alice.post("/sign-out", &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, location) = alice.post("/sign-out", &[("csrf", &token)]).await;
+    assert!(status.is_redirection());
+    assert_eq!(location.as_deref(), Some("/sign-in"));
+    assert!(alice.cookie.is_none());
+}
