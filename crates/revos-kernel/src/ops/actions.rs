@@ -16,6 +16,7 @@ use revos_queue::EnqueueOutcome;
 use revos_store::StoreError;
 use revos_store::identity::Scope;
 use revos_store::ops::{AgentActionRecord, ApprovalRecord};
+use revos_store::tickets::TicketRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -24,7 +25,9 @@ use uuid::Uuid;
 use crate::delivery::jobs::JobRequest;
 use crate::identity::auth::Principal;
 use crate::ops::policies::{ApprovalSettings, settings_of};
-use crate::ops::{APPROVALS_ENDPOINT, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB};
+use crate::ops::{
+    APPROVALS_ENDPOINT, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, TICKET_REPLY_JOB,
+};
 use crate::{Failure, Kernel};
 
 /// The most evidence entries an action carries.
@@ -244,7 +247,12 @@ impl Kernel {
             }
             None => None,
         };
-        let risk = tools::assess(tool, &req.args);
+        let mut risk = tools::assess(tool, &req.args);
+        // A ticket's reply carries the ticket's risk (and needs the ticket).
+        let ticket = match tool.executor {
+            Executor::Ticket => Some(self.add_ticket_risk(tenant, &req.args, &mut risk).await?),
+            _ => None,
+        };
         let agent = principal_name(by);
         let permission = tools::decide(
             compiled.as_ref(),
@@ -258,7 +266,15 @@ impl Kernel {
             },
         );
         let (status, reasons) = self
-            .outcome(tenant, tool, &req.args, &permission, &risk, &settings)
+            .outcome(
+                tenant,
+                tool,
+                &req.args,
+                &permission,
+                &risk,
+                &settings,
+                ticket.as_ref(),
+            )
             .await?;
 
         let id = Uuid::new_v4();
@@ -344,6 +360,9 @@ impl Kernel {
         if status != "blocked" {
             self.enqueue_action_job(tenant, &mut action, now).await?;
         }
+        if ticket.is_some() {
+            self.note_ticket_request(tenant, &action, now).await;
+        }
         if let Some(approval) = &approval {
             self.announce_approval(tenant, approval, &action, &settings)
                 .await;
@@ -351,7 +370,9 @@ impl Kernel {
         self.action_view(tenant, action).await
     }
 
-    /// The status and reasons of a call the checks let through.
+    /// The status and reasons of a call the checks let through (`ticket`:
+    /// the ticket a `reply_ticket` call answers).
+    #[allow(clippy::too_many_arguments)]
     async fn outcome(
         &self,
         tenant: TenantId,
@@ -360,6 +381,7 @@ impl Kernel {
         permission: &Permission,
         risk: &RiskAssessment,
         settings: &ApprovalSettings,
+        ticket: Option<&TicketRecord>,
     ) -> Result<(&'static str, Vec<String>), Failure> {
         let (mut approval, mut reasons) = match permission {
             Permission::Deny(reasons) => return Ok(("blocked", reasons.clone())),
@@ -386,6 +408,21 @@ impl Kernel {
                 }
             }
             Executor::Email => {}
+            Executor::Ticket => {
+                let Some(ticket) = ticket else {
+                    return Err(Failure::internal(&"a ticket reply without its ticket"));
+                };
+                match Kernel::ticket_gate(ticket) {
+                    Err(why) => {
+                        reasons.push(why);
+                        return Ok(("blocked", reasons));
+                    }
+                    Ok((gated, why)) => {
+                        reasons.push(why);
+                        approval |= gated;
+                    }
+                }
+            }
             Executor::Campaign => {
                 let gate = self.campaign_gate(tenant, args, settings).await?;
                 reasons.extend(
@@ -431,6 +468,7 @@ impl Kernel {
             Executor::Email => EMAIL_TOOL_JOB,
             Executor::Campaign => CAMPAIGN_TOOL_JOB,
             Executor::Endpoint(_) => ENDPOINT_TOOL_JOB,
+            Executor::Ticket => TICKET_REPLY_JOB,
             Executor::Unavailable(_) => return Ok(()),
         };
         let gated = action.status == "awaiting_approval";
@@ -448,7 +486,7 @@ impl Kernel {
                 Some(level.approval_priority().to_owned())
             } else {
                 match tool.executor {
-                    Executor::Email => Some("notification".to_owned()),
+                    Executor::Email | Executor::Ticket => Some("notification".to_owned()),
                     Executor::Campaign => Some("newsletter".to_owned()),
                     _ => None,
                 }
