@@ -267,10 +267,12 @@ pub struct InboundReceipt {
 #[serde(deny_unknown_fields)]
 pub struct ReplyInput {
     /// The reply (1–20,000 characters).
+    #[schema(min_length = 1, max_length = 20000, pattern = "\\S")]
     pub text: String,
     /// `reply` (the default) or `request_info` (asking the customer for
     /// more).
     #[serde(default)]
+    #[schema(pattern = "^(reply|request_info)$")]
     pub kind: Option<String>,
     /// For an agent: the same key answers the same action (default: one
     /// per ticket version).
@@ -306,6 +308,7 @@ pub struct ReplyOutcome {
 #[serde(deny_unknown_fields)]
 pub struct CloseInput {
     /// Why (1–2,000 characters).
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     pub reason: String,
 }
 
@@ -315,8 +318,10 @@ pub struct CloseInput {
 pub struct EscalateInput {
     /// `low`, `medium`, `high` or `urgent`: the ticket's priority is raised
     /// to it, and its answer due by its SLA at the latest.
+    #[schema(pattern = "^(low|medium|high|urgent)$")]
     pub urgency: String,
     /// Why (1–2,000 characters).
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     pub reason: String,
 }
 
