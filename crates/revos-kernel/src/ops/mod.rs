@@ -60,6 +60,9 @@ pub(crate) const CAMPAIGN_TOOL_JOB: &str = "ops.campaign";
 pub(crate) const CAMPAIGN_EMAIL_JOB: &str = "ops.campaign_email";
 /// The job kind that calls a tool's subsystem endpoint.
 pub(crate) const ENDPOINT_TOOL_JOB: &str = "ops.webhook";
+/// The job kind that writes the optimizer's budget or status change to the
+/// tenant's campaigns.
+pub(crate) const SPINE_CHANGE_JOB: &str = "ops.spine_campaigns";
 /// The job kind that e-mails an agent's reply to a ticket (`reply_ticket`).
 pub(crate) const TICKET_REPLY_JOB: &str = "ops.ticket_reply";
 /// The job kind that e-mails a person's reply to a ticket.
