@@ -742,8 +742,30 @@ async fn overdue_tickets_are_listed_newest_first(db: Db) {
     let app = start(db, None).await;
     let (t, secret, _) = setup(&app).await;
     let tenant: revos_contracts::TenantId = t.parse().unwrap();
+    // The tenant answers low-priority tickets within 48 hours (out of
+    // bounds is refused, naming the field).
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/tenants/{t}/tool-policies"),
+            Some(json!({"policies": POLICY, "settings": {"ticket_sla_hours": {"low": 0}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.to_string().contains("$.settings.ticket_sla_hours.low"),
+        "{body}"
+    );
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/tenants/{t}/tool-policies"),
+            Some(json!({"policies": POLICY, "settings": {"ticket_sla_hours": {"low": 48}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // Past e-mails, filed as they were received (the kernel takes the time
-    // in): an urgent one 3 hours ago and a low one 4 days ago are late; a
+    // in): an urgent one 3 hours ago and a low one 50 hours ago are late; a
     // low one an hour ago is not.
     let now = Utc::now();
     let file = |m: Value, at| {
@@ -752,7 +774,7 @@ async fn overdue_tickets_are_listed_newest_first(db: Db) {
     };
     let old_low = file(
         mail("o1@c.example", "Export", "How?"),
-        now - Duration::days(4),
+        now - Duration::hours(50),
     )
     .await;
     let mut urgent = mail("o2@c.example", "Hacked", "my account was hacked, breach!");
@@ -796,6 +818,11 @@ async fn overdue_tickets_are_listed_newest_first(db: Db) {
             .iter()
             .all(|i| i["overdue"] == true)
     );
+    let due: chrono::DateTime<Utc> =
+        serde_json::from_value(late["items"][1]["sla_due_at"].clone()).unwrap();
+    // As stored: to the microsecond.
+    let expected = now - Duration::hours(2);
+    assert_eq!(due.timestamp_micros(), expected.timestamp_micros());
     let all = tickets(&app, &t, "").await;
     assert_eq!(all["items"].as_array().unwrap().len(), 4);
     assert_eq!(all["items"][0]["id"], fresh.ticket_id.to_string());

@@ -30,7 +30,7 @@
 //! `high`; medium risk is `medium`; low risk is `low`. An enterprise
 //! customer's ticket is at least `high`. The answer is due
 //! [`SlaHours`] after the message (urgent 1 h, high 4 h, medium 24 h, low
-//! 72 h by default).
+//! 72 h by default; a tenant may set its own).
 //!
 //! Pure: no I/O, no clock (the caller passes the time in).
 
@@ -181,8 +181,10 @@ pub struct Routing {
     pub route: Route,
 }
 
-/// How long an answer may take, by priority, in hours.
+/// How long an answer may take, by priority, in hours (each 1 to
+/// [`MAX_SLA_HOURS`]; a field left out keeps its default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SlaHours {
     /// `urgent`.
     pub urgent: u32,
@@ -205,7 +207,24 @@ impl Default for SlaHours {
     }
 }
 
+/// The longest SLA: 30 days.
+pub const MAX_SLA_HOURS: u32 = 720;
+
 impl SlaHours {
+    /// The priorities whose hours are out of bounds (1 to [`MAX_SLA_HOURS`]).
+    pub fn out_of_bounds(&self) -> Vec<&'static str> {
+        [
+            ("urgent", self.urgent),
+            ("high", self.high),
+            ("medium", self.medium),
+            ("low", self.low),
+        ]
+        .into_iter()
+        .filter(|(_, h)| !(1..=MAX_SLA_HOURS).contains(h))
+        .map(|(p, _)| p)
+        .collect()
+    }
+
     /// When an answer to a message of `priority` received at `at` is due.
     pub fn due(&self, priority: &str, at: DateTime<Utc>) -> DateTime<Utc> {
         let hours = match priority {
@@ -551,6 +570,21 @@ mod tests {
         assert_eq!(sla.due("high", at), at + Duration::hours(4));
         assert_eq!(sla.due("medium", at), at + Duration::hours(24));
         assert_eq!(sla.due("low", at), at + Duration::hours(72));
+    }
+
+    #[test]
+    fn sla_hours_are_configurable_within_bounds() {
+        let sla: SlaHours = serde_json::from_str(r#"{"low": 8}"#).unwrap();
+        assert_eq!(sla.low, 8);
+        assert_eq!(sla.urgent, 1);
+        assert!(sla.out_of_bounds().is_empty());
+        let bad = SlaHours {
+            urgent: 0,
+            low: MAX_SLA_HOURS + 1,
+            ..SlaHours::default()
+        };
+        assert_eq!(bad.out_of_bounds(), vec!["urgent", "low"]);
+        assert!(serde_json::from_str::<SlaHours>(r#"{"normal": 8}"#).is_err());
     }
 
     #[test]

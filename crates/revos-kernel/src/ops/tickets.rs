@@ -14,7 +14,9 @@
 //! - **Routing.** Each customer message is scored by
 //!   [`revos_policy::tickets`] (category, keywords, amount, customer tier);
 //!   a ticket keeps its highest score. High risk escalates the ticket to
-//!   people at once; the answer is due by the priority's SLA.
+//!   people at once; the answer is due by the priority's SLA (the
+//!   tenant's `ticket_sla_hours` among its tool-policy settings, else
+//!   1/4/24/72 hours).
 //! - **Replies.** An agent's reply (the seed's `draft_reply` and
 //!   `request_info`) is the tool `reply_ticket` through the agent-action
 //!   gate ([`crate::ops::actions`]): the tenant's Cedar tool policies
@@ -600,6 +602,19 @@ fn check_inbound(mail: &InboundEmail) -> Result<(), Failure> {
 }
 
 impl Kernel {
+    /// The tenant's ticket SLA (its tool policies' settings, else the
+    /// defaults).
+    async fn sla_hours(&self, tenant: TenantId) -> Result<SlaHours, Failure> {
+        Ok(self
+            .store
+            .tool_policies(tenant)
+            .await?
+            .as_ref()
+            .map(crate::ops::policies::settings_of)
+            .unwrap_or_default()
+            .ticket_sla_hours)
+    }
+
     /// Reads a verified inbound e-mail's body (see [`Kernel::verify_webhook`])
     /// and files it: a new ticket, or a message of the ticket it answers. A
     /// repeated `message_id` stores nothing new.
@@ -749,7 +764,7 @@ impl Kernel {
             last_agent_at: None,
             last_human: None,
             last_human_at: None,
-            sla_due_at: Some(SlaHours::default().due(r.priority, now)),
+            sla_due_at: Some(self.sla_hours(tenant).await?.due(r.priority, now)),
             body: json!({
                 "customer_tier": mail.customer_tier,
                 "amount_cents": mail.amount_cents,
@@ -817,6 +832,7 @@ impl Kernel {
         now: DateTime<Utc>,
     ) -> Result<InboundReceipt, Failure> {
         message.ticket_id = ticket.id;
+        let sla = self.sla_hours(tenant).await?;
         for _ in 0..RETRIES {
             let read = ticket.clone();
             let category = (ticket.category != "general").then_some(ticket.category.as_str());
@@ -841,7 +857,7 @@ impl Kernel {
                 next.body["amount_cents"] = json!(amount);
             }
             let waiting = WAITING_ON_US.contains(&read.status.as_str());
-            let due = SlaHours::default().due(&next.priority, now);
+            let due = sla.due(&next.priority, now);
             next.sla_due_at = match (waiting, read.sla_due_at) {
                 (true, Some(d)) => Some(d.min(due)),
                 _ => Some(due),
@@ -1203,6 +1219,7 @@ impl Kernel {
         invalid("invalid escalation", problems)?;
         let reason = input.reason.trim().to_owned();
         let found = self.find_ticket(tenant, id).await?;
+        let sla = self.sla_hours(tenant).await?;
         let t = self
             .change_ticket(tenant, found.id, |t| {
                 if t.status == "closed" {
@@ -1213,7 +1230,7 @@ impl Kernel {
                 }
                 t.status = "escalated".to_owned();
                 t.priority = max_priority(&t.priority, &input.urgency).to_owned();
-                let due = SlaHours::default().due(&input.urgency, now);
+                let due = sla.due(&input.urgency, now);
                 t.sla_due_at = Some(t.sla_due_at.map_or(due, |d| d.min(due)));
                 t.body["escalation"] = json!({
                     "urgency": input.urgency, "reason": reason, "by": by.actor(), "at": now,
