@@ -336,8 +336,7 @@ impl Kernel {
                 tool,
                 caller,
                 &req.args,
-                &permission,
-                &risk,
+                (&permission, &risk),
                 &settings,
                 ticket.as_ref(),
             )
@@ -446,8 +445,7 @@ impl Kernel {
         tool: &tools::Tool,
         caller: &Caller,
         args: &Value,
-        permission: &Permission,
-        risk: &RiskAssessment,
+        (permission, risk): (&Permission, &RiskAssessment),
         settings: &ApprovalSettings,
         ticket: Option<&TicketRecord>,
     ) -> Result<(&'static str, Vec<String>), Failure> {
