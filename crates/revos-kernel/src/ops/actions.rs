@@ -17,7 +17,6 @@ use revos_store::StoreError;
 use revos_store::identity::Scope;
 use revos_store::listing::{Cursor, Listed};
 use revos_store::ops::{AgentActionFilter, AgentActionRecord, ApprovalRecord};
-use revos_store::tickets::TicketRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -338,9 +337,26 @@ impl Kernel {
                 &req.args,
                 (&permission, &risk),
                 &settings,
-                ticket.as_ref(),
             )
             .await?;
+        // A reply to a ticket: the ticket decides too (closed or handled by
+        // people: blocked; medium risk: a draft awaiting approval).
+        let (status, reasons) = match &ticket {
+            Some(ticket) if status != "blocked" => {
+                let mut reasons = reasons;
+                match Kernel::ticket_gate(ticket) {
+                    Err(why) => {
+                        reasons.push(why);
+                        ("blocked", reasons)
+                    }
+                    Ok((gated, why)) => {
+                        reasons.push(why);
+                        (if gated { "awaiting_approval" } else { status }, reasons)
+                    }
+                }
+            }
+            _ => (status, reasons),
+        };
 
         let id = Uuid::new_v4();
         let approval_id = (status == "awaiting_approval").then(Uuid::new_v4);
@@ -436,9 +452,7 @@ impl Kernel {
         self.action_view(tenant, action).await
     }
 
-    /// The status and reasons of a call the checks let through (`ticket`:
-    /// the ticket a `reply_ticket` call answers).
-    #[allow(clippy::too_many_arguments)]
+    /// The status and reasons of a call the checks let through.
     async fn outcome(
         &self,
         tenant: TenantId,
@@ -447,7 +461,6 @@ impl Kernel {
         args: &Value,
         (permission, risk): (&Permission, &RiskAssessment),
         settings: &ApprovalSettings,
-        ticket: Option<&TicketRecord>,
     ) -> Result<(&'static str, Vec<String>), Failure> {
         let (mut approval, mut reasons) = match permission {
             Permission::Deny(reasons) => return Ok(("blocked", reasons.clone())),
@@ -476,21 +489,8 @@ impl Kernel {
                 }
             }
             Executor::Email => {}
-            Executor::Ticket => {
-                let Some(ticket) = ticket else {
-                    return Err(Failure::internal(&"a ticket reply without its ticket"));
-                };
-                match Kernel::ticket_gate(ticket) {
-                    Err(why) => {
-                        reasons.push(why);
-                        return Ok(("blocked", reasons));
-                    }
-                    Ok((gated, why)) => {
-                        reasons.push(why);
-                        approval |= gated;
-                    }
-                }
-            }
+            // The ticket's own gate is applied by the caller.
+            Executor::Ticket => {}
             Executor::Campaign => {
                 let gate = self.campaign_gate(tenant, args, settings).await?;
                 reasons.extend(
