@@ -276,9 +276,11 @@ pub struct ReplyInput {
     #[serde(default)]
     #[schema(pattern = "^(reply|request_info)$")]
     pub kind: Option<String>,
-    /// For an agent: the same key answers the same action (default: one
-    /// per ticket version).
+    /// The same key sends one reply: for an agent, the same action
+    /// (default: one per ticket version); for a person, one e-mail
+    /// (default: none, each call is a reply). 1–255 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
     pub idempotency_key: Option<String>,
     /// For an agent: what it saw (as for any agent action).
     #[serde(default)]
@@ -1044,6 +1046,14 @@ impl Kernel {
         if !REPLY_KINDS.contains(&kind.as_str()) {
             problems.push(violation("$.kind", "must be `reply` or `request_info`"));
         }
+        if let Some(key) = &input.idempotency_key
+            && !text_ok(key, 255)
+        {
+            problems.push(violation(
+                "$.idempotency_key",
+                "must have 1 to 255 characters",
+            ));
+        }
         invalid("invalid reply", problems)?;
         let ticket = self.find_ticket(tenant, id).await?;
         if ticket.status == "closed" {
@@ -1083,7 +1093,11 @@ impl Kernel {
                 ticket: ticket_view(&after, None, now),
             });
         }
-        let reply_id = Uuid::new_v4();
+        // A person's repeated request under one key is one reply (one job).
+        let reply_id = match &input.idempotency_key {
+            Some(key) => crate::ops::actions::message_id(ticket.id, &format!("reply:{key}")),
+            None => Uuid::new_v4(),
+        };
         let request = JobRequest {
             queue: "email".to_owned(),
             kind: TICKET_MAIL_JOB.to_owned(),

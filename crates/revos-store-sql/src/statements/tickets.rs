@@ -26,7 +26,7 @@ macro_rules! ticket_statements {
             use ::revos_contracts::TenantId;
             use ::revos_store::StoreError;
             use ::revos_store::tickets::{
-                TicketFilter, TicketMessageRecord, TicketRecord, TicketStore,
+                TicketFilter, TicketMessageRecord, TicketRecord, TicketStore, WAITING_ON_US,
             };
             use $crate::DbId;
             use $crate::tickets::{TicketMessageRow, TicketRow};
@@ -297,8 +297,9 @@ macro_rules! ticket_statements {
                         " from tickets where tenant_id = $1
                            and ($2 is null or status = $2)
                            and ($3 is null or risk_level = $3)
-                           and ($4 is null or (sla_due_at < $4
-                                and status in ('open', 'awaiting_approval', 'escalated')))
+                           and ($4 is null or (sla_due_at < $4 and status ",
+                        in_list!("$8"),
+                        "))
                            and ($5 is null or created_at < $5
                                 or (created_at = $5 and id < $6))
                          order by created_at desc, id desc
@@ -311,6 +312,7 @@ macro_rules! ticket_statements {
                     .bind(after_at)
                     .bind(after_id)
                     .bind(i64::from(filter.limit))
+                    .bind(text_list(&WAITING_ON_US)?)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(store_error)?;
