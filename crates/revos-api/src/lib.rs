@@ -33,7 +33,7 @@ use axum::routing::{delete, post, put};
 use revos_contracts::ErrorKind;
 use revos_kernel::Kernel;
 use routes::{
-    audit, cycles, data, events, jobs, keys, me, ops, system, templates, tenants, webhooks,
+    audit, cycles, data, events, jobs, keys, me, ops, system, templates, tenants, tickets, webhooks,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -145,6 +145,27 @@ pub(crate) fn router(kernel: Kernel) -> Router {
         .route(
             &format!("{tenant}/suppressions/{{email}}"),
             axum::routing::delete(templates::unsuppress),
+        )
+        .route(
+            "/v1/inbound/email/{tenant_id}",
+            axum::routing::post(tickets::inbound_email),
+        )
+        .route(&format!("{tenant}/tickets"), get(tickets::list))
+        .route(
+            &format!("{tenant}/tickets/{{ticket_id}}"),
+            get(tickets::show),
+        )
+        .route(
+            &format!("{tenant}/tickets/{{ticket_id}}/reply"),
+            post(tickets::reply),
+        )
+        .route(
+            &format!("{tenant}/tickets/{{ticket_id}}/close"),
+            post(tickets::close),
+        )
+        .route(
+            &format!("{tenant}/tickets/{{ticket_id}}/escalate"),
+            post(tickets::escalate),
         )
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{key_id}", axum::routing::delete(keys::revoke))

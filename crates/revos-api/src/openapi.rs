@@ -9,7 +9,7 @@
 //! `.ci/schemathesis` fuzzes the running server against this document.
 
 use crate::routes::{
-    audit, cycles, data, events, jobs, keys, me, ops, system, templates, tenants, webhooks,
+    audit, cycles, data, events, jobs, keys, me, ops, system, templates, tenants, tickets, webhooks,
 };
 use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -59,6 +59,12 @@ use utoipa::{Modify, OpenApi};
         templates::suppress,
         templates::suppressions,
         templates::unsuppress,
+        tickets::inbound_email,
+        tickets::list,
+        tickets::show,
+        tickets::reply,
+        tickets::close,
+        tickets::escalate,
         keys::create,
         keys::list,
         keys::revoke,
@@ -142,6 +148,7 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "The tamper-evident, per-tenant audit log"),
         (name = "webhooks", description = "Inbound webhooks verified with Standard Webhooks signatures"),
         (name = "templates", description = "Versioned e-mail templates, reproducible renders (render_hash) and the suppression list"),
+        (name = "tickets", description = "Support tickets: signed inbound e-mail, routing by an explainable risk score, replies through the agent-action gate, close and escalate"),
         (name = "system", description = "Liveness and readiness"),
         (name = "kernel", description = "Optimization cycles: KernelInput → KernelOutput (the kernel I/O contract), cycles on stored data"),
         (name = "events", description = "The event runtime: events → decisions → actions, lead forms, timelines, tasks"),
@@ -264,6 +271,11 @@ pub const PATH_PARAMS: &[(&str, PathParam, &str)] = &[
         "A render's SHA-256, 64 lower-case hex digits",
     ),
     ("email", PathParam::Text, "An e-mail address"),
+    (
+        "ticket_id",
+        PathParam::Text,
+        "The ticket's UUID or its reference (`T-…`)",
+    ),
     (
         "queue",
         PathParam::Text,
@@ -860,6 +872,22 @@ fn request_example(method: &str, path: &str) -> Option<Value> {
         }
         ("post", "/v1/webhooks/{tenant_id}/{source}") => {
             json!({"type": "invoice.paid", "data": {"id": "in_1"}})
+        }
+        ("post", "/v1/inbound/email/{tenant_id}") => json!({
+            "message_id": "<CA+abc123@mail.client.example>",
+            "from": "Ada Lovelace <ada@client.example>",
+            "to": "support@acme.example",
+            "subject": "Where is my invoice?",
+            "text": "Hello, I cannot find last month's invoice.",
+            "customer_tier": "pro",
+        }),
+        ("post", "/tickets/{ticket_id}/reply") => json!({
+            "text": "Hello Ada, your invoice is attached to your account page.",
+            "kind": "reply",
+        }),
+        ("post", "/tickets/{ticket_id}/close") => json!({"reason": "answered"}),
+        ("post", "/tickets/{ticket_id}/escalate") => {
+            json!({"urgency": "high", "reason": "asks for a refund above the limit"})
         }
         ("post", "/v1/jobs/bulk-retry") => json!({"queue": "email", "state": "dead"}),
         ("post", "/v1/jobs/bulk-cancel") => json!({"queue": "email", "state": "waiting"}),

@@ -442,6 +442,7 @@ async fn a_cut_off_send_is_retried_under_the_same_message_id(db: Db) {
             text: row.text.clone(),
             html: row.html.clone(),
             message_id: row.message_id.clone(),
+            ..OutgoingEmail::default()
         })
         .await
         .unwrap();

@@ -25,12 +25,15 @@
 //! - [`stored`]: stored, versioned e-mail templates: checks, rendering and
 //!   the `render_hash` that reproduces a send;
 //! - [`safe_send`]: the gate in front of marketing sends (send now, wait
-//!   for approval, or block; suppressed recipients removed).
+//!   for approval, or block; suppressed recipients removed);
+//! - [`tickets`]: support-ticket routing by an explainable risk score,
+//!   priorities and answer due times.
 
 pub mod guards;
 pub mod registry;
 pub mod safe_send;
 pub mod stored;
+pub mod tickets;
 pub mod tools;
 
 mod booking_confirmation;

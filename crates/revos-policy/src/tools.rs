@@ -187,6 +187,11 @@ pub enum Executor {
     /// template rendered for each recipient, one e-mail job each, spaced by
     /// the throttle.
     Campaign,
+    /// The built-in ticket adapter: the reply is e-mailed to the ticket's
+    /// customer (threaded under the ticket's messages) and recorded on the
+    /// ticket; the ticket's risk decides whether it is sent, waits for
+    /// approval, or is refused.
+    Ticket,
     /// Nothing carries it out yet: calls are blocked, saying why.
     Unavailable(&'static str),
 }
@@ -400,18 +405,33 @@ pub const TOOLS: [Tool; 12] = [
     },
     Tool {
         name: "reply_ticket",
-        description: "Reply to a support ticket.",
+        description: "Reply to a support ticket by e-mail (an answer, or a request for more \
+                      information); the ticket's own risk decides whether the reply is sent, \
+                      waits for a person's approval, or is refused because people handle the \
+                      ticket.",
         args: &[
-            arg("ticket_id", TEXT, true, "the ticket"),
+            arg(
+                "ticket_id",
+                TEXT,
+                true,
+                "the ticket (its id, or its reference `T-…`)",
+            ),
             arg("body", LONG_TEXT, true, "the reply"),
+            arg(
+                "kind",
+                ArgKind::Text { max: 20 },
+                false,
+                "`reply` (the default) or `request_info`",
+            ),
         ],
         risk: RiskProfile {
-            base: RiskLevel::Medium,
+            // The ticket's risk (see `tickets`) is added to the call's.
+            base: RiskLevel::Low,
             factors: &[],
             affected: None,
         },
         queue: "email",
-        executor: Executor::Unavailable("revos does not have support tickets yet"),
+        executor: Executor::Ticket,
     },
     Tool {
         name: "update_sequence",

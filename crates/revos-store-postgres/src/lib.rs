@@ -33,6 +33,7 @@ mod memberships;
 mod ops;
 mod queue;
 mod templates;
+mod tickets;
 mod webhooks;
 
 use chrono::{DateTime, Utc};

@@ -25,6 +25,7 @@ pub mod queue;
 pub mod records;
 pub mod statements;
 pub mod templates;
+pub mod tickets;
 pub mod types;
 pub mod webhooks;
 

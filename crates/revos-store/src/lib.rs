@@ -23,6 +23,7 @@ pub mod records;
 pub mod rules;
 pub mod support;
 pub mod templates;
+pub mod tickets;
 pub mod webhooks;
 
 #[cfg(feature = "conformance")]
@@ -74,6 +75,7 @@ pub trait Store:
     + ops::OpsStore
     + queue::QueueStore
     + templates::TemplateStore
+    + tickets::TicketStore
     + webhooks::WebhookStore
     + Send
     + Sync

@@ -135,6 +135,10 @@ pub enum Command {
     /// The suppression list: addresses marketing mail never reaches.
     #[command(subcommand)]
     Suppressions(crate::templates_cmd::SuppressionsCommand),
+    /// Support tickets: list (status, risk, overdue), show with messages,
+    /// reply, close, escalate.
+    #[command(subcommand)]
+    Tickets(crate::tickets_cmd::TicketsCommand),
     /// Send and look at events: ingest, timelines, correlations.
     #[command(subcommand)]
     Events(EventsCommand),

@@ -22,6 +22,7 @@ mod output;
 mod runtime_cmds;
 mod stats_cmd;
 mod templates_cmd;
+mod tickets_cmd;
 
 use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;

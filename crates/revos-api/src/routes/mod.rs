@@ -11,6 +11,7 @@ pub(crate) mod ops;
 pub(crate) mod system;
 pub(crate) mod templates;
 pub(crate) mod tenants;
+pub(crate) mod tickets;
 pub(crate) mod webhooks;
 
 use crate::error::ApiError;

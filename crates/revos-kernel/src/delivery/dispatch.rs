@@ -100,6 +100,7 @@ impl Handler for EmailHandler {
             text: email.text.clone(),
             html: email.html.clone(),
             message_id: email.message_id.clone(),
+            ..OutgoingEmail::default()
         };
         let result = self.kernel.mailer().send(&outgoing).await;
         let last_attempt = job.attempts >= job.max_attempts;

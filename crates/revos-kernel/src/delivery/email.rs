@@ -76,6 +76,12 @@ pub struct OutgoingEmail {
     /// The `Message-ID` without angle brackets, e.g. from
     /// [`message_id_for`]; empty makes a random one.
     pub message_id: String,
+    /// The `In-Reply-To` of a reply: the `Message-ID` (without angle
+    /// brackets) of the message it answers.
+    pub in_reply_to: Option<String>,
+    /// The `References` of a reply: the thread's `Message-ID`s (without
+    /// angle brackets), oldest first.
+    pub references: Vec<String>,
 }
 
 /// Why a message was not sent.
@@ -95,6 +101,22 @@ pub enum SendError {
 /// `<action id>@<domain>`, the same on every retry of that action.
 pub(crate) fn message_id_for(action_id: uuid::Uuid, domain: &str) -> String {
     format!("{action_id}@{domain}")
+}
+
+/// A `Message-ID` named in a threading header, without angle brackets;
+/// one with spaces, brackets or control characters, or without `@`, is
+/// refused (it would break the header).
+fn thread_id<'a>(header: &str, id: &'a str) -> Result<&'a str, SendError> {
+    let id = id.trim();
+    if id.is_empty()
+        || !id.contains('@')
+        || id.contains(|c: char| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+    {
+        return Err(SendError::Permanent(format!(
+            "{header} `{id}` must look like `left@right`, without spaces or brackets"
+        )));
+    }
+    Ok(id)
 }
 
 /// Sends e-mail through one SMTP server; cheap to clone (the connection
@@ -309,6 +331,17 @@ impl Inner {
         }
         if let Some(reply_to) = &email.reply_to {
             builder = builder.reply_to(mailbox("reply_to", reply_to)?);
+        }
+        if let Some(parent) = &email.in_reply_to {
+            builder = builder.in_reply_to(format!("<{}>", thread_id("in_reply_to", parent)?));
+        }
+        if !email.references.is_empty() {
+            let ids = email
+                .references
+                .iter()
+                .map(|r| thread_id("references", r).map(|id| format!("<{id}>")))
+                .collect::<Result<Vec<_>, _>>()?;
+            builder = builder.references(ids.join(" "));
         }
         let built = match &email.html {
             Some(html) => builder.multipart(MultiPart::alternative_plain_html(
@@ -552,6 +585,29 @@ mod tests {
         assert!(got.headers["reply-to"].contains("help@example.com"));
         assert!(got.data.contains("<p>Hello</p>"));
         assert!(got.message_id.as_deref().unwrap().ends_with("@revos.local"));
+    }
+
+    #[tokio::test]
+    async fn replies_carry_threading_headers() {
+        let sink = SmtpSink::start().await.unwrap();
+        let mailer = Mailer::new(&config(&sink.url())).unwrap();
+        let reply = OutgoingEmail {
+            in_reply_to: Some("m2@client.example".into()),
+            references: vec!["m1@client.example".into(), "m2@client.example".into()],
+            ..email("r1@revos.local")
+        };
+        mailer.send(&reply).await.unwrap();
+        let got = &sink.wait_for(1, Duration::from_secs(5)).await[0];
+        assert_eq!(got.headers["in-reply-to"], "<m2@client.example>");
+        assert_eq!(
+            got.headers["references"],
+            "<m1@client.example> <m2@client.example>"
+        );
+        let bad = OutgoingEmail {
+            in_reply_to: Some("no brackets> <please@x".into()),
+            ..email("r2@revos.local")
+        };
+        assert!(!mailer.send(&bad).await.unwrap_err().is_transient());
     }
 
     #[tokio::test]

@@ -27,6 +27,7 @@ use crate::identity::auth::Principal;
 use crate::ops::policies::{ApprovalSettings, settings_of};
 use crate::ops::{
     APPROVALS_ENDPOINT, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, SPINE_CHANGE_JOB,
+    TICKET_REPLY_JOB,
 };
 use crate::{Failure, Kernel};
 
@@ -310,7 +311,12 @@ impl Kernel {
                 None
             }
         };
-        let risk = tools::assess(tool, &req.args);
+        let mut risk = tools::assess(tool, &req.args);
+        // A ticket's reply carries the ticket's risk (and needs the ticket).
+        let ticket = match tool.executor {
+            Executor::Ticket => Some(self.add_ticket_risk(tenant, &req.args, &mut risk).await?),
+            _ => None,
+        };
         let agent = caller.agent.clone();
         let permission = tools::decide(
             compiled.as_ref(),
@@ -333,6 +339,24 @@ impl Kernel {
                 &settings,
             )
             .await?;
+        // A reply to a ticket: the ticket decides too (closed or handled by
+        // people: blocked; medium risk: a draft awaiting approval).
+        let (status, reasons) = match &ticket {
+            Some(ticket) if status != "blocked" => {
+                let mut reasons = reasons;
+                match Kernel::ticket_gate(ticket) {
+                    Err(why) => {
+                        reasons.push(why);
+                        ("blocked", reasons)
+                    }
+                    Ok((gated, why)) => {
+                        reasons.push(why);
+                        (if gated { "awaiting_approval" } else { status }, reasons)
+                    }
+                }
+            }
+            _ => (status, reasons),
+        };
 
         let id = Uuid::new_v4();
         let approval_id = (status == "awaiting_approval").then(Uuid::new_v4);
@@ -418,6 +442,9 @@ impl Kernel {
         if status != "blocked" {
             self.enqueue_action_job(tenant, &mut action, now).await?;
         }
+        if ticket.is_some() {
+            self.note_ticket_request(tenant, &action, now).await;
+        }
         if let Some(approval) = &approval {
             self.announce_approval(tenant, approval, &action, &settings)
                 .await;
@@ -462,6 +489,8 @@ impl Kernel {
                 }
             }
             Executor::Email => {}
+            // The ticket's own gate is applied by the caller.
+            Executor::Ticket => {}
             Executor::Campaign => {
                 let gate = self.campaign_gate(tenant, args, settings).await?;
                 reasons.extend(
@@ -509,6 +538,7 @@ impl Kernel {
             Executor::Email => EMAIL_TOOL_JOB,
             Executor::Campaign => CAMPAIGN_TOOL_JOB,
             Executor::Endpoint(_) => ENDPOINT_TOOL_JOB,
+            Executor::Ticket => TICKET_REPLY_JOB,
             Executor::Unavailable(_) => return Ok(()),
         };
         let gated = action.status == "awaiting_approval";
@@ -526,7 +556,7 @@ impl Kernel {
                 Some(level.approval_priority().to_owned())
             } else {
                 match tool.executor {
-                    Executor::Email => Some("notification".to_owned()),
+                    Executor::Email | Executor::Ticket => Some("notification".to_owned()),
                     Executor::Campaign => Some("newsletter".to_owned()),
                     _ => None,
                 }

@@ -395,6 +395,8 @@ impl Kernel {
             None if approve => self.enqueue_action_job(tenant, &mut action, now).await?,
             None => {}
         }
+        self.ticket_draft_decided(tenant, &action, approve, now)
+            .await;
         let event = match action.status.as_str() {
             "executed" => "revos.agent_action.approved",
             "expired" => "revos.agent_action.expired",

@@ -14,6 +14,11 @@
 //! - `ops.spine_campaigns` writes the optimizer's budget or status change
 //!   to the tenant's campaigns ([`crate::optimize::dispatch`]).
 //!
+//! - `ops.ticket_reply` e-mails an agent's reply to a support ticket's
+//!   customer, threaded under the ticket, and records it on the ticket
+//!   ([`crate::ops::tickets`]); `ops.ticket_mail` does the same for a
+//!   person's reply.
+//!
 //! When the job ends (done, or given up), the agent's endpoint is told.
 //!
 //! `ops.notify_email` e-mails the tenant's `notify_emails` about a new
@@ -36,7 +41,7 @@ use crate::delivery::outbound::{DeliveryError, OutboundWebhook};
 use crate::delivery::worker::{Handler, JobError};
 use crate::ops::{
     CAMPAIGN_EMAIL_JOB, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, NOTIFY_EMAIL_JOB,
-    SPINE_CHANGE_JOB,
+    SPINE_CHANGE_JOB, TICKET_MAIL_JOB, TICKET_REPLY_JOB,
 };
 
 /// Runs an agent action's job.
@@ -79,6 +84,7 @@ impl ToolHandler {
             text: text("text"),
             html: None,
             message_id: message_id.clone(),
+            ..OutgoingEmail::default()
         };
         self.kernel.mailer().send(&email).await?;
         Ok(json!({"recipients": to.len(), "message_id": message_id}))
@@ -191,6 +197,19 @@ impl Handler for ToolHandler {
             Executor::Endpoint(subsystem) => {
                 self.call_endpoint(job.tenant_id, &action, subsystem).await
             }
+            Executor::Ticket => {
+                let args = &action.body["args"];
+                self.kernel
+                    .send_ticket_reply(
+                        job.tenant_id,
+                        args["ticket_id"].as_str().unwrap_or(""),
+                        args["body"].as_str().unwrap_or(""),
+                        &action.agent,
+                        true,
+                        action.id,
+                    )
+                    .await
+            }
             Executor::Unavailable(why) => Err(JobError::Fatal(why.to_owned())),
         };
         let last = job.attempts >= job.max_attempts;
@@ -264,8 +283,41 @@ impl Handler for PayloadEmailHandler {
                 text("message_id")?,
                 self.kernel.config().email.message_id_domain
             ),
+            ..OutgoingEmail::default()
         };
         Ok(self.kernel.mailer().send(&email).await?)
+    }
+}
+
+/// Sends a person's reply to a ticket (`ops.ticket_mail`: `ticket_id`,
+/// `text`, `author`, `reply_id`).
+struct TicketMailHandler {
+    kernel: Kernel,
+}
+
+#[async_trait]
+impl Handler for TicketMailHandler {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        let text = |k: &str| {
+            job.payload
+                .get(k)
+                .and_then(Value::as_str)
+                .ok_or_else(|| JobError::Fatal(format!("the job's payload has no `{k}`")))
+        };
+        let reply_id: Uuid = text("reply_id")?
+            .parse()
+            .map_err(|_| JobError::Fatal("the job's `reply_id` is not a uuid".into()))?;
+        self.kernel
+            .send_ticket_reply(
+                job.tenant_id,
+                text("ticket_id")?,
+                text("text")?,
+                text("author")?,
+                false,
+                reply_id,
+            )
+            .await
+            .map(|_| ())
     }
 }
 
@@ -289,7 +341,14 @@ pub(crate) fn handlers(kernel: &Kernel) -> Vec<(&'static str, Arc<dyn Handler>)>
             }),
         ),
         (ENDPOINT_TOOL_JOB, handler.clone()),
-        (SPINE_CHANGE_JOB, handler),
+        (SPINE_CHANGE_JOB, handler.clone()),
+        (TICKET_REPLY_JOB, handler),
+        (
+            TICKET_MAIL_JOB,
+            Arc::new(TicketMailHandler {
+                kernel: kernel.clone(),
+            }),
+        ),
         (NOTIFY_EMAIL_JOB, notify),
     ]
 }

@@ -40,7 +40,9 @@
 //! - [`campaigns`]: `send_campaign` behind the safe-send gate;
 //! - [`handlers`]: the job handlers that carry tools out and report back;
 //! - [`templates`]: versioned e-mail templates, their renders kept under a
-//!   reproducible hash, and the suppression list.
+//!   reproducible hash, and the suppression list;
+//! - [`tickets`]: support tickets from inbound e-mail, routed by risk and
+//!   answered through `reply_ticket`.
 
 pub mod actions;
 pub mod approvals;
@@ -48,6 +50,7 @@ pub(crate) mod campaigns;
 pub(crate) mod handlers;
 pub mod policies;
 pub mod templates;
+pub mod tickets;
 
 /// The job kind that sends a tool's e-mail.
 pub(crate) const EMAIL_TOOL_JOB: &str = "ops.email";
@@ -60,6 +63,10 @@ pub(crate) const ENDPOINT_TOOL_JOB: &str = "ops.webhook";
 /// The job kind that writes the optimizer's budget or status change to the
 /// tenant's campaigns.
 pub(crate) const SPINE_CHANGE_JOB: &str = "ops.spine_campaigns";
+/// The job kind that e-mails an agent's reply to a ticket (`reply_ticket`).
+pub(crate) const TICKET_REPLY_JOB: &str = "ops.ticket_reply";
+/// The job kind that e-mails a person's reply to a ticket.
+pub(crate) const TICKET_MAIL_JOB: &str = "ops.ticket_mail";
 /// The job kind that e-mails people about a new approval.
 pub(crate) const NOTIFY_EMAIL_JOB: &str = "ops.notify_email";
 /// The webhook endpoint that hears about new approvals.
@@ -98,8 +105,10 @@ mod tests {
 /// How a tool is carried out, as the catalog shows it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ExecutorInfo {
-    /// `email` (the built-in adapter), `endpoint` (the tenant's webhook
-    /// endpoint for the subsystem) or `unavailable` (calls are blocked).
+    /// `email` (the built-in adapter), `campaign` (e-mail behind the
+    /// safe-send gate), `ticket` (a reply e-mailed under a support ticket),
+    /// `endpoint` (the tenant's webhook endpoint for the subsystem) or
+    /// `unavailable` (calls are blocked).
     pub kind: String,
     /// For `endpoint`: the name of the tenant's webhook endpoint it posts to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,6 +185,16 @@ pub fn catalog() -> ToolCatalog {
                            unsubscribe link, suppression list; approval for large audiences \
                            and template versions never sent); one e-mail job per recipient, \
                            spaced by the throttle"
+                        .into(),
+                },
+                Executor::Ticket => ExecutorInfo {
+                    kind: "ticket".into(),
+                    endpoint: None,
+                    available: true,
+                    note: "e-mailed by revos over SMTP to the ticket's customer, threaded under \
+                           the ticket, and recorded on it; the ticket's risk joins the call's: \
+                           low is sent, medium waits for a person's approval, high (or an \
+                           escalated ticket) is blocked"
                         .into(),
                 },
                 Executor::Unavailable(why) => ExecutorInfo {

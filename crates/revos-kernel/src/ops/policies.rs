@@ -63,6 +63,11 @@ pub struct ApprovalSettings {
     /// 100,000; default 10,000.
     #[serde(default = "default_max_throttle")]
     pub max_throttle_per_hour: u32,
+    /// Hours a support ticket's answer may take, by priority:
+    /// `{urgent, high, medium, low}`, each 1 to 720; default 1, 4, 24, 72.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub ticket_sla_hours: revos_policy::tickets::SlaHours,
 }
 
 fn default_campaign_approval() -> u32 {
@@ -101,6 +106,7 @@ impl Default for ApprovalSettings {
             verified_sending_domains: Vec::new(),
             campaign_approval_above: default_campaign_approval(),
             max_throttle_per_hour: default_max_throttle(),
+            ticket_sla_hours: revos_policy::tickets::SlaHours::default(),
         }
     }
 }
@@ -145,6 +151,15 @@ impl ApprovalSettings {
                 ));
             }
             counts(&mut out, &format!("$.settings.tool_approvers.{tool}"), map);
+        }
+        for p in self.ticket_sla_hours.out_of_bounds() {
+            out.push(v(
+                format!("$.settings.ticket_sla_hours.{p}"),
+                format!(
+                    "must be between 1 and {} hours",
+                    revos_policy::tickets::MAX_SLA_HOURS
+                ),
+            ));
         }
         if self.notify_emails.len() > 20 {
             out.push(v(

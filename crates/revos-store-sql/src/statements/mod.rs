@@ -50,4 +50,5 @@ pub mod ops;
 pub mod queue;
 pub mod store;
 pub mod templates;
+pub mod tickets;
 pub mod webhooks;

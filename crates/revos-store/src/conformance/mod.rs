@@ -17,9 +17,9 @@
 //! migrations before the case starts.
 //!
 //! The audit log, optimization cycles, the event runtime, memberships, job
-//! queues, webhook storage, the operations kernel and the paging of lists
-//! have sub-modules of their own ([`audit`], [`cycles`], [`events`],
-//! [`memberships`], [`ops`], [`queue`],
+//! queues, webhook storage, the operations kernel, support tickets and the
+//! paging of lists have sub-modules of their own ([`audit`], [`cycles`],
+//! [`events`], [`memberships`], [`ops`], [`queue`], [`tickets`],
 //! [`webhooks`], [`listing`]); their
 //! cases run as test modules of the same names. [`audit`] also holds the halves of the
 //! tamper-detection tests that do not depend on the backend: the backend
@@ -47,6 +47,7 @@ pub mod memberships;
 pub mod ops;
 pub mod queue;
 pub mod templates;
+pub mod tickets;
 pub mod webhooks;
 
 /// A store under test together with what must outlive it.
@@ -195,6 +196,12 @@ macro_rules! conformance_tests {
             saves_are_numbered_versions_and_never_change,
             renders_are_kept_once_under_their_hash,
             suppressions_add_check_list_remove,
+            tenants_are_isolated,
+        );
+        $crate::conformance_tests!(@module $make_store; tickets;
+            a_ticket_and_its_first_message_read_back_equal,
+            messages_and_changes_are_written_over_the_version_read,
+            tickets_list_with_filters_and_paging,
             tenants_are_isolated,
         );
     };
