@@ -66,6 +66,7 @@ pub struct Kernel {
     queues: Arc<revos_queue::QueueSettings>,
     worker_stats: Arc<delivery::worker::WorkerStats>,
     telemetry: telemetry::Telemetry,
+    carrier: Arc<dyn optimize::carrier::ChangeCarrier>,
     policies: Arc<revos_policy::Registry>,
     guards: Arc<revos_policy::guards::GuardRegistry>,
     mailer: delivery::email::Mailer,
@@ -102,6 +103,7 @@ impl Kernel {
             queues: Arc::new(queues),
             worker_stats: Arc::new(delivery::worker::WorkerStats::default()),
             telemetry: telemetry::Telemetry::default(),
+            carrier: Arc::new(ops::optimizer::GatedCarrier),
             policies: Arc::new(revos_policy::Registry::builtin()),
             guards: Arc::new(revos_policy::guards::GuardRegistry::builtin()),
             mailer,
@@ -153,6 +155,12 @@ impl Kernel {
     /// The store underneath.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// How the optimizer's changes reach a tenant's systems in enforce
+    /// mode: the operations room's tool calls.
+    pub(crate) fn carrier(&self) -> &dyn optimize::carrier::ChangeCarrier {
+        self.carrier.as_ref()
     }
 
     /// The process's counters and histograms (see [`telemetry`]).

@@ -12,7 +12,7 @@
 //!   acknowledgement, and its JSON reply (at most 16 KiB), if any, is kept
 //!   in the result;
 //! - `ops.spine_campaigns` writes the optimizer's budget or status change
-//!   to the tenant's campaigns ([`crate::optimize::dispatch`]).
+//!   to the tenant's campaigns ([`crate::ops::optimizer`]).
 //!
 //! - `ops.ticket_reply` e-mails an agent's reply to a support ticket's
 //!   customer, threaded under the ticket, and records it on the ticket

@@ -39,6 +39,7 @@
 //! - [`approvals`]: listing and deciding approvals, and their expiry;
 //! - [`campaigns`]: `send_campaign` behind the safe-send gate;
 //! - [`handlers`]: the job handlers that carry tools out and report back;
+//! - [`optimizer`]: the optimizer as an agent, its changes as tool calls;
 //! - [`templates`]: versioned e-mail templates, their renders kept under a
 //!   reproducible hash, and the suppression list;
 //! - [`tickets`]: support tickets from inbound e-mail, routed by risk and
@@ -48,6 +49,7 @@ pub mod actions;
 pub mod approvals;
 pub(crate) mod campaigns;
 pub(crate) mod handlers;
+pub(crate) mod optimizer;
 pub mod policies;
 pub mod templates;
 pub mod tickets;

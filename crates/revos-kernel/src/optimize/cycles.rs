@@ -246,7 +246,7 @@ impl Kernel {
                 Vec::new(),
             )
         } else {
-            let map = super::dispatch::executors(self, tenant).await?;
+            let map = super::carrier::executors(self, tenant).await?;
             let missing: Vec<Value> = output
                 .actions
                 .iter()

@@ -91,10 +91,10 @@ pub struct Executed {
     /// Why the change could not be applied (the action is then `failed`).
     pub error: Option<String>,
     /// In enforce mode, the tool call that carries the change out (see
-    /// [`crate::optimize::dispatch`]): the change is made, and the action
+    /// [`crate::optimize::carrier`]): the change is made, and the action
     /// observed, once the call has run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_call: Option<super::dispatch::ToolCallOutcome>,
+    pub tool_call: Option<super::carrier::ToolCallOutcome>,
 }
 
 /// What [`Kernel::execute_pending`] did.
@@ -419,26 +419,8 @@ impl Kernel {
         now: DateTime<Utc>,
     ) -> Result<Result<Executed, String>, Failure> {
         let tenant = action.tenant_id;
-        if let Some(mut call) = self
-            .store()
-            .agent_action_by_key(tenant, &super::dispatch::call_key(action.id), false)
-            .await?
-        {
-            // An earlier execution stopped between recording the call and
-            // queueing its job: queue it now (idempotent by its job key).
-            if call.job_id.is_none()
-                && matches!(call.status.as_str(), "executed" | "awaiting_approval")
-            {
-                self.enqueue_action_job(tenant, &mut call, now).await?;
-            }
-            let approval = call
-                .approval_id
-                .map(|a| format!(", approval {a}"))
-                .unwrap_or_default();
-            return Ok(Err(format!(
-                "{} ({}): waiting for its `{}` call {} ({}{approval})",
-                action.action_id, action.id, call.tool, call.id, call.status
-            )));
+        if let Some(waiting) = self.carrier().waiting(self, action, now).await? {
+            return Ok(Err(waiting));
         }
         let mut executed = Executed {
             action: action.id,
@@ -475,7 +457,8 @@ impl Kernel {
         };
         // A call refused for its own reasons fails this action only.
         let outcome = match self
-            .dispatch_as_tool(by, action, &spec, &change, &campaigns, now)
+            .carrier()
+            .carry(self, by, action, &spec, &change, &campaigns, now)
             .await
         {
             Ok(outcome) => outcome,

@@ -12,8 +12,8 @@
 //! `optimization.change_applied`); nothing below it calls up into it.
 
 pub mod analytics;
+pub(crate) mod carrier;
 pub mod cycles;
-pub mod dispatch;
 pub mod executor;
 pub(crate) mod lifecycle;
 pub mod scheduler;

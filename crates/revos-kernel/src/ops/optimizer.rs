@@ -31,21 +31,21 @@
 //! A simulated tenant's world is the kernel's own records: its changes are
 //! applied directly, as before (see [`Kernel::execute_pending`]).
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_contracts::TenantId;
 use revos_contracts::kernel_io::{Action, OwnerSubsystem, TargetEntityType};
 use revos_policy::tools::OPTIMIZER_AGENT;
+use revos_store::Campaign;
 use revos_store::cycles::{ActionResultRecord, OptimizationAction, OptimizationActionStatus};
 use revos_store::ops::AgentActionRecord;
-use revos_store::{Campaign, Page};
-use serde::Serialize;
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::executor::{CampaignEdit, CampaignValue, Change};
 use crate::identity::auth::Principal;
 use crate::ops::actions::{AgentActionRequest, Caller, OptimizerCall};
+use crate::optimize::carrier::{ChangeCarrier, ToolCallOutcome};
+use crate::optimize::executor::{CampaignEdit, CampaignValue, Change};
 use crate::{Failure, Kernel};
 
 /// The idempotency key of the tool call that carries out an optimization
@@ -69,22 +69,6 @@ pub(crate) struct ToolCall {
     pub entity: String,
     /// Whether revos writes it to its campaigns itself.
     pub spine: bool,
-}
-
-/// What happened to the tool call of an action, for the execution report.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ToolCallOutcome {
-    /// The agent action.
-    pub agent_action_id: Uuid,
-    /// The tool called.
-    pub tool: String,
-    /// `executed` (queued now), `awaiting_approval` or `blocked`.
-    pub status: String,
-    /// Why.
-    pub reasons: Vec<String>,
-    /// The approval it waits for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval_id: Option<Uuid>,
 }
 
 /// Money in cents, from a budget in currency units.
@@ -275,58 +259,48 @@ pub(crate) fn tool_call(spec: &Action, change: &Change, campaigns: &[Campaign]) 
     }
 }
 
-/// The subsystems' executors for a tenant, as a cycle reports them
-/// (output rule 3 of seed 001): for each owner subsystem, how its changes
-/// are carried out, or that they cannot be.
-pub(crate) async fn executors(
-    kernel: &Kernel,
-    tenant: TenantId,
-) -> Result<serde_json::Map<String, Value>, Failure> {
-    let mut out = serde_json::Map::new();
-    for owner in OwnerSubsystem::ALL {
-        let endpoint = match owner {
-            OwnerSubsystem::Campaigns => "ads",
-            OwnerSubsystem::Crm => "crm",
-            OwnerSubsystem::Pricing => "pricing",
-            OwnerSubsystem::Routing => "routing",
-            OwnerSubsystem::Content => "content",
-        };
-        let configured = kernel
-            .store()
-            .webhook_endpoint(tenant, endpoint)
-            .await?
-            .is_some();
-        let note = match (owner, configured) {
-            (OwnerSubsystem::Campaigns, true) => {
-                "budget and status changes are written to the tenant's campaigns by revos; \
-                 channel-level changes go to the `ads` endpoint"
-                    .to_owned()
-            }
-            (OwnerSubsystem::Campaigns, false) => {
-                "budget and status changes are written to the tenant's campaigns by revos; \
-                 channel-level changes have no executor: no webhook endpoint `ads`"
-                    .to_owned()
-            }
-            (_, true) => format!("posted to the tenant's webhook endpoint `{endpoint}`"),
-            (_, false) => format!(
-                "no executor configured: the tenant has no webhook endpoint `{endpoint}`, \
-                 so its actions are blocked in enforce mode"
-            ),
-        };
-        out.insert(
-            owner.as_str().to_owned(),
-            json!({"endpoint": endpoint, "configured": configured, "note": note}),
-        );
-    }
-    Ok(out)
-}
+/// The operations room's carrier: each change is a tool call of the agent
+/// `optimizer` (see the module docs).
+pub(crate) struct GatedCarrier;
 
-impl Kernel {
+#[async_trait]
+impl ChangeCarrier for GatedCarrier {
+    async fn waiting(
+        &self,
+        kernel: &Kernel,
+        action: &OptimizationAction,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, Failure> {
+        let tenant = action.tenant_id;
+        let Some(mut call) = kernel
+            .store()
+            .agent_action_by_key(tenant, &call_key(action.id), false)
+            .await?
+        else {
+            return Ok(None);
+        };
+        // An earlier execution stopped between recording the call and
+        // queueing its job: queue it now (idempotent by its job key).
+        if call.job_id.is_none() && matches!(call.status.as_str(), "executed" | "awaiting_approval")
+        {
+            kernel.enqueue_action_job(tenant, &mut call, now).await?;
+        }
+        let approval = call
+            .approval_id
+            .map(|a| format!(", approval {a}"))
+            .unwrap_or_default();
+        Ok(Some(format!(
+            "{} ({}): waiting for its `{}` call {} ({}{approval})",
+            action.action_id, action.id, call.tool, call.id, call.status
+        )))
+    }
+
     /// Calls the tool that carries out `action` (pending, planned as
     /// `change`), as the optimizer; `campaigns` as for [`tool_call`].
     /// Answers the call's outcome; a blocked call fails the action.
-    pub(crate) async fn dispatch_as_tool(
+    async fn carry(
         &self,
+        kernel: &Kernel,
         by: &Principal,
         action: &OptimizationAction,
         spec: &Action,
@@ -374,13 +348,17 @@ impl Kernel {
         let mut version = 1;
         let view = loop {
             req.entity_version = Some(version);
-            match self.submit_action(tenant, &caller, req.clone(), now).await {
+            match kernel
+                .submit_action(tenant, &caller, req.clone(), now)
+                .await
+            {
                 Err(f) if f.status == 409 && version < MAX_VERSIONS => version += 1,
                 other => break other?,
             }
         };
         if view.status == "blocked" {
-            self.store()
+            kernel
+                .store()
                 .set_optimization_action_status(
                     tenant,
                     action.id,
@@ -398,7 +376,9 @@ impl Kernel {
             approval_id: view.approval_id,
         })
     }
+}
 
+impl Kernel {
     /// The optimization action an agent action of the optimizer carries
     /// out, when it is one.
     async fn optimization_of(
@@ -434,7 +414,7 @@ impl Kernel {
             .ok_or_else(|| "the optimization action it carries out does not exist".to_owned())?;
         let spec: Action = serde_json::from_value(action.spec.clone())
             .map_err(|e| format!("the stored action is not a contract Action: {e}"))?;
-        let Change::Campaigns(edits) = super::executor::plan_change(&spec)? else {
+        let Change::Campaigns(edits) = crate::optimize::executor::plan_change(&spec)? else {
             return Err("the action is not a change of the tenant's campaigns".to_owned());
         };
         let mut campaigns = Vec::new();
@@ -545,39 +525,6 @@ impl Kernel {
         )
         .await
     }
-
-    /// The campaigns a tool call of `change` needs to be described: those
-    /// the edits name (in order), or every campaign for any other change.
-    pub(crate) async fn campaigns_for(
-        &self,
-        tenant: TenantId,
-        change: &Change,
-    ) -> Result<Result<Vec<Campaign>, String>, Failure> {
-        if let Change::Campaigns(edits) = change {
-            let mut out = Vec::new();
-            for edit in edits {
-                match self.store().get_campaign(tenant, &edit.campaign_id).await? {
-                    Some(c) => out.push(c),
-                    None => return Ok(Err(format!("there is no campaign `{}`", edit.campaign_id))),
-                }
-            }
-            return Ok(Ok(out));
-        }
-        let mut out = Vec::new();
-        let mut offset = 0;
-        loop {
-            let page = self
-                .store()
-                .list_campaigns(tenant, Page::new(1000, offset))
-                .await?;
-            let n = page.len() as u32;
-            out.extend(page);
-            if n < 1000 {
-                return Ok(Ok(out));
-            }
-            offset += n;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -646,7 +593,7 @@ mod tests {
             json!(1000.0),
             json!(1200.0),
         );
-        let change = super::super::executor::plan_change(&s).unwrap();
+        let change = crate::optimize::executor::plan_change(&s).unwrap();
         let call = tool_call(&s, &change, &[campaign("c1", 1000.0, "active", "search")]);
         assert_eq!(call.tool, "change_campaign_budget");
         assert!(call.spine);
@@ -665,7 +612,7 @@ mod tests {
             json!("active"),
             json!("paused"),
         );
-        let change = super::super::executor::plan_change(&pause).unwrap();
+        let change = crate::optimize::executor::plan_change(&pause).unwrap();
         let call = tool_call(
             &pause,
             &change,
@@ -686,7 +633,7 @@ mod tests {
             json!("paused"),
             json!("active"),
         );
-        let change = super::super::executor::plan_change(&resume).unwrap();
+        let change = crate::optimize::executor::plan_change(&resume).unwrap();
         let call = tool_call(
             &resume,
             &change,
@@ -710,7 +657,7 @@ mod tests {
             json!(0.0),
             json!(20.0),
         );
-        let change = super::super::executor::plan_change(&s).unwrap();
+        let change = crate::optimize::executor::plan_change(&s).unwrap();
         let all = [
             campaign("c1", 1000.0, "active", "search"),
             campaign("c2", 500.0, "active", "search"),
@@ -739,7 +686,7 @@ mod tests {
                 Value::Null,
                 json!(5),
             );
-            let change = super::super::executor::plan_change(&s).unwrap();
+            let change = crate::optimize::executor::plan_change(&s).unwrap();
             let call = tool_call(&s, &change, &[]);
             assert_eq!(call.tool, tool);
             assert_eq!(call.entity, "segment:stage_proposal");
