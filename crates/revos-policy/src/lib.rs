@@ -25,9 +25,13 @@
 //! - [`stored`]: stored, versioned e-mail templates: checks, rendering and
 //!   the `render_hash` that reproduces a send;
 //! - [`safe_send`]: the gate in front of marketing sends (send now, wait
-//!   for approval, or block; suppressed recipients removed).
+//!   for approval, or block; suppressed recipients removed);
+//! - [`publish`]: the publish pipeline's checks (sources, claims, fact and
+//!   tone checks on the current content) and whether a draft may be
+//!   submitted.
 
 pub mod guards;
+pub mod publish;
 pub mod registry;
 pub mod safe_send;
 pub mod stored;

@@ -135,6 +135,10 @@ pub enum Command {
     /// The suppression list: addresses marketing mail never reaches.
     #[command(subcommand)]
     Suppressions(crate::templates_cmd::SuppressionsCommand),
+    /// The publish pipeline: drafts, their fact and tone checks, submission
+    /// (a person always approves it) and the published record.
+    #[command(subcommand)]
+    Posts(crate::posts_cmd::PostsCommand),
     /// Send and look at events: ingest, timelines, correlations.
     #[command(subcommand)]
     Events(EventsCommand),

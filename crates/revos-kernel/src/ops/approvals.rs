@@ -395,6 +395,9 @@ impl Kernel {
             None if approve => self.enqueue_action_job(tenant, &mut action, now).await?,
             None => {}
         }
+        if action.tool == "publish_post" {
+            self.note_decision(tenant, &action, now).await;
+        }
         let event = match action.status.as_str() {
             "executed" => "revos.agent_action.approved",
             "expired" => "revos.agent_action.expired",

@@ -9,7 +9,10 @@
 //! - `ops.webhook` posts the action (tool, arguments, entity, evidence) to
 //!   the tenant's webhook endpoint named after the tool's subsystem, signed
 //!   with Standard Webhooks headers; a 2xx answer is the subsystem's
-//!   acknowledgement and the result.
+//!   acknowledgement and the result;
+//! - `ops.publish` publishes an approved post: delivers it to the tenant's
+//!   publish endpoint and writes the published record
+//!   ([`crate::ops::posts`]).
 //!
 //! When the job ends (done, or given up), the agent's endpoint is told.
 //!
@@ -33,6 +36,7 @@ use crate::delivery::outbound::{DeliveryError, OutboundWebhook};
 use crate::delivery::worker::{Handler, JobError};
 use crate::ops::{
     CAMPAIGN_EMAIL_JOB, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, NOTIFY_EMAIL_JOB,
+    PUBLISH_TOOL_JOB,
 };
 
 /// Runs an agent action's job.
@@ -174,6 +178,7 @@ impl Handler for ToolHandler {
             Executor::Endpoint(subsystem) => {
                 self.call_endpoint(job.tenant_id, &action, subsystem).await
             }
+            Executor::Publish => self.kernel.run_publish(job, &action).await,
             Executor::Unavailable(why) => Err(JobError::Fatal(why.to_owned())),
         };
         let last = job.attempts >= job.max_attempts;
@@ -271,7 +276,8 @@ pub(crate) fn handlers(kernel: &Kernel) -> Vec<(&'static str, Arc<dyn Handler>)>
                 suppressible: true,
             }),
         ),
-        (ENDPOINT_TOOL_JOB, handler),
+        (ENDPOINT_TOOL_JOB, handler.clone()),
+        (PUBLISH_TOOL_JOB, handler),
         (NOTIFY_EMAIL_JOB, notify),
     ]
 }

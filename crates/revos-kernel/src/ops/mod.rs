@@ -40,13 +40,17 @@
 //! - [`campaigns`]: `send_campaign` behind the safe-send gate;
 //! - [`handlers`]: the job handlers that carry tools out and report back;
 //! - [`templates`]: versioned e-mail templates, their renders kept under a
-//!   reproducible hash, and the suppression list.
+//!   reproducible hash, and the suppression list;
+//! - [`posts`]: the publish pipeline: drafts, their checks, submission
+//!   through `publish_post` (always approved by a person) and the published
+//!   record.
 
 pub mod actions;
 pub mod approvals;
 pub(crate) mod campaigns;
 pub(crate) mod handlers;
 pub mod policies;
+pub mod posts;
 pub mod templates;
 
 /// The job kind that sends a tool's e-mail.
@@ -57,6 +61,8 @@ pub(crate) const CAMPAIGN_TOOL_JOB: &str = "ops.campaign";
 pub(crate) const CAMPAIGN_EMAIL_JOB: &str = "ops.campaign_email";
 /// The job kind that calls a tool's subsystem endpoint.
 pub(crate) const ENDPOINT_TOOL_JOB: &str = "ops.webhook";
+/// The job kind that publishes an approved post.
+pub(crate) const PUBLISH_TOOL_JOB: &str = "ops.publish";
 /// The job kind that e-mails people about a new approval.
 pub(crate) const NOTIFY_EMAIL_JOB: &str = "ops.notify_email";
 /// The webhook endpoint that hears about new approvals.
@@ -95,8 +101,10 @@ mod tests {
 /// How a tool is carried out, as the catalog shows it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ExecutorInfo {
-    /// `email` (the built-in adapter), `endpoint` (the tenant's webhook
-    /// endpoint for the subsystem) or `unavailable` (calls are blocked).
+    /// `email` (the built-in adapter), `campaign` (templates behind the
+    /// safe-send gate), `endpoint` (the tenant's webhook endpoint for the
+    /// subsystem), `publish` (the publish pipeline) or `unavailable`
+    /// (calls are blocked).
     pub kind: String,
     /// For `endpoint`: the name of the tenant's webhook endpoint it posts to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,6 +181,17 @@ pub fn catalog() -> ToolCatalog {
                            unsubscribe link, suppression list; approval for large audiences \
                            and template versions never sent); one e-mail job per recipient, \
                            spaced by the throttle"
+                        .into(),
+                },
+                Executor::Publish => ExecutorInfo {
+                    kind: "publish".into(),
+                    endpoint: Some(posts::PUBLISH_ENDPOINT.to_owned()),
+                    available: true,
+                    note: "the publish pipeline: the post must pass its checks (sources, \
+                           claims, fact and tone checks on its current content), a person \
+                           always approves it, then its job delivers it as a signed webhook to \
+                           the tenant's endpoint `publish.<channel>` or `publish` (if any) and \
+                           writes the published record"
                         .into(),
                 },
                 Executor::Unavailable(why) => ExecutorInfo {
