@@ -148,6 +148,26 @@ pub fn check_content(c: &Content<'_>, kind: &str) -> Vec<Violation> {
     for (i, claim) in c.claims.iter().enumerate() {
         text_between(&mut out, &format!("$.claims[{i}]"), claim, 1000);
     }
+    // No text holds NUL, on either backend.
+    let texts = [
+        ("$.channel".to_owned(), c.channel),
+        ("$.title".to_owned(), c.title),
+    ]
+    .into_iter()
+    .chain([("$.body".to_owned(), c.body)])
+    .chain(
+        c.source_urls
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (format!("$.source_urls[{i}]"), u.as_str())),
+    )
+    .chain(
+        c.claims
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (format!("$.claims[{i}]"), x.as_str())),
+    );
+    out.extend(texts.filter_map(|(path, text)| revos_contracts::text::nul_violation(&path, text)));
     out
 }
 
@@ -500,6 +520,9 @@ mod tests {
         }
         let p = Post::complete();
         assert!(check_content(&p.content(), "news").is_empty());
+        let mut c = p.content();
+        c.body = "a\u{0}b";
+        assert_eq!(check_content(&c, "news")[0].path, "$.body");
         assert!(is_source_url("http://example.com"));
         assert!(!is_source_url("https:///nohost"));
         assert!(is_channel("blog_2"));

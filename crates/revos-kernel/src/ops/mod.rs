@@ -185,7 +185,7 @@ pub fn catalog() -> ToolCatalog {
                 },
                 Executor::Publish => ExecutorInfo {
                     kind: "publish".into(),
-                    endpoint: Some(posts::PUBLISH_ENDPOINT.to_owned()),
+                    endpoint: None,
                     available: true,
                     note: "the publish pipeline: the post must pass its checks (sources, \
                            claims, fact and tone checks on its current content), a person \

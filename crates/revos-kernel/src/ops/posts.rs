@@ -73,20 +73,30 @@ const WRITE_TRIES: usize = 5;
 #[serde(deny_unknown_fields)]
 pub struct NewPost {
     /// Where it is published: 1–50 of `a-z 0-9 _`, starting with a letter.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,49}$")]
     pub channel: String,
     /// `news` (default), `announcement` or `update`: its priority on the
     /// `publish` queue.
     #[serde(default)]
+    #[schema(pattern = "^(news|announcement|update)$")]
     pub kind: Option<String>,
     /// The title (one line, 1–300 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = "^[^\\n\\r]*\\S[^\\n\\r]*$"
+    )]
     pub title: String,
     /// The text (1–20,000 characters).
+    #[schema(min_length = 1, max_length = 20000, pattern = "\\S")]
     pub body: String,
     /// Where its information comes from: absolute http(s) URLs (at most 100).
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub source_urls: Vec<String>,
     /// The statements it makes, one each (at most 100, 1–1,000 characters).
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub claims: Vec<String>,
 }
 
@@ -96,21 +106,31 @@ pub struct NewPost {
 pub struct PostEdit {
     /// A new channel.
     #[serde(default)]
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,49}$")]
     pub channel: Option<String>,
     /// A new kind.
     #[serde(default)]
+    #[schema(pattern = "^(news|announcement|update)$")]
     pub kind: Option<String>,
     /// A new title.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = "^[^\\n\\r]*\\S[^\\n\\r]*$"
+    )]
     pub title: Option<String>,
     /// A new text.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 20000, pattern = "\\S")]
     pub body: Option<String>,
     /// New source URLs (the whole list).
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub source_urls: Option<Vec<String>>,
     /// New claims (the whole list).
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub claims: Option<Vec<String>>,
 }
 
@@ -119,10 +139,13 @@ pub struct PostEdit {
 #[serde(deny_unknown_fields)]
 pub struct CheckInput {
     /// `fact_check` or `tone_check`.
+    #[schema(pattern = "^(fact_check|tone_check)$")]
     pub name: String,
     /// `pass` or `fail`.
+    #[schema(pattern = "^(pass|fail)$")]
     pub result: String,
     /// What the checker found (1–5,000 characters).
+    #[schema(min_length = 1, max_length = 5000, pattern = "\\S")]
     pub notes: String,
 }
 
@@ -132,6 +155,7 @@ pub struct CheckInput {
 pub struct SubmitInput {
     /// Why, as a code (default `publish`; 1–100 of a-z, 0-9, `_`, `.`, `-`).
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_.-]{1,100}$")]
     pub reason_code: Option<String>,
 }
 
@@ -479,7 +503,8 @@ impl Kernel {
             problems.push(field("$.result", "must be `pass` or `fail`"));
         }
         let n = input.notes.chars().count();
-        if input.notes.trim().is_empty() || n > 5000 {
+        if input.notes.trim().is_empty() || n > 5000 || revos_contracts::text::has_nul(&input.notes)
+        {
             problems.push(field(
                 "$.notes",
                 "must have 1 to 5,000 characters, not only spaces: say what was checked",
@@ -675,10 +700,7 @@ impl Kernel {
             Ok(true) => {
                 self.audit(
                     tenant,
-                    &action.body["requester"]
-                        .as_str()
-                        .unwrap_or("service")
-                        .to_owned(),
+                    action.body["requester"].as_str().unwrap_or("service"),
                     "post.submit",
                     Some(("post", &id.to_string())),
                     json!({"action_id": action.id, "status": action.status,
