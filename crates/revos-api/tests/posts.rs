@@ -178,6 +178,10 @@ async fn drain(app: &App, queue: &str) -> usize {
     .unwrap()
 }
 
+fn uuid_like() -> &'static str {
+    "5f0c6f7e-2d1a-4c1b-9a0e-0d6c1f3b2a10"
+}
+
 fn violation_paths(body: &Value) -> Vec<String> {
     body["details"]["violations"]
         .as_array()
@@ -230,6 +234,17 @@ async fn a_draft_is_refused_until_every_check_passes(db: Db) {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    for path in ["posts".to_owned(), format!("posts/{}/checks", uuid_like())] {
+        let (status, body) = app
+            .call_as(
+                &writer,
+                Method::POST,
+                &format!("/v1/tenants/{t}/{path}"),
+                Some(json!(["blog", "news", "T", "B"])),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+    }
 
     // A draft without sources or claims, unchecked: refused with every reason.
     let post = create(
@@ -259,6 +274,10 @@ async fn a_draft_is_refused_until_every_check_passes(db: Db) {
         body["message"].as_str().unwrap().contains("no source URLs"),
         "{body}"
     );
+
+    // A body that is not an object is refused, even with only optional fields.
+    let (status, body) = edit(&app, &writer, &t, &id, json!([null, null])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // Sources and claims added; a failing fact check is refused, named.
     let (status, post) = edit(

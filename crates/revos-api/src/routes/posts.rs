@@ -5,7 +5,7 @@
 use crate::AppState;
 use crate::auth::{TenantRead, TenantWrite};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJsonRaw, ApiQuery, parse_json};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,6 +16,10 @@ use revos_kernel::ops::posts::{CheckInput, NewPost, PostEdit, PostQuery, PostVie
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+
+/// A JSON object body, typed: serde would also read a struct from an
+/// array (`[null, null]`), which no request body here may be.
+type Object = ApiJsonRaw<serde_json::Map<String, serde_json::Value>>;
 
 fn post_id(raw: &str) -> Result<Uuid, ApiError> {
     raw.parse::<Uuid>()
@@ -36,8 +40,9 @@ pub(crate) async fn create(
     TenantWrite {
         tenant, principal, ..
     }: TenantWrite,
-    ApiJson(body): ApiJson<NewPost>,
+    ApiJsonRaw(_, raw): Object,
 ) -> Result<(StatusCode, Json<PostView>), ApiError> {
+    let body: NewPost = parse_json(&raw)?;
     let post = state
         .kernel
         .create_post(&principal, tenant, body, chrono::Utc::now())
@@ -160,9 +165,10 @@ pub(crate) async fn edit(
         tenant, principal, ..
     }: TenantWrite,
     Path((_, id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<PostEdit>,
+    ApiJsonRaw(_, raw): Object,
 ) -> Result<Json<PostView>, ApiError> {
     let id = post_id(&id)?;
+    let body: PostEdit = parse_json(&raw)?;
     Ok(Json(
         state
             .kernel
@@ -191,9 +197,10 @@ pub(crate) async fn check(
         tenant, principal, ..
     }: TenantWrite,
     Path((_, id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<CheckInput>,
+    ApiJsonRaw(_, raw): Object,
 ) -> Result<(StatusCode, Json<PostView>), ApiError> {
     let id = post_id(&id)?;
+    let body: CheckInput = parse_json(&raw)?;
     let post = state
         .kernel
         .attach_check(&principal, tenant, id, body, chrono::Utc::now())
@@ -234,9 +241,10 @@ pub(crate) async fn submit(
         tenant, principal, ..
     }: TenantWrite,
     Path((_, id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<SubmitInput>,
+    ApiJsonRaw(_, raw): Object,
 ) -> Result<(StatusCode, Json<Submitted>), ApiError> {
     let id = post_id(&id)?;
+    let body: SubmitInput = parse_json(&raw)?;
     let (post, action) = state
         .kernel
         .submit_post(&principal, tenant, id, body, chrono::Utc::now())
