@@ -21,6 +21,7 @@ on_both!(
     the_full_path_publishes_after_a_person_approves,
     rejection_expiry_and_blocked_submissions,
     other_tenants_ids_are_not_found,
+    a_failed_delivery_is_kept_and_can_be_redriven,
 );
 
 const AUD: &str = "revos";
@@ -51,6 +52,28 @@ async fn receiver() -> (String, Received) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}/hook"), got)
+}
+
+/// A receiver on 127.0.0.1 that answers 503 to its first request and 200
+/// to the others; how many requests it got.
+async fn flaky_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let app = axum::Router::new().fallback(move || {
+        let seen = seen.clone();
+        async move {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
+            } else {
+                (axum::http::StatusCode::OK, "ok")
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/cms"), calls)
 }
 
 async fn start(db: Db) -> App {
@@ -624,4 +647,61 @@ async fn other_tenants_ids_are_not_found(db: Db) {
     let (status, _) = app.get(&format!("/v1/tenants/{a}/posts/not-a-uuid")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(show(&app, &a, &id).await["title"], "Spring release");
+}
+
+async fn a_failed_delivery_is_kept_and_can_be_redriven(db: Db) {
+    let app = start(db).await;
+    let t = app.tenant().await;
+    let (url, calls) = flaky_receiver().await;
+    // The channel's own endpoint wins over `publish`.
+    for (name, url) in [
+        ("publish.blog", url.as_str()),
+        ("publish", "http://127.0.0.1:9/none"),
+    ] {
+        let (status, body) = app
+            .post(
+                &format!("/v1/tenants/{t}/webhook-endpoints"),
+                json!({"name": name, "url": url}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+    }
+    set_policies(&app, &t, PERMIT, json!({})).await;
+    let writer = agent_key(&app, &t, "writer").await;
+    let editor = member(&app, &t, "editor", "approver").await;
+    let post = create(&app, &writer, &t, draft()).await;
+    let id = post["id"].as_str().unwrap().to_owned();
+    check(&app, &writer, &t, &id, "fact_check", "pass").await;
+    check(&app, &writer, &t, &id, "tone_check", "pass").await;
+    let (_, body) = submit(&app, &writer, &t, &id).await;
+    let approval = body["action"]["approval_id"].as_str().unwrap().to_owned();
+    let job = body["action"]["job_id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .call_as(
+            &editor,
+            Method::POST,
+            &format!("/v1/approvals/{approval}/approve?tenant_id={t}"),
+            Some(json!({"reason": "fine"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The endpoint is down: one attempt, the post says it failed.
+    drain(&app, "publish").await;
+    let post = show(&app, &t, &id).await;
+    assert_eq!(post["status"], "failed", "{post}");
+    assert!(post["failure"]["error"].is_string(), "{post}");
+    assert!(post.get("published").is_none());
+    let (status, _) = edit(&app, &writer, &t, &id, json!({"title": "Changed"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Redriven, it is delivered and published.
+    let (status, body) = app.post(&format!("/v1/jobs/{job}/retry"), json!({})).await;
+    assert!(status.is_success(), "{body}");
+    assert_eq!(drain(&app, "publish").await, 1);
+    let post = show(&app, &t, &id).await;
+    assert_eq!(post["status"], "published", "{post}");
+    assert_eq!(post["published"]["delivery"]["endpoint"], "publish.blog");
+    assert!(post.get("failure").is_none(), "{post}");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
