@@ -92,7 +92,10 @@ pub(crate) fn router(kernel: Kernel) -> Router {
             &format!("{tenant}/tool-policies"),
             get(ops::get_policies).put(ops::put_policies),
         )
-        .route("/v1/agent-actions", post(ops::request_action))
+        .route(
+            "/v1/agent-actions",
+            get(ops::list_actions).post(ops::request_action),
+        )
         .route("/v1/agent-actions/{action_id}", get(ops::get_action))
         .route("/v1/approvals", get(ops::list_approvals))
         .route("/v1/approvals/{approval_id}", get(ops::get_approval))

@@ -118,6 +118,7 @@ use utoipa::{Modify, OpenApi};
         ops::tools,
         ops::get_policies,
         ops::put_policies,
+        ops::list_actions,
         ops::request_action,
         ops::get_action,
         ops::list_approvals,

@@ -9,12 +9,10 @@
 #[macro_use]
 mod common;
 
-use common::{App, Db, kernel_error, user_token, with_jwt};
+use common::{App, Db, Received, drain, kernel_error, receiver, user_token, with_jwt};
 use reqwest::{Method, StatusCode};
-use revos_kernel::delivery::worker::{Worker, WorkerOptions, builtin_handlers};
 use revos_smtp_sink::SmtpSink;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 
 on_both!(
     the_catalog_lists_every_tool,
@@ -26,29 +24,6 @@ on_both!(
 );
 
 const AUD: &str = "revos";
-
-/// What a local HTTP receiver got: (event type, body).
-type Received = Arc<Mutex<Vec<Value>>>;
-
-/// An HTTP receiver on 127.0.0.1 that records every JSON body it gets and
-/// answers 200.
-async fn receiver() -> (String, Received) {
-    let got: Received = Arc::default();
-    let keep = got.clone();
-    let app = axum::Router::new().fallback(move |body: String| {
-        let keep = keep.clone();
-        async move {
-            keep.lock()
-                .unwrap()
-                .push(serde_json::from_str(&body).unwrap_or(Value::Null));
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/hook"), got)
-}
 
 fn types(got: &Received) -> Vec<String> {
     got.lock()
@@ -153,17 +128,6 @@ fn emails(n: usize) -> Value {
     })
 }
 
-async fn drain(app: &App, queue: &str) -> usize {
-    Worker::new(
-        app.kernel.clone(),
-        builtin_handlers(&app.kernel),
-        WorkerOptions::new("test-worker"),
-    )
-    .drain(queue)
-    .await
-    .unwrap()
-}
-
 async fn approve(
     app: &App,
     token: &str,
@@ -245,10 +209,17 @@ async fn invalid_policies_are_refused_with_cedars_message(db: Db) {
     let app = start(db, None).await;
     let t = app.tenant().await;
     let path = format!("/v1/tenants/{t}/tool-policies");
-    // Empty until set: every call is denied.
+    // The defaults until set: the optimizer's gates, nothing for agents.
     let (status, body) = app.get(&path).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["policies"], "");
+    assert!(
+        body["policies"]
+            .as_str()
+            .unwrap()
+            .contains("@id(\"optimizer-pricing\")"),
+        "{body}"
+    );
+    assert!(body.get("updated_by").is_none(), "{body}");
     for (text, needle) in [
         (
             "permit(principal, action == Action::\"send_email\", resource) when { context.args.amout < 5 };",
@@ -291,7 +262,13 @@ async fn invalid_policies_are_refused_with_cedars_message(db: Db) {
     assert!(paths.contains("$.settings.expire_after_minutes"), "{body}");
     // Nothing was stored; an unknown field is refused too.
     let (_, body) = app.get(&path).await;
-    assert_eq!(body["policies"], "");
+    assert!(
+        body["policies"]
+            .as_str()
+            .unwrap()
+            .contains("@id(\"optimizer-pricing\")"),
+        "{body}"
+    );
     let (status, _) = app
         .call(
             Method::PUT,
@@ -339,11 +316,14 @@ async fn the_permission_matrix(db: Db) {
     let growth = agent_key(&app, &t, "growth-bot").await;
     let support = agent_key(&app, &t, "support-bot").await;
 
-    // No policies yet: denied.
+    // No policies yet: the defaults permit the optimizer only, so denied.
     let (status, body) = act(&app, &growth, "m0", "send_email", emails(1)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"], "blocked", "{body}");
-    assert!(reasons(&body).contains("no tool policies"), "{body}");
+    assert!(
+        reasons(&body).contains("no policy permits agent `growth-bot`"),
+        "{body}"
+    );
 
     set_policies(&app, &t, MATRIX, json!({})).await;
     let deal = |amount: i64| json!({"deal_id": "d1", "stage": "proposal", "amount_cents": amount});
@@ -860,6 +840,53 @@ async fn two_approvers_rejection_and_expiry(db: Db) {
         .await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 2, "{rest}");
     assert_eq!(rest["has_more"], false, "{rest}");
+
+    // A decision interrupted after the approval was written (a crash
+    // before its job was released or cancelled) is finished by the sweep.
+    let store = app.kernel.store();
+    for (key, decided, job_state) in [
+        ("h5", "approved", "completed"),
+        ("h6", "rejected", "cancelled"),
+    ] {
+        let (_, body) = act_on(
+            &app,
+            &growth,
+            key,
+            "update_deal",
+            big(key),
+            &format!("deal:{key}"),
+        )
+        .await;
+        let approval: uuid::Uuid = body["approval_id"].as_str().unwrap().parse().unwrap();
+        let id = body["id"].as_str().unwrap().to_owned();
+        let mut row = store.approval(tenant, approval).await.unwrap().unwrap();
+        row.status = decided.into();
+        assert!(store.update_approval(tenant, &row).await.unwrap());
+        assert_eq!(action(&app, &t, &id).await["status"], "awaiting_approval");
+        assert_eq!(
+            app.kernel
+                .reconcile_approvals(chrono::Utc::now())
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            app.kernel
+                .reconcile_approvals(chrono::Utc::now())
+                .await
+                .unwrap(),
+            0
+        );
+        drain(&app, "approval").await;
+        let finished = action(&app, &t, &id).await;
+        let status = if decided == "approved" {
+            "executed"
+        } else {
+            "rejected"
+        };
+        assert_eq!(finished["status"], status, "{finished}");
+        assert_eq!(finished["job_state"], job_state, "{finished}");
+    }
 }
 
 async fn a_repeated_request_is_one_job(db: Db) {

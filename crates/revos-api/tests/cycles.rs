@@ -53,6 +53,29 @@ async fn kernel_run_follows_the_contract(app: App) {
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["cycle"]["status"], "completed");
     assert_eq!(view["actions"].as_array().unwrap().len(), n);
+    // Output rule 3 for this tenant: it has no subsystem endpoints, so only
+    // the campaigns' budget and status changes have an executor, and the
+    // cycle names every other action as having none.
+    let executors = &view["cycle"]["notes"]["executors"];
+    assert_eq!(executors["crm"]["configured"], false, "{executors}");
+    assert!(
+        executors["crm"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("no webhook endpoint `crm`")
+    );
+    let without = view["cycle"]["notes"]["without_executor"]
+        .as_array()
+        .unwrap();
+    for a in &output.actions {
+        let spine = a.owner_subsystem.as_str() == "campaigns"
+            && ["budget_total", "status", "budget_reallocation"]
+                .contains(&a.proposed_change.field.as_str());
+        let listed = without
+            .iter()
+            .any(|w| w["action_id"] == a.action_id.as_str());
+        assert_eq!(listed, !spine, "{}: {without:?}", a.action_id);
+    }
     assert!(
         view["actions"]
             .as_array()

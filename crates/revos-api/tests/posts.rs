@@ -518,12 +518,14 @@ async fn rejection_expiry_and_blocked_submissions(db: Db) {
     check(&app, &writer, &t, &id, "fact_check", "pass").await;
     check(&app, &writer, &t, &id, "tone_check", "pass").await;
 
-    // No tool policies: no permit, so the submission is blocked; still a draft.
+    // No policy permits the writer: the submission is blocked; still a draft.
     let (status, body) = submit(&app, &writer, &t, &id).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["action"]["status"], "blocked", "{body}");
     assert!(
-        body["action"]["reasons"].to_string().contains("no permit"),
+        body["action"]["reasons"]
+            .to_string()
+            .contains("no policy permits agent `writer`"),
         "{body}"
     );
     assert_eq!(body["post"]["status"], "draft");
@@ -580,6 +582,27 @@ async fn rejection_expiry_and_blocked_submissions(db: Db) {
     let post = show(&app, &t, &id).await;
     assert_eq!(post["status"], "expired", "{post}");
     assert_eq!(drain(&app, "publish").await, 0);
+
+    // Submitted once more; a crash after the approval was written, before
+    // its job was released, is finished by the sweep, and the post published.
+    edit(&app, &writer, &t, &id, json!({"kind": "news"})).await;
+    let (_, body) = submit(&app, &writer, &t, &id).await;
+    assert_eq!(body["action"]["status"], "awaiting_approval", "{body}");
+    let tenant: revos_contracts::TenantId = t.parse().unwrap();
+    let approval: uuid::Uuid = body["action"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let store = app.kernel.store();
+    let mut row = store.approval(tenant, approval).await.unwrap().unwrap();
+    row.status = "approved".into();
+    assert!(store.update_approval(tenant, &row).await.unwrap());
+    let now = chrono::Utc::now();
+    assert_eq!(app.kernel.reconcile_approvals(now).await.unwrap(), 1);
+    assert_eq!(app.kernel.reconcile_approvals(now).await.unwrap(), 0);
+    assert_eq!(drain(&app, "publish").await, 1);
+    assert_eq!(show(&app, &t, &id).await["status"], "published");
     let (status, body) = app.get(&format!("/v1/audit?tenant_id={t}&limit=200")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let actions = body["items"].to_string();

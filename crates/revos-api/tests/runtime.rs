@@ -1148,4 +1148,111 @@ on_both!(
     guards_decide_by_cedar_rules_with_overrides,
     replay_diffs_a_new_policy_version,
     webhook_actions_are_signed_and_delivered,
+    policy_emails_come_from_stored_templates,
 );
+
+/// A policy's e-mail filled from a stored template: the version is pinned
+/// when the settings are saved (a new version changes nothing until the
+/// settings name it again), the e-mail says which template and version it
+/// came from, and a marketing template, an unknown e-mail slot or an
+/// unknown template is refused, naming it.
+async fn policy_emails_come_from_stored_templates(db: Db) {
+    let sink = SmtpSink::start().await.unwrap();
+    let app = app_with(db, KernelMode::Enforce, &sink).await;
+    let t = app.tenant().await;
+    let writer = key(&app, &t, "write").await;
+    let save = |key: &str, category: &str, subject: &str| {
+        json!({"template_key": key, "category": category, "subject": subject,
+               "text": "Hi {{ lead.name }}, {{ tenant.name }} will call you soon about: {{ lead.message }}"})
+    };
+    let templates = format!("/v1/tenants/{t}/templates");
+    let (status, body) = app
+        .post(
+            &templates,
+            save("welcome", "transactional", "Welcome, {{ lead.name }}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let settings = format!("/v1/tenants/{t}/policy-settings/{LEAD}");
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &settings,
+            Some(json!({"templates": {"response": {"key": "welcome"}}})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    // A second version is stored, but the policy keeps the first.
+    app.post(
+        &templates,
+        save("welcome", "transactional", "CHANGED {{ lead.name }}"),
+    )
+    .await;
+    let (_, all) = app.get(&format!("/v1/tenants/{t}/policy-settings")).await;
+    assert_eq!(
+        all[LEAD]["templates"]["response"],
+        json!({"key": "welcome", "version": 1}),
+        "{all}"
+    );
+    assert_eq!(all[LEAD]["subject_template"], "Welcome, {{ lead.name }}");
+
+    let (status, receipt) = app
+        .call_as(
+            &writer,
+            Method::POST,
+            "/v1/events",
+            Some(lead_event("lead-tpl", "ana@client.example")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{receipt}");
+    let email = action(&receipt, "response_email");
+    assert_eq!(email["params"]["template"], "welcome@v1", "{email}");
+    assert_eq!(drain(&app, "email").await, 1);
+    let got = sink.wait_for(1, std::time::Duration::from_secs(5)).await;
+    assert_eq!(got[0].subject.as_deref(), Some("Welcome, Ana Lima"));
+    assert!(
+        got[0]
+            .body()
+            .contains("will call you soon about: Can we get a demo?"),
+        "{}",
+        got[0].body()
+    );
+
+    // Refused, naming what is wrong; the stored settings stay as they were.
+    app.post(
+        &templates,
+        save("promo", "marketing", "Sale {{ lead.name }}"),
+    )
+    .await;
+    for (body, needle) in [
+        (
+            json!({"templates": {"response": {"key": "promo"}}}),
+            "marketing",
+        ),
+        (
+            json!({"templates": {"reply": {"key": "welcome"}}}),
+            "templates.reply",
+        ),
+        (
+            json!({"templates": {"response": {"key": "nope"}}}),
+            "no template `nope`",
+        ),
+        (
+            json!({"templates": {"response": {"key": "welcome", "version": 9}}}),
+            "version 9",
+        ),
+        (
+            json!({"templates": {"response": {"key": "welcome", "versoin": 1}}}),
+            "versoin",
+        ),
+    ] {
+        let (status, err) = app.call(Method::PUT, &settings, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {err}");
+        assert!(
+            err["message"].as_str().unwrap().contains(needle),
+            "{body}: {err}"
+        );
+    }
+    let (_, after) = app.get(&format!("/v1/tenants/{t}/policy-settings")).await;
+    assert_eq!(after[LEAD], all[LEAD]);
+}

@@ -476,6 +476,22 @@ pub(crate) async fn drain(mut response: reqwest::Response, limit: usize) {
     }
 }
 
+/// Reads at most `limit` bytes of a response's body (the rest is left
+/// unread).
+pub(crate) async fn read_body(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(limit - body.len());
+                body.extend_from_slice(&chunk[..take]);
+            }
+            _ => break,
+        }
+    }
+    body
+}
+
 /// Makes ring the process's rustls crypto provider (a no-op once one is
 /// installed). reqwest is built with `rustls-no-provider` — in every crate
 /// of the workspace, through feature unification — and panics when a

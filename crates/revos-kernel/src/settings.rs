@@ -34,6 +34,14 @@ impl Kernel {
         settings: Option<&Value>,
     ) -> Result<(), Failure> {
         by.authorize_tenant(tenant, Scope::Admin)?;
+        let filled;
+        let settings = match (settings, self.policies().active(id)) {
+            (Some(value), Some(policy)) => {
+                filled = self.fill_templates(tenant, id, policy, value).await?;
+                Some(&filled)
+            }
+            (other, _) => other,
+        };
         if let Some(settings) = settings {
             if let Some(policy) = self.policies().active(id) {
                 policy
@@ -63,5 +71,64 @@ impl Kernel {
         )
         .await;
         Ok(())
+    }
+
+    /// Copies the stored templates a policy's settings name (`templates`:
+    /// `{slot: {key, version?}}`) into the slot's subject, text and HTML
+    /// fields, pinning the version (the latest now, when none is named).
+    /// A marketing template cannot fill a policy's e-mail; an unknown
+    /// slot, key or version is refused, naming it.
+    async fn fill_templates(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        policy: &dyn revos_policy::Policy,
+        settings: &Value,
+    ) -> Result<Value, Failure> {
+        let Some(refs) = settings.get("templates").filter(|t| !t.is_null()) else {
+            return Ok(settings.clone());
+        };
+        let invalid =
+            |message: String| Failure::of(ErrorKind::Validation, format!("{id}: {message}"));
+        let refs: BTreeMap<String, revos_policy::TemplateRef> =
+            serde_json::from_value(refs.clone()).map_err(|e| {
+                invalid(format!(
+                    "settings.templates must map an e-mail to {{\"key\", \"version\"?}}: {e}"
+                ))
+            })?;
+        revos_policy::check_template_slots(&refs, policy.email_slots()).map_err(invalid)?;
+        let mut out = settings.clone();
+        let mut pinned = serde_json::Map::new();
+        for (slot_name, r) in refs {
+            let Some(slot) = policy.email_slots().iter().find(|s| s.name == slot_name) else {
+                continue;
+            };
+            let t = self
+                .store()
+                .template(tenant, &r.key, r.version)
+                .await?
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "settings.templates.{slot_name}: the tenant has no template `{}`{}",
+                        r.key,
+                        r.version
+                            .map(|v| format!(" version {v}"))
+                            .unwrap_or_default()
+                    ))
+                })?;
+            if t.category == "marketing" {
+                return Err(invalid(format!(
+                    "settings.templates.{slot_name}: `{}` is a marketing template; a policy's \
+                     e-mail needs a transactional or notification one",
+                    t.key
+                )));
+            }
+            out[slot.subject] = json!(t.subject);
+            out[slot.text] = json!(t.text);
+            out[slot.html] = json!(t.html);
+            pinned.insert(slot_name, json!({"key": t.key, "version": t.version}));
+        }
+        out["templates"] = Value::Object(pinned);
+        Ok(out)
     }
 }

@@ -184,6 +184,12 @@ async fn tenant(kernel: &Kernel, mode: Option<KernelMode>) -> TenantId {
         .unwrap()
         .id;
     kernel.store().set_tenant_mode(t, mode).await.unwrap();
+    // The enforce stories run on a simulated tenant, whose changes are
+    // applied at once on the test's clock: a real tenant's go through tool
+    // calls under its policies first (revos-api's tests/optimizer.rs).
+    if mode == Some(KernelMode::Enforce) {
+        kernel.store().mark_simulation(t).await.unwrap();
+    }
     kernel
         .upsert_campaigns(
             t,

@@ -23,7 +23,11 @@ use crate::lead_response::{human_minutes, rfc3339};
 use crate::payload::{self, MAX_SHORT};
 use crate::render::{self, Format};
 use crate::settings;
-use crate::{Policy, PolicyContext, PolicyError, PolicyOutput, ProposedAction, TemplateLimits};
+use crate::{
+    EmailSlot, Policy, PolicyContext, PolicyError, PolicyOutput, ProposedAction, TemplateLimits,
+    TemplateRef,
+};
+use std::collections::BTreeMap;
 
 /// The policy id.
 pub(crate) const ID: &str = "revenue_os.fts.booking_confirmation_v1";
@@ -95,11 +99,31 @@ struct Settings {
     /// are skipped. Whatever it says, a booking that has already started
     /// is skipped: nobody is asked to confirm the past.
     max_event_age: Option<String>,
+    /// The stored templates the e-mails were filled from (`confirmation`,
+    /// `reminder`).
+    templates: BTreeMap<String, TemplateRef>,
 }
+
+/// The e-mails a stored template can fill.
+const SLOTS: &[EmailSlot] = &[
+    EmailSlot {
+        name: "confirmation",
+        subject: "confirmation_subject_template",
+        text: "confirmation_text_template",
+        html: "confirmation_html_template",
+    },
+    EmailSlot {
+        name: "reminder",
+        subject: "reminder_subject_template",
+        text: "reminder_text_template",
+        html: "reminder_html_template",
+    },
+];
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            templates: BTreeMap::new(),
             from: None,
             reply_to: None,
             reminder_hours_before: 24,
@@ -119,6 +143,8 @@ impl Default for Settings {
 /// The templates of one email: (field name, source) for subject, text, html.
 struct EmailTemplates<'a> {
     name: &'static str,
+    /// The slot a stored template fills.
+    slot: &'static str,
     subject: (&'static str, &'a str),
     text: (&'static str, &'a str),
     html: Option<(&'static str, &'a str)>,
@@ -129,6 +155,7 @@ impl Settings {
     /// template against a sample booking.
     fn load(value: &Value, limits: &TemplateLimits) -> Result<(Settings, FixedOffset), String> {
         let s: Settings = settings::parse(value)?;
+        crate::check_template_slots(&s.templates, SLOTS)?;
         settings::max_event_age(s.max_event_age.as_deref())?;
         settings::check_mailbox("from", s.from.as_deref())?;
         settings::check_mailbox("reply_to", s.reply_to.as_deref())?;
@@ -159,6 +186,7 @@ impl Settings {
     fn confirmation(&self) -> EmailTemplates<'_> {
         EmailTemplates {
             name: "booking_confirmation",
+            slot: "confirmation",
             subject: (
                 "confirmation_subject_template",
                 &self.confirmation_subject_template,
@@ -177,6 +205,7 @@ impl Settings {
     fn reminder(&self) -> EmailTemplates<'_> {
         EmailTemplates {
             name: "booking_reminder",
+            slot: "reminder",
             subject: ("reminder_subject_template", &self.reminder_subject_template),
             text: ("reminder_text_template", &self.reminder_text_template),
             html: self
@@ -202,7 +231,10 @@ impl Settings {
             "to": to,
             "subject": payload::single_line(&subject),
             "text": text,
-            "template": t.name,
+            "template": self
+                .templates
+                .get(t.slot)
+                .map_or_else(|| t.name.to_owned(), TemplateRef::label),
         });
         if let Some((field, html)) = t.html {
             params["html"] =
@@ -440,6 +472,10 @@ impl Policy for BookingConfirmation {
 
     fn routes(&self) -> &'static [(&'static str, &'static str)] {
         ROUTES
+    }
+
+    fn email_slots(&self) -> &'static [EmailSlot] {
+        SLOTS
     }
 
     fn check_settings(&self, settings: &Value, limits: &TemplateLimits) -> Result<(), String> {

@@ -22,7 +22,11 @@ use serde_json::{Map, Value, json};
 use crate::payload::{self, MAX_LONG, MAX_SHORT};
 use crate::render::{self, Format};
 use crate::settings;
-use crate::{Policy, PolicyContext, PolicyError, PolicyOutput, ProposedAction, TemplateLimits};
+use crate::{
+    EmailSlot, Policy, PolicyContext, PolicyError, PolicyOutput, ProposedAction, TemplateLimits,
+    TemplateRef,
+};
+use std::collections::BTreeMap;
 
 /// The policy id (both versions).
 pub(crate) const ID: &str = "revenue_os.growth.lead_response_v1";
@@ -78,11 +82,22 @@ struct Settings {
     /// skipped: no e-mail, task or webhook for a lead from the past;
     /// `null` for no limit.
     max_event_age: Option<String>,
+    /// The stored template the response was filled from (`response`).
+    templates: BTreeMap<String, TemplateRef>,
 }
+
+/// The e-mail a stored template can fill.
+const SLOTS: &[EmailSlot] = &[EmailSlot {
+    name: "response",
+    subject: "subject_template",
+    text: "text_template",
+    html: "html_template",
+}];
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            templates: BTreeMap::new(),
             from: None,
             reply_to: None,
             owner: "sales".to_owned(),
@@ -102,6 +117,7 @@ impl Settings {
     /// template against a sample lead.
     fn load(value: &Value, limits: &TemplateLimits) -> Result<Settings, String> {
         let s: Settings = settings::parse(value)?;
+        crate::check_template_slots(&s.templates, SLOTS)?;
         settings::max_event_age(s.max_event_age.as_deref())?;
         settings::check_mailbox("from", s.from.as_deref())?;
         settings::check_mailbox("reply_to", s.reply_to.as_deref())?;
@@ -393,6 +409,10 @@ impl Policy for LeadResponse {
         ROUTES
     }
 
+    fn email_slots(&self) -> &'static [EmailSlot] {
+        SLOTS
+    }
+
     fn check_settings(&self, settings: &Value, limits: &TemplateLimits) -> Result<(), String> {
         Settings::load(settings, limits).map(|_| ())
     }
@@ -522,7 +542,10 @@ impl Policy for LeadResponse {
                 "to": to,
                 "subject": payload::single_line(&subject),
                 "text": text,
-                "template": TEMPLATE_NAME,
+                "template": s
+                    .templates
+                    .get("response")
+                    .map_or_else(|| TEMPLATE_NAME.to_owned(), TemplateRef::label),
             });
             if let Some(html) = &s.html_template {
                 params["html"] = json!(

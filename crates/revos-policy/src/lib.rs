@@ -138,6 +138,62 @@ impl PolicyOutput {
 #[error("{0}")]
 pub struct PolicyError(pub String);
 
+/// One e-mail a policy sends, and the settings fields that hold its
+/// templates: the slot a stored template can fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmailSlot {
+    /// The slot's name in the settings' `templates` (`response`,
+    /// `confirmation`, `reminder`).
+    pub name: &'static str,
+    /// The settings field of the subject template.
+    pub subject: &'static str,
+    /// The settings field of the text template.
+    pub text: &'static str,
+    /// The settings field of the HTML template.
+    pub html: &'static str,
+}
+
+/// A stored template a policy e-mail is rendered from (`templates` in the
+/// policy's settings): the kernel copies that version's subject, text and
+/// HTML into the slot's fields when the settings are saved, so a new
+/// version of the template changes nothing until the settings name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRef {
+    /// The template's key.
+    pub key: String,
+    /// Its version (the latest when the settings are saved, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+}
+
+impl TemplateRef {
+    /// How e-mails name it: `key@vN`.
+    pub fn label(&self) -> String {
+        match self.version {
+            Some(v) => format!("{}@v{v}", self.key),
+            None => self.key.clone(),
+        }
+    }
+}
+
+/// Checks that every slot named in `templates` is one of `slots`.
+pub fn check_template_slots(
+    templates: &std::collections::BTreeMap<String, TemplateRef>,
+    slots: &[EmailSlot],
+) -> Result<(), String> {
+    for name in templates.keys() {
+        if !slots.iter().any(|s| s.name == name) {
+            let known: Vec<&str> = slots.iter().map(|s| s.name).collect();
+            return Err(format!(
+                "settings.templates.{name}: this policy sends no e-mail called `{name}`; it sends: {}",
+                known.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A versioned decision policy: a pure function from an event (plus the
 /// tenant's settings and the time) to proposed actions.
 pub trait Policy: Send + Sync {
@@ -149,6 +205,10 @@ pub trait Policy: Send + Sync {
     fn description(&self) -> &'static str;
     /// The `(event type, source)` pairs the policy handles when active.
     fn routes(&self) -> &'static [(&'static str, &'static str)];
+    /// The e-mails it sends, each of which a stored template can fill.
+    fn email_slots(&self) -> &'static [EmailSlot] {
+        &[]
+    }
     /// Whether `settings` is valid for this policy (`Null` = defaults, valid),
     /// templates included: each within [`MAX_TEMPLATE_BYTES`] and rendering
     /// a sample within `limits`; the error is a clear message naming the

@@ -432,7 +432,12 @@ pub const TOOLS: [Tool; 12] = [
         args: &[
             arg("sequence_id", TEXT, true, "the sequence"),
             arg("change", ArgKind::Text { max: 2000 }, true, "what changes"),
-            arg("enrolled_contacts", COUNT, true, "contacts enrolled in it"),
+            arg(
+                "enrolled_contacts",
+                COUNT,
+                false,
+                "contacts enrolled in it (raises the risk above 100 and 1,000)",
+            ),
         ],
         risk: RiskProfile {
             base: RiskLevel::Low,
@@ -449,17 +454,28 @@ pub const TOOLS: [Tool; 12] = [
     },
     Tool {
         name: "change_price",
-        description: "Change a product's price.",
+        description: "Change a product's price, or the offer a segment gets (a discount).",
         args: &[
-            arg("product_id", TEXT, true, "the product"),
+            arg(
+                "product_id",
+                TEXT,
+                true,
+                "the product, or the segment an offer applies to",
+            ),
             arg(
                 "current_price_cents",
                 CENTS,
-                true,
-                "the price now, in cents",
+                false,
+                "the price now, in cents (with new_price_cents, for a price change)",
             ),
-            arg("new_price_cents", CENTS, true, "the new price, in cents"),
-            arg("currency", ArgKind::Text { max: 3 }, true, "ISO 4217 code"),
+            arg("new_price_cents", CENTS, false, "the new price, in cents"),
+            arg("currency", ArgKind::Text { max: 3 }, false, "ISO 4217 code"),
+            arg(
+                "change",
+                ArgKind::Text { max: 2000 },
+                false,
+                "what changes, in words (an offer, a discount)",
+            ),
         ],
         risk: RiskProfile {
             base: RiskLevel::Medium,
@@ -516,20 +532,43 @@ pub const TOOLS: [Tool; 12] = [
     },
     Tool {
         name: "change_campaign_budget",
-        description: "Change a campaign's daily budget.",
+        description: "Change a campaign's budget or status (a paused campaign's budget counts as 0).",
         args: &[
-            arg("campaign_id", TEXT, true, "the campaign"),
             arg(
-                "current_daily_budget_cents",
-                CENTS,
+                "campaign_id",
+                TEXT,
                 true,
-                "the daily budget now, in cents",
+                "the campaign (`channel:<name>` for a channel's campaigns)",
             ),
             arg(
-                "new_daily_budget_cents",
+                "current_budget_cents",
                 CENTS,
                 true,
-                "the new daily budget, in cents",
+                "what it may spend now, in cents (0 while paused)",
+            ),
+            arg(
+                "new_budget_cents",
+                CENTS,
+                true,
+                "what it may spend after the change, in cents (0 once paused)",
+            ),
+            arg(
+                "new_status",
+                ArgKind::Text { max: 40 },
+                false,
+                "the new status (`active`, `paused`), for a status change",
+            ),
+            arg(
+                "funded_by_campaign_id",
+                TEXT,
+                false,
+                "the campaign whose budget pays for this one's increase",
+            ),
+            arg(
+                "change",
+                ArgKind::Text { max: 2000 },
+                false,
+                "what changes, in words",
             ),
         ],
         risk: RiskProfile {
@@ -537,8 +576,8 @@ pub const TOOLS: [Tool; 12] = [
             factors: &[RiskFactor {
                 name: "spend_increase",
                 measure: Measure::IncreasePercent {
-                    old: "current_daily_budget_cents",
-                    new: "new_daily_budget_cents",
+                    old: "current_budget_cents",
+                    new: "new_budget_cents",
                 },
                 medium_above: Some(0),
                 high_above: Some(25),
@@ -549,6 +588,44 @@ pub const TOOLS: [Tool; 12] = [
         executor: Executor::Endpoint("ads"),
     },
 ];
+
+/// The agent name the optimizer calls tools as (`Agent::"optimizer"` in
+/// tool policies).
+pub const OPTIMIZER_AGENT: &str = "optimizer";
+
+/// The tool policies of a tenant that stored none: the optimizer may cut a
+/// campaign budget by at most 10 % and change CRM sequences, routing and
+/// content alone; any other budget change (a larger cut, any increase, a
+/// pause or a resume) and every pricing change need approval. Nothing else
+/// is permitted: other agents need the tenant's own policies. A tenant that
+/// stores policies replaces these (copy them in to keep them).
+pub const DEFAULT_POLICIES: &str = r#"// The optimizer's defaults (revos_policy::tools::DEFAULT_POLICIES).
+@id("optimizer-budget-cut-within-10pct")
+permit(principal == Agent::"optimizer", action == Action::"change_campaign_budget", resource)
+when {
+  context.args.new_budget_cents <= context.args.current_budget_cents &&
+  context.args.new_budget_cents * 10 >= context.args.current_budget_cents * 9
+};
+
+@id("optimizer-other-budget-changes")
+@approval("required")
+permit(principal == Agent::"optimizer", action == Action::"change_campaign_budget", resource)
+unless {
+  context.args.new_budget_cents <= context.args.current_budget_cents &&
+  context.args.new_budget_cents * 10 >= context.args.current_budget_cents * 9
+};
+
+@id("optimizer-pricing")
+@approval("required")
+permit(principal == Agent::"optimizer", action == Action::"change_price", resource);
+
+@id("optimizer-crm-routing-content")
+permit(
+  principal == Agent::"optimizer",
+  action in [Action::"update_sequence", Action::"change_routing", Action::"update_content"],
+  resource
+);
+"#;
 
 /// The tool called `name`.
 pub fn tool(name: &str) -> Option<&'static Tool> {
@@ -1121,8 +1198,8 @@ mod tests {
         let r = |old: i64, new: i64| {
             assess(
                 t,
-                &json!({"campaign_id": "c", "current_daily_budget_cents": old,
-                        "new_daily_budget_cents": new}),
+                &json!({"campaign_id": "c", "current_budget_cents": old,
+                        "new_budget_cents": new}),
             )
             .level
         };
@@ -1133,6 +1210,72 @@ mod tests {
         let to: Vec<String> = (0..150).map(|i| format!("u{i}@x.com")).collect();
         let a = assess(e, &json!({"to": to, "subject": "s", "text": "t"}));
         assert_eq!((a.level, a.affected), (RiskLevel::High, 150));
+    }
+
+    #[test]
+    fn the_default_policies_gate_the_optimizer() {
+        let policies = compile_policies(DEFAULT_POLICIES).unwrap();
+        let ctx = CallContext {
+            agent: OPTIMIZER_AGENT,
+            hour: 12,
+            weekday: 3,
+        };
+        let budget = |old: i64, new: i64| {
+            let t = tool("change_campaign_budget").unwrap();
+            let args = json!({"campaign_id": "c", "current_budget_cents": old,
+                              "new_budget_cents": new});
+            check_args(t, &args).unwrap();
+            decide(Some(&policies), t, &args, &assess(t, &args), ctx)
+        };
+        let alone = |p: &Permission| {
+            matches!(
+                p,
+                Permission::Permit {
+                    approval: false,
+                    ..
+                }
+            )
+        };
+        let gated = |p: &Permission| matches!(p, Permission::Permit { approval: true, .. });
+        assert!(alone(&budget(10_000, 9_000)), "a 10% cut runs alone");
+        assert!(alone(&budget(10_000, 10_000)), "no change runs alone");
+        assert!(
+            gated(&budget(10_000, 8_999)),
+            "a cut above 10% needs approval"
+        );
+        assert!(
+            gated(&budget(10_000, 10_001)),
+            "any increase needs approval"
+        );
+        assert!(gated(&budget(10_000, 0)), "a pause needs approval");
+        assert!(gated(&budget(0, 10_000)), "a resume needs approval");
+        let price = tool("change_price").unwrap();
+        let args = json!({"product_id": "segment:proposal", "change": "5% off"});
+        assert!(gated(&decide(
+            Some(&policies),
+            price,
+            &args,
+            &assess(price, &args),
+            ctx
+        )));
+        let seq = tool("update_sequence").unwrap();
+        let args = json!({"sequence_id": "s", "change": "enable"});
+        assert!(alone(&decide(
+            Some(&policies),
+            seq,
+            &args,
+            &assess(seq, &args),
+            ctx
+        )));
+        // Anyone else: denied.
+        let other = CallContext {
+            agent: "growth-bot",
+            ..ctx
+        };
+        assert!(matches!(
+            decide(Some(&policies), seq, &args, &assess(seq, &args), other),
+            Permission::Deny(_)
+        ));
     }
 
     #[test]

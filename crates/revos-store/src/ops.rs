@@ -107,6 +107,21 @@ pub struct ApprovalFilter {
     pub limit: u32,
 }
 
+/// Which agent actions to list; newest first, by creation time then id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentActionFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this tool.
+    pub tool: Option<String>,
+    /// Only this agent.
+    pub agent: Option<String>,
+    /// Only those after this (created_at, id) in the order (a cursor).
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    /// At most this many.
+    pub limit: u32,
+}
+
 /// The operations kernel's storage.
 #[async_trait]
 pub trait OpsStore {
@@ -146,6 +161,13 @@ pub trait OpsStore {
         key: &str,
         by_job_key: bool,
     ) -> Result<Option<AgentActionRecord>, StoreError>;
+
+    /// The tenant's actions matching `filter`, newest first.
+    async fn list_agent_actions(
+        &self,
+        tenant: TenantId,
+        filter: &AgentActionFilter,
+    ) -> Result<Vec<AgentActionRecord>, StoreError>;
 
     /// Replaces an action's status, approval, job, body and update time.
     async fn update_agent_action(

@@ -941,6 +941,35 @@ pub enum ToolsCommand {
     /// A tenant's tool policies.
     #[command(subcommand)]
     Policies(ToolPoliciesCommand),
+    /// List a tenant's agent actions (tool calls), newest first.
+    Actions {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// Only this status (executed, awaiting_approval, blocked, rejected, expired).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this tool.
+        #[arg(long)]
+        tool: Option<String>,
+        /// Only this agent (`optimizer` for the optimizer's calls).
+        #[arg(long)]
+        agent: Option<String>,
+        /// At most this many (1–200).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Continue after a page (its `next_cursor`).
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one agent action: arguments, evidence, risk, reasons, job and result.
+    Action {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The action's id.
+        id: String,
+    },
 }
 
 /// `revos tools policies …`.

@@ -163,16 +163,37 @@ pub async fn on_database(config: Config, cmd: KernelCommand, as_json: bool) -> R
                 .executed
                 .iter()
                 .map(|e| {
+                    let call = e.tool_call.as_ref().map_or_else(
+                        || "-".to_owned(),
+                        |c| {
+                            let approval = c
+                                .approval_id
+                                .map(|a| format!(" (approval {a})"))
+                                .unwrap_or_default();
+                            format!("{} {}{approval}", c.tool, c.status)
+                        },
+                    );
                     vec![
                         e.action_id.clone(),
                         e.owner_subsystem.clone(),
+                        call,
                         if e.applied { "yes" } else { "no" }.to_owned(),
                         e.baseline.map_or_else(|| "-".to_owned(), |b| b.to_string()),
                         e.error.clone().unwrap_or_default(),
                     ]
                 })
                 .collect();
-            output::table(&["ACTION", "OWNER", "APPLIED", "BASELINE", "ERROR"], &rows);
+            output::table(
+                &[
+                    "ACTION",
+                    "OWNER",
+                    "TOOL CALL",
+                    "APPLIED",
+                    "BASELINE",
+                    "ERROR",
+                ],
+                &rows,
+            );
             for skipped in &report.skipped {
                 println!("skipped: {skipped}");
             }

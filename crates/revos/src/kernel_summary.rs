@@ -119,9 +119,37 @@ pub(crate) fn cycle(view: &CycleView) -> String {
         .and_then(|s| serde_json::from_value(s.clone()).ok())
         .unwrap_or_default();
     set_aside(&mut out, &gated, &skipped, false);
+    without_executor(&mut out, &c.notes);
     results(&mut out, view);
     notes(&mut out, &o.actions);
     out
+}
+
+/// The actions whose owner subsystem has no executor configured for the
+/// tenant (output rule 3), from the cycle's notes.
+fn without_executor(out: &mut String, notes: &serde_json::Value) {
+    let Some(list) = notes
+        .get("without_executor")
+        .and_then(serde_json::Value::as_array)
+        .filter(|l| !l.is_empty())
+    else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\nWithout an executor for this tenant ({}; blocked in enforce mode):",
+        list.len()
+    );
+    for a in list {
+        let field = |k: &str| a.get(k).and_then(serde_json::Value::as_str).unwrap_or("?");
+        let _ = writeln!(
+            out,
+            "  - {} ({}): {}",
+            field("action_id"),
+            field("owner_subsystem"),
+            field("reason")
+        );
+    }
 }
 
 /// The constraint, the actions, the data-quality fixes and the learning

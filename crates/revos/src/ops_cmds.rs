@@ -7,6 +7,7 @@ use crate::commands::parse_tenant;
 use crate::output;
 use revos_contracts::ErrorKind;
 use revos_kernel::identity::auth::Principal;
+use revos_kernel::ops::actions::AgentActionQuery;
 use revos_kernel::ops::approvals::{ApprovalQuery, ApprovalView, Decision, DecisionInput};
 use revos_kernel::ops::policies::ToolPoliciesInput;
 use revos_kernel::{Failure, Kernel};
@@ -60,9 +61,122 @@ pub fn list_tools(as_json: bool) {
 /// `revos tools policies …`.
 pub async fn tools(kernel: &Kernel, cmd: ToolsCommand, as_json: bool) -> Result<(), Failure> {
     let operator = Principal::Service;
-    let ToolsCommand::Policies(cmd) = cmd else {
-        list_tools(as_json);
-        return Ok(());
+    let cmd = match cmd {
+        ToolsCommand::List => {
+            list_tools(as_json);
+            return Ok(());
+        }
+        ToolsCommand::Actions {
+            tenant,
+            status,
+            tool,
+            agent,
+            limit,
+            cursor,
+        } => {
+            let after = cursor
+                .map(|c| {
+                    Cursor::decode(&c)
+                        .and_then(Cursor::at)
+                        .map_err(|e| Failure::of(ErrorKind::Validation, format!("--cursor: {e}")))
+                })
+                .transpose()?;
+            let page = kernel
+                .agent_actions(
+                    &operator,
+                    Some(parse_tenant(&tenant)?),
+                    AgentActionQuery {
+                        status,
+                        tool,
+                        agent,
+                        after,
+                        limit: Some(limit),
+                    },
+                )
+                .await?;
+            if as_json {
+                output::page_json(&page);
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = page
+                .items
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.id.to_string(),
+                        a.status.clone(),
+                        a.risk.level.clone(),
+                        a.tool.clone(),
+                        a.requester.clone(),
+                        a.entity.clone(),
+                        a.job_state.clone().unwrap_or_else(|| "-".to_owned()),
+                        a.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                    ]
+                })
+                .collect();
+            if rows.is_empty() {
+                println!("no agent actions match");
+            } else {
+                output::table(
+                    &[
+                        "ACTION",
+                        "STATUS",
+                        "RISK",
+                        "TOOL",
+                        "REQUESTER",
+                        "ENTITY",
+                        "JOB",
+                        "CREATED",
+                    ],
+                    &rows,
+                );
+            }
+            if let Some(next) = page.next_cursor {
+                println!(
+                    "(newest {} shown; more follow: --cursor {})",
+                    rows.len(),
+                    next.encode()
+                );
+            }
+            return Ok(());
+        }
+        ToolsCommand::Action { tenant, id } => {
+            let id = id.parse().map_err(|_| {
+                Failure::of(
+                    ErrorKind::Validation,
+                    format!("`{id}` is not an agent action id (a UUID)"),
+                )
+            })?;
+            let a = kernel
+                .agent_action(&operator, Some(parse_tenant(&tenant)?), id)
+                .await?;
+            if as_json {
+                output::json(&a);
+                return Ok(());
+            }
+            println!("agent action {} ({}): {}", a.id, a.tool, a.status);
+            println!("requested by {} at {}", a.requester, a.created_at);
+            println!("entity: {} (version {})", a.entity, a.entity_version);
+            println!("risk: {} ({})", a.risk.level, a.risk.factors.join("; "));
+            for r in &a.reasons {
+                println!("  - {r}");
+            }
+            if let Some(approval) = a.approval_id {
+                println!("approval: {approval}");
+            }
+            if let Some(job) = a.job_id {
+                println!(
+                    "job: {job} ({})",
+                    a.job_state.as_deref().unwrap_or("unknown")
+                );
+            }
+            println!("args: {}", a.args);
+            if let Some(result) = &a.result {
+                println!("result: {result}");
+            }
+            return Ok(());
+        }
+        ToolsCommand::Policies(cmd) => cmd,
     };
     let view = match cmd {
         ToolPoliciesCommand::Show { tenant } => {
@@ -100,7 +214,10 @@ pub async fn tools(kernel: &Kernel, cmd: ToolsCommand, as_json: bool) -> Result<
     }
     match (&view.updated_by, view.updated_at) {
         (Some(by), Some(at)) => println!("tool policies (stored by {by} at {at}):"),
-        _ => println!("no tool policies stored: every agent call is denied"),
+        _ => println!(
+            "no tool policies stored; the defaults apply (the optimizer's gates; no other \
+             agent is permitted anything):"
+        ),
     }
     if !view.policies.is_empty() {
         println!("{}", view.policies.trim_end());

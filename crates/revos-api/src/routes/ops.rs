@@ -17,7 +17,7 @@ use revos_contracts::{ErrorKind, KernelError, TenantId};
 use revos_kernel::Failure;
 use revos_kernel::identity::auth::Principal;
 use revos_kernel::ops::ToolCatalog;
-use revos_kernel::ops::actions::{AgentActionRequest, AgentActionView};
+use revos_kernel::ops::actions::{AgentActionQuery, AgentActionRequest, AgentActionView};
 use revos_kernel::ops::approvals::{ApprovalQuery, ApprovalView, Decision, DecisionInput};
 use revos_kernel::ops::policies::{ToolPoliciesInput, ToolPoliciesView};
 use serde::{Deserialize, Serialize};
@@ -135,6 +135,92 @@ pub(crate) async fn request_action(
         .request_agent_action(&caller, params.tenant_id, body, chrono::Utc::now())
         .await?;
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Filters of the agent action list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AgentActionParams {
+    /// The tenant (default: the key's own; a user names it).
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub(crate) tenant_id: Option<TenantId>,
+    /// Only this status.
+    #[param(inline)]
+    pub(crate) status: Option<ActionStatusParam>,
+    /// Only this tool.
+    pub(crate) tool: Option<String>,
+    /// Only this agent (`optimizer` for the optimizer's calls).
+    pub(crate) agent: Option<String>,
+    /// Continue after the page that answered this `next_cursor`.
+    pub(crate) cursor: Option<String>,
+    /// At most this many (1–200, default 50).
+    pub(crate) limit: Option<u32>,
+}
+
+/// An agent action's status, as a filter.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ActionStatusParam {
+    /// Its job is queued or done.
+    Executed,
+    /// Waiting for people.
+    AwaitingApproval,
+    /// Not run: the reasons say why.
+    Blocked,
+    /// People said no.
+    Rejected,
+    /// Nobody decided in time.
+    Expired,
+}
+
+/// A page of agent actions.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AgentActionList {
+    /// The actions, newest first.
+    pub(crate) items: Vec<AgentActionView>,
+    /// Pass back as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next_cursor: Option<String>,
+    /// Whether more actions follow this page.
+    pub(crate) has_more: bool,
+}
+
+/// Agent actions, newest first, with filters; `has_more` and
+/// `next_cursor` say what the page hides. Needs `read`.
+#[utoipa::path(get, path = "/v1/agent-actions", tag = "agents", params(AgentActionParams),
+    responses(
+        (status = 200, description = "A page of agent actions", body = AgentActionList),
+        (status = 400, description = "INVALID_INPUT (a bad filter or cursor)", body = KernelError),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+    ))]
+pub(crate) async fn list_actions(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(params): ApiQuery<AgentActionParams>,
+) -> Result<Json<AgentActionList>, ApiError> {
+    let query = AgentActionQuery {
+        status: params.status.map(|s| match s {
+            ActionStatusParam::Executed => "executed".to_owned(),
+            ActionStatusParam::AwaitingApproval => "awaiting_approval".to_owned(),
+            ActionStatusParam::Blocked => "blocked".to_owned(),
+            ActionStatusParam::Rejected => "rejected".to_owned(),
+            ActionStatusParam::Expired => "expired".to_owned(),
+        }),
+        tool: params.tool,
+        agent: params.agent,
+        after: crate::routes::cursor_at(params.cursor.as_deref())?,
+        limit: params.limit,
+    };
+    let page = state
+        .kernel
+        .agent_actions(&caller, params.tenant_id, query)
+        .await?;
+    Ok(Json(AgentActionList {
+        next_cursor: page.next_cursor.map(revos_store::listing::Cursor::encode),
+        has_more: page.has_more,
+        items: page.items,
+    }))
 }
 
 /// One agent action: its status, risk, reasons, job state and result.

@@ -265,3 +265,44 @@ pub async fn open_store(url: &str) -> std::sync::Arc<dyn revos_store::Store> {
         )
     }
 }
+
+/// What a local HTTP receiver got: (event type, body).
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+
+/// An HTTP receiver on 127.0.0.1 that records every JSON body it gets and
+/// answers 200.
+pub async fn receiver() -> (String, Received) {
+    receiver_replying("ok").await
+}
+
+/// As [`receiver`], answering `reply` (JSON, for a receiver that
+/// acknowledges with a document).
+pub async fn receiver_replying(reply: &'static str) -> (String, Received) {
+    let got: Received = std::sync::Arc::default();
+    let keep = got.clone();
+    let app = axum::Router::new().fallback(move |body: String| {
+        let keep = keep.clone();
+        async move {
+            keep.lock()
+                .unwrap()
+                .push(serde_json::from_str(&body).unwrap_or(Value::Null));
+            reply
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), got)
+}
+
+/// Runs the queue's ready jobs with the built-in handlers; answers how many ran.
+pub async fn drain(app: &App, queue: &str) -> usize {
+    revos_kernel::delivery::worker::Worker::new(
+        app.kernel.clone(),
+        revos_kernel::delivery::worker::builtin_handlers(&app.kernel),
+        revos_kernel::delivery::worker::WorkerOptions::new("test-worker"),
+    )
+    .drain(queue)
+    .await
+    .unwrap()
+}

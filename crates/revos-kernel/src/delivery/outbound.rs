@@ -32,6 +32,8 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How much of a response body is read before the rest is dropped.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// The largest reply kept as a subsystem's acknowledgement.
+const MAX_REPLY_BYTES: usize = 16 * 1024;
 
 /// One delivery to make.
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +95,24 @@ impl WebhookSender {
 
     /// POSTs one signed event; `Ok` holds the `2xx` status.
     pub(crate) async fn deliver(&self, hook: &OutboundWebhook<'_>) -> Result<u16, DeliveryError> {
+        self.send(hook, false).await.map(|(code, _)| code)
+    }
+
+    /// Delivers `hook` like [`WebhookSender::deliver`] and answers, with a
+    /// 2xx status, the receiver's reply when it is a JSON document of at
+    /// most 16 KiB (a subsystem's acknowledgement of a change).
+    pub(crate) async fn deliver_for_reply(
+        &self,
+        hook: &OutboundWebhook<'_>,
+    ) -> Result<(u16, Option<serde_json::Value>), DeliveryError> {
+        self.send(hook, true).await
+    }
+
+    async fn send(
+        &self,
+        hook: &OutboundWebhook<'_>,
+        keep_reply: bool,
+    ) -> Result<(u16, Option<serde_json::Value>), DeliveryError> {
         let target = shown(hook.url);
         let request = self
             .client
@@ -127,10 +147,18 @@ impl WebhookSender {
             .await
             .map_err(|e| request_error(&target, e))?;
         let status = response.status();
-        crate::outbound_http::drain(response, MAX_RESPONSE_BYTES).await;
+        let reply = if keep_reply && status.is_success() {
+            let body = crate::outbound_http::read_body(response, MAX_REPLY_BYTES + 1).await;
+            (body.len() <= MAX_REPLY_BYTES)
+                .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+                .flatten()
+        } else {
+            crate::outbound_http::drain(response, MAX_RESPONSE_BYTES).await;
+            None
+        };
         let code = status.as_u16();
         if status.is_success() {
-            Ok(code)
+            Ok((code, reply))
         } else if matches!(code, 408 | 409 | 425 | 429) || status.is_server_error() {
             Err(DeliveryError::Transient(format!(
                 "{target} answered {status}"

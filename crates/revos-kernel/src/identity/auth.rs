@@ -403,6 +403,21 @@ impl Kernel {
         {
             problems.push(("$.agent", "must be 1 to 200 characters".to_owned()));
         }
+        // The optimizer's name is revos' own: a key holding it would get
+        // the optimizer's permits.
+        if let Some(agent) = &new.agent
+            && agent
+                .trim()
+                .eq_ignore_ascii_case(revos_policy::tools::OPTIMIZER_AGENT)
+        {
+            problems.push((
+                "$.agent",
+                format!(
+                    "`{}` is the name revos' optimizer calls tools under; choose another",
+                    revos_policy::tools::OPTIMIZER_AGENT
+                ),
+            ));
+        }
         if !problems.is_empty() {
             let violations: Vec<_> = problems
                 .into_iter()

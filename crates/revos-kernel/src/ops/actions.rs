@@ -15,7 +15,8 @@ use revos_policy::tools::{self, CallContext, Executor, Permission, RiskAssessmen
 use revos_queue::EnqueueOutcome;
 use revos_store::StoreError;
 use revos_store::identity::Scope;
-use revos_store::ops::{AgentActionRecord, ApprovalRecord};
+use revos_store::listing::{Cursor, Listed};
+use revos_store::ops::{AgentActionFilter, AgentActionRecord, ApprovalRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -26,6 +27,7 @@ use crate::identity::auth::Principal;
 use crate::ops::policies::{ApprovalSettings, settings_of};
 use crate::ops::{
     APPROVALS_ENDPOINT, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, PUBLISH_TOOL_JOB,
+    SPINE_CHANGE_JOB,
 };
 use crate::{Failure, Kernel};
 
@@ -125,6 +127,48 @@ pub struct AgentActionView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Which agent actions to list.
+#[derive(Debug, Clone, Default)]
+pub struct AgentActionQuery {
+    /// Only this status (`executed`, `awaiting_approval`, `blocked`,
+    /// `rejected`, `expired`).
+    pub status: Option<String>,
+    /// Only this tool.
+    pub tool: Option<String>,
+    /// Only this agent.
+    pub agent: Option<String>,
+    /// Continue after this key.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    /// At most this many (1–200, default 50).
+    pub limit: Option<u32>,
+}
+
+/// Who calls a tool: the agent (the Cedar principal), the actor audited
+/// and shown as the requester, and for the optimizer the stored
+/// optimization action the call carries out.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// The Cedar principal name.
+    pub agent: String,
+    /// The actor audited, shown as the requester.
+    pub actor: String,
+    /// The optimization action carried out, when the optimizer calls.
+    pub optimization: Option<OptimizerCall>,
+}
+
+/// What an optimizer's tool call carries out.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct OptimizerCall {
+    /// The stored optimization action.
+    pub action: Uuid,
+    /// Its cycle.
+    pub cycle: Uuid,
+    /// Whether revos writes the change to the tenant's campaigns itself
+    /// (a budget or status change of spine campaigns) rather than posting
+    /// it to the tool's subsystem endpoint.
+    pub spine: bool,
+}
+
 /// The Cedar principal name of a caller: an agent key's agent, anyone
 /// else's actor (`user:alice`, `key:rvs_…`).
 pub(crate) fn principal_name(by: &Principal) -> String {
@@ -199,6 +243,24 @@ impl Kernel {
     ) -> Result<AgentActionView, Failure> {
         let tenant = resolve_tenant(by, tenant)?;
         by.authorize_tenant(tenant, Scope::Write)?;
+        let caller = Caller {
+            agent: principal_name(by),
+            actor: by.actor(),
+            optimization: None,
+        };
+        self.submit_action(tenant, &caller, req, now).await
+    }
+
+    /// Takes a tool call from `caller`, who was authorized for `tenant`:
+    /// checks, decides, records and enqueues it (see
+    /// [`Kernel::request_agent_action`]).
+    pub(crate) async fn submit_action(
+        &self,
+        tenant: TenantId,
+        caller: &Caller,
+        req: AgentActionRequest,
+        now: DateTime<Utc>,
+    ) -> Result<AgentActionView, Failure> {
         let mut violations = check_request(&req);
         let tool = tools::tool(&req.tool);
         if let Some(tool) = tool
@@ -238,16 +300,19 @@ impl Kernel {
 
         let stored = self.store.tool_policies(tenant).await?;
         let settings = stored.as_ref().map(settings_of).unwrap_or_default();
-        let compiled = match stored.as_ref().map(|p| tools::compile_policies(&p.text)) {
-            Some(Ok(p)) => Some(p),
-            Some(Err(e)) => {
-                tracing::error!(%tenant, error = %e, "stored tool policies no longer compile");
+        // No policies stored: the defaults (the optimizer's gates only).
+        let text = stored
+            .as_ref()
+            .map_or(tools::DEFAULT_POLICIES, |p| p.text.as_str());
+        let compiled = match tools::compile_policies(text) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!(%tenant, error = %e, "tool policies no longer compile");
                 None
             }
-            None => None,
         };
         let risk = tools::assess(tool, &req.args);
-        let agent = principal_name(by);
+        let agent = caller.agent.clone();
         let permission = tools::decide(
             compiled.as_ref(),
             tool,
@@ -260,7 +325,14 @@ impl Kernel {
             },
         );
         let (status, reasons) = self
-            .outcome(tenant, tool, &req.args, &permission, &risk, &settings)
+            .outcome(
+                tenant,
+                tool,
+                caller,
+                &req.args,
+                (&permission, &risk),
+                &settings,
+            )
             .await?;
 
         let id = Uuid::new_v4();
@@ -273,8 +345,9 @@ impl Kernel {
             "reason_code": req.reason_code,
             "risk": RiskView::from(&risk),
             "reasons": reasons,
-            "requester": by.actor(),
+            "requester": caller.actor,
             "fingerprint": fingerprint,
+            "optimization": caller.optimization,
         });
         let mut action = AgentActionRecord {
             id,
@@ -333,7 +406,7 @@ impl Kernel {
         }
         self.audit(
             tenant,
-            &by.actor(),
+            &caller.actor,
             "agent_action.request",
             Some(("agent_action", &id.to_string())),
             json!({
@@ -361,9 +434,9 @@ impl Kernel {
         &self,
         tenant: TenantId,
         tool: &tools::Tool,
+        caller: &Caller,
         args: &Value,
-        permission: &Permission,
-        risk: &RiskAssessment,
+        (permission, risk): (&Permission, &RiskAssessment),
         settings: &ApprovalSettings,
     ) -> Result<(&'static str, Vec<String>), Failure> {
         let (mut approval, mut reasons) = match permission {
@@ -375,6 +448,8 @@ impl Kernel {
                 reasons.push(format!("`{}` cannot run: {why}", tool.name));
                 return Ok(("blocked", reasons));
             }
+            // The optimizer's spine changes are written by revos itself.
+            Executor::Endpoint(_) if caller.optimization.is_some_and(|o| o.spine) => {}
             Executor::Endpoint(subsystem) => {
                 if self
                     .store
@@ -446,7 +521,9 @@ impl Kernel {
         let Some(tool) = tools::tool(&action.tool) else {
             return Err(Failure::internal(&format!("unknown tool {}", action.tool)));
         };
+        let spine = action.body["optimization"]["spine"].as_bool() == Some(true);
         let kind = match tool.executor {
+            Executor::Endpoint(_) if spine => SPINE_CHANGE_JOB,
             Executor::Email => EMAIL_TOOL_JOB,
             Executor::Campaign => CAMPAIGN_TOOL_JOB,
             Executor::Endpoint(_) => ENDPOINT_TOOL_JOB,
@@ -646,6 +723,55 @@ impl Kernel {
         if let Err(e) = result {
             tracing::error!(%tenant, endpoint, error = %e, "could not enqueue a notification");
         }
+    }
+
+    /// The tenant's agent actions, newest first, filtered by status, tool
+    /// and agent; `has_more` and the cursor say what the page hides. Needs
+    /// `read`.
+    pub async fn agent_actions(
+        &self,
+        by: &Principal,
+        tenant: Option<TenantId>,
+        query: AgentActionQuery,
+    ) -> Result<Listed<AgentActionView>, Failure> {
+        let tenant = resolve_tenant(by, tenant)?;
+        by.authorize_tenant(tenant, Scope::Read)?;
+        const STATUSES: [&str; 5] = [
+            "executed",
+            "awaiting_approval",
+            "blocked",
+            "rejected",
+            "expired",
+        ];
+        if let Some(status) = &query.status
+            && !STATUSES.contains(&status.as_str())
+        {
+            return Err(Failure::invalid(
+                "invalid filter",
+                &[violation(
+                    "query.status",
+                    format!("must be one of {}", STATUSES.join(", ")),
+                )],
+            ));
+        }
+        let limit = query.limit.unwrap_or(50).clamp(1, 200);
+        let filter = AgentActionFilter {
+            status: query.status,
+            tool: query.tool,
+            agent: query.agent,
+            after: query.after,
+            limit: limit + 1,
+        };
+        let mut rows = self.store.list_agent_actions(tenant, &filter).await?;
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            items.push(self.action_view(tenant, row).await?);
+        }
+        Ok(Listed::new(items, has_more, |v| {
+            Cursor::At(v.created_at, v.id)
+        }))
     }
 
     /// One action, with its job's state. Needs `read` in its tenant.

@@ -462,6 +462,61 @@ impl Kernel {
         }
     }
 
+    /// Finishes decisions a crash interrupted: a job still held on the
+    /// `approval` (or `publish`) queue whose approval is already decided (approved,
+    /// rejected or expired) is released or cancelled now, and its action
+    /// updated, as the decision would have done. Answers how many.
+    pub async fn reconcile_approvals(&self, now: DateTime<Utc>) -> Result<usize, Failure> {
+        let mut held = Vec::new();
+        // Gated jobs wait on the `approval` queue; publications on the
+        // `publish` queue itself.
+        for queue in ["approval", "publish"] {
+            let filter = revos_queue::JobFilter {
+                queue: Some(queue.to_owned()),
+                state: Some(revos_queue::JobState::AwaitingApproval),
+                order: revos_contracts::Order::OldestFirst,
+                limit: Some(1000),
+                ..revos_queue::JobFilter::default()
+            };
+            held.extend(self.store.list_jobs(None, &filter).await?);
+        }
+        let mut done = 0;
+        for job in held {
+            let Some(action_id) = job
+                .payload
+                .get("agent_action_id")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<Uuid>().ok())
+            else {
+                continue;
+            };
+            let tenant = job.tenant_id;
+            let Some(mut action) = self.store.agent_action(tenant, action_id).await? else {
+                continue;
+            };
+            let Some(approval_id) = action.approval_id else {
+                continue;
+            };
+            let Some(approval) = self.store.approval(tenant, approval_id).await? else {
+                continue;
+            };
+            let approve = match approval.status.as_str() {
+                "approved" => true,
+                "rejected" => false,
+                "expired" => {
+                    action.status = "expired".to_owned();
+                    false
+                }
+                _ => continue,
+            };
+            tracing::warn!(%tenant, action = %action.id, approval = %approval.id,
+                status = %approval.status, "finishing a decision that was interrupted");
+            self.release(tenant, action, approve, now).await?;
+            done += 1;
+        }
+        Ok(done)
+    }
+
     /// Sends the agent's endpoint `agent.<name>` the action as it stands.
     pub(crate) async fn tell_agent(
         &self,
@@ -469,6 +524,16 @@ impl Kernel {
         action: &AgentActionRecord,
         event: &str,
     ) {
+        // The optimizer is an agent whose callback is revos itself.
+        if action
+            .body
+            .get("optimization")
+            .is_some_and(|o| !o.is_null())
+            && let Err(e) = self.optimizer_heard(tenant, action, event).await
+        {
+            tracing::error!(%tenant, action = %action.id, error = %e.body.message,
+                "the optimizer could not take in its tool call's outcome");
+        }
         let endpoint = agent_endpoint(&action.agent);
         let body = match self.action_view(tenant, action.clone()).await {
             Ok(view) => serde_json::to_value(view).unwrap_or_default(),
@@ -546,6 +611,11 @@ pub async fn run_expiry(
         tokio::select! {
             () = &mut shutdown => break,
             () = tokio::time::sleep(interval) => {}
+        }
+        match kernel.reconcile_approvals(Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(finished = n, "finished interrupted approval decisions"),
+            Err(err) => tracing::error!(error = %err.body, "the approval reconciliation failed"),
         }
         match kernel.expire_approvals(Utc::now()).await {
             Ok(0) => {}

@@ -9,7 +9,10 @@
 //! - `ops.webhook` posts the action (tool, arguments, entity, evidence) to
 //!   the tenant's webhook endpoint named after the tool's subsystem, signed
 //!   with Standard Webhooks headers; a 2xx answer is the subsystem's
-//!   acknowledgement and the result;
+//!   acknowledgement, and its JSON reply (at most 16 KiB), if any, is kept
+//!   in the result;
+//! - `ops.spine_campaigns` writes the optimizer's budget or status change
+//!   to the tenant's campaigns ([`crate::optimize::dispatch`]);
 //! - `ops.publish` publishes an approved post: delivers it to the tenant's
 //!   publish endpoint and writes the published record
 //!   ([`crate::ops::posts`]).
@@ -36,7 +39,7 @@ use crate::delivery::outbound::{DeliveryError, OutboundWebhook};
 use crate::delivery::worker::{Handler, JobError};
 use crate::ops::{
     CAMPAIGN_EMAIL_JOB, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, NOTIFY_EMAIL_JOB,
-    PUBLISH_TOOL_JOB,
+    PUBLISH_TOOL_JOB, SPINE_CHANGE_JOB,
 };
 
 /// Runs an agent action's job.
@@ -123,8 +126,14 @@ impl ToolHandler {
             body: &body,
             timestamp: Utc::now().timestamp(),
         };
-        match self.kernel.webhook_sender().deliver(&hook).await {
-            Ok(status) => Ok(json!({"endpoint": subsystem, "http_status": status})),
+        match self.kernel.webhook_sender().deliver_for_reply(&hook).await {
+            Ok((status, reply)) => {
+                let mut detail = json!({"endpoint": subsystem, "http_status": status});
+                if let Some(reply) = reply {
+                    detail["reply"] = reply;
+                }
+                Ok(detail)
+            }
             Err(DeliveryError::Transient(m)) => Err(JobError::Retryable(m)),
             Err(DeliveryError::Permanent(m)) => Err(JobError::Fatal(m)),
         }
@@ -175,6 +184,13 @@ impl Handler for ToolHandler {
         let outcome = match tool.executor {
             Executor::Email => self.send_email(&action).await,
             Executor::Campaign => self.kernel.run_campaign(job, &action).await,
+            // The optimizer's budget or status change of the tenant's
+            // campaigns: written by revos.
+            Executor::Endpoint(_) if action.body["optimization"]["spine"] == json!(true) => self
+                .kernel
+                .apply_spine_change(job.tenant_id, &action)
+                .await
+                .map_err(JobError::Fatal),
             Executor::Endpoint(subsystem) => {
                 self.call_endpoint(job.tenant_id, &action, subsystem).await
             }
@@ -277,7 +293,8 @@ pub(crate) fn handlers(kernel: &Kernel) -> Vec<(&'static str, Arc<dyn Handler>)>
             }),
         ),
         (ENDPOINT_TOOL_JOB, handler.clone()),
-        (PUBLISH_TOOL_JOB, handler),
+        (PUBLISH_TOOL_JOB, handler.clone()),
+        (SPINE_CHANGE_JOB, handler),
         (NOTIFY_EMAIL_JOB, notify),
     ]
 }

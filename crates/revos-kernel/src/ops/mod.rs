@@ -63,6 +63,9 @@ pub(crate) const CAMPAIGN_EMAIL_JOB: &str = "ops.campaign_email";
 pub(crate) const ENDPOINT_TOOL_JOB: &str = "ops.webhook";
 /// The job kind that publishes an approved post.
 pub(crate) const PUBLISH_TOOL_JOB: &str = "ops.publish";
+/// The job kind that writes the optimizer's budget or status change to the
+/// tenant's campaigns.
+pub(crate) const SPINE_CHANGE_JOB: &str = "ops.spine_campaigns";
 /// The job kind that e-mails people about a new approval.
 pub(crate) const NOTIFY_EMAIL_JOB: &str = "ops.notify_email";
 /// The webhook endpoint that hears about new approvals.

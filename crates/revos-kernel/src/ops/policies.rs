@@ -232,7 +232,8 @@ pub struct ToolPoliciesView {
     pub policies: String,
     /// The approval settings.
     pub settings: ApprovalSettings,
-    /// Who stored them (absent: none stored yet, every call is denied).
+    /// Who stored them (absent: none stored yet, so the defaults shown
+    /// apply: the optimizer's gates, and no permit for any other agent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
     /// When.
@@ -241,7 +242,7 @@ pub struct ToolPoliciesView {
 }
 
 impl Kernel {
-    /// The tenant's tool policies (empty text and default settings when
+    /// The tenant's tool policies (the default policies and settings when
     /// none were stored). Needs `read`.
     pub async fn tool_policies(
         &self,
@@ -257,7 +258,7 @@ impl Kernel {
                 updated_at: Some(rec.updated_at),
             },
             None => ToolPoliciesView {
-                policies: String::new(),
+                policies: tools::DEFAULT_POLICIES.to_owned(),
                 settings: ApprovalSettings::default(),
                 updated_by: None,
                 updated_at: None,

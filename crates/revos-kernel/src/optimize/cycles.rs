@@ -228,6 +228,46 @@ impl Kernel {
             }
         };
         let output = plan.output.clone();
+        // Output rule 3 for this tenant: which subsystems have an executor
+        // configured, and the actions whose subsystem has none (blocked
+        // when executed in enforce mode). A simulated tenant's changes land
+        // in its simulated world, which executes them all.
+        let simulated = self
+            .store()
+            .get_tenant(tenant)
+            .await?
+            .is_some_and(|t| t.simulation);
+        let (executors, without_executor) = if simulated {
+            (
+                json!("simulated: every change is applied to the simulated world"),
+                Vec::new(),
+            )
+        } else {
+            let map = super::dispatch::executors(self, tenant).await?;
+            let missing: Vec<Value> = output
+                .actions
+                .iter()
+                .filter(|a| {
+                    let owner = a.owner_subsystem.as_str();
+                    let configured = map[owner]["configured"].as_bool() == Some(true);
+                    let spine = a.owner_subsystem
+                        == revos_contracts::kernel_io::OwnerSubsystem::Campaigns
+                        && matches!(
+                            super::executor::plan_change(a),
+                            Ok(super::executor::Change::Campaigns(_))
+                        );
+                    !configured && !spine
+                })
+                .map(|a| {
+                    json!({
+                        "action_id": a.action_id,
+                        "owner_subsystem": a.owner_subsystem.as_str(),
+                        "reason": map[a.owner_subsystem.as_str()]["note"],
+                    })
+                })
+                .collect();
+            (Value::Object(map), missing)
+        };
         let cycle = Cycle {
             binding_constraint: Some(output.cycle_summary.binding_constraint.as_str().to_owned()),
             priority_metric: Some(output.cycle_summary.priority_metric.clone()),
@@ -236,6 +276,8 @@ impl Kernel {
                 "gated": plan.gated,
                 "skipped": plan.skipped,
                 "reproposed": plan.reproposed,
+                "executors": executors,
+                "without_executor": without_executor,
             }),
             ..base
         };

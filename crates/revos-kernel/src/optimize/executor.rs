@@ -90,6 +90,11 @@ pub struct Executed {
     pub baseline: Option<f64>,
     /// Why the change could not be applied (the action is then `failed`).
     pub error: Option<String>,
+    /// In enforce mode, the tool call that carries the change out (see
+    /// [`crate::optimize::dispatch`]): the change is made, and the action
+    /// observed, once the call has run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call: Option<super::dispatch::ToolCallOutcome>,
 }
 
 /// What [`Kernel::execute_pending`] did.
@@ -147,7 +152,7 @@ pub struct MeasureReport {
 
 /// A campaign field the campaigns executor changes.
 #[derive(Debug, Clone, PartialEq)]
-enum CampaignValue {
+pub(crate) enum CampaignValue {
     /// `budget_total`.
     Budget(f64),
     /// `status`.
@@ -156,15 +161,15 @@ enum CampaignValue {
 
 /// One change to one spine campaign, with the value to restore.
 #[derive(Debug, Clone, PartialEq)]
-struct CampaignEdit {
-    campaign_id: String,
-    from: Option<CampaignValue>,
-    to: CampaignValue,
+pub(crate) struct CampaignEdit {
+    pub(crate) campaign_id: String,
+    pub(crate) from: Option<CampaignValue>,
+    pub(crate) to: CampaignValue,
 }
 
 /// How an action's change is carried out.
 #[derive(Debug, Clone, PartialEq)]
-enum Change {
+pub(crate) enum Change {
     /// Written to the spine campaigns.
     Campaigns(Vec<CampaignEdit>),
     /// Recorded as an event for the owner subsystem.
@@ -192,7 +197,7 @@ fn campaign_value(field: &str, value: &Value) -> Option<CampaignValue> {
 /// of a `campaigns` change of `budget_total`, `status` or
 /// `budget_reallocation`, a change record for everything else. `Err` names
 /// what is malformed.
-fn plan_change(action: &Action) -> Result<Change, String> {
+pub(crate) fn plan_change(action: &Action) -> Result<Change, String> {
     let change = &action.proposed_change;
     let owner = action.owner_subsystem.as_str();
     if owner != "campaigns" {
@@ -352,6 +357,15 @@ impl Kernel {
                 }
                 continue;
             }
+            // A tenant's own systems change only through tool calls,
+            // under its tool policies and approvals.
+            if mode == KernelMode::Enforce && !simulated {
+                match self.dispatch_pending(by, &action, now).await? {
+                    Ok(executed) => report.executed.push(executed),
+                    Err(waiting) => report.skipped.push(waiting),
+                }
+                continue;
+            }
             if !self
                 .store()
                 .set_optimization_action_status(
@@ -396,6 +410,83 @@ impl Kernel {
         Ok(report)
     }
 
+    /// Hands a pending action to its tool call (enforce mode): `Ok` with
+    /// what was asked, or `Err` naming the call it already waits for.
+    async fn dispatch_pending(
+        &self,
+        by: &Principal,
+        action: &OptimizationAction,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Executed, String>, Failure> {
+        let tenant = action.tenant_id;
+        if let Some(mut call) = self
+            .store()
+            .agent_action_by_key(tenant, &super::dispatch::call_key(action.id), false)
+            .await?
+        {
+            // An earlier execution stopped between recording the call and
+            // queueing its job: queue it now (idempotent by its job key).
+            if call.job_id.is_none()
+                && matches!(call.status.as_str(), "executed" | "awaiting_approval")
+            {
+                self.enqueue_action_job(tenant, &mut call, now).await?;
+            }
+            let approval = call
+                .approval_id
+                .map(|a| format!(", approval {a}"))
+                .unwrap_or_default();
+            return Ok(Err(format!(
+                "{} ({}): waiting for its `{}` call {} ({}{approval})",
+                action.action_id, action.id, call.tool, call.id, call.status
+            )));
+        }
+        let mut executed = Executed {
+            action: action.id,
+            action_id: action.action_id.clone(),
+            owner_subsystem: action.owner_subsystem.clone(),
+            applied: false,
+            change: action.proposed_change.clone(),
+            baseline: None,
+            error: None,
+            tool_call: None,
+        };
+        let planned = serde_json::from_value::<Action>(action.spec.clone())
+            .map_err(|e| format!("the stored action is not a contract Action: {e}"))
+            .and_then(|spec| plan_change(&spec).map(|change| (spec, change)));
+        let campaigns = match &planned {
+            Ok((_, change)) => self.campaigns_for(tenant, change).await?,
+            Err(e) => Err(e.clone()),
+        };
+        let (spec, change, campaigns) = match (planned, campaigns) {
+            (Ok((spec, change)), Ok(campaigns)) => (spec, change, campaigns),
+            (Err(reason), _) | (_, Err(reason)) => {
+                executed.error = Some(reason);
+                self.store()
+                    .set_optimization_action_status(
+                        tenant,
+                        action.id,
+                        OptimizationActionStatus::Pending,
+                        OptimizationActionStatus::Failed,
+                        now,
+                    )
+                    .await?;
+                return Ok(Ok(executed));
+            }
+        };
+        let outcome = self
+            .dispatch_as_tool(by, action, &spec, &change, &campaigns, now)
+            .await?;
+        if outcome.status == "blocked" {
+            executed.error = Some(format!(
+                "the `{}` call was blocked: {}",
+                outcome.tool,
+                outcome.reasons.join("; ")
+            ));
+        }
+        executed.tool_call = Some(outcome);
+        Ok(Ok(executed))
+    }
+
     /// Carries out one claimed (`executing`) action.
     async fn execute_one(
         &self,
@@ -414,6 +505,7 @@ impl Kernel {
             change: action.proposed_change.clone(),
             baseline: None,
             error: None,
+            tool_call: None,
         };
         let planned = serde_json::from_value::<Action>(action.spec.clone())
             .map_err(|e| format!("the stored action is not a contract Action: {e}"))
@@ -531,7 +623,7 @@ impl Kernel {
 
     /// Emits `optimization.change_{what}` about `action` (idempotent: one
     /// event per action and kind).
-    async fn change_event(
+    pub(crate) async fn change_event(
         &self,
         by: &Principal,
         action: &OptimizationAction,

@@ -13,6 +13,7 @@
 
 pub mod analytics;
 pub mod cycles;
+pub mod dispatch;
 pub mod executor;
 pub(crate) mod lifecycle;
 pub mod scheduler;

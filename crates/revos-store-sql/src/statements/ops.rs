@@ -20,7 +20,8 @@ macro_rules! ops_statements {
             use ::revos_contracts::TenantId;
             use ::revos_store::StoreError;
             use ::revos_store::ops::{
-                AgentActionRecord, ApprovalFilter, ApprovalRecord, OpsStore, ToolPolicyRecord,
+                AgentActionFilter, AgentActionRecord, ApprovalFilter, ApprovalRecord, OpsStore,
+                ToolPolicyRecord,
             };
             use $crate::DbId;
             use $crate::ops::{AgentActionRow, ApprovalRow, ToolPolicyRow, version};
@@ -180,6 +181,42 @@ macro_rules! ops_statements {
                         .map_err(store_error)?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(row.map(AgentActionRecord::from))
+                }
+
+                async fn list_agent_actions(
+                    &self,
+                    tenant: TenantId,
+                    filter: &AgentActionFilter,
+                ) -> Result<Vec<AgentActionRecord>, StoreError> {
+                    let mut tx = self.read_tenant(tenant).await?;
+                    let (after_at, after_id) = match filter.after {
+                        Some((at, id)) => (Some(ts(at)), Some(DbId(id))),
+                        None => (None, None),
+                    };
+                    let rows: Vec<AgentActionRow> = ::sqlx::query_as(concat!(
+                        "select ",
+                        $crate::agent_action_columns!(),
+                        " from agent_actions where tenant_id = $1
+                           and ($2 is null or status = $2)
+                           and ($3 is null or tool = $3)
+                           and ($4 is null or agent = $4)
+                           and ($5 is null or created_at < $5
+                                or (created_at = $5 and id < $6))
+                         order by created_at desc, id desc
+                         limit $7"
+                    ))
+                    .bind(tid(tenant))
+                    .bind(filter.status.as_deref())
+                    .bind(filter.tool.as_deref())
+                    .bind(filter.agent.as_deref())
+                    .bind(after_at)
+                    .bind(after_id)
+                    .bind(i64::from(filter.limit))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(rows.into_iter().map(AgentActionRecord::from).collect())
                 }
 
                 async fn update_agent_action(

@@ -155,6 +155,7 @@ macro_rules! conformance_tests {
             actions_and_approvals_read_back_and_keys_are_unique,
             approval_updates_are_conditional,
             approvals_are_filtered_and_paged_newest_first,
+            agent_actions_are_filtered_and_paged_newest_first,
             tenants_are_isolated,
             a_missing_tenant_is_reported,
         );

@@ -4,7 +4,9 @@
 //! approval list filters and pages newest first, tenants are isolated.
 
 use super::{t0, tenant};
-use crate::ops::{AgentActionRecord, ApprovalFilter, ApprovalRecord, ToolPolicyRecord};
+use crate::ops::{
+    AgentActionFilter, AgentActionRecord, ApprovalFilter, ApprovalRecord, ToolPolicyRecord,
+};
 use crate::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use revos_contracts::TenantId;
@@ -106,6 +108,86 @@ pub async fn actions_and_approvals_read_back_and_keys_are_unique(store: &dyn Sto
     changed.updated_at = t0() + Duration::seconds(5);
     store.update_agent_action(t, &changed).await.unwrap();
     assert_eq!(store.agent_action(t, a.id).await.unwrap(), Some(changed));
+}
+
+/// Agent actions list newest first, filtered by status, tool and agent,
+/// and page by (time, id).
+pub async fn agent_actions_are_filtered_and_paged_newest_first(store: &dyn Store) {
+    let t = tenant(store, "Ops").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut a = action(
+            &format!("k{i}"),
+            &format!("job-{i}"),
+            t0() + Duration::seconds(i),
+        );
+        if i % 2 == 0 {
+            a.status = "executed".into();
+            a.tool = "send_email".into();
+        }
+        if i == 4 {
+            a.agent = "optimizer".into();
+        }
+        store.insert_agent_action(t, &a, None).await.unwrap();
+        ids.push(a.id);
+    }
+    let list = |filter: AgentActionFilter| async move {
+        store
+            .list_agent_actions(t, &filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect::<Vec<_>>()
+    };
+    let all = list(AgentActionFilter {
+        limit: 10,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(all, ids.iter().rev().copied().collect::<Vec<_>>());
+    let executed = list(AgentActionFilter {
+        status: Some("executed".into()),
+        tool: Some("send_email".into()),
+        limit: 10,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(executed, vec![ids[4], ids[2], ids[0]]);
+    let optimizer = list(AgentActionFilter {
+        agent: Some("optimizer".into()),
+        limit: 10,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(optimizer, vec![ids[4]]);
+    let first = list(AgentActionFilter {
+        limit: 2,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(first, vec![ids[4], ids[3]]);
+    let next = list(AgentActionFilter {
+        after: Some((t0() + Duration::seconds(3), ids[3])),
+        limit: 2,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(next, vec![ids[2], ids[1]]);
+    let other = tenant(store, "Other").await;
+    assert!(
+        store
+            .list_agent_actions(
+                other,
+                &AgentActionFilter {
+                    limit: 10,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// An update names the version it read: the first writer wins, a second
