@@ -249,6 +249,10 @@ pub(crate) fn router(kernel: Kernel) -> Router {
             delete(events::remove_endpoint),
         )
         .route_layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_request,
+        ))
         .fallback(|| async { error::ApiError::canned(ErrorKind::RouteNotFound).into_response() })
         .with_state(state)
         .layer(axum::middleware::map_response(kernel_error_shape))
@@ -264,6 +268,39 @@ pub(crate) fn router(kernel: Kernel) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Counts a routed request by method, route template and status, with its
+/// latency, for `/metrics` (the route is the router's template, so the
+/// labels stay few whatever paths are asked for).
+async fn count_request(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method: &'static str = match request.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state.kernel.telemetry().http_request(
+        method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 /// Gives any error response that is not already JSON (a 405 from the

@@ -1201,4 +1201,22 @@ async fn queues_and_jobs_can_be_seen_and_steered(app: App) {
         "{text}"
     );
     assert!(text.contains("revos_worker_jobs_completed_total"), "{text}");
+    // Requests by route template (never the raw path) and status, with a
+    // latency histogram; decisions and approvals beside them.
+    assert!(
+        text.contains(
+            "revos_http_requests_total{method=\"POST\",route=\"/v1/jobs/{job_id}/cancel\",status=\"404\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&theirs.to_string()),
+        "a raw path leaked into a label"
+    );
+    assert!(
+        text.contains("revos_http_request_duration_seconds_bucket{le=\"0.001\",method=\"GET\",route=\"/v1/audit\"}")
+            || text.contains("revos_http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/audit\",le=\"0.001\"}"),
+        "{text}"
+    );
+    assert!(text.contains("revos_approvals_pending 0"), "{text}");
 }

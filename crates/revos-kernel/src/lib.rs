@@ -42,6 +42,7 @@ pub mod optimize;
 pub(crate) mod outbound_http;
 pub mod runtime;
 pub(crate) mod settings;
+pub mod telemetry;
 pub mod validate;
 
 pub use config::Config;
@@ -64,6 +65,7 @@ pub struct Kernel {
     jwt: Option<Arc<identity::jwt::JwtVerifier>>,
     queues: Arc<revos_queue::QueueSettings>,
     worker_stats: Arc<delivery::worker::WorkerStats>,
+    telemetry: telemetry::Telemetry,
     policies: Arc<revos_policy::Registry>,
     guards: Arc<revos_policy::guards::GuardRegistry>,
     mailer: delivery::email::Mailer,
@@ -99,6 +101,7 @@ impl Kernel {
             jwt,
             queues: Arc::new(queues),
             worker_stats: Arc::new(delivery::worker::WorkerStats::default()),
+            telemetry: telemetry::Telemetry::default(),
             policies: Arc::new(revos_policy::Registry::builtin()),
             guards: Arc::new(revos_policy::guards::GuardRegistry::builtin()),
             mailer,
@@ -150,6 +153,11 @@ impl Kernel {
     /// The store underneath.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The process's counters and histograms (see [`telemetry`]).
+    pub fn telemetry(&self) -> &telemetry::Telemetry {
+        &self.telemetry
     }
 
     /// The counters of the workers running in this process.

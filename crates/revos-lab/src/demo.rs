@@ -24,7 +24,7 @@
 //! tenant, the daily series of the first cycle's priority metric for the
 //! chart ([`crate::chart`]). It writes only to tenants A and B.
 
-use crate::chart::LineChart;
+use crate::chart::{LineChart, Marker, MarkerKind};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use revos_contracts::kernel_io::{Action, Targets, Trigger, TriggerType};
 use revos_contracts::{ErrorKind, TenantId};
@@ -138,12 +138,46 @@ pub struct LineChartData {
 impl DemoTenant {
     /// The chart to draw.
     pub fn line_chart(&self) -> LineChart {
+        let metric = &self.chart.metric;
+        let definition = revos_contracts::metrics::lookup(metric);
+        let name = definition.map_or_else(|| metric.clone(), |d| d.name.to_owned());
+        let mut markers: Vec<Marker> = self
+            .chart
+            .cycle_dates
+            .iter()
+            .map(|day| Marker {
+                day: *day,
+                kind: MarkerKind::Cycle,
+                note: "a cycle ran and applied its changes".to_owned(),
+            })
+            .collect();
+        let results = self
+            .cycles
+            .iter()
+            .flat_map(|c| &c.results)
+            .chain(&self.results_after)
+            .filter(|r| r.target_metric == *metric);
+        for r in results {
+            let kind = match (r.status.as_str(), r.outcome.as_str()) {
+                ("reverted", _) => MarkerKind::Reverted,
+                (_, "successful") => MarkerKind::Succeeded,
+                (_, "failed") => MarkerKind::Failed,
+                _ => continue,
+            };
+            markers.push(Marker {
+                day: r.date,
+                kind,
+                note: format!("{} {} ({})", r.action_id, r.outcome, r.status),
+            });
+        }
         LineChart {
-            title: format!("{}: {}", self.name, self.chart.metric),
-            label: self.chart.metric.clone(),
+            title: format!("{}: {name}", self.name),
+            label: name,
+            unit: definition.map(|d| d.unit),
+            better: definition.map(|d| d.direction),
             points: self.chart.points.clone(),
             target: self.chart.target,
-            markers: self.chart.cycle_dates.clone(),
+            markers,
         }
     }
 }

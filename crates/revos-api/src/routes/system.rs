@@ -152,6 +152,22 @@ pub(crate) async fn metrics(
         "Time jobs waited from their run_at to their start (divide by job runs for the mean latency)",
         wait,
     );
+    state.kernel.telemetry().register(&mut registry);
+    let (pending, oldest_pending) = state.kernel.pending_approvals(chrono::Utc::now()).await?;
+    let pending_gauge = Gauge::<i64>::default();
+    pending_gauge.set(i64::try_from(pending).unwrap_or(i64::MAX));
+    registry.register(
+        "approvals_pending",
+        "Approvals waiting for people, in every tenant",
+        pending_gauge,
+    );
+    let oldest_gauge = Gauge::<f64, AtomicU64>::default();
+    oldest_gauge.set(oldest_pending);
+    registry.register(
+        "approvals_pending_oldest_seconds",
+        "Age of the oldest approval waiting for people",
+        oldest_gauge,
+    );
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)
         .map_err(|e| ApiError(revos_kernel::Failure::internal(&e)))?;

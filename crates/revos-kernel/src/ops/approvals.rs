@@ -517,6 +517,33 @@ impl Kernel {
         Ok(done)
     }
 
+    /// How many approvals wait for people in every tenant, and the age in
+    /// seconds of the oldest (0 when none): what `/metrics` reports.
+    pub async fn pending_approvals(&self, now: DateTime<Utc>) -> Result<(u64, f64), Failure> {
+        let (mut count, mut oldest) = (0u64, 0f64);
+        let mut offset = 0;
+        loop {
+            let tenants = self.store.list_tenants(Page::new(500, offset)).await?;
+            if tenants.is_empty() {
+                return Ok((count, oldest));
+            }
+            offset += tenants.len() as u32;
+            for t in tenants {
+                let filter = ApprovalFilter {
+                    status: Some("pending".to_owned()),
+                    limit: 10_000,
+                    ..ApprovalFilter::default()
+                };
+                let rows = self.store.list_approvals(t.id, &filter).await?;
+                count += rows.len() as u64;
+                if let Some(first) = rows.iter().map(|r| r.created_at).min() {
+                    let age = (now - first).num_milliseconds().max(0) as f64 / 1000.0;
+                    oldest = oldest.max(age);
+                }
+            }
+        }
+    }
+
     /// Sends the agent's endpoint `agent.<name>` the action as it stands.
     pub(crate) async fn tell_agent(
         &self,

@@ -154,6 +154,7 @@ impl Kernel {
         input: &KernelInput,
         force: bool,
     ) -> Result<KernelOutput, Failure> {
+        let started = std::time::Instant::now();
         let tenant = input.tenant_id;
         if !tenant.is_platform() && by.scope_in(tenant).is_some() {
             by.authorize_tenant(tenant, Scope::Write)?;
@@ -224,6 +225,8 @@ impl Kernel {
                 {
                     tracing::error!(%tenant, error = %e, "could not record a failed cycle");
                 }
+                self.telemetry()
+                    .cycle("failed", started.elapsed().as_secs_f64());
                 return Err(Failure::from_error(error));
             }
         };
@@ -316,7 +319,11 @@ impl Kernel {
             )
             .await
         {
-            Ok(()) => Ok(output),
+            Ok(()) => {
+                self.telemetry()
+                    .cycle("completed", started.elapsed().as_secs_f64());
+                Ok(output)
+            }
             // Another cycle completed between the check and the write.
             Err(StoreError::Conflict { .. }) => {
                 match self.store().last_completed_cycle(tenant).await? {

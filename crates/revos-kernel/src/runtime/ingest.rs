@@ -856,6 +856,13 @@ impl Kernel {
         })
         .await?;
         tx.commit().await?;
+        let telemetry = self.telemetry();
+        for d in &decisions {
+            telemetry.decision(&d.policy_id, d.outcome.as_str(), d.mode.as_str());
+        }
+        for a in &actions {
+            telemetry.action(a.r#type.as_str(), a.status.as_str());
+        }
         Ok(IngestReceipt {
             event_id: event.id,
             idempotency_key: event.idempotency_key,
