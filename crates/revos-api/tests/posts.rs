@@ -22,6 +22,7 @@ on_both!(
     rejection_expiry_and_blocked_submissions,
     other_tenants_ids_are_not_found,
     a_failed_delivery_is_kept_and_can_be_redriven,
+    a_direct_tool_call_is_the_same_gate,
 );
 
 const AUD: &str = "revos";
@@ -727,4 +728,69 @@ async fn a_failed_delivery_is_kept_and_can_be_redriven(db: Db) {
     assert_eq!(post["published"]["delivery"]["endpoint"], "publish.blog");
     assert!(post.get("failure").is_none(), "{post}");
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// `publish_post` called directly through `/v1/agent-actions` passes the
+/// same gate: a post that fails its checks, or whose content changed, is
+/// blocked with the reasons; a ready one waits for a person and the post
+/// is `submitted`.
+async fn a_direct_tool_call_is_the_same_gate(db: Db) {
+    let app = start(db).await;
+    let t = app.tenant().await;
+    set_policies(&app, &t, PERMIT, json!({})).await;
+    let writer = agent_key(&app, &t, "writer").await;
+    let post = create(&app, &writer, &t, draft()).await;
+    let id = post["id"].as_str().unwrap().to_owned();
+    let call = |key: &str, hash: &str| {
+        json!({
+            "tool": "publish_post",
+            "args": {"post_id": id, "channel": "blog", "content_hash": hash},
+            "entity": format!("post:{id}"), "entity_version": key.len(),
+            "reason_code": "launch", "idempotency_key": key,
+        })
+    };
+    let hash = post["content_hash"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .call_as(
+            &writer,
+            Method::POST,
+            "/v1/agent-actions",
+            Some(call("a", &hash)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "blocked", "{body}");
+    assert!(
+        body["reasons"]
+            .to_string()
+            .contains("fact_check is missing"),
+        "{body}"
+    );
+    check(&app, &writer, &t, &id, "fact_check", "pass").await;
+    check(&app, &writer, &t, &id, "tone_check", "pass").await;
+    let (_, body) = app
+        .call_as(
+            &writer,
+            Method::POST,
+            "/v1/agent-actions",
+            Some(call("bb", &"0".repeat(64))),
+        )
+        .await;
+    assert_eq!(body["status"], "blocked", "{body}");
+    assert!(
+        body["reasons"].to_string().contains("content changed"),
+        "{body}"
+    );
+    let (_, body) = app
+        .call_as(
+            &writer,
+            Method::POST,
+            "/v1/agent-actions",
+            Some(call("ccc", &hash)),
+        )
+        .await;
+    assert_eq!(body["status"], "awaiting_approval", "{body}");
+    let post = show(&app, &t, &id).await;
+    assert_eq!(post["status"], "submitted", "{post}");
+    assert_eq!(post["submission"]["action_id"], body["id"]);
 }
