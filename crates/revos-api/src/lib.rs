@@ -33,7 +33,8 @@ use axum::routing::{delete, post, put};
 use revos_contracts::ErrorKind;
 use revos_kernel::Kernel;
 use routes::{
-    audit, cycles, data, events, jobs, keys, me, ops, system, templates, tenants, tickets, webhooks,
+    audit, cycles, data, events, jobs, keys, me, ops, posts, system, templates, tenants, tickets,
+    webhooks,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -166,6 +167,19 @@ pub(crate) fn router(kernel: Kernel) -> Router {
         .route(
             &format!("{tenant}/tickets/{{ticket_id}}/escalate"),
             post(tickets::escalate),
+        )
+        .route(&format!("{tenant}/posts"), get(posts::list).post(posts::create))
+        .route(
+            &format!("{tenant}/posts/{{post_id}}"),
+            get(posts::get).patch(posts::edit),
+        )
+        .route(
+            &format!("{tenant}/posts/{{post_id}}/checks"),
+            axum::routing::post(posts::check),
+        )
+        .route(
+            &format!("{tenant}/posts/{{post_id}}/submit"),
+            axum::routing::post(posts::submit),
         )
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{key_id}", axum::routing::delete(keys::revoke))

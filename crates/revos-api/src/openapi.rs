@@ -9,7 +9,8 @@
 //! `.ci/schemathesis` fuzzes the running server against this document.
 
 use crate::routes::{
-    audit, cycles, data, events, jobs, keys, me, ops, system, templates, tenants, tickets, webhooks,
+    audit, cycles, data, events, jobs, keys, me, ops, posts, system, templates, tenants, tickets,
+    webhooks,
 };
 use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -131,6 +132,12 @@ use utoipa::{Modify, OpenApi};
         ops::get_approval,
         ops::approve,
         ops::reject,
+        posts::create,
+        posts::list,
+        posts::get,
+        posts::edit,
+        posts::check,
+        posts::submit,
     ),
     components(schemas(
         revos_contracts::KernelError,
@@ -149,6 +156,7 @@ use utoipa::{Modify, OpenApi};
         (name = "webhooks", description = "Inbound webhooks verified with Standard Webhooks signatures"),
         (name = "templates", description = "Versioned e-mail templates, reproducible renders (render_hash) and the suppression list"),
         (name = "tickets", description = "Support tickets: signed inbound e-mail, routing by an explainable risk score, replies through the agent-action gate, close and escalate"),
+        (name = "posts", description = "The publish pipeline: drafts, their checks, submission through publish_post (always approved by a person) and the published record"),
         (name = "system", description = "Liveness and readiness"),
         (name = "kernel", description = "Optimization cycles: KernelInput → KernelOutput (the kernel I/O contract), cycles on stored data"),
         (name = "events", description = "The event runtime: events → decisions → actions, lead forms, timelines, tasks"),
@@ -229,6 +237,7 @@ pub const PATH_PARAMS: &[(&str, PathParam, &str)] = &[
     ("job_id", PathParam::Uuid, "Job UUID"),
     ("action_id", PathParam::Uuid, "Agent action UUID"),
     ("approval_id", PathParam::Uuid, "Approval UUID"),
+    ("post_id", PathParam::Uuid, "Post UUID"),
     ("task_id", PathParam::Uuid, "Task UUID"),
     ("cycle_id", PathParam::Uuid, "Cycle UUID"),
     ("endpoint_id", PathParam::Uuid, "Webhook endpoint UUID"),
@@ -804,6 +813,18 @@ fn request_example(method: &str, path: &str) -> Option<Value> {
         ("post", "/templates/{template_key}/preview") => json!({
             "version": 1, "data": {"name": "Ada", "unsubscribe_url": "https://acme.example/u"},
         }),
+        ("post", "/posts") => json!({
+            "channel": "blog", "kind": "announcement", "title": "Spring release",
+            "body": "Our spring release ships faster reports.",
+            "source_urls": ["https://acme.example/changelog/spring"],
+            "claims": ["Reports load twice as fast as in the winter release"],
+        }),
+        ("patch", "/posts/{post_id}") => json!({"title": "Spring release is out"}),
+        ("post", "/posts/{post_id}/checks") => json!({
+            "name": "fact_check", "result": "pass",
+            "notes": "the changelog and the benchmark page back every claim",
+        }),
+        ("post", "/posts/{post_id}/submit") => json!({"reason_code": "launch"}),
         ("post", "/suppressions") => {
             json!({"emails": ["ada@example.com"], "reason": "unsubscribed"})
         }

@@ -198,7 +198,8 @@ async fn the_catalog_lists_every_tool(db: Db) {
     let campaign = items.iter().find(|t| t["name"] == "send_campaign").unwrap();
     assert_eq!(campaign["executor"]["kind"], "campaign");
     let post = items.iter().find(|t| t["name"] == "publish_post").unwrap();
-    assert_eq!(post["executor"]["available"], false);
+    assert_eq!(post["executor"]["kind"], "publish");
+    assert_eq!(post["executor"]["available"], true);
     let deal = items.iter().find(|t| t["name"] == "update_deal").unwrap();
     assert_eq!(deal["executor"]["endpoint"], "crm");
     assert!(body["cedar_schema"][""]["actions"]["send_email"].is_object());
@@ -432,7 +433,8 @@ async fn the_permission_matrix(db: Db) {
             "m13",
             "growth",
             "publish_post",
-            json!({"channel": "blog", "title": "T", "body": "B"}),
+            json!({"post_id": "5f0c6f7e-2d1a-4c1b-9a0e-0d6c1f3b2a10", "channel": "blog",
+                   "content_hash": "0".repeat(64)}),
             "blocked",
             "no policy permits",
         ),

@@ -28,8 +28,12 @@
 //!   for approval, or block; suppressed recipients removed);
 //! - [`tickets`]: support-ticket routing by an explainable risk score,
 //!   priorities and answer due times.
+//! - [`publish`]: the publish pipeline's checks (sources, claims, fact and
+//!   tone checks on the current content) and whether a draft may be
+//!   submitted.
 
 pub mod guards;
+pub mod publish;
 pub mod registry;
 pub mod safe_send;
 pub mod stored;

@@ -192,6 +192,11 @@ pub enum Executor {
     /// ticket; the ticket's risk decides whether it is sent, waits for
     /// approval, or is refused.
     Ticket,
+    /// The publish pipeline: the post must pass its checks, a person always
+    /// approves it (whatever the tool policies say), and its job writes the
+    /// published record and delivers the post to the tenant's publish
+    /// endpoint.
+    Publish,
     /// Nothing carries it out yet: calls are blocked, saying why.
     Unavailable(&'static str),
 }
@@ -381,27 +386,35 @@ pub const TOOLS: [Tool; 12] = [
     },
     Tool {
         name: "publish_post",
-        description: "Publish a post on a channel.",
+        description: "Publish a checked post on its channel (the publish pipeline: a person \
+                      always approves it first).",
         args: &[
-            arg("channel", TEXT, true, "where it is published"),
-            arg("title", ArgKind::Text { max: 300 }, true, "the title"),
-            arg("body", LONG_TEXT, true, "the text"),
             arg(
-                "source_urls",
-                ArgKind::Ids { max: 100 },
-                false,
-                "the sources of its claims",
+                "post_id",
+                TEXT,
+                true,
+                "the post (see /v1/tenants/{id}/posts)",
+            ),
+            arg(
+                "channel",
+                ArgKind::Text { max: 50 },
+                true,
+                "the post's channel",
+            ),
+            arg(
+                "content_hash",
+                ArgKind::Text { max: 64 },
+                true,
+                "the content hash of the checked post",
             ),
         ],
         risk: RiskProfile {
-            base: RiskLevel::High,
+            base: RiskLevel::Medium,
             factors: &[],
             affected: None,
         },
         queue: "publish",
-        executor: Executor::Unavailable(
-            "posts go through the publish pipeline, which revos does not have yet",
-        ),
+        executor: Executor::Publish,
     },
     Tool {
         name: "reply_ticket",

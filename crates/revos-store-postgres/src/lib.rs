@@ -31,6 +31,7 @@ mod events;
 mod identity;
 mod memberships;
 mod ops;
+mod posts;
 mod queue;
 mod templates;
 mod tickets;

@@ -21,6 +21,7 @@ pub mod cycles;
 pub mod events;
 pub mod identity;
 pub mod ops;
+pub mod posts;
 pub mod queue;
 pub mod records;
 pub mod statements;

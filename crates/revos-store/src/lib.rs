@@ -18,6 +18,7 @@ pub mod events;
 pub mod identity;
 pub mod listing;
 pub mod ops;
+pub mod posts;
 pub mod queue;
 pub mod records;
 pub mod rules;
@@ -73,6 +74,7 @@ pub trait Store:
     + identity::IdentityStore
     + identity::MembershipStore
     + ops::OpsStore
+    + posts::PostStore
     + queue::QueueStore
     + templates::TemplateStore
     + tickets::TicketStore

@@ -139,6 +139,10 @@ pub enum Command {
     /// reply, close, escalate.
     #[command(subcommand)]
     Tickets(crate::tickets_cmd::TicketsCommand),
+    /// The publish pipeline: drafts, their fact and tone checks, submission
+    /// (a person always approves it) and the published record.
+    #[command(subcommand)]
+    Posts(crate::posts_cmd::PostsCommand),
     /// Send and look at events: ingest, timelines, correlations.
     #[command(subcommand)]
     Events(EventsCommand),

@@ -279,6 +279,12 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
                 .await
                 .map_err(fail)
         }
+        Command::Posts(cmd) => {
+            let kernel = open(config).await.map_err(fail)?;
+            crate::posts_cmd::posts(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
         Command::Suppressions(cmd) => {
             let kernel = open(config).await.map_err(fail)?;
             crate::templates_cmd::suppressions(&kernel, cmd, as_json)

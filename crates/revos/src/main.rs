@@ -19,6 +19,7 @@ mod kernel_summary;
 mod ops_cmds;
 mod oracle_bench;
 mod output;
+mod posts_cmd;
 mod runtime_cmds;
 mod stats_cmd;
 mod templates_cmd;

@@ -459,6 +459,158 @@ async fn tools_and_approvals(db: Db) {
     assert_eq!(json(&out)["items"][0]["status"], "approved");
 }
 
+/// `revos posts`: a draft written, refused at submit with its missing
+/// checks, checked, submitted by an agent, shown waiting for approval,
+/// approved from the command line; edits of a submitted post refused.
+async fn posts_from_the_command_line(db: Db) {
+    let tenant = "cccccccc-cccc-cccc-cccc-cccccccccccc";
+    let out = db.revos(&["tenants", "create", "--name", "Tenant C", "--id", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = db.revos(&[
+        "--json",
+        "posts",
+        "create",
+        "--tenant",
+        tenant,
+        "--channel",
+        "blog",
+        "--title",
+        "Spring release",
+        "--body",
+        "Reports are twice as fast.",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = json(&out)["id"].as_str().unwrap().to_owned();
+    let out = db.revos(&["posts", "submit", "--tenant", tenant, &id]);
+    assert!(!out.status.success());
+    in_order(
+        &stderr(&out),
+        &[
+            "cannot be submitted",
+            "no source URLs",
+            "no claims listed",
+            "fact_check",
+        ],
+    );
+    let out = db.revos(&[
+        "posts",
+        "edit",
+        "--tenant",
+        tenant,
+        &id,
+        "--source",
+        "https://acme.example/changelog",
+        "--claim",
+        "Reports are twice as fast",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in ["fact_check", "tone_check"] {
+        let out = db.revos(&[
+            "posts",
+            "check",
+            "--tenant",
+            tenant,
+            &id,
+            "--name",
+            name,
+            "--result",
+            "pass",
+            "--notes",
+            "checked against the changelog",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = db.revos(&["posts", "show", "--tenant", tenant, &id]);
+    in_order(
+        &stdout(&out),
+        &[
+            "draft",
+            "Spring release",
+            "CHECK",
+            "source_urls",
+            "pass",
+            "tone_check",
+            "ready to submit",
+        ],
+    );
+
+    // An agent submits (through the kernel, as the API would).
+    let dir = tempfile::tempdir().unwrap();
+    let policies = write(
+        dir.path(),
+        "publish.cedar",
+        "permit(principal == Agent::\"writer\", action == Action::\"publish_post\", resource);",
+    );
+    let out = db.revos(&[
+        "tools", "policies", "set", "--tenant", tenant, "--file", &policies,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = db.revos(&[
+        "--json", "keys", "create", "--name", "writer", "--scopes", "write", "--tenant", tenant,
+        "--agent", "writer",
+    ]);
+    let token = json(&out)["token"].as_str().unwrap().to_owned();
+    let config = revos_kernel::Config {
+        database_url: db.url(),
+        ..revos_kernel::Config::default()
+    };
+    let kernel = revos_kernel::Kernel::start(db.store().await, config)
+        .await
+        .unwrap();
+    let agent = kernel
+        .authenticate(&token, "test", chrono::Utc::now())
+        .await
+        .unwrap();
+    let (post, action) = kernel
+        .submit_post(
+            &agent,
+            tenant.parse().unwrap(),
+            id.parse().unwrap(),
+            revos_kernel::ops::posts::SubmitInput::default(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(post.status, "submitted");
+    assert_eq!(action.status, "awaiting_approval");
+    let approval = action.approval_id.unwrap().to_string();
+
+    let out = db.revos(&["posts", "list", "--tenant", tenant, "--status", "submitted"]);
+    in_order(
+        &stdout(&out),
+        &["POST", &id, "submitted", "blog", "Spring release"],
+    );
+    let out = db.revos(&[
+        "posts", "edit", "--tenant", tenant, &id, "--title", "Changed",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is submitted"), "{}", stderr(&out));
+    let out = db.revos(&[
+        "approvals",
+        "approve",
+        "--tenant",
+        tenant,
+        &approval,
+        "--reason",
+        "checked",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = db.revos(&["--json", "posts", "show", "--tenant", tenant, &id]);
+    let shown = json(&out);
+    assert_eq!(shown["submission"]["status"], "executed", "{shown}");
+    assert_eq!(shown["status"], "submitted");
+}
+
+#[tokio::test]
+async fn sqlite_posts_from_the_command_line() {
+    posts_from_the_command_line(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_posts_from_the_command_line() {
+    posts_from_the_command_line(Db::postgres().await).await;
+}
+
 #[tokio::test]
 async fn sqlite_tools_and_approvals() {
     tools_and_approvals(Db::sqlite().await).await;

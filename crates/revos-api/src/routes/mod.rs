@@ -8,6 +8,7 @@ pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod me;
 pub(crate) mod ops;
+pub(crate) mod posts;
 pub(crate) mod system;
 pub(crate) mod templates;
 pub(crate) mod tenants;

@@ -26,8 +26,8 @@ use crate::delivery::jobs::JobRequest;
 use crate::identity::auth::Principal;
 use crate::ops::policies::{ApprovalSettings, settings_of};
 use crate::ops::{
-    APPROVALS_ENDPOINT, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, SPINE_CHANGE_JOB,
-    TICKET_REPLY_JOB,
+    APPROVALS_ENDPOINT, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, PUBLISH_TOOL_JOB,
+    SPINE_CHANGE_JOB, TICKET_REPLY_JOB,
 };
 use crate::{Failure, Kernel};
 
@@ -445,6 +445,9 @@ impl Kernel {
         if ticket.is_some() {
             self.note_ticket_request(tenant, &action, now).await;
         }
+        if tool.executor == Executor::Publish {
+            self.note_submission(tenant, &action, now).await;
+        }
         if let Some(approval) = &approval {
             self.announce_approval(tenant, approval, &action, &settings)
                 .await;
@@ -491,6 +494,20 @@ impl Kernel {
             Executor::Email => {}
             // The ticket's own gate is applied by the caller.
             Executor::Ticket => {}
+            Executor::Publish => {
+                let problems = self.publish_gate(tenant, args).await?;
+                if !problems.is_empty() {
+                    reasons.extend(problems.into_iter().map(|p| format!("publish: {p}")));
+                    return Ok(("blocked", reasons));
+                }
+                // Whatever the policies and the risk say, a person approves
+                // every publication.
+                approval = true;
+                reasons.push(
+                    "`publish_post` always waits for a person's approval (the publish pipeline)"
+                        .to_owned(),
+                );
+            }
             Executor::Campaign => {
                 let gate = self.campaign_gate(tenant, args, settings).await?;
                 reasons.extend(
@@ -539,20 +556,31 @@ impl Kernel {
             Executor::Campaign => CAMPAIGN_TOOL_JOB,
             Executor::Endpoint(_) => ENDPOINT_TOOL_JOB,
             Executor::Ticket => TICKET_REPLY_JOB,
+            Executor::Publish => PUBLISH_TOOL_JOB,
             Executor::Unavailable(_) => return Ok(()),
         };
         let gated = action.status == "awaiting_approval";
+        // A publication waits for its approval on the `publish` queue
+        // itself, at the post's kind (news, announcement, update).
+        let publish = tool.executor == Executor::Publish;
         let level = action.body["risk"]["level"]
             .as_str()
             .and_then(RiskLevel::parse)
             .unwrap_or(RiskLevel::High);
         let request = JobRequest {
-            queue: if gated { "approval" } else { tool.queue }.to_owned(),
+            queue: if gated && !publish {
+                "approval"
+            } else {
+                tool.queue
+            }
+            .to_owned(),
             kind: kind.to_owned(),
             payload: json!({"agent_action_id": action.id}),
             // Held for people: by risk. On the e-mail queue: an agent's
             // e-mail is a `notification`, a campaign a `newsletter`.
-            priority: if gated {
+            priority: if publish {
+                Some(self.publish_priority(tenant, &action.body["args"]).await)
+            } else if gated {
                 Some(level.approval_priority().to_owned())
             } else {
                 match tool.executor {
@@ -566,7 +594,10 @@ impl Kernel {
             action_id: None,
         };
         let overrides = self.store.tenant_queue_settings(tenant).await?;
-        let job = self.job_with_overrides(&overrides, &request)?;
+        let mut job = self.job_with_overrides(&overrides, &request)?;
+        if gated {
+            job.awaiting_approval = true;
+        }
         let job_id = match self.store.enqueue(tenant, &job, now).await? {
             EnqueueOutcome::Created { job } => job.id,
             EnqueueOutcome::Duplicate { job_id } => job_id,

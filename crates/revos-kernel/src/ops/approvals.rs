@@ -397,6 +397,9 @@ impl Kernel {
         }
         self.ticket_draft_decided(tenant, &action, approve, now)
             .await;
+        if action.tool == "publish_post" {
+            self.note_decision(tenant, &action, now).await;
+        }
         let event = match action.status.as_str() {
             "executed" => "revos.agent_action.approved",
             "expired" => "revos.agent_action.expired",
@@ -462,19 +465,25 @@ impl Kernel {
     }
 
     /// Finishes decisions a crash interrupted: a job still held on the
-    /// `approval` queue whose approval is already decided (approved,
+    /// `approval` (or `publish`) queue whose approval is already decided (approved,
     /// rejected or expired) is released or cancelled now, and its action
     /// updated, as the decision would have done. Answers how many.
     pub async fn reconcile_approvals(&self, now: DateTime<Utc>) -> Result<usize, Failure> {
-        let filter = revos_queue::JobFilter {
-            queue: Some("approval".to_owned()),
-            state: Some(revos_queue::JobState::AwaitingApproval),
-            order: revos_contracts::Order::OldestFirst,
-            limit: Some(1000),
-            ..revos_queue::JobFilter::default()
-        };
+        let mut held = Vec::new();
+        // Gated jobs wait on the `approval` queue; publications on the
+        // `publish` queue itself.
+        for queue in ["approval", "publish"] {
+            let filter = revos_queue::JobFilter {
+                queue: Some(queue.to_owned()),
+                state: Some(revos_queue::JobState::AwaitingApproval),
+                order: revos_contracts::Order::OldestFirst,
+                limit: Some(1000),
+                ..revos_queue::JobFilter::default()
+            };
+            held.extend(self.store.list_jobs(None, &filter).await?);
+        }
         let mut done = 0;
-        for job in self.store.list_jobs(None, &filter).await? {
+        for job in held {
             let Some(action_id) = job
                 .payload
                 .get("agent_action_id")

@@ -12,7 +12,10 @@
 //!   acknowledgement, and its JSON reply (at most 16 KiB), if any, is kept
 //!   in the result;
 //! - `ops.spine_campaigns` writes the optimizer's budget or status change
-//!   to the tenant's campaigns ([`crate::ops::optimizer`]).
+//!   to the tenant's campaigns ([`crate::ops::optimizer`]);
+//! - `ops.publish` publishes an approved post: delivers it to the tenant's
+//!   publish endpoint and writes the published record
+//!   ([`crate::ops::posts`]).
 //!
 //! - `ops.ticket_reply` e-mails an agent's reply to a support ticket's
 //!   customer, threaded under the ticket, and records it on the ticket
@@ -41,7 +44,7 @@ use crate::delivery::outbound::{DeliveryError, OutboundWebhook};
 use crate::delivery::worker::{Handler, JobError};
 use crate::ops::{
     CAMPAIGN_EMAIL_JOB, CAMPAIGN_TOOL_JOB, EMAIL_TOOL_JOB, ENDPOINT_TOOL_JOB, NOTIFY_EMAIL_JOB,
-    SPINE_CHANGE_JOB, TICKET_MAIL_JOB, TICKET_REPLY_JOB,
+    PUBLISH_TOOL_JOB, SPINE_CHANGE_JOB, TICKET_MAIL_JOB, TICKET_REPLY_JOB,
 };
 
 /// Runs an agent action's job.
@@ -210,6 +213,7 @@ impl Handler for ToolHandler {
                     )
                     .await
             }
+            Executor::Publish => self.kernel.run_publish(job, &action).await,
             Executor::Unavailable(why) => Err(JobError::Fatal(why.to_owned())),
         };
         let last = job.attempts >= job.max_attempts;
@@ -342,6 +346,7 @@ pub(crate) fn handlers(kernel: &Kernel) -> Vec<(&'static str, Arc<dyn Handler>)>
         ),
         (ENDPOINT_TOOL_JOB, handler.clone()),
         (SPINE_CHANGE_JOB, handler.clone()),
+        (PUBLISH_TOOL_JOB, handler.clone()),
         (TICKET_REPLY_JOB, handler),
         (
             TICKET_MAIL_JOB,

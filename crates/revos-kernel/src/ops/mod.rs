@@ -44,6 +44,9 @@
 //!   reproducible hash, and the suppression list;
 //! - [`tickets`]: support tickets from inbound e-mail, routed by risk and
 //!   answered through `reply_ticket`.
+//! - [`posts`]: the publish pipeline: drafts, their checks, submission
+//!   through `publish_post` (always approved by a person) and the published
+//!   record.
 
 pub mod actions;
 pub mod approvals;
@@ -51,6 +54,7 @@ pub(crate) mod campaigns;
 pub(crate) mod handlers;
 pub(crate) mod optimizer;
 pub mod policies;
+pub mod posts;
 pub mod templates;
 pub mod tickets;
 
@@ -62,6 +66,8 @@ pub(crate) const CAMPAIGN_TOOL_JOB: &str = "ops.campaign";
 pub(crate) const CAMPAIGN_EMAIL_JOB: &str = "ops.campaign_email";
 /// The job kind that calls a tool's subsystem endpoint.
 pub(crate) const ENDPOINT_TOOL_JOB: &str = "ops.webhook";
+/// The job kind that publishes an approved post.
+pub(crate) const PUBLISH_TOOL_JOB: &str = "ops.publish";
 /// The job kind that writes the optimizer's budget or status change to the
 /// tenant's campaigns.
 pub(crate) const SPINE_CHANGE_JOB: &str = "ops.spine_campaigns";
@@ -107,10 +113,11 @@ mod tests {
 /// How a tool is carried out, as the catalog shows it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ExecutorInfo {
-    /// `email` (the built-in adapter), `campaign` (e-mail behind the
+    /// `email` (the built-in adapter), `campaign` (templates behind the
     /// safe-send gate), `ticket` (a reply e-mailed under a support ticket),
-    /// `endpoint` (the tenant's webhook endpoint for the subsystem) or
-    /// `unavailable` (calls are blocked).
+    /// `endpoint` (the tenant's webhook endpoint for the subsystem),
+    /// `publish` (the publish pipeline) or `unavailable` (calls are
+    /// blocked).
     pub kind: String,
     /// For `endpoint`: the name of the tenant's webhook endpoint it posts to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,6 +204,17 @@ pub fn catalog() -> ToolCatalog {
                            the ticket, and recorded on it; the ticket's risk joins the call's: \
                            low is sent, medium waits for a person's approval, high (or an \
                            escalated ticket) is blocked"
+                        .into(),
+                },
+                Executor::Publish => ExecutorInfo {
+                    kind: "publish".into(),
+                    endpoint: None,
+                    available: true,
+                    note: "the publish pipeline: the post must pass its checks (sources, \
+                           claims, fact and tone checks on its current content), a person \
+                           always approves it, then its job delivers it as a signed webhook to \
+                           the tenant's endpoint `publish.<channel>` or `publish` (if any) and \
+                           writes the published record"
                         .into(),
                 },
                 Executor::Unavailable(why) => ExecutorInfo {

@@ -47,6 +47,7 @@ pub mod cycles;
 pub mod events;
 pub mod memberships;
 pub mod ops;
+pub mod posts;
 pub mod queue;
 pub mod store;
 pub mod templates;

@@ -17,9 +17,10 @@
 //! migrations before the case starts.
 //!
 //! The audit log, optimization cycles, the event runtime, memberships, job
-//! queues, webhook storage, the operations kernel, support tickets and the
-//! paging of lists have sub-modules of their own ([`audit`], [`cycles`],
-//! [`events`], [`memberships`], [`ops`], [`queue`], [`tickets`],
+//! queues, webhook storage, the operations kernel, support tickets, the
+//! publish pipeline and the paging of lists have sub-modules of their own
+//! ([`audit`], [`cycles`], [`events`], [`memberships`], [`ops`], [`posts`],
+//! [`queue`], [`tickets`],
 //! [`webhooks`], [`listing`]); their
 //! cases run as test modules of the same names. [`audit`] also holds the halves of the
 //! tamper-detection tests that do not depend on the backend: the backend
@@ -45,6 +46,7 @@ pub mod events;
 pub mod listing;
 pub mod memberships;
 pub mod ops;
+pub mod posts;
 pub mod queue;
 pub mod templates;
 pub mod tickets;
@@ -156,6 +158,13 @@ macro_rules! conformance_tests {
             approval_updates_are_conditional,
             approvals_are_filtered_and_paged_newest_first,
             agent_actions_are_filtered_and_paged_newest_first,
+            tenants_are_isolated,
+            a_missing_tenant_is_reported,
+        );
+        $crate::conformance_tests!(@module $make_store; posts;
+            posts_read_back_and_ids_are_unique,
+            post_updates_are_conditional,
+            posts_are_filtered_and_paged_newest_first,
             tenants_are_isolated,
             a_missing_tenant_is_reported,
         );
