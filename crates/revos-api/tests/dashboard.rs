@@ -351,6 +351,41 @@ async fn an_approver_signs_in_filters_and_decides(db: Db) {
     let (status, _, _) = alice.get(&format!("/t/{t}/approvals/not-an-id")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // The events timeline: a lead's event, its decision and its e-mail action.
+    let (status, receipt) = app
+        .post(
+            &format!("/v1/events?tenant_id={t}"),
+            json!({"tenant_id": t, "type": "lead_captured", "source": "cmo_campaigns",
+                   "idempotency_key": "lead-ui-1", "subject": {"type": "lead", "id": "l1"},
+                   "payload": {"email": "ana@client.example", "name": "Ana Lima"}}),
+        )
+        .await;
+    assert!(status.is_success(), "{receipt}");
+    let event = receipt["event_id"].as_str().unwrap().to_owned();
+    let (status, html, _) = alice
+        .get(&format!("/t/{t}/events?type=lead_captured"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&event), "{html}");
+    let (_, html, _) = alice
+        .get(&format!("/t/{t}/events?type=booking_created"))
+        .await;
+    assert!(html.contains("No events match"), "{html}");
+    let (status, html, _) = alice.get(&format!("/t/{t}/events?since=yesterday")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    let (status, html, _) = alice.get(&format!("/t/{t}/events/{event}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("revenue_os.growth.lead_response_v1"),
+        "{html}"
+    );
+    assert!(
+        html.contains("OUTBOUND_EMAIL") && html.contains("ana@client.example"),
+        "{html}"
+    );
+    let (status, _, _) = alice.get(&format!("/t/{other}/events/{event}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // Signing out needs the token too, and ends the session.
     let (status, _, _) = alice.post("/sign-out", &[]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);

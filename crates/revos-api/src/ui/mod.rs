@@ -15,9 +15,10 @@
 //!   as the API, with the signed-in principal; what the API forbids, the
 //!   pages forbid, and another tenant's ids answer "not found".
 //!
-//! Pages ([`pages`]): the tenant picker, a tenant's overview, and the
+//! Pages ([`pages`]): the tenant picker, a tenant's overview, the
 //! approvals table with filters, an approval's detail and the decision
-//! form.
+//! form, and the events timeline with each event's decisions, actions,
+//! jobs, e-mails and tasks.
 
 mod pages;
 mod session;
@@ -42,6 +43,8 @@ fn templates() -> &'static Environment<'static> {
             ("approvals.html", include_str!("templates/approvals.html")),
             ("approval.html", include_str!("templates/approval.html")),
             ("error.html", include_str!("templates/error.html")),
+            ("events.html", include_str!("templates/events.html")),
+            ("event.html", include_str!("templates/event.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary: a broken one is a
@@ -61,6 +64,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/sign-out", post(pages::sign_out))
         .route("/t/{tenant_id}", get(pages::overview))
         .route("/t/{tenant_id}/approvals", get(pages::approvals))
+        .route("/t/{tenant_id}/events", get(pages::events))
+        .route("/t/{tenant_id}/events/{event_id}", get(pages::event))
         .route(
             "/t/{tenant_id}/approvals/{approval_id}",
             get(pages::approval),
@@ -88,9 +93,16 @@ mod tests {
             "approvals.html",
             "approval.html",
             "error.html",
+            "events.html",
+            "event.html",
         ] {
             let template = env.get_template(name).expect(name);
-            let bare = json!({"title": "t", "a": {"risk": {}, "decisions": []}, "filters": {}});
+            let bare = json!({
+                "title": "t",
+                "a": {"risk": {}, "decisions": []},
+                "e": {"subject": {}, "occurred_at": "", "recorded_at": ""},
+                "filters": {},
+            });
             if let Err(e) = template.render(&bare) {
                 panic!("{name}: {e:#}");
             }

@@ -712,3 +712,166 @@ pub(super) async fn stylesheet() -> Response {
     )
         .into_response()
 }
+
+/// The events timeline's filters.
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct EventFilters {
+    #[serde(default)]
+    r#type: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// A day (`YYYY-MM-DD`) as the start of that day, UTC; `until` is the end.
+fn day(raw: Option<String>, end: bool) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    let Some(raw) = blank_is_none(raw) else {
+        return Ok(None);
+    };
+    let d = chrono::NaiveDate::parse_from_str(&raw, "%Y-%m-%d")
+        .map_err(|_| format!("`{raw}` is not a date (YYYY-MM-DD)"))?;
+    let d = if end { d.succ_opt().unwrap_or(d) } else { d };
+    Ok(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()))
+}
+
+/// `GET /t/{tenant_id}/events`: the tenant's events, newest first, with
+/// filters by type, source and days.
+pub(super) async fn events(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(tenant_id): Path<String>,
+    filters: Result<Query<EventFilters>, QueryRejection>,
+) -> Response {
+    let session = match signed_in(&jar, "/events", &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(tenant) = parse_tenant(&tenant_id) else {
+        return not_found(&session, "tenant");
+    };
+    let invalid = |message: String| {
+        failure(
+            Some(&session),
+            Some(tenant),
+            &Failure::of(revos_contracts::ErrorKind::Validation, message),
+        )
+    };
+    let Ok(Query(f)) = filters else {
+        return invalid("the filters could not be read".to_owned());
+    };
+    let (since, until) = match (day(f.since.clone(), false), day(f.until.clone(), true)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return invalid(e),
+    };
+    let after = match blank_is_none(f.cursor).map(|c| Cursor::decode(&c).and_then(Cursor::at)) {
+        Some(Ok(at)) => Some(at),
+        Some(Err(e)) => return invalid(format!("cursor: {e}")),
+        None => None,
+    };
+    let kind = blank_is_none(f.r#type);
+    let source = blank_is_none(f.source);
+    let filter = revos_store::events::EventFilter {
+        since,
+        until,
+        r#type: kind.clone(),
+        source: source.clone(),
+        after,
+        limit: Some(50),
+        ..Default::default()
+    };
+    match state
+        .kernel
+        .events(&session.principal, Some(tenant), &filter)
+        .await
+    {
+        Ok(list) => {
+            let base = frame(&state, &session, Some(tenant)).await;
+            let next = list.next_cursor.map(|cursor| {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in [
+                    ("type", &kind),
+                    ("source", &source),
+                    ("since", &blank_is_none(f.since.clone())),
+                    ("until", &blank_is_none(f.until.clone())),
+                ] {
+                    if let Some(v) = v {
+                        q.append_pair(k, v);
+                    }
+                }
+                q.append_pair("cursor", &cursor.encode());
+                q.finish()
+            });
+            page(
+                StatusCode::OK,
+                "events.html",
+                merge(
+                    base,
+                    json!({
+                        "title": "Events",
+                        "items": list.items,
+                        "next": next,
+                        "filters": {"type": kind, "source": source,
+                                    "since": blank_is_none(f.since), "until": blank_is_none(f.until)},
+                    }),
+                ),
+            )
+        }
+        Err(f) => failure(Some(&session), Some(tenant), &f),
+    }
+}
+
+/// `GET /t/{tenant_id}/events/{event_id}`: the event, its decisions (policy,
+/// version, reasons) and their actions with the jobs, e-mails and tasks
+/// that carried them out.
+pub(super) async fn event(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path((tenant_id, event_id)): Path<(String, String)>,
+) -> Response {
+    let session = match signed_in(&jar, "/event", &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (Some(tenant), Ok(id)) = (parse_tenant(&tenant_id), event_id.parse::<Uuid>()) else {
+        return not_found(&session, "event");
+    };
+    match state
+        .kernel
+        .event_timeline(&session.principal, Some(tenant), id)
+        .await
+    {
+        Ok(timeline) => {
+            let base = frame(&state, &session, Some(tenant)).await;
+            let payload = pretty(&timeline.event.payload);
+            let actions: Vec<Value> = timeline
+                .actions
+                .iter()
+                .map(|a| {
+                    let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+                    v["params_json"] = json!(pretty(&a.action.params));
+                    v
+                })
+                .collect();
+            page(
+                StatusCode::OK,
+                "event.html",
+                merge(
+                    base,
+                    json!({
+                        "title": format!("Event {}", timeline.event.r#type),
+                        "e": timeline.event,
+                        "payload_json": payload,
+                        "decisions": timeline.decisions,
+                        "actions": actions,
+                    }),
+                ),
+            )
+        }
+        Err(f) => failure(Some(&session), Some(tenant), &f),
+    }
+}
