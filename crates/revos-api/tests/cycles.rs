@@ -12,23 +12,9 @@ use revos_contracts::kernel_io::KernelOutput;
 use revos_contracts::validation::check_output;
 use serde_json::{Value, json};
 
-const INPUT: &str = include_str!("../../revos-contracts/fixtures/kernel_input.json");
-
 /// The fixture input for `tenant`, triggered now, over the last 30 days.
 fn input(tenant: &str, trigger: &str) -> Value {
-    let mut input: Value = serde_json::from_str(INPUT).unwrap();
-    let today = Utc::now().date_naive();
-    input["tenant_id"] = json!(tenant);
-    input["trigger"]["type"] = json!(trigger);
-    input["trigger"]["triggered_at"] = json!(Utc::now().to_rfc3339());
-    input["analysis_window"] = json!({
-        "start_date": (today - Duration::days(29)).to_string(),
-        "end_date": today.to_string(),
-    });
-    for m in input["metrics"].as_array_mut().unwrap() {
-        m["date"] = json!((today - Duration::days(1)).to_string());
-    }
-    input
+    common::kernel_input(tenant, trigger)
 }
 
 async fn kernel_run_follows_the_contract(app: App) {

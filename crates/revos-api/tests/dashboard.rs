@@ -386,6 +386,33 @@ async fn an_approver_signs_in_filters_and_decides(db: Db) {
     let (status, _, _) = alice.get(&format!("/t/{other}/events/{event}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // A cycle: its constraint, actions, and which subsystems lack an executor.
+    let (status, out) = app
+        .post("/v1/kernel/run", common::kernel_input(&t, "manual"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let cycle = out["cycle_id"].as_str().unwrap().to_owned();
+    let (status, html, _) = alice.get(&format!("/t/{t}/cycles")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&cycle), "{html}");
+    let (status, html, _) = alice.get(&format!("/t/{t}/cycles/{cycle}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let constraint = out["cycle_summary"]["binding_constraint"].as_str().unwrap();
+    assert!(
+        html.contains(&format!("Binding constraint: {constraint}")),
+        "{html}"
+    );
+    assert!(
+        html.contains(out["actions"][0]["action_id"].as_str().unwrap()),
+        "{html}"
+    );
+    assert!(
+        html.contains("No action of this cycle has been executed yet"),
+        "{html}"
+    );
+    let (status, _, _) = alice.get(&format!("/t/{other}/cycles/{cycle}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // Signing out needs the token too, and ends the session.
     let (status, _, _) = alice.post("/sign-out", &[]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);

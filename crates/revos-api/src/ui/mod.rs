@@ -18,7 +18,8 @@
 //! Pages ([`pages`]): the tenant picker, a tenant's overview, the
 //! approvals table with filters, an approval's detail and the decision
 //! form, and the events timeline with each event's decisions, actions,
-//! jobs, e-mails and tasks.
+//! jobs, e-mails and tasks, and the optimization cycles with their
+//! diagnosis, actions, guardrails and results.
 
 mod pages;
 mod session;
@@ -45,6 +46,8 @@ fn templates() -> &'static Environment<'static> {
             ("error.html", include_str!("templates/error.html")),
             ("events.html", include_str!("templates/events.html")),
             ("event.html", include_str!("templates/event.html")),
+            ("cycles.html", include_str!("templates/cycles.html")),
+            ("cycle.html", include_str!("templates/cycle.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary: a broken one is a
@@ -65,6 +68,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/t/{tenant_id}", get(pages::overview))
         .route("/t/{tenant_id}/approvals", get(pages::approvals))
         .route("/t/{tenant_id}/events", get(pages::events))
+        .route("/t/{tenant_id}/cycles", get(pages::cycles))
+        .route("/t/{tenant_id}/cycles/{cycle_id}", get(pages::cycle))
         .route("/t/{tenant_id}/events/{event_id}", get(pages::event))
         .route(
             "/t/{tenant_id}/approvals/{approval_id}",
@@ -95,12 +100,15 @@ mod tests {
             "error.html",
             "events.html",
             "event.html",
+            "cycles.html",
+            "cycle.html",
         ] {
             let template = env.get_template(name).expect(name);
             let bare = json!({
                 "title": "t",
                 "a": {"risk": {}, "decisions": []},
                 "e": {"subject": {}, "occurred_at": "", "recorded_at": ""},
+                "c": {"created_at": ""},
                 "filters": {},
             });
             if let Err(e) = template.render(&bare) {

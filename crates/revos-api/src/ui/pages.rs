@@ -875,3 +875,158 @@ pub(super) async fn event(
         Err(f) => failure(Some(&session), Some(tenant), &f),
     }
 }
+
+/// A page's cursor.
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct CursorOnly {
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// `GET /t/{tenant_id}/cycles`: the optimization cycles, newest first.
+pub(super) async fn cycles(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(tenant_id): Path<String>,
+    query: Result<Query<CursorOnly>, QueryRejection>,
+) -> Response {
+    let session = match signed_in(&jar, "/cycles", &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(tenant) = parse_tenant(&tenant_id) else {
+        return not_found(&session, "tenant");
+    };
+    let cursor = query.ok().and_then(|Query(q)| blank_is_none(q.cursor));
+    let after = match cursor.map(|c| Cursor::decode(&c).and_then(Cursor::at)) {
+        Some(Ok(at)) => Some(at),
+        Some(Err(e)) => {
+            return failure(
+                Some(&session),
+                Some(tenant),
+                &Failure::of(
+                    revos_contracts::ErrorKind::Validation,
+                    format!("cursor: {e}"),
+                ),
+            );
+        }
+        None => None,
+    };
+    let filter = revos_store::cycles::CycleFilter {
+        after,
+        limit: Some(30),
+        ..Default::default()
+    };
+    match state
+        .kernel
+        .cycles(&session.principal, tenant, &filter)
+        .await
+    {
+        Ok(list) => {
+            let base = frame(&state, &session, Some(tenant)).await;
+            let items: Vec<Value> = list
+                .items
+                .iter()
+                .map(|c| {
+                    json!({
+                        "id": c.id, "status": c.status, "created_at": c.created_at,
+                        "trigger": c.trigger_type, "binding_constraint": c.binding_constraint,
+                        "priority_metric": c.priority_metric,
+                        "actions": c.output.as_ref().and_then(|o| o["actions"].as_array()).map_or(0, Vec::len),
+                    })
+                })
+                .collect();
+            page(
+                StatusCode::OK,
+                "cycles.html",
+                merge(
+                    base,
+                    json!({
+                        "title": "Cycles",
+                        "items": items,
+                        "next": list.next_cursor.map(|c| format!("cursor={}", c.encode())),
+                    }),
+                ),
+            )
+        }
+        Err(f) => failure(Some(&session), Some(tenant), &f),
+    }
+}
+
+/// `GET /t/{tenant_id}/cycles/{cycle_id}`: the binding constraint and its
+/// diagnosis, the actions with their guardrails and status, the candidates
+/// the guardrails set aside, the results with their confidence, and which
+/// subsystems can carry the actions out.
+pub(super) async fn cycle(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path((tenant_id, cycle_id)): Path<(String, String)>,
+) -> Response {
+    let session = match signed_in(&jar, "/cycle", &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (Some(tenant), Ok(id)) = (parse_tenant(&tenant_id), cycle_id.parse::<Uuid>()) else {
+        return not_found(&session, "cycle");
+    };
+    match state.kernel.cycle(&session.principal, tenant, id).await {
+        Ok(view) => {
+            let base = frame(&state, &session, Some(tenant)).await;
+            let output = view.cycle.output.clone().unwrap_or(Value::Null);
+            let status_of = |action_id: &str| {
+                view.actions
+                    .iter()
+                    .find(|a| a.action_id == action_id)
+                    .map(|a| a.status.as_str().to_owned())
+            };
+            let actions: Vec<Value> = output["actions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut a| {
+                    let id = a["action_id"].as_str().unwrap_or("").to_owned();
+                    a["recorded_status"] = json!(status_of(&id));
+                    a["change_json"] = json!(pretty(&a["proposed_change"]));
+                    a["guardrails_json"] = json!(pretty(&a["guardrails"]));
+                    a
+                })
+                .collect();
+            let names: std::collections::HashMap<Uuid, String> = view
+                .actions
+                .iter()
+                .map(|a| (a.id, a.action_id.clone()))
+                .collect();
+            let results: Vec<Value> = view
+                .results
+                .iter()
+                .map(|r| {
+                    json!({
+                        "action_id": names.get(&r.action_id).cloned().unwrap_or_else(|| r.action_id.to_string()),
+                        "target_metric": r.target_metric, "baseline": r.baseline_value,
+                        "observed": r.observed_value, "delta": r.delta,
+                        "confidence": r.confidence, "outcome": r.outcome,
+                    })
+                })
+                .collect();
+            page(
+                StatusCode::OK,
+                "cycle.html",
+                merge(
+                    base,
+                    json!({
+                        "title": "Cycle",
+                        "c": view.cycle,
+                        "summary": output["cycle_summary"],
+                        "actions": actions,
+                        "results": results,
+                        "gated": view.cycle.notes["gated"],
+                        "skipped": view.cycle.notes["skipped"],
+                        "without_executor": view.cycle.notes["without_executor"],
+                    }),
+                ),
+            )
+        }
+        Err(f) => failure(Some(&session), Some(tenant), &f),
+    }
+}

@@ -306,3 +306,25 @@ pub async fn drain(app: &App, queue: &str) -> usize {
     .await
     .unwrap()
 }
+
+/// The contract's example `KernelInput` for `tenant`, dated today, with
+/// `trigger` as its trigger type.
+pub fn kernel_input(tenant: &str, trigger: &str) -> Value {
+    let mut input: Value = serde_json::from_str(include_str!(
+        "../../../revos-contracts/fixtures/kernel_input.json"
+    ))
+    .unwrap();
+    let now = chrono::Utc::now();
+    let today = now.date_naive();
+    input["tenant_id"] = json!(tenant);
+    input["trigger"]["type"] = json!(trigger);
+    input["trigger"]["triggered_at"] = json!(now.to_rfc3339());
+    input["analysis_window"] = json!({
+        "start_date": (today - chrono::Duration::days(29)).to_string(),
+        "end_date": today.to_string(),
+    });
+    for m in input["metrics"].as_array_mut().unwrap() {
+        m["date"] = json!((today - chrono::Duration::days(1)).to_string());
+    }
+    input
+}
