@@ -342,6 +342,72 @@ async fn an_approver_signs_in_filters_and_decides(db: Db) {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
 
+    // Queues: an admin pauses and resumes one, and redrives a dead job.
+    let tenant_id: revos_contracts::TenantId = t.parse().unwrap();
+    let request = revos_kernel::delivery::jobs::JobRequest {
+        queue: "webhook".into(),
+        kind: "no.such.kind".into(),
+        payload: json!({}),
+        priority: None,
+        run_at: None,
+        idempotency_key: None,
+        action_id: None,
+    };
+    app.kernel
+        .enqueue(
+            &revos_kernel::identity::auth::Principal::Service,
+            tenant_id,
+            &request,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    drain(&app, "webhook").await;
+    let (status, html, _) = carol_ui.get(&format!("/t/{t}/queues")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("no handler"), "{html}");
+    let job = {
+        let at = html.find("/jobs/").unwrap() + "/jobs/".len();
+        html[at..at + 36].to_owned()
+    };
+    let (status, _, _) = carol_ui
+        .post(&format!("/t/{t}/jobs/{job}/retry"), &[("csrf", "nope")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = carol_ui
+        .post(
+            &format!("/t/{t}/jobs/{job}/retry"),
+            &[("csrf", &carol_token)],
+        )
+        .await;
+    assert!(status.is_redirection(), "{status}");
+    let (_, shown) = app.get(&format!("/v1/jobs/{job}")).await;
+    assert_ne!(shown["state"], "dead", "{shown}");
+    let (status, _, _) = carol_ui
+        .post(
+            &format!("/t/{t}/queues/email/pause"),
+            &[("csrf", &carol_token)],
+        )
+        .await;
+    assert!(status.is_redirection(), "{status}");
+    let (_, stats) = app.get(&format!("/v1/queues?tenant_id={t}")).await;
+    let email = stats
+        .as_array()
+        .or_else(|| stats["items"].as_array())
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "email")
+        .unwrap()
+        .clone();
+    assert_eq!(email["paused"], true, "{stats}");
+    let (status, _, _) = carol_ui
+        .post(
+            &format!("/t/{t}/queues/email/resume"),
+            &[("csrf", &carol_token)],
+        )
+        .await;
+    assert!(status.is_redirection());
+
     // Another tenant's pages and ids: not found, as the API answers.
     let other = app.tenant().await;
     let (status, _, _) = alice.get(&format!("/t/{other}")).await;

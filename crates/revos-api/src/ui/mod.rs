@@ -19,7 +19,8 @@
 //! approvals table with filters, an approval's detail and the decision
 //! form, and the events timeline with each event's decisions, actions,
 //! jobs, e-mails and tasks, and the optimization cycles with their
-//! diagnosis, actions, guardrails and results.
+//! diagnosis, actions, guardrails and results; the queues, with pause,
+//! resume and the redrive of dead jobs.
 
 mod pages;
 mod session;
@@ -48,6 +49,7 @@ fn templates() -> &'static Environment<'static> {
             ("event.html", include_str!("templates/event.html")),
             ("cycles.html", include_str!("templates/cycles.html")),
             ("cycle.html", include_str!("templates/cycle.html")),
+            ("queues.html", include_str!("templates/queues.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary: a broken one is a
@@ -69,6 +71,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/t/{tenant_id}/approvals", get(pages::approvals))
         .route("/t/{tenant_id}/events", get(pages::events))
         .route("/t/{tenant_id}/cycles", get(pages::cycles))
+        .route("/t/{tenant_id}/queues", get(pages::queues))
+        .route(
+            "/t/{tenant_id}/queues/{queue}/{verb}",
+            post(pages::pause_queue),
+        )
+        .route("/t/{tenant_id}/jobs/{job_id}/retry", post(pages::retry_job))
         .route("/t/{tenant_id}/cycles/{cycle_id}", get(pages::cycle))
         .route("/t/{tenant_id}/events/{event_id}", get(pages::event))
         .route(
@@ -102,6 +110,7 @@ mod tests {
             "event.html",
             "cycles.html",
             "cycle.html",
+            "queues.html",
         ] {
             let template = env.get_template(name).expect(name);
             let bare = json!({

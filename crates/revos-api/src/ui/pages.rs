@@ -41,7 +41,12 @@ fn page(status: StatusCode, template: &str, context: Value) -> Response {
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                "the page could not be rendered",
+                // A debug build says why, to whoever develops the pages.
+                if cfg!(debug_assertions) {
+                    format!("the page could not be rendered: {e:#}")
+                } else {
+                    "the page could not be rendered".to_owned()
+                },
             )
                 .into_response()
         }
@@ -1027,6 +1032,140 @@ pub(super) async fn cycle(
                 ),
             )
         }
+        Err(f) => failure(Some(&session), Some(tenant), &f),
+    }
+}
+
+/// `GET /t/{tenant_id}/queues`: each queue's jobs per state, whether it is
+/// paused (with the buttons to pause or resume it for the tenant), and the
+/// dead jobs, each with what it was for, its last error and a redrive
+/// button.
+pub(super) async fn queues(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(tenant_id): Path<String>,
+) -> Response {
+    let session = match signed_in(&jar, "/queues", &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(tenant) = parse_tenant(&tenant_id) else {
+        return not_found(&session, "tenant");
+    };
+    let by = &session.principal;
+    let now = chrono::Utc::now();
+    let stats = match state.kernel.queue_stats(by, Some(tenant), now).await {
+        Ok(s) => s,
+        Err(f) => return failure(Some(&session), Some(tenant), &f),
+    };
+    let filter = revos_queue::JobFilter {
+        state: Some(revos_queue::JobState::Dead),
+        limit: Some(50),
+        ..Default::default()
+    };
+    let dead = match state.kernel.job_views(by, Some(tenant), &filter).await {
+        Ok(d) => d,
+        Err(f) => return failure(Some(&session), Some(tenant), &f),
+    };
+    let base = frame(&state, &session, Some(tenant)).await;
+    page(
+        StatusCode::OK,
+        "queues.html",
+        merge(
+            base,
+            json!({
+                "title": "Queues",
+                "queues": stats,
+                "dead": dead.items,
+                "dead_more": dead.has_more,
+            }),
+        ),
+    )
+}
+
+/// `POST /t/{tenant_id}/queues/{queue}/{pause|resume}`.
+pub(super) async fn pause_queue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path((tenant_id, queue, verb)): Path<(String, String, String)>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Response {
+    let session = match signed_in(&jar, "/queues", &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    if !same_origin(&headers) || !session::csrf_matches(&session, &token) {
+        return forbidden(
+            Some(&session),
+            "the form's security token is missing or wrong",
+        );
+    }
+    let Some(tenant) = parse_tenant(&tenant_id) else {
+        return not_found(&session, "tenant");
+    };
+    let pause = match verb.as_str() {
+        "pause" => true,
+        "resume" => false,
+        _ => return not_found(&session, "page"),
+    };
+    match state
+        .kernel
+        .pause_queue(
+            &session.principal,
+            Some(tenant),
+            &queue,
+            pause,
+            chrono::Utc::now(),
+        )
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/t/{tenant}/queues")).into_response(),
+        Err(f) => failure(Some(&session), Some(tenant), &f),
+    }
+}
+
+/// `POST /t/{tenant_id}/jobs/{job_id}/retry`: redrives a dead job.
+pub(super) async fn retry_job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path((tenant_id, job_id)): Path<(String, String)>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Response {
+    let session = match signed_in(&jar, "/jobs", &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    if !same_origin(&headers) || !session::csrf_matches(&session, &token) {
+        return forbidden(
+            Some(&session),
+            "the form's security token is missing or wrong",
+        );
+    }
+    let (Some(tenant), Ok(id)) = (parse_tenant(&tenant_id), job_id.parse::<Uuid>()) else {
+        return not_found(&session, "job");
+    };
+    // The job must be this tenant's, as the page the button was on says.
+    match state.kernel.job_view(&session.principal, id).await {
+        Ok(view) if view.job.tenant_id == tenant => {}
+        Ok(_) => return not_found(&session, "job"),
+        Err(f) => return failure(Some(&session), Some(tenant), &f),
+    }
+    match state
+        .kernel
+        .steer_job(
+            &session.principal,
+            id,
+            revos_kernel::delivery::jobs::JobStep::Retry,
+            None,
+            chrono::Utc::now(),
+        )
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/t/{tenant}/queues")).into_response(),
         Err(f) => failure(Some(&session), Some(tenant), &f),
     }
 }
