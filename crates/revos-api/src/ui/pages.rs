@@ -167,6 +167,47 @@ fn pretty<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
+/// The visitor's session and the page's tenant, or the response to send
+/// instead (the sign-in page, or not found for a malformed tenant id).
+async fn tenant_page(
+    jar: &CookieJar,
+    state: &AppState,
+    tenant_id: &str,
+) -> Result<(Session, TenantId), Response> {
+    let session = signed_in(jar, "/t", state).await?;
+    match parse_tenant(tenant_id) {
+        Some(tenant) => Ok((session, tenant)),
+        None => Err(not_found(&session, "tenant")),
+    }
+}
+
+/// The 403 to answer when a form may not act: not posted from this site,
+/// or without the session's CSRF token.
+fn refused_post(session: &Session, headers: &HeaderMap, token: &str) -> Option<Response> {
+    if same_origin(headers) && session::csrf_matches(session, token) {
+        None
+    } else {
+        Some(forbidden(
+            Some(session),
+            "the form's security token is missing or wrong",
+        ))
+    }
+}
+
+/// The position a page continues after (its `cursor`).
+fn page_after(
+    raw: Option<String>,
+) -> Result<Option<(chrono::DateTime<chrono::Utc>, Uuid)>, Failure> {
+    match blank_is_none(raw).map(|c| Cursor::decode(&c).and_then(Cursor::at)) {
+        Some(Ok(at)) => Ok(Some(at)),
+        Some(Err(e)) => Err(Failure::of(
+            revos_contracts::ErrorKind::Validation,
+            format!("cursor: {e}"),
+        )),
+        None => Ok(None),
+    }
+}
+
 fn parse_tenant(raw: &str) -> Option<TenantId> {
     raw.parse().ok()
 }
@@ -297,11 +338,8 @@ pub(super) async fn sign_out(
         return Redirect::to("/sign-in").into_response();
     };
     let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if !same_origin(&headers) || !session::csrf_matches(&session, &token) {
-        return forbidden(
-            Some(&session),
-            "the form's security token is missing or wrong",
-        );
+    if let Some(r) = refused_post(&session, &headers, &token) {
+        return r;
     }
     (jar.remove(session::removal()), Redirect::to("/sign-in")).into_response()
 }
@@ -312,12 +350,9 @@ pub(super) async fn overview(
     jar: CookieJar,
     Path(tenant_id): Path<String>,
 ) -> Response {
-    let session = match signed_in(&jar, "/t", &state).await {
-        Ok(s) => s,
+    let (session, tenant) = match tenant_page(&jar, &state, &tenant_id).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let Some(tenant) = parse_tenant(&tenant_id) else {
-        return not_found(&session, "tenant");
     };
     match overview_data(&state, &session, tenant).await {
         Ok(data) => {
@@ -418,12 +453,9 @@ pub(super) async fn approvals(
     Path(tenant_id): Path<String>,
     filters: Result<Query<ApprovalFilters>, QueryRejection>,
 ) -> Response {
-    let session = match signed_in(&jar, "/approvals", &state).await {
-        Ok(s) => s,
+    let (session, tenant) = match tenant_page(&jar, &state, &tenant_id).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let Some(tenant) = parse_tenant(&tenant_id) else {
-        return not_found(&session, "tenant");
     };
     let Ok(Query(f)) = filters else {
         return failure(
@@ -454,19 +486,9 @@ pub(super) async fn approvals(
         }
         None => None,
     };
-    let after = match blank_is_none(f.cursor).map(|c| Cursor::decode(&c).and_then(Cursor::at)) {
-        Some(Ok(at)) => Some(at),
-        Some(Err(e)) => {
-            return failure(
-                Some(&session),
-                Some(tenant),
-                &Failure::of(
-                    revos_contracts::ErrorKind::Validation,
-                    format!("cursor: {e}"),
-                ),
-            );
-        }
-        None => None,
+    let after = match page_after(f.cursor) {
+        Ok(after) => after,
+        Err(f) => return failure(Some(&session), Some(tenant), &f),
     };
     let listed = state
         .kernel
@@ -632,11 +654,8 @@ pub(super) async fn decide(
             "the form's security token is missing or wrong",
         );
     };
-    if !same_origin(&headers) || !session::csrf_matches(&session, &form.csrf) {
-        return forbidden(
-            Some(&session),
-            "the form's security token is missing or wrong",
-        );
+    if let Some(r) = refused_post(&session, &headers, &form.csrf) {
+        return r;
     }
     let (Some(tenant), Ok(id)) = (parse_tenant(&tenant_id), approval_id.parse::<Uuid>()) else {
         return not_found(&session, "approval");
@@ -752,12 +771,9 @@ pub(super) async fn events(
     Path(tenant_id): Path<String>,
     filters: Result<Query<EventFilters>, QueryRejection>,
 ) -> Response {
-    let session = match signed_in(&jar, "/events", &state).await {
-        Ok(s) => s,
+    let (session, tenant) = match tenant_page(&jar, &state, &tenant_id).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let Some(tenant) = parse_tenant(&tenant_id) else {
-        return not_found(&session, "tenant");
     };
     let invalid = |message: String| {
         failure(
@@ -773,10 +789,9 @@ pub(super) async fn events(
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return invalid(e),
     };
-    let after = match blank_is_none(f.cursor).map(|c| Cursor::decode(&c).and_then(Cursor::at)) {
-        Some(Ok(at)) => Some(at),
-        Some(Err(e)) => return invalid(format!("cursor: {e}")),
-        None => None,
+    let after = match page_after(f.cursor) {
+        Ok(after) => after,
+        Err(f) => return failure(Some(&session), Some(tenant), &f),
     };
     let kind = blank_is_none(f.r#type);
     let source = blank_is_none(f.source);
@@ -895,27 +910,13 @@ pub(super) async fn cycles(
     Path(tenant_id): Path<String>,
     query: Result<Query<CursorOnly>, QueryRejection>,
 ) -> Response {
-    let session = match signed_in(&jar, "/cycles", &state).await {
-        Ok(s) => s,
+    let (session, tenant) = match tenant_page(&jar, &state, &tenant_id).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let Some(tenant) = parse_tenant(&tenant_id) else {
-        return not_found(&session, "tenant");
-    };
-    let cursor = query.ok().and_then(|Query(q)| blank_is_none(q.cursor));
-    let after = match cursor.map(|c| Cursor::decode(&c).and_then(Cursor::at)) {
-        Some(Ok(at)) => Some(at),
-        Some(Err(e)) => {
-            return failure(
-                Some(&session),
-                Some(tenant),
-                &Failure::of(
-                    revos_contracts::ErrorKind::Validation,
-                    format!("cursor: {e}"),
-                ),
-            );
-        }
-        None => None,
+    let after = match page_after(query.ok().and_then(|Query(q)| q.cursor)) {
+        Ok(after) => after,
+        Err(f) => return failure(Some(&session), Some(tenant), &f),
     };
     let filter = revos_store::cycles::CycleFilter {
         after,
@@ -1045,12 +1046,9 @@ pub(super) async fn queues(
     jar: CookieJar,
     Path(tenant_id): Path<String>,
 ) -> Response {
-    let session = match signed_in(&jar, "/queues", &state).await {
-        Ok(s) => s,
+    let (session, tenant) = match tenant_page(&jar, &state, &tenant_id).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let Some(tenant) = parse_tenant(&tenant_id) else {
-        return not_found(&session, "tenant");
     };
     let by = &session.principal;
     let now = chrono::Utc::now();
@@ -1096,11 +1094,8 @@ pub(super) async fn pause_queue(
         Err(r) => return r,
     };
     let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if !same_origin(&headers) || !session::csrf_matches(&session, &token) {
-        return forbidden(
-            Some(&session),
-            "the form's security token is missing or wrong",
-        );
+    if let Some(r) = refused_post(&session, &headers, &token) {
+        return r;
     }
     let Some(tenant) = parse_tenant(&tenant_id) else {
         return not_found(&session, "tenant");
@@ -1139,11 +1134,8 @@ pub(super) async fn retry_job(
         Err(r) => return r,
     };
     let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if !same_origin(&headers) || !session::csrf_matches(&session, &token) {
-        return forbidden(
-            Some(&session),
-            "the form's security token is missing or wrong",
-        );
+    if let Some(r) = refused_post(&session, &headers, &token) {
+        return r;
     }
     let (Some(tenant), Ok(id)) = (parse_tenant(&tenant_id), job_id.parse::<Uuid>()) else {
         return not_found(&session, "job");

@@ -37,7 +37,7 @@ use revos_contracts::TenantId;
 use revos_contracts::kernel_io::{Action, OwnerSubsystem, TargetEntityType};
 use revos_policy::tools::OPTIMIZER_AGENT;
 use revos_store::Campaign;
-use revos_store::cycles::{ActionResultRecord, OptimizationAction, OptimizationActionStatus};
+use revos_store::cycles::{OptimizationAction, OptimizationActionStatus};
 use revos_store::ops::AgentActionRecord;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -487,30 +487,7 @@ impl Kernel {
         if to != OptimizationActionStatus::Executing {
             return Ok(());
         }
-        let today = now.date_naive();
-        let baseline = self
-            .metric_series(tenant, &action.target_metric, None, today)
-            .await?
-            .last()
-            .map(|(_, v)| *v);
-        if let Some(baseline_value) = baseline {
-            self.store()
-                .put_action_result(&ActionResultRecord {
-                    tenant_id: tenant,
-                    id: Uuid::new_v4(),
-                    action_id: action.id,
-                    cycle_id: action.cycle_id,
-                    target_metric: action.target_metric.clone(),
-                    baseline_value,
-                    observed_value: None,
-                    delta: None,
-                    confidence: None,
-                    outcome: None,
-                    baseline_recorded_at: now,
-                    measured_at: None,
-                })
-                .await?;
-        }
+        let baseline = self.record_baseline(&action, now.date_naive(), now).await?;
         self.change_event(
             &Principal::Service,
             &action,

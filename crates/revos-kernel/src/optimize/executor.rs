@@ -534,30 +534,7 @@ impl Kernel {
                 }
             }
         }
-        let baseline = self
-            .metric_series(tenant, &action.target_metric, None, today)
-            .await?
-            .last()
-            .map(|(_, v)| *v);
-        executed.baseline = baseline;
-        if let Some(baseline_value) = baseline {
-            self.store()
-                .put_action_result(&ActionResultRecord {
-                    tenant_id: tenant,
-                    id: Uuid::new_v4(),
-                    action_id: action.id,
-                    cycle_id: action.cycle_id,
-                    target_metric: action.target_metric.clone(),
-                    baseline_value,
-                    observed_value: None,
-                    delta: None,
-                    confidence: None,
-                    outcome: None,
-                    baseline_recorded_at: now,
-                    measured_at: None,
-                })
-                .await?;
-        }
+        executed.baseline = self.record_baseline(action, today, now).await?;
         if mode == KernelMode::Shadow {
             self.change_event(by, action, "planned", json!({"mode": mode}))
                 .await
@@ -602,6 +579,42 @@ impl Kernel {
             }
         }
         Ok(executed)
+    }
+
+    /// Records the baseline of `action`'s target metric, its latest
+    /// tenant-wide value at or before `today`, as the action's result row
+    /// (recorded at `now`); answers it (`None` when the tenant has no value
+    /// of the metric yet, and then nothing is recorded).
+    pub(crate) async fn record_baseline(
+        &self,
+        action: &OptimizationAction,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<f64>, Failure> {
+        let baseline = self
+            .metric_series(action.tenant_id, &action.target_metric, None, today)
+            .await?
+            .last()
+            .map(|(_, v)| *v);
+        if let Some(baseline_value) = baseline {
+            self.store()
+                .put_action_result(&ActionResultRecord {
+                    tenant_id: action.tenant_id,
+                    id: Uuid::new_v4(),
+                    action_id: action.id,
+                    cycle_id: action.cycle_id,
+                    target_metric: action.target_metric.clone(),
+                    baseline_value,
+                    observed_value: None,
+                    delta: None,
+                    confidence: None,
+                    outcome: None,
+                    baseline_recorded_at: now,
+                    measured_at: None,
+                })
+                .await?;
+        }
+        Ok(baseline)
     }
 
     /// Moves a claimed action to `failed`.
