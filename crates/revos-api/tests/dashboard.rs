@@ -12,7 +12,35 @@ use common::{App, Db, drain, receiver, user_token, with_jwt};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-on_both!(an_approver_signs_in_filters_and_decides);
+on_both!(
+    an_approver_signs_in_filters_and_decides,
+    forged_session_cookies_are_throttled
+);
+
+/// A session cookie that does not authenticate (a guessed or revoked key)
+/// spends the address's budget for failed credentials, as a failed API
+/// call does: past it, 429.
+async fn forged_session_cookies_are_throttled(db: Db) {
+    let app = App::start_with(db, |c| {
+        c.rate_limits.unauthenticated_burst = 2;
+        c.rate_limits.unauthenticated_per_minute = 1;
+    })
+    .await;
+    let t = app.tenant().await;
+    let mut guesser = Browser::new(&app);
+    guesser.cookie = Some("revos_session=rvs_0000_guess".to_owned());
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (status, _, _) = guesser.get(&format!("/t/{t}")).await;
+        statuses.push(status.as_u16());
+    }
+    assert_eq!(statuses[0], 303, "{statuses:?}");
+    assert_eq!(statuses[3], 429, "{statuses:?}");
+    // Without any cookie nothing is spent: the sign-in page is one redirect away.
+    let anonymous = Browser::new(&app);
+    let (status, _, _) = anonymous.get(&format!("/t/{t}")).await;
+    assert!(status.is_redirection());
+}
 
 /// A browser without JavaScript: no redirects followed, the session
 /// cookie carried by hand.

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::session::{self, Session};
+use super::session::{self, Session, Visit};
 use crate::AppState;
 
 /// A rendered page with its status.
@@ -83,10 +83,22 @@ fn not_found(session: &Session, what: &str) -> Response {
 }
 
 /// The visitor's session, or the redirect to sign in.
-async fn signed_in(jar: &CookieJar, path: &str, state: &AppState) -> Result<Session, Response> {
-    session::current(jar, path, state)
-        .await
-        .ok_or_else(|| Redirect::to("/sign-in").into_response())
+async fn signed_in(visit: &Visit, path: &str, state: &AppState) -> Result<Session, Response> {
+    if let Some(session) = session::current(&visit.jar, path, state).await {
+        return Ok(session);
+    }
+    // A session cookie that does not authenticate spends the peer's budget
+    // for failed credentials, as a failed API call does.
+    if visit.jar.get(session::COOKIE).is_some()
+        && let Some(ip) = visit.peer
+        && let Err(limited) = state.limiter.check(
+            &crate::ratelimit::peer_key(ip),
+            crate::ratelimit::EndpointClass::Unauthenticated,
+        )
+    {
+        return Err(limited.into_response());
+    }
+    Err(Redirect::to("/sign-in").into_response())
 }
 
 /// A POST from another site (its `Origin` names another host) is refused:
@@ -170,7 +182,7 @@ fn pretty<T: serde::Serialize>(value: &T) -> String {
 /// The visitor's session and the page's tenant, or the response to send
 /// instead (the sign-in page, or not found for a malformed tenant id).
 async fn tenant_page(
-    jar: &CookieJar,
+    jar: &Visit,
     state: &AppState,
     tenant_id: &str,
 ) -> Result<(Session, TenantId), Response> {
@@ -223,7 +235,7 @@ pub(super) struct Switch {
 /// or when the switcher names one).
 pub(super) async fn home(
     State(state): State<AppState>,
-    jar: CookieJar,
+    jar: Visit,
     switch: Result<Query<Switch>, QueryRejection>,
 ) -> Response {
     let session = match signed_in(&jar, "/", &state).await {
@@ -331,7 +343,7 @@ pub(super) struct CsrfOnly {
 pub(super) async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
-    jar: CookieJar,
+    jar: Visit,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Response {
     let Ok(session) = signed_in(&jar, "/sign-out", &state).await else {
@@ -341,13 +353,13 @@ pub(super) async fn sign_out(
     if let Some(r) = refused_post(&session, &headers, &token) {
         return r;
     }
-    (jar.remove(session::removal()), Redirect::to("/sign-in")).into_response()
+    (jar.jar.remove(session::removal()), Redirect::to("/sign-in")).into_response()
 }
 
 /// `GET /t/{tenant_id}`: the tenant's overview.
 pub(super) async fn overview(
     State(state): State<AppState>,
-    jar: CookieJar,
+    jar: Visit,
     Path(tenant_id): Path<String>,
 ) -> Response {
     let (session, tenant) = match tenant_page(&jar, &state, &tenant_id).await {
@@ -449,7 +461,7 @@ fn blank_is_none(v: Option<String>) -> Option<String> {
 /// `GET /t/{tenant_id}/approvals`: the table, newest first, with filters.
 pub(super) async fn approvals(
     State(state): State<AppState>,
-    jar: CookieJar,
+    jar: Visit,
     Path(tenant_id): Path<String>,
     filters: Result<Query<ApprovalFilters>, QueryRejection>,
 ) -> Response {
@@ -554,7 +566,7 @@ pub(super) async fn approvals(
 /// arguments, the decisions so far and the decision form.
 pub(super) async fn approval(
     State(state): State<AppState>,
-    jar: CookieJar,
+    jar: Visit,
     Path((tenant_id, approval_id)): Path<(String, String)>,
 ) -> Response {
     let session = match signed_in(&jar, "/approval", &state).await {
@@ -640,7 +652,7 @@ pub(super) struct DecideForm {
 pub(super) async fn decide(
     State(state): State<AppState>,
     headers: HeaderMap,
-    jar: CookieJar,
+    jar: Visit,
     Path((tenant_id, approval_id)): Path<(String, String)>,
     form: Result<Form<DecideForm>, FormRejection>,
 ) -> Response {
@@ -767,7 +779,7 @@ fn day(raw: Option<String>, end: bool) -> Result<Option<chrono::DateTime<chrono:
 /// filters by type, source and days.
 pub(super) async fn events(
     State(state): State<AppState>,
-    jar: CookieJar,
+    jar: Visit,
     Path(tenant_id): Path<String>,
     filters: Result<Query<EventFilters>, QueryRejection>,
 ) -> Response {
@@ -850,7 +862,7 @@ pub(super) async fn events(
 /// that carried them out.
 pub(super) async fn event(
     State(state): State<AppState>,
-    jar: CookieJar,
+    jar: Visit,
     Path((tenant_id, event_id)): Path<(String, String)>,
 ) -> Response {
     let session = match signed_in(&jar, "/event", &state).await {
@@ -906,7 +918,7 @@ pub(super) struct CursorOnly {
 /// `GET /t/{tenant_id}/cycles`: the optimization cycles, newest first.
 pub(super) async fn cycles(
     State(state): State<AppState>,
-    jar: CookieJar,
+    jar: Visit,
     Path(tenant_id): Path<String>,
     query: Result<Query<CursorOnly>, QueryRejection>,
 ) -> Response {
@@ -965,7 +977,7 @@ pub(super) async fn cycles(
 /// subsystems can carry the actions out.
 pub(super) async fn cycle(
     State(state): State<AppState>,
-    jar: CookieJar,
+    jar: Visit,
     Path((tenant_id, cycle_id)): Path<(String, String)>,
 ) -> Response {
     let session = match signed_in(&jar, "/cycle", &state).await {
@@ -1043,7 +1055,7 @@ pub(super) async fn cycle(
 /// button.
 pub(super) async fn queues(
     State(state): State<AppState>,
-    jar: CookieJar,
+    jar: Visit,
     Path(tenant_id): Path<String>,
 ) -> Response {
     let (session, tenant) = match tenant_page(&jar, &state, &tenant_id).await {
@@ -1085,7 +1097,7 @@ pub(super) async fn queues(
 pub(super) async fn pause_queue(
     State(state): State<AppState>,
     headers: HeaderMap,
-    jar: CookieJar,
+    jar: Visit,
     Path((tenant_id, queue, verb)): Path<(String, String, String)>,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Response {
@@ -1125,7 +1137,7 @@ pub(super) async fn pause_queue(
 pub(super) async fn retry_job(
     State(state): State<AppState>,
     headers: HeaderMap,
-    jar: CookieJar,
+    jar: Visit,
     Path((tenant_id, job_id)): Path<(String, String)>,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Response {

@@ -21,6 +21,25 @@ pub(super) struct Session {
     pub(super) csrf: String,
 }
 
+/// A request's session cookie and the TCP peer it came from.
+pub(super) struct Visit {
+    /// The request's cookies.
+    pub(super) jar: CookieJar,
+    /// The TCP peer (see `crate::auth::peer`).
+    pub(super) peer: Option<std::net::IpAddr>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Visit {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Visit {
+            jar: CookieJar::from_headers(&parts.headers),
+            peer: crate::auth::peer(parts),
+        })
+    }
+}
+
 /// The CSRF token of a session credential.
 pub(super) fn csrf_token(credential: &str) -> String {
     let digest = Sha256::digest(format!("revos-dashboard-csrf:{credential}").as_bytes());
