@@ -14,7 +14,8 @@ use serde_json::json;
 
 on_both!(
     an_approver_signs_in_filters_and_decides,
-    forged_session_cookies_are_throttled
+    forged_session_cookies_are_throttled,
+    metrics_experiments_and_records_have_pages
 );
 
 /// A session cookie that does not authenticate (a guessed or revoked key)
@@ -238,7 +239,10 @@ async fn an_approver_signs_in_filters_and_decides(db: Db) {
         html.contains("Waiting for approval") && html.contains("update_deal"),
         "{html}"
     );
-    assert!(html.contains("Intact"), "{html}");
+    // Verifying the audit chain needs admin, on the page as in the API.
+    assert!(html.contains("needs the admin role"), "{html}");
+    let (status, _, _) = alice.get(&format!("/t/{t}/audit")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
     // The table, with filters.
     let (status, html, _) = alice.get(&format!("/t/{t}/approvals?status=pending")).await;
@@ -514,4 +518,237 @@ async fn an_approver_signs_in_filters_and_decides(db: Db) {
     assert!(status.is_redirection());
     assert_eq!(location.as_deref(), Some("/sign-in"));
     assert!(alice.cookie.is_none());
+}
+
+/// Records a completed cycle of one experiment action on `metric` (50/50,
+/// 500 units per arm), as the optimizer would have; answers the cycle's
+/// and the stored action's ids.
+async fn experiment_cycle(
+    kernel: &revos_kernel::Kernel,
+    tenant: revos_contracts::TenantId,
+    metric: &str,
+) -> (uuid::Uuid, uuid::Uuid) {
+    use revos_store::cycles::{Cycle, CycleStatus, OptimizationAction, OptimizationActionStatus};
+    let now = revos_store::support::now_at(chrono::Utc::now());
+    let spec = json!({
+        "action_id": "act_1", "priority": 1, "owner_subsystem": "crm", "type": "experiment",
+        "target_metric": metric,
+        "proposed_change": {"field": "lead_form_variant", "current_value": "long", "new_value": "three_fields"},
+        "guardrails": {"abort_conditions": []},
+        "experiment": {"hypothesis": "A three-field form converts more leads.",
+                       "control_group_pct": 50.0, "treatment_group_pct": 50.0,
+                       "min_sample_size": 500, "success_metric": metric, "success_threshold": 0.12},
+        "observation_window_days": 7,
+        "expected_impact": {"metric_id": metric, "direction": "increase", "magnitude_pct": 10.0, "confidence": 0.5},
+        "notes_for_humans": "Test the short form.",
+    });
+    let cycle = Cycle {
+        tenant_id: tenant,
+        id: uuid::Uuid::new_v4(),
+        trigger_type: "manual".into(),
+        trigger_source: "test".into(),
+        triggered_at: now,
+        status: CycleStatus::Completed,
+        binding_constraint: Some("conversion".into()),
+        priority_metric: Some(metric.into()),
+        input: json!({}),
+        output: Some(json!({"actions": [spec.clone()]})),
+        error: None,
+        notes: json!({}),
+        created_at: now,
+        completed_at: Some(now),
+    };
+    let action = OptimizationAction {
+        tenant_id: tenant,
+        id: uuid::Uuid::new_v4(),
+        cycle_id: cycle.id,
+        action_id: "act_1".into(),
+        priority: 1,
+        owner_subsystem: "crm".into(),
+        action_type: "experiment".into(),
+        target_metric: metric.into(),
+        target_entity_type: None,
+        target_entity_id: None,
+        proposed_change: spec["proposed_change"].clone(),
+        spec,
+        status: OptimizationActionStatus::Pending,
+        created_at: now,
+        updated_at: now,
+    };
+    kernel
+        .store()
+        .record_cycle(&cycle, std::slice::from_ref(&action), None, None)
+        .await
+        .unwrap();
+    (cycle.id, action.id)
+}
+
+/// The optimizer's pages and the records: the metrics list, a metric's
+/// chart with the markers of the experiment that touched it, the
+/// experiment's report (per-arm units and conversion, lift with its
+/// interval, p-value, chance to win, the split check), the audit log with
+/// its verification, templates and posts; another tenant's experiment is
+/// not found, and an unknown metric is named.
+async fn metrics_experiments_and_records_have_pages(db: Db) {
+    use revos_contracts::KernelMode;
+    use revos_kernel::identity::auth::Principal;
+    let app = App::start_with(db, |c| c.rate_limits.enabled = false).await;
+    let t = app.tenant().await;
+    let other = app.tenant().await;
+    let tid: revos_contracts::TenantId = t.parse().unwrap();
+    let k = &app.kernel;
+    // A simulated tenant in enforce mode applies the experiment at once.
+    k.store()
+        .set_tenant_mode(tid, Some(KernelMode::Enforce))
+        .await
+        .unwrap();
+    k.store().mark_simulation(tid).await.unwrap();
+    let metric = "lead_to_mql_rate";
+    let today = chrono::Utc::now().date_naive();
+    let day = |d: i64| today + chrono::Duration::days(d);
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{t}/metrics"),
+            json!(
+                (-3..=0)
+                    .map(|d| json!({"metric_id": metric, "date": day(d), "value": 0.10}))
+                    .collect::<Vec<_>>()
+            ),
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {body}");
+    let (cycle, action) = experiment_cycle(k, tid, metric).await;
+    let by = Principal::Service;
+    let executed = k.execute_pending(&by, tid, today).await.unwrap();
+    assert!(executed.executed.iter().all(|e| e.applied), "{executed:#?}");
+    let (status, body) = app
+        .post(
+            "/v1/events",
+            json!({"tenant_id": t, "type": "experiment.results", "source": "crm", "idempotency_key": "results-1",
+                   "subject": {"type": "optimization_action", "id": action},
+                   "payload": {"metric": metric, "variants": [
+                       {"name": "control", "units": 2000, "conversions": 200},
+                       {"name": "treatment", "units": 2000, "conversions": 280}]}}),
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {body}");
+    let measured = k.measure_actions(&by, tid, day(7), true).await.unwrap();
+    assert_eq!(measured.measured.len(), 1, "{measured:#?}");
+
+    let mut admin = Browser::new(&app);
+    admin.sign_in(&app.token).await;
+
+    // The metrics list names the metric in words, with its latest value.
+    let (status, html, _) = admin.get(&format!("/t/{t}/metrics")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Lead to MQL rate"), "{html}");
+    assert!(html.contains("10.0%"), "{html}");
+    assert!(html.contains(&format!("/t/{t}/metrics/{metric}")), "{html}");
+
+    // Its chart: the series, and the day the change was applied and the
+    // day it was judged successful, each named in the table below it.
+    let (status, html, _) = admin
+        .get(&format!("/t/{t}/metrics/{metric}?days=30&to={}", day(8)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("<svg"), "{html}");
+    assert!(html.contains(r#"class="series""#), "{html}");
+    assert!(html.contains(r#"class="marker applied""#), "{html}");
+    assert!(html.contains(r#"class="marker succeeded""#), "{html}");
+    assert!(html.contains("act_1 succeeded"), "{html}");
+    assert!(html.contains("higher is better"), "{html}");
+    // An unknown metric is named, with the closest one.
+    let (status, html, _) = admin.get(&format!("/t/{t}/metrics/pipeline_totl")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("pipeline_total"), "{html}");
+    let (status, _, _) = admin.get(&format!("/t/{t}/metrics/{metric}?days=3")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The experiments list links the report.
+    let report_path = format!("/t/{t}/cycles/{cycle}/experiments/{action}");
+    let (status, html, _) = admin.get(&format!("/t/{t}/experiments")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&report_path), "{html}");
+    let (status, html, _) = admin.get(&report_path).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    for part in [
+        "A three-field form converts more leads.",
+        "2,000",
+        "10.00%",
+        "14.00%",
+        "+40.0%",
+        "95% interval",
+        "+16.1% to +63.9%",
+        "0.0010",
+        "Chance to win",
+        "split as designed",
+        "Verdict: successful",
+    ] {
+        assert!(html.contains(part), "{part}: {html}");
+    }
+    assert!(!html.contains("Sample ratio mismatch"), "{html}");
+    // The cycle page links the report too.
+    let (_, html, _) = admin.get(&format!("/t/{t}/cycles/{cycle}")).await;
+    assert!(html.contains(&report_path), "{html}");
+    // The same ids under another tenant: not found, as the API answers.
+    let (status, _, _) = admin
+        .get(&format!("/t/{other}/cycles/{cycle}/experiments/{action}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The audit log verifies and lists the decisions made above.
+    let (status, html, _) = admin.get(&format!("/t/{t}/audit")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Intact"), "{html}");
+    let (status, html, _) = admin
+        .get(&format!("/t/{t}/audit?action=no.such.action"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("No audit entries match"), "{html}");
+
+    // Templates and posts: listed, and each has its page.
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{t}/templates"),
+            json!({"template_key": "welcome", "category": "transactional",
+                   "subject": "Welcome, {{ name }}", "text": "Hello {{ name }}"}),
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {body}");
+    let (_, html, _) = admin.get(&format!("/t/{t}/templates")).await;
+    assert!(
+        html.contains(&format!("/t/{t}/templates/welcome")),
+        "{html}"
+    );
+    let (status, html, _) = admin.get(&format!("/t/{t}/templates/welcome")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Welcome, {{ name }}"), "{html}");
+    let (status, post) = app
+        .post(
+            &format!("/v1/tenants/{t}/posts"),
+            json!({"channel": "blog", "kind": "announcement", "title": "Spring <release>",
+                   "body": "Reports are twice as fast.", "source_urls": ["https://acme.example/changelog"],
+                   "claims": ["Reports are twice as fast"]}),
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {post}");
+    let (_, html, _) = admin.get(&format!("/t/{t}/posts")).await;
+    assert!(html.contains("Spring &lt;release&gt;"), "{html}");
+    let (status, html, _) = admin
+        .get(&format!("/t/{t}/posts/{}", post["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("fact_check"), "{html}");
+    let (status, html, _) = admin.get(&format!("/t/{t}/tickets?risk=high")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("No tickets match"), "{html}");
+    let (status, _, _) = admin.get(&format!("/t/{t}/tickets?risk=severe")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Events filtered by what was decided: the results event had no policy.
+    let (status, html, _) = admin.get(&format!("/t/{t}/events?outcome=no_policy")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (status, html, _) = admin.get(&format!("/t/{t}/events?mode=sometimes")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("sometimes"), "{html}");
 }

@@ -259,6 +259,21 @@ impl Targets {
         .iter()
         .any(Option::is_some)
     }
+
+    /// The target (or limit) set for a metric of the dictionary: the
+    /// pipeline, bookings and ARR targets, and the CAC, payback and gross
+    /// margin limits; `None` for a metric no target names, or one not set.
+    pub fn for_metric(&self, metric: &str) -> Option<f64> {
+        match metric {
+            "pipeline_total" => self.pipeline_total,
+            "bookings_new" => self.bookings_new,
+            "arr" => self.arr_target,
+            "cac_blended" => self.cac_max,
+            "payback_months" => self.payback_max_months,
+            "gross_margin" => self.gross_margin_min,
+            _ => None,
+        }
+    }
 }
 
 /// Limits on what the kernel may propose for this tenant.

@@ -24,6 +24,8 @@ use std::fmt::Write as _;
 pub enum MarkerKind {
     /// A cycle ran and its changes were applied.
     Cycle,
+    /// A change to the metric was applied.
+    Applied,
     /// An action on the metric was judged successful.
     Succeeded,
     /// An action on the metric was judged failed.
@@ -36,6 +38,7 @@ impl MarkerKind {
     fn colour(self) -> &'static str {
         match self {
             MarkerKind::Cycle => "#7f7f7f",
+            MarkerKind::Applied => "#17becf",
             MarkerKind::Succeeded => "#2ca02c",
             MarkerKind::Failed => "#d62728",
             MarkerKind::Reverted => "#ff7f0e",
@@ -45,6 +48,7 @@ impl MarkerKind {
     fn name(self) -> &'static str {
         match self {
             MarkerKind::Cycle => "cycle (changes applied)",
+            MarkerKind::Applied => "change applied",
             MarkerKind::Succeeded => "succeeded",
             MarkerKind::Failed => "failed",
             MarkerKind::Reverted => "reverted",
@@ -54,6 +58,7 @@ impl MarkerKind {
     fn class(self) -> &'static str {
         match self {
             MarkerKind::Cycle => "cycle",
+            MarkerKind::Applied => "applied",
             MarkerKind::Succeeded => "succeeded",
             MarkerKind::Failed => "failed",
             MarkerKind::Reverted => "reverted",
@@ -352,6 +357,7 @@ pub fn render(chart: &LineChart) -> String {
     ];
     for kind in [
         MarkerKind::Cycle,
+        MarkerKind::Applied,
         MarkerKind::Succeeded,
         MarkerKind::Failed,
         MarkerKind::Reverted,

@@ -236,18 +236,6 @@ pub fn is_cycle_day(day: u32) -> bool {
     day >= 1 && (day - 1).is_multiple_of(CYCLE_EVERY)
 }
 
-/// The target (or limit) the tenant's targets set for a metric.
-fn target_of(metric: &str, t: &Targets) -> Option<f64> {
-    match metric {
-        "pipeline_total" => t.pipeline_total,
-        "bookings_new" => t.bookings_new,
-        "cac_blended" => t.cac_max,
-        "payback_months" => t.payback_max_months,
-        "gross_margin" => t.gross_margin_min,
-        _ => None,
-    }
-}
-
 /// An abort reverted a campaign change in the spine: the simulated world
 /// gets its old value back too (the next day's write would otherwise
 /// restore the change). Other changes have no value to restore.
@@ -450,7 +438,7 @@ async fn demo_cycle(
         cycle_id: output.cycle_id,
         binding_constraint: summary.binding_constraint.as_str().to_owned(),
         confidence: summary.confidence,
-        target: target_of(&metric, &run.targets),
+        target: run.targets.for_metric(&metric),
         priority_metric: metric,
         value,
         diagnosis: summary.diagnosis.clone(),
@@ -566,8 +554,8 @@ mod tests {
             payback_max_months: None,
             gross_margin_min: Some(0.7),
         };
-        assert_eq!(target_of("cac_blended", &t), Some(3.0));
-        assert_eq!(target_of("gross_margin", &t), Some(0.7));
-        assert_eq!(target_of("mql_to_sql_rate", &t), None);
+        assert_eq!(t.for_metric("cac_blended"), Some(3.0));
+        assert_eq!(t.for_metric("gross_margin"), Some(0.7));
+        assert_eq!(t.for_metric("mql_to_sql_rate"), None);
     }
 }

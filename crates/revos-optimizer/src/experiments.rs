@@ -555,6 +555,138 @@ pub fn judge(results: &ExperimentResults, design: &Design) -> Judgement {
     )
 }
 
+/// One arm of an experiment report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArmReport {
+    /// `control` or `treatment`.
+    pub name: &'static str,
+    /// Units assigned.
+    pub units: f64,
+    /// Converted units (a conversion metric only).
+    pub conversions: Option<f64>,
+    /// The arm's mean per unit: its conversion rate, or its mean value.
+    pub mean: f64,
+    /// The arm's share of all units, 0–1.
+    pub share: f64,
+    /// The share the design gave it, 0–1.
+    pub designed_share: f64,
+}
+
+/// An experiment's report, GrowthBook-style: each arm's units and
+/// conversion, the treatment's relative lift with its confidence interval
+/// and p-value, the chance that it beats the control, and the sample ratio
+/// check; with the verdict [`judge`] gives.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The success metric.
+    pub metric: String,
+    /// `conversion` (proportions) or `mean`.
+    pub kind: &'static str,
+    /// Control, then treatment.
+    pub arms: [ArmReport; 2],
+    /// The relative lift of the treatment over the control,
+    /// `(treatment − control) / control`; `None` when the test cannot run.
+    pub lift: Option<f64>,
+    /// The lift's 95% confidence interval.
+    pub lift_ci: Option<(f64, f64)>,
+    /// The two-sided p-value of the lift.
+    pub p_value: Option<f64>,
+    /// The probability that the treatment is better in the expected
+    /// direction (higher when an increase is wanted, lower when a
+    /// decrease is).
+    pub chance_to_win: Option<f64>,
+    /// The sample ratio check's p-value against the designed split.
+    pub srm_p: Option<f64>,
+    /// Whether the split is off the design (`srm_p` below [`SRM_P`]):
+    /// the assignment is broken and the results cannot be trusted.
+    pub srm_warning: bool,
+    /// Why the tests could not run, when they could not.
+    pub test_error: Option<String>,
+    /// Whether the smaller arm has reached the design's minimum sample.
+    pub enough_units: bool,
+    /// The verdict.
+    pub outcome: Outcome,
+    /// The verdict's reason, for a person.
+    pub reason: String,
+}
+
+/// The report on an experiment's results (see [`Report`]); its verdict is
+/// [`judge`]'s.
+pub fn report(results: &ExperimentResults, design: &Design) -> Report {
+    let judgement = judge(results, design);
+    let (nc, nt) = results.arms.units();
+    let (mc, mt) = results.arms.means();
+    let total = nc + nt;
+    let share = |n: f64| if total > 0.0 { n / total } else { 0.0 };
+    let designed = design.control_pct + design.treatment_pct;
+    let designed_share = |pct: f64| if designed > 0.0 { pct / designed } else { 0.0 };
+    let conversions = |p: &Proportion| Some(p.successes());
+    let (kind, cc, ct) = match &results.arms {
+        Arms::Proportion { control, treatment } => {
+            ("conversion", conversions(control), conversions(treatment))
+        }
+        Arms::Mean { .. } => ("mean", None, None),
+    };
+    let weights = [design.control_pct, design.treatment_pct];
+    let srm_p = if weights.iter().all(|w| w.is_finite() && *w > 0.0) {
+        srm(&[nc, nt], &weights).ok()
+    } else {
+        None
+    };
+    let alpha = Alpha::new(SIGNIFICANCE).unwrap_or_default();
+    let (test, chance): (TTestResult, BayesResult) = match &results.arms {
+        Arms::Proportion { control, treatment } => (
+            proportions(control, treatment, Difference::Relative, alpha),
+            bayes(control, treatment, Difference::Relative, alpha),
+        ),
+        Arms::Mean { control, treatment } => (
+            ttest(control, treatment, Difference::Relative, alpha),
+            bayes(control, treatment, Difference::Relative, alpha),
+        ),
+    };
+    let ran = test.error.is_none();
+    let expected_up = design.direction == ImpactDirection::Increase;
+    Report {
+        metric: results
+            .metric
+            .clone()
+            .unwrap_or_else(|| design.metric.clone()),
+        kind,
+        arms: [
+            ArmReport {
+                name: "control",
+                units: nc,
+                conversions: cc,
+                mean: mc,
+                share: share(nc),
+                designed_share: designed_share(design.control_pct),
+            },
+            ArmReport {
+                name: "treatment",
+                units: nt,
+                conversions: ct,
+                mean: mt,
+                share: share(nt),
+                designed_share: designed_share(design.treatment_pct),
+            },
+        ],
+        lift: ran.then_some(test.expected),
+        lift_ci: ran.then_some(test.ci),
+        p_value: ran.then_some(test.p_value),
+        chance_to_win: chance.error.is_none().then_some(if expected_up {
+            chance.chance_to_win
+        } else {
+            1.0 - chance.chance_to_win
+        }),
+        srm_p,
+        srm_warning: srm_p.is_some_and(|p| p < SRM_P),
+        test_error: test.error.map(|e| e.to_string()),
+        enough_units: nc.min(nt) >= f64::from(design.min_sample_size),
+        outcome: judgement.outcome,
+        reason: judgement.reason,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,6 +708,57 @@ mod tests {
             {"name": "treatment", "units": t.0, "conversions": t.1},
         ]}))
         .unwrap()
+    }
+
+    #[test]
+    fn the_report_has_each_arm_the_lift_and_the_split_check() {
+        let r = report(
+            &conversions((2000, 200), (2000, 280)),
+            &design(ImpactDirection::Increase),
+        );
+        assert_eq!(r.kind, "conversion");
+        assert_eq!(r.arms[0].units, 2000.0);
+        assert_eq!(r.arms[0].conversions, Some(200.0));
+        assert_eq!(r.arms[1].mean, 0.14);
+        assert_eq!(r.arms[0].share, 0.5);
+        assert_eq!(r.arms[1].designed_share, 0.5);
+        // (0.14 - 0.10) / 0.10 = +40%.
+        let lift = r.lift.unwrap();
+        assert!((lift - 0.4).abs() < 1e-9, "{lift}");
+        let (lo, hi) = r.lift_ci.unwrap();
+        assert!(lo > 0.0 && lo < lift && hi > lift, "{lo}..{hi}");
+        assert!(r.p_value.unwrap() < 0.005, "{r:?}");
+        assert!(r.chance_to_win.unwrap() > 0.99);
+        assert!(!r.srm_warning);
+        assert!(r.enough_units);
+        assert_eq!(r.outcome, Outcome::Successful);
+
+        // When a decrease is wanted, the same data is a loss.
+        let down = report(
+            &conversions((2000, 200), (2000, 280)),
+            &design(ImpactDirection::Decrease),
+        );
+        assert!(down.chance_to_win.unwrap() < 0.01);
+        assert_eq!(down.outcome, Outcome::Failed);
+    }
+
+    #[test]
+    fn the_report_warns_of_a_broken_split() {
+        let r = report(
+            &conversions((3000, 300), (2000, 200)),
+            &design(ImpactDirection::Increase),
+        );
+        assert!(r.srm_warning, "{r:?}");
+        assert!(r.srm_p.unwrap() < SRM_P);
+        assert_eq!(r.arms[0].share, 0.6);
+        assert_eq!(r.outcome, Outcome::Inconclusive);
+        // A zero control rate: no lift can be computed, and the report says why.
+        let r = report(
+            &conversions((1000, 0), (1000, 10)),
+            &design(ImpactDirection::Increase),
+        );
+        assert_eq!(r.lift, None);
+        assert!(r.test_error.is_some());
     }
 
     #[test]

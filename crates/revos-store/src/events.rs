@@ -273,6 +273,12 @@ pub struct EventFilter {
     pub r#type: Option<String>,
     /// Only this source.
     pub source: Option<String>,
+    /// Only events of this correlation.
+    pub correlation_id: Option<String>,
+    /// Only events with a decision of this outcome.
+    pub outcome: Option<revos_contracts::runtime::DecisionOutcome>,
+    /// Only events with a decision made in this mode.
+    pub mode: Option<revos_contracts::runtime::KernelMode>,
     /// Newest or oldest first.
     pub order: Order,
     /// Keyset paging: only events past this (`recorded_at`, id) in `order`.

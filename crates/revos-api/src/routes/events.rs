@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use revos_contracts::ErrorKind;
-use revos_contracts::runtime::{KernelEvent, KernelMode};
+use revos_contracts::runtime::{DecisionOutcome, KernelEvent, KernelMode};
 use revos_contracts::{KernelError, TenantId};
 use revos_kernel::Failure;
 use revos_kernel::identity::auth::Principal;
@@ -421,6 +421,14 @@ pub(crate) struct EventParams {
     pub(crate) r#type: Option<String>,
     /// Only this source.
     pub(crate) source: Option<String>,
+    /// Only the events of this correlation.
+    pub(crate) correlation_id: Option<String>,
+    /// Only events with a decision of this outcome.
+    #[param(value_type = Option<DecisionOutcome>)]
+    pub(crate) outcome: Option<DecisionOutcome>,
+    /// Only events with a decision made in this mode.
+    #[param(value_type = Option<KernelMode>)]
+    pub(crate) mode: Option<KernelMode>,
     /// `newest_first` (default) or `oldest_first`, by recording time, then id.
     #[param(value_type = Option<Order>)]
     pub(crate) order: Option<Order>,
@@ -447,6 +455,9 @@ pub(crate) async fn list(
         until: params.until,
         r#type: params.r#type,
         source: params.source,
+        correlation_id: params.correlation_id,
+        outcome: params.outcome,
+        mode: params.mode,
         order: params.order.unwrap_or_default(),
         after: cursor_at(params.cursor.as_deref())?,
         limit: params.limit,

@@ -20,9 +20,15 @@
 //! form, and the events timeline with each event's decisions, actions,
 //! jobs, e-mails and tasks, and the optimization cycles with their
 //! diagnosis, actions, guardrails and results; the queues, with pause,
-//! resume and the redrive of dead jobs.
+//! resume and the redrive of dead jobs. The optimizer's pages
+//! ([`insight`]): each metric's chart against its target with the actions
+//! that touched it, and the experiments' reports. The records
+//! ([`records`]): the audit log with its verification, templates, support
+//! tickets and posts.
 
+mod insight;
 mod pages;
+mod records;
 mod session;
 
 use axum::Router;
@@ -50,6 +56,17 @@ fn templates() -> &'static Environment<'static> {
             ("cycles.html", include_str!("templates/cycles.html")),
             ("cycle.html", include_str!("templates/cycle.html")),
             ("queues.html", include_str!("templates/queues.html")),
+            ("metrics.html", include_str!("templates/metrics.html")),
+            ("metric.html", include_str!("templates/metric.html")),
+            ("experiments.html", include_str!("templates/experiments.html")),
+            ("experiment.html", include_str!("templates/experiment.html")),
+            ("audit.html", include_str!("templates/audit.html")),
+            ("templates.html", include_str!("templates/templates.html")),
+            ("template.html", include_str!("templates/template.html")),
+            ("tickets.html", include_str!("templates/tickets.html")),
+            ("ticket.html", include_str!("templates/ticket.html")),
+            ("posts.html", include_str!("templates/posts.html")),
+            ("post.html", include_str!("templates/post.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary: a broken one is a
@@ -87,6 +104,20 @@ pub(crate) fn routes() -> Router<AppState> {
             "/t/{tenant_id}/approvals/{approval_id}/decide",
             post(pages::decide),
         )
+        .route("/t/{tenant_id}/metrics", get(insight::metrics))
+        .route("/t/{tenant_id}/metrics/{metric}", get(insight::metric))
+        .route("/t/{tenant_id}/experiments", get(insight::experiments))
+        .route(
+            "/t/{tenant_id}/cycles/{cycle_id}/experiments/{action_id}",
+            get(insight::experiment),
+        )
+        .route("/t/{tenant_id}/audit", get(records::audit))
+        .route("/t/{tenant_id}/templates", get(records::templates))
+        .route("/t/{tenant_id}/templates/{key}", get(records::template))
+        .route("/t/{tenant_id}/tickets", get(records::tickets))
+        .route("/t/{tenant_id}/tickets/{ticket}", get(records::ticket))
+        .route("/t/{tenant_id}/posts", get(records::posts))
+        .route("/t/{tenant_id}/posts/{post_id}", get(records::post))
         .route("/ui.css", get(pages::stylesheet))
 }
 
@@ -111,6 +142,17 @@ mod tests {
             "cycles.html",
             "cycle.html",
             "queues.html",
+            "metrics.html",
+            "metric.html",
+            "experiments.html",
+            "experiment.html",
+            "audit.html",
+            "templates.html",
+            "template.html",
+            "tickets.html",
+            "ticket.html",
+            "posts.html",
+            "post.html",
         ] {
             let template = env.get_template(name).expect(name);
             let bare = json!({
@@ -119,6 +161,8 @@ mod tests {
                 "e": {"subject": {}, "occurred_at": "", "recorded_at": ""},
                 "c": {"created_at": ""},
                 "filters": {},
+                "m": {}, "x": {}, "p": {"checks": []},
+                "t": {"risk": {}, "subject": ""},
             });
             if let Err(e) = template.render(&bare) {
                 panic!("{name}: {e:#}");

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use revos_contracts::TenantId;
+use revos_contracts::runtime::{DecisionOutcome, KernelMode};
 use revos_kernel::Failure;
 use revos_kernel::identity::auth::Principal;
 use revos_kernel::ops::approvals::{ApprovalQuery, Decision, DecisionInput};
@@ -22,7 +23,7 @@ use super::session::{self, Session, Visit};
 use crate::AppState;
 
 /// A rendered page with its status.
-fn page(status: StatusCode, template: &str, context: Value) -> Response {
+pub(super) fn page(status: StatusCode, template: &str, context: Value) -> Response {
     let rendered = super::templates()
         .get_template(template)
         .and_then(|t| t.render(&context));
@@ -54,7 +55,11 @@ fn page(status: StatusCode, template: &str, context: Value) -> Response {
 }
 
 /// The error page for a kernel failure, with its status.
-fn failure(session: Option<&Session>, tenant: Option<TenantId>, f: &Failure) -> Response {
+pub(super) fn failure(
+    session: Option<&Session>,
+    tenant: Option<TenantId>,
+    f: &Failure,
+) -> Response {
     let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     page(
         status,
@@ -71,7 +76,7 @@ fn failure(session: Option<&Session>, tenant: Option<TenantId>, f: &Failure) -> 
 }
 
 /// Not found, for ids that do not parse (as the API answers them).
-fn not_found(session: &Session, what: &str) -> Response {
+pub(super) fn not_found(session: &Session, what: &str) -> Response {
     failure(
         Some(session),
         None,
@@ -83,7 +88,11 @@ fn not_found(session: &Session, what: &str) -> Response {
 }
 
 /// The visitor's session, or the redirect to sign in.
-async fn signed_in(visit: &Visit, path: &str, state: &AppState) -> Result<Session, Response> {
+pub(super) async fn signed_in(
+    visit: &Visit,
+    path: &str,
+    state: &AppState,
+) -> Result<Session, Response> {
     if let Some(session) = session::current(&visit.jar, path, state).await {
         return Ok(session);
     }
@@ -153,7 +162,7 @@ async fn reachable(state: &AppState, principal: &Principal) -> Result<Vec<Value>
 }
 
 /// The frame every signed-in page shares.
-async fn frame(state: &AppState, session: &Session, tenant: Option<TenantId>) -> Value {
+pub(super) async fn frame(state: &AppState, session: &Session, tenant: Option<TenantId>) -> Value {
     let tenants = reachable(state, &session.principal)
         .await
         .unwrap_or_default();
@@ -167,7 +176,7 @@ async fn frame(state: &AppState, session: &Session, tenant: Option<TenantId>) ->
     })
 }
 
-fn merge(mut base: Value, more: Value) -> Value {
+pub(super) fn merge(mut base: Value, more: Value) -> Value {
     if let (Some(b), Value::Object(m)) = (base.as_object_mut(), more) {
         b.extend(m);
     }
@@ -175,13 +184,13 @@ fn merge(mut base: Value, more: Value) -> Value {
 }
 
 /// JSON for people: indented.
-fn pretty<T: serde::Serialize>(value: &T) -> String {
+pub(super) fn pretty<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
 /// The visitor's session and the page's tenant, or the response to send
 /// instead (the sign-in page, or not found for a malformed tenant id).
-async fn tenant_page(
+pub(super) async fn tenant_page(
     jar: &Visit,
     state: &AppState,
     tenant_id: &str,
@@ -207,7 +216,7 @@ fn refused_post(session: &Session, headers: &HeaderMap, token: &str) -> Option<R
 }
 
 /// The position a page continues after (its `cursor`).
-fn page_after(
+pub(super) fn page_after(
     raw: Option<String>,
 ) -> Result<Option<(chrono::DateTime<chrono::Utc>, Uuid)>, Failure> {
     match blank_is_none(raw).map(|c| Cursor::decode(&c).and_then(Cursor::at)) {
@@ -220,7 +229,7 @@ fn page_after(
     }
 }
 
-fn parse_tenant(raw: &str) -> Option<TenantId> {
+pub(super) fn parse_tenant(raw: &str) -> Option<TenantId> {
     raw.parse().ok()
 }
 
@@ -421,10 +430,7 @@ async fn overview_data(
         )
         .await?;
     let queues = k.queue_stats(by, Some(tenant), now).await?;
-    let audit = k.verify_audit(Some(tenant)).await?;
-    let audit_status = audit.first().map(|(_, report, n)| {
-        json!({"entries": n, "ok": report.is_ok(), "summary": format!("{report:?}")})
-    });
+    let audit_status = super::records::audit_status(state, by, tenant).await?;
     Ok(json!({
         "title": format!("{} — overview", t.name),
         "pending": pending.items,
@@ -454,7 +460,7 @@ pub(super) struct ApprovalFilters {
     cursor: Option<String>,
 }
 
-fn blank_is_none(v: Option<String>) -> Option<String> {
+pub(super) fn blank_is_none(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
@@ -761,11 +767,20 @@ pub(super) struct EventFilters {
     #[serde(default)]
     until: Option<String>,
     #[serde(default)]
+    outcome: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    correlation: Option<String>,
+    #[serde(default)]
     cursor: Option<String>,
 }
 
 /// A day (`YYYY-MM-DD`) as the start of that day, UTC; `until` is the end.
-fn day(raw: Option<String>, end: bool) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+pub(super) fn day(
+    raw: Option<String>,
+    end: bool,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
     let Some(raw) = blank_is_none(raw) else {
         return Ok(None);
     };
@@ -807,11 +822,41 @@ pub(super) async fn events(
     };
     let kind = blank_is_none(f.r#type);
     let source = blank_is_none(f.source);
+    let correlation = blank_is_none(f.correlation);
+    let outcome_text = blank_is_none(f.outcome);
+    let mode_text = blank_is_none(f.mode);
+    // An unknown outcome or mode is named, not ignored.
+    let outcome = match outcome_text
+        .as_deref()
+        .map(|o| (o, DecisionOutcome::parse(o)))
+    {
+        Some((o, None)) => {
+            return invalid(format!(
+                "`{o}` is not a decision outcome: one of {}",
+                DecisionOutcome::ALL.map(DecisionOutcome::as_str).join(", ")
+            ));
+        }
+        Some((_, parsed)) => parsed,
+        None => None,
+    };
+    let mode = match mode_text
+        .as_deref()
+        .map(|m| (m, KernelMode::parse_exact(m)))
+    {
+        Some((m, None)) => {
+            return invalid(format!("`{m}` is not a mode: shadow or enforce"));
+        }
+        Some((_, parsed)) => parsed,
+        None => None,
+    };
     let filter = revos_store::events::EventFilter {
         since,
         until,
         r#type: kind.clone(),
         source: source.clone(),
+        correlation_id: correlation.clone(),
+        outcome,
+        mode,
         after,
         limit: Some(50),
         ..Default::default()
@@ -830,6 +875,9 @@ pub(super) async fn events(
                     ("source", &source),
                     ("since", &blank_is_none(f.since.clone())),
                     ("until", &blank_is_none(f.until.clone())),
+                    ("outcome", &outcome_text),
+                    ("mode", &mode_text),
+                    ("correlation", &correlation),
                 ] {
                     if let Some(v) = v {
                         q.append_pair(k, v);
@@ -848,7 +896,10 @@ pub(super) async fn events(
                         "items": list.items,
                         "next": next,
                         "filters": {"type": kind, "source": source,
-                                    "since": blank_is_none(f.since), "until": blank_is_none(f.until)},
+                                    "since": blank_is_none(f.since), "until": blank_is_none(f.until),
+                                    "outcome": outcome_text, "mode": mode_text,
+                                    "correlation": correlation},
+                        "outcomes": DecisionOutcome::ALL.map(DecisionOutcome::as_str),
                     }),
                 ),
             )
@@ -912,7 +963,7 @@ pub(super) async fn event(
 #[derive(Debug, Deserialize, Default)]
 pub(super) struct CursorOnly {
     #[serde(default)]
-    cursor: Option<String>,
+    pub(super) cursor: Option<String>,
 }
 
 /// `GET /t/{tenant_id}/cycles`: the optimization cycles, newest first.
@@ -1005,6 +1056,12 @@ pub(super) async fn cycle(
                 .map(|mut a| {
                     let id = a["action_id"].as_str().unwrap_or("").to_owned();
                     a["recorded_status"] = json!(status_of(&id));
+                    a["stored_id"] = json!(
+                        view.actions
+                            .iter()
+                            .find(|s| s.action_id == id)
+                            .map(|s| s.id)
+                    );
                     a["change_json"] = json!(pretty(&a["proposed_change"]));
                     a["guardrails_json"] = json!(pretty(&a["guardrails"]));
                     a

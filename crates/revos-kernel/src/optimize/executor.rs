@@ -1048,7 +1048,7 @@ impl Kernel {
     /// once the action is stored, so the search starts at the earlier of
     /// its creation and its start (the executor's `today` may be a
     /// simulated day before or after the wall clock).
-    async fn latest_results(
+    pub(crate) async fn latest_results(
         &self,
         action: &OptimizationAction,
     ) -> Result<Option<KernelEvent>, Failure> {

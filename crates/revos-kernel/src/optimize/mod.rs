@@ -6,6 +6,7 @@
 //! - [`executor`]: the cycle's actions carried out, observed and judged.
 //! - [`scheduler`]: what starts a cycle without a person asking.
 //! - [`lifecycle`]: campaign launches that start a cycle.
+//! - [`views`]: what people see of it: metric charts, experiment reports.
 //!
 //! Experiment read-outs are pure and live in `revos_optimizer::experiments`.
 //! The optimizer acts through the runtime (it ingests events such as
@@ -17,3 +18,4 @@ pub mod cycles;
 pub mod executor;
 pub(crate) mod lifecycle;
 pub mod scheduler;
+pub mod views;

@@ -294,6 +294,7 @@ impl Kernel {
                 order: revos_store::listing::Order::OldestFirst,
                 after,
                 limit: Some(MAX_EVENT_PAGE),
+                ..EventFilter::default()
             };
             let events = self.store().list_events(tenant, &filter).await?;
             for event in &events {

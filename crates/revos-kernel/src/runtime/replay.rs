@@ -559,6 +559,7 @@ impl Kernel {
                     order: revos_store::listing::Order::OldestFirst,
                     after,
                     limit: Some(MAX_EVENT_PAGE),
+                    ..EventFilter::default()
                 };
                 let page = self.store().list_events(tenant, &filter).await?;
                 let full = page.len() >= MAX_EVENT_PAGE as usize;

@@ -58,6 +58,20 @@ macro_rules! event_statements {
             use ::std::collections::BTreeMap;
             use ::uuid::Uuid;
 
+            /// The event filter's decision condition: some decision on the
+            /// event has the outcome in parameter `$outcome` and the mode in
+            /// `$mode`, each only when given.
+            fn decided_by(outcome: u8, mode: u8) -> String {
+                format!(
+                    "(${outcome} is null and ${mode} is null or exists (
+                        select 1 from kernel_decisions d
+                        where d.tenant_id = kernel_events.tenant_id
+                          and d.event_id = kernel_events.id
+                          and (${outcome} is null or d.outcome = ${outcome})
+                          and (${mode} is null or d.mode = ${mode})))"
+                )
+            }
+
             // ---- the writes of an ingest (on the tenant transaction) ----------
 
             /// The event of `tenant` with this idempotency key.
@@ -378,10 +392,13 @@ macro_rules! event_statements {
                            and ($4 is null or type = $4)
                            and ($5 is null or source = $5)
                            and ($6 is null or (created_at, id) {} ($6, $7))
+                           and ($9 is null or correlation_id = $9)
+                           and {}
                          order by created_at {dir}, id {dir}
                          limit $8",
                         event_columns!(),
                         keyset_cmp(filter.order),
+                        decided_by(10, 11),
                     );
                     let rows: Vec<EventRow> = ::sqlx::query_as(
                         // Built from fixed fragments: the order picks `<`/`>`
@@ -396,6 +413,9 @@ macro_rules! event_statements {
                     .bind(filter.after.map(|(at, _)| ts(at)))
                     .bind(filter.after.map(|(_, id)| DbId(id)))
                     .bind(i64::from(rules::event_page_limit(filter.limit)))
+                    .bind(&filter.correlation_id)
+                    .bind(filter.outcome.map(|o| o.as_str()))
+                    .bind(filter.mode.map(|m| m.as_str()))
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(store_error)?;
@@ -410,18 +430,28 @@ macro_rules! event_statements {
                 ) -> Result<u64, StoreError> {
                     let mut tx = self.read_tenant(tenant).await?;
                     let (n,): (i64,) = ::sqlx::query_as(
-                        "select count(*) from kernel_events
-                         where tenant_id = $1
-                           and ($2 is null or created_at >= $2)
-                           and ($3 is null or created_at < $3)
-                           and ($4 is null or type = $4)
-                           and ($5 is null or source = $5)",
+                        // Built from fixed fragments (the decision filter's
+                        // parameter numbers).
+                        ::sqlx::AssertSqlSafe(format!(
+                            "select count(*) from kernel_events
+                             where tenant_id = $1
+                               and ($2 is null or created_at >= $2)
+                               and ($3 is null or created_at < $3)
+                               and ($4 is null or type = $4)
+                               and ($5 is null or source = $5)
+                               and ($6 is null or correlation_id = $6)
+                               and {}",
+                            decided_by(7, 8),
+                        )),
                     )
                     .bind(tid(tenant))
                     .bind(filter.since.map(ts))
                     .bind(filter.until.map(ts))
                     .bind(&filter.r#type)
                     .bind(&filter.source)
+                    .bind(&filter.correlation_id)
+                    .bind(filter.outcome.map(|o| o.as_str()))
+                    .bind(filter.mode.map(|m| m.as_str()))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(store_error)?;

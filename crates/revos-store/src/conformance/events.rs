@@ -465,7 +465,18 @@ pub async fn events_list_with_filters_and_keyset_paging(store: &dyn Store) {
         if n >= 4 {
             e.source = "crm_sync".into();
         }
-        ingest(store, &e, &[], &[]).await;
+        // One event acted on in enforce mode, one looked at in shadow
+        // mode, the rest undecided.
+        let decisions = match n {
+            1 => vec![decision(&e, 1, DecisionOutcome::Act)],
+            2 => {
+                let mut d = decision(&e, 2, DecisionOutcome::NoAction);
+                d.mode = KernelMode::Shadow;
+                vec![d]
+            }
+            _ => Vec::new(),
+        };
+        ingest(store, &e, &decisions, &[]).await;
         all.push(e);
     }
     all.sort_by_key(|e| (e.recorded_at, e.id));
@@ -547,6 +558,55 @@ pub async fn events_list_with_filters_and_keyset_paging(store: &dyn Store) {
         7,
         "a large limit is clamped"
     );
+
+    // By correlation, and by what their decisions were.
+    let by_key = |key: &str| every.iter().copied().find(|e| e.idempotency_key == key);
+    let (Some(acted), Some(shadowed)) = (by_key("k1"), by_key("k2")) else {
+        panic!("the events k1 and k2 were stored");
+    };
+    for (filter, expected) in [
+        (
+            EventFilter {
+                correlation_id: Some(acted.correlation_id.clone()),
+                ..EventFilter::default()
+            },
+            every
+                .iter()
+                .filter(|e| e.correlation_id == acted.correlation_id)
+                .map(|e| e.id)
+                .collect::<Vec<_>>(),
+        ),
+        (
+            EventFilter {
+                outcome: Some(DecisionOutcome::Act),
+                ..EventFilter::default()
+            },
+            vec![acted.id],
+        ),
+        (
+            EventFilter {
+                mode: Some(KernelMode::Shadow),
+                ..EventFilter::default()
+            },
+            vec![shadowed.id],
+        ),
+        (
+            EventFilter {
+                outcome: Some(DecisionOutcome::Act),
+                mode: Some(KernelMode::Shadow),
+                ..EventFilter::default()
+            },
+            vec![],
+        ),
+    ] {
+        let count = ok(store.count_events(t, &filter).await, "count_events");
+        let mut got = listed(store, t, filter.clone()).await;
+        got.sort();
+        let mut expected = expected;
+        expected.sort();
+        assert_eq!(got, expected, "{filter:?}");
+        assert_eq!(count, expected.len() as u64, "count of {filter:?}");
+    }
 }
 
 /// An action moves only where its status allows; a refused move leaves
