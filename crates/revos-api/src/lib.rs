@@ -224,6 +224,10 @@ pub(crate) fn router(kernel: Kernel) -> Router {
             get(data::list_revenue_events).post(data::upsert_revenue_events),
         )
         .route(
+            &format!("{tenant}/spine/{{table}}/import"),
+            post(data::import_spine),
+        )
+        .route(
             &format!("{tenant}/crm-activities"),
             get(data::list_crm_activities).post(data::upsert_crm_activities),
         )

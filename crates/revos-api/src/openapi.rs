@@ -92,6 +92,7 @@ use utoipa::{Modify, OpenApi};
         data::list_revenue_events,
         data::upsert_crm_activities,
         data::list_crm_activities,
+        data::import_spine,
         cycles::run,
         cycles::create,
         cycles::list,
@@ -249,6 +250,11 @@ pub const PATH_PARAMS: &[(&str, PathParam, &str)] = &[
     ),
     ("campaign_id", PathParam::Text, "Campaign id"),
     (
+        "table",
+        PathParam::Text,
+        "The spine table: campaigns, channels, opportunities, accounts, activities, revenue-events",
+    ),
+    (
         "correlation_id",
         PathParam::Text,
         "The correlation id the events share",
@@ -362,6 +368,10 @@ fn declare_path_params(op: &mut Map<String, Value>, names: &[&str]) {
             PathParam::Text if *name == "source" => {
                 json!({"type": "string", "pattern": WEBHOOK_SOURCE})
             }
+            PathParam::Text if *name == "table" => json!({
+                "type": "string",
+                "enum": revos_kernel::spine::SpineTable::ALL.map(|t| t.as_str()),
+            }),
             PathParam::Text => json!({"type": "string", "minLength": 1}),
         };
         let declared = params

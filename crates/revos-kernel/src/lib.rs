@@ -22,7 +22,8 @@
 //!
 //! Beside them, shared by all: [`failure`], [`validate`] and
 //! [`outbound_http`] (the one client for outbound HTTP). At the root:
-//! [`config`] and [`settings`] (tenant settings that span rooms). The
+//! [`config`], [`settings`] (tenant settings that span rooms) and
+//! [`spine`] (bulk imports of the spine tables, which every room reads). The
 //! business modules get a room of their own (`modules/`) on the same rule;
 //! see `docs/ARCHITECTURE.md`.
 //!
@@ -42,6 +43,7 @@ pub mod optimize;
 pub(crate) mod outbound_http;
 pub mod runtime;
 pub(crate) mod settings;
+pub mod spine;
 pub mod telemetry;
 pub mod validate;
 

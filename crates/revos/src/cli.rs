@@ -113,6 +113,10 @@ pub enum Command {
     /// The metric dictionary and metric values.
     #[command(subcommand)]
     Metrics(MetricsCommand),
+    /// The spine: the tenant's campaigns, channels, opportunities, accounts,
+    /// CRM activities and revenue events, imported from its own systems.
+    #[command(subcommand)]
+    Spine(SpineCommand),
     /// API keys for services and AI agents.
     ///
     /// The CLI works on the database directly, as the operator of the
@@ -643,6 +647,36 @@ pub enum MetricsCommand {
         /// Last day (default: today, UTC).
         #[arg(long, value_name = "YYYY-MM-DD")]
         to: Option<chrono::NaiveDate>,
+    },
+}
+
+/// `revos spine …`.
+#[derive(Debug, Subcommand)]
+pub enum SpineCommand {
+    /// Import rows into one spine table from a CSV or NDJSON file, all or
+    /// nothing.
+    ///
+    /// Every row is checked first and each bad one is reported with its
+    /// line; rows are keyed by their `id` (channels: by campaign and
+    /// channel), so importing a file again adds nothing. An import never
+    /// acts: no policy runs, an `active` campaign is not a launch.
+    ///
+    /// CSV: a header row naming the record's fields (`id,name,domain,…`;
+    /// channels: `campaign_id,channel,status,budget_total,budget_spent`),
+    /// an empty cell for an absent field. NDJSON: one record per line.
+    Import {
+        /// The file to read (`-` for standard input).
+        file: PathBuf,
+        /// The tenant the rows belong to.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The table: campaigns, channels, opportunities, accounts,
+        /// activities, revenue-events.
+        #[arg(long)]
+        table: String,
+        /// The format (default: from the file extension, else CSV).
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
     },
 }
 

@@ -16,7 +16,6 @@ use revos_contracts::runtime::KernelMode;
 use revos_kernel::config::{LogFormat, Overrides};
 use revos_kernel::{Config, Failure, Kernel};
 use revos_store::{NewTenant, Page};
-use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -369,6 +368,17 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
             let kernel = open(config).await.map_err(fail)?;
             keys(&kernel, cmd, as_json).await.map_err(fail)
         }
+        Command::Spine(crate::cli::SpineCommand::Import {
+            file,
+            tenant,
+            table,
+            format,
+        }) => {
+            init_logging(&config, false);
+            crate::spine_cmd::import(config, &file, &tenant, &table, format, as_json)
+                .await
+                .map_err(fail)
+        }
         Command::Metrics(MetricsCommand::List) => {
             list_dictionary(as_json);
             Ok(())
@@ -654,27 +664,7 @@ async fn import_metrics(
     let started = Instant::now();
     let tenant = parse_tenant(tenant)?;
     let format = import::detect(format, file);
-    let from_stdin = file.as_os_str() == "-";
-    let (reader, size): (Box<dyn BufRead>, u64) = if from_stdin {
-        (Box::new(std::io::stdin().lock()), 0)
-    } else {
-        let handle = std::fs::File::open(file).map_err(|e| {
-            Failure::of(
-                ErrorKind::Io,
-                format!("cannot open {}: {e}", file.display()),
-            )
-        })?;
-        let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
-        (Box::new(std::io::BufReader::new(handle)), size)
-    };
-    let bar = if size > 0 {
-        ProgressBar::new(size).with_style(
-            ProgressStyle::with_template("reading {bar:40} {bytes}/{total_bytes} ({eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        )
-    } else {
-        ProgressBar::new_spinner()
-    };
+    let import::Input { reader, bar, size } = import::open(file)?;
     let parsed =
         import::read(reader, format, &|bytes| bar.set_position(bytes.min(size))).map_err(|e| {
             Failure::of(

@@ -1,8 +1,9 @@
-//! Reading metric values from CSV and NDJSON files.
+//! Reading metric values and spine rows from CSV and NDJSON files.
 //!
 //! The whole file is read and checked before anything is written, and
 //! every bad row is reported with its line number, so an import either
-//! lands whole or tells the user everything to fix.
+//! lands whole or tells the user everything to fix. [`open`] opens the
+//! file (or standard input) with a progress bar on the bytes read.
 
 use crate::cli::ImportFormat;
 use chrono::NaiveDate;
@@ -184,6 +185,149 @@ fn read_csv(input: impl BufRead, progress: &dyn Fn(u64)) -> std::io::Result<Pars
     }
     progress(u64::MAX);
     Ok(parsed)
+}
+
+/// An input file opened for reading, with its size (0 for standard input)
+/// and a progress bar over its bytes.
+pub struct Input {
+    /// The reader.
+    pub reader: Box<dyn BufRead>,
+    /// The bar to advance.
+    pub bar: indicatif::ProgressBar,
+    /// The file's size in bytes (0 when unknown).
+    pub size: u64,
+}
+
+/// Opens `file` (`-`: standard input) for an import.
+pub fn open(file: &std::path::Path) -> Result<Input, revos_kernel::Failure> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    let (reader, size): (Box<dyn BufRead>, u64) = if file.as_os_str() == "-" {
+        (Box::new(std::io::stdin().lock()), 0)
+    } else {
+        let handle = std::fs::File::open(file).map_err(|e| {
+            revos_kernel::Failure::of(
+                revos_contracts::ErrorKind::Io,
+                format!("cannot open {}: {e}", file.display()),
+            )
+        })?;
+        let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(std::io::BufReader::new(handle)), size)
+    };
+    let bar = if size > 0 {
+        ProgressBar::new(size).with_style(
+            ProgressStyle::with_template("reading {bar:40} {bytes}/{total_bytes} ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    } else {
+        ProgressBar::new_spinner()
+    };
+    Ok(Input { reader, bar, size })
+}
+
+/// Spine rows read from a file, each with its line.
+#[derive(Debug, Default)]
+pub struct Rows {
+    /// The rows, as JSON objects.
+    pub rows: Vec<serde_json::Value>,
+    /// `lines[i]` is the line of `rows[i]`.
+    pub lines: Vec<u64>,
+    /// Rows that could not be read.
+    pub errors: Vec<RowError>,
+}
+
+/// Reads spine rows: NDJSON objects as they are; CSV rows as objects
+/// keyed by the header, an empty cell left out, and the cells of
+/// `number_fields` read as numbers.
+pub fn read_rows(
+    input: impl BufRead,
+    format: ImportFormat,
+    number_fields: &[&str],
+    progress: &dyn Fn(u64),
+) -> std::io::Result<Rows> {
+    let mut out = Rows::default();
+    match format {
+        ImportFormat::Ndjson => {
+            let mut consumed = 0u64;
+            for (index, line) in input.lines().enumerate() {
+                let line = line?;
+                consumed += line.len() as u64 + 1;
+                let number = index as u64 + 1;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<serde_json::Value>(&line) {
+                    Ok(row @ serde_json::Value::Object(_)) => {
+                        out.rows.push(row);
+                        out.lines.push(number);
+                    }
+                    Ok(_) => out.errors.push(RowError {
+                        line: number,
+                        message: "a row must be a JSON object".to_owned(),
+                    }),
+                    Err(e) => out.errors.push(RowError {
+                        line: number,
+                        message: e.to_string(),
+                    }),
+                }
+                if number.is_multiple_of(1024) {
+                    progress(consumed);
+                }
+            }
+        }
+        ImportFormat::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .trim(csv::Trim::All)
+                .flexible(false)
+                .from_reader(input);
+            let headers = reader.headers().map_err(std::io::Error::other)?.clone();
+            for (index, record) in reader.records().enumerate() {
+                let record = match record {
+                    Ok(r) => r,
+                    Err(e) => {
+                        out.errors.push(RowError {
+                            line: e.position().map_or(index as u64 + 2, |p| p.line()),
+                            message: e.to_string(),
+                        });
+                        continue;
+                    }
+                };
+                let line = record.position().map_or(index as u64 + 2, |p| p.line());
+                let mut row = serde_json::Map::new();
+                let mut problems = Vec::new();
+                for (name, cell) in headers.iter().zip(record.iter()) {
+                    if cell.is_empty() {
+                        continue;
+                    }
+                    let value = if number_fields.contains(&name) {
+                        match cell.parse::<f64>() {
+                            Ok(n) => serde_json::json!(n),
+                            Err(_) => {
+                                problems.push(format!("{name}: `{cell}` is not a number"));
+                                continue;
+                            }
+                        }
+                    } else {
+                        serde_json::Value::String(cell.to_owned())
+                    };
+                    row.insert(name.to_owned(), value);
+                }
+                if problems.is_empty() {
+                    out.rows.push(serde_json::Value::Object(row));
+                    out.lines.push(line);
+                } else {
+                    out.errors.push(RowError {
+                        line,
+                        message: problems.join("; "),
+                    });
+                }
+                if index.is_multiple_of(1024) {
+                    progress(record.position().map_or(0, |p| p.byte()));
+                }
+            }
+        }
+    }
+    progress(u64::MAX);
+    Ok(out)
 }
 
 /// Maps a kernel violation path such as `$[12].metric_id` to the index 12.

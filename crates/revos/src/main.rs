@@ -21,6 +21,7 @@ mod oracle_bench;
 mod output;
 mod posts_cmd;
 mod runtime_cmds;
+mod spine_cmd;
 mod stats_cmd;
 mod templates_cmd;
 mod tickets_cmd;

@@ -200,6 +200,131 @@ async fn tenants_and_import(db: Db) {
     assert_eq!(json(&out)["code"], "TENANT_NOT_FOUND");
 }
 
+/// `revos spine import`: a bad line names itself and writes nothing; a
+/// good file writes its rows; importing it again adds none; channels join
+/// their campaigns; and no campaign import counts as a launch.
+async fn spine_import(db: Db) {
+    let tenant = "cccccccc-cccc-cccc-cccc-cccccccccccc";
+    let out = db.revos(&["tenants", "create", "--name", "Spine", "--id", tenant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let files = tempfile::tempdir().unwrap();
+    let bad = write(
+        files.path(),
+        "bad.csv",
+        "id,name,stage,status,amount,expected_close_date,win_probability\n\
+         o1,Acme,proposal,open,12000,2026-12-20,0.4\n\
+         o2,Beta,proposal,open,lots,2026-12-20,0.4\n\
+         o3,Gamma,proposal,maybe,500,2026-12-20,0.4\n",
+    );
+    let out = db.revos(&[
+        "spine",
+        "import",
+        &bad,
+        "--tenant",
+        tenant,
+        "--table",
+        "opportunities",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 3") && err.contains("not a number"),
+        "{err}"
+    );
+    let out = db.revos(&[
+        "spine", "import", "--table", "deals", &bad, "--tenant", tenant,
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("revenue-events"), "{}", stderr(&out));
+
+    let good = write(
+        files.path(),
+        "opps.csv",
+        "id,name,stage,status,amount,expected_close_date,win_probability,created_date\n\
+         o1,Acme,proposal,open,12000,2026-12-20,0.4,2026-11-02\n\
+         o2,Beta,closed_won,won,8000,2026-11-20,1,2026-10-01\n",
+    );
+    for _ in 0..2 {
+        let out = db.revos(&[
+            "--json",
+            "spine",
+            "import",
+            &good,
+            "--tenant",
+            tenant,
+            "--table",
+            "opportunities",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(json(&out)["rows"], 2);
+    }
+    let store = db.store().await;
+    let t = tenant.parse().unwrap();
+    let opps = store
+        .list_opportunities(t, None, revos_store::Page::new(100, 0))
+        .await
+        .unwrap();
+    assert_eq!(opps.len(), 2, "a repeated import adds nothing: {opps:?}");
+    // A row whose status is not one of open, won, lost: named, nothing written.
+    let out = db.revos(&[
+        "spine",
+        "import",
+        &bad,
+        "--tenant",
+        tenant,
+        "--table",
+        "opportunities",
+    ]);
+    assert!(!out.status.success());
+
+    let campaigns = write(
+        files.path(),
+        "campaigns.ndjson",
+        "{\"id\":\"c1\",\"name\":\"Spring\",\"status\":\"active\",\"objective\":\"demand_gen\",\"budget_total\":5000,\"budget_spent\":1200,\"start_date\":\"2026-11-01\"}\n",
+    );
+    let out = db.revos(&[
+        "spine",
+        "import",
+        &campaigns,
+        "--tenant",
+        tenant,
+        "--table",
+        "campaigns",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no policy ran"), "{}", stdout(&out));
+    let channels = write(
+        files.path(),
+        "channels.csv",
+        "campaign_id,channel,status,budget_total,budget_spent\n\
+         c1,paid_search,active,3000,800\n\
+         c1,linkedin,active,2000,400\n",
+    );
+    let out = db.revos(&[
+        "spine", "import", &channels, "--tenant", tenant, "--table", "channels",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let missing = write(
+        files.path(),
+        "orphans.csv",
+        "campaign_id,channel,status,budget_total,budget_spent\nc9,email,active,10,0\n",
+    );
+    let out = db.revos(&[
+        "spine", "import", &missing, "--tenant", tenant, "--table", "channels",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("line 2") && stderr(&out).contains("c9"),
+        "{}",
+        stderr(&out)
+    );
+    let c1 = store.get_campaign(t, "c1").await.unwrap().unwrap();
+    assert_eq!(c1.channels.len(), 2, "{c1:?}");
+    // No launch was recorded for the active campaign: no event at all.
+    let events = store.list_events(t, &Default::default()).await.unwrap();
+    assert!(events.is_empty(), "{events:?}");
+}
+
 async fn keys_webhooks_and_audit(db: Db) {
     let tenant = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa";
     let out = db.revos(&["tenants", "create", "--name", "Tenant A", "--id", tenant]);
@@ -629,6 +754,16 @@ async fn sqlite_tenants_and_import() {
 #[tokio::test]
 async fn postgres_tenants_and_import() {
     tenants_and_import(Db::postgres().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_spine_import() {
+    spine_import(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_spine_import() {
+    spine_import(Db::postgres().await).await;
 }
 
 #[tokio::test]

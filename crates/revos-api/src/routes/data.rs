@@ -8,7 +8,7 @@
 use crate::AppState;
 use crate::auth::{Caller, TenantRead, TenantWrite};
 use crate::error::ApiError;
-use crate::extract::{ApiBatch, ApiQuery};
+use crate::extract::{ApiBatch, ApiJson, ApiQuery};
 use crate::model::data::{
     Account, Campaign, CrmActivity, MetricPoint, MetricSnapshot, Opportunity, OpportunityStatus,
     RevenueEvent, SnapshotSource, WriteSummary,
@@ -19,6 +19,7 @@ use axum::extract::{Path, State};
 use chrono::NaiveDate;
 use revos_contracts::KernelError;
 use revos_contracts::metrics::{self, MetricDefinition};
+use revos_kernel::spine::{SpineImportReport, SpineTable};
 use revos_store::{DateRange, MetricQuery, Page};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -366,4 +367,39 @@ pub(crate) async fn list_crm_activities(
 /// The store's records of a batch of API bodies.
 fn records<A, R: From<A>>(items: Vec<A>) -> Vec<R> {
     items.into_iter().map(R::from).collect()
+}
+
+/// Imports rows into one spine table (`campaigns`, `channels`,
+/// `opportunities`, `accounts`, `activities`, `revenue-events`), all or
+/// nothing: every row is checked first and a bad one is named by its index
+/// (`$[12].amount`); rows are keyed by their ids, so a repeated import adds
+/// nothing. An import never acts: an `active` campaign is not a launch, and
+/// no event is recorded. Audited as `spine.import`.
+#[utoipa::path(post, path = "/v1/tenants/{tenant_id}/spine/{table}/import", tag = "spine",
+    params(
+        ("tenant_id" = String, Path, description = "Tenant UUID"),
+        ("table" = SpineTable, Path, description = "The spine table"),
+    ),
+    request_body(content = Vec<Object>, description = "The rows: each the table's record (`channels`: `{campaign_id, channel, status, budget_total, budget_spent}`)"),
+    responses(
+        (status = 200, description = "Every row written", body = SpineImportReport),
+        (status = 400, description = "INVALID_INPUT: an unknown table, a bad row (each named); nothing written", body = KernelError),
+        (status = 404, description = "TENANT_NOT_FOUND", body = KernelError),
+        (status = 413, description = "Body too large: use `revos spine import`", body = KernelError),
+    ))]
+pub(crate) async fn import_spine(
+    State(state): State<AppState>,
+    TenantWrite {
+        tenant, principal, ..
+    }: TenantWrite,
+    Path((_, table)): Path<(String, String)>,
+    ApiJson(rows): ApiJson<Vec<serde_json::Value>>,
+) -> Result<Json<SpineImportReport>, ApiError> {
+    let table = SpineTable::parse(&table)?;
+    Ok(Json(
+        state
+            .kernel
+            .import_spine(&principal, tenant, table, &rows)
+            .await?,
+    ))
 }
