@@ -205,8 +205,10 @@ fn delete_session(port: u16, id: &str) -> std::io::Result<()> {
         stream,
         "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer)?;
+    // The driver answers once the browser has quit (and keeps the
+    // connection open): the first bytes of the answer are enough.
+    let mut answer = [0u8; 512];
+    let _ = stream.read(&mut answer)?;
     Ok(())
 }
 
@@ -531,10 +533,9 @@ async fn approvers_decide_in_the_browser(db: Db) {
     assert_eq!(alice.path().await, "/sign-in");
     alice.fill("#credential", "rvs_nope_nope").await;
     alice.press("Sign in", "wrong-key").await;
-    assert!(
-        !alice.text("p.error[role=alert]").await.is_empty(),
-        "a refused credential says why"
-    );
+    let refused = alice.text("p.error[role=alert]").await;
+    assert!(refused.contains("not valid"), "{refused}");
+    assert_eq!(alice.text("h1").await, "Sign in");
     alice
         .sign_in(&user_token("alice", "revos"), "overview")
         .await;
