@@ -6,7 +6,7 @@
 //!   table, decide a high-risk change as two people in two browsers and
 //!   see the job run; the requester sees that someone else must decide; a
 //!   form whose CSRF input was removed answers the 403 page and changes
-//!   nothing.
+//!   nothing; an admin reads both decisions in the audit log.
 //! - An operator signs in with an API key and follows a lead's event to
 //!   its e-mail, and a cycle to its binding constraint; a member of one
 //!   tenant who opens another tenant's approval, event or cycle reads
@@ -741,6 +741,22 @@ async fn approvers_decide_in_the_browser(db: Db) {
             .is_empty(),
         "no decision form for the requester"
     );
+
+    // Carol, an admin, reads both decisions in the audit log.
+    alice.follow("Audit", "audit").await;
+    assert_eq!(alice.text("h1").await, "Audit log");
+    assert!(
+        alice
+            .text("section[aria-labelledby=h-verify]")
+            .await
+            .contains("Intact"),
+        "the chain verifies"
+    );
+    alice.fill("input[name=action]", "approval.approve").await;
+    alice.press("Filter", "audit-approvals").await;
+    let mut actors = alice.texts("main table tbody tr td:nth-child(3)").await;
+    actors.sort();
+    assert_eq!(actors, ["user:alice", "user:bob"]);
 }
 
 fn lead_event(key: &str, email: &str) -> Value {
