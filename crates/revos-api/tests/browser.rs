@@ -33,7 +33,8 @@ use std::time::Duration;
 
 on_both!(
     approvers_decide_in_the_browser,
-    operators_follow_events_and_cycles
+    operators_follow_events_and_cycles,
+    analysts_read_charts_and_experiments
 );
 
 /// Where the screenshots go.
@@ -356,7 +357,8 @@ impl Page {
             .client
             .execute(
                 "return [Math.ceil(document.documentElement.scrollHeight), \
-                         window.outerHeight - window.innerHeight];",
+                         window.outerHeight - window.innerHeight, \
+                         window.outerWidth, window.outerHeight];",
                 vec![],
             )
             .await
@@ -367,17 +369,17 @@ impl Page {
                 .and_then(|v| u32::try_from(v).ok())
                 .unwrap_or(0)
         };
-        let (page_height, frame) = (px(0), px(1));
-        let grown = page_height + frame > HEIGHT;
+        let (page_height, frame, width, height) = (px(0), px(1), px(2), px(3));
+        let grown = page_height + frame > height;
         if grown {
             self.client
-                .set_window_size(WIDTH, (page_height + frame).min(8000))
+                .set_window_size(width, (page_height + frame).min(8000))
                 .await
                 .unwrap();
         }
         let png = self.client.screenshot().await.unwrap();
         if grown {
-            self.client.set_window_size(WIDTH, HEIGHT).await.unwrap();
+            self.client.set_window_size(width, height).await.unwrap();
         }
         let file = Path::new(SCREENSHOTS).join(format!("{}-{n:02}-{step}.png", self.prefix));
         std::fs::write(&file, png).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -924,6 +926,167 @@ async fn operators_follow_events_and_cycles(db: Db) {
         assert!(
             !body.contains("bo@other.example") && !body.contains("x1"),
             "{path}: {body}"
+        );
+    }
+}
+
+/// What the page breaks of the accessibility rules the dashboard keeps:
+/// every field has a label, every table header a scope, every chart a
+/// name, the language is set, and nothing is wider than the window.
+const ACCESSIBILITY_CHECK: &str = r#"
+const problems = [];
+if (!document.documentElement.lang) problems.push('no lang on <html>');
+for (const f of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+  const labelled = f.closest('label') || (f.id && document.querySelector(`label[for="${f.id}"]`))
+    || f.getAttribute('aria-label') || f.getAttribute('aria-labelledby');
+  if (!labelled) problems.push(`unlabelled ${f.tagName.toLowerCase()} ${f.name}`);
+}
+for (const th of document.querySelectorAll('thead th')) {
+  if (!th.getAttribute('scope')) problems.push(`th without scope: ${th.textContent}`);
+}
+for (const svg of document.querySelectorAll('svg')) {
+  if (svg.getAttribute('role') !== 'img' || !svg.getAttribute('aria-label')) problems.push('svg without a name');
+}
+if (document.documentElement.scrollWidth > window.innerWidth + 1)
+  problems.push(`wider than the window: ${document.documentElement.scrollWidth} > ${window.innerWidth}`);
+return problems;
+"#;
+
+impl Page {
+    /// The accessibility rules' problems on the page shown (none expected).
+    async fn accessibility_problems(&self) -> Vec<String> {
+        let found = self
+            .client
+            .execute(ACCESSIBILITY_CHECK, vec![])
+            .await
+            .unwrap();
+        found
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// How many elements `css` finds.
+    async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.unwrap().len()
+    }
+}
+
+/// An analyst reads a metric's chart with the markers of the experiment
+/// that touched it, and the experiment's report; the pages keep the
+/// accessibility rules on a laptop and on a phone.
+async fn analysts_read_charts_and_experiments(db: Db) {
+    let app = App::start_with(db, |c| c.rate_limits.enabled = false).await;
+    let t = app.tenant().await;
+    let metric = "lead_to_mql_rate";
+    let (cycle, action) = common::measured_experiment(&app, &t, metric).await;
+    let to = chrono::Utc::now().date_naive() + chrono::Duration::days(8);
+
+    let driver = Chromedriver::start(db, "insight");
+    let page = driver.open(&app).await;
+    page.sign_in(&app.token, "overview").await;
+    page.visit(&format!("/t/{t}/metrics"), "metrics").await;
+    assert_eq!(page.text("h1").await, "Metrics");
+    let row = page
+        .text_at("//tr[td/a[normalize-space()='Lead to MQL rate']]")
+        .await;
+    assert!(
+        row.contains("10.0%") && row.contains("higher is better"),
+        "{row}"
+    );
+
+    // The chart: the series, and a marker for the day the change was
+    // applied and the day it was judged successful, each in the table too.
+    page.visit(&format!("/t/{t}/metrics/{metric}?days=30&to={to}"), "chart")
+        .await;
+    assert_eq!(page.text("h1").await, "Lead to MQL rate");
+    assert_eq!(page.count("figure.chart svg path.series").await, 1);
+    assert_eq!(page.count("figure.chart svg line.marker.applied").await, 1);
+    assert_eq!(
+        page.count("figure.chart svg line.marker.succeeded").await,
+        1
+    );
+    let marks = page.texts("main table tbody tr").await;
+    assert!(
+        marks
+            .iter()
+            .any(|r| r.contains("applied") && r.contains("act_1")),
+        "{marks:?}"
+    );
+    assert!(
+        marks
+            .iter()
+            .any(|r| r.contains("succeeded") && r.contains("act_1")),
+        "{marks:?}"
+    );
+    assert_eq!(page.accessibility_problems().await, Vec::<String>::new());
+
+    // The experiment's report, reached from the list.
+    page.visit(&format!("/t/{t}/experiments"), "experiments")
+        .await;
+    page.follow("act_1", "report").await;
+    assert_eq!(
+        page.path().await,
+        format!("/t/{t}/cycles/{cycle}/experiments/{action}")
+    );
+    let treatment = page
+        .text_at("//table[@class='report']//tr[th='treatment']")
+        .await;
+    for part in [
+        "2,000",
+        "280",
+        "14.00%",
+        "+40.0%",
+        "+16.1% to +63.9%",
+        "99.9%",
+    ] {
+        assert!(treatment.contains(part), "{part}: {treatment}");
+    }
+    assert!(page.text("main").await.contains("Verdict: successful"));
+    assert_eq!(page.count(".banner.bad").await, 0, "no split warning");
+    assert_eq!(page.accessibility_problems().await, Vec::<String>::new());
+
+    // On a phone: the same pages, nothing wider than the screen.
+    page.client.set_window_size(390, 844).await.unwrap();
+    for (path, step) in [
+        (
+            format!("/t/{t}/cycles/{cycle}/experiments/{action}"),
+            "phone-report",
+        ),
+        (
+            format!("/t/{t}/metrics/{metric}?days=30&to={to}"),
+            "phone-chart",
+        ),
+        (format!("/t/{t}"), "phone-overview"),
+        (format!("/t/{t}/approvals"), "phone-approvals"),
+        (format!("/t/{t}/events"), "phone-events"),
+        (format!("/t/{t}/audit"), "phone-audit"),
+    ] {
+        page.visit(&path, step).await;
+        assert_eq!(
+            page.accessibility_problems().await,
+            Vec::<String>::new(),
+            "{step}"
+        );
+    }
+    page.client.set_window_size(WIDTH, HEIGHT).await.unwrap();
+    for (path, step) in [
+        (format!("/t/{t}/audit"), "audit"),
+        (format!("/t/{t}/templates"), "templates"),
+        (format!("/t/{t}/tickets"), "tickets"),
+        (format!("/t/{t}/posts"), "posts"),
+        (format!("/t/{t}/queues"), "queues"),
+        (format!("/t/{t}/cycles/{cycle}"), "cycle"),
+    ] {
+        page.visit(&path, step).await;
+        assert_eq!(
+            page.accessibility_problems().await,
+            Vec::<String>::new(),
+            "{step}"
         );
     }
 }

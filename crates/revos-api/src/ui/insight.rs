@@ -10,7 +10,7 @@ use chrono::{Duration, NaiveDate, Utc};
 use revos_contracts::ErrorKind;
 use revos_contracts::metrics::{Direction, MetricUnit};
 use revos_kernel::Failure;
-use revos_kernel::optimize::views::{MAX_CHART_DAYS, MarkKind, MetricChart};
+use revos_kernel::optimize::views::{MAX_CHART_DAYS, MarkKind, MetricChart, MetricMark};
 use revos_lab::chart::{LineChart, Marker, MarkerKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -183,7 +183,7 @@ pub(super) async fn metric(
                 .iter()
                 .map(|m| {
                     json!({"day": m.day, "kind": mark_name(m.kind), "action_id": m.action_id,
-                           "cycle_id": m.cycle_id, "note": m.note})
+                           "cycle_id": m.cycle_id, "note": mark_note(m, chart.unit)})
                 })
                 .collect();
             let values: Vec<Value> = chart
@@ -229,6 +229,38 @@ fn mark_name(kind: MarkKind) -> &'static str {
     }
 }
 
+/// What a marked day says, in the metric's unit.
+fn mark_note(m: &MetricMark, unit: MetricUnit) -> String {
+    let confidence = m
+        .confidence
+        .map(|c| format!(", confidence {:.0}%", c * 100.0))
+        .unwrap_or_default();
+    let moved = m
+        .observed
+        .map(|o| {
+            format!(
+                ": {} → {}",
+                value_text(m.baseline, unit),
+                value_text(o, unit)
+            )
+        })
+        .unwrap_or_default();
+    match m.kind {
+        MarkKind::Applied => format!(
+            "{} applied (baseline {})",
+            m.action_id,
+            value_text(m.baseline, unit)
+        ),
+        MarkKind::Succeeded => format!("{} succeeded{moved}{confidence}", m.action_id),
+        MarkKind::Failed => format!("{} failed{moved}{confidence}", m.action_id),
+        MarkKind::Reverted => format!(
+            "{} reverted ({}){moved}",
+            m.action_id,
+            m.outcome.as_deref().unwrap_or("an abort condition held")
+        ),
+    }
+}
+
 /// The chart to draw for a metric.
 fn line_chart(chart: &MetricChart) -> LineChart {
     LineChart {
@@ -249,7 +281,7 @@ fn line_chart(chart: &MetricChart) -> LineChart {
                     MarkKind::Failed => MarkerKind::Failed,
                     MarkKind::Reverted => MarkerKind::Reverted,
                 },
-                note: m.note.clone(),
+                note: mark_note(m, chart.unit),
             })
             .collect(),
     }

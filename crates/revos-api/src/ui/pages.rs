@@ -127,10 +127,10 @@ fn same_origin(headers: &HeaderMap) -> bool {
     origin_host.eq_ignore_ascii_case(host)
 }
 
-fn forbidden(session: Option<&Session>, message: &str) -> Response {
+fn forbidden(session: Option<&Session>, tenant: Option<TenantId>, message: &str) -> Response {
     failure(
         session,
-        None,
+        tenant,
         &Failure::of(revos_contracts::ErrorKind::Forbidden, message.to_owned()),
     )
 }
@@ -204,12 +204,20 @@ pub(super) async fn tenant_page(
 
 /// The 403 to answer when a form may not act: not posted from this site,
 /// or without the session's CSRF token.
-fn refused_post(session: &Session, headers: &HeaderMap, token: &str) -> Option<Response> {
+/// The tenant in the path only names where the page links back to: nothing
+/// is looked up before the form is known to be genuine.
+fn refused_post(
+    session: &Session,
+    tenant: &str,
+    headers: &HeaderMap,
+    token: &str,
+) -> Option<Response> {
     if same_origin(headers) && session::csrf_matches(session, token) {
         None
     } else {
         Some(forbidden(
             Some(session),
+            parse_tenant(tenant),
             "the form's security token is missing or wrong",
         ))
     }
@@ -298,7 +306,7 @@ pub(super) async fn sign_in(
     form: Result<Form<SignIn>, FormRejection>,
 ) -> Response {
     if !same_origin(&headers) {
-        return forbidden(None, "this form was posted from another site");
+        return forbidden(None, None, "this form was posted from another site");
     }
     // Sign-in attempts spend the peer's unauthenticated budget, as failed
     // API calls do.
@@ -359,7 +367,7 @@ pub(super) async fn sign_out(
         return Redirect::to("/sign-in").into_response();
     };
     let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if let Some(r) = refused_post(&session, &headers, &token) {
+    if let Some(r) = refused_post(&session, "", &headers, &token) {
         return r;
     }
     (jar.jar.remove(session::removal()), Redirect::to("/sign-in")).into_response()
@@ -616,13 +624,23 @@ async fn show_approval(
             let requester_is_me = view.requester == session.principal.actor();
             let may_decide = matches!(&session.principal, Principal::User(_))
                 || matches!(&session.principal, Principal::Key(k) if k.agent.is_none());
+            // What became of the action once decided: its state and job.
+            let action = state
+                .kernel
+                .agent_action(&session.principal, Some(tenant), view.action_id)
+                .await
+                .ok()
+                .map(|a| {
+                    json!({"status": a.status, "job_id": a.job_id, "job_state": a.job_state,
+                           "result": a.result.as_ref().map(pretty)})
+                });
             page(
                 status,
                 "approval.html",
                 merge(
                     base,
                     json!({
-                        "changes_json": pretty(&view.changes),
+                        "action": action,
                         "args_json": pretty(&view.args),
                         "evidence_json": (!view.evidence.is_empty()).then(|| pretty(&view.evidence)),
                         "title": format!("Approval: {}", view.tool),
@@ -669,10 +687,11 @@ pub(super) async fn decide(
     let Ok(Form(form)) = form else {
         return forbidden(
             Some(&session),
+            parse_tenant(&tenant_id),
             "the form's security token is missing or wrong",
         );
     };
-    if let Some(r) = refused_post(&session, &headers, &form.csrf) {
+    if let Some(r) = refused_post(&session, &tenant_id, &headers, &form.csrf) {
         return r;
     }
     let (Some(tenant), Ok(id)) = (parse_tenant(&tenant_id), approval_id.parse::<Uuid>()) else {
@@ -1163,7 +1182,7 @@ pub(super) async fn pause_queue(
         Err(r) => return r,
     };
     let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if let Some(r) = refused_post(&session, &headers, &token) {
+    if let Some(r) = refused_post(&session, &tenant_id, &headers, &token) {
         return r;
     }
     let Some(tenant) = parse_tenant(&tenant_id) else {
@@ -1203,7 +1222,7 @@ pub(super) async fn retry_job(
         Err(r) => return r,
     };
     let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if let Some(r) = refused_post(&session, &headers, &token) {
+    if let Some(r) = refused_post(&session, &tenant_id, &headers, &token) {
         return r;
     }
     let (Some(tenant), Ok(id)) = (parse_tenant(&tenant_id), job_id.parse::<Uuid>()) else {

@@ -328,3 +328,115 @@ pub fn kernel_input(tenant: &str, trigger: &str) -> Value {
     }
     input
 }
+
+/// Records a completed cycle of one experiment action on `metric` (50/50,
+/// 500 units per arm), as the optimizer would have; answers the cycle's
+/// and the stored action's ids.
+pub async fn experiment_cycle(
+    kernel: &revos_kernel::Kernel,
+    tenant: revos_contracts::TenantId,
+    metric: &str,
+) -> (uuid::Uuid, uuid::Uuid) {
+    use revos_store::cycles::{Cycle, CycleStatus, OptimizationAction, OptimizationActionStatus};
+    let now = revos_store::support::now_at(chrono::Utc::now());
+    let spec = json!({
+        "action_id": "act_1", "priority": 1, "owner_subsystem": "crm", "type": "experiment",
+        "target_metric": metric,
+        "proposed_change": {"field": "lead_form_variant", "current_value": "long", "new_value": "three_fields"},
+        "guardrails": {"abort_conditions": []},
+        "experiment": {"hypothesis": "A three-field form converts more leads.",
+                       "control_group_pct": 50.0, "treatment_group_pct": 50.0,
+                       "min_sample_size": 500, "success_metric": metric, "success_threshold": 0.12},
+        "observation_window_days": 7,
+        "expected_impact": {"metric_id": metric, "direction": "increase", "magnitude_pct": 10.0, "confidence": 0.5},
+        "notes_for_humans": "Test the short form.",
+    });
+    let cycle = Cycle {
+        tenant_id: tenant,
+        id: uuid::Uuid::new_v4(),
+        trigger_type: "manual".into(),
+        trigger_source: "test".into(),
+        triggered_at: now,
+        status: CycleStatus::Completed,
+        binding_constraint: Some("conversion".into()),
+        priority_metric: Some(metric.into()),
+        input: json!({}),
+        output: Some(json!({"actions": [spec.clone()]})),
+        error: None,
+        notes: json!({}),
+        created_at: now,
+        completed_at: Some(now),
+    };
+    let action = OptimizationAction {
+        tenant_id: tenant,
+        id: uuid::Uuid::new_v4(),
+        cycle_id: cycle.id,
+        action_id: "act_1".into(),
+        priority: 1,
+        owner_subsystem: "crm".into(),
+        action_type: "experiment".into(),
+        target_metric: metric.into(),
+        target_entity_type: None,
+        target_entity_id: None,
+        proposed_change: spec["proposed_change"].clone(),
+        spec,
+        status: OptimizationActionStatus::Pending,
+        created_at: now,
+        updated_at: now,
+    };
+    kernel
+        .store()
+        .record_cycle(&cycle, std::slice::from_ref(&action), None, None)
+        .await
+        .unwrap();
+    (cycle.id, action.id)
+}
+
+/// A simulated tenant in enforce mode with an experiment on `metric`:
+/// four days of values at 10 %, a cycle with the experiment, executed,
+/// its results reported (2,000 units per arm, 200 and 280 conversions)
+/// and measured a week later (successful). Answers the cycle's and the
+/// stored action's ids.
+pub async fn measured_experiment(app: &App, t: &str, metric: &str) -> (uuid::Uuid, uuid::Uuid) {
+    use revos_contracts::KernelMode;
+    use revos_kernel::identity::auth::Principal;
+    let tid: revos_contracts::TenantId = t.parse().unwrap();
+    let k = &app.kernel;
+    k.store()
+        .set_tenant_mode(tid, Some(KernelMode::Enforce))
+        .await
+        .unwrap();
+    k.store().mark_simulation(tid).await.unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let day = |d: i64| today + chrono::Duration::days(d);
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{t}/metrics"),
+            json!(
+                (-3..=0)
+                    .map(|d| json!({"metric_id": metric, "date": day(d), "value": 0.10}))
+                    .collect::<Vec<_>>()
+            ),
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {body}");
+    let (cycle, action) = experiment_cycle(k, tid, metric).await;
+    let by = Principal::Service;
+    let executed = k.execute_pending(&by, tid, today).await.unwrap();
+    assert!(executed.executed.iter().all(|e| e.applied), "{executed:#?}");
+    let (status, body) = app
+        .post(
+            "/v1/events",
+            json!({"tenant_id": t, "type": "experiment.results", "source": "crm",
+                   "idempotency_key": format!("results-{action}"),
+                   "subject": {"type": "optimization_action", "id": action},
+                   "payload": {"metric": metric, "variants": [
+                       {"name": "control", "units": 2000, "conversions": 200},
+                       {"name": "treatment", "units": 2000, "conversions": 280}]}}),
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {body}");
+    let measured = k.measure_actions(&by, tid, day(7), true).await.unwrap();
+    assert_eq!(measured.measured.len(), 1, "{measured:#?}");
+    (cycle, action)
+}

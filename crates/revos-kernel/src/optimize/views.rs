@@ -78,8 +78,14 @@ pub struct MetricMark {
     pub cycle_id: Uuid,
     /// The action's id within its cycle.
     pub action_id: String,
-    /// A sentence for people.
-    pub note: String,
+    /// The metric's value when the change was applied.
+    pub baseline: f64,
+    /// Its value when the action was judged.
+    pub observed: Option<f64>,
+    /// The judgement's confidence, 0–1.
+    pub confidence: Option<f64>,
+    /// The judgement: `successful`, `failed` or `inconclusive`.
+    pub outcome: Option<String>,
 }
 
 /// One metric's daily values against its target.
@@ -251,50 +257,32 @@ impl Kernel {
         let mut marks = Vec::new();
         for r in &results {
             let action = actions.get(&r.action_id);
-            let name = action.map_or_else(|| r.action_id.to_string(), |a| a.action_id.clone());
-            let mut mark = |day: NaiveDate, kind: MarkKind, note: String| {
-                if within(day) {
-                    marks.push(MetricMark {
-                        day,
-                        kind,
-                        cycle_id: r.cycle_id,
-                        action_id: name.clone(),
-                        note,
-                    });
-                }
+            let mark = |day: NaiveDate, kind: MarkKind| MetricMark {
+                day,
+                kind,
+                cycle_id: r.cycle_id,
+                action_id: action.map_or_else(|| r.action_id.to_string(), |a| a.action_id.clone()),
+                baseline: r.baseline_value,
+                observed: r.observed_value,
+                confidence: r.confidence,
+                outcome: r.outcome.clone(),
             };
-            mark(
-                r.baseline_recorded_at.date_naive(),
-                MarkKind::Applied,
-                format!("{name} applied (baseline {})", r.baseline_value),
-            );
-            let reverted = action.is_some_and(|a| a.status == OptimizationActionStatus::Reverted);
+            let applied = r.baseline_recorded_at.date_naive();
+            if within(applied) {
+                marks.push(mark(applied, MarkKind::Applied));
+            }
             let Some(measured) = r.measured_at.map(|t| t.date_naive()) else {
                 continue;
             };
-            let outcome = r.outcome.as_deref().unwrap_or("unknown");
-            let confidence = r
-                .confidence
-                .map(|c| format!(", confidence {:.0}%", c * 100.0))
-                .unwrap_or_default();
-            if reverted {
-                mark(
-                    measured,
-                    MarkKind::Reverted,
-                    format!("{name} reverted ({outcome}{confidence})"),
-                );
-            } else if outcome == "successful" {
-                mark(
-                    measured,
-                    MarkKind::Succeeded,
-                    format!("{name} succeeded{confidence}"),
-                );
-            } else if outcome == "failed" {
-                mark(
-                    measured,
-                    MarkKind::Failed,
-                    format!("{name} failed{confidence}"),
-                );
+            let reverted = action.is_some_and(|a| a.status == OptimizationActionStatus::Reverted);
+            let kind = match r.outcome.as_deref() {
+                _ if reverted => MarkKind::Reverted,
+                Some("successful") => MarkKind::Succeeded,
+                Some("failed") => MarkKind::Failed,
+                _ => continue,
+            };
+            if within(measured) {
+                marks.push(mark(measured, kind));
             }
         }
         marks.sort_by_key(|m| m.day);
