@@ -590,6 +590,44 @@ async fn metrics_experiments_and_records_have_pages(db: Db) {
     // The cycle page links the report too.
     let (_, html, _) = admin.get(&format!("/t/{t}/cycles/{cycle}")).await;
     assert!(html.contains(&report_path), "{html}");
+    // A later cycle learns from the experiment's result, and says so.
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/tenants/{t}/optimizer-config"),
+            Some(
+                json!({"targets": {"pipeline_total": 1_200_000.0, "bookings_new": 250_000.0},
+                        "guardrails": {"allowed_levers": ["campaigns"]}}),
+            ),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let yesterday = day(-1);
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{t}/metrics"),
+            json!([
+                {"metric_id": "pipeline_total", "date": yesterday, "value": 640_000.0},
+                {"metric_id": "bookings_new", "date": yesterday, "value": 120_000.0},
+                {"metric_id": "cac_blended", "date": yesterday, "value": 7_400.0},
+                {"metric_id": "win_rate", "date": yesterday, "value": 0.21},
+                {"metric_id": "leads_new", "date": yesterday, "value": 310.0},
+            ]),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, next) = app
+        .post(&format!("/v1/tenants/{t}/cycles"), json!({"force": true}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{next}");
+    let next_id = next["cycle"]["id"].as_str().unwrap();
+    let (_, html, _) = admin.get(&format!("/t/{t}/cycles/{next_id}")).await;
+    let learned = &html[html.find("What it learned").expect("the learning section")..];
+    assert!(
+        learned.contains("<code>act_1</code>") && learned.contains("successful"),
+        "{learned}"
+    );
+
     // The same ids under another tenant: not found, as the API answers.
     let (status, _, _) = admin
         .get(&format!("/t/{other}/cycles/{cycle}/experiments/{action}"))

@@ -1117,6 +1117,7 @@ pub(super) async fn cycle(
                         "gated": view.cycle.notes["gated"],
                         "skipped": view.cycle.notes["skipped"],
                         "without_executor": view.cycle.notes["without_executor"],
+                        "learned": view.cycle.input["recent_action_results"],
                     }),
                 ),
             )
