@@ -58,3 +58,14 @@ create policy tenant_isolation on spine_opportunity_history for all to revos_app
 create policy tenant_isolation on spine_channel_daily for all to revos_app
     using (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)
     with check (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);
+
+-- How mapping a raw event to spine rows ended: `mapped` (rows written, with
+-- `processed_at`), `unmapped` (the source's mapper does not handle the
+-- payload's type: kept and listed, with `processed_at`) or `failed` (a
+-- malformed payload; `processed_at` stays empty until a later mapping
+-- succeeds). `mapping_version` names the mapper (`stripe/1`);
+-- `mapping_detail` is the payload's type, or the error naming the field.
+alter table events_raw add column mapping_outcome text
+    check (mapping_outcome in ('mapped', 'unmapped', 'failed'));
+alter table events_raw add column mapping_version text;
+alter table events_raw add column mapping_detail text;

@@ -279,6 +279,21 @@ pub trait Store:
         days: &[ChannelDay],
     ) -> Result<WriteSummary, StoreError>;
 
+    /// Records how mapping a raw event ended, and writes the rows the
+    /// mapping gave, in one transaction: every row is upserted by its
+    /// natural key, then the event gets `mapping`, and `processed_at = now`
+    /// unless the mapping failed (a failed event stays unprocessed until it
+    /// maps). `false`, and nothing written, when the tenant has no such
+    /// event.
+    async fn record_raw_event_mapping(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        mapping: &webhooks::RawEventMapping,
+        rows: &SpineBatch,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// Channel days in an optional date range (inclusive), ordered by day,
     /// channel, campaign (none first), then source.
     async fn list_channel_days(

@@ -490,3 +490,38 @@ pub struct ChannelDay {
     /// Which connector wrote the row (`ad_spend`, `web_analytics`).
     pub source: String,
 }
+
+/// The spine rows one source payload maps to, written together: each
+/// upserted by its natural key, so writing a batch twice changes nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpineBatch {
+    /// Accounts, by id.
+    pub accounts: Vec<Account>,
+    /// Opportunities, by id.
+    pub opportunities: Vec<Opportunity>,
+    /// Opportunity history, by change id.
+    pub opportunity_changes: Vec<OpportunityChange>,
+    /// Revenue events, by id.
+    pub revenue_events: Vec<RevenueEvent>,
+    /// CRM activities, by id.
+    pub activities: Vec<CrmActivity>,
+    /// Channel days, by (day, channel, campaign, source).
+    pub channel_days: Vec<ChannelDay>,
+}
+
+impl SpineBatch {
+    /// How many rows the batch holds.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+            + self.opportunities.len()
+            + self.opportunity_changes.len()
+            + self.revenue_events.len()
+            + self.activities.len()
+            + self.channel_days.len()
+    }
+
+    /// `true` when the batch holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

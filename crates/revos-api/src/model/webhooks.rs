@@ -79,6 +79,7 @@ impl From<store::RawEvent> for RawEvent {
             headers,
             payload,
             processed_at,
+            mapping: _,
         } = event;
         RawEvent {
             id,

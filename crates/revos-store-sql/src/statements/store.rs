@@ -49,6 +49,102 @@ macro_rules! store_statements {
             use ::sqlx::types::Json;
             use ::uuid::Uuid;
 
+            /// The natural key of a channel day; no campaign is `''`.
+            fn channel_day_key(d: &ChannelDay) -> (::chrono::NaiveDate, String, String, String) {
+                (
+                    d.date,
+                    d.channel.clone(),
+                    d.campaign_id.clone().unwrap_or_default(),
+                    d.source.clone(),
+                )
+            }
+
+            /// Upserts opportunity changes, row by row: a delivery brings a
+            /// handful, on both backends.
+            async fn write_opportunity_changes(
+                conn: &mut crate::dialect::Conn,
+                tenant: TenantId,
+                changes: &[&OpportunityChange],
+                now: ::chrono::DateTime<::chrono::Utc>,
+            ) -> Result<(), StoreError> {
+                let now = ts(now);
+                for change in changes {
+                    ::sqlx::query(
+                        "insert into spine_opportunity_history
+                             (tenant_id, id, opportunity_id, changed_at, created, stage, status,
+                              amount, expected_close_date, name, account_id, updated_at)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                         on conflict (tenant_id, id) do update set
+                             opportunity_id = excluded.opportunity_id,
+                             changed_at = excluded.changed_at,
+                             created = excluded.created,
+                             stage = excluded.stage,
+                             status = excluded.status,
+                             amount = excluded.amount,
+                             expected_close_date = excluded.expected_close_date,
+                             name = excluded.name,
+                             account_id = excluded.account_id,
+                             updated_at = excluded.updated_at",
+                    )
+                    .bind(tid(tenant))
+                    .bind(&change.id)
+                    .bind(&change.opportunity_id)
+                    .bind(ts(change.changed_at))
+                    .bind(change.created)
+                    .bind(change.stage.as_deref())
+                    .bind(change.status.map(OpportunityStatus::as_str))
+                    .bind(change.amount)
+                    .bind(change.expected_close_date)
+                    .bind(change.name.as_deref())
+                    .bind(change.account_id.as_deref())
+                    .bind(&now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(store_error)?;
+                }
+                Ok(())
+            }
+
+            /// Upserts channel days by their natural key, row by row.
+            async fn write_channel_days(
+                conn: &mut crate::dialect::Conn,
+                tenant: TenantId,
+                days: &[&ChannelDay],
+                now: ::chrono::DateTime<::chrono::Utc>,
+            ) -> Result<(), StoreError> {
+                let now = ts(now);
+                for day in days {
+                    ::sqlx::query(
+                        "insert into spine_channel_daily
+                             (tenant_id, date, channel, campaign_id, source, spend, currency,
+                              impressions, clicks, sessions, updated_at)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                         on conflict (tenant_id, date, channel, campaign_id, source) do update set
+                             spend = excluded.spend,
+                             currency = excluded.currency,
+                             impressions = excluded.impressions,
+                             clicks = excluded.clicks,
+                             sessions = excluded.sessions,
+                             updated_at = excluded.updated_at",
+                    )
+                    .bind(tid(tenant))
+                    .bind(day.date)
+                    .bind(&day.channel)
+                    .bind(channel_day_key(day).2)
+                    .bind(&day.source)
+                    .bind(day.spend)
+                    .bind(day.currency.as_deref())
+                    .bind(day.impressions)
+                    .bind(day.clicks)
+                    .bind(day.sessions)
+                    .bind(&now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(store_error)?;
+                }
+                Ok(())
+            }
+
             #[::async_trait::async_trait]
             impl Store for $store {
                 async fn ingest_context(
@@ -530,42 +626,9 @@ macro_rules! store_statements {
                     changes: &[OpportunityChange],
                 ) -> Result<WriteSummary, StoreError> {
                     let changes = support::last_wins(changes, |c| c.id.clone());
-                    let now = ts(support::now());
+                    let now = support::now();
                     let mut tx = self.write_tenant(tenant).await?;
-                    for change in &changes {
-                        ::sqlx::query(
-                            "insert into spine_opportunity_history
-                                 (tenant_id, id, opportunity_id, changed_at, created, stage, status,
-                                  amount, expected_close_date, name, account_id, updated_at)
-                             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                             on conflict (tenant_id, id) do update set
-                                 opportunity_id = excluded.opportunity_id,
-                                 changed_at = excluded.changed_at,
-                                 created = excluded.created,
-                                 stage = excluded.stage,
-                                 status = excluded.status,
-                                 amount = excluded.amount,
-                                 expected_close_date = excluded.expected_close_date,
-                                 name = excluded.name,
-                                 account_id = excluded.account_id,
-                                 updated_at = excluded.updated_at",
-                        )
-                        .bind(tid(tenant))
-                        .bind(&change.id)
-                        .bind(&change.opportunity_id)
-                        .bind(ts(change.changed_at))
-                        .bind(change.created)
-                        .bind(change.stage.as_deref())
-                        .bind(change.status.map(OpportunityStatus::as_str))
-                        .bind(change.amount)
-                        .bind(change.expected_close_date)
-                        .bind(change.name.as_deref())
-                        .bind(change.account_id.as_deref())
-                        .bind(&now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?;
-                    }
+                    write_opportunity_changes(&mut tx, tenant, &changes, now).await?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(written(changes.len()))
                 }
@@ -601,41 +664,10 @@ macro_rules! store_statements {
                     tenant: TenantId,
                     days: &[ChannelDay],
                 ) -> Result<WriteSummary, StoreError> {
-                    let campaign = |d: &ChannelDay| d.campaign_id.clone().unwrap_or_default();
-                    let days = support::last_wins(days, |d| {
-                        (d.date, d.channel.clone(), campaign(d), d.source.clone())
-                    });
-                    let now = ts(support::now());
+                    let days = support::last_wins(days, channel_day_key);
+                    let now = support::now();
                     let mut tx = self.write_tenant(tenant).await?;
-                    for day in &days {
-                        ::sqlx::query(
-                            "insert into spine_channel_daily
-                                 (tenant_id, date, channel, campaign_id, source, spend, currency,
-                                  impressions, clicks, sessions, updated_at)
-                             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                             on conflict (tenant_id, date, channel, campaign_id, source) do update set
-                                 spend = excluded.spend,
-                                 currency = excluded.currency,
-                                 impressions = excluded.impressions,
-                                 clicks = excluded.clicks,
-                                 sessions = excluded.sessions,
-                                 updated_at = excluded.updated_at",
-                        )
-                        .bind(tid(tenant))
-                        .bind(day.date)
-                        .bind(&day.channel)
-                        .bind(campaign(day))
-                        .bind(&day.source)
-                        .bind(day.spend)
-                        .bind(day.currency.as_deref())
-                        .bind(day.impressions)
-                        .bind(day.clicks)
-                        .bind(day.sessions)
-                        .bind(&now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?;
-                    }
+                    write_channel_days(&mut tx, tenant, &days, now).await?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(written(days.len()))
                 }
@@ -667,6 +699,60 @@ macro_rules! store_statements {
                     .map_err(store_error)?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(rows.into_iter().map(ChannelDay::from).collect())
+                }
+
+                async fn record_raw_event_mapping(
+                    &self,
+                    tenant: TenantId,
+                    id: ::uuid::Uuid,
+                    mapping: &::revos_store::webhooks::RawEventMapping,
+                    rows: &::revos_store::SpineBatch,
+                    now: ::chrono::DateTime<::chrono::Utc>,
+                ) -> Result<bool, StoreError> {
+                    use ::revos_store::webhooks::MappingOutcome;
+                    let now = support::now_at(now);
+                    let mut tx = self.write_tenant(tenant).await?;
+                    let processed = (mapping.outcome != MappingOutcome::Failed).then(|| ts(now));
+                    let marked = ::sqlx::query(
+                        "update events_raw
+                         set processed_at = $3, mapping_outcome = $4, mapping_version = $5,
+                             mapping_detail = $6
+                         where tenant_id = $1 and id = $2",
+                    )
+                    .bind(tid(tenant))
+                    .bind(DbId(id))
+                    .bind(processed)
+                    .bind(mapping.outcome.as_str())
+                    .bind(&mapping.version)
+                    .bind(&mapping.detail)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    if marked.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    let accounts = support::last_wins(&rows.accounts, |a| a.id.clone());
+                    for chunk in accounts.chunks(BATCH) {
+                        write_accounts(&mut tx, tenant, chunk, now).await?;
+                    }
+                    let opportunities = support::last_wins(&rows.opportunities, |o| o.id.clone());
+                    for chunk in opportunities.chunks(BATCH) {
+                        write_opportunities(&mut tx, tenant, chunk, now).await?;
+                    }
+                    let events = support::last_wins(&rows.revenue_events, |e| e.id.clone());
+                    for chunk in events.chunks(BATCH) {
+                        write_revenue_events(&mut tx, tenant, chunk, now).await?;
+                    }
+                    let activities = support::last_wins(&rows.activities, |a| a.id.clone());
+                    for chunk in activities.chunks(BATCH) {
+                        write_crm_activities(&mut tx, tenant, chunk, now).await?;
+                    }
+                    let changes = support::last_wins(&rows.opportunity_changes, |c| c.id.clone());
+                    write_opportunity_changes(&mut tx, tenant, &changes, now).await?;
+                    let days = support::last_wins(&rows.channel_days, channel_day_key);
+                    write_channel_days(&mut tx, tenant, &days, now).await?;
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(true)
                 }
             }
         }

@@ -1,14 +1,20 @@
 //! The spine tables the connectors fill: opportunity history upserted by
 //! change id and channel days by (day, channel, campaign, source), so a
 //! replayed delivery rewrites its rows; ordering, filters, paging, tenant
-//! isolation and a missing tenant.
+//! isolation and a missing tenant; a raw event's mapping recorded with its
+//! rows in one transaction.
 
-use super::{assert_tenant_not_found, at, day, ok, t0, tenant};
+use super::{
+    account, activity, assert_tenant_not_found, at, day, ok, opportunity, revenue_event, t0, tenant,
+};
+use crate::webhooks::{MappingOutcome, NewRawEvent, RawEventMapping};
 use crate::{
-    ChannelDay, DateRange, OpportunityChange, OpportunityStatus, Page, Store, WriteSummary,
+    ChannelDay, DateRange, OpportunityChange, OpportunityStatus, Page, SpineBatch, Store,
+    WriteSummary,
 };
 use chrono::{DateTime, Duration, Utc};
 use revos_contracts::TenantId;
+use serde_json::json;
 
 fn change(id: &str, opportunity: &str, changed_at: DateTime<Utc>) -> OpportunityChange {
     OpportunityChange {
@@ -309,5 +315,142 @@ pub async fn a_missing_tenant_is_reported(store: &dyn Store) {
         store.list_channel_days(t, DateRange::default(), page).await,
         t,
         "list_channel_days",
+    );
+}
+
+fn raw(webhook_id: &str) -> NewRawEvent {
+    NewRawEvent {
+        source: "stripe".into(),
+        webhook_id: webhook_id.into(),
+        received_at: t0(),
+        headers: json!({}),
+        payload: json!({"id": webhook_id, "type": "invoice.paid"}),
+    }
+}
+
+fn mapping(outcome: MappingOutcome, detail: &str) -> RawEventMapping {
+    RawEventMapping {
+        outcome,
+        version: "stripe/1".into(),
+        detail: detail.into(),
+    }
+}
+
+fn batch() -> SpineBatch {
+    SpineBatch {
+        accounts: vec![account("acc-1", "Northwind")],
+        opportunities: vec![opportunity("opp-1", OpportunityStatus::Open)],
+        opportunity_changes: vec![change("c-1", "d1", t0())],
+        revenue_events: vec![revenue_event("stripe:evt_1", day(2026, 1, 5), 1764.0)],
+        activities: vec![activity("act-1", t0())],
+        channel_days: vec![sessions(day(2026, 1, 5), "organic", 12)],
+    }
+}
+
+async fn counts(store: &dyn Store, t: TenantId) -> [usize; 6] {
+    let page = Page::first();
+    [
+        ok(store.list_accounts(t, page).await, "accounts").len(),
+        ok(
+            store.list_opportunities(t, None, page).await,
+            "opportunities",
+        )
+        .len(),
+        ok(
+            store.list_opportunity_history(t, None, page).await,
+            "history",
+        )
+        .len(),
+        ok(
+            store
+                .list_revenue_events(t, DateRange::default(), page)
+                .await,
+            "revenue",
+        )
+        .len(),
+        ok(store.list_crm_activities(t, page).await, "activities").len(),
+        ok(
+            store.list_channel_days(t, DateRange::default(), page).await,
+            "channel days",
+        )
+        .len(),
+    ]
+}
+
+/// A mapping's rows and outcome are written together; recording it again
+/// (a replay, a redrive) rewrites the same rows; a failure leaves the event
+/// unprocessed; an unknown event writes nothing at all.
+pub async fn a_raw_event_mapping_is_recorded_with_its_rows(store: &dyn Store) {
+    let t = tenant(store, "Mapping").await;
+    let first = ok(store.record_raw_event(t, &raw("evt_1")).await, "record").id;
+    let stored = ok(store.raw_event(t, first).await, "raw_event");
+    let stored = stored.unwrap_or_else(|| panic!("the raw event reads back"));
+    assert_eq!(stored.mapping, None);
+    assert_eq!(stored.processed_at, None);
+
+    let now = t0() + Duration::seconds(3);
+    let mapped = mapping(MappingOutcome::Mapped, "invoice.paid");
+    let written = store
+        .record_raw_event_mapping(t, first, &mapped, &batch(), now)
+        .await;
+    assert!(ok(written, "record mapping"));
+    assert_eq!(counts(store, t).await, [1, 1, 1, 1, 1, 1]);
+    let stored = ok(store.raw_event(t, first).await, "raw_event").unwrap_or_else(|| panic!("gone"));
+    assert_eq!(stored.mapping, Some(mapped.clone()));
+    assert_eq!(stored.processed_at, Some(now));
+    let listed = ok(store.list_raw_events(t, None, 10).await, "list");
+    assert_eq!(listed[0].mapping, Some(mapped.clone()));
+
+    // Again: the same rows, nothing added.
+    let again = store
+        .record_raw_event_mapping(t, first, &mapped, &batch(), now)
+        .await;
+    assert!(ok(again, "record again"));
+    assert_eq!(counts(store, t).await, [1, 1, 1, 1, 1, 1]);
+
+    // A failure is recorded without rows and leaves the event unprocessed.
+    let second = ok(store.record_raw_event(t, &raw("evt_2")).await, "record").id;
+    let failed = mapping(
+        MappingOutcome::Failed,
+        "`data.object.amount_paid` is missing",
+    );
+    let marked = store
+        .record_raw_event_mapping(t, second, &failed, &SpineBatch::default(), now)
+        .await;
+    assert!(ok(marked, "record failure"));
+    let stored =
+        ok(store.raw_event(t, second).await, "raw_event").unwrap_or_else(|| panic!("gone"));
+    assert_eq!(stored.mapping, Some(failed));
+    assert_eq!(stored.processed_at, None);
+
+    // An unknown event: `false`, and its rows are not written either.
+    let mut other = batch();
+    other.accounts = vec![account("acc-9", "Nobody")];
+    let unknown = store
+        .record_raw_event_mapping(t, uuid::Uuid::new_v4(), &mapped, &other, now)
+        .await;
+    assert!(!ok(unknown, "unknown event"));
+    assert_eq!(counts(store, t).await, [1, 1, 1, 1, 1, 1]);
+    assert_eq!(
+        ok(store.raw_event(t, uuid::Uuid::new_v4()).await, "raw_event"),
+        None
+    );
+
+    // Another tenant cannot record on this tenant's event.
+    let b = tenant(store, "Other").await;
+    let cross = store
+        .record_raw_event_mapping(b, first, &mapped, &other, now)
+        .await;
+    assert!(!ok(cross, "cross-tenant"));
+    assert_eq!(counts(store, b).await, [0, 0, 0, 0, 0, 0]);
+    assert_eq!(ok(store.raw_event(b, first).await, "raw_event"), None);
+
+    let missing = TenantId::from_uuid(uuid::Uuid::new_v4());
+    assert_tenant_not_found(
+        store
+            .record_raw_event_mapping(missing, first, &mapped, &batch(), now)
+            .await,
+        missing,
+        "record_raw_event_mapping",
     );
 }

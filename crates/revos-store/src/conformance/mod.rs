@@ -112,6 +112,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@module $make_store; connectors;
             opportunity_history_is_upserted_by_change_id,
             channel_days_are_upserted_by_natural_key,
+            a_raw_event_mapping_is_recorded_with_its_rows,
             tenants_are_isolated,
             a_missing_tenant_is_reported,
         );
