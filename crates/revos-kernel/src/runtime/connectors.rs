@@ -15,8 +15,18 @@
 //! `failed` with the error naming the field, and stays unprocessed until a
 //! later mapping succeeds. Neither is an error of this use case: the report
 //! says what happened.
+//!
+//! The receiver does not map: storing a new delivery of a source with a
+//! mapper enqueues a [`MAP_JOB`] on the `connectors` queue
+//! ([`enqueue_mapping`]), so the sender is answered at once and a failed
+//! mapping can be fixed and redriven. The job's handler ([`handlers`]) dies
+//! at once on a `failed` mapping (a retry would fail alike; redrive the dead
+//! job once the mapper or the data is fixed) and retries on a store error.
 
 use crate::Failure;
+use crate::delivery::jobs::JobRequest;
+use crate::delivery::worker::{Handler, JobError};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revos_connectors::{Mapped, Outcome};
 use revos_contracts::{ErrorKind, TenantId};
@@ -24,7 +34,14 @@ use revos_store::webhooks::{MappingOutcome, RawEventMapping};
 use revos_store::{OpportunityChange, Page, SpineBatch, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
+
+/// The job kind that maps one raw event.
+pub const MAP_JOB: &str = "connectors.map";
+
+/// The queue mapping jobs run on.
+pub const MAP_QUEUE: &str = "connectors";
 
 /// What mapping one raw event did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -134,6 +151,97 @@ async fn batch(store: &dyn Store, tenant: TenantId, mapped: Mapped) -> Result<Sp
         }
     }
     Ok(rows)
+}
+
+/// Runs [`MAP_JOB`]s: `{"raw_event_id": …}` of the job's tenant.
+struct MapHandler {
+    kernel: crate::Kernel,
+}
+
+#[async_trait]
+impl Handler for MapHandler {
+    async fn run(&self, job: &revos_queue::Job) -> Result<(), JobError> {
+        let id = job
+            .payload
+            .get("raw_event_id")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| text.parse::<Uuid>().ok())
+            .ok_or_else(|| JobError::Fatal("the job has no `raw_event_id`".to_owned()))?;
+        let report = map_raw_event(self.kernel.store().as_ref(), job.tenant_id, id, Utc::now())
+            .await
+            .map_err(|failure| {
+                if failure.status >= 500 {
+                    JobError::Retryable(failure.body.message.clone())
+                } else {
+                    JobError::Fatal(failure.body.message.clone())
+                }
+            })?;
+        self.kernel
+            .audit(
+                job.tenant_id,
+                &format!("job:{MAP_JOB}"),
+                "raw_event.map",
+                Some(("raw_event", &id.to_string())),
+                serde_json::json!({
+                    "source": report.source,
+                    "outcome": report.mapping.outcome,
+                    "version": report.mapping.version,
+                    "detail": report.mapping.detail,
+                    "rows": report.rows,
+                }),
+            )
+            .await;
+        match report.mapping.outcome {
+            MappingOutcome::Failed => Err(JobError::Fatal(report.mapping.detail)),
+            MappingOutcome::Mapped | MappingOutcome::Unmapped => Ok(()),
+        }
+    }
+}
+
+/// The mapping job's handler, by kind.
+pub(crate) fn handlers(kernel: &crate::Kernel) -> Vec<(&'static str, Arc<dyn Handler>)> {
+    vec![(
+        MAP_JOB,
+        Arc::new(MapHandler {
+            kernel: kernel.clone(),
+        }),
+    )]
+}
+
+/// Enqueues the mapping of a newly stored raw event, when its source has a
+/// mapper. Keyed by the raw event, so a second enqueue does nothing. A
+/// failure is logged, not answered: the delivery is stored and can be
+/// mapped later ([`crate::Kernel::map_raw_event`]).
+pub(crate) async fn enqueue_mapping(
+    kernel: &crate::Kernel,
+    tenant: TenantId,
+    source: &str,
+    raw_event_id: Uuid,
+) {
+    if revos_connectors::version(source).is_none() {
+        return;
+    }
+    let request = JobRequest {
+        queue: MAP_QUEUE.to_owned(),
+        kind: MAP_JOB.to_owned(),
+        payload: serde_json::json!({"raw_event_id": raw_event_id}),
+        priority: Some("delivery".to_owned()),
+        run_at: None,
+        idempotency_key: Some(format!("map:{raw_event_id}")),
+        action_id: None,
+    };
+    let result = match kernel.job_for(&request) {
+        Ok(job) => kernel
+            .store()
+            .enqueue(tenant, &job, Utc::now())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.body.message),
+    };
+    if let Err(error) = result {
+        tracing::error!(%tenant, source, %raw_event_id, %error, "could not enqueue the mapping of a raw event");
+    }
 }
 
 /// The kernel's mapping use case: authorization and the audit trail.
