@@ -117,7 +117,10 @@ async fn ad_spend_is_mapped_once_however_often_it_arrives(db: Db) {
     assert_eq!(mapping.version, "ad_spend/1");
     assert_eq!(mapping.detail, "ad_spend.daily");
     assert!(stored[0].processed_at.is_some());
-    assert!(raw_events(&app, &t).await[0]["processed_at"].is_string());
+    let listed = raw_events(&app, &t).await;
+    assert!(listed[0]["processed_at"].is_string(), "{listed:?}");
+    assert_eq!(listed[0]["mapping"]["outcome"], "mapped", "{listed:?}");
+    assert_eq!(listed[0]["mapping"]["version"], "ad_spend/1");
 
     // The sender's retry: a duplicate, no new job.
     let again = deliver(&app, &t, "ad_spend", &key, "msg_spend_1", &body).await;
@@ -179,6 +182,15 @@ async fn unknown_types_are_kept_and_malformed_payloads_fail_naming_the_field(db:
             .unwrap()
             .clone()
     };
+    let listed = raw_events(&app, &t).await;
+    let outcomes: Vec<&str> = listed
+        .iter()
+        .filter_map(|e| e["mapping"]["outcome"].as_str())
+        .collect();
+    assert!(
+        outcomes.contains(&"unmapped") && outcomes.contains(&"failed"),
+        "{listed:?}"
+    );
     let kept = by_id("evt_u");
     assert_eq!(kept.mapping.unwrap().detail, "customer.created");
     assert!(kept.processed_at.is_some());
