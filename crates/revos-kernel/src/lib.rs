@@ -151,7 +151,9 @@ impl Kernel {
     /// The job handlers of the rooms above delivery, by job kind (the
     /// delivery room cannot name them; the composition root can).
     pub(crate) fn room_handlers(&self) -> Vec<(&'static str, Arc<dyn delivery::worker::Handler>)> {
-        ops::handlers::handlers(self)
+        let mut handlers = ops::handlers::handlers(self);
+        handlers.extend(runtime::connectors::handlers(self));
+        handlers
     }
 
     /// The store underneath.

@@ -1,6 +1,7 @@
 //! Queues and their settings.
 //!
-//! The six queues of seed 003 come with the seed's settings; `revos.toml`
+//! The six queues of seed 003 come with the seed's settings, and
+//! `connectors` maps stored webhook deliveries to spine rows; `revos.toml`
 //! may change any field of any queue (`[queues.email] concurrency = 5`) and
 //! add queues of its own. Settings that shape a job's life (attempts,
 //! backoff, timeout, retention) are copied onto the job when it is
@@ -171,7 +172,7 @@ fn classes(names: &[&str]) -> Vec<String> {
 pub struct QueueSettings(pub BTreeMap<String, QueueConfig>);
 
 impl Default for QueueSettings {
-    /// The six built-in queues, with their settings.
+    /// The seven built-in queues, with their settings.
     fn default() -> Self {
         let mut queues = BTreeMap::new();
         queues.insert(
@@ -258,6 +259,24 @@ impl Default for QueueSettings {
                 backoff: Backoff::NONE,
                 timeout_ms: None,
                 retention: Retention::Keep,
+                rate_per_second: None,
+                requires_approval: false,
+            },
+        );
+        queues.insert(
+            "connectors".to_owned(),
+            QueueConfig {
+                concurrency: 2,
+                priorities: classes(&["delivery", "redrive"]),
+                max_attempts: 5,
+                backoff: Backoff {
+                    kind: BackoffKind::Exponential,
+                    delay_ms: 1000,
+                    cap_ms: default_cap_ms(),
+                    jitter: false,
+                },
+                timeout_ms: Some(60_000),
+                retention: Retention::KeepDays(7),
                 rate_per_second: None,
                 requires_approval: false,
             },

@@ -1,14 +1,15 @@
 //! The rows of tenants, workspaces, the optimizer's configuration and the
 //! revenue spine (metric snapshots, campaigns and their channels,
-//! opportunities, accounts, revenue events, CRM activities).
+//! opportunities and their history, accounts, revenue events, CRM
+//! activities, channel days).
 
 use crate::{DbId, corrupt};
 use chrono::{DateTime, NaiveDate, Utc};
 use revos_contracts::TenantId;
 use revos_store::{
-    Account, Campaign, CampaignChannel, CrmActivity, MetricSnapshot, Opportunity,
-    OpportunityStatus, OptimizerConfig, RevenueEvent, SnapshotSource, StoreError, Tenant,
-    Workspace,
+    Account, Campaign, CampaignChannel, ChannelDay, CrmActivity, MetricSnapshot, Opportunity,
+    OpportunityChange, OpportunityStatus, OptimizerConfig, RevenueEvent, SnapshotSource,
+    StoreError, Tenant, Workspace,
 };
 use serde_json::Value;
 use sqlx::types::Json;
@@ -220,6 +221,77 @@ impl From<CrmActivityRow> for CrmActivity {
             opportunity_id: row.opportunity_id,
             owner: row.owner,
             subject: row.subject,
+        }
+    }
+}
+
+/// A `spine_opportunity_history` row.
+#[derive(sqlx::FromRow)]
+pub struct OpportunityChangeRow {
+    id: String,
+    opportunity_id: String,
+    changed_at: DateTime<Utc>,
+    created: bool,
+    stage: Option<String>,
+    status: Option<String>,
+    amount: Option<f64>,
+    expected_close_date: Option<NaiveDate>,
+    name: Option<String>,
+    account_id: Option<String>,
+}
+
+impl TryFrom<OpportunityChangeRow> for OpportunityChange {
+    type Error = StoreError;
+
+    fn try_from(row: OpportunityChangeRow) -> Result<Self, StoreError> {
+        let status = match row.status {
+            Some(status) => Some(
+                OpportunityStatus::parse(&status)
+                    .ok_or_else(|| corrupt("opportunity status", &status))?,
+            ),
+            None => None,
+        };
+        Ok(OpportunityChange {
+            id: row.id,
+            opportunity_id: row.opportunity_id,
+            changed_at: row.changed_at,
+            created: row.created,
+            stage: row.stage,
+            status,
+            amount: row.amount,
+            expected_close_date: row.expected_close_date,
+            name: row.name,
+            account_id: row.account_id,
+        })
+    }
+}
+
+/// A `spine_channel_daily` row; `campaign_id` is `''` for none.
+#[derive(sqlx::FromRow)]
+pub struct ChannelDayRow {
+    date: NaiveDate,
+    channel: String,
+    campaign_id: String,
+    source: String,
+    spend: Option<f64>,
+    currency: Option<String>,
+    impressions: Option<i64>,
+    clicks: Option<i64>,
+    sessions: Option<i64>,
+}
+
+impl From<ChannelDayRow> for ChannelDay {
+    fn from(row: ChannelDayRow) -> Self {
+        ChannelDay {
+            date: row.date,
+            channel: row.channel,
+            campaign_id: Some(row.campaign_id).filter(|c| !c.is_empty()),
+            spend: row.spend,
+            currency: row.currency,
+            impressions: row.impressions,
+            clicks: row.clicks,
+            sessions: row.sessions,
+            source: row.source,
         }
     }
 }

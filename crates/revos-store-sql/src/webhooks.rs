@@ -1,8 +1,9 @@
 //! The rows of inbound webhooks: `webhook_secrets` and `events_raw`.
 
-use crate::DbId;
+use crate::{DbId, corrupt};
 use chrono::{DateTime, Utc};
-use revos_store::webhooks::{RawEvent, WebhookSecretInfo};
+use revos_store::StoreError;
+use revos_store::webhooks::{MappingOutcome, RawEvent, RawEventMapping, WebhookSecretInfo};
 use serde_json::Value;
 use sqlx::types::Json;
 
@@ -30,7 +31,8 @@ impl From<SecretInfoRow> for WebhookSecretInfo {
 }
 
 /// An `events_raw` row (`id, source, webhook_id, received_at, headers,
-/// payload, processed_at`).
+/// payload, processed_at, mapping_outcome, mapping_version,
+/// mapping_detail`).
 #[derive(sqlx::FromRow)]
 pub struct RawEventRow {
     id: DbId,
@@ -40,11 +42,25 @@ pub struct RawEventRow {
     headers: Json<Value>,
     payload: Json<Value>,
     processed_at: Option<DateTime<Utc>>,
+    mapping_outcome: Option<String>,
+    mapping_version: Option<String>,
+    mapping_detail: Option<String>,
 }
 
-impl From<RawEventRow> for RawEvent {
-    fn from(row: RawEventRow) -> Self {
-        RawEvent {
+impl TryFrom<RawEventRow> for RawEvent {
+    type Error = StoreError;
+
+    fn try_from(row: RawEventRow) -> Result<Self, StoreError> {
+        let mapping = match row.mapping_outcome {
+            Some(outcome) => Some(RawEventMapping {
+                outcome: MappingOutcome::parse(&outcome)
+                    .ok_or_else(|| corrupt("mapping outcome", &outcome))?,
+                version: row.mapping_version.unwrap_or_default(),
+                detail: row.mapping_detail.unwrap_or_default(),
+            }),
+            None => None,
+        };
+        Ok(RawEvent {
             id: row.id.into_uuid(),
             source: row.source,
             webhook_id: row.webhook_id,
@@ -52,6 +68,7 @@ impl From<RawEventRow> for RawEvent {
             headers: row.headers.0,
             payload: row.payload.0,
             processed_at: row.processed_at,
-        }
+            mapping,
+        })
     }
 }

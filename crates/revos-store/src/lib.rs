@@ -253,4 +253,53 @@ pub trait Store:
         tenant: TenantId,
         page: Page,
     ) -> Result<Vec<CrmActivity>, StoreError>;
+
+    /// Inserts or replaces opportunity changes, by change id: a replayed
+    /// delivery rewrites its rows instead of adding to the history.
+    async fn upsert_opportunity_changes(
+        &self,
+        tenant: TenantId,
+        changes: &[OpportunityChange],
+    ) -> Result<WriteSummary, StoreError>;
+
+    /// The history of one opportunity, or of all when `opportunity_id` is
+    /// `None`, ordered by opportunity, time, then id.
+    async fn list_opportunity_history(
+        &self,
+        tenant: TenantId,
+        opportunity_id: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<OpportunityChange>, StoreError>;
+
+    /// Inserts or replaces channel days, by (day, channel, campaign,
+    /// source). A campaign id that is empty counts as none.
+    async fn upsert_channel_days(
+        &self,
+        tenant: TenantId,
+        days: &[ChannelDay],
+    ) -> Result<WriteSummary, StoreError>;
+
+    /// Records how mapping a raw event ended, and writes the rows the
+    /// mapping gave, in one transaction: every row is upserted by its
+    /// natural key, then the event gets `mapping`, and `processed_at = now`
+    /// unless the mapping failed (a failed event stays unprocessed until it
+    /// maps). `false`, and nothing written, when the tenant has no such
+    /// event.
+    async fn record_raw_event_mapping(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        mapping: &webhooks::RawEventMapping,
+        rows: &SpineBatch,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Channel days in an optional date range (inclusive), ordered by day,
+    /// channel, campaign (none first), then source.
+    async fn list_channel_days(
+        &self,
+        tenant: TenantId,
+        range: DateRange,
+        page: Page,
+    ) -> Result<Vec<ChannelDay>, StoreError>;
 }

@@ -421,3 +421,107 @@ pub struct CrmActivity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
 }
+
+/// One change of an opportunity (`spine_opportunity_history`): what a CRM
+/// said about a deal at one moment. Fields the change does not mention are
+/// `None`; the current deal is these changes folded in time order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpportunityChange {
+    /// The change's natural id, derived from the vendor's ids
+    /// (`hubspot:deal:{deal}:{event}`), so a replayed delivery rewrites it.
+    pub id: String,
+    /// The opportunity it changes.
+    pub opportunity_id: String,
+    /// When the CRM recorded the change.
+    pub changed_at: DateTime<Utc>,
+    /// The change creates the opportunity.
+    #[serde(default)]
+    pub created: bool,
+    /// New stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// New status (open, won, lost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<OpportunityStatus>,
+    /// New amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<f64>,
+    /// New expected close day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_close_date: Option<NaiveDate>,
+    /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+}
+
+/// One day of one channel (`spine_channel_daily`): spend and reach from an
+/// ad platform, or sessions from web analytics. Keyed by day, channel,
+/// campaign (none is a key of its own) and source, so each source owns its
+/// rows and a re-sent day replaces them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelDay {
+    /// The day.
+    pub date: NaiveDate,
+    /// Channel name (`paid_search`, `linkedin`, `organic`, …).
+    pub channel: String,
+    /// The campaign, if the row is per campaign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
+    /// Money spent that day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<f64>,
+    /// The currency of `spend` (ISO 4217), if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Ad impressions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impressions: Option<i64>,
+    /// Ad clicks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clicks: Option<i64>,
+    /// Web sessions (visits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<i64>,
+    /// Which connector wrote the row (`ad_spend`, `web_analytics`).
+    pub source: String,
+}
+
+/// The spine rows one source payload maps to, written together: each
+/// upserted by its natural key, so writing a batch twice changes nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpineBatch {
+    /// Accounts, by id.
+    pub accounts: Vec<Account>,
+    /// Opportunities, by id.
+    pub opportunities: Vec<Opportunity>,
+    /// Opportunity history, by change id.
+    pub opportunity_changes: Vec<OpportunityChange>,
+    /// Revenue events, by id.
+    pub revenue_events: Vec<RevenueEvent>,
+    /// CRM activities, by id.
+    pub activities: Vec<CrmActivity>,
+    /// Channel days, by (day, channel, campaign, source).
+    pub channel_days: Vec<ChannelDay>,
+}
+
+impl SpineBatch {
+    /// How many rows the batch holds.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+            + self.opportunities.len()
+            + self.opportunity_changes.len()
+            + self.revenue_events.len()
+            + self.activities.len()
+            + self.channel_days.len()
+    }
+
+    /// `true` when the batch holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

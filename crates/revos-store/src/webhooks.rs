@@ -77,6 +77,54 @@ pub struct RawEvent {
     /// When a later stage processed it; `None` until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processed_at: Option<DateTime<Utc>>,
+    /// How mapping it to spine rows ended; `None` until it was tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<RawEventMapping>,
+}
+
+/// How mapping a raw event to spine rows ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MappingOutcome {
+    /// Rows were written (possibly none, for a type known to write none).
+    Mapped,
+    /// The source's mapper does not handle the payload's type: kept, listed.
+    Unmapped,
+    /// The payload is malformed; fix the mapper or the data and map again.
+    Failed,
+}
+
+impl MappingOutcome {
+    /// The stored spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MappingOutcome::Mapped => "mapped",
+            MappingOutcome::Unmapped => "unmapped",
+            MappingOutcome::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mapped" => Some(MappingOutcome::Mapped),
+            "unmapped" => Some(MappingOutcome::Unmapped),
+            "failed" => Some(MappingOutcome::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// The record of one mapping of a raw event, kept on the event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawEventMapping {
+    /// How it ended.
+    pub outcome: MappingOutcome,
+    /// The mapper's version (`stripe/1`).
+    pub version: String,
+    /// The payload's type for `mapped` and `unmapped`; the error (naming
+    /// the field) for `failed`.
+    pub detail: String,
 }
 
 /// The non-secret tag of a `whsec_` secret: `whsec_…` followed by the last
@@ -171,6 +219,9 @@ pub trait WebhookStore: Send + Sync {
         source: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RawEvent>, StoreError>;
+
+    /// One stored delivery, or `None`.
+    async fn raw_event(&self, tenant: TenantId, id: Uuid) -> Result<Option<RawEvent>, StoreError>;
 }
 
 #[cfg(test)]

@@ -14,7 +14,13 @@
 //! case (`revos_kernel::webhooks`) loads the tenant's secrets, passes the
 //! current time in and stores what verifies.
 //!
+//! Senders with a scheme of their own have a module each: [`stripe`]
+//! (`Stripe-Signature`) and [`hubspot`] (HubSpot's v3 request signature).
+//!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
+
+pub mod hubspot;
+pub mod stripe;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

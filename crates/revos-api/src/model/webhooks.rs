@@ -67,6 +67,21 @@ pub(crate) struct RawEvent {
     /// When a later stage processed it; `None` until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) processed_at: Option<DateTime<Utc>>,
+    /// How mapping it to spine rows ended; absent until it was tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mapping: Option<RawEventMapping>,
+}
+
+/// How mapping a raw event to spine rows ended.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub(crate) struct RawEventMapping {
+    /// `mapped` (rows written), `unmapped` (the source's mapper does not
+    /// handle the payload's type: kept) or `failed` (malformed payload).
+    pub(crate) outcome: String,
+    /// The mapper's version (`stripe/1`).
+    pub(crate) version: String,
+    /// The payload's type, or the error naming the field.
+    pub(crate) detail: String,
 }
 
 impl From<store::RawEvent> for RawEvent {
@@ -79,6 +94,7 @@ impl From<store::RawEvent> for RawEvent {
             headers,
             payload,
             processed_at,
+            mapping,
         } = event;
         RawEvent {
             id,
@@ -88,6 +104,11 @@ impl From<store::RawEvent> for RawEvent {
             headers,
             payload,
             processed_at,
+            mapping: mapping.map(|m| RawEventMapping {
+                outcome: m.outcome.as_str().to_owned(),
+                version: m.version,
+                detail: m.detail,
+            }),
         }
     }
 }

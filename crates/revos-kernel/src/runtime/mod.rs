@@ -5,6 +5,7 @@
 //!   transaction with the adapters' rows and the audit entry.
 //! - [`entry`]: lead forms and booking webhooks turned into events.
 //! - [`webhooks`]: inbound webhook deliveries, verified and kept raw.
+//! - [`connectors`]: raw deliveries mapped to spine rows.
 //! - [`guards`]: `ALLOW` / `ALLOW_WITH_OVERRIDE` / `BLOCK` before a sensitive
 //!   change.
 //! - [`replay`]: what another policy version would have decided.
@@ -13,6 +14,7 @@
 //! The runtime hands its actions' work to [`crate::delivery`] as jobs; it
 //! does not know the optimizer.
 
+pub mod connectors;
 pub mod entry;
 pub mod guards;
 pub mod ingest;

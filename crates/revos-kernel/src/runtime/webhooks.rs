@@ -254,7 +254,8 @@ impl crate::Kernel {
     }
 
     /// Stores a verified delivery (a replayed `webhook-id` stores nothing
-    /// new) and audits the receipt.
+    /// new), enqueues its mapping to spine rows when its source has a
+    /// mapper (`crate::runtime::connectors`), and audits the receipt.
     pub async fn store_webhook(
         &self,
         tenant: TenantId,
@@ -262,6 +263,10 @@ impl crate::Kernel {
         bytes: usize,
     ) -> Result<RawEventReceipt, Failure> {
         let receipt = self.store().record_raw_event(tenant, event).await?;
+        if !receipt.duplicate {
+            crate::runtime::connectors::enqueue_mapping(self, tenant, &event.source, receipt.id)
+                .await;
+        }
         self.audit(
             tenant,
             &format!("webhook:{}", event.source),

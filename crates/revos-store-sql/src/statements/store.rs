@@ -9,7 +9,9 @@
 //! `write_revenue_events`, `write_crm_activities`), one chunk of
 //! `crate::dialect::BATCH` records at a time: PostgreSQL sends a chunk as
 //! arrays through `unnest`, SQLite writes row by row in its one
-//! transaction. The store type provides `run_migrations`,
+//! transaction. The connectors' tables (`spine_opportunity_history`,
+//! `spine_channel_daily`) are written here whole, row by row on both
+//! backends, since a delivery brings a handful of rows. The store type provides `run_migrations`,
 //! `begin_new_tenant` (the transaction that creates a tenant) and
 //! `begin_tenant_lookup` (a read that may find no tenant).
 
@@ -32,19 +34,116 @@ macro_rules! store_statements {
             };
             use $crate::DbId;
             use $crate::records::{
-                AccountRow, CampaignRow, ChannelRow, CrmActivityRow, OpportunityRow,
-                OptimizerConfigRow, RevenueEventRow, SnapshotRow, TenantRow, WorkspaceRow,
-                campaigns as assemble_campaigns,
+                AccountRow, CampaignRow, ChannelDayRow, ChannelRow, CrmActivityRow,
+                OpportunityChangeRow, OpportunityRow, OptimizerConfigRow, RevenueEventRow,
+                SnapshotRow, TenantRow, WorkspaceRow, campaigns as assemble_campaigns,
             };
             use ::revos_contracts::TenantId;
             use ::revos_store::support::{self, limit_offset, written};
             use ::revos_store::{
-                Account, Backend, Campaign, CrmActivity, DateRange, MetricQuery, MetricSnapshot,
-                MetricPoint, NewTenant, Opportunity, OpportunityStatus, OptimizerConfig, Page,
-                RevenueEvent, SnapshotSource, Store, StoreError, Tenant, Workspace, WriteSummary,
+                Account, Backend, Campaign, ChannelDay, CrmActivity, DateRange, MetricQuery,
+                MetricSnapshot, MetricPoint, NewTenant, Opportunity, OpportunityChange,
+                OpportunityStatus, OptimizerConfig, Page, RevenueEvent, SnapshotSource, Store,
+                StoreError, Tenant, Workspace, WriteSummary,
             };
             use ::sqlx::types::Json;
             use ::uuid::Uuid;
+
+            /// The natural key of a channel day; no campaign is `''`.
+            fn channel_day_key(d: &ChannelDay) -> (::chrono::NaiveDate, String, String, String) {
+                (
+                    d.date,
+                    d.channel.clone(),
+                    d.campaign_id.clone().unwrap_or_default(),
+                    d.source.clone(),
+                )
+            }
+
+            /// Upserts opportunity changes, row by row: a delivery brings a
+            /// handful, on both backends.
+            async fn write_opportunity_changes(
+                conn: &mut crate::dialect::Conn,
+                tenant: TenantId,
+                changes: &[&OpportunityChange],
+                now: ::chrono::DateTime<::chrono::Utc>,
+            ) -> Result<(), StoreError> {
+                let now = ts(now);
+                for change in changes {
+                    ::sqlx::query(
+                        "insert into spine_opportunity_history
+                             (tenant_id, id, opportunity_id, changed_at, created, stage, status,
+                              amount, expected_close_date, name, account_id, updated_at)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                         on conflict (tenant_id, id) do update set
+                             opportunity_id = excluded.opportunity_id,
+                             changed_at = excluded.changed_at,
+                             created = excluded.created,
+                             stage = excluded.stage,
+                             status = excluded.status,
+                             amount = excluded.amount,
+                             expected_close_date = excluded.expected_close_date,
+                             name = excluded.name,
+                             account_id = excluded.account_id,
+                             updated_at = excluded.updated_at",
+                    )
+                    .bind(tid(tenant))
+                    .bind(&change.id)
+                    .bind(&change.opportunity_id)
+                    .bind(ts(change.changed_at))
+                    .bind(change.created)
+                    .bind(change.stage.as_deref())
+                    .bind(change.status.map(OpportunityStatus::as_str))
+                    .bind(change.amount)
+                    .bind(change.expected_close_date)
+                    .bind(change.name.as_deref())
+                    .bind(change.account_id.as_deref())
+                    .bind(&now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(store_error)?;
+                }
+                Ok(())
+            }
+
+            /// Upserts channel days by their natural key, row by row.
+            async fn write_channel_days(
+                conn: &mut crate::dialect::Conn,
+                tenant: TenantId,
+                days: &[&ChannelDay],
+                now: ::chrono::DateTime<::chrono::Utc>,
+            ) -> Result<(), StoreError> {
+                let now = ts(now);
+                for day in days {
+                    ::sqlx::query(
+                        "insert into spine_channel_daily
+                             (tenant_id, date, channel, campaign_id, source, spend, currency,
+                              impressions, clicks, sessions, updated_at)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                         on conflict (tenant_id, date, channel, campaign_id, source) do update set
+                             spend = excluded.spend,
+                             currency = excluded.currency,
+                             impressions = excluded.impressions,
+                             clicks = excluded.clicks,
+                             sessions = excluded.sessions,
+                             updated_at = excluded.updated_at",
+                    )
+                    .bind(tid(tenant))
+                    .bind(day.date)
+                    .bind(&day.channel)
+                    .bind(channel_day_key(day).2)
+                    .bind(&day.source)
+                    .bind(day.spend)
+                    .bind(day.currency.as_deref())
+                    .bind(day.impressions)
+                    .bind(day.clicks)
+                    .bind(day.sessions)
+                    .bind(&now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(store_error)?;
+                }
+                Ok(())
+            }
 
             #[::async_trait::async_trait]
             impl Store for $store {
@@ -517,6 +616,143 @@ macro_rules! store_statements {
                     .map_err(store_error)?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(rows.into_iter().map(CrmActivity::from).collect())
+                }
+
+                // The connector tables are written row by row on both
+                // backends: a delivery brings a handful of rows.
+                async fn upsert_opportunity_changes(
+                    &self,
+                    tenant: TenantId,
+                    changes: &[OpportunityChange],
+                ) -> Result<WriteSummary, StoreError> {
+                    let changes = support::last_wins(changes, |c| c.id.clone());
+                    let now = support::now();
+                    let mut tx = self.write_tenant(tenant).await?;
+                    write_opportunity_changes(&mut tx, tenant, &changes, now).await?;
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(written(changes.len()))
+                }
+
+                async fn list_opportunity_history(
+                    &self,
+                    tenant: TenantId,
+                    opportunity_id: Option<&str>,
+                    page: Page,
+                ) -> Result<Vec<OpportunityChange>, StoreError> {
+                    let (limit, offset) = limit_offset(page);
+                    let mut tx = self.read_tenant(tenant).await?;
+                    let rows: Vec<OpportunityChangeRow> = ::sqlx::query_as(
+                        "select id, opportunity_id, changed_at, created, stage, status, amount,
+                                expected_close_date, name, account_id
+                         from spine_opportunity_history
+                         where tenant_id = $1 and ($2 is null or opportunity_id = $2)
+                         order by opportunity_id, changed_at, id limit $3 offset $4",
+                    )
+                    .bind(tid(tenant))
+                    .bind(opportunity_id)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
+                    rows.into_iter().map(OpportunityChange::try_from).collect()
+                }
+
+                async fn upsert_channel_days(
+                    &self,
+                    tenant: TenantId,
+                    days: &[ChannelDay],
+                ) -> Result<WriteSummary, StoreError> {
+                    let days = support::last_wins(days, channel_day_key);
+                    let now = support::now();
+                    let mut tx = self.write_tenant(tenant).await?;
+                    write_channel_days(&mut tx, tenant, &days, now).await?;
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(written(days.len()))
+                }
+
+                async fn list_channel_days(
+                    &self,
+                    tenant: TenantId,
+                    range: DateRange,
+                    page: Page,
+                ) -> Result<Vec<ChannelDay>, StoreError> {
+                    let (limit, offset) = limit_offset(page);
+                    let mut tx = self.read_tenant(tenant).await?;
+                    let rows: Vec<ChannelDayRow> = ::sqlx::query_as(
+                        "select date, channel, campaign_id, source, spend, currency, impressions,
+                                clicks, sessions
+                         from spine_channel_daily
+                         where tenant_id = $1
+                           and ($2 is null or date >= $2)
+                           and ($3 is null or date <= $3)
+                         order by date, channel, campaign_id, source limit $4 offset $5",
+                    )
+                    .bind(tid(tenant))
+                    .bind(range.from)
+                    .bind(range.to)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(rows.into_iter().map(ChannelDay::from).collect())
+                }
+
+                async fn record_raw_event_mapping(
+                    &self,
+                    tenant: TenantId,
+                    id: ::uuid::Uuid,
+                    mapping: &::revos_store::webhooks::RawEventMapping,
+                    rows: &::revos_store::SpineBatch,
+                    now: ::chrono::DateTime<::chrono::Utc>,
+                ) -> Result<bool, StoreError> {
+                    use ::revos_store::webhooks::MappingOutcome;
+                    let now = support::now_at(now);
+                    let mut tx = self.write_tenant(tenant).await?;
+                    let processed = (mapping.outcome != MappingOutcome::Failed).then(|| ts(now));
+                    let marked = ::sqlx::query(
+                        "update events_raw
+                         set processed_at = $3, mapping_outcome = $4, mapping_version = $5,
+                             mapping_detail = $6
+                         where tenant_id = $1 and id = $2",
+                    )
+                    .bind(tid(tenant))
+                    .bind(DbId(id))
+                    .bind(processed)
+                    .bind(mapping.outcome.as_str())
+                    .bind(&mapping.version)
+                    .bind(&mapping.detail)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    if marked.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    let accounts = support::last_wins(&rows.accounts, |a| a.id.clone());
+                    for chunk in accounts.chunks(BATCH) {
+                        write_accounts(&mut tx, tenant, chunk, now).await?;
+                    }
+                    let opportunities = support::last_wins(&rows.opportunities, |o| o.id.clone());
+                    for chunk in opportunities.chunks(BATCH) {
+                        write_opportunities(&mut tx, tenant, chunk, now).await?;
+                    }
+                    let events = support::last_wins(&rows.revenue_events, |e| e.id.clone());
+                    for chunk in events.chunks(BATCH) {
+                        write_revenue_events(&mut tx, tenant, chunk, now).await?;
+                    }
+                    let activities = support::last_wins(&rows.activities, |a| a.id.clone());
+                    for chunk in activities.chunks(BATCH) {
+                        write_crm_activities(&mut tx, tenant, chunk, now).await?;
+                    }
+                    let changes = support::last_wins(&rows.opportunity_changes, |c| c.id.clone());
+                    write_opportunity_changes(&mut tx, tenant, &changes, now).await?;
+                    let days = support::last_wins(&rows.channel_days, channel_day_key);
+                    write_channel_days(&mut tx, tenant, &days, now).await?;
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(true)
                 }
             }
         }

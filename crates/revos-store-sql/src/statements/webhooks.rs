@@ -191,7 +191,8 @@ macro_rules! webhook_statements {
                 ) -> Result<Vec<RawEvent>, StoreError> {
                     let mut tx = self.read_tenant(tenant).await?;
                     let rows: Vec<RawEventRow> = ::sqlx::query_as(
-                        "select id, source, webhook_id, received_at, headers, payload, processed_at
+                        "select id, source, webhook_id, received_at, headers, payload, processed_at,
+                            mapping_outcome, mapping_version, mapping_detail
                      from events_raw
                      where tenant_id = $1 and ($2 is null or source = $2)
                      order by received_at desc, id limit $3",
@@ -203,7 +204,27 @@ macro_rules! webhook_statements {
                     .await
                     .map_err(store_error)?;
                     tx.commit().await.map_err(store_error)?;
-                    Ok(rows.into_iter().map(RawEvent::from).collect())
+                    rows.into_iter().map(RawEvent::try_from).collect()
+                }
+
+                async fn raw_event(
+                    &self,
+                    tenant: TenantId,
+                    id: Uuid,
+                ) -> Result<Option<RawEvent>, StoreError> {
+                    let mut tx = self.read_tenant(tenant).await?;
+                    let row: Option<RawEventRow> = ::sqlx::query_as(
+                        "select id, source, webhook_id, received_at, headers, payload, processed_at,
+                                mapping_outcome, mapping_version, mapping_detail
+                         from events_raw where tenant_id = $1 and id = $2",
+                    )
+                    .bind(tid(tenant))
+                    .bind(DbId(id))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
+                    row.map(RawEvent::try_from).transpose()
                 }
             }
         }

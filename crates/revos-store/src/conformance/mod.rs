@@ -16,10 +16,10 @@
 //! one `#[tokio::test]` per case, each with its own database, and runs the
 //! migrations before the case starts.
 //!
-//! The audit log, optimization cycles, the event runtime, memberships, job
+//! The connectors' spine tables, the audit log, optimization cycles, the event runtime, memberships, job
 //! queues, webhook storage, the operations kernel, support tickets, the
 //! publish pipeline and the paging of lists have sub-modules of their own
-//! ([`audit`], [`cycles`], [`events`], [`memberships`], [`ops`], [`posts`],
+//! ([`connectors`], [`audit`], [`cycles`], [`events`], [`memberships`], [`ops`], [`posts`],
 //! [`queue`], [`tickets`],
 //! [`webhooks`], [`listing`]); their
 //! cases run as test modules of the same names. [`audit`] also holds the halves of the
@@ -41,6 +41,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 pub mod audit;
+pub mod connectors;
 pub mod cycles;
 pub mod events;
 pub mod listing;
@@ -107,6 +108,13 @@ macro_rules! conformance_tests {
             tenants_have_separate_chains,
             invalid_entries_are_refused,
             a_missing_tenant_is_refused,
+        );
+        $crate::conformance_tests!(@module $make_store; connectors;
+            opportunity_history_is_upserted_by_change_id,
+            channel_days_are_upserted_by_natural_key,
+            a_raw_event_mapping_is_recorded_with_its_rows,
+            tenants_are_isolated,
+            a_missing_tenant_is_reported,
         );
         $crate::conformance_tests!(@module $make_store; cycles;
             a_cycle_and_its_actions_read_back_equal,
