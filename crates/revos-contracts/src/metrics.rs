@@ -186,7 +186,7 @@ static DICTIONARY: [MetricDefinition; 42] = [
         Up,
         "The number of new, de-duplicated contacts captured with contact details in the period.",
         Some(
-            "count of distinct contacts in events_raw of type 'lead_captured' occurring in the period",
+            "count of spine_crm_activities of type 'lead_created' occurring in the period; without any, count of distinct contacts (e-mail) of 'lead_captured' events occurring in the period",
         ),
     ),
     m(
@@ -197,7 +197,7 @@ static DICTIONARY: [MetricDefinition; 42] = [
         Up,
         "The number of leads that first reached marketing-qualified status in the period.",
         Some(
-            "count of distinct contacts whose first spine_crm_activities lifecycle change to 'mql' is in the period",
+            "count of spine_crm_activities of type 'became_mql' (one per contact: its first change to MQL) occurring in the period",
         ),
     ),
     m(
@@ -208,7 +208,7 @@ static DICTIONARY: [MetricDefinition; 42] = [
         Up,
         "The number of leads that sales first accepted as sales-qualified in the period.",
         Some(
-            "count of distinct contacts whose first spine_crm_activities lifecycle change to 'sql' is in the period",
+            "count of spine_crm_activities of type 'became_sql' (one per contact: its first change to SQL) occurring in the period",
         ),
     ),
     m(
@@ -227,7 +227,7 @@ static DICTIONARY: [MetricDefinition; 42] = [
         Count,
         Up,
         "The number of sessions on the tenant's website in the period, as counted by web analytics.",
-        None,
+        Some("sum(sessions) of spine_channel_daily with date in the period"),
     ),
     m(
         "meetings_booked",
@@ -375,7 +375,7 @@ static DICTIONARY: [MetricDefinition; 42] = [
         Down,
         "Paid-media spend in the period divided by the number of new customers attributed to paid channels in the same period.",
         Some(
-            "spend_paid / count of revenue_events of type 'new_business' in the window whose attributed_channel is a paid channel",
+            "spend_paid / count of revenue_events of type 'new_business' in the window whose attributed_channel is a channel with ad-platform spend (spine_channel_daily rows from 'ad_spend')",
         ),
     ),
     m(
@@ -386,7 +386,7 @@ static DICTIONARY: [MetricDefinition; 42] = [
         Down,
         "All sales and marketing spend recognised in the period, including paid media, programmes and tools.",
         Some(
-            "increase of sum(budget_spent) over spine_campaigns during the period; spend outside campaigns is imported",
+            "sum(spend) of spine_channel_daily with date in the period; spend outside them is imported",
         ),
     ),
     m(
@@ -397,7 +397,7 @@ static DICTIONARY: [MetricDefinition; 42] = [
         Down,
         "Spend on paid media (paid search, paid social, display and sponsorships) recognised in the period.",
         Some(
-            "increase of budget_spent summed over spine_campaign_channels of paid channel types during the period",
+            "sum(spend) of spine_channel_daily rows from ad platforms (source 'ad_spend') with date in the period",
         ),
     ),
     m(
@@ -447,7 +447,7 @@ static DICTIONARY: [MetricDefinition; 42] = [
         Currency,
         Up,
         "The normalised monthly value of all active recurring subscriptions at the end of the day, excluding one-time fees.",
-        None,
+        Some("arr / 12"),
     ),
     m(
         "arr",
@@ -456,7 +456,9 @@ static DICTIONARY: [MetricDefinition; 42] = [
         Currency,
         Up,
         "The annualised value of all active recurring subscriptions at the end of the day, equal to MRR × 12.",
-        Some("mrr × 12"),
+        Some(
+            "sum over accounts of max(0, new_business + expansion − contraction − churn amounts of revenue_events up to the day)",
+        ),
     ),
     m(
         "revenue_new",
@@ -830,7 +832,9 @@ mod tests {
 
     #[test]
     fn derivations_name_spine_sources() {
-        assert!(lookup("website_visits").unwrap().derivation.is_none());
+        assert!(lookup("gross_margin").unwrap().derivation.is_none());
+        let visits = lookup("website_visits").unwrap().derivation.unwrap();
+        assert!(visits.contains("spine_channel_daily"));
         let pipe = lookup("pipeline_total").unwrap().derivation.unwrap();
         assert!(pipe.contains("spine_opportunities") && pipe.contains("open"));
         let bookings = lookup("bookings_new").unwrap().derivation.unwrap();

@@ -1,48 +1,57 @@
-//! The analytics job (`revos metrics compute`): daily metric values derived
-//! from the spine tables and written to `metric_snapshots_daily` as
-//! `computed`.
+//! The analytics job (`revos metrics compute`, and the scheduler's daily
+//! run for yesterday and today): daily metric values derived from the
+//! spine and written to `metric_snapshots_daily` as `computed`.
 //!
 //! [`derive_day`] is the pure core: given a tenant's opportunities, revenue
-//! events and (imported) `spend_total` values, it computes one day's values
-//! of the metrics in [`DERIVED`]. [`Kernel::compute_metrics`] reads the
-//! spine through the store, derives every day of a range and upserts the
-//! values with [`SnapshotSource::Computed`].
+//! events, CRM activities, channel days, `lead_captured` events and
+//! imported values, it derives one day's value of every metric in
+//! [`DERIVED`], in that order, each from the spine and the metrics before
+//! it. [`Kernel::compute_metrics`] reads the spine through the store,
+//! derives every day of a range and upserts the values as
+//! [`SnapshotSource::Computed`]. Each metric's derivation is the
+//! dictionary's (`revos_contracts::metrics`, `derivation`), documented
+//! metric by metric in `docs/specs/METRICS.md`.
 //!
-//! Conventions, following the dictionary (`revos_contracts::metrics`) and
-//! the simulator (`revos-sim`), so computed and simulated values are on one
-//! scale:
+//! Conventions, following the dictionary and the simulator (`revos-sim`),
+//! so computed and simulated values are on one scale:
 //!
-//! - stock metrics are measured at the end of the day: `pipeline_total` sums
-//!   the amounts of the opportunities that were open then (created on or
-//!   before the day, and either still open or closed after it). Amounts are
-//!   the current ones; the spine keeps no history of them;
+//! - stock metrics are measured at the end of the day: `pipeline_total`
+//!   (the amounts of the opportunities open then), `arr` (each account's
+//!   `new_business` and `expansion` less its `contraction` and `churn`,
+//!   never below zero, summed), `mrr` (`arr / 12`), `customers_total`
+//!   (accounts with recurring revenue);
 //! - flow metrics and the ratios built on them cover the trailing 30 days
-//!   ending on the day ([`WINDOW_DAYS`], the dictionary's analysis window):
-//!   `opps_new`, `pipeline_new`, `opps_won`, `opps_lost`, `win_rate`,
-//!   `avg_deal_size`, `sales_cycle_days`, `bookings_new` (`booking` and
-//!   `new_business` events), `revenue_new`, `acv`, `expansion_revenue`,
-//!   `contraction_revenue`, `churned_revenue` (amounts taken as positive
-//!   whatever their stored sign), `customers_new` (accounts whose first
-//!   `new_business` event falls in the window; an event without an account
-//!   counts as one customer);
-//! - `cac_blended` is `spend_total / customers_new` of the same window, only
-//!   when a `spend_total` value of the day is stored (campaigns keep only a
-//!   running `budget_spent`, so spend over a past window cannot be derived
-//!   from them, and spend outside campaigns is imported anyway);
-//! - a ratio whose denominator is zero is undefined and left out that day
-//!   (`cac_blended` included, as the dictionary says); so is a value outside
-//!   the metric's valid range.
+//!   ending on the day ([`WINDOW_DAYS`], the dictionary's analysis window);
+//!   revenue amounts are taken as positive whatever their stored sign;
+//! - leads are the CRM's `lead_created` activities when the CRM reports
+//!   them, else the distinct contacts of `lead_captured` events; MQLs and
+//!   SQLs are the `became_mql` / `became_sql` lifecycle changes the
+//!   connectors write (one per contact);
+//! - spend and visits come from the channel days (ad-platform spend, web
+//!   sessions); paid media is what the `ad_spend` connector reports, and a
+//!   paid channel one it reported spend on;
+//! - retention (`nrr`, `grr`) compares the accounts that had recurring
+//!   revenue 365 days before with the same accounts on the day, and is
+//!   unknown until the revenue history reaches back that far;
+//!   `gross_churn_rate` is the window's churn and contraction over the ARR
+//!   at its start, annualised (× 365 / 30) inside `ltv`;
+//! - a ratio whose denominator is zero is undefined and left out that day,
+//!   and so is a value outside the metric's valid range.
 //!
-//! Metrics whose derivation needs data the spine does not hold (web
-//! analytics, CRM lifecycle changes, billing, finance) are not computed,
-//! and neither are the metrics of a spine table that holds nothing of the
-//! tenant ([`tracked`]): such a tenant imports them, and zeros would
-//! contradict its imports.
+//! **What cannot be computed says why.** A spine table that holds nothing
+//! of the tenant is not where the tenant keeps that data, so its metrics
+//! are unknown, not zero (zeros would contradict its imports); the same
+//! for a metric built on one that is neither derivable nor imported, and
+//! for `gross_margin` (the spine holds no cost of goods sold).
+//! [`ComputeReport::untracked`] lists each reason once with the metrics it
+//! keeps from being computed.
 //!
 //! **Imported values win.** The store's upsert replaces a
 //! `(metric, date, dimension)` whatever its source, so the job first lists
 //! the range's imported values and never writes over one: those days are
-//! left as they are and reported in [`ComputeReport::skipped`].
+//! left as they are and reported in [`ComputeReport::skipped`]. An imported
+//! value also stands in for the input it covers (imported spend gives CAC,
+//! an imported gross margin gives LTV and payback).
 
 use crate::identity::auth::Principal;
 use crate::{Failure, Kernel};
@@ -50,10 +59,11 @@ use chrono::{Duration, NaiveDate};
 use revos_contracts::ErrorKind;
 use revos_contracts::TenantId;
 use revos_contracts::metrics::lookup;
+use revos_store::events::{EventFilter, MAX_EVENT_PAGE};
 use revos_store::identity::Scope;
 use revos_store::{
-    DateRange, MetricPoint, MetricQuery, Opportunity, OpportunityStatus, Page, RevenueEvent,
-    SnapshotSource,
+    ChannelDay, CrmActivity, DateRange, MetricPoint, MetricQuery, Opportunity, OpportunityStatus,
+    Page, RevenueEvent, SnapshotSource,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -61,11 +71,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// The trailing window of flow metrics, in days (the day included).
 const WINDOW_DAYS: i64 = 30;
 
+/// The span of the retention metrics (`nrr`, `grr`), in days.
+const RETENTION_DAYS: i64 = 365;
+
 /// The longest range one run computes, in days.
 const MAX_RANGE_DAYS: i64 = 366;
 
-/// The metrics this job derives, in the order it writes them.
-const DERIVED: [&str; 15] = [
+/// Every metric this job derives, in the order it derives them: a metric
+/// reads only those before it (and imported values). `gross_margin` is not
+/// among them: the spine holds no cost of goods sold.
+const DERIVED: [&str; 41] = [
+    // opportunities
     "pipeline_total",
     "pipeline_new",
     "opps_new",
@@ -74,6 +90,22 @@ const DERIVED: [&str; 15] = [
     "win_rate",
     "avg_deal_size",
     "sales_cycle_days",
+    "marketing_sourced_pipeline_pct",
+    "pipeline_velocity",
+    // CRM activities and lead events
+    "leads_new",
+    "mqls_new",
+    "sqls_new",
+    "meetings_booked",
+    "lead_to_mql_rate",
+    "mql_to_sql_rate",
+    "sql_to_opp_rate",
+    // channel days (ad spend, web analytics)
+    "website_visits",
+    "visit_to_lead_rate",
+    "spend_total",
+    "spend_paid",
+    // revenue events
     "bookings_new",
     "revenue_new",
     "acv",
@@ -81,26 +113,69 @@ const DERIVED: [&str; 15] = [
     "contraction_revenue",
     "churned_revenue",
     "customers_new",
+    "arr",
+    "mrr",
+    "customers_total",
+    "gross_churn_rate",
+    "nrr",
+    "grr",
+    // economics built on the above
+    "cac_blended",
+    "cac_paid",
+    "cost_per_lead",
+    "cost_per_opportunity",
+    "ltv",
+    "ltv_to_cac",
+    "payback_months",
 ];
 
-/// `cac_blended` is derived too, when spend is known (see the module docs).
-const CAC: &str = "cac_blended";
+/// The metric the spine cannot hold, and why.
+const NOT_DERIVED: [(&str, &str); 1] = [(
+    "gross_margin",
+    "the spine holds no cost of goods sold (import it)",
+)];
 
-/// How many of [`DERIVED`], from the first, come from opportunities; the
-/// rest (and [`CAC`]) come from revenue events.
-const FROM_OPPORTUNITIES: usize = 8;
+/// The inputs of the metrics built on other metrics: each must be
+/// derivable from the spine or imported.
+const INPUTS: [(&str, &[&str]); 14] = [
+    ("lead_to_mql_rate", &["mqls_new", "leads_new"]),
+    ("mql_to_sql_rate", &["sqls_new", "mqls_new"]),
+    ("sql_to_opp_rate", &["opps_new", "sqls_new"]),
+    ("visit_to_lead_rate", &["leads_new", "website_visits"]),
+    ("mrr", &["arr"]),
+    ("cac_blended", &["spend_total", "customers_new"]),
+    ("cac_paid", &["spend_paid", "customers_new"]),
+    ("cost_per_lead", &["spend_total", "leads_new"]),
+    ("cost_per_opportunity", &["spend_total", "opps_new"]),
+    (
+        "ltv",
+        &["arr", "customers_total", "gross_margin", "gross_churn_rate"],
+    ),
+    ("ltv_to_cac", &["ltv", "cac_blended"]),
+    (
+        "payback_months",
+        &["cac_blended", "mrr", "customers_total", "gross_margin"],
+    ),
+    (
+        "pipeline_velocity",
+        &["win_rate", "avg_deal_size", "sales_cycle_days"],
+    ),
+    ("marketing_sourced_pipeline_pct", &["pipeline_new"]),
+];
 
-/// Whether the spine tracks what `metric` is derived from: a table that
-/// holds nothing of the tenant is not where the tenant keeps that data (it
-/// imports those metrics, or has none yet), so its metrics are unknown,
-/// not zero.
-fn tracked(spine: &Spine<'_>, metric: &str) -> bool {
-    if DERIVED[..FROM_OPPORTUNITIES].contains(&metric) {
-        !spine.opportunities.is_empty()
-    } else {
-        !spine.revenue_events.is_empty()
-    }
-}
+/// The CRM activity types the connectors write for lifecycle changes.
+const LEAD_CREATED: &str = "lead_created";
+const BECAME_MQL: &str = "became_mql";
+const BECAME_SQL: &str = "became_sql";
+/// The connector whose channel days are paid media.
+const PAID_SOURCE: &str = "ad_spend";
+/// The revenue event types that change recurring revenue, and their sign.
+const RECURRING: [(&str, f64); 4] = [
+    ("new_business", 1.0),
+    ("expansion", 1.0),
+    ("contraction", -1.0),
+    ("churn", -1.0),
+];
 
 /// What the pure derivation reads.
 #[derive(Debug, Clone, Copy)]
@@ -108,10 +183,108 @@ struct Spine<'a> {
     /// Every opportunity of the tenant.
     opportunities: &'a [Opportunity],
     /// The tenant's revenue events up to the last day computed (earlier
-    /// ones too: `customers_new` needs each account's first event).
+    /// ones too: `customers_new` needs each account's first event, `arr`
+    /// every event).
     revenue_events: &'a [RevenueEvent],
-    /// Stored `spend_total` values by day (trailing-window spend).
-    spend_total: &'a BTreeMap<NaiveDate, f64>,
+    /// The tenant's CRM activities.
+    activities: &'a [CrmActivity],
+    /// Channel days from the window before the first day to the last.
+    channel_days: &'a [ChannelDay],
+    /// `lead_captured` events: the day each was recorded and its contact.
+    lead_events: &'a [(NaiveDate, String)],
+    /// Imported tenant-wide values by metric and day: they win over
+    /// computed ones, also as the inputs of other metrics.
+    imported: &'a BTreeMap<(String, NaiveDate), f64>,
+}
+
+impl Spine<'_> {
+    fn has_activity(&self, kind: &str) -> bool {
+        self.activities.iter().any(|a| a.activity_type == kind)
+    }
+
+    fn imports(&self, metric: &str) -> bool {
+        self.imported.keys().any(|(m, _)| m == metric)
+    }
+
+    /// Why the spine cannot give `metric` at all (an empty table is not
+    /// where the tenant keeps that data, so its metrics are unknown, not
+    /// zero); `None` when it can.
+    fn missing(&self, metric: &str) -> Option<String> {
+        let from_spine = match metric {
+            "pipeline_total"
+            | "pipeline_new"
+            | "opps_new"
+            | "opps_won"
+            | "opps_lost"
+            | "win_rate"
+            | "avg_deal_size"
+            | "sales_cycle_days"
+            | "marketing_sourced_pipeline_pct"
+            | "pipeline_velocity" => self
+                .opportunities
+                .is_empty()
+                .then_some("no opportunities in the spine"),
+            "leads_new" => (!self.has_activity(LEAD_CREATED) && self.lead_events.is_empty())
+                .then_some(
+                    "no leads: no `lead_created` CRM activities and no lead_captured events",
+                ),
+            "mqls_new" => (!self.has_activity(BECAME_MQL))
+                .then_some("no `became_mql` lifecycle changes in the CRM activities"),
+            "sqls_new" => (!self.has_activity(BECAME_SQL))
+                .then_some("no `became_sql` lifecycle changes in the CRM activities"),
+            "meetings_booked" => self
+                .activities
+                .is_empty()
+                .then_some("no CRM activities in the spine"),
+            "website_visits" => (!self.channel_days.iter().any(|c| c.sessions.is_some()))
+                .then_some("no web analytics sessions in the channel days"),
+            "spend_total" => (!self.channel_days.iter().any(|c| c.spend.is_some()))
+                .then_some("no spend in the channel days"),
+            "spend_paid" => (!self
+                .channel_days
+                .iter()
+                .any(|c| c.spend.is_some() && c.source == PAID_SOURCE))
+            .then_some("no ad-platform spend in the channel days"),
+            "bookings_new"
+            | "revenue_new"
+            | "acv"
+            | "expansion_revenue"
+            | "contraction_revenue"
+            | "churned_revenue"
+            | "customers_new"
+            | "arr"
+            | "customers_total"
+            | "gross_churn_rate"
+            | "nrr"
+            | "grr"
+            | "cac_paid" => self
+                .revenue_events
+                .is_empty()
+                .then_some("no revenue events in the spine"),
+            _ => None,
+        };
+        if let Some(why) = from_spine {
+            return Some(why.to_owned());
+        }
+        if let Some((_, why)) = NOT_DERIVED.iter().find(|(m, _)| *m == metric) {
+            return Some((*why).to_owned());
+        }
+        let inputs = INPUTS
+            .iter()
+            .find(|(m, _)| *m == metric)
+            .map_or(&[][..], |(_, i)| *i);
+        let lacking: Vec<&str> = inputs
+            .iter()
+            .copied()
+            .filter(|i| self.missing(i).is_some() && !self.imports(i))
+            .collect();
+        (!lacking.is_empty()).then(|| {
+            format!(
+                "needs {}, which the spine does not give and nothing imports",
+                lacking.join(", ")
+            )
+        })
+    }
 }
 
 fn in_window(date: NaiveDate, day: NaiveDate) -> bool {
@@ -131,106 +304,289 @@ fn closed_in(o: &Opportunity, status: OpportunityStatus, day: NaiveDate) -> bool
     o.status == status && o.closed_date.is_some_and(|c| in_window(c, day))
 }
 
+/// The key a revenue event counts under: its account, else itself.
+fn account_key(e: &RevenueEvent) -> &str {
+    e.account_id.as_deref().unwrap_or(e.id.as_str())
+}
+
 /// The number of distinct customers whose first `new_business` event falls
 /// in the window ending on `day`.
 fn customers_new(events: &[RevenueEvent], day: NaiveDate) -> f64 {
     let mut first: HashMap<&str, NaiveDate> = HashMap::new();
     for e in events.iter().filter(|e| e.event_type == "new_business") {
-        let key = e.account_id.as_deref().unwrap_or(e.id.as_str());
         first
-            .entry(key)
+            .entry(account_key(e))
             .and_modify(|d| *d = (*d).min(e.effective_date))
             .or_insert(e.effective_date);
     }
     first.values().filter(|d| in_window(**d, day)).count() as f64
 }
 
-/// One day's derived values, `(metric id, value)`, in [`DERIVED`] order
-/// with `cac_blended` last; undefined values, and the metrics of a spine
-/// table that holds nothing ([`tracked`]), are left out.
-fn derive_day(spine: &Spine<'_>, day: NaiveDate) -> Vec<(&'static str, f64)> {
-    let opps = spine.opportunities;
-    let created: Vec<&Opportunity> = opps
-        .iter()
-        .filter(|o| o.created_date.is_some_and(|c| in_window(c, day)))
-        .collect();
-    let won: Vec<&Opportunity> = opps
-        .iter()
-        .filter(|o| closed_in(o, OpportunityStatus::Won, day))
-        .collect();
-    let lost = opps
-        .iter()
-        .filter(|o| closed_in(o, OpportunityStatus::Lost, day))
-        .count() as f64;
-    let won_n = won.len() as f64;
-    let won_amount: f64 = won.iter().map(|o| o.amount).sum();
-    let cycles: Vec<f64> = won
-        .iter()
-        .filter_map(|o| Some((o.closed_date? - o.created_date?).num_days() as f64))
-        .collect();
+/// Each account's recurring revenue (annual) at the end of `day`: its
+/// `new_business` and `expansion` amounts less its `contraction` and
+/// `churn` ones (taken as positive whatever their stored sign), never
+/// below zero.
+fn arr_by_account(events: &[RevenueEvent], day: NaiveDate) -> HashMap<&str, f64> {
+    let mut arr: HashMap<&str, f64> = HashMap::new();
+    for e in events.iter().filter(|e| e.effective_date <= day) {
+        if let Some((_, sign)) = RECURRING.iter().find(|(t, _)| *t == e.event_type) {
+            *arr.entry(account_key(e)).or_default() += sign * e.amount.abs();
+        }
+    }
+    for v in arr.values_mut() {
+        *v = v.max(0.0);
+    }
+    arr
+}
 
-    let new_business_events: Vec<&RevenueEvent> = spine
-        .revenue_events
-        .iter()
-        .filter(|e| e.event_type == "new_business" && in_window(e.effective_date, day))
-        .collect();
-    let sum = |types: &[&str]| {
-        spine
+/// One day's values, as they are derived; imported values stand in for
+/// the inputs they cover.
+struct Day<'a> {
+    spine: &'a Spine<'a>,
+    day: NaiveDate,
+    values: BTreeMap<&'static str, f64>,
+}
+
+impl Day<'_> {
+    /// The value other metrics read: the imported one of the day, else
+    /// the one derived.
+    fn get(&self, metric: &str) -> Option<f64> {
+        self.spine
+            .imported
+            .get(&(metric.to_owned(), self.day))
+            .copied()
+            .or_else(|| self.values.get(metric).copied())
+    }
+
+    fn count_activities(&self, kind: &str) -> f64 {
+        self.spine
+            .activities
+            .iter()
+            .filter(|a| a.activity_type == kind && in_window(a.occurred_at.date_naive(), self.day))
+            .count() as f64
+    }
+
+    fn channel_sum(&self, pick: impl Fn(&ChannelDay) -> Option<f64>) -> f64 {
+        self.spine
+            .channel_days
+            .iter()
+            .filter(|c| in_window(c.date, self.day))
+            .filter_map(pick)
+            .sum()
+    }
+
+    fn revenue_sum(&self, types: &[&str]) -> f64 {
+        self.spine
             .revenue_events
             .iter()
             .filter(|e| types.contains(&e.event_type.as_str()))
-            .filter(|e| in_window(e.effective_date, day))
+            .filter(|e| in_window(e.effective_date, self.day))
             .map(|e| e.amount.abs())
-            .sum::<f64>()
-    };
-    let new_business = sum(&["new_business"]);
-    let new_business_n = new_business_events.len() as f64;
-    let customers = customers_new(spine.revenue_events, day);
-    let per = |num: f64, den: f64| (den > 0.0).then(|| num / den);
+            .sum()
+    }
 
-    let values: [(&'static str, Option<f64>); 16] = [
-        (
-            "pipeline_total",
-            Some(
+    /// Derives `metric` from the spine and the values before it.
+    fn derive(&self, metric: &str) -> Option<f64> {
+        let spine = self.spine;
+        let day = self.day;
+        let per = |num: Option<f64>, den: Option<f64>| {
+            let (num, den) = (num?, den?);
+            (den > 0.0).then(|| num / den)
+        };
+        let opps = spine.opportunities;
+        let created = || {
+            opps.iter()
+                .filter(|o| o.created_date.is_some_and(|c| in_window(c, day)))
+        };
+        let won = || {
+            opps.iter()
+                .filter(|o| closed_in(o, OpportunityStatus::Won, day))
+        };
+        match metric {
+            "pipeline_total" => Some(
                 opps.iter()
                     .filter(|o| open_at(o, day))
                     .map(|o| o.amount)
                     .sum(),
             ),
-        ),
-        ("pipeline_new", Some(created.iter().map(|o| o.amount).sum())),
-        ("opps_new", Some(created.len() as f64)),
-        ("opps_won", Some(won_n)),
-        ("opps_lost", Some(lost)),
-        ("win_rate", per(won_n, won_n + lost)),
-        ("avg_deal_size", per(won_amount, won_n)),
-        (
-            "sales_cycle_days",
-            per(cycles.iter().sum(), cycles.len() as f64),
-        ),
-        ("bookings_new", Some(sum(&["booking", "new_business"]))),
-        ("revenue_new", Some(new_business)),
-        ("acv", per(new_business, new_business_n)),
-        ("expansion_revenue", Some(sum(&["expansion"]))),
-        ("contraction_revenue", Some(sum(&["contraction"]))),
-        ("churned_revenue", Some(sum(&["churn"]))),
-        ("customers_new", Some(customers)),
-        (
-            CAC,
-            spine
-                .spend_total
-                .get(&day)
-                .and_then(|spend| per(*spend, customers)),
-        ),
-    ];
-    values
-        .into_iter()
-        .filter_map(|(id, v)| {
-            let v = v.filter(|_| tracked(spine, id))?;
-            let def = lookup(id)?;
-            def.check_value(v).ok().map(|()| (id, v))
-        })
-        .collect()
+            "pipeline_new" => Some(created().map(|o| o.amount).sum()),
+            "opps_new" => Some(created().count() as f64),
+            "opps_won" => Some(won().count() as f64),
+            "opps_lost" => Some(
+                opps.iter()
+                    .filter(|o| closed_in(o, OpportunityStatus::Lost, day))
+                    .count() as f64,
+            ),
+            "win_rate" => {
+                let (w, l) = (self.get("opps_won")?, self.get("opps_lost")?);
+                per(Some(w), Some(w + l))
+            }
+            "avg_deal_size" => per(
+                Some(won().map(|o| o.amount).sum()),
+                Some(won().count() as f64),
+            ),
+            "sales_cycle_days" => {
+                let cycles: Vec<f64> = won()
+                    .filter_map(|o| Some((o.closed_date? - o.created_date?).num_days() as f64))
+                    .collect();
+                per(Some(cycles.iter().sum()), Some(cycles.len() as f64))
+            }
+            "marketing_sourced_pipeline_pct" => per(
+                Some(
+                    created()
+                        .filter(|o| o.source_campaign_id.is_some())
+                        .map(|o| o.amount)
+                        .sum(),
+                ),
+                self.get("pipeline_new"),
+            ),
+            "pipeline_velocity" => {
+                let open = opps.iter().filter(|o| open_at(o, day)).count() as f64;
+                per(
+                    Some(open * self.get("win_rate")? * self.get("avg_deal_size")?),
+                    self.get("sales_cycle_days"),
+                )
+            }
+            "leads_new" => Some(if spine.has_activity(LEAD_CREATED) {
+                self.count_activities(LEAD_CREATED)
+            } else {
+                spine
+                    .lead_events
+                    .iter()
+                    .filter(|(d, _)| in_window(*d, day))
+                    .map(|(_, contact)| contact.as_str())
+                    .collect::<BTreeSet<&str>>()
+                    .len() as f64
+            }),
+            "mqls_new" => Some(self.count_activities(BECAME_MQL)),
+            "sqls_new" => Some(self.count_activities(BECAME_SQL)),
+            "meetings_booked" => Some(self.count_activities("meeting")),
+            "lead_to_mql_rate" => per(self.get("mqls_new"), self.get("leads_new")),
+            "mql_to_sql_rate" => per(self.get("sqls_new"), self.get("mqls_new")),
+            "sql_to_opp_rate" => per(self.get("opps_new"), self.get("sqls_new")),
+            "website_visits" => Some(self.channel_sum(|c| c.sessions.map(|s| s as f64))),
+            "visit_to_lead_rate" => per(self.get("leads_new"), self.get("website_visits")),
+            "spend_total" => Some(self.channel_sum(|c| c.spend)),
+            "spend_paid" => Some(self.channel_sum(|c| c.spend.filter(|_| c.source == PAID_SOURCE))),
+            "bookings_new" => Some(self.revenue_sum(&["booking", "new_business"])),
+            "revenue_new" => Some(self.revenue_sum(&["new_business"])),
+            "acv" => {
+                let n = spine
+                    .revenue_events
+                    .iter()
+                    .filter(|e| e.event_type == "new_business" && in_window(e.effective_date, day))
+                    .count() as f64;
+                per(Some(self.revenue_sum(&["new_business"])), Some(n))
+            }
+            "expansion_revenue" => Some(self.revenue_sum(&["expansion"])),
+            "contraction_revenue" => Some(self.revenue_sum(&["contraction"])),
+            "churned_revenue" => Some(self.revenue_sum(&["churn"])),
+            "customers_new" => Some(customers_new(spine.revenue_events, day)),
+            "arr" => Some(arr_by_account(spine.revenue_events, day).values().sum()),
+            "mrr" => self.get("arr").map(|a| a / 12.0),
+            "customers_total" => Some(
+                arr_by_account(spine.revenue_events, day)
+                    .values()
+                    .filter(|v| **v > 0.0)
+                    .count() as f64,
+            ),
+            "gross_churn_rate" => {
+                let start: f64 =
+                    arr_by_account(spine.revenue_events, day - Duration::days(WINDOW_DAYS))
+                        .values()
+                        .sum();
+                per(
+                    Some(self.revenue_sum(&["churn", "contraction"])),
+                    Some(start),
+                )
+            }
+            "nrr" | "grr" => {
+                let start_day = day - Duration::days(RETENTION_DAYS);
+                // Only with a revenue history that reaches back a year.
+                let earliest = spine
+                    .revenue_events
+                    .iter()
+                    .map(|e| e.effective_date)
+                    .min()?;
+                if earliest > start_day {
+                    return None;
+                }
+                let start = arr_by_account(spine.revenue_events, start_day);
+                let end = arr_by_account(spine.revenue_events, day);
+                let (mut base, mut kept) = (0.0, 0.0);
+                for (account, was) in start.iter().filter(|(_, v)| **v > 0.0) {
+                    let now = end.get(account).copied().unwrap_or(0.0);
+                    base += was;
+                    kept += if metric == "nrr" { now } else { now.min(*was) };
+                }
+                per(Some(kept), Some(base))
+            }
+            "cac_blended" => per(self.get("spend_total"), self.get("customers_new")),
+            "cac_paid" => {
+                let paid: BTreeSet<&str> = spine
+                    .channel_days
+                    .iter()
+                    .filter(|c| c.source == PAID_SOURCE)
+                    .map(|c| c.channel.as_str())
+                    .collect();
+                let customers = spine
+                    .revenue_events
+                    .iter()
+                    .filter(|e| e.event_type == "new_business" && in_window(e.effective_date, day))
+                    .filter(|e| {
+                        e.attributed_channel
+                            .as_deref()
+                            .is_some_and(|c| paid.contains(c))
+                    })
+                    .count() as f64;
+                per(self.get("spend_paid"), Some(customers))
+            }
+            "cost_per_lead" => per(self.get("spend_total"), self.get("leads_new")),
+            "cost_per_opportunity" => per(self.get("spend_total"), self.get("opps_new")),
+            "ltv" => {
+                let per_customer = per(self.get("arr"), self.get("customers_total"))?;
+                let annual_churn = self.get("gross_churn_rate")? * 365.0 / WINDOW_DAYS as f64;
+                per(
+                    Some(per_customer * self.get("gross_margin")?),
+                    Some(annual_churn),
+                )
+            }
+            "ltv_to_cac" => per(self.get("ltv"), self.get("cac_blended")),
+            "payback_months" => {
+                let monthly = per(self.get("mrr"), self.get("customers_total"))?;
+                per(
+                    self.get("cac_blended"),
+                    Some(monthly * self.get("gross_margin")?),
+                )
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One day's derived values, `(metric id, value)`, in [`DERIVED`] order;
+/// undefined values (a zero denominator, a value outside the metric's
+/// range) and the metrics the spine cannot give ([`Spine::missing`]) are
+/// left out.
+fn derive_day(spine: &Spine<'_>, day: NaiveDate) -> Vec<(&'static str, f64)> {
+    let mut d = Day {
+        spine,
+        day,
+        values: BTreeMap::new(),
+    };
+    let mut out = Vec::new();
+    for id in DERIVED {
+        if spine.missing(id).is_some() {
+            continue;
+        }
+        let Some(v) = d.derive(id) else { continue };
+        let Some(def) = lookup(id) else { continue };
+        if v.is_finite() && def.check_value(v).is_ok() {
+            d.values.insert(id, v);
+            out.push((id, v));
+        }
+    }
+    out
 }
 
 /// What one metric's run did, reported as it goes.
@@ -258,14 +614,62 @@ pub struct ComputeReport {
     pub skipped: Vec<String>,
     /// Per metric, in the order they were written.
     by_metric: Vec<MetricProgress>,
-    /// The spine tables that hold nothing of the tenant, each with the
-    /// metrics that were therefore not computed.
+    /// What the spine cannot give, each reason with the metrics it keeps
+    /// from being computed (`no revenue events in the spine: arr, … not
+    /// computed`); such metrics are imported, or unknown.
     pub untracked: Vec<String>,
 }
 
 const PAGE: u32 = 1000;
 
+/// Every row of a paged store listing.
+async fn every<T, F, Fut>(mut list: F) -> Result<Vec<T>, Failure>
+where
+    F: FnMut(Page) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, revos_store::StoreError>>,
+{
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = list(Page::new(PAGE, offset)).await?;
+        let full = page.len() as u32 >= PAGE;
+        out.extend(page);
+        if !full {
+            return Ok(out);
+        }
+        offset += PAGE;
+    }
+}
+
 impl Kernel {
+    /// The tenant's `lead_captured` events: the day each lead occurred and
+    /// its contact (the e-mail address, lower case, else the subject), so
+    /// a contact captured twice counts once in a window.
+    async fn lead_contacts(&self, tenant: TenantId) -> Result<Vec<(NaiveDate, String)>, Failure> {
+        let mut out = Vec::new();
+        let mut filter = EventFilter {
+            r#type: Some("lead_captured".to_owned()),
+            order: revos_store::listing::Order::OldestFirst,
+            limit: Some(MAX_EVENT_PAGE),
+            ..EventFilter::default()
+        };
+        loop {
+            let page = self.store().list_events(tenant, &filter).await?;
+            let full = page.len() as u32 >= MAX_EVENT_PAGE;
+            filter.after = page.last().map(|e| (e.recorded_at, e.id));
+            for e in page {
+                let contact = e.payload["email"]
+                    .as_str()
+                    .map(str::to_ascii_lowercase)
+                    .unwrap_or(e.subject.id);
+                out.push((e.occurred_at.date_naive(), contact));
+            }
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Derives the tenant's metrics for every day of `from..=to` and stores
     /// them as computed (needs `write` on the tenant); see the module docs.
     pub async fn compute_metrics(
@@ -305,76 +709,48 @@ impl Kernel {
         }
         let store = self.store();
 
-        let mut opportunities = Vec::new();
-        let mut offset = 0;
-        loop {
-            let page = store
-                .list_opportunities(tenant, None, Page::new(PAGE, offset))
-                .await?;
-            let full = page.len() as u32 >= PAGE;
-            opportunities.extend(page);
-            if !full {
-                break;
-            }
-            offset += PAGE;
-        }
-        let mut revenue_events = Vec::new();
-        let mut offset = 0;
+        let opportunities = every(|p| store.list_opportunities(tenant, None, p)).await?;
         let until = DateRange {
             from: None,
             to: Some(to),
         };
-        loop {
-            let page = store
-                .list_revenue_events(tenant, until, Page::new(PAGE, offset))
-                .await?;
-            let full = page.len() as u32 >= PAGE;
-            revenue_events.extend(page);
-            if !full {
-                break;
-            }
-            offset += PAGE;
-        }
+        let revenue_events = every(|p| store.list_revenue_events(tenant, until, p)).await?;
+        let activities = every(|p| store.list_crm_activities(tenant, p)).await?;
+        let channel_range = DateRange {
+            from: Some(from - Duration::days(WINDOW_DAYS)),
+            to: Some(to),
+        };
+        let channel_days = every(|p| store.list_channel_days(tenant, channel_range, p)).await?;
+        let lead_events = self.lead_contacts(tenant).await?;
 
-        // Stored tenant-wide values of the range: spend for CAC, and the
-        // imported days the job must not overwrite.
-        let mut spend_total = BTreeMap::new();
-        let mut imported: BTreeSet<(String, NaiveDate)> = BTreeSet::new();
-        let mut offset = 0;
-        loop {
-            let page = store
-                .list_metric_snapshots(
-                    tenant,
-                    &MetricQuery {
-                        metric_id: None,
-                        range: DateRange {
-                            from: Some(from),
-                            to: Some(to),
-                        },
-                        source: None,
-                        page: Page::new(PAGE, offset),
-                    },
-                )
-                .await?;
-            let full = page.len() as u32 >= PAGE;
-            for s in page.into_iter().filter(|s| s.dimension.is_empty()) {
-                if s.metric_id == "spend_total" {
-                    spend_total.insert(s.date, s.value);
-                }
-                if s.source == SnapshotSource::Imported {
-                    imported.insert((s.metric_id, s.date));
-                }
-            }
-            if !full {
-                break;
-            }
-            offset += PAGE;
+        // Imported tenant-wide values of the range: the days the job must
+        // not overwrite, and the inputs they give other metrics.
+        let mut imported: BTreeMap<(String, NaiveDate), f64> = BTreeMap::new();
+        let range = DateRange {
+            from: Some(from),
+            to: Some(to),
+        };
+        let snapshots = every(|page| async move {
+            let query = MetricQuery {
+                metric_id: None,
+                range,
+                source: Some(SnapshotSource::Imported),
+                page,
+            };
+            store.list_metric_snapshots(tenant, &query).await
+        })
+        .await?;
+        for s in snapshots.into_iter().filter(|s| s.dimension.is_empty()) {
+            imported.insert((s.metric_id, s.date), s.value);
         }
 
         let spine = Spine {
             opportunities: &opportunities,
             revenue_events: &revenue_events,
-            spend_total: &spend_total,
+            activities: &activities,
+            channel_days: &channel_days,
+            lead_events: &lead_events,
+            imported: &imported,
         };
         let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
         let mut by_metric: BTreeMap<&'static str, Vec<MetricPoint>> = BTreeMap::new();
@@ -396,28 +772,30 @@ impl Kernel {
             by_metric: Vec::new(),
             untracked: Vec::new(),
         };
-        if opportunities.is_empty() {
-            report.untracked.push(format!(
-                "no opportunities in the spine: {} not computed",
-                DERIVED[..FROM_OPPORTUNITIES].join(", ")
-            ));
-        }
-        if revenue_events.is_empty() {
-            report.untracked.push(format!(
-                "no revenue events in the spine: {}, {CAC} not computed",
-                DERIVED[FROM_OPPORTUNITIES..].join(", ")
-            ));
-        }
+        // What cannot be computed at all, once per reason.
+        let mut why: Vec<(String, Vec<&str>)> = Vec::new();
         for id in DERIVED
             .iter()
-            .chain(std::iter::once(&CAC))
-            .filter(|id| tracked(&spine, id))
+            .copied()
+            .chain(NOT_DERIVED.iter().map(|(m, _)| *m))
         {
+            if let Some(reason) = spine.missing(id) {
+                match why.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, metrics)) => metrics.push(id),
+                    None => why.push((reason, vec![id])),
+                }
+            }
+        }
+        report.untracked = why
+            .into_iter()
+            .map(|(reason, metrics)| format!("{reason}: {} not computed", metrics.join(", ")))
+            .collect();
+        for id in DERIVED.iter().filter(|id| spine.missing(id).is_none()) {
             let points = by_metric.remove(id).unwrap_or_default();
             let undefined = (days.len() - points.len()) as u64;
             let (keep, fresh): (Vec<MetricPoint>, Vec<MetricPoint>) = points
                 .into_iter()
-                .partition(|p| imported.contains(&(p.metric_id.clone(), p.date)));
+                .partition(|p| imported.contains_key(&(p.metric_id.clone(), p.date)));
             report
                 .skipped
                 .extend(keep.iter().map(|p| format!("{}@{}", p.metric_id, p.date)));
@@ -494,6 +872,21 @@ mod tests {
         }
     }
 
+    fn spine<'a>(
+        opportunities: &'a [Opportunity],
+        revenue_events: &'a [RevenueEvent],
+        imported: &'a BTreeMap<(String, NaiveDate), f64>,
+    ) -> Spine<'a> {
+        Spine {
+            opportunities,
+            revenue_events,
+            activities: &[],
+            channel_days: &[],
+            lead_events: &[],
+            imported,
+        }
+    }
+
     fn value(values: &[(&'static str, f64)], id: &str) -> Option<f64> {
         values.iter().find(|(m, _)| *m == id).map(|(_, v)| *v)
     }
@@ -507,12 +900,8 @@ mod tests {
             opp("c", Lost, 50.0, 2, Some(5)),
             opp("d", Open, 400.0, 12, None),
         ];
-        let spend = BTreeMap::new();
-        let spine = Spine {
-            opportunities: &opps,
-            revenue_events: &[],
-            spend_total: &spend,
-        };
+        let none = BTreeMap::new();
+        let spine = spine(&opps, &[], &none);
         // Day 4: a, b, c open; d not yet created.
         assert_eq!(
             value(&derive_day(&spine, d(4)), "pipeline_total"),
@@ -531,21 +920,13 @@ mod tests {
 
     #[test]
     fn an_empty_spine_table_gives_unknowns_not_zeros() {
-        let spend = BTreeMap::from([(d(10), 5000.0)]);
-        let nothing = Spine {
-            opportunities: &[],
-            revenue_events: &[],
-            spend_total: &spend,
-        };
+        let spend = BTreeMap::from([(("spend_total".to_owned(), d(10)), 5000.0)]);
+        let nothing = spine(&[], &[], &spend);
         assert!(derive_day(&nothing, d(10)).is_empty());
         // Revenue events but no opportunities: bookings are known (zero on a
         // day without any), pipeline is not.
         let events = [event("e1", "new_business", 900.0, 1, Some("acme"))];
-        let revenue_only = Spine {
-            opportunities: &[],
-            revenue_events: &events,
-            spend_total: &spend,
-        };
+        let revenue_only = spine(&[], &events, &spend);
         let v = derive_day(&revenue_only, d(10));
         assert_eq!(value(&v, "pipeline_total"), None);
         assert_eq!(value(&v, "opps_new"), None);
@@ -564,12 +945,8 @@ mod tests {
             opp("l1", Lost, 999.0, 3, Some(9)),
             opp("o1", Open, 10.0, 20, None),
         ];
-        let spend = BTreeMap::new();
-        let spine = Spine {
-            opportunities: &opps,
-            revenue_events: &[],
-            spend_total: &spend,
-        };
+        let none = BTreeMap::new();
+        let spine = spine(&opps, &[], &none);
         let v = derive_day(&spine, d(20));
         assert_eq!(value(&v, "opps_new"), Some(4.0));
         assert_eq!(value(&v, "win_rate"), Some(2.0 / 3.0));
@@ -596,13 +973,8 @@ mod tests {
             event("e4", "new_business", 3000.0, 6, Some("acc2")),
             event("e5", "churn", -50.0, 6, Some("acc3")),
         ];
-        let mut spend = BTreeMap::new();
-        spend.insert(d(6), 8000.0);
-        let spine = Spine {
-            opportunities: &[],
-            revenue_events: &events,
-            spend_total: &spend,
-        };
+        let spend = BTreeMap::from([(("spend_total".to_owned(), d(6)), 8000.0)]);
+        let spine = spine(&[], &events, &spend);
         let v = derive_day(&spine, d(6));
         assert_eq!(value(&v, "bookings_new"), Some(4500.0));
         assert_eq!(value(&v, "revenue_new"), Some(4000.0));
@@ -627,12 +999,8 @@ mod tests {
             event("e1", "new_business", 10.0, 1, Some("acc1")),
             event("e2", "new_business", 10.0, 20, Some("acc1")),
         ];
-        let spend = BTreeMap::new();
-        let spine = Spine {
-            opportunities: &[],
-            revenue_events: &events,
-            spend_total: &spend,
-        };
+        let none = BTreeMap::new();
+        let spine = spine(&[], &events, &none);
         let april = |day| NaiveDate::from_ymd_opt(2026, 4, day).unwrap();
         // 2026-04-10: only e2 is in the window, but acc1 was new in March.
         assert_eq!(
@@ -645,9 +1013,214 @@ mod tests {
         );
     }
 
+    fn activity(id: &str, kind: &str, day: NaiveDate) -> CrmActivity {
+        CrmActivity {
+            id: id.into(),
+            activity_type: kind.into(),
+            occurred_at: day.and_hms_opt(12, 0, 0).unwrap().and_utc(),
+            account_id: None,
+            opportunity_id: None,
+            owner: None,
+            subject: None,
+        }
+    }
+
+    fn channel(
+        day: NaiveDate,
+        channel: &str,
+        source: &str,
+        spend: Option<f64>,
+        sessions: Option<i64>,
+    ) -> ChannelDay {
+        ChannelDay {
+            date: day,
+            channel: channel.into(),
+            campaign_id: None,
+            spend,
+            currency: None,
+            impressions: None,
+            clicks: None,
+            sessions,
+            source: source.into(),
+        }
+    }
+
+    /// The funnel from CRM lifecycle changes, meetings, web sessions and ad
+    /// spend, on 20 March (the window: 19 February to 20 March).
+    #[test]
+    fn the_funnel_comes_from_lifecycle_changes_sessions_and_spend() {
+        use OpportunityStatus::Open;
+        let acts = [
+            activity(
+                "l0",
+                LEAD_CREATED,
+                NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            ),
+            activity("l1", LEAD_CREATED, d(2)),
+            activity("l2", LEAD_CREATED, d(3)),
+            activity("l3", LEAD_CREATED, d(5)),
+            activity("l4", LEAD_CREATED, d(10)),
+            activity("m1", BECAME_MQL, d(6)),
+            activity("m2", BECAME_MQL, d(11)),
+            activity("m3", BECAME_MQL, d(15)),
+            activity("s1", BECAME_SQL, d(12)),
+            activity("s2", BECAME_SQL, d(13)),
+            activity("t1", "meeting", d(4)),
+            activity("t2", "meeting", d(8)),
+            activity("t3", "meeting", d(30)),
+        ];
+        let mut sourced = opp("o2", Open, 300.0, 14, None);
+        sourced.source_campaign_id = Some("spring".into());
+        let opps = [
+            opp("o1", Open, 100.0, 1, None),
+            sourced,
+            opp("o3", Open, 100.0, 15, None),
+        ];
+        // o1 was created on 1 February: before the window.
+        let mut opps = opps;
+        opps[0].created_date = NaiveDate::from_ymd_opt(2026, 2, 1);
+        let days = [
+            channel(d(1), "paid_search", PAID_SOURCE, Some(1000.0), None),
+            channel(d(2), "linkedin", PAID_SOURCE, Some(500.0), None),
+            channel(d(1), "organic", "web_analytics", None, Some(200)),
+            channel(d(2), "paid_search", "web_analytics", None, Some(200)),
+        ];
+        let none = BTreeMap::new();
+        let spine = Spine {
+            activities: &acts,
+            channel_days: &days,
+            ..spine(&opps, &[], &none)
+        };
+        let v = derive_day(&spine, d(20));
+        for (metric, expected) in [
+            ("leads_new", 4.0),
+            ("mqls_new", 3.0),
+            ("sqls_new", 2.0),
+            ("meetings_booked", 2.0),
+            ("lead_to_mql_rate", 0.75),
+            ("mql_to_sql_rate", 2.0 / 3.0),
+            ("opps_new", 2.0),
+            ("sql_to_opp_rate", 1.0),
+            ("pipeline_new", 400.0),
+            ("marketing_sourced_pipeline_pct", 0.75),
+            ("website_visits", 400.0),
+            ("visit_to_lead_rate", 0.01),
+            ("spend_total", 1500.0),
+            ("spend_paid", 1500.0),
+            ("cost_per_lead", 375.0),
+            ("cost_per_opportunity", 750.0),
+        ] {
+            assert_eq!(value(&v, metric), Some(expected), "{metric}");
+        }
+        // No revenue events: nothing of revenue, and no CAC.
+        assert_eq!(value(&v, "arr"), None);
+        assert_eq!(value(&v, "cac_blended"), None);
+        assert!(
+            spine
+                .missing("cac_blended")
+                .unwrap()
+                .contains("customers_new")
+        );
+    }
+
+    /// Without CRM lead activities, leads are the distinct contacts of
+    /// `lead_captured` events.
+    #[test]
+    fn leads_fall_back_to_captured_contacts() {
+        let leads = [
+            (d(2), "a@x.example".to_owned()),
+            (d(3), "a@x.example".to_owned()),
+            (d(4), "b@x.example".to_owned()),
+        ];
+        let none = BTreeMap::new();
+        let spine = Spine {
+            lead_events: &leads,
+            ..spine(&[], &[], &none)
+        };
+        assert_eq!(value(&derive_day(&spine, d(4)), "leads_new"), Some(2.0));
+        assert_eq!(value(&derive_day(&spine, d(2)), "leads_new"), Some(1.0));
+        assert!(spine.missing("mqls_new").is_some());
+    }
+
+    /// Recurring revenue, retention and unit economics from a year of
+    /// revenue events, on 1 March 2026 (see the comments for the sums).
+    #[test]
+    fn recurring_revenue_retention_and_unit_economics() {
+        let ymd = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let ev = |id: &str, kind: &str, amount: f64, day: NaiveDate, account: &str| RevenueEvent {
+            effective_date: day,
+            ..event(id, kind, amount, 1, Some(account))
+        };
+        let mut a3 = ev("e5", "new_business", 24_000.0, ymd(2026, 2, 15), "a3");
+        a3.attributed_channel = Some("paid_search".into());
+        let events = [
+            ev("e1", "new_business", 12_000.0, ymd(2025, 1, 10), "a1"),
+            ev("e2", "new_business", 6_000.0, ymd(2025, 2, 1), "a2"),
+            ev("e3", "expansion", 3_000.0, ymd(2025, 6, 1), "a1"),
+            ev("e4", "contraction", 1_000.0, ymd(2025, 9, 1), "a2"),
+            a3,
+            ev("e6", "churn", -5_000.0, ymd(2026, 2, 20), "a2"),
+        ];
+        let days = [channel(
+            ymd(2026, 2, 20),
+            "paid_search",
+            PAID_SOURCE,
+            Some(2_000.0),
+            None,
+        )];
+        let day = ymd(2026, 3, 1);
+        let imported = BTreeMap::from([(("gross_margin".to_owned(), day), 0.8)]);
+        let full = Spine {
+            channel_days: &days,
+            ..spine(&[], &events, &imported)
+        };
+        let v = derive_day(&full, day);
+        let close = |metric: &str, expected: f64| {
+            let got = value(&v, metric).unwrap_or_else(|| panic!("{metric} missing: {v:?}"));
+            assert!(
+                (got - expected).abs() < 1e-6,
+                "{metric}: {got} != {expected}"
+            );
+        };
+        // a1 12,000 + 3,000; a2 6,000 − 1,000 − 5,000 = 0; a3 24,000.
+        close("arr", 39_000.0);
+        close("mrr", 3_250.0);
+        close("customers_total", 2.0);
+        close("customers_new", 1.0);
+        // Lost in the window: 5,000 churn, against 20,000 of ARR on 30 January.
+        close("gross_churn_rate", 0.25);
+        // A year earlier a1 had 12,000 and a2 6,000; now 15,000 and 0.
+        close("nrr", 15_000.0 / 18_000.0);
+        close("grr", 12_000.0 / 18_000.0);
+        close("spend_paid", 2_000.0);
+        close("cac_blended", 2_000.0);
+        close("cac_paid", 2_000.0);
+        // (39,000 / 2) × 0.8 / (0.25 × 365 / 30)
+        let ltv = 19_500.0 * 0.8 / (0.25 * 365.0 / 30.0);
+        close("ltv", ltv);
+        close("ltv_to_cac", ltv / 2_000.0);
+        // 2,000 / ((3,250 / 2) × 0.8)
+        close("payback_months", 2_000.0 / 1_300.0);
+        // Without a year of history retention is unknown.
+        let early = derive_day(&full, ymd(2025, 6, 1));
+        assert_eq!(value(&early, "nrr"), None);
+        assert_eq!(value(&early, "arr"), Some(21_000.0));
+        // Without an imported gross margin there is no LTV, and the report
+        // says why.
+        let none = BTreeMap::new();
+        let bare = spine(&[], &events, &none);
+        assert!(bare.missing("ltv").unwrap().contains("gross_margin"));
+        assert!(
+            bare.missing("gross_margin")
+                .unwrap()
+                .contains("cost of goods")
+        );
+        assert_eq!(value(&derive_day(&bare, day), "ltv"), None);
+    }
+
     #[test]
     fn every_derived_metric_is_in_the_dictionary_with_a_derivation() {
-        for id in DERIVED.iter().chain(std::iter::once(&CAC)) {
+        for id in DERIVED {
             let def = lookup(id).unwrap_or_else(|| panic!("{id} not in the dictionary"));
             assert!(def.derivation.is_some(), "{id} has no derivation");
         }
