@@ -14,7 +14,13 @@
 //!   three-decimal ones in [`THREE_DECIMAL`] (divided by 1000);
 //! - the effective day is the event's `created`, as a UTC day; the account
 //!   is the object's `customer`; every row's id is `stripe:{event id}`, so a
-//!   replayed event rewrites the same row.
+//!   replayed event rewrites the same row;
+//! - attribution comes from the merchant's metadata on the object (or an
+//!   invoice's `subscription_details.metadata`): `campaign_id` or
+//!   `utm_campaign` for the campaign, `channel` or `utm_source` for the
+//!   channel ([`CAMPAIGN_KEYS`], [`CHANNEL_KEYS`]); without them the revenue
+//!   is unattributed, which the optimizer reports as a data-quality issue
+//!   once it passes a quarter of recent revenue.
 //!
 //! Mappings:
 //!
@@ -73,6 +79,32 @@ pub fn to_units(minor: i64, currency: &str) -> f64 {
     minor as f64 / divisor
 }
 
+/// The metadata keys that attribute revenue, first found wins: the
+/// merchant sets them on the subscription (or the invoice, or the
+/// customer's checkout) from the signup's UTM parameters.
+pub const CAMPAIGN_KEYS: [&str; 2] = ["campaign_id", "utm_campaign"];
+/// See [`CAMPAIGN_KEYS`].
+pub const CHANNEL_KEYS: [&str; 2] = ["channel", "utm_source"];
+
+/// The campaign and channel the object's metadata names: its own
+/// `metadata`, else an invoice's `subscription_details.metadata`. Values
+/// that are not non-empty strings are ignored (metadata is free-form).
+fn attribution(object: &Node<'_>) -> (Option<String>, Option<String>) {
+    let sources = [
+        object.opt("metadata"),
+        object
+            .opt("subscription_details")
+            .and_then(|d| d.opt("metadata")),
+    ];
+    let find = |keys: &[&str]| {
+        sources.iter().flatten().find_map(|m| {
+            keys.iter()
+                .find_map(|k| m.opt_str(k).ok().flatten().map(|v| v.trim().to_owned()))
+        })
+    };
+    (find(&CAMPAIGN_KEYS), find(&CHANNEL_KEYS))
+}
+
 /// Maps one Stripe event.
 pub fn map(payload: &Value) -> Result<Outcome, MapError> {
     let event = Node::root(payload);
@@ -94,13 +126,14 @@ pub fn map(payload: &Value) -> Result<Outcome, MapError> {
     let data = event.get("data")?;
     let object = data.get("object")?;
     let customer = object.get("customer")?.as_id()?;
+    let (campaign, channel) = attribution(&object);
     let row = |event_type: &str, amount: f64| RevenueEvent {
         id: format!("stripe:{event_id}"),
         event_type: event_type.to_string(),
         amount,
         effective_date: day,
-        attributed_campaign_id: None,
-        attributed_channel: None,
+        attributed_campaign_id: campaign.clone(),
+        attributed_channel: channel.clone(),
         account_id: Some(customer.clone()),
         opportunity_id: None,
     };

@@ -109,6 +109,29 @@ fn stripe_first_paid_invoice_is_new_business_at_annual_value() {
     assert!(got.activities.is_empty() && got.opportunity_changes.is_empty());
 }
 
+/// The merchant's UTM metadata on the subscription attributes the revenue.
+#[test]
+fn stripe_metadata_attributes_revenue_to_a_campaign_and_channel() {
+    let mut payload = fixture("stripe", "invoice.paid");
+    payload["data"]["object"]["subscription_details"] = json!({
+        "metadata": {"utm_source": "paid_search", "utm_campaign": "cmp_spring", "plan": 3}
+    });
+    let Ok(Outcome::Mapped(got)) = map("stripe", &payload) else {
+        panic!("invoice.paid maps");
+    };
+    let event = &got.revenue_events[0];
+    assert_eq!(event.attributed_channel.as_deref(), Some("paid_search"));
+    assert_eq!(event.attributed_campaign_id.as_deref(), Some("cmp_spring"));
+    // The object's own metadata comes first; a non-string value is ignored.
+    payload["data"]["object"]["metadata"] = json!({"channel": "partner", "campaign_id": 7});
+    let Ok(Outcome::Mapped(got)) = map("stripe", &payload) else {
+        panic!("invoice.paid maps");
+    };
+    let event = &got.revenue_events[0];
+    assert_eq!(event.attributed_channel.as_deref(), Some("partner"));
+    assert_eq!(event.attributed_campaign_id.as_deref(), Some("cmp_spring"));
+}
+
 #[test]
 fn stripe_renewal_invoice_refreshes_the_account_and_is_not_revenue_news() {
     let got = mapped("stripe", "invoice.paid.subscription_cycle");
