@@ -862,6 +862,10 @@ fn request_example(method: &str, path: &str) -> Option<Value> {
             "id": "act-001", "type": "meeting", "occurred_at": "2026-11-18T15:00:00Z",
             "account_id": "acc-001", "owner": "sam@example.com", "subject": "Pricing review",
         }]),
+        ("post", "/spine/{table}/import") => json!([
+            {"id": "acc-001", "name": "Acme Corp", "domain": "acme.example", "segment": "mid_market"},
+            {"id": "acc-002", "name": "Globex", "arr": 36000.0},
+        ]),
         ("post", "/cycles") => json!({"window_days": 30}),
         ("post", "/v1/validation") => json!({"operation": "run_cycle_1"}),
         ("post", "/v1/events") | ("post", "/v1/events/emit") => event,

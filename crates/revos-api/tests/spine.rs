@@ -61,7 +61,7 @@ async fn spine_rows_import_all_or_nothing(db: Db) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.to_string().contains("revenue-events"), "{body}");
 
-    // A read key may not import; another tenant's key may not touch it.
+    // A read key may not import (403); another tenant's key may not touch it.
     let reader = key(&app, &t, "read").await;
     let (status, _) = app
         .call_as(&reader, Method::POST, &path, Some(rows.clone()))
@@ -71,10 +71,10 @@ async fn spine_rows_import_all_or_nothing(db: Db) {
     let (status, _) = app
         .call_as(&stranger, Method::POST, &path, Some(rows.clone()))
         .await;
-    assert!(
-        status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
-        "{status}"
-    );
+    // Another tenant is answered as if it did not exist.
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, listed) = app.get(&format!("/v1/tenants/{t}/accounts")).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
     let (_, audit) = app
         .get(&format!("/v1/audit?tenant_id={t}&action=spine.import"))
         .await;
