@@ -1,14 +1,16 @@
 //! Data in: signed deliveries of sources with a mapper are stored, mapped
 //! by a job on the `connectors` queue, and their rows land in the spine on
 //! both backends; replays add nothing, an unknown type is kept and listed,
-//! a malformed payload kills its job with the field named.
+//! a malformed payload kills its job with the field named. Each source
+//! verifies its sender's own scheme: `stripe` Stripe-Signature, `hubspot`
+//! HubSpot's v3 signature over the public URL, the rest Standard Webhooks.
 
 #[macro_use]
 mod common;
 
 use chrono::Utc;
 use common::{App, Db};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use revos_contracts::TenantId;
 use revos_kernel::delivery::worker::{Worker, WorkerOptions, builtin_handlers};
 use revos_store::{DateRange, Page};
@@ -20,6 +22,17 @@ fn fixture(path: &str) -> String {
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// The address the tests' HubSpot app posts to (`public_url`).
+const PUBLIC_URL: &str = "https://revos.example.com";
+
+/// A HubSpot app's client secret.
+const HUBSPOT_CLIENT_SECRET: &str = "6d2a7c1e-0b4f-4a8e-9c3d-5f1e2b7a9d04";
+
+/// A server reached at [`PUBLIC_URL`].
+async fn start(db: Db) -> App {
+    App::start_with(db, |config| config.public_url = Some(PUBLIC_URL.to_owned())).await
 }
 
 async fn secret(app: &App, t: &str, source: &str) -> revos_webhooks::Secret {
@@ -60,6 +73,72 @@ async fn deliver(
     res.json().await.unwrap()
 }
 
+/// Stores the sender's own secret for a source through the API; answers
+/// the secret's id.
+async fn import(app: &App, t: &str, source: &str, secret: &str) -> String {
+    let (status, created) = app
+        .post(
+            &format!("/v1/tenants/{t}/webhook-secrets"),
+            json!({"source": source, "secret": secret}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(created.get("secret").is_none(), "{created}");
+    created["info"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Posts `body` to `tenant`'s `source` with these headers; answers the
+/// status and the JSON answer.
+async fn post(
+    app: &App,
+    t: &str,
+    source: &str,
+    headers: &[(&str, String)],
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut req = app
+        .client
+        .post(format!("{}/v1/webhooks/{t}/{source}", app.base))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    for (name, value) in headers {
+        req = req.header(*name, value);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// A `Stripe-Signature` header for `body` signed at `at` with `secret`.
+fn stripe_signed(secret: &str, at: i64, body: &str) -> Vec<(&'static str, String)> {
+    vec![(
+        "stripe-signature",
+        revos_webhooks::stripe::sign(secret, at, body.as_bytes()),
+    )]
+}
+
+/// HubSpot's v3 headers for a POST of `body` to `uri`, signed at `at_ms`.
+fn hubspot_signed(secret: &str, uri: &str, at_ms: i64, body: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("x-hubspot-request-timestamp", at_ms.to_string()),
+        (
+            "x-hubspot-signature-v3",
+            revos_webhooks::hubspot::sign(secret, "POST", uri, body.as_bytes(), at_ms),
+        ),
+    ]
+}
+
+/// Asserts a refused delivery: 401 with this reason.
+fn refused(answer: &(StatusCode, Value), reason: &str) {
+    assert_eq!(answer.0, StatusCode::UNAUTHORIZED, "{}", answer.1);
+    assert_eq!(
+        answer.1["details"]["kind"], "webhook_signature",
+        "{}",
+        answer.1
+    );
+    assert_eq!(answer.1["details"]["reason"], reason, "{}", answer.1);
+}
+
 /// Runs the `connectors` queue's due jobs, as a worker would.
 async fn drain(app: &App) -> usize {
     Worker::new(
@@ -82,7 +161,7 @@ async fn raw_events(app: &App, t: &str) -> Vec<Value> {
 }
 
 async fn ad_spend_is_mapped_once_however_often_it_arrives(db: Db) {
-    let app = App::start(db).await;
+    let app = start(db).await;
     let t = app.tenant().await;
     let tenant: TenantId = t.parse().unwrap();
     let key = secret(&app, &t, "ad_spend").await;
@@ -139,20 +218,32 @@ async fn ad_spend_is_mapped_once_however_often_it_arrives(db: Db) {
 }
 
 async fn unknown_types_are_kept_and_malformed_payloads_fail_naming_the_field(db: Db) {
-    let app = App::start(db).await;
+    let app = start(db).await;
     let t = app.tenant().await;
     let tenant: TenantId = t.parse().unwrap();
-    let key = secret(&app, &t, "stripe").await;
+    let key = secret(&app, &t, "stripe").await.to_whsec();
     let unknown = json!({"id": "evt_u", "type": "customer.created", "created": 1_767_605_400,
                          "data": {"object": {"id": "cus_1"}}})
     .to_string();
-    deliver(&app, &t, "stripe", &key, "evt_u", &unknown).await;
+    let now = Utc::now().timestamp();
+    let answer = post(
+        &app,
+        &t,
+        "stripe",
+        &stripe_signed(&key, now, &unknown),
+        &unknown,
+    )
+    .await;
+    assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
     let mut bad: Value = serde_json::from_str(&fixture("stripe/invoice.paid.json")).unwrap();
+    bad["id"] = json!("evt_bad");
     bad["data"]["object"]
         .as_object_mut()
         .unwrap()
         .remove("amount_paid");
-    deliver(&app, &t, "stripe", &key, "evt_bad", &bad.to_string()).await;
+    let bad = bad.to_string();
+    let answer = post(&app, &t, "stripe", &stripe_signed(&key, now, &bad), &bad).await;
+    assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
     // Both jobs ran; the malformed one died at once.
     assert_eq!(drain(&app).await, 2);
     let (status, jobs) = app
@@ -212,7 +303,398 @@ async fn unknown_types_are_kept_and_malformed_payloads_fail_naming_the_field(db:
     assert!(revenue.is_empty());
 }
 
+async fn stripe_deliveries_carry_stripe_signature(db: Db) {
+    let app = start(db).await;
+    let t = app.tenant().await;
+    let tenant: TenantId = t.parse().unwrap();
+    // The endpoint's signing secret, as Stripe's dashboard shows it.
+    let endpoint_secret = "whsec_Rb3kTq81mNp0QfA7kLx2Rb3kTq81mNp0";
+    let old_id = import(&app, &t, "stripe", endpoint_secret).await;
+    let invoice = fixture("stripe/invoice.paid.json");
+    let now = Utc::now().timestamp();
+
+    // Before any Stripe delivery: a tenant without a stripe secret, and an
+    // unknown tenant, are answered alike.
+    let other = app.tenant().await;
+    let signed = stripe_signed(endpoint_secret, now, &invoice);
+    let no_secret = post(&app, &other, "stripe", &signed, &invoice).await;
+    refused(&no_secret, "no_valid_signature");
+    let unknown = post(
+        &app,
+        &TenantId::new_random().to_string(),
+        "stripe",
+        &signed,
+        &invoice,
+    )
+    .await;
+    refused(&unknown, "no_valid_signature");
+    assert_eq!(no_secret.1, unknown.1, "the same answer");
+
+    // Standard Webhooks headers are not Stripe's, even with a valid
+    // signature under the same secret text.
+    let standard = revos_webhooks::Secret::parse(endpoint_secret).unwrap();
+    let standard_headers = vec![
+        ("webhook-id", "msg_1".to_owned()),
+        ("webhook-timestamp", now.to_string()),
+        (
+            "webhook-signature",
+            revos_webhooks::sign(&standard, "msg_1", now, invoice.as_bytes()),
+        ),
+    ];
+    refused(
+        &post(&app, &t, "stripe", &standard_headers, &invoice).await,
+        "missing_header",
+    );
+    // A wrong secret, a stale signature, a tampered body.
+    let wrong = "whsec_AnotherEndpointSecret0000000000";
+    refused(
+        &post(
+            &app,
+            &t,
+            "stripe",
+            &stripe_signed(wrong, now, &invoice),
+            &invoice,
+        )
+        .await,
+        "no_valid_signature",
+    );
+    refused(
+        &post(
+            &app,
+            &t,
+            "stripe",
+            &stripe_signed(endpoint_secret, now - 301, &invoice),
+            &invoice,
+        )
+        .await,
+        "timestamp_too_old",
+    );
+    let tampered = invoice.replace("64700", "94700");
+    refused(
+        &post(&app, &t, "stripe", &signed, &tampered).await,
+        "no_valid_signature",
+    );
+    assert!(
+        app.kernel
+            .store()
+            .list_raw_events(tenant, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing refused is stored"
+    );
+
+    // The genuine delivery: stored, then mapped to a revenue event.
+    let (status, receipt) = post(&app, &t, "stripe", &signed, &invoice).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(receipt["duplicate"], false);
+    assert_eq!(drain(&app).await, 1);
+    let revenue = || async {
+        app.kernel
+            .store()
+            .list_revenue_events(tenant, DateRange::default(), Page::first())
+            .await
+            .unwrap()
+    };
+    let rows = revenue().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].event_type, "new_business");
+    assert_eq!(rows[0].amount, 1764.0);
+    let stored = app
+        .kernel
+        .store()
+        .list_raw_events(tenant, Some("stripe"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored[0].webhook_id.as_deref(),
+        Some("evt_1QfA7kLx2mNp0001")
+    );
+    assert_eq!(stored[0].mapping.clone().unwrap().detail, "invoice.paid");
+
+    // Stripe's retry of the event, signed anew: no new rows.
+    let (status, again) = post(
+        &app,
+        &t,
+        "stripe",
+        &stripe_signed(endpoint_secret, now + 1, &invoice),
+        &invoice,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["id"], receipt["id"]);
+    assert_eq!(drain(&app).await, 0);
+    assert_eq!(revenue().await.len(), 1);
+
+    // Rolling the endpoint secret: while both are active Stripe sends a
+    // `v1` under each, and either verifies alone.
+    let rolled = "whsec_NewRolledSecret7Hq2Rb3kTq81mNp";
+    import(&app, &t, "stripe", rolled).await;
+    let mut renewal: Value = serde_json::from_str(&invoice).unwrap();
+    renewal["id"] = json!("evt_rolled");
+    let renewal = renewal.to_string();
+    let both = format!(
+        "{},v1={}",
+        revos_webhooks::stripe::sign(rolled, now, renewal.as_bytes()),
+        revos_webhooks::stripe::sign(endpoint_secret, now, renewal.as_bytes())
+            .split_once("v1=")
+            .unwrap()
+            .1
+    );
+    let (status, answer) = post(&app, &t, "stripe", &[("stripe-signature", both)], &renewal).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = post(
+        &app,
+        &t,
+        "stripe",
+        &stripe_signed(rolled, now, &renewal),
+        &renewal,
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["duplicate"]),
+        (StatusCode::OK, &json!(true)),
+        "{answer}"
+    );
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/tenants/{t}/webhook-secrets/{old_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut late: Value = serde_json::from_str(&invoice).unwrap();
+    late["id"] = json!("evt_late");
+    let late = late.to_string();
+    refused(
+        &post(
+            &app,
+            &t,
+            "stripe",
+            &stripe_signed(endpoint_secret, now, &late),
+            &late,
+        )
+        .await,
+        "no_valid_signature",
+    );
+
+    // `create` still makes a `whsec_` secret Stripe-Signature can use.
+    let other_key = secret(&app, &other, "stripe").await.to_whsec();
+    let (status, answer) = post(
+        &app,
+        &other,
+        "stripe",
+        &stripe_signed(&other_key, now, &invoice),
+        &invoice,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+async fn hubspot_deliveries_carry_the_v3_signature(db: Db) {
+    let app = start(db).await;
+    let t = app.tenant().await;
+    let tenant: TenantId = t.parse().unwrap();
+    // HubSpot issues the client secret: there is none to generate.
+    let (status, answer) = app
+        .post(
+            &format!("/v1/tenants/{t}/webhook-secrets"),
+            json!({"source": "hubspot"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    import(&app, &t, "hubspot", HUBSPOT_CLIENT_SECRET).await;
+    // A client secret is no Standard Webhooks secret.
+    let (status, answer) = app
+        .post(
+            &format!("/v1/tenants/{t}/webhook-secrets"),
+            json!({"source": "salesforce", "secret": HUBSPOT_CLIENT_SECRET}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(
+        answer["details"]["violations"][0]["path"], "secret",
+        "{answer}"
+    );
+
+    let uri = format!("{PUBLIC_URL}/v1/webhooks/{t}/hubspot");
+    let now_ms = Utc::now().timestamp_millis();
+    let creation = fixture("hubspot/contact.creation.json");
+    let changes = fixture("hubspot/contact.propertyChange.json");
+
+    // Signed for another address, with another secret, too long ago, or
+    // with the body changed: refused, and nothing stored.
+    let elsewhere = format!("https://attacker.example/v1/webhooks/{t}/hubspot");
+    refused(
+        &post(
+            &app,
+            &t,
+            "hubspot",
+            &hubspot_signed(HUBSPOT_CLIENT_SECRET, &elsewhere, now_ms, &creation),
+            &creation,
+        )
+        .await,
+        "no_valid_signature",
+    );
+    refused(
+        &post(
+            &app,
+            &t,
+            "hubspot",
+            &hubspot_signed("another-apps-client-secret", &uri, now_ms, &creation),
+            &creation,
+        )
+        .await,
+        "no_valid_signature",
+    );
+    refused(
+        &post(
+            &app,
+            &t,
+            "hubspot",
+            &hubspot_signed(HUBSPOT_CLIENT_SECRET, &uri, now_ms - 301_000, &creation),
+            &creation,
+        )
+        .await,
+        "timestamp_too_old",
+    );
+    refused(
+        &post(
+            &app,
+            &t,
+            "hubspot",
+            &hubspot_signed(HUBSPOT_CLIENT_SECRET, &uri, now_ms, &creation),
+            &changes,
+        )
+        .await,
+        "no_valid_signature",
+    );
+    assert!(
+        app.kernel
+            .store()
+            .list_raw_events(tenant, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The genuine batches: a new contact, then its MQL and another's SQL.
+    for body in [&creation, &changes] {
+        let (status, answer) = post(
+            &app,
+            &t,
+            "hubspot",
+            &hubspot_signed(HUBSPOT_CLIENT_SECRET, &uri, now_ms, body),
+            body,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["duplicate"], false);
+    }
+    assert_eq!(drain(&app).await, 2);
+    let activities = || async {
+        let mut rows: Vec<(String, String)> = app
+            .kernel
+            .store()
+            .list_crm_activities(tenant, Page::first())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.id, a.activity_type))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let want = vec![
+        (
+            "hubspot:contact:501:lead".to_owned(),
+            "lead_created".to_owned(),
+        ),
+        (
+            "hubspot:contact:501:mql".to_owned(),
+            "became_mql".to_owned(),
+        ),
+        (
+            "hubspot:contact:502:sql".to_owned(),
+            "became_sql".to_owned(),
+        ),
+    ];
+    assert_eq!(activities().await, want);
+
+    // The same batch again: a duplicate by its body, nothing new.
+    let (status, again) = post(
+        &app,
+        &t,
+        "hubspot",
+        &hubspot_signed(HUBSPOT_CLIENT_SECRET, &uri, now_ms + 1000, &changes),
+        &changes,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(drain(&app).await, 0);
+    assert_eq!(activities().await, want);
+    let stored = app
+        .kernel
+        .store()
+        .list_raw_events(tenant, Some("hubspot"), 10)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    assert!(
+        stored.iter().all(|e| e
+            .webhook_id
+            .as_deref()
+            .is_some_and(|id| id.starts_with("sha256:"))),
+        "{stored:?}"
+    );
+}
+
+/// Without `public_url` the URL HubSpot signed cannot be known: HubSpot
+/// deliveries are refused with a reason saying so, other sources work.
+async fn hubspot_needs_the_public_url(db: Db) {
+    let app = App::start(db).await;
+    let t = app.tenant().await;
+    import(&app, &t, "hubspot", HUBSPOT_CLIENT_SECRET).await;
+    let body = fixture("hubspot/contact.creation.json");
+    let uri = format!("{}/v1/webhooks/{t}/hubspot", app.base);
+    let answer = post(
+        &app,
+        &t,
+        "hubspot",
+        &hubspot_signed(
+            HUBSPOT_CLIENT_SECRET,
+            &uri,
+            Utc::now().timestamp_millis(),
+            &body,
+        ),
+        &body,
+    )
+    .await;
+    refused(&answer, "public_url_unset");
+    assert!(
+        answer.1["message"].as_str().unwrap().contains("public_url"),
+        "{}",
+        answer.1
+    );
+    let key = secret(&app, &t, "ad_spend").await;
+    deliver(
+        &app,
+        &t,
+        "ad_spend",
+        &key,
+        "msg_1",
+        &fixture("ad_spend/ad_spend.daily.json"),
+    )
+    .await;
+}
+
 on_both!(
     ad_spend_is_mapped_once_however_often_it_arrives,
     unknown_types_are_kept_and_malformed_payloads_fail_naming_the_field,
+    stripe_deliveries_carry_stripe_signature,
+    hubspot_deliveries_carry_the_v3_signature,
+    hubspot_needs_the_public_url,
 );

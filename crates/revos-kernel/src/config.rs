@@ -92,6 +92,14 @@ pub struct Config {
     /// Bounds of tenant templates (`[templates] max_rendered_bytes`).
     #[serde(default)]
     pub templates: TemplatesConfig,
+    /// The URL the API is reached at from the internet, scheme and host
+    /// (and a path prefix, if a proxy adds one): `https://revos.example.com`.
+    /// HubSpot signs the full URL it called, so the `hubspot` webhook source
+    /// verifies against this base plus the request's path and query;
+    /// without it HubSpot deliveries are refused (`public_url_unset`).
+    /// Request headers (`Host`, `X-Forwarded-*`) are never trusted for it.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// Bounds of tenant e-mail templates. A template's source is at most
@@ -144,6 +152,7 @@ impl Default for Config {
             idempotency_hours: 24,
             outbound: crate::outbound_http::OutboundConfig::default(),
             templates: TemplatesConfig::default(),
+            public_url: None,
         }
     }
 }
@@ -303,6 +312,9 @@ impl Config {
                 self.templates.max_rendered_bytes
             )));
         }
+        if let Some(public_url) = &self.public_url {
+            check_public_url(public_url)?;
+        }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError(format!(
                 "max_body_bytes must be at least 1024, got {}",
@@ -334,6 +346,33 @@ impl Config {
             ..self.clone()
         }
     }
+}
+
+/// Checks `public_url`: an absolute `http` or `https` URL with a host and
+/// no credentials, query or fragment (a path prefix is allowed).
+fn check_public_url(text: &str) -> Result<(), ConfigError> {
+    let refuse = |why: &str| {
+        Err(ConfigError(format!(
+            "public_url must be the http(s) URL the API is reached at, such as \
+             https://revos.example.com: `{text}` {why}"
+        )))
+    };
+    let Ok(url) = url::Url::parse(text) else {
+        return refuse("is not an absolute URL");
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return refuse("is not http or https");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return refuse("has no host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return refuse("holds credentials");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return refuse("has a query or fragment");
+    }
+    Ok(())
 }
 
 fn lookup<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -542,6 +581,28 @@ mod tests {
             err.to_string().contains("templates.max_rendered_bytes"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_public_url_comes_from_the_environment_and_is_checked() {
+        assert_eq!(Config::default().public_url, None);
+        let e = env(&[("REVOS_PUBLIC_URL", "https://revos.example.com/api")]);
+        let config = Config::load(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://revos.example.com/api")
+        );
+        for bad in [
+            "revos.example.com",
+            "ftp://revos.example.com",
+            "https://user:pw@revos.example.com",
+            "https://revos.example.com/?a=1",
+            "https://revos.example.com/#top",
+        ] {
+            let e = env(&[("REVOS_PUBLIC_URL", bad)]);
+            let err = Config::load(None, &e, &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("public_url"), "{bad}: {err}");
+        }
     }
 
     #[test]

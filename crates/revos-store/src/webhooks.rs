@@ -127,34 +127,45 @@ pub struct RawEventMapping {
     pub detail: String,
 }
 
-/// The non-secret tag of a `whsec_` secret: `whsec_…` followed by the last
-/// four characters of its base64 key (padding dropped), the way payment
-/// providers show the end of a key. Four base64 characters disclose 24 of
-/// the key's (at least) 192 bits: enough to tell secrets apart, far too
-/// little to help guess one. Both backends compute it here, so they agree.
+/// The longest secret text stored.
+pub const MAX_SECRET_LEN: usize = 512;
+
+/// The non-secret tag of a secret: `whsec_…` followed by the last four
+/// characters of its base64 key (padding dropped) for a `whsec_` secret,
+/// `…` and the last four characters for another (a HubSpot client secret),
+/// the way payment providers show the end of a key. Four characters
+/// disclose at most 24 of a key's (at least) 128 bits: enough to tell
+/// secrets apart, far too little to help guess one. Both backends compute
+/// it here, so they agree.
 pub fn secret_fingerprint(secret: &str) -> String {
-    let key = secret
-        .trim()
-        .strip_prefix("whsec_")
-        .unwrap_or(secret)
-        .trim_end_matches('=');
+    let secret = secret.trim();
+    let (shown, key) = match secret.strip_prefix("whsec_") {
+        Some(key) => ("whsec_…", key.trim_end_matches('=')),
+        None => ("…", secret),
+    };
     let chars: Vec<char> = key.chars().collect();
     // A key too short to spare four characters shows none of them.
     if chars.len() < 16 {
-        return "whsec_…".to_owned();
+        return shown.to_owned();
     }
     let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("whsec_…{tail}")
+    format!("{shown}{tail}")
 }
 
-/// Fails with [`StoreError::Invalid`] unless `secret` looks like a
-/// `whsec_` secret (the kernel parses it fully before storing).
+/// Fails with [`StoreError::Invalid`] unless `secret` is 1 to
+/// [`MAX_SECRET_LEN`] visible ASCII characters (no spaces). Which form a
+/// source's secret takes (`whsec_…`, a client secret) is the kernel's rule,
+/// checked before storing.
 pub fn check_secret_text(secret: &str) -> Result<(), StoreError> {
-    match secret.strip_prefix("whsec_") {
-        Some(key) if !key.is_empty() && !key.contains(char::is_whitespace) => Ok(()),
-        _ => Err(StoreError::Invalid(
-            "a webhook secret is `whsec_` followed by its base64 key".into(),
-        )),
+    if !secret.is_empty()
+        && secret.len() <= MAX_SECRET_LEN
+        && secret.bytes().all(|b| b.is_ascii_graphic())
+    {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "a webhook secret is 1 to {MAX_SECRET_LEN} visible ASCII characters without spaces"
+        )))
     }
 }
 
@@ -239,13 +250,20 @@ mod tests {
             "whsec_…BAQE"
         );
         assert_eq!(secret_fingerprint("whsec_short"), "whsec_…");
+        assert_eq!(
+            secret_fingerprint("6d2a7c1e-0b4f-4a8e-9c3d-5f1e2b7a9d04"),
+            "…9d04"
+        );
+        assert_eq!(secret_fingerprint("short-secret"), "…");
     }
 
     #[test]
-    fn secret_text_needs_the_prefix_and_a_key() {
+    fn secret_text_is_visible_ascii_without_spaces() {
         assert!(check_secret_text("whsec_abc").is_ok());
-        assert!(check_secret_text("abc").is_err());
-        assert!(check_secret_text("whsec_").is_err());
+        assert!(check_secret_text("6d2a7c1e-0b4f-4a8e-9c3d-5f1e2b7a9d04").is_ok());
+        assert!(check_secret_text("").is_err());
         assert!(check_secret_text("whsec_a b").is_err());
+        assert!(check_secret_text("whsec_\u{e9}").is_err());
+        assert!(check_secret_text(&"a".repeat(MAX_SECRET_LEN + 1)).is_err());
     }
 }

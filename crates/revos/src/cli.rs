@@ -794,7 +794,8 @@ pub enum EndpointsCommand {
 /// `revos webhooks secrets …`.
 #[derive(Debug, Subcommand)]
 pub enum SecretsCommand {
-    /// Create a secret for a source (printed once), or store the sender's own.
+    /// Create a `whsec_` secret for a source (printed once), or store the
+    /// sender's own. `hubspot` has none to create: import its client secret.
     Create {
         /// The tenant.
         #[arg(long, value_name = "UUID")]
@@ -804,6 +805,22 @@ pub enum SecretsCommand {
         source: String,
         /// The sender's own `whsec_…` secret, instead of a new one.
         #[arg(long, value_name = "WHSEC")]
+        secret: Option<String>,
+    },
+    /// Store a secret the sender issued: Stripe's endpoint signing secret
+    /// (`whsec_…`) for `stripe`, the HubSpot app's client secret for
+    /// `hubspot`, a `whsec_<base64>` secret for other sources. Read from
+    /// standard input (one line) unless `--secret` gives it.
+    Import {
+        /// The tenant.
+        #[arg(long, value_name = "UUID")]
+        tenant: String,
+        /// The source name used in the URL (`/v1/webhooks/{tenant}/{source}`).
+        #[arg(long)]
+        source: String,
+        /// The secret; without it, it is read from standard input, so it
+        /// stays out of the shell's history.
+        #[arg(long, value_name = "SECRET")]
         secret: Option<String>,
     },
     /// List a tenant's secrets (fingerprints only).

@@ -1181,11 +1181,34 @@ async fn webhook_secrets(
                 println!("created webhook secret {} for source `{source}`", info.id);
                 if let Some(text) = shown {
                     println!(
-                        "\n    {text}\n\nGive it to the sender; it is not shown again. Deliveries go to\n    \
-                         POST /v1/webhooks/{tenant}/{source}\n\
-                         signed with the Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature)."
+                        "\n    {text}\n\nGive it to the sender; it is not shown again. {}",
+                        delivery_hint(tenant, &source)
                     );
                 }
+            }
+        }
+        SecretsCommand::Import {
+            tenant,
+            source,
+            secret,
+        } => {
+            let tenant = parse_tenant(&tenant)?;
+            let secret = match secret {
+                Some(secret) => secret,
+                None => read_secret_line()?,
+            };
+            let (info, _) = kernel
+                .create_webhook_secret(&operator, tenant, &source, Some(&secret), now)
+                .await?;
+            if as_json {
+                output::json(&serde_json::json!({"info": info}));
+            } else {
+                println!(
+                    "imported webhook secret {} ({}) for source `{source}`. {}",
+                    info.id,
+                    info.fingerprint,
+                    delivery_hint(tenant, &source)
+                );
             }
         }
         SecretsCommand::List { tenant } => {
@@ -1233,6 +1256,48 @@ async fn webhook_secrets(
         }
     }
     Ok(())
+}
+
+/// Where a source's deliveries go and how they are signed, for the
+/// secrets commands' output.
+fn delivery_hint(tenant: TenantId, source: &str) -> String {
+    use revos_kernel::runtime::SignatureScheme;
+    let signed = match SignatureScheme::of(source) {
+        SignatureScheme::StandardWebhooks => {
+            "signed with the Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature)"
+        }
+        SignatureScheme::Stripe => {
+            "signed by Stripe (Stripe-Signature) with the endpoint's signing secret"
+        }
+        SignatureScheme::HubSpotV3 => {
+            "signed by HubSpot (X-HubSpot-Signature-v3) with the app's client secret, over the \
+             URL under the configured `public_url`"
+        }
+    };
+    format!("Deliveries go to\n    POST /v1/webhooks/{tenant}/{source}\n{signed}.")
+}
+
+/// One line of standard input, for a secret kept off the command line.
+fn read_secret_line() -> Result<String, Failure> {
+    use std::io::IsTerminal as _;
+    if std::io::stdin().is_terminal() {
+        eprintln!("secret (one line, then Enter):");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|err| {
+        Failure::of(
+            ErrorKind::Validation,
+            format!("could not read the secret from standard input: {err}"),
+        )
+    })?;
+    let line = line.trim().to_owned();
+    if line.is_empty() {
+        return Err(Failure::of(
+            ErrorKind::Validation,
+            "no secret: give `--secret` or one line on standard input".to_owned(),
+        ));
+    }
+    Ok(line)
 }
 
 async fn members(kernel: &Kernel, cmd: MembersCommand, as_json: bool) -> Result<(), Failure> {

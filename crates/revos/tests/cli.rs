@@ -776,6 +776,91 @@ async fn postgres_keys_webhooks_and_audit() {
     keys_webhooks_and_audit(Db::postgres().await).await;
 }
 
+/// Each source's secrets take its sender's form: `create` makes a `whsec_`
+/// secret for `stripe`, refuses `hubspot` (HubSpot issues the client
+/// secret), and `import` stores a HubSpot client secret read from standard
+/// input; listings show fingerprints only.
+#[tokio::test]
+async fn webhook_secrets_take_each_sender_s_form() {
+    let db = Db::sqlite().await;
+    let tenant = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa";
+    assert!(
+        db.revos(&["tenants", "create", "--name", "A", "--id", tenant])
+            .status
+            .success()
+    );
+    let out = db.revos(&[
+        "--json", "webhooks", "secrets", "create", "--tenant", tenant, "--source", "stripe",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stripe = json(&out)["secret"].as_str().unwrap().to_owned();
+    assert!(stripe.starts_with("whsec_"), "{stripe}");
+
+    let out = db.revos(&[
+        "webhooks", "secrets", "create", "--tenant", tenant, "--source", "hubspot",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("import"), "{}", stderr(&out));
+
+    let client_secret = "6d2a7c1e-0b4f-4a8e-9c3d-5f1e2b7a9d04";
+    let scratch = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_revos"))
+        .args([
+            "webhooks", "secrets", "import", "--tenant", tenant, "--source", "hubspot",
+        ])
+        .current_dir(scratch.path())
+        .env("DATABASE_URL", db.url())
+        .env_remove("REVOS_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{client_secret}").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("…9d04"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains(client_secret), "{}", stdout(&out));
+
+    // A client secret is not a Standard Webhooks secret.
+    let out = db.revos(&[
+        "webhooks",
+        "secrets",
+        "import",
+        "--tenant",
+        tenant,
+        "--source",
+        "salesforce",
+        "--secret",
+        client_secret,
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("whsec_"), "{}", stderr(&out));
+
+    let out = db.revos(&["--json", "webhooks", "secrets", "list", "--tenant", tenant]);
+    let listed = json(&out);
+    let text = listed.to_string();
+    assert!(
+        !text.contains(client_secret) && !text.contains(&stripe[6..]),
+        "{text}"
+    );
+    let by_source = |source: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["source"] == source)
+            .unwrap_or_else(|| panic!("{source}: {listed}"))["fingerprint"]
+            .clone()
+    };
+    assert_eq!(by_source("hubspot"), "…9d04");
+    assert!(by_source("stripe").as_str().unwrap().starts_with("whsec_…"));
+}
+
 #[tokio::test]
 async fn audit_verify_names_the_first_bad_entry() {
     let db = Db::sqlite().await;

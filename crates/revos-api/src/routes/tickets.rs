@@ -18,14 +18,14 @@ use crate::extract::{ApiJson, ApiQuery, TenantPath};
 use crate::ratelimit::{EndpointClass, peer_key};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
 use revos_contracts::KernelError;
 use revos_kernel::ops::tickets::{
     CloseInput, EscalateInput, INBOUND_SOURCE, InboundEmail, InboundReceipt, ReplyInput,
     ReplyOutcome, TicketQuery, TicketView,
 };
-use revos_webhooks::WebhookHeaders;
+use revos_kernel::runtime::WebhookRequest;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -51,11 +51,13 @@ pub(crate) async fn inbound_email(
     State(state): State<AppState>,
     PeerAddr(peer): PeerAddr,
     TenantPath(tenant): TenantPath,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<InboundReceipt>, ApiError> {
     let now = chrono::Utc::now();
-    let webhook_headers = WebhookHeaders::from_lookup(|name| {
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let request = WebhookRequest::new("POST", path, |name| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -65,7 +67,7 @@ pub(crate) async fn inbound_email(
     // unauthenticated sender wrote is parsed.
     let verified = match state
         .kernel
-        .verify_webhook(tenant, INBOUND_SOURCE, &webhook_headers, &body, now)
+        .verify_webhook(tenant, INBOUND_SOURCE, &request, &body, now)
         .await
     {
         Ok(verified) => verified,

@@ -1,9 +1,12 @@
-//! Inbound webhooks (Standard Webhooks) and the secrets they are signed with.
+//! Inbound webhooks and the secrets they are signed with.
 //!
 //! `POST /v1/webhooks/{tenant_id}/{source}` needs no API key: the sender
-//! proves itself with the signature, which is checked on the raw bytes
-//! before the body is parsed. A replayed `webhook-id` is acknowledged with
-//! `duplicate: true` and has no second effect.
+//! proves itself with the signature of its source's scheme (`stripe`:
+//! `Stripe-Signature`; `hubspot`: HubSpot's v3 request signature over the
+//! configured `public_url` and the path; every other source Standard
+//! Webhooks), checked on the raw bytes before the body is parsed. A
+//! replayed delivery (the same `webhook-id`, Stripe event id, or HubSpot
+//! body) is acknowledged with `duplicate: true` and has no second effect.
 
 use crate::AppState;
 use crate::auth::{PeerAddr, TenantAdmin, TenantRead};
@@ -14,10 +17,10 @@ use crate::ratelimit::{EndpointClass, peer_key};
 use crate::routes::List;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use revos_contracts::KernelError;
-use revos_webhooks::WebhookHeaders;
+use revos_kernel::runtime::WebhookRequest;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -27,16 +30,19 @@ use uuid::Uuid;
     security(()),
     params(
         ("tenant_id" = String, Path, description = "Tenant UUID"),
-        ("source" = String, Path, description = "The sending system (`stripe`, `crm`, …)"),
-        ("webhook-id" = String, Header, description = "Unique message id; a replay is a no-op"),
-        ("webhook-timestamp" = String, Header, description = "Unix seconds; ±5 minutes"),
-        ("webhook-signature" = String, Header, description = "`v1,<base64>` signatures, space-separated"),
+        ("source" = String, Path, description = "The sending system (`stripe`, `hubspot`, `salesforce`, …)"),
+        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks sources: unique message id; a replay is a no-op"),
+        ("webhook-timestamp" = Option<String>, Header, description = "Standard Webhooks sources: Unix seconds; ±5 minutes"),
+        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks sources: `v1,<base64>` signatures, space-separated"),
+        ("Stripe-Signature" = Option<String>, Header, description = "Source `stripe`: `t=<unix seconds>,v1=<hex>,…` (±5 minutes); the event `id` is the replay key"),
+        ("X-HubSpot-Signature-v3" = Option<String>, Header, description = "Source `hubspot`: base64 HMAC-SHA256 of method, public URL, body and timestamp under the app's client secret; the body's SHA-256 is the replay key"),
+        ("X-HubSpot-Request-Timestamp" = Option<String>, Header, description = "Source `hubspot`: Unix milliseconds; ±5 minutes"),
     ),
     request_body(content = Object, description = "The JSON payload, verified on its raw bytes"),
     responses(
         (status = 200, description = "Verified and stored (or a replay)", body = WebhookReceipt),
-        (status = 400, description = "Bad source name, or a verified body that is not JSON", body = KernelError),
-        (status = 401, description = "Missing or invalid signature, stale timestamp, no secret", body = KernelError),
+        (status = 400, description = "Bad source name, or a verified body that is not JSON (or a Stripe event without `id`)", body = KernelError),
+        (status = 401, description = "Missing or invalid signature, stale timestamp, no secret (an unknown tenant alike), or `public_url` not configured for `hubspot`", body = KernelError),
         (status = 429, description = "Too many deliveries for this source, or too many failed ones from this address", body = KernelError),
     ))]
 pub(crate) async fn receive(
@@ -44,11 +50,13 @@ pub(crate) async fn receive(
     PeerAddr(peer): PeerAddr,
     TenantPath(tenant): TenantPath,
     Path((_, source)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookReceipt>, ApiError> {
     let now = chrono::Utc::now();
-    let webhook_headers = WebhookHeaders::from_lookup(|name| {
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let request = WebhookRequest::new("POST", path, |name| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -59,7 +67,7 @@ pub(crate) async fn receive(
     // only inside that budget; the tenant's budget is for verified senders.
     let verified = match state
         .kernel
-        .verify_webhook(tenant, &source, &webhook_headers, &body, now)
+        .verify_webhook(tenant, &source, &request, &body, now)
         .await
     {
         Ok(verified) => verified,
@@ -116,7 +124,10 @@ pub(crate) struct WebhookReceipt {
 pub(crate) struct NewWebhookSecret {
     /// The source it signs for.
     pub(crate) source: String,
-    /// The sender's own `whsec_…` secret; absent: a new one is generated.
+    /// The sender's own secret: `whsec_<base64>` for Standard Webhooks
+    /// sources, the endpoint's `whsec_…` signing secret for `stripe`, the
+    /// app's client secret for `hubspot` (required there). Absent: a new
+    /// `whsec_` secret is generated.
     #[serde(default)]
     pub(crate) secret: Option<String>,
 }
@@ -124,7 +135,8 @@ pub(crate) struct NewWebhookSecret {
 /// A created secret: the only time a generated secret is shown.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct CreatedWebhookSecret {
-    /// The generated `whsec_…` secret (absent when the sender's own was stored).
+    /// The generated `whsec_…` secret (absent when the sender's own was
+    /// stored; never listed again).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) secret: Option<String>,
     /// Its record.

@@ -25,3 +25,4 @@ pub(crate) mod webhooks;
 
 pub use ingest::{IngestReceipt, body_hash};
 pub use input::EventInput;
+pub use webhooks::{SignatureScheme, WebhookRequest};

@@ -10,6 +10,8 @@ use serde_json::json;
 
 const SECRET_A: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SECRET_B: &str = "whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+/// A HubSpot app's client secret: not a `whsec_` secret.
+const HUBSPOT_SECRET: &str = "6d2a7c1e-0b4f-4a8e-9c3d-5f1e2b7a9d04";
 
 fn event(source: &str, webhook_id: &str, at: DateTime<Utc>, n: i64) -> NewRawEvent {
     NewRawEvent {
@@ -22,7 +24,8 @@ fn event(source: &str, webhook_id: &str, at: DateTime<Utc>, n: i64) -> NewRawEve
 }
 
 /// Webhook secrets are added, listed without their value, rotated (all
-/// active ones, newest first) and revoked; a malformed secret is refused.
+/// active ones, newest first) and revoked; a secret of another form (a
+/// HubSpot client secret) is stored as given; a malformed one is refused.
 pub async fn secrets_add_list_revoke_and_rotate(store: &dyn Store) {
     let acme = tenant(store, "Acme").await;
     assert!(
@@ -45,10 +48,15 @@ pub async fn secrets_add_list_revoke_and_rotate(store: &dyn Store) {
         .add_webhook_secret(acme, "stripe", SECRET_B, t0() + Duration::seconds(60))
         .await
         .unwrap();
-    store
-        .add_webhook_secret(acme, "hubspot", SECRET_B, t0())
+    let client = store
+        .add_webhook_secret(acme, "hubspot", HUBSPOT_SECRET, t0())
         .await
         .unwrap();
+    assert_eq!(client.fingerprint, "…9d04", "stored as given");
+    assert_eq!(
+        store.webhook_secrets(acme, "hubspot").await.unwrap(),
+        vec![HUBSPOT_SECRET.to_owned()]
+    );
 
     // Rotation: both stay active, newest first.
     assert_eq!(
@@ -64,6 +72,7 @@ pub async fn secrets_add_list_revoke_and_rotate(store: &dyn Store) {
     assert_eq!(listed[2], b);
     let shown = serde_json::to_string(&listed).unwrap();
     assert!(!shown.contains(&SECRET_A[6..]) && !shown.contains(&SECRET_B[6..20]));
+    assert!(!shown.contains(&HUBSPOT_SECRET[..20]));
 
     // Revoking the old one ends the rotation.
     let later = t0() + Duration::seconds(120);
@@ -94,7 +103,7 @@ pub async fn secrets_add_list_revoke_and_rotate(store: &dyn Store) {
     assert_eq!(listed[2].revoked_at, None);
 
     let err = store
-        .add_webhook_secret(acme, "stripe", "not-a-secret", t0())
+        .add_webhook_secret(acme, "stripe", "not a secret", t0())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
