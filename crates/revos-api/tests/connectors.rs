@@ -8,7 +8,7 @@
 #[macro_use]
 mod common;
 
-use chrono::Utc;
+use chrono::{Duration, NaiveDate, Utc};
 use common::{App, Db};
 use reqwest::{Method, StatusCode};
 use revos_contracts::TenantId;
@@ -691,10 +691,252 @@ async fn hubspot_needs_the_public_url(db: Db) {
     .await;
 }
 
+/// A Salesforce Change Data Capture event.
+fn cdc(entity: &str, change: &str, ids: &[String], at_ms: i64, n: u32, fields: Value) -> Value {
+    let mut payload = json!({
+        "ChangeEventHeader": {
+            "entityName": entity, "changeType": change, "recordIds": ids,
+            "transactionKey": format!("tx-{entity}-{change}-{n}"), "sequenceNumber": 1,
+            "commitTimestamp": at_ms, "changedFields": [],
+        },
+    });
+    if let (Some(p), Value::Object(f)) = (payload.as_object_mut(), fields) {
+        p.extend(f);
+    }
+    json!({"payload": payload})
+}
+
+/// A day of a tenant's own data, end to end: billing (Stripe), CRM
+/// (Salesforce), ad-spend and web-analytics deliveries, each signed as its
+/// sender signs, are mapped by the `connectors` job into the spine, turned
+/// into metric values by the analytics job (checked against values
+/// computed by hand), and a cycle run on them names the constraint the
+/// data plants: conversion (one lead in ten becomes an MQL, half the
+/// benchmark), with pipeline, bookings and CAC on target and every revenue
+/// event attributed.
+async fn a_day_of_data_becomes_metrics_and_a_cycle(db: Db) {
+    let app = start(db).await;
+    let t = app.tenant().await;
+    let today: NaiveDate = Utc::now().date_naive();
+    let noon = today.and_hms_opt(12, 0, 0).unwrap().and_utc();
+    let ms = noon.timestamp_millis();
+
+    // CRM: twenty leads, two become MQLs and both SQLs; two deals of
+    // 30,000 are opened; one meeting.
+    let leads: Vec<String> = (0..20).map(|i| format!("00Q{i:012}")).collect();
+    let sf = secret(&app, &t, "salesforce").await;
+    let crm = [
+        cdc(
+            "Lead",
+            "CREATE",
+            &leads,
+            ms,
+            1,
+            json!({"Status": "Open - Not Contacted"}),
+        ),
+        cdc(
+            "Lead",
+            "UPDATE",
+            &leads[..2],
+            ms + 1000,
+            2,
+            json!({"Status": "MQL"}),
+        ),
+        cdc(
+            "Lead",
+            "UPDATE",
+            &leads[..2],
+            ms + 2000,
+            3,
+            json!({"Status": "SQL"}),
+        ),
+        cdc(
+            "Opportunity",
+            "CREATE",
+            &["006000000000001".to_owned()],
+            ms,
+            4,
+            json!({
+                "Name": "Acme platform", "StageName": "Prospecting", "Amount": 30000.0,
+                "CloseDate": (today + Duration::days(30)).to_string(), "IsClosed": false, "IsWon": false,
+            }),
+        ),
+        cdc(
+            "Opportunity",
+            "CREATE",
+            &["006000000000002".to_owned()],
+            ms,
+            5,
+            json!({
+                "Name": "Globex rollout", "StageName": "Prospecting", "Amount": 30000.0,
+                "CloseDate": (today + Duration::days(45)).to_string(), "IsClosed": false, "IsWon": false,
+            }),
+        ),
+        cdc(
+            "Event",
+            "CREATE",
+            &["00U000000000001".to_owned()],
+            ms,
+            6,
+            json!({"Subject": "Discovery call"}),
+        ),
+    ];
+    for (i, body) in crm.iter().enumerate() {
+        deliver(
+            &app,
+            &t,
+            "salesforce",
+            &sf,
+            &format!("sf-{i}"),
+            &body.to_string(),
+        )
+        .await;
+    }
+    // Ad spend and web analytics for the day.
+    let ads = secret(&app, &t, "ad_spend").await;
+    deliver(&app, &t, "ad_spend", &ads, "ads-1", &json!({"type": "ad_spend.daily", "rows": [
+        {"date": today, "channel": "paid_search", "campaign_id": "cmp_search", "spend": 1500.0, "clicks": 300},
+        {"date": today, "channel": "linkedin", "spend": 500.0},
+    ]}).to_string()).await;
+    let web = secret(&app, &t, "web_analytics").await;
+    deliver(
+        &app,
+        &t,
+        "web_analytics",
+        &web,
+        "web-1",
+        &json!({"type": "web_analytics.daily", "rows": [
+            {"date": today, "channel": "organic", "sessions": 800},
+            {"date": today, "channel": "paid_search", "sessions": 200},
+        ]})
+        .to_string(),
+    )
+    .await;
+    // Billing: the first paid invoice of a $1,000-a-month subscription,
+    // attributed to paid search by the signup's UTM metadata.
+    let invoice = json!({
+        "id": "evt_day_0001", "object": "event", "type": "invoice.paid", "created": noon.timestamp(),
+        "data": {"object": {
+            "id": "in_day_0001", "object": "invoice", "billing_reason": "subscription_create",
+            "currency": "usd", "customer": "cus_day_0001", "customer_name": "Acme Corp",
+            "amount_paid": 100000, "subscription": "sub_day_0001",
+            "subscription_details": {"metadata": {"utm_source": "paid_search", "utm_campaign": "cmp_search"}},
+            "lines": {"object": "list", "has_more": false, "data": [{
+                "id": "il_day_0001", "object": "line_item", "amount": 100000, "currency": "usd", "quantity": 1,
+                "price": {"id": "price_pro", "object": "price", "currency": "usd", "unit_amount": 100000,
+                          "type": "recurring", "recurring": {"interval": "month", "interval_count": 1}},
+            }]},
+        }},
+    });
+    let endpoint_secret = "whsec_Rb3kTq81mNp0QfA7kLx2Rb3kTq81mNp0";
+    import(&app, &t, "stripe", endpoint_secret).await;
+    let invoice = invoice.to_string();
+    let signed = stripe_signed(endpoint_secret, Utc::now().timestamp(), &invoice);
+    let (status, answer) = post(&app, &t, "stripe", &signed, &invoice).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    // The connectors job maps every delivery: nothing is left unprocessed.
+    assert_eq!(drain(&app).await, crm.len() + 3);
+    let raw = raw_events(&app, &t).await;
+    assert_eq!(raw.len(), crm.len() + 3, "{raw:?}");
+    for r in &raw {
+        assert_eq!(r["mapping"]["outcome"], "mapped", "{r}");
+    }
+
+    // The analytics job, then the values, each computed by hand above.
+    let tid: TenantId = t.parse().unwrap();
+    let report = app
+        .kernel
+        .compute_metrics(
+            &revos_kernel::identity::auth::Principal::Service,
+            tid,
+            today,
+            today,
+        )
+        .await
+        .unwrap();
+    let (_, listed) = app
+        .get(&format!(
+            "/v1/tenants/{t}/metrics?from={today}&to={today}&limit=200"
+        ))
+        .await;
+    let value = |metric: &str| {
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["metric_id"] == metric && s.get("dimension").is_none())
+            .and_then(|s| s["value"].as_f64())
+            .unwrap_or_else(|| panic!("{metric} not computed: {report:?}"))
+    };
+    for (metric, expected) in [
+        ("leads_new", 20.0),
+        ("mqls_new", 2.0),
+        ("sqls_new", 2.0),
+        ("lead_to_mql_rate", 0.1),
+        ("mql_to_sql_rate", 1.0),
+        ("opps_new", 2.0),
+        ("sql_to_opp_rate", 1.0),
+        ("pipeline_total", 60_000.0),
+        ("pipeline_new", 60_000.0),
+        ("meetings_booked", 1.0),
+        ("website_visits", 1_000.0),
+        ("visit_to_lead_rate", 0.02),
+        ("spend_total", 2_000.0),
+        ("spend_paid", 2_000.0),
+        ("cost_per_lead", 100.0),
+        ("cost_per_opportunity", 1_000.0),
+        // $1,000 a month is 12,000 of ARR.
+        ("bookings_new", 12_000.0),
+        ("revenue_new", 12_000.0),
+        ("customers_new", 1.0),
+        ("arr", 12_000.0),
+        ("mrr", 1_000.0),
+        ("customers_total", 1.0),
+        ("cac_blended", 2_000.0),
+        ("cac_paid", 2_000.0),
+    ] {
+        let got = value(metric);
+        assert!(
+            (got - expected).abs() < 1e-9,
+            "{metric}: {got} != {expected}"
+        );
+    }
+    assert!(
+        report.untracked.iter().any(|u| u.contains("gross_margin")),
+        "{report:?}"
+    );
+
+    // A cycle on this data names conversion: pipeline, bookings and CAC
+    // meet their targets, revenue is attributed, and one lead in ten
+    // becomes an MQL where the benchmark is one in five.
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/tenants/{t}/optimizer-config"),
+            Some(json!({
+                "targets": {"pipeline_total": 50_000.0, "bookings_new": 10_000.0, "cac_max": 5_000.0},
+                "guardrails": {"allowed_levers": ["campaigns", "channels", "sequences"]},
+            })),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, cycle) = app
+        .post(&format!("/v1/tenants/{t}/cycles"), json!({"force": true}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cycle}");
+    assert_eq!(
+        cycle["cycle"]["binding_constraint"], "conversion",
+        "{}",
+        cycle["cycle"]["output"]["cycle_summary"]
+    );
+}
+
 on_both!(
     ad_spend_is_mapped_once_however_often_it_arrives,
     unknown_types_are_kept_and_malformed_payloads_fail_naming_the_field,
     stripe_deliveries_carry_stripe_signature,
     hubspot_deliveries_carry_the_v3_signature,
     hubspot_needs_the_public_url,
+    a_day_of_data_becomes_metrics_and_a_cycle,
 );
