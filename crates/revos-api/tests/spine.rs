@@ -54,6 +54,36 @@ async fn spine_rows_import_all_or_nothing(db: Db) {
     let (_, events) = app.get(&format!("/v1/events?tenant_id={t}")).await;
     assert_eq!(events["items"].as_array().unwrap().len(), 0, "{events}");
 
+    // Rows with days ask for those days' metrics to be recomputed; the
+    // accounts and campaigns above touch no metric's day.
+    let recomputes = |app: &App| {
+        let tenant = t.parse().unwrap();
+        let kernel = app.kernel.clone();
+        async move {
+            let filter = revos_queue::JobFilter {
+                kind: Some("metrics.recompute".into()),
+                ..Default::default()
+            };
+            kernel
+                .store()
+                .list_jobs(Some(tenant), &filter)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(recomputes(&app).await.is_empty());
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{t}/spine/revenue-events/import"),
+            json!([{"id": "r1", "type": "new_business", "amount": 1200.0,
+                    "effective_date": "2026-11-20", "account_id": "a1"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let jobs = recomputes(&app).await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].payload["from"], "2026-11-20");
+
     // An unknown table is named with the ones there are.
     let (status, body) = app
         .post(&format!("/v1/tenants/{t}/spine/deals/import"), rows.clone())
@@ -78,5 +108,5 @@ async fn spine_rows_import_all_or_nothing(db: Db) {
     let (_, audit) = app
         .get(&format!("/v1/audit?tenant_id={t}&action=spine.import"))
         .await;
-    assert_eq!(audit["items"].as_array().unwrap().len(), 3, "{audit}");
+    assert_eq!(audit["items"].as_array().unwrap().len(), 4, "{audit}");
 }

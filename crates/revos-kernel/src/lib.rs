@@ -153,6 +153,7 @@ impl Kernel {
     pub(crate) fn room_handlers(&self) -> Vec<(&'static str, Arc<dyn delivery::worker::Handler>)> {
         let mut handlers = ops::handlers::handlers(self);
         handlers.extend(runtime::connectors::handlers(self));
+        handlers.extend(optimize::analytics::handlers(self));
         handlers
     }
 

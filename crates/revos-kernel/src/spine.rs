@@ -13,10 +13,13 @@
 //! An import never acts: campaigns are written as they are (a campaign
 //! that arrives `active` is not a launch and starts no cycle, unlike one
 //! sent by a backend to `POST /v1/tenants/{id}/campaigns`), and no event
-//! is recorded, so no policy runs. The import itself is audited.
+//! is recorded, so no policy runs. The import itself is audited, and the
+//! metrics of the days its rows touch are recomputed shortly after (a
+//! `metrics.recompute` job, as for mapped deliveries).
 
 use crate::identity::auth::Principal;
 use crate::{Failure, Kernel, validate};
+use chrono::NaiveDate;
 use revos_contracts::validation::Violation;
 use revos_contracts::{ErrorCode, TenantId};
 use revos_store::identity::Scope;
@@ -237,14 +240,16 @@ impl Kernel {
             ));
         }
         let store = self.store();
-        let written: WriteSummary = match table {
+        let today = chrono::Utc::now().date_naive();
+        let (written, touched_from): (WriteSummary, Option<NaiveDate>) = match table {
             SpineTable::Campaigns => {
                 let items = checked(table, rows, |c: &Campaign| &c.id, validate::campaigns)?;
-                store.upsert_campaigns(tenant, &items).await?
+                // No metric reads campaigns: nothing to recompute.
+                (store.upsert_campaigns(tenant, &items).await?, None)
             }
             SpineTable::Channels => {
                 let items = self.channel_campaigns(tenant, rows).await?;
-                store.upsert_campaigns(tenant, &items).await?
+                (store.upsert_campaigns(tenant, &items).await?, None)
             }
             SpineTable::Opportunities => {
                 let items = checked(
@@ -253,11 +258,19 @@ impl Kernel {
                     |o: &Opportunity| &o.id,
                     validate::opportunities,
                 )?;
-                store.upsert_opportunities(tenant, &items).await?
+                let from = items
+                    .iter()
+                    .map(|o| {
+                        o.created_date
+                            .unwrap_or(today)
+                            .min(o.closed_date.unwrap_or(today))
+                    })
+                    .min();
+                (store.upsert_opportunities(tenant, &items).await?, from)
             }
             SpineTable::Accounts => {
                 let items = checked(table, rows, |a: &Account| &a.id, validate::accounts)?;
-                store.upsert_accounts(tenant, &items).await?
+                (store.upsert_accounts(tenant, &items).await?, None)
             }
             SpineTable::Activities => {
                 let items = checked(
@@ -266,7 +279,8 @@ impl Kernel {
                     |a: &CrmActivity| &a.id,
                     validate::crm_activities,
                 )?;
-                store.upsert_crm_activities(tenant, &items).await?
+                let from = items.iter().map(|a| a.occurred_at.date_naive()).min();
+                (store.upsert_crm_activities(tenant, &items).await?, from)
             }
             SpineTable::RevenueEvents => {
                 let items = checked(
@@ -275,7 +289,8 @@ impl Kernel {
                     |e: &RevenueEvent| &e.id,
                     validate::revenue_events,
                 )?;
-                store.upsert_revenue_events(tenant, &items).await?
+                let from = items.iter().map(|e| e.effective_date).min();
+                (store.upsert_revenue_events(tenant, &items).await?, from)
             }
         };
         let report = SpineImportReport {
@@ -283,6 +298,9 @@ impl Kernel {
             rows: rows.len() as u64,
             written: written.written,
         };
+        if let Some(from) = touched_from {
+            crate::runtime::connectors::enqueue_recompute(self, tenant, from).await;
+        }
         self.audit(
             tenant,
             &by.actor(),

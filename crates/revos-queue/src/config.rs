@@ -267,7 +267,7 @@ impl Default for QueueSettings {
             "connectors".to_owned(),
             QueueConfig {
                 concurrency: 2,
-                priorities: classes(&["delivery", "redrive"]),
+                priorities: classes(&["delivery", "redrive", "recompute"]),
                 max_attempts: 5,
                 backoff: Backoff {
                     kind: BackoffKind::Exponential,

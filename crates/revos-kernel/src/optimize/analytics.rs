@@ -1,6 +1,8 @@
-//! The analytics job (`revos metrics compute`, and the scheduler's daily
-//! run for yesterday and today): daily metric values derived from the
-//! spine and written to `metric_snapshots_daily` as `computed`.
+//! The analytics job (`revos metrics compute`, the scheduler's daily run
+//! for yesterday and today, and — incrementally — a `metrics.recompute`
+//! job from the earliest day new spine rows touched, enqueued by the
+//! connectors' mapping and by spine imports): daily metric values derived
+//! from the spine and written to `metric_snapshots_daily` as `computed`.
 //!
 //! [`derive_day`] is the pure core: given a tenant's opportunities, revenue
 //! events, CRM activities, channel days, `lead_captured` events and
@@ -53,7 +55,9 @@
 //! value also stands in for the input it covers (imported spend gives CAC,
 //! an imported gross margin gives LTV and payback).
 
+use crate::delivery::worker::{Handler, JobError};
 use crate::identity::auth::Principal;
+use crate::runtime::connectors::RECOMPUTE_JOB;
 use crate::{Failure, Kernel};
 use chrono::{Duration, NaiveDate};
 use revos_contracts::ErrorKind;
@@ -67,6 +71,7 @@ use revos_store::{
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// The trailing window of flow metrics, in days (the day included).
 const WINDOW_DAYS: i64 = 30;
@@ -826,6 +831,57 @@ impl Kernel {
         );
         Ok(report)
     }
+}
+
+/// Runs [`RECOMPUTE_JOB`]s: the tenant's metrics from the job's `from`
+/// through today (at most [`MAX_RANGE_DAYS`] back), after new spine rows
+/// touched that day.
+struct RecomputeHandler {
+    kernel: Kernel,
+}
+
+#[async_trait::async_trait]
+impl Handler for RecomputeHandler {
+    async fn run(&self, job: &revos_queue::Job) -> Result<(), JobError> {
+        let from = job
+            .payload
+            .get("from")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+            .ok_or_else(|| JobError::Fatal("the job has no `from` day".to_owned()))?;
+        let today = chrono::Utc::now().date_naive();
+        // Rows dated in the future change no day computed yet.
+        if from > today {
+            return Ok(());
+        }
+        let from = from.max(today - Duration::days(MAX_RANGE_DAYS - 1));
+        self.kernel
+            .compute_metrics(&Principal::Service, job.tenant_id, from, today)
+            .await
+            .map(|report| {
+                tracing::info!(
+                    tenant = %job.tenant_id, %from, written = report.written,
+                    "recomputed the metrics of the days new rows touched"
+                );
+            })
+            .map_err(|failure| {
+                if failure.status >= 500 {
+                    JobError::Retryable(failure.body.message)
+                } else {
+                    JobError::Fatal(failure.body.message)
+                }
+            })
+    }
+}
+
+/// The analytics job's queue handlers, by kind.
+pub(crate) fn handlers(kernel: &Kernel) -> Vec<(&'static str, Arc<dyn Handler>)> {
+    vec![(
+        RECOMPUTE_JOB,
+        Arc::new(RecomputeHandler {
+            kernel: kernel.clone(),
+        }),
+    )]
 }
 
 #[cfg(test)]

@@ -43,6 +43,73 @@ pub const MAP_JOB: &str = "connectors.map";
 /// The queue mapping jobs run on.
 pub const MAP_QUEUE: &str = "connectors";
 
+/// The job kind that recomputes a tenant's metrics from a day through
+/// today, after new spine rows touched that day (its handler is the
+/// analytics job's, in `optimize::analytics`). Payload: `{"from":
+/// "YYYY-MM-DD"}`.
+pub const RECOMPUTE_JOB: &str = "metrics.recompute";
+
+/// How long a recompute waits after the rows that asked for it, so that a
+/// burst of deliveries touching one day is computed once.
+const RECOMPUTE_DELAY_SECS: i64 = 30;
+
+/// The earliest day the rows can change a metric: their dates (revenue
+/// events, activities, channel days, opportunity changes, and an
+/// opportunity's creation and close; one without a creation day counts
+/// from today). Accounts alone touch none.
+pub fn earliest_day(rows: &SpineBatch, today: chrono::NaiveDate) -> Option<chrono::NaiveDate> {
+    rows.revenue_events
+        .iter()
+        .map(|e| e.effective_date)
+        .chain(rows.activities.iter().map(|a| a.occurred_at.date_naive()))
+        .chain(rows.channel_days.iter().map(|c| c.date))
+        .chain(
+            rows.opportunity_changes
+                .iter()
+                .map(|c| c.changed_at.date_naive()),
+        )
+        .chain(rows.opportunities.iter().map(|o| {
+            o.created_date
+                .unwrap_or(today)
+                .min(o.closed_date.unwrap_or(today))
+        }))
+        .min()
+}
+
+/// Enqueues the recompute of `tenant`'s metrics from `from` through today
+/// ([`RECOMPUTE_JOB`]), a little later: the deliveries of one half-minute
+/// that touch the same day share one job. A failure is logged: the
+/// scheduler's daily run and `revos metrics compute` still cover it.
+pub(crate) async fn enqueue_recompute(
+    kernel: &crate::Kernel,
+    tenant: TenantId,
+    from: chrono::NaiveDate,
+) {
+    let now = Utc::now();
+    let bucket = now.timestamp() / RECOMPUTE_DELAY_SECS;
+    let request = JobRequest {
+        queue: MAP_QUEUE.to_owned(),
+        kind: RECOMPUTE_JOB.to_owned(),
+        payload: serde_json::json!({"from": from}),
+        priority: Some("recompute".to_owned()),
+        run_at: Some(now + chrono::Duration::seconds(RECOMPUTE_DELAY_SECS)),
+        idempotency_key: Some(format!("recompute:{from}:{bucket}")),
+        action_id: None,
+    };
+    let result = match kernel.job_for(&request) {
+        Ok(job) => kernel
+            .store()
+            .enqueue(tenant, &job, now)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.body.message),
+    };
+    if let Err(error) = result {
+        tracing::error!(%tenant, %from, %error, "could not enqueue a recompute of the metrics");
+    }
+}
+
 /// What mapping one raw event did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MappingReport {
@@ -57,6 +124,8 @@ pub struct MappingReport {
     pub rows: usize,
     /// Entries of a batch the mapper does not handle.
     pub skipped: Vec<String>,
+    /// The earliest day the rows touch ([`earliest_day`]).
+    pub touched_from: Option<chrono::NaiveDate>,
 }
 
 /// Maps `tenant`'s raw event `id` and records the outcome with the rows.
@@ -118,6 +187,7 @@ pub(crate) async fn map_raw_event(
         mapping,
         rows: rows.len(),
         skipped,
+        touched_from: earliest_day(&rows, now.date_naive()),
     })
 }
 
@@ -191,6 +261,9 @@ impl Handler for MapHandler {
                 }),
             )
             .await;
+        if let Some(from) = report.touched_from {
+            enqueue_recompute(&self.kernel, job.tenant_id, from).await;
+        }
         match report.mapping.outcome {
             MappingOutcome::Failed => Err(JobError::Fatal(report.mapping.detail)),
             MappingOutcome::Mapped | MappingOutcome::Unmapped => Ok(()),
