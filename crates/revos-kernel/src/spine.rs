@@ -129,53 +129,75 @@ pub struct SpineImportReport {
     pub written: u64,
 }
 
+/// Reads row `i` into `T`, or says why it does not read.
+fn read_row<T: DeserializeOwned>(i: usize, row: &Value) -> Result<T, Violation> {
+    if let Some(v) = revos_contracts::text::json_nul_violation(row) {
+        return Err(Violation::new(
+            "spine_import",
+            format!("$[{i}]"),
+            v.message,
+            ErrorCode::InvalidInput,
+        ));
+    }
+    // The path names the field a bad value is in (`effective_date`).
+    serde_path_to_error::deserialize::<_, T>(row).map_err(|e| {
+        let field = e.path().to_string();
+        let path = if field == "." {
+            format!("$[{i}]")
+        } else {
+            format!("$[{i}].{field}")
+        };
+        Violation::new(
+            "spine_import",
+            path,
+            e.into_inner().to_string(),
+            ErrorCode::InvalidInput,
+        )
+    })
+}
+
 /// Reads every row into `T`, or says which rows do not read and why.
 fn rows_as<T: DeserializeOwned>(rows: &[Value]) -> Result<Vec<T>, Vec<Violation>> {
-    let mut out = Vec::with_capacity(rows.len());
-    let mut problems = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        if let Some(v) = revos_contracts::text::json_nul_violation(row) {
-            problems.push(Violation::new(
-                "spine_import",
-                format!("$[{i}]"),
-                v.message,
-                ErrorCode::InvalidInput,
-            ));
-            continue;
-        }
-        match serde_json::from_value::<T>(row.clone()) {
-            Ok(item) => out.push(item),
-            Err(e) => problems.push(Violation::new(
-                "spine_import",
-                format!("$[{i}]"),
-                e.to_string(),
-                ErrorCode::InvalidInput,
-            )),
-        }
-    }
+    let (items, problems) = read_all::<T>(rows);
     if problems.is_empty() {
-        Ok(out)
+        Ok(items.into_iter().map(|(_, item)| item).collect())
     } else {
         Err(problems)
     }
 }
 
-/// Refuses an import that names one id twice: the file would say two
-/// things about one row.
-fn unique_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<Violation> {
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+/// The rows that read, each with its index, and the problems of the rest.
+fn read_all<T: DeserializeOwned>(rows: &[Value]) -> (Vec<(usize, T)>, Vec<Violation>) {
+    let mut items = Vec::with_capacity(rows.len());
     let mut problems = Vec::new();
-    for (i, id) in ids.enumerate() {
-        if let Some(first) = seen.insert(id, i) {
-            problems.push(Violation::new(
-                "spine_import",
-                format!("$[{i}].id"),
-                format!("`{id}` is also the id of row {first}; each row needs its own id"),
-                ErrorCode::InvalidInput,
-            ));
+    for (i, row) in rows.iter().enumerate() {
+        match read_row::<T>(i, row) {
+            Ok(item) => items.push((i, item)),
+            Err(v) => problems.push(v),
         }
     }
-    problems
+    (items, problems)
+}
+
+/// Every problem of the rows: those that do not read, and the table's
+/// rules (ids named twice among them) on the rows that read (their paths naming each row's
+/// index in the input); with the records when there is none.
+fn problems_of<T: DeserializeOwned>(
+    rows: &[Value],
+    rules: impl Fn(&[T]) -> Vec<Violation>,
+) -> (Vec<T>, Vec<Violation>) {
+    let (read, mut problems) = read_all::<T>(rows);
+    let (at, items): (Vec<usize>, Vec<T>) = read.into_iter().unzip();
+    for mut v in rules(&items) {
+        if let Some(j) = index_of(&v.path)
+            && let Some(i) = at.get(j)
+        {
+            v.path = v.path.replacen(&format!("$[{j}]"), &format!("$[{i}]"), 1);
+        }
+        problems.push(v);
+    }
+    problems.sort_by_key(|v| index_of(&v.path));
+    (items, problems)
 }
 
 fn refuse(table: SpineTable, problems: Vec<Violation>) -> Failure {
@@ -194,16 +216,29 @@ fn refuse(table: SpineTable, problems: Vec<Violation>) -> Failure {
 fn checked<T: DeserializeOwned>(
     table: SpineTable,
     rows: &[Value],
-    id: impl Fn(&T) -> &str,
-    check: impl Fn(&[T]) -> Vec<Violation>,
+    rules: impl Fn(&[T]) -> Vec<Violation>,
 ) -> Result<Vec<T>, Failure> {
-    let items = rows_as::<T>(rows).map_err(|p| refuse(table, p))?;
-    let mut problems = unique_ids(items.iter().map(&id));
-    problems.extend(check(&items));
+    let (items, problems) = problems_of(rows, rules);
     if problems.is_empty() {
         Ok(items)
     } else {
         Err(refuse(table, problems))
+    }
+}
+
+/// Every problem of `rows` for `table` that can be known without the
+/// store, writing nothing: each row's shape, ids named twice and the
+/// table's rules (a channel's campaign is looked up only at import). For
+/// readers of files that found bad lines of their own, so one pass names
+/// every problem.
+pub fn check(table: SpineTable, rows: &[Value]) -> Vec<Violation> {
+    match table {
+        SpineTable::Campaigns => problems_of::<Campaign>(rows, validate::campaigns).1,
+        SpineTable::Channels => read_all::<ChannelRow>(rows).1,
+        SpineTable::Opportunities => problems_of::<Opportunity>(rows, validate::opportunities).1,
+        SpineTable::Accounts => problems_of::<Account>(rows, validate::accounts).1,
+        SpineTable::Activities => problems_of::<CrmActivity>(rows, validate::crm_activities).1,
+        SpineTable::RevenueEvents => problems_of::<RevenueEvent>(rows, validate::revenue_events).1,
     }
 }
 
@@ -243,7 +278,7 @@ impl Kernel {
         let today = chrono::Utc::now().date_naive();
         let (written, touched_from): (WriteSummary, Option<NaiveDate>) = match table {
             SpineTable::Campaigns => {
-                let items = checked(table, rows, |c: &Campaign| &c.id, validate::campaigns)?;
+                let items = checked::<Campaign>(table, rows, validate::campaigns)?;
                 // No metric reads campaigns: nothing to recompute.
                 (store.upsert_campaigns(tenant, &items).await?, None)
             }
@@ -252,12 +287,7 @@ impl Kernel {
                 (store.upsert_campaigns(tenant, &items).await?, None)
             }
             SpineTable::Opportunities => {
-                let items = checked(
-                    table,
-                    rows,
-                    |o: &Opportunity| &o.id,
-                    validate::opportunities,
-                )?;
+                let items = checked::<Opportunity>(table, rows, validate::opportunities)?;
                 let from = items
                     .iter()
                     .map(|o| {
@@ -269,26 +299,16 @@ impl Kernel {
                 (store.upsert_opportunities(tenant, &items).await?, from)
             }
             SpineTable::Accounts => {
-                let items = checked(table, rows, |a: &Account| &a.id, validate::accounts)?;
+                let items = checked::<Account>(table, rows, validate::accounts)?;
                 (store.upsert_accounts(tenant, &items).await?, None)
             }
             SpineTable::Activities => {
-                let items = checked(
-                    table,
-                    rows,
-                    |a: &CrmActivity| &a.id,
-                    validate::crm_activities,
-                )?;
+                let items = checked::<CrmActivity>(table, rows, validate::crm_activities)?;
                 let from = items.iter().map(|a| a.occurred_at.date_naive()).min();
                 (store.upsert_crm_activities(tenant, &items).await?, from)
             }
             SpineTable::RevenueEvents => {
-                let items = checked(
-                    table,
-                    rows,
-                    |e: &RevenueEvent| &e.id,
-                    validate::revenue_events,
-                )?;
+                let items = checked::<RevenueEvent>(table, rows, validate::revenue_events)?;
                 let from = items.iter().map(|e| e.effective_date).min();
                 (store.upsert_revenue_events(tenant, &items).await?, from)
             }
@@ -406,30 +426,38 @@ mod tests {
     }
 
     #[test]
-    fn rows_that_do_not_read_are_named_with_their_index() {
+    fn every_bad_row_is_named_with_its_index_and_field() {
         let rows = vec![
-            json!({"id": "a1", "name": "Acme"}),
-            json!({"id": "a2", "nmae": "Typo"}),
-            json!({"id": "a1", "name": "Again"}),
+            json!({"id": "r1", "type": "new_business", "amount": 10.0, "effective_date": "2026-11-01"}),
+            json!({"id": "r2", "type": "new_busines", "amount": 10.0, "effective_date": "2026-11-01"}),
+            json!({"id": "r3", "type": "churn", "amount": 10.0, "effective_date": "2026-13-01"}),
+            json!({"id": "r1", "type": "churn", "amount": 5.0, "effective_date": "2026-11-02"}),
+            json!({"id": "r5", "tpye": "churn", "amount": 5.0, "effective_date": "2026-11-02"}),
         ];
-        let err = checked(
-            SpineTable::Accounts,
-            &rows,
-            |a: &Account| &a.id,
-            |_| Vec::new(),
-        )
-        .unwrap_err();
-        let text = serde_json::to_string(&err.body).unwrap();
-        assert!(text.contains("$[1]") && text.contains("nmae"), "{text}");
-        let rows = vec![rows[0].clone(), rows[2].clone()];
-        let err = checked(
-            SpineTable::Accounts,
-            &rows,
-            |a: &Account| &a.id,
-            |_| Vec::new(),
-        )
-        .unwrap_err();
-        let text = serde_json::to_string(&err.body).unwrap();
-        assert!(text.contains("$[1].id") && text.contains("row 0"), "{text}");
+        let problems = check(SpineTable::RevenueEvents, &rows);
+        let said: Vec<String> = problems
+            .iter()
+            .map(|v| format!("{} {}", v.path, v.message))
+            .collect();
+        // The row that reads with an unknown type is named beside the rows
+        // that do not read at all, each by its own index.
+        assert_eq!(said.len(), 4, "{said:?}");
+        assert!(
+            said[0].starts_with("$[1].type") && said[0].contains("new_busines"),
+            "{said:?}"
+        );
+        assert!(said[1].starts_with("$[2].effective_date"), "{said:?}");
+        assert!(
+            said[2].starts_with("$[3].id") && said[2].contains("more than once"),
+            "{said:?}"
+        );
+        assert!(
+            said[3].starts_with("$[4]") && said[3].contains("tpye"),
+            "{said:?}"
+        );
+        let err =
+            checked::<RevenueEvent>(SpineTable::RevenueEvents, &rows, validate::revenue_events)
+                .unwrap_err();
+        assert!(err.body.message.starts_with("4 bad rows"), "{:?}", err.body);
     }
 }

@@ -192,6 +192,16 @@ pub(crate) fn revenue_events(items: &[RevenueEvent]) -> Vec<Violation> {
     for (i, x) in items.iter().enumerate() {
         c.text(format!("$[{i}].id"), &x.id, MAX_ID_LEN);
         c.text(format!("$[{i}].type"), &x.event_type, 100);
+        if !revos_store::REVENUE_EVENT_TYPES.contains(&x.event_type.as_str()) {
+            c.push(
+                format!("$[{i}].type"),
+                format!(
+                    "`{}` is not a revenue event type: one of {}",
+                    x.event_type,
+                    revos_store::REVENUE_EVENT_TYPES.join(", ")
+                ),
+            );
+        }
         c.finite(format!("$[{i}].amount"), x.amount);
     }
     c.finish()

@@ -369,6 +369,20 @@ pub struct Account {
     pub arr: Option<f64>,
 }
 
+/// The kinds of revenue event the analytics job understands:
+/// `new_business`, `expansion`, `contraction` and `churn` move recurring
+/// revenue; `booking` is contract value signed outside subscriptions;
+/// `refund` and `one_time` are cash.
+pub const REVENUE_EVENT_TYPES: [&str; 7] = [
+    "booking",
+    "new_business",
+    "expansion",
+    "contraction",
+    "churn",
+    "refund",
+    "one_time",
+];
+
 /// A revenue-bearing event (`revenue_events`): a booking, an expansion, a
 /// churn, a refund.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -376,7 +390,7 @@ pub struct Account {
 pub struct RevenueEvent {
     /// The id in the tenant's billing or CRM system.
     pub id: String,
-    /// Kind (`booking`, `expansion`, `churn`, `refund`, …).
+    /// Kind: one of [`REVENUE_EVENT_TYPES`].
     #[serde(rename = "type")]
     pub event_type: String,
     /// Amount (negative for churn and refunds).

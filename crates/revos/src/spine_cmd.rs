@@ -27,24 +27,31 @@ fn on_lines(failure: Failure, lines: &[u64], file: &std::path::Path) -> Failure 
     let mut errors: Vec<RowError> = violations
         .iter()
         .map(|v| {
-            let path = v["path"].as_str().unwrap_or_default();
-            let line = import::index_of(path)
-                .and_then(|i| lines.get(i).copied())
-                .unwrap_or(0);
-            let field = path.split_once("].").map_or("", |(_, f)| f);
-            let message = v["message"].as_str().unwrap_or_default();
-            RowError {
-                line,
-                message: if field.is_empty() {
-                    message.to_owned()
-                } else {
-                    format!("{field}: {message}")
-                },
-            }
+            row_error(
+                v["path"].as_str().unwrap_or_default(),
+                v["message"].as_str().unwrap_or_default(),
+                lines,
+            )
         })
         .collect();
     errors.sort_by_key(|e| e.line);
     refused(&errors, file)
+}
+
+/// A kernel problem at `path` (`$[12].amount`) as the file's line and field.
+fn row_error(path: &str, message: &str, lines: &[u64]) -> RowError {
+    let line = import::index_of(path)
+        .and_then(|i| lines.get(i).copied())
+        .unwrap_or(0);
+    let field = path.split_once("].").map_or("", |(_, f)| f);
+    RowError {
+        line,
+        message: if field.is_empty() {
+            message.to_owned()
+        } else {
+            format!("{field}: {message}")
+        },
+    }
 }
 
 fn refused(errors: &[RowError], file: &std::path::Path) -> Failure {
@@ -93,7 +100,13 @@ pub async fn import(
     })?;
     bar.finish_and_clear();
     if !parsed.errors.is_empty() {
-        return Err(refused(&parsed.errors, file));
+        // The lines that did read may hold problems too: name them all.
+        let mut errors = parsed.errors.clone();
+        for v in revos_kernel::spine::check(table, &parsed.rows) {
+            errors.push(row_error(&v.path, &v.message, &parsed.lines));
+        }
+        errors.sort_by_key(|e| e.line);
+        return Err(refused(&errors, file));
     }
     if parsed.rows.is_empty() {
         return Err(Failure::of(

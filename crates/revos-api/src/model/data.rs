@@ -478,8 +478,11 @@ impl From<Account> for revos_store::Account {
 pub(crate) struct RevenueEvent {
     /// The id in the tenant's billing or CRM system.
     pub(crate) id: String,
-    /// Kind (`booking`, `expansion`, `churn`, `refund`, …).
+    /// Kind: `new_business`, `expansion`, `contraction` and `churn` move
+    /// recurring revenue; `booking` is contract value signed outside
+    /// subscriptions; `refund` and `one_time` are cash.
     #[serde(rename = "type")]
+    #[schema(pattern = "^(booking|new_business|expansion|contraction|churn|refund|one_time)$")]
     pub(crate) event_type: String,
     /// Amount (negative for churn and refunds).
     pub(crate) amount: f64,
