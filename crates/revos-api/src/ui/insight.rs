@@ -4,7 +4,6 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Duration, NaiveDate, Utc};
 use revos_contracts::ErrorKind;
@@ -17,7 +16,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::pages::{
-    blank_is_none, failure, frame, merge, not_found, page, parse_tenant, signed_in, tenant_page,
+    blank_is_none, failure, not_found, parse_tenant, signed_in, tenant_page, tenant_view,
 };
 use super::session::Visit;
 use crate::AppState;
@@ -112,15 +111,14 @@ pub(super) async fn metrics(
                     })
                 })
                 .collect();
-            let base = frame(&state, &session, Some(tenant)).await;
-            page(
-                StatusCode::OK,
+            tenant_view(
+                &state,
+                &session,
+                tenant,
                 "metrics.html",
-                merge(
-                    base,
-                    json!({"title": "Metrics", "items": items, "span": DEFAULT_DAYS}),
-                ),
+                json!({"title": "Metrics", "items": items, "span": DEFAULT_DAYS}),
             )
+            .await
         }
         Err(f) => failure(Some(&session), Some(tenant), &f),
     }
@@ -194,27 +192,26 @@ pub(super) async fn metric(
                     v.map(|v| json!({"day": d, "value": value_text(v, chart.unit)}))
                 })
                 .collect();
-            let base = frame(&state, &session, Some(tenant)).await;
-            page(
-                StatusCode::OK,
+            tenant_view(
+                &state,
+                &session,
+                tenant,
                 "metric.html",
-                merge(
-                    base,
-                    json!({
-                        "title": chart.name,
-                        "m": {
-                            "id": chart.metric, "name": chart.name, "definition": chart.definition,
-                            "unit": unit_name(chart.unit), "better": better_text(chart.direction),
-                            "target": chart.target.map(|t| value_text(t, chart.unit)),
-                        },
-                        "svg": svg,
-                        "marks": marks,
-                        "values": values,
-                        "from": from, "to": to, "days": days,
-                        "spans": [30, 90, 180, 365],
-                    }),
-                ),
+                json!({
+                    "title": chart.name,
+                    "m": {
+                        "id": chart.metric, "name": chart.name, "definition": chart.definition,
+                        "unit": unit_name(chart.unit), "better": better_text(chart.direction),
+                        "target": chart.target.map(|t| value_text(t, chart.unit)),
+                    },
+                    "svg": svg,
+                    "marks": marks,
+                    "values": values,
+                    "from": from, "to": to, "days": days,
+                    "spans": [30, 90, 180, 365],
+                }),
             )
+            .await
         }
         Err(f) => failure(Some(&session), Some(tenant), &f),
     }
@@ -311,12 +308,14 @@ pub(super) async fn experiments(
                     })
                 })
                 .collect();
-            let base = frame(&state, &session, Some(tenant)).await;
-            page(
-                StatusCode::OK,
+            tenant_view(
+                &state,
+                &session,
+                tenant,
                 "experiments.html",
-                merge(base, json!({"title": "Experiments", "items": items})),
+                json!({"title": "Experiments", "items": items}),
             )
+            .await
         }
         Err(f) => failure(Some(&session), Some(tenant), &f),
     }
@@ -386,13 +385,12 @@ pub(super) async fn experiment(
                     "reason": r.reason,
                 })
             });
-            let base = frame(&state, &session, Some(tenant)).await;
-            page(
-                StatusCode::OK,
+            tenant_view(
+                &state,
+                &session,
+                tenant,
                 "experiment.html",
-                merge(
-                    base,
-                    json!({
+                json!({
                         "title": format!("Experiment {}", view.action.action_id),
                         "x": {
                             "id": view.action.id, "cycle_id": view.action.cycle_id,
@@ -410,8 +408,7 @@ pub(super) async fn experiment(
                         "results_event": view.results_event,
                         "missing": view.missing,
                     }),
-                ),
-            )
+                ).await
         }
         Err(f) => failure(Some(&session), Some(tenant), &f),
     }

@@ -183,6 +183,19 @@ pub(super) fn merge(mut base: Value, more: Value) -> Value {
     base
 }
 
+/// A tenant's page: the frame every signed-in page shares, with the
+/// page's own context, rendered with `template`.
+pub(super) async fn tenant_view(
+    state: &AppState,
+    session: &Session,
+    tenant: TenantId,
+    template: &str,
+    context: Value,
+) -> Response {
+    let base = frame(state, session, Some(tenant)).await;
+    page(StatusCode::OK, template, merge(base, context))
+}
+
 /// JSON for people: indented.
 pub(super) fn pretty<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
@@ -1154,20 +1167,19 @@ pub(super) async fn queues(
         Ok(d) => d,
         Err(f) => return failure(Some(&session), Some(tenant), &f),
     };
-    let base = frame(&state, &session, Some(tenant)).await;
-    page(
-        StatusCode::OK,
+    tenant_view(
+        &state,
+        &session,
+        tenant,
         "queues.html",
-        merge(
-            base,
-            json!({
-                "title": "Queues",
-                "queues": stats,
-                "dead": dead.items,
-                "dead_more": dead.has_more,
-            }),
-        ),
+        json!({
+            "title": "Queues",
+            "queues": stats,
+            "dead": dead.items,
+            "dead_more": dead.has_more,
+        }),
     )
+    .await
 }
 
 /// `POST /t/{tenant_id}/queues/{queue}/{pause|resume}`.

@@ -5,7 +5,6 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use revos_contracts::{ErrorKind, TenantId};
@@ -21,8 +20,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::pages::{
-    blank_is_none, day, failure, frame, merge, not_found, page, page_after, parse_tenant, pretty,
-    signed_in, tenant_page,
+    blank_is_none, day, failure, not_found, page_after, parse_tenant, pretty, signed_in,
+    tenant_page, tenant_view,
 };
 use super::session::Visit;
 use crate::AppState;
@@ -164,18 +163,17 @@ pub(super) async fn audit(
             })
         })
         .collect();
-    let base = frame(&state, &session, Some(tenant)).await;
-    page(
-        StatusCode::OK,
+    tenant_view(
+        &state,
+        &session,
+        tenant,
         "audit.html",
-        merge(
-            base,
-            json!({
-                "title": "Audit log", "items": items, "next": next,
-                "filters": shown, "status": status,
-            }),
-        ),
+        json!({
+            "title": "Audit log", "items": items, "next": next,
+            "filters": shown, "status": status,
+        }),
     )
+    .await
 }
 
 /// `GET /t/{tenant_id}/templates`: the latest version of each e-mail
@@ -195,15 +193,13 @@ pub(super) async fn templates(
     };
     match listed {
         Ok(items) => {
-            let base = frame(&state, &session, Some(tenant)).await;
-            page(
-                StatusCode::OK,
+            tenant_view(
+                &state,
+                &session,
+                tenant,
                 "templates.html",
-                merge(
-                    base,
-                    json!({"title": "Templates", "items": items.into_iter().map(Template::from).collect::<Vec<_>>()}),
-                ),
-            )
+                json!({"title": "Templates", "items": items.into_iter().map(Template::from).collect::<Vec<_>>()}),
+                ).await
         }
         Err(f) => failure(Some(&session), Some(tenant), &f),
     }
@@ -226,18 +222,17 @@ pub(super) async fn template(
     };
     match versions {
         Ok(versions) => {
-            let base = frame(&state, &session, Some(tenant)).await;
-            page(
-                StatusCode::OK,
+            tenant_view(
+                &state,
+                &session,
+                tenant,
                 "template.html",
-                merge(
-                    base,
-                    json!({
-                        "title": format!("Template {key}"), "key": key,
-                        "versions": versions.into_iter().map(Template::from).collect::<Vec<_>>(),
-                    }),
-                ),
+                json!({
+                    "title": format!("Template {key}"), "key": key,
+                    "versions": versions.into_iter().map(Template::from).collect::<Vec<_>>(),
+                }),
             )
+            .await
         }
         Err(f) => failure(Some(&session), Some(tenant), &f),
     }
@@ -308,19 +303,18 @@ pub(super) async fn tickets(
                 q.append_pair("cursor", &cursor.encode());
                 q.finish()
             });
-            let base = frame(&state, &session, Some(tenant)).await;
-            page(
-                StatusCode::OK,
+            tenant_view(
+                &state,
+                &session,
+                tenant,
                 "tickets.html",
-                merge(
-                    base,
-                    json!({
-                        "title": "Tickets", "items": listed.items, "next": next,
-                        "filters": {"status": status, "risk": risk, "overdue": overdue},
-                        "statuses": ["open", "pending", "awaiting_approval", "escalated", "closed"],
-                    }),
-                ),
+                json!({
+                    "title": "Tickets", "items": listed.items, "next": next,
+                    "filters": {"status": status, "risk": risk, "overdue": overdue},
+                    "statuses": ["open", "pending", "awaiting_approval", "escalated", "closed"],
+                }),
             )
+            .await
         }
         Err(f) => failure(Some(&session), Some(tenant), &f),
     }
@@ -343,15 +337,14 @@ pub(super) async fn ticket(
         .await
     {
         Ok(t) => {
-            let base = frame(&state, &session, Some(tenant)).await;
-            page(
-                StatusCode::OK,
+            tenant_view(
+                &state,
+                &session,
+                tenant,
                 "ticket.html",
-                merge(
-                    base,
-                    json!({"title": format!("Ticket {}", t.reference), "t": t}),
-                ),
+                json!({"title": format!("Ticket {}", t.reference), "t": t}),
             )
+            .await
         }
         Err(f) => failure(Some(&session), Some(tenant), &f),
     }
@@ -404,19 +397,17 @@ pub(super) async fn posts(
                 q.append_pair("cursor", &cursor.encode());
                 q.finish()
             });
-            let base = frame(&state, &session, Some(tenant)).await;
-            page(
-                StatusCode::OK,
+            tenant_view(
+                &state,
+                &session,
+                tenant,
                 "posts.html",
-                merge(
-                    base,
-                    json!({
+                json!({
                         "title": "Posts", "items": listed.items, "next": next,
                         "filters": {"status": status},
                         "statuses": ["draft", "submitted", "published", "rejected", "expired", "failed"],
                     }),
-                ),
-            )
+                ).await
         }
         Err(f) => failure(Some(&session), Some(tenant), &f),
     }
@@ -438,22 +429,21 @@ pub(super) async fn post(
     };
     match state.kernel.post(&session.principal, tenant, id).await {
         Ok(p) => {
-            let base = frame(&state, &session, Some(tenant)).await;
-            page(
-                StatusCode::OK,
+            tenant_view(
+                &state,
+                &session,
+                tenant,
                 "post.html",
-                merge(
-                    base,
-                    json!({
-                        "title": p.title.clone(),
-                        "p": p,
-                        "submission": p.submission.as_ref().map(pretty),
-                        "published": p.published.as_ref().map(pretty),
-                        "failure_json": p.failure.as_ref().map(pretty),
-                        "decision": p.decision.as_ref().map(pretty),
-                    }),
-                ),
+                json!({
+                    "title": p.title.clone(),
+                    "p": p,
+                    "submission": p.submission.as_ref().map(pretty),
+                    "published": p.published.as_ref().map(pretty),
+                    "failure_json": p.failure.as_ref().map(pretty),
+                    "decision": p.decision.as_ref().map(pretty),
+                }),
             )
+            .await
         }
         Err(f) => failure(Some(&session), Some(tenant), &f),
     }
