@@ -59,8 +59,14 @@ pub struct NewFormToken {
     pub honeypot: Option<String>,
 }
 
+/// A refused definition: the message starts with the field's name, which
+/// `details.field` also holds.
 fn invalid(field: &str, message: impl Into<String>) -> Failure {
-    Failure::of(ErrorKind::Validation, message).with_detail("field", field)
+    Failure::of(
+        ErrorKind::Validation,
+        format!("{field}: {}", message.into()),
+    )
+    .with_detail("field", field)
 }
 
 fn is_local(host: &str) -> bool {
@@ -162,6 +168,57 @@ fn no_such_form() -> Failure {
         .with_detail("resource", "form")
 }
 
+/// Escapes text for an HTML attribute or element.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A ready-to-paste HTML `<form>` that posts to `api_base` (the revos
+/// server's public URL, e.g. `https://revos.example.com`) with `token`:
+/// e-mail (required), name, company and message fields, and the form's
+/// honeypot field hidden from people.
+pub fn html_snippet(form: &FormToken, token: &str, api_base: &str) -> String {
+    let action = format!(
+        "{}/v1/forms/{}/submit",
+        api_base.trim_end_matches('/'),
+        token
+    );
+    let mut html = format!(
+        "<form method=\"post\" action=\"{}\">\n",
+        escape_html(&action)
+    );
+    for line in [
+        r#"<label>E-mail <input type="email" name="email" required></label>"#,
+        r#"<label>Name <input type="text" name="name"></label>"#,
+        r#"<label>Company <input type="text" name="company"></label>"#,
+        r#"<label>Message <textarea name="message"></textarea></label>"#,
+    ] {
+        html.push_str("  ");
+        html.push_str(line);
+        html.push('\n');
+    }
+    if let Some(trap) = &form.honeypot {
+        html.push_str(&format!(
+            "  <div style=\"display:none\" aria-hidden=\"true\"><input type=\"text\" \
+             name=\"{}\" tabindex=\"-1\" autocomplete=\"off\"></div>\n",
+            escape_html(trap)
+        ));
+    }
+    html.push_str("  <button type=\"submit\">Send</button>\n</form>\n");
+    html
+}
+
 /// What became of a submission.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Submission {
@@ -191,7 +248,7 @@ impl Kernel {
             .unwrap_or("Lead form")
             .to_owned();
         if name.chars().count() > 100 {
-            return Err(invalid("name", "the name is longer than 100 characters"));
+            return Err(invalid("name", "longer than 100 characters"));
         }
         if new.origins.is_empty() {
             return Err(invalid(
@@ -383,5 +440,35 @@ mod tests {
         assert!(parse_honeypot("a b").is_err());
         assert_eq!(token_hint("rvf_abcdefgh1234"), "rvf_…1234");
         assert_eq!(token_hash("rvf_x").len(), 64);
+    }
+
+    #[test]
+    fn the_snippet_posts_to_the_token_and_hides_the_honeypot() {
+        let form = FormToken {
+            id: Uuid::new_v4(),
+            tenant_id: TenantId::new_random(),
+            name: "Contact".into(),
+            hint: "rvf_…abcd".into(),
+            origins: vec!["https://www.example.com".into()],
+            redirect_url: None,
+            honeypot: Some("website".into()),
+            created_by: "service".into(),
+            created_at: Utc::now(),
+            revoked_at: None,
+        };
+        let html = html_snippet(&form, "rvf_abcd", "https://revos.example.com/\"x");
+        assert!(html.starts_with(
+            "<form method=\"post\" action=\"https://revos.example.com/&quot;x/v1/forms/rvf_abcd/submit\">"
+        ), "{html}");
+        assert!(html.contains("name=\"email\" required"), "{html}");
+        assert!(html.contains("style=\"display:none\""), "{html}");
+        assert!(html.contains("name=\"website\" tabindex=\"-1\""), "{html}");
+        let plain = FormToken {
+            honeypot: None,
+            ..form
+        };
+        assert!(
+            !html_snippet(&plain, "rvf_abcd", "http://localhost:8080").contains("display:none")
+        );
     }
 }
