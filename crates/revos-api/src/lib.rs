@@ -33,8 +33,8 @@ use axum::routing::{delete, post, put};
 use revos_contracts::ErrorKind;
 use revos_kernel::Kernel;
 use routes::{
-    audit, cycles, data, events, jobs, keys, me, ops, posts, system, templates, tenants, tickets,
-    webhooks,
+    audit, cycles, data, events, forms, jobs, keys, me, ops, posts, system, templates, tenants,
+    tickets, webhooks,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -246,6 +246,20 @@ pub(crate) fn router(kernel: Kernel) -> Router {
         .route("/v1/events/{event_id}", get(events::get))
         .route("/v1/correlations/{correlation_id}", get(events::correlation))
         .route("/v1/lead-capture", post(events::lead_capture))
+        .route(
+            "/v1/forms/{token}/submit",
+            post(forms::submit)
+                .options(forms::preflight)
+                .layer(DefaultBodyLimit::max(forms::FORM_BODY_LIMIT)),
+        )
+        .route(
+            &format!("{tenant}/forms"),
+            get(forms::list).post(forms::create),
+        )
+        .route(
+            &format!("{tenant}/forms/{{form_id}}"),
+            delete(forms::revoke),
+        )
         .route("/v1/landing-form-submit", post(events::landing_form_submit))
         .route("/v1/tasks", get(events::tasks))
         .route("/v1/tasks/{task_id}/complete", post(events::complete_task))

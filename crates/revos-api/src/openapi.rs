@@ -9,8 +9,8 @@
 //! `.ci/schemathesis` fuzzes the running server against this document.
 
 use crate::routes::{
-    audit, cycles, data, events, jobs, keys, me, ops, posts, system, templates, tenants, tickets,
-    webhooks,
+    audit, cycles, data, events, forms, jobs, keys, me, ops, posts, system, templates, tenants,
+    tickets, webhooks,
 };
 use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -108,6 +108,11 @@ use utoipa::{Modify, OpenApi};
         events::correlation,
         events::lead_capture,
         events::landing_form_submit,
+        forms::submit,
+        forms::preflight,
+        forms::create,
+        forms::list,
+        forms::revoke,
         events::tasks,
         events::complete_task,
         events::guards,
@@ -160,6 +165,7 @@ use utoipa::{Modify, OpenApi};
         (name = "posts", description = "The publish pipeline: drafts, their checks, submission through publish_post (always approved by a person) and the published record"),
         (name = "system", description = "Liveness and readiness"),
         (name = "kernel", description = "Optimization cycles: KernelInput → KernelOutput (the kernel I/O contract), cycles on stored data"),
+        (name = "forms", description = "Public lead forms: publishable form tokens (`rvf_…`) a web page posts leads with, from its allowed origins, without an API key"),
         (name = "events", description = "The event runtime: events → decisions → actions, lead forms, timelines, tasks"),
         (name = "guards", description = "Guard boundaries: ALLOW, ALLOW_WITH_OVERRIDE or BLOCK under the tenant's Cedar rules"),
         (name = "policies", description = "Policies, runtime modes (shadow/enforce), settings and replay"),
@@ -243,6 +249,12 @@ pub const PATH_PARAMS: &[(&str, PathParam, &str)] = &[
     ("cycle_id", PathParam::Uuid, "Cycle UUID"),
     ("endpoint_id", PathParam::Uuid, "Webhook endpoint UUID"),
     ("secret_id", PathParam::Uuid, "Webhook secret UUID"),
+    ("form_id", PathParam::Uuid, "Form token UUID"),
+    (
+        "token",
+        PathParam::Text,
+        "The publishable form token (`rvf_…`)",
+    ),
     (
         "key_id",
         PathParam::Text,
@@ -310,7 +322,7 @@ pub fn path_params(path: &str) -> Vec<&str> {
         .collect()
 }
 
-const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
+const METHODS: [&str; 6] = ["get", "post", "put", "delete", "patch", "options"];
 
 /// Adds to every operation of `doc` what the server does on every route.
 pub(crate) fn conform(doc: &mut Value) {
@@ -814,6 +826,16 @@ fn request_example(method: &str, path: &str) -> Option<Value> {
         ("post", "/members") => json!({"subject": "user-123", "role": "approver"}),
         ("put", "/queue-settings") => json!({"email": {"max_attempts": 5}}),
         ("post", "/webhook-secrets") => json!({"source": "billing"}),
+        ("post", "/forms") => json!({
+            "name": "Contact page",
+            "origins": ["https://www.example.com"],
+            "redirect_url": "https://www.example.com/thanks",
+            "honeypot": "website",
+        }),
+        ("post", "/v1/forms/{token}/submit") => json!({
+            "email": "ada@example.com", "name": "Ada Lovelace", "company": "Analytical Engines",
+            "utm_source": "newsletter",
+        }),
         ("post", "/templates") => json!({
             "template_key": "welcome_investor", "category": "marketing",
             "subject": "Welcome, {{ name }}",

@@ -74,6 +74,8 @@ pub(crate) enum EndpointClass {
     Webhook,
     /// Requests that carry no credential, keyed by the peer address.
     Unauthenticated,
+    /// Public lead-form submissions, keyed by the peer address.
+    Form,
 }
 
 impl EndpointClass {
@@ -94,6 +96,7 @@ impl EndpointClass {
             EndpointClass::Write => "write",
             EndpointClass::Webhook => "webhook",
             EndpointClass::Unauthenticated => "unauthenticated",
+            EndpointClass::Form => "form",
         }
     }
 }
@@ -191,12 +194,13 @@ type Keyed<C> = governor::RateLimiter<
     NoOpMiddleware<<C as Clock>::Instant>,
 >;
 
-/// The four per-class limiters of an enabled [`RateLimiter`].
+/// The per-class limiters of an enabled [`RateLimiter`].
 struct Classes<C: Clock> {
     read: Keyed<C>,
     write: Keyed<C>,
     webhook: Keyed<C>,
     unauthenticated: Keyed<C>,
+    form: Keyed<C>,
 }
 
 impl<C: Clock> Classes<C> {
@@ -206,15 +210,17 @@ impl<C: Clock> Classes<C> {
             EndpointClass::Write => &self.write,
             EndpointClass::Webhook => &self.webhook,
             EndpointClass::Unauthenticated => &self.unauthenticated,
+            EndpointClass::Form => &self.form,
         }
     }
 
-    fn all(&self) -> [&Keyed<C>; 4] {
+    fn all(&self) -> [&Keyed<C>; 5] {
         [
             &self.read,
             &self.write,
             &self.webhook,
             &self.unauthenticated,
+            &self.form,
         ]
     }
 }
@@ -255,6 +261,7 @@ impl<C: Clock + Clone> RateLimiter<C> {
             write: keyed(EndpointClass::Write),
             webhook: keyed(EndpointClass::Webhook),
             unauthenticated: keyed(EndpointClass::Unauthenticated),
+            form: keyed(EndpointClass::Form),
         });
         RateLimiter {
             classes,
@@ -315,6 +322,7 @@ fn limits(config: &RateLimitConfig, class: EndpointClass) -> (u32, u32) {
             config.unauthenticated_per_minute,
             config.unauthenticated_burst,
         ),
+        EndpointClass::Form => (config.form_per_minute, config.form_burst),
     }
 }
 

@@ -400,6 +400,10 @@ const DEFAULT_WEBHOOK_BURST: u32 = 100;
 const DEFAULT_UNAUTHENTICATED_PER_MINUTE: u32 = 60;
 /// Default burst of requests without credentials per peer address.
 const DEFAULT_UNAUTHENTICATED_BURST: u32 = 20;
+/// Default public form submissions per peer address per minute.
+const DEFAULT_FORM_PER_MINUTE: u32 = 30;
+/// Default public form submissions an idle peer address may send at once.
+const DEFAULT_FORM_BURST: u32 = 10;
 
 /// The rate limits: for each endpoint class (`read`, `write`, `webhook`, `unauthenticated`), a sustained rate per minute
 /// and a burst (how many requests an idle principal may send at once).
@@ -428,6 +432,11 @@ pub struct RateLimitConfig {
     pub unauthenticated_per_minute: u32,
     /// Requests without credentials an idle peer address may send at once.
     pub unauthenticated_burst: u32,
+    /// Public form submissions (`/v1/forms/{token}/submit`) per peer
+    /// address per minute, sustained.
+    pub form_per_minute: u32,
+    /// Public form submissions an idle peer address may send at once.
+    pub form_burst: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -442,6 +451,8 @@ impl Default for RateLimitConfig {
             webhook_burst: DEFAULT_WEBHOOK_BURST,
             unauthenticated_per_minute: DEFAULT_UNAUTHENTICATED_PER_MINUTE,
             unauthenticated_burst: DEFAULT_UNAUTHENTICATED_BURST,
+            form_per_minute: DEFAULT_FORM_PER_MINUTE,
+            form_burst: DEFAULT_FORM_BURST,
         }
     }
 }
@@ -466,6 +477,8 @@ impl RateLimitConfig {
                 self.unauthenticated_per_minute,
             ),
             ("unauthenticated_burst", self.unauthenticated_burst),
+            ("form_per_minute", self.form_per_minute),
+            ("form_burst", self.form_burst),
         ]
         .into_iter()
         .filter(|(_, value)| *value == 0)

@@ -19,6 +19,7 @@
 pub mod audit;
 pub mod cycles;
 pub mod events;
+pub mod forms;
 pub mod identity;
 pub mod ops;
 pub mod posts;

@@ -18,6 +18,7 @@ mod audit;
 mod cycles;
 mod dialect;
 mod events;
+mod forms;
 mod identity;
 mod memberships;
 mod ops;

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod cycles;
 pub mod error;
 pub mod events;
+pub mod forms;
 pub mod identity;
 pub mod listing;
 pub mod ops;
@@ -71,6 +72,7 @@ pub trait Store:
     audit::AuditStore
     + cycles::CycleStore
     + events::EventStore
+    + forms::FormStore
     + identity::IdentityStore
     + identity::MembershipStore
     + ops::OpsStore

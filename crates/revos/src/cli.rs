@@ -132,6 +132,10 @@ pub enum Command {
     /// Inbound webhooks: the secrets senders sign with.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Public lead forms: publishable tokens a web page posts leads with,
+    /// without an API key.
+    #[command(subcommand)]
+    Forms(crate::forms_cmd::FormsCommand),
     /// Versioned e-mail templates: save, list, show, preview, and render
     /// again a sent e-mail from its hash.
     #[command(subcommand)]

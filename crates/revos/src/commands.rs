@@ -266,6 +266,12 @@ pub async fn run(cli: Cli, explicit_database: bool) -> Result<(), ExitCode> {
             .await
             .map_err(fail)
         }
+        Command::Forms(cmd) => {
+            let kernel = open(config).await.map_err(fail)?;
+            crate::forms_cmd::forms(&kernel, cmd, as_json)
+                .await
+                .map_err(fail)
+        }
         Command::Templates(cmd) => {
             let kernel = open(config).await.map_err(fail)?;
             crate::templates_cmd::templates(&kernel, cmd, as_json)

@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod cycles_bench;
 mod demo_cmd;
+mod forms_cmd;
 mod import;
 mod ingest_bench;
 mod kernel_cmds;

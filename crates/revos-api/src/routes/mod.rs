@@ -4,6 +4,7 @@ pub(crate) mod audit;
 pub(crate) mod cycles;
 pub(crate) mod data;
 pub(crate) mod events;
+pub(crate) mod forms;
 pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod me;

@@ -22,6 +22,9 @@ pub enum LeadOrigin {
     /// `POST /v1/landing-form-submit`: a form on one of the tenant's
     /// landing pages.
     LandingForm,
+    /// `POST /v1/forms/{token}/submit`: a web page's form, posted with a
+    /// publishable form token.
+    PublicForm,
 }
 
 impl LeadOrigin {
@@ -29,6 +32,7 @@ impl LeadOrigin {
         match self {
             LeadOrigin::LeadCapture => "lead_capture",
             LeadOrigin::LandingForm => "landing_form",
+            LeadOrigin::PublicForm => "public_form",
         }
     }
 }
@@ -64,7 +68,10 @@ fn short_hash(text: &str) -> String {
 /// The e-mail address is required. The event's idempotency key is the
 /// form's `submission_id` when it has one, else a hash of the form, so a
 /// double-submitted form is one lead.
-fn lead_event(origin: LeadOrigin, body: &Map<String, Value>) -> Result<EventInput, Failure> {
+pub(crate) fn lead_event(
+    origin: LeadOrigin,
+    body: &Map<String, Value>,
+) -> Result<EventInput, Failure> {
     let mut fields: Map<String, Value> = Map::new();
     for (k, v) in body {
         if k == "fields" {

@@ -4,6 +4,8 @@
 //! - [`ingest`]: events → policies → decisions → actions, in one
 //!   transaction with the adapters' rows and the audit entry.
 //! - [`entry`]: lead forms and booking webhooks turned into events.
+//! - [`forms`]: publishable form tokens and the public submissions they
+//!   carry.
 //! - [`webhooks`]: inbound webhook deliveries, verified and kept raw.
 //! - [`connectors`]: raw deliveries mapped to spine rows.
 //! - [`guards`]: `ALLOW` / `ALLOW_WITH_OVERRIDE` / `BLOCK` before a sensitive
@@ -16,6 +18,7 @@
 
 pub mod connectors;
 pub mod entry;
+pub mod forms;
 pub mod guards;
 pub mod ingest;
 pub(crate) mod input;

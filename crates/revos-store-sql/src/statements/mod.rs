@@ -45,6 +45,7 @@
 pub mod audit;
 pub mod cycles;
 pub mod events;
+pub mod forms;
 pub mod memberships;
 pub mod ops;
 pub mod posts;

@@ -16,10 +16,10 @@
 //! one `#[tokio::test]` per case, each with its own database, and runs the
 //! migrations before the case starts.
 //!
-//! The connectors' spine tables, the audit log, optimization cycles, the event runtime, memberships, job
+//! The connectors' spine tables, the audit log, optimization cycles, the event runtime, form tokens, memberships, job
 //! queues, webhook storage, the operations kernel, support tickets, the
 //! publish pipeline and the paging of lists have sub-modules of their own
-//! ([`connectors`], [`audit`], [`cycles`], [`events`], [`memberships`], [`ops`], [`posts`],
+//! ([`connectors`], [`audit`], [`cycles`], [`events`], [`forms`], [`memberships`], [`ops`], [`posts`],
 //! [`queue`], [`tickets`],
 //! [`webhooks`], [`listing`]); their
 //! cases run as test modules of the same names. [`audit`] also holds the halves of the
@@ -44,6 +44,7 @@ pub mod audit;
 pub mod connectors;
 pub mod cycles;
 pub mod events;
+pub mod forms;
 pub mod listing;
 pub mod memberships;
 pub mod ops;
@@ -144,6 +145,11 @@ macro_rules! conformance_tests {
             audit_entries_in_a_transaction_join_the_chain,
             concurrent_inserts_of_one_key_insert_once(flavor = "multi_thread", worker_threads = 4),
             the_ingest_context_matches_its_parts,
+            tenants_are_isolated,
+            a_missing_tenant_is_reported,
+        );
+        $crate::conformance_tests!(@module $make_store; forms;
+            tokens_are_found_by_hash_listed_and_revoked,
             tenants_are_isolated,
             a_missing_tenant_is_reported,
         );
