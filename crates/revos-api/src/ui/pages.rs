@@ -196,6 +196,23 @@ pub(super) async fn tenant_view(
     page(StatusCode::OK, template, merge(base, context))
 }
 
+/// The query of the link to the next page: the filters that are set, in
+/// order, then the cursor.
+pub(super) fn next_page(
+    cursor: Option<Cursor>,
+    filters: &[(&str, Option<&str>)],
+) -> Option<String> {
+    let cursor = cursor?;
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in filters {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    q.append_pair("cursor", &cursor.encode());
+    Some(q.finish())
+}
+
 /// JSON for people: indented.
 pub(super) fn pretty<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
@@ -550,23 +567,16 @@ pub(super) async fn approvals(
     match listed {
         Ok(list) => {
             let base = frame(&state, &session, Some(tenant)).await;
-            let mut next = None;
-            if let Some(cursor) = list.next_cursor {
-                let mut q = url::form_urlencoded::Serializer::new(String::new());
-                for (k, v) in [
-                    ("status", &status),
-                    ("risk", &risk),
-                    ("tool", &tool),
-                    ("agent", &agent),
-                    ("older_than", &older),
-                ] {
-                    if let Some(v) = v {
-                        q.append_pair(k, v);
-                    }
-                }
-                q.append_pair("cursor", &cursor.encode());
-                next = Some(q.finish());
-            }
+            let next = next_page(
+                list.next_cursor,
+                &[
+                    ("status", status.as_deref()),
+                    ("risk", risk.as_deref()),
+                    ("tool", tool.as_deref()),
+                    ("agent", agent.as_deref()),
+                    ("older_than", older.as_deref()),
+                ],
+            );
             page(
                 StatusCode::OK,
                 "approvals.html",
@@ -900,24 +910,22 @@ pub(super) async fn events(
     {
         Ok(list) => {
             let base = frame(&state, &session, Some(tenant)).await;
-            let next = list.next_cursor.map(|cursor| {
-                let mut q = url::form_urlencoded::Serializer::new(String::new());
-                for (k, v) in [
-                    ("type", &kind),
-                    ("source", &source),
-                    ("since", &blank_is_none(f.since.clone())),
-                    ("until", &blank_is_none(f.until.clone())),
-                    ("outcome", &outcome_text),
-                    ("mode", &mode_text),
-                    ("correlation", &correlation),
-                ] {
-                    if let Some(v) = v {
-                        q.append_pair(k, v);
-                    }
-                }
-                q.append_pair("cursor", &cursor.encode());
-                q.finish()
-            });
+            let (since, until) = (
+                blank_is_none(f.since.clone()),
+                blank_is_none(f.until.clone()),
+            );
+            let next = next_page(
+                list.next_cursor,
+                &[
+                    ("type", kind.as_deref()),
+                    ("source", source.as_deref()),
+                    ("since", since.as_deref()),
+                    ("until", until.as_deref()),
+                    ("outcome", outcome_text.as_deref()),
+                    ("mode", mode_text.as_deref()),
+                    ("correlation", correlation.as_deref()),
+                ],
+            );
             page(
                 StatusCode::OK,
                 "events.html",

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::pages::{
-    blank_is_none, day, failure, not_found, page_after, parse_tenant, pretty, signed_in,
+    blank_is_none, day, failure, next_page, not_found, page_after, parse_tenant, pretty, signed_in,
     tenant_page, tenant_view,
 };
 use super::session::Visit;
@@ -139,18 +139,11 @@ pub(super) async fn audit(
         Ok(s) => s,
         Err(f) => return failure(Some(&session), Some(tenant), &f),
     };
-    let next = listed.next_cursor.map(|cursor| {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(map) = shown.as_object() {
-            for (k, v) in map {
-                if let Some(v) = v.as_str() {
-                    q.append_pair(k, v);
-                }
-            }
-        }
-        q.append_pair("cursor", &cursor.encode());
-        q.finish()
-    });
+    let set: Vec<(&str, Option<&str>)> = shown
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+        .unwrap_or_default();
+    let next = next_page(listed.next_cursor, &set);
     let items: Vec<Value> = listed
         .items
         .iter()
@@ -290,19 +283,14 @@ pub(super) async fn tickets(
         .await
     {
         Ok(listed) => {
-            let next = listed.next_cursor.map(|cursor| {
-                let mut q = url::form_urlencoded::Serializer::new(String::new());
-                for (k, v) in [("status", &status), ("risk", &risk)] {
-                    if let Some(v) = v {
-                        q.append_pair(k, v);
-                    }
-                }
-                if overdue {
-                    q.append_pair("overdue", "1");
-                }
-                q.append_pair("cursor", &cursor.encode());
-                q.finish()
-            });
+            let next = next_page(
+                listed.next_cursor,
+                &[
+                    ("status", status.as_deref()),
+                    ("risk", risk.as_deref()),
+                    ("overdue", overdue.then_some("1")),
+                ],
+            );
             tenant_view(
                 &state,
                 &session,
@@ -389,14 +377,7 @@ pub(super) async fn posts(
     };
     match state.kernel.posts(&session.principal, tenant, query).await {
         Ok(listed) => {
-            let next = listed.next_cursor.map(|cursor| {
-                let mut q = url::form_urlencoded::Serializer::new(String::new());
-                if let Some(s) = &status {
-                    q.append_pair("status", s);
-                }
-                q.append_pair("cursor", &cursor.encode());
-                q.finish()
-            });
+            let next = next_page(listed.next_cursor, &[("status", status.as_deref())]);
             tenant_view(
                 &state,
                 &session,
