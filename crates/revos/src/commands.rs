@@ -472,7 +472,7 @@ async fn serve(config: Config) -> Result<(), Failure> {
     let bootstrap = kernel.bootstrap_admin_key(chrono::Utc::now()).await?;
     let shown = kernel.config().redacted();
     println!(
-        "revos {} listening on http://{addr}\n  database: {} ({})\n  mode:     {}\n  e-mail:   {}\n  API docs: http://{addr}/docs\nPress Ctrl-C to stop.",
+        "revos {} listening on http://{addr}\n  database: {} ({})\n  mode:     {}\n  e-mail:   {}\n  API docs: http://{addr}/docs\n  dashboard: http://{addr}/ (sign in with a key or a token)\nPress Ctrl-C to stop.",
         env!("CARGO_PKG_VERSION"),
         shown.database_url,
         kernel.store().backend(),
